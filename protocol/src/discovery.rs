@@ -1,0 +1,231 @@
+//! The HTTP side of a DevTools endpoint: `/json/version`, `/json/list`,
+//! `/json/new`, `/json/close`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Where a browser's DevTools are, as a user may write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// An HTTP endpoint that lists targets: `http://host:port`, `host:port`, `:port`.
+    Http {
+        /// The address requests go to (host names resolved: Chrome refuses a `Host`
+        /// header that is neither an IP address nor `localhost`).
+        addr: SocketAddr,
+        /// What the user wrote, normalised, for messages.
+        label: String,
+    },
+    /// One target's WebSocket URL, given directly.
+    Target { ws_url: String, id: String },
+}
+
+/// One entry of `/json/list`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetInfo {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub web_socket_debugger_url: Option<String>,
+}
+
+/// `/json/version`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Version {
+    #[serde(rename = "Browser", default)]
+    pub browser: String,
+    #[serde(rename = "Protocol-Version", default)]
+    pub protocol_version: String,
+    #[serde(rename = "webSocketDebuggerUrl", default)]
+    pub web_socket_debugger_url: Option<String>,
+}
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Endpoint {
+    /// Parses `http://host:port`, `host:port`, `:port` or `ws://host:port/devtools/page/ID`.
+    pub fn parse(given: &str) -> Result<Endpoint> {
+        let bad = |why: &str| Error::BadEndpoint { given: given.to_string(), why: why.to_string() };
+        let s = given.trim();
+        if let Some(rest) = s.strip_prefix("ws://") {
+            let (_, path) = rest.split_once('/').ok_or_else(|| bad("a ws:// URL needs a path"))?;
+            let id = path.rsplit('/').next().unwrap_or_default();
+            if id.is_empty() {
+                return Err(bad("the ws:// URL does not end in a target id"));
+            }
+            return Ok(Endpoint::Target { ws_url: s.to_string(), id: id.to_string() });
+        }
+        if s.starts_with("wss://") || s.starts_with("https://") {
+            return Err(bad("TLS endpoints are not supported"));
+        }
+        let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        if hostport.contains('/') {
+            return Err(bad("an HTTP endpoint has no path"));
+        }
+        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let port: u16 = port.parse().map_err(|_| bad("the port is not a number"))?;
+        let host = match host {
+            "" => "127.0.0.1",
+            h => h.trim_start_matches('[').trim_end_matches(']'),
+        };
+        let addr = resolve(host, port).map_err(|why| bad(&why))?;
+        Ok(Endpoint::Http { addr, label: format!("http://{host}:{port}") })
+    }
+
+    /// Text for messages: what the user named.
+    pub fn label(&self) -> &str {
+        match self {
+            Endpoint::Http { label, .. } => label,
+            Endpoint::Target { ws_url, .. } => ws_url,
+        }
+    }
+
+    fn base(&self) -> Result<String> {
+        match self {
+            Endpoint::Http { addr, .. } => Ok(format!("http://{addr}")),
+            Endpoint::Target { ws_url, .. } => Err(Error::BadEndpoint {
+                given: ws_url.clone(),
+                why: "a single-target ws:// URL has no target list".into(),
+            }),
+        }
+    }
+
+    pub fn version(&self) -> Result<Version> {
+        self.get_json("/json/version")
+    }
+
+    /// Every target of the browser: pages, iframes, workers, ...
+    pub fn list(&self) -> Result<Vec<TargetInfo>> {
+        match self {
+            Endpoint::Target { ws_url, id } => Ok(vec![TargetInfo {
+                id: id.clone(),
+                kind: "page".into(),
+                title: String::new(),
+                url: String::new(),
+                parent_id: None,
+                web_socket_debugger_url: Some(ws_url.clone()),
+            }]),
+            Endpoint::Http { .. } => self.get_json("/json/list"),
+        }
+    }
+
+    /// Opens a new tab on `url` (`PUT /json/new?URL`).
+    pub fn new_target(&self, url: &str) -> Result<TargetInfo> {
+        self.request("PUT", &format!("/json/new?{}", percent_encode(url)))
+    }
+
+    /// Closes a target (`/json/close/ID`).
+    pub fn close_target(&self, id: &str) -> Result<()> {
+        self.text("GET", &format!("/json/close/{}", percent_encode(id))).map(drop)
+    }
+
+    fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T> {
+        self.request("GET", path)
+    }
+
+    fn request<T: for<'de> Deserialize<'de>>(&self, method: &str, path: &str) -> Result<T> {
+        let body = self.text(method, path)?;
+        serde_json::from_str(&body).map_err(|e| Error::Http {
+            url: format!("{}{path}", self.label()),
+            detail: format!("the reply is not the JSON expected: {e}"),
+        })
+    }
+
+    fn text(&self, method: &str, path: &str) -> Result<String> {
+        let url = format!("{}{path}", self.base()?);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(HTTP_TIMEOUT))
+            .proxy(None)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let reply = match method {
+            "PUT" => agent.put(&url).send_empty(),
+            _ => agent.get(&url).call(),
+        };
+        let mut reply = reply.map_err(|e| match e {
+            ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => {
+                Error::Unreachable { endpoint: self.label().to_string(), detail: e.to_string() }
+            }
+            e => Error::Http { url: url.clone(), detail: e.to_string() },
+        })?;
+        let status = reply.status().as_u16();
+        let body = reply
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| Error::Http { url: url.clone(), detail: e.to_string() })?;
+        if status != 200 {
+            return Err(Error::Http { url, detail: format!("HTTP {status}: {}", body.trim()) });
+        }
+        Ok(body)
+    }
+}
+
+/// Resolves a host to one address, IPv4 first: Chromium listens on IPv4 loopback
+/// by default, and `localhost` often resolves to `::1` as well.
+pub(crate) fn resolve(host: &str, port: u16) -> std::result::Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("'{host}' resolves to no address"))
+}
+
+/// Percent-encodes everything but unreserved characters, so a URL survives as one
+/// query string (Chromium cuts `/json/new?` at the first raw `&`).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_forms() {
+        let want = "http://127.0.0.1:9222";
+        for given in ["http://127.0.0.1:9222", "127.0.0.1:9222", ":9222", "http://127.0.0.1:9222/"] {
+            assert_eq!(Endpoint::parse(given).unwrap().label(), want, "{given}");
+        }
+        match Endpoint::parse("localhost:9333").unwrap() {
+            Endpoint::Http { addr, .. } => assert!(addr.ip().is_loopback() && addr.port() == 9333),
+            other => panic!("{other:?}"),
+        }
+        match Endpoint::parse("ws://127.0.0.1:9222/devtools/page/ABC").unwrap() {
+            Endpoint::Target { id, .. } => assert_eq!(id, "ABC"),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["9222", "http://h:x", "https://a:1", "ws://host:1", "http://a:1/json"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_keeps_one_query() {
+        assert_eq!(percent_encode("http://a/b?x=1&y=2"), "http%3A%2F%2Fa%2Fb%3Fx%3D1%26y%3D2");
+    }
+}

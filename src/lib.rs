@@ -1,0 +1,19 @@
+//! angrav: watch and drive many Antigravity agent chats at once over the Chrome
+//! DevTools Protocol.
+//!
+//! - [`sessions`]: the editor windows of one or more endpoints, with stable ids.
+//! - [`panel`]: finding a window's agent panel (either layout) and probing it.
+//! - [`turn`]: sending a prompt and waiting for its answer.
+//! - [`profile`]: the selectors, as data.
+//! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
+
+pub mod cli;
+mod error;
+pub mod panel;
+pub mod profile;
+pub mod sessions;
+pub mod sim;
+pub mod turn;
+
+pub use cdp;
+pub use error::{Error, exit};

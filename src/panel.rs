@@ -1,0 +1,354 @@
+//! Finding a window's agent panel in either known layout, and talking to it.
+//!
+//! Every probe runs in an isolated world of the frame that holds the panel: page
+//! scripts cannot see or disturb it, and it sees the same DOM. The probe library
+//! (`js/panel.js`) is installed once per world; each operation is then one
+//! `Runtime.callFunctionOn` with JSON arguments.
+
+use std::time::{Duration, Instant};
+
+use cdp::methods::input::{DispatchKeyEvent, InsertText};
+use cdp::methods::page::{CreateIsolatedWorld, GetFrameTree};
+use cdp::methods::runtime::{CallArgument, CallFunctionOn};
+use cdp::{Connection, Endpoint};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::profile::Profile;
+
+const LIBRARY: &str = include_str!("js/panel.js");
+const RUN_OP: &str = "function (op, args) { const a = globalThis.__angrav; return a ? a[op](args) : { angrav_missing: true }; }";
+const WORLD: &str = "angrav";
+/// The longest a single probe may take; they take a millisecond or two.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the panel lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// About 1.18 on: rendered in the `workbench.html` document itself.
+    Current,
+    /// Before: the `cascade-panel.html` iframe, in the window's process.
+    LegacyFrame,
+    /// The same iframe run out of process: a target of its own.
+    LegacyTarget,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 3] = [Layout::Current, Layout::LegacyFrame, Layout::LegacyTarget];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Current => "current",
+            Layout::LegacyFrame => "legacy-frame",
+            Layout::LegacyTarget => "legacy-target",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Layout> {
+        Layout::ALL.into_iter().find(|l| l.name() == s)
+    }
+}
+
+/// What the agent is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Idle,
+    Thinking,
+    AwaitingApproval,
+    Error,
+    NoPanel,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Thinking => "thinking",
+            State::AwaitingApproval => "awaiting_approval",
+            State::Error => "error",
+            State::NoPanel => "no_panel",
+        }
+    }
+}
+
+/// One probe of the panel: everything `status` shows, from one round trip.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub state: State,
+    #[serde(default)]
+    pub layout: Option<Layout>,
+    pub busy: bool,
+    pub error: Option<String>,
+    pub quota_resume: Option<String>,
+    pub approvals: Vec<String>,
+    pub input_found: bool,
+    pub input_editable: bool,
+    pub user_messages: u32,
+    pub agent_messages: u32,
+    pub answer_blocks: u32,
+    /// Which profile markers matched: why angrav reads the state as it does.
+    pub markers: Vec<String>,
+    /// Changes whenever anything above does (computed in the page).
+    #[serde(skip_serializing)]
+    pub key: String,
+    /// No panel here, but a panel iframe exists: look again.
+    #[serde(default, skip_serializing)]
+    pub panel_frame: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Agent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thoughts: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_blocks: Vec<CodeBlock>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeBlock {
+    pub lang: String,
+    pub code: String,
+}
+
+/// The window a panel belongs to: enough to find the panel again after a reload.
+#[derive(Debug, Clone)]
+pub struct WindowRef {
+    pub endpoint: Endpoint,
+    pub target_id: String,
+    pub ws_url: String,
+}
+
+pub struct Panel {
+    window: WindowRef,
+    layout: Option<Layout>,
+    /// The connection of the target that holds the panel's frame (the window's own
+    /// target unless the panel runs out of process).
+    conn: Connection,
+    context: i64,
+    profile: Profile,
+}
+
+impl Panel {
+    /// Finds the panel: in the window's document, then in a panel iframe of the same
+    /// process, then in an out-of-process iframe target. Without one, the panel probes
+    /// the window's main frame and reads `no_panel`.
+    pub fn attach(window: &WindowRef, profile: &Profile) -> Result<(Panel, Snapshot), Error> {
+        let json = profile.to_json();
+        let mut conn = Connection::open(&window.ws_url)?;
+        let tree = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree;
+        let main_ctx = install(&mut conn, &tree.frame.id, &json)?;
+        let mut main =
+            Panel { window: window.clone(), layout: None, conn, context: main_ctx, profile: profile.clone() };
+        let snap = main.probe()?;
+        if snap.state != State::NoPanel {
+            main.layout = Some(Layout::Current);
+            return Ok(main.with_layout(snap));
+        }
+        if !snap.panel_frame {
+            return Ok((main, snap));
+        }
+        // A panel iframe: in process, its frame is ours to enter; out of process the
+        // frame is remote here and the iframe is a target of its own.
+        let frames: Vec<String> = tree
+            .frames()
+            .into_iter()
+            .skip(1)
+            .filter(|f| is_panel_frame(profile, &f.url, f.name.as_deref()))
+            .map(|f| f.id.clone())
+            .collect();
+        for frame in &frames {
+            if let Ok(ctx) = install(&mut main.conn, frame, &json) {
+                let mut legacy = Panel { context: ctx, layout: Some(Layout::LegacyFrame), ..main };
+                let snap = legacy.probe()?;
+                if snap.state != State::NoPanel {
+                    return Ok(legacy.with_layout(snap));
+                }
+                main = Panel { context: main_ctx, layout: None, ..legacy };
+            }
+        }
+        if let Ok(targets) = window.endpoint.list() {
+            for t in targets.iter().filter(|t| {
+                t.kind == "iframe"
+                    && (t.parent_id.as_deref() == Some(&window.target_id) || frames.contains(&t.id))
+            }) {
+                let Some(ws) = &t.web_socket_debugger_url else { continue };
+                let mut conn = Connection::open(ws)?;
+                let root = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree.frame.id;
+                let ctx = install(&mut conn, &root, &json)?;
+                let mut legacy = Panel {
+                    window: window.clone(),
+                    layout: Some(Layout::LegacyTarget),
+                    conn,
+                    context: ctx,
+                    profile: main.profile.clone(),
+                };
+                let snap = legacy.probe()?;
+                if snap.state != State::NoPanel {
+                    return Ok(legacy.with_layout(snap));
+                }
+            }
+        }
+        Ok((main, snap))
+    }
+
+    fn with_layout(self, mut snap: Snapshot) -> (Panel, Snapshot) {
+        snap.layout = self.layout;
+        (self, snap)
+    }
+
+    pub fn layout(&self) -> Option<Layout> {
+        self.layout
+    }
+
+    /// The state now.
+    pub fn probe(&mut self) -> Result<Snapshot, Error> {
+        let v = self.op("probe", Value::Null, CALL_TIMEOUT)?;
+        self.snapshot(v)
+    }
+
+    /// Returns as soon as the state differs from `key`, or after `timeout` with the
+    /// state then. The page tells us (a MutationObserver); nothing polls.
+    pub fn watch(&mut self, key: &str, timeout: Duration) -> Result<Snapshot, Error> {
+        let args = json!({ "key": key, "timeout_ms": timeout.as_millis() as u64 });
+        let v = self.op("watch", args, timeout + CALL_TIMEOUT)?;
+        self.snapshot(v)
+    }
+
+    fn snapshot(&self, v: Value) -> Result<Snapshot, Error> {
+        let mut snap: Snapshot = cdp::methods::from_value(v, "probe result")?;
+        snap.layout = self.layout;
+        Ok(snap)
+    }
+
+    /// Every message of the conversation, oldest first.
+    pub fn history(&mut self) -> Result<Vec<Message>, Error> {
+        let v = self.op("history", Value::Null, CALL_TIMEOUT)?;
+        if v.is_null() {
+            return Err(Error::NoPanel);
+        }
+        Ok(cdp::methods::from_value(v, "conversation")?)
+    }
+
+    /// Focuses the editor with its content selected; `Err` says why it cannot be typed in.
+    pub fn focus_input(&mut self) -> Result<(), String> {
+        let v = self.op("focus_input", Value::Null, CALL_TIMEOUT).map_err(|e| e.to_string())?;
+        if v["ok"].as_bool() == Some(true) {
+            Ok(())
+        } else {
+            Err(v["reason"].as_str().unwrap_or("the editor cannot be focused").to_string())
+        }
+    }
+
+    /// Types `text` as one insertion: it travels as a JSON string, verbatim.
+    pub fn insert_text(&mut self, text: &str) -> Result<(), Error> {
+        self.conn.call(&InsertText { text }, CALL_TIMEOUT)?;
+        Ok(())
+    }
+
+    /// Presses and releases Enter in the focused element.
+    pub fn press_enter(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let mut key = DispatchKeyEvent {
+            kind: "keyDown",
+            key: "Enter",
+            code: "Enter",
+            windows_virtual_key_code: 13,
+            native_virtual_key_code: 13,
+            text: Some("\r"),
+            modifiers: 0,
+        };
+        let down = self.conn.send(&key)?;
+        key.kind = "keyUp";
+        key.text = None;
+        let up = self.conn.send(&key)?;
+        self.conn.wait(down, deadline)?;
+        self.conn.wait(up, deadline)?;
+        Ok(())
+    }
+
+    /// Clicks the new-conversation button. `Ok(false)`: the chat was already empty.
+    pub fn new_conversation(&mut self) -> Result<bool, Error> {
+        let v = self.op("new_conversation", Value::Null, CALL_TIMEOUT)?;
+        match v["clicked"].as_bool() {
+            Some(true) => Ok(true),
+            _ if v["marker"].is_string() => Ok(false),
+            _ => Err(Error::Failed(v["reason"].as_str().unwrap_or("cannot start a new conversation").into())),
+        }
+    }
+
+    /// Calls a function in the panel's isolated world with JSON arguments (for tests
+    /// and diagnostics).
+    pub fn call_function(&mut self, declaration: &str, args: &[Value]) -> Result<Value, Error> {
+        let call = CallFunctionOn {
+            function_declaration: declaration,
+            execution_context_id: Some(self.context),
+            arguments: args.iter().map(|value| CallArgument { value }).collect(),
+            return_by_value: true,
+            await_promise: true,
+            ..Default::default()
+        };
+        Ok(self.conn.call(&call, CALL_TIMEOUT)?.into_value()?)
+    }
+
+    /// Runs an operation of the library. A reload or navigation destroys the world:
+    /// find the panel again (its layout may have changed) and retry once.
+    fn op(&mut self, op: &str, args: Value, timeout: Duration) -> Result<Value, Error> {
+        match self.op_once(op, &args, timeout) {
+            Err(e) if e.is_context_gone() => {
+                let (fresh, _) = Panel::attach(&self.window, &self.profile)?;
+                *self = fresh;
+                self.op_once(op, &args, timeout)
+            }
+            other => other,
+        }
+    }
+
+    fn op_once(&mut self, op: &str, args: &Value, timeout: Duration) -> Result<Value, Error> {
+        let op_value = Value::from(op);
+        let call = CallFunctionOn {
+            function_declaration: RUN_OP,
+            execution_context_id: Some(self.context),
+            arguments: vec![CallArgument { value: &op_value }, CallArgument { value: args }],
+            return_by_value: true,
+            await_promise: true,
+            ..Default::default()
+        };
+        let v = self.conn.call(&call, timeout)?.into_value()?;
+        if v.get("angrav_missing").is_some() {
+            return Err(Error::ContextGone);
+        }
+        Ok(v)
+    }
+}
+
+fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
+    profile.panel_frame_url.iter().any(|u| url.contains(u.as_str()))
+        || name.is_some_and(|n| profile.panel_frame_name.iter().any(|x| x == n))
+}
+
+/// Creates angrav's isolated world in `frame` and installs the probe library there.
+fn install(conn: &mut Connection, frame: &str, profile: &Value) -> Result<i64, Error> {
+    let world = CreateIsolatedWorld { frame_id: frame, world_name: WORLD, grant_univeral_access: false };
+    let context = conn.call(&world, CALL_TIMEOUT)?.execution_context_id;
+    let call = CallFunctionOn {
+        function_declaration: LIBRARY,
+        execution_context_id: Some(context),
+        arguments: vec![CallArgument { value: profile }],
+        return_by_value: true,
+        ..Default::default()
+    };
+    conn.call(&call, CALL_TIMEOUT)?.into_value()?;
+    Ok(context)
+}

@@ -1,0 +1,141 @@
+//! The selector profile: every marker angrav looks for, as data. A default ships
+//! inside the binary (`profile.json`); a user's file replaces roles or, with
+//! `"extends": "default"`, puts its alternatives before the default ones.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const DEFAULT: &str = include_str!("profile.json");
+
+/// Each role is an ordered list of alternatives; the first that matches wins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub window_url: Vec<String>,
+    pub manager_url: Vec<String>,
+    pub title_suffix: Vec<String>,
+    pub panel_root: Vec<String>,
+    pub panel_frame_url: Vec<String>,
+    pub panel_frame_name: Vec<String>,
+    pub input: Vec<String>,
+    pub input_exclude: Vec<String>,
+    pub input_box: Vec<String>,
+    pub busy: Vec<String>,
+    pub busy_text: Vec<String>,
+    pub send: Vec<String>,
+    pub new_conversation: Vec<String>,
+    pub disabled_class: Vec<String>,
+    pub conversation: Vec<String>,
+    pub user_message: Vec<String>,
+    pub answer: Vec<String>,
+    pub thoughts: Vec<String>,
+    pub thoughts_toggle_text: Vec<String>,
+    pub code_block: Vec<String>,
+    pub approval_labels: Vec<String>,
+    pub approval_card_text: Vec<String>,
+    pub error_text: Vec<String>,
+    pub quota_text: Vec<String>,
+    pub quota_resume_prefix: Vec<String>,
+    pub error_element: Vec<String>,
+    pub noise: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct ProfileError {
+    pub file: String,
+    pub fault: String,
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "selector profile {}: {}", self.file, self.fault)
+    }
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        serde_json::from_str(DEFAULT).expect("the built-in profile is valid")
+    }
+}
+
+impl Profile {
+    /// The built-in profile as JSON text, for users to copy and edit.
+    pub fn default_json() -> &'static str {
+        DEFAULT
+    }
+
+    /// The profile from `path` (`--selectors`, `ANGRAV_SELECTORS`) over the default.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let file = path.display().to_string();
+        let fault = |fault: String| ProfileError { file: file.clone(), fault };
+        let text = std::fs::read_to_string(path).map_err(|e| fault(e.to_string()))?;
+        Profile::merge(&text).map_err(fault)
+    }
+
+    /// Lays a user's profile over the default. Roles not named keep their default.
+    pub fn merge(user_text: &str) -> Result<Profile, String> {
+        let user: Value = serde_json::from_str(user_text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Value::Object(mut user) = user else {
+            return Err("must be a JSON object of role: [alternatives]".into());
+        };
+        let extends = match user.remove("extends") {
+            None => false,
+            Some(Value::String(s)) if s == "default" => true,
+            Some(other) => return Err(format!("\"extends\" must be \"default\", not {other}")),
+        };
+        let Value::Object(mut merged) = serde_json::from_str::<Value>(DEFAULT).expect("valid") else {
+            unreachable!("the built-in profile is an object")
+        };
+        for (role, given) in user {
+            let Some(default) = merged.get(&role) else {
+                let known: Vec<&String> = merged.keys().collect();
+                return Err(format!("unknown role \"{role}\" (roles: {known:?})"));
+            };
+            let given = strings(&role, given)?;
+            let mut list = given.clone();
+            if extends {
+                list.extend(strings(&role, default.clone())?.into_iter().filter(|d| !given.contains(d)));
+            }
+            merged.insert(role, Value::from(list));
+        }
+        let profile: Profile =
+            serde_json::from_value(Value::Object(merged)).map_err(|e| e.to_string())?;
+        Ok(profile)
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a profile serialises")
+    }
+}
+
+fn strings(role: &str, v: Value) -> Result<Vec<String>, String> {
+    let fault = || format!("role \"{role}\" must be a list of strings");
+    let Value::Array(items) = v else { return Err(fault()) };
+    items.into_iter().map(|i| i.as_str().map(str::to_string).ok_or_else(fault)).collect()
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_roles_replace_or_extend_the_default() {
+        let p = Profile::merge(r#"{"busy": [".spinner"]}"#).unwrap();
+        assert_eq!(p.busy, vec![".spinner"]);
+        assert_eq!(p.answer, Profile::default().answer);
+        let p = Profile::merge(r#"{"extends": "default", "busy": [".spinner"]}"#).unwrap();
+        assert_eq!(p.busy[0], ".spinner");
+        assert_eq!(&p.busy[1..], &Profile::default().busy[..]);
+    }
+
+    #[test]
+    fn faults_are_named() {
+        assert!(Profile::merge("{").unwrap_err().contains("not valid JSON"));
+        assert!(Profile::merge(r#"{"bussy": []}"#).unwrap_err().contains("unknown role \"bussy\""));
+        assert!(Profile::merge(r#"{"busy": "x"}"#).unwrap_err().contains("list of strings"));
+        assert!(Profile::merge(r#"[]"#).unwrap_err().contains("JSON object"));
+    }
+}

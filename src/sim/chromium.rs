@@ -1,0 +1,154 @@
+//! Launches a headless Chromium for the simulator and the tests.
+//!
+//! Chromium runs under a small `sh` watchdog that holds the read end of a pipe from
+//! us: when this process exits, however it exits, the pipe closes and the watchdog
+//! stops Chromium and removes its profile directory. Nothing outlives us.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cdp::Endpoint;
+
+use super::SimError;
+
+/// The flags DEVELOPERS.md names: headless, no network chatter, no throttling of
+/// background tabs (every simulated window is one).
+const FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--site-per-process",
+    "--remote-debugging-port=0",
+];
+
+const WATCHDOG: &str = r#"dir=$1; shift
+"$@" & c=$!
+read _
+kill $c 2>/dev/null; wait $c 2>/dev/null; rm -rf "$dir""#;
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Chromium {
+    watchdog: Child,
+    stdin: Option<ChildStdin>,
+    endpoint: Endpoint,
+    port: u16,
+}
+
+impl Chromium {
+    /// Starts Chromium (`ANGRAV_CHROMIUM`, else `chromium` on the PATH).
+    pub fn launch() -> Result<Chromium, SimError> {
+        let binary = find_binary()?;
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "angrav-chromium-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| SimError::Launch(format!("{}: {e}", dir.display())))?;
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("sh")
+            .arg(&dir)
+            .arg(&binary)
+            .args(FLAGS)
+            .arg(format!("--user-data-dir={}", dir.display()))
+            .arg("about:blank")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SimError::Launch(format!("cannot run sh: {e}")))?;
+        let stdin = watchdog.stdin.take();
+        let stderr = watchdog.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        // Chromium says where DevTools listen on stderr; the rest of its chatter is
+        // kept only until then, for the error message if it never says so.
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut lines = BufReader::new(stderr).lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                if line.contains("DevTools listening on") {
+                    let _ = tx.send(Ok(()));
+                    break;
+                }
+                seen.push(line);
+            }
+            let _ = tx.send(Err(seen.join("\n")));
+            lines.for_each(drop);
+        });
+        let mut chromium = Chromium {
+            watchdog,
+            stdin,
+            endpoint: Endpoint::Target { ws_url: String::new(), id: String::new() },
+            port: 0,
+        };
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(said)) => {
+                return Err(SimError::Launch(format!("{} exited at start:\n{said}", binary.display())));
+            }
+            Err(_) => return Err(SimError::Launch(format!("{} did not start within 30 s", binary.display()))),
+        }
+        chromium.port = read_port(&dir)?;
+        chromium.endpoint = Endpoint::parse(&format!("127.0.0.1:{}", chromium.port))?;
+        Ok(chromium)
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        // Closing the pipe is the watchdog's signal; then reap it.
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"\n");
+        }
+        let _ = self.watchdog.wait();
+    }
+}
+
+fn read_port(dir: &Path) -> Result<u16, SimError> {
+    let path = dir.join("DevToolsActivePort");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| SimError::Launch(format!("{}: {e}", path.display())))?;
+    text.lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| SimError::Launch(format!("{} holds no port", path.display())))
+}
+
+fn find_binary() -> Result<PathBuf, SimError> {
+    if let Some(p) = std::env::var_os("ANGRAV_CHROMIUM") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(SimError::NoChromium)
+}

@@ -1,0 +1,165 @@
+//! The simulated Antigravity: a headless Chromium whose tabs are editor windows
+//! with a simulated agent panel (`fixtures/`). `angrav simulate` and the tests use it.
+
+mod chromium;
+mod server;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use cdp::methods::runtime::Evaluate;
+use cdp::{Connection, Endpoint, TargetInfo};
+
+pub use chromium::Chromium;
+pub use server::FixtureServer;
+
+use crate::panel::Layout;
+
+#[derive(Debug)]
+pub enum SimError {
+    NoChromium,
+    Launch(String),
+    Cdp(cdp::Error),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::NoChromium => write!(
+                f,
+                "Chromium is not installed: run `apt-get install chromium` (Debian), or point ANGRAV_CHROMIUM at a Chromium binary"
+            ),
+            SimError::Launch(why) => write!(f, "cannot start the simulated Antigravity: {why}"),
+            SimError::Cdp(e) => write!(f, "simulated Antigravity: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+impl From<cdp::Error> for SimError {
+    fn from(e: cdp::Error) -> Self {
+        SimError::Cdp(e)
+    }
+}
+
+/// One simulated editor window.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub layout: Layout,
+    pub workspace: String,
+    /// How the agent answers: comma-separated `instant`, `slow`, `late-busy`,
+    /// `flicker`, `approval`, `error`, `quota` (see `fixtures/agent.js`).
+    pub scenario: String,
+    /// The state on load: `idle`, `thinking`, `approval`, `error`, `quota`.
+    pub start: String,
+    /// Finished turns already in the conversation.
+    pub history: u32,
+    /// False: the agent panel is closed.
+    pub panel: bool,
+}
+
+impl Window {
+    pub fn new(layout: Layout, workspace: &str) -> Window {
+        Window {
+            layout,
+            workspace: workspace.to_string(),
+            scenario: String::new(),
+            start: "idle".into(),
+            history: 0,
+            panel: true,
+        }
+    }
+
+    pub fn scenario(mut self, s: &str) -> Window {
+        self.scenario = s.to_string();
+        self
+    }
+
+    pub fn start(mut self, s: &str) -> Window {
+        self.start = s.to_string();
+        self
+    }
+
+    pub fn history(mut self, n: u32) -> Window {
+        self.history = n;
+        self
+    }
+
+    pub fn closed_panel(mut self) -> Window {
+        self.panel = false;
+        self
+    }
+
+    fn url(&self, port: u16) -> String {
+        let enc = cdp::discovery::percent_encode;
+        format!(
+            "http://127.0.0.1:{port}/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}",
+            self.layout.name(),
+            enc(&self.workspace),
+            enc(&self.scenario),
+            enc(&self.start),
+            self.history,
+            if self.panel { "open" } else { "closed" },
+        )
+    }
+}
+
+pub struct Simulator {
+    chromium: Chromium,
+    server: FixtureServer,
+}
+
+const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Simulator {
+    pub fn start() -> Result<Simulator, SimError> {
+        let server = FixtureServer::start()?;
+        let chromium = Chromium::launch()?;
+        Ok(Simulator { chromium, server })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        self.chromium.endpoint()
+    }
+
+    pub fn chromium(&self) -> &Chromium {
+        &self.chromium
+    }
+
+    /// Opens a window and returns once its page (with any panel iframe) has loaded.
+    pub fn open(&self, window: &Window) -> Result<TargetInfo, SimError> {
+        self.open_url(&window.url(self.server.port()))
+    }
+
+    /// Opens the Agent Manager window, which is not a session.
+    pub fn open_manager(&self) -> Result<TargetInfo, SimError> {
+        self.open_url(&format!("http://127.0.0.1:{}/workbench-jetski-agent.html", self.server.port()))
+    }
+
+    pub fn close(&self, target_id: &str) -> Result<(), SimError> {
+        Ok(self.endpoint().close_target(target_id)?)
+    }
+
+    fn open_url(&self, url: &str) -> Result<TargetInfo, SimError> {
+        let target = self.endpoint().new_target(url)?;
+        let ws = target.web_socket_debugger_url.as_deref().unwrap_or_default();
+        wait_loaded(&mut Connection::open(ws)?)?;
+        Ok(target)
+    }
+}
+
+/// Waits for the load event of the document the tab navigates to. A tab opens on
+/// `about:blank` first; the promise made there dies with its context, so retry.
+fn wait_loaded(conn: &mut Connection) -> Result<(), SimError> {
+    let expression = "new Promise(r => (document.readyState === 'complete' && location.href !== 'about:blank') ? r(true) : addEventListener('load', () => r(true)))";
+    let deadline = Instant::now() + LOAD_TIMEOUT;
+    loop {
+        let call = Evaluate { expression, return_by_value: true, await_promise: true, ..Default::default() };
+        match conn.call(&call, deadline.saturating_duration_since(Instant::now())) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_context_gone() && Instant::now() < deadline => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! One agent's turns: sending a prompt and knowing when the answer is complete.
+//!
+//! A turn has started only when the user's message shows or the busy marker does; it
+//! is finished when the agent is idle and has stayed idle for the settle time (the
+//! busy marker flickers during a turn), or when it stops to ask for approval or on
+//! an error. Every wait is driven by the page's own change notifications.
+
+use std::time::{Duration, Instant};
+
+use crate::Error;
+use crate::panel::{Panel, Snapshot, State};
+
+/// The longest one `watch` waits in the page before reporting back anyway.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy)]
+pub struct WaitOptions {
+    pub timeout: Duration,
+    pub settle: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions { timeout: Duration::from_secs(120), settle: Duration::from_millis(400) }
+    }
+}
+
+/// The conversation's counters just before a prompt: a turn is this prompt's once
+/// something beyond them appears.
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline {
+    agent_messages: u32,
+    answer_blocks: u32,
+}
+
+/// Types `text` into the editor and submits it, then confirms the turn started.
+/// A busy agent is refused, not interrupted.
+pub fn send_prompt(panel: &mut Panel, text: &str, accept_within: Duration) -> Result<Baseline, Error> {
+    let before = panel.probe()?;
+    match before.state {
+        State::NoPanel => return Err(Error::NoPanel),
+        State::Thinking | State::AwaitingApproval => {
+            return Err(Error::NotAccepted(format!(
+                "the agent is busy ({}); wait for it with 'angrav wait' first",
+                before.state.name()
+            )));
+        }
+        State::Idle | State::Error => {}
+    }
+    if !before.input_found {
+        return Err(Error::NotAccepted("editor not found".into()));
+    }
+    if !before.input_editable {
+        return Err(Error::NotAccepted("input read-only".into()));
+    }
+    if text.trim().is_empty() {
+        return Err(Error::Usage("the prompt is empty".into()));
+    }
+    panel.focus_input().map_err(Error::NotAccepted)?;
+    panel.insert_text(text)?;
+    panel.press_enter()?;
+    let deadline = Instant::now() + accept_within;
+    let mut now = panel.probe()?;
+    loop {
+        if now.user_messages > before.user_messages || now.busy {
+            return Ok(Baseline { agent_messages: before.agent_messages, answer_blocks: before.answer_blocks });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::NotAccepted(format!(
+                "no user message and no busy marker appeared within {}",
+                crate::cli::show_duration(accept_within)
+            )));
+        }
+        now = panel.watch(&now.key, left)?;
+    }
+}
+
+/// Waits until the agent has stopped: idle for the settle time, awaiting approval,
+/// or in error. With a baseline, only once that prompt's turn has visibly started.
+pub fn wait_stopped(
+    panel: &mut Panel,
+    first: Snapshot,
+    turn: Option<Baseline>,
+    opts: WaitOptions,
+) -> Result<Snapshot, Error> {
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    let mut snap = first;
+    let mut busy_seen = false;
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        busy_seen |= snap.busy;
+        let started = turn.is_none_or(|b| {
+            busy_seen || snap.agent_messages > b.agent_messages || snap.answer_blocks > b.answer_blocks
+        });
+        match snap.state {
+            State::NoPanel => return Err(Error::NoPanel),
+            State::Error | State::AwaitingApproval if started => return Ok(snap),
+            State::Idle if started => {
+                let since = *idle_since.get_or_insert(now);
+                if now >= since + opts.settle {
+                    return Ok(snap);
+                }
+            }
+            _ => idle_since = None,
+        }
+        let wake = idle_since.map_or(deadline, |s| (s + opts.settle).min(deadline));
+        if now >= deadline {
+            return Err(Error::Timeout {
+                after: opts.timeout,
+                pending: format!("the agent ({})", snap.state.name()),
+            });
+        }
+        snap = panel.watch(&snap.key, wake.saturating_duration_since(now).min(HEARTBEAT))?;
+    }
+}
