@@ -134,7 +134,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
     let mut help = false;
     let mut version = false;
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
-        v.map_err(|e| usage(e.to_string()))?.into_string().map_err(|_| usage("arguments must be UTF-8"))
+        v.map_err(|e| usage(e.to_string()))?
+            .into_string()
+            .map_err(|_| usage("arguments must be UTF-8"))
     };
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         match arg {
@@ -148,18 +150,29 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Short('f') | Long("file") => a.file = Some(text(p.value())?.into()),
             Long("lang") => a.lang = Some(text(p.value())?),
             Long("windows") => {
-                a.windows = text(p.value())?.parse().map_err(|_| usage("--windows takes a number"))?
+                a.windows = text(p.value())?
+                    .parse()
+                    .map_err(|_| usage("--windows takes a number"))?
             }
             Long("layout") => {
                 a.layouts = text(p.value())?
                     .split(',')
-                    .map(|l| Layout::parse(l).ok_or_else(|| usage(format!("unknown layout '{l}' (current, legacy-frame, legacy-target)"))))
+                    .map(|l| {
+                        Layout::parse(l).ok_or_else(|| {
+                            usage(format!(
+                                "unknown layout '{l}' (current, legacy-frame, legacy-target)"
+                            ))
+                        })
+                    })
                     .collect::<Result<_, _>>()?
             }
             Long("scenario") => a.scenario = text(p.value())?,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
-            Value(v) => words.push(v.into_string().map_err(|_| usage("arguments must be UTF-8"))?),
+            Value(v) => words.push(
+                v.into_string()
+                    .map_err(|_| usage("arguments must be UTF-8"))?,
+            ),
             Short('-') => {}
             _ => return Err(usage(arg.unexpected().to_string())),
         }
@@ -190,7 +203,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
 pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     let bad = || usage(format!("'{s}' is not a duration (120000, 500ms, 90s, 2m)"));
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let ms = match unit.trim() {
@@ -207,29 +222,44 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
 }
 
 pub fn show_duration(d: Duration) -> String {
-    if d.as_millis() < 10_000 { format!("{} ms", d.as_millis()) } else { format!("{} s", d.as_secs()) }
+    if d.as_millis() < 10_000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
 }
 
 fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
     let mut given = a.cdp.clone();
-    if given.is_empty() {
-        if let Ok(v) = std::env::var("ANGRAV_CDP") {
-            given.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
-        }
+    if given.is_empty()
+        && let Ok(v) = std::env::var("ANGRAV_CDP")
+    {
+        given.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
-    if given.is_empty() {
-        if let Ok(v) = std::env::var("BROWSER_CDP_ENDPOINT") {
-            given.push(v);
-        }
+    if given.is_empty()
+        && let Ok(v) = std::env::var("BROWSER_CDP_ENDPOINT")
+    {
+        given.push(v);
     }
     if given.is_empty() {
         given.push(DEFAULT_ENDPOINT.into());
     }
-    given.iter().map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string()))).collect()
+    given
+        .iter()
+        .map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string())))
+        .collect()
 }
 
 fn profile(a: &Args) -> Result<Profile, Error> {
-    let path = a.selectors.clone().or_else(|| std::env::var_os("ANGRAV_SELECTORS").map(PathBuf::from));
+    let path = a
+        .selectors
+        .clone()
+        .or_else(|| std::env::var_os("ANGRAV_SELECTORS").map(PathBuf::from));
     match path {
         Some(p) => Ok(Profile::load(&p)?),
         None => Ok(Profile::default()),
@@ -297,7 +327,10 @@ fn one_session(a: &Args) -> Result<u8, Error> {
         Command::Wait => {
             let end = turn::wait_stopped(&mut panel, snap, None, a.wait)?;
             if a.json {
-                println!("{}", json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals }));
+                println!(
+                    "{}",
+                    json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals })
+                );
             } else {
                 println!("{} {}", session.id, describe_state(&end));
             }
@@ -314,7 +347,11 @@ fn one_session(a: &Args) -> Result<u8, Error> {
                 let blocks: Vec<_> = last
                     .code_blocks
                     .iter()
-                    .filter(|b| a.lang.as_deref().is_none_or(|l| b.lang.eq_ignore_ascii_case(l)))
+                    .filter(|b| {
+                        a.lang
+                            .as_deref()
+                            .is_none_or(|l| b.lang.eq_ignore_ascii_case(l))
+                    })
                     .collect();
                 if a.json {
                     println!("{}", serde_json::to_string(&blocks).expect("serialises"));
@@ -334,7 +371,11 @@ fn one_session(a: &Args) -> Result<u8, Error> {
                 println!("{}", serde_json::to_string(&messages).expect("serialises"));
             } else {
                 for m in &messages {
-                    let who = if m.role == Role::User { "user" } else { "agent" };
+                    let who = if m.role == Role::User {
+                        "user"
+                    } else {
+                        "agent"
+                    };
                     println!("## {who}\n\n{}\n", m.content);
                 }
             }
@@ -352,7 +393,10 @@ fn one_session(a: &Args) -> Result<u8, Error> {
             }
             let clicked = panel.new_conversation()?;
             if a.json {
-                println!("{}", json!({ "session": session.id, "new_conversation": clicked }));
+                println!(
+                    "{}",
+                    json!({ "session": session.id, "new_conversation": clicked })
+                );
             } else if clicked {
                 println!("{}: new conversation", session.id);
             } else {
@@ -367,7 +411,9 @@ fn one_session(a: &Args) -> Result<u8, Error> {
 fn prompt_text(arg: Option<&str>, file: Option<&std::path::Path>) -> Result<String, Error> {
     let read_stdin = || {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::Failed(format!("reading stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::Failed(format!("reading stdin: {e}")))?;
         Ok::<_, Error>(s)
     };
     match (arg, file) {
@@ -375,8 +421,9 @@ fn prompt_text(arg: Option<&str>, file: Option<&std::path::Path>) -> Result<Stri
         (Some("-"), None) => read_stdin(),
         (Some(t), None) => Ok(t.to_string()),
         (None, Some(p)) if p.as_os_str() == "-" => read_stdin(),
-        (None, Some(p)) => std::fs::read_to_string(p)
-            .map_err(|e| Error::Failed(format!("cannot read the prompt from {}: {e}", p.display()))),
+        (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| {
+            Error::Failed(format!("cannot read the prompt from {}: {e}", p.display()))
+        }),
         (None, None) => Err(usage("prompt needs TEXT, -f FILE, or - for stdin")),
     }
 }
@@ -391,10 +438,18 @@ fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
 }
 
 /// After a turn: print its answer; the exit code says whether the agent finished.
-fn finish_turn(panel: &mut Panel, session: &Session, end: &Snapshot, json: bool) -> Result<u8, Error> {
+fn finish_turn(
+    panel: &mut Panel,
+    session: &Session,
+    end: &Snapshot,
+    json: bool,
+) -> Result<u8, Error> {
     if end.state != State::Idle {
         if json {
-            println!("{}", json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals }));
+            println!(
+                "{}",
+                json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals })
+            );
         }
         eprintln!("angrav: {} stopped: {}", session.id, describe_state(end));
         return Ok(exit::FAILURE);
@@ -405,7 +460,11 @@ fn finish_turn(panel: &mut Panel, session: &Session, end: &Snapshot, json: bool)
 }
 
 fn stopped_code(end: &Snapshot) -> u8 {
-    if end.state == State::Idle { exit::OK } else { exit::FAILURE }
+    if end.state == State::Idle {
+        exit::OK
+    } else {
+        exit::FAILURE
+    }
 }
 
 fn describe_state(s: &Snapshot) -> String {
@@ -439,11 +498,23 @@ struct Status<'a> {
 
 fn print_status(session: &Session, snap: &Snapshot, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(&Status { session, snapshot: snap }).expect("serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&Status {
+                session,
+                snapshot: snap
+            })
+            .expect("serialises")
+        );
         return;
     }
     let layout = snap.layout.map_or("none", Layout::name);
-    println!("{}  {}  {}", session.id, session.workspace.as_deref().unwrap_or("-"), describe_state(snap));
+    println!(
+        "{}  {}  {}",
+        session.id,
+        session.workspace.as_deref().unwrap_or("-"),
+        describe_state(snap)
+    );
     println!("  title:    {}", session.title);
     println!("  layout:   {layout}");
     println!(
@@ -478,12 +549,25 @@ pub fn list_sessions(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Li
             .into_iter()
             .map(|session| {
                 scope.spawn(move || match Panel::attach(&session.window, profile) {
-                    Ok((_, snap)) => Listed { session, state: Some(snap.state), layout: snap.layout, problem: None },
-                    Err(e) => Listed { session, state: None, layout: None, problem: Some(e.to_string()) },
+                    Ok((_, snap)) => Listed {
+                        session,
+                        state: Some(snap.state),
+                        layout: snap.layout,
+                        problem: None,
+                    },
+                    Err(e) => Listed {
+                        session,
+                        state: None,
+                        layout: None,
+                        problem: Some(e.to_string()),
+                    },
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("probe thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("probe thread"))
+            .collect()
     }))
 }
 
@@ -496,12 +580,19 @@ fn print_list(list: &[Listed], json: bool) {
         eprintln!("angrav: no Antigravity editor windows found");
         return;
     }
-    let w = list.iter().map(|l| l.session.workspace.as_deref().unwrap_or("-").len()).max().unwrap_or(1);
+    let w = list
+        .iter()
+        .map(|l| l.session.workspace.as_deref().unwrap_or("-").len())
+        .max()
+        .unwrap_or(1);
     for l in list {
         let state = l.state.map_or("unknown", State::name);
         let layout = l.layout.map_or("-", Layout::name);
         let ws = l.session.workspace.as_deref().unwrap_or("-");
-        println!("{}  {ws:w$}  {state:17}  {layout:13}  {}", l.session.id, l.session.title);
+        println!(
+            "{}  {ws:w$}  {state:17}  {layout:13}  {}",
+            l.session.id, l.session.title
+        );
         if let Some(p) = &l.problem {
             println!("    {p}");
         }
@@ -527,7 +618,9 @@ fn simulate(a: &Args) -> Result<u8, Error> {
 }
 
 fn workspace_name(i: usize) -> String {
-    const NAMES: [&str; 8] = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    const NAMES: [&str; 8] = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+    ];
     match NAMES.get(i) {
         Some(n) => n.to_string(),
         None => format!("ws{i}"),
@@ -545,7 +638,10 @@ fn demo(a: &Args) -> Result<u8, Error> {
         eprintln!("angrav: using the Antigravity at {}", endpoints[0].label());
         endpoints
     } else {
-        eprintln!("angrav: no Antigravity answers at {}; starting the simulated one", endpoints[0].label());
+        eprintln!(
+            "angrav: no Antigravity answers at {}; starting the simulated one",
+            endpoints[0].label()
+        );
         sim = Simulator::start()?;
         for (i, layout) in Layout::ALL.into_iter().enumerate() {
             sim.open(&Window::new(layout, &workspace_name(i)))?;
@@ -576,13 +672,21 @@ fn demo(a: &Args) -> Result<u8, Error> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("session thread")).collect::<Vec<_>>()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("session thread"))
+            .collect::<Vec<_>>()
     });
     let mut code = exit::OK;
     for (l, r) in list.iter().zip(results) {
         match r {
             Ok(m) if a.json => println!("{}", json!({ "session": l.session.id, "answer": m })),
-            Ok(m) => println!("### {} ({})\n\n{}\n", l.session.id, l.session.workspace.as_deref().unwrap_or("-"), m.content),
+            Ok(m) => println!(
+                "### {} ({})\n\n{}\n",
+                l.session.id,
+                l.session.workspace.as_deref().unwrap_or("-"),
+                m.content
+            ),
             Err(e) => {
                 eprintln!("angrav: {}: {e}", l.session.id);
                 code = exit::FAILURE;

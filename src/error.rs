@@ -12,9 +12,15 @@ pub enum Error {
     Usage(String),
     Profile(ProfileError),
     /// No session matches `--session`, or none is running.
-    SessionNotFound { query: Option<String>, known: Vec<String> },
+    SessionNotFound {
+        query: Option<String>,
+        known: Vec<String>,
+    },
     /// `--session` matches several, or several run and none was chosen.
-    SessionAmbiguous { query: Option<String>, matches: Vec<String> },
+    SessionAmbiguous {
+        query: Option<String>,
+        matches: Vec<String>,
+    },
     /// The window's agent panel is closed.
     NoPanel,
     /// The probe library vanished from its world (the page navigated).
@@ -22,7 +28,10 @@ pub enum Error {
     /// The agent did not start a turn for the prompt.
     NotAccepted(String),
     /// A wait ran out; `pending` names what was still awaited.
-    Timeout { after: Duration, pending: String },
+    Timeout {
+        after: Duration,
+        pending: String,
+    },
     Sim(SimError),
     /// Anything else that failed, said in a sentence.
     Failed(String),
@@ -47,6 +56,10 @@ impl Error {
         }
     }
 
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Cdp(e) if e.is_closed())
+    }
+
     pub fn is_context_gone(&self) -> bool {
         match self {
             Error::ContextGone => true,
@@ -62,27 +75,53 @@ impl fmt::Display for Error {
             Error::Cdp(e) => write!(f, "{e}"),
             Error::Usage(m) => write!(f, "{m}; see 'angrav --help'"),
             Error::Profile(e) => write!(f, "{e}"),
-            Error::SessionNotFound { query: Some(q), known } => {
+            Error::SessionNotFound {
+                query: Some(q),
+                known,
+            } => {
                 write!(f, "no session matches '{q}'; sessions: {}", list(known))
             }
             Error::SessionNotFound { query: None, .. } => write!(
                 f,
                 "no Antigravity editor window found; open one, or check --cdp (try 'angrav sessions list')"
             ),
-            Error::SessionAmbiguous { query: Some(q), matches } => {
-                write!(f, "'{q}' matches several sessions: {}; give more of the id", list(matches))
+            Error::SessionAmbiguous {
+                query: Some(q),
+                matches,
+            } => {
+                write!(
+                    f,
+                    "'{q}' matches several sessions: {}; give more of the id",
+                    list(matches)
+                )
             }
-            Error::SessionAmbiguous { query: None, matches } => {
-                write!(f, "several sessions are open; choose one with --session ID: {}", list(matches))
+            Error::SessionAmbiguous {
+                query: None,
+                matches,
+            } => {
+                write!(
+                    f,
+                    "several sessions are open; choose one with --session ID: {}",
+                    list(matches)
+                )
             }
-            Error::NoPanel => write!(
+            Error::NoPanel => {
+                write!(
+                    f,
+                    "the agent panel is not open in this window; open it (View > Agent) and try again"
+                )
+            }
+            Error::ContextGone => write!(
                 f,
-                "the agent panel is not open in this window; open it (View > Agent) and try again"
+                "the page navigated while angrav was reading it; try again"
             ),
-            Error::ContextGone => write!(f, "the page navigated while angrav was reading it; try again"),
             Error::NotAccepted(why) => write!(f, "prompt not accepted: {why}"),
             Error::Timeout { after, pending } => {
-                write!(f, "timed out after {}; still waiting for {pending}", crate::cli::show_duration(*after))
+                write!(
+                    f,
+                    "timed out after {}; still waiting for {pending}",
+                    crate::cli::show_duration(*after)
+                )
             }
             Error::Sim(e) => write!(f, "{e}"),
             Error::Failed(m) => write!(f, "{m}"),
@@ -91,7 +130,11 @@ impl fmt::Display for Error {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "none".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 impl std::error::Error for Error {}

@@ -149,9 +149,14 @@ impl Panel {
         let mut conn = Connection::open(&window.ws_url)?;
         let tree = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree;
         let main_ctx = install(&mut conn, &tree.frame.id, &json)?;
-        let mut main =
-            Panel { window: window.clone(), layout: None, conn, context: main_ctx, profile: profile.clone() };
-        let snap = main.probe()?;
+        let mut main = Panel {
+            window: window.clone(),
+            layout: None,
+            conn,
+            context: main_ctx,
+            profile: profile.clone(),
+        };
+        let snap = main.probe_here()?;
         if snap.state != State::NoPanel {
             main.layout = Some(Layout::Current);
             return Ok(main.with_layout(snap));
@@ -170,12 +175,20 @@ impl Panel {
             .collect();
         for frame in &frames {
             if let Ok(ctx) = install(&mut main.conn, frame, &json) {
-                let mut legacy = Panel { context: ctx, layout: Some(Layout::LegacyFrame), ..main };
-                let snap = legacy.probe()?;
+                let mut legacy = Panel {
+                    context: ctx,
+                    layout: Some(Layout::LegacyFrame),
+                    ..main
+                };
+                let snap = legacy.probe_here()?;
                 if snap.state != State::NoPanel {
                     return Ok(legacy.with_layout(snap));
                 }
-                main = Panel { context: main_ctx, layout: None, ..legacy };
+                main = Panel {
+                    context: main_ctx,
+                    layout: None,
+                    ..legacy
+                };
             }
         }
         if let Ok(targets) = window.endpoint.list() {
@@ -183,9 +196,15 @@ impl Panel {
                 t.kind == "iframe"
                     && (t.parent_id.as_deref() == Some(&window.target_id) || frames.contains(&t.id))
             }) {
-                let Some(ws) = &t.web_socket_debugger_url else { continue };
+                let Some(ws) = &t.web_socket_debugger_url else {
+                    continue;
+                };
                 let mut conn = Connection::open(ws)?;
-                let root = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree.frame.id;
+                let root = conn
+                    .call(&GetFrameTree {}, CALL_TIMEOUT)?
+                    .frame_tree
+                    .frame
+                    .id;
                 let ctx = install(&mut conn, &root, &json)?;
                 let mut legacy = Panel {
                     window: window.clone(),
@@ -194,7 +213,7 @@ impl Panel {
                     context: ctx,
                     profile: main.profile.clone(),
                 };
-                let snap = legacy.probe()?;
+                let snap = legacy.probe_here()?;
                 if snap.state != State::NoPanel {
                     return Ok(legacy.with_layout(snap));
                 }
@@ -226,9 +245,28 @@ impl Panel {
         self.snapshot(v)
     }
 
-    fn snapshot(&self, v: Value) -> Result<Snapshot, Error> {
+    /// One probe of this world, without looking elsewhere (attach uses it).
+    fn probe_here(&mut self) -> Result<Snapshot, Error> {
+        let v = self.op_once("probe", &Value::Null, CALL_TIMEOUT)?;
+        self.parse(v)
+    }
+
+    fn parse(&self, v: Value) -> Result<Snapshot, Error> {
         let mut snap: Snapshot = cdp::methods::from_value(v, "probe result")?;
         snap.layout = self.layout;
+        Ok(snap)
+    }
+
+    fn snapshot(&mut self, v: Value) -> Result<Snapshot, Error> {
+        let snap = self.parse(v)?;
+        if snap.state == State::NoPanel && snap.panel_frame {
+            // A panel iframe appeared (or finished loading) in the window: enter it.
+            let (fresh, fresh_snap) = Panel::attach(&self.window, &self.profile)?;
+            if fresh.layout.is_some() {
+                *self = fresh;
+                return Ok(fresh_snap);
+            }
+        }
         Ok(snap)
     }
 
@@ -243,11 +281,16 @@ impl Panel {
 
     /// Focuses the editor with its content selected; `Err` says why it cannot be typed in.
     pub fn focus_input(&mut self) -> Result<(), String> {
-        let v = self.op("focus_input", Value::Null, CALL_TIMEOUT).map_err(|e| e.to_string())?;
+        let v = self
+            .op("focus_input", Value::Null, CALL_TIMEOUT)
+            .map_err(|e| e.to_string())?;
         if v["ok"].as_bool() == Some(true) {
             Ok(())
         } else {
-            Err(v["reason"].as_str().unwrap_or("the editor cannot be focused").to_string())
+            Err(v["reason"]
+                .as_str()
+                .unwrap_or("the editor cannot be focused")
+                .to_string())
         }
     }
 
@@ -284,7 +327,12 @@ impl Panel {
         match v["clicked"].as_bool() {
             Some(true) => Ok(true),
             _ if v["marker"].is_string() => Ok(false),
-            _ => Err(Error::Failed(v["reason"].as_str().unwrap_or("cannot start a new conversation").into())),
+            _ => Err(Error::Failed(
+                v["reason"]
+                    .as_str()
+                    .unwrap_or("cannot start a new conversation")
+                    .into(),
+            )),
         }
     }
 
@@ -306,8 +354,13 @@ impl Panel {
     /// find the panel again (its layout may have changed) and retry once.
     fn op(&mut self, op: &str, args: Value, timeout: Duration) -> Result<Value, Error> {
         match self.op_once(op, &args, timeout) {
-            Err(e) if e.is_context_gone() => {
-                let (fresh, _) = Panel::attach(&self.window, &self.profile)?;
+            // An out-of-process panel is a target of its own, gone with its document.
+            Err(e)
+                if e.is_context_gone()
+                    || (self.layout == Some(Layout::LegacyTarget) && e.is_closed()) =>
+            {
+                let (fresh, _) = Panel::attach(&self.window, &self.profile)
+                    .map_err(|again| if e.is_closed() { e } else { again })?;
                 *self = fresh;
                 self.op_once(op, &args, timeout)
             }
@@ -320,7 +373,10 @@ impl Panel {
         let call = CallFunctionOn {
             function_declaration: RUN_OP,
             execution_context_id: Some(self.context),
-            arguments: vec![CallArgument { value: &op_value }, CallArgument { value: args }],
+            arguments: vec![
+                CallArgument { value: &op_value },
+                CallArgument { value: args },
+            ],
             return_by_value: true,
             await_promise: true,
             ..Default::default()
@@ -334,13 +390,20 @@ impl Panel {
 }
 
 fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
-    profile.panel_frame_url.iter().any(|u| url.contains(u.as_str()))
+    profile
+        .panel_frame_url
+        .iter()
+        .any(|u| url.contains(u.as_str()))
         || name.is_some_and(|n| profile.panel_frame_name.iter().any(|x| x == n))
 }
 
 /// Creates angrav's isolated world in `frame` and installs the probe library there.
 fn install(conn: &mut Connection, frame: &str, profile: &Value) -> Result<i64, Error> {
-    let world = CreateIsolatedWorld { frame_id: frame, world_name: WORLD, grant_univeral_access: false };
+    let world = CreateIsolatedWorld {
+        frame_id: frame,
+        world_name: WORLD,
+        grant_univeral_access: false,
+    };
     let context = conn.call(&world, CALL_TIMEOUT)?.execution_context_id;
     let call = CallFunctionOn {
         function_declaration: LIBRARY,

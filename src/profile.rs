@@ -69,14 +69,18 @@ impl Profile {
     /// The profile from `path` (`--selectors`, `ANGRAV_SELECTORS`) over the default.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
         let file = path.display().to_string();
-        let fault = |fault: String| ProfileError { file: file.clone(), fault };
+        let fault = |fault: String| ProfileError {
+            file: file.clone(),
+            fault,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| fault(e.to_string()))?;
         Profile::merge(&text).map_err(fault)
     }
 
     /// Lays a user's profile over the default. Roles not named keep their default.
     pub fn merge(user_text: &str) -> Result<Profile, String> {
-        let user: Value = serde_json::from_str(user_text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let user: Value =
+            serde_json::from_str(user_text).map_err(|e| format!("not valid JSON: {e}"))?;
         let Value::Object(mut user) = user else {
             return Err("must be a JSON object of role: [alternatives]".into());
         };
@@ -85,7 +89,8 @@ impl Profile {
             Some(Value::String(s)) if s == "default" => true,
             Some(other) => return Err(format!("\"extends\" must be \"default\", not {other}")),
         };
-        let Value::Object(mut merged) = serde_json::from_str::<Value>(DEFAULT).expect("valid") else {
+        let Value::Object(mut merged) = serde_json::from_str::<Value>(DEFAULT).expect("valid")
+        else {
             unreachable!("the built-in profile is an object")
         };
         for (role, given) in user {
@@ -96,7 +101,11 @@ impl Profile {
             let given = strings(&role, given)?;
             let mut list = given.clone();
             if extends {
-                list.extend(strings(&role, default.clone())?.into_iter().filter(|d| !given.contains(d)));
+                list.extend(
+                    strings(&role, default.clone())?
+                        .into_iter()
+                        .filter(|d| !given.contains(d)),
+                );
             }
             merged.insert(role, Value::from(list));
         }
@@ -112,10 +121,14 @@ impl Profile {
 
 fn strings(role: &str, v: Value) -> Result<Vec<String>, String> {
     let fault = || format!("role \"{role}\" must be a list of strings");
-    let Value::Array(items) = v else { return Err(fault()) };
-    items.into_iter().map(|i| i.as_str().map(str::to_string).ok_or_else(fault)).collect()
+    let Value::Array(items) = v else {
+        return Err(fault());
+    };
+    items
+        .into_iter()
+        .map(|i| i.as_str().map(str::to_string).ok_or_else(fault))
+        .collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -134,8 +147,16 @@ mod tests {
     #[test]
     fn faults_are_named() {
         assert!(Profile::merge("{").unwrap_err().contains("not valid JSON"));
-        assert!(Profile::merge(r#"{"bussy": []}"#).unwrap_err().contains("unknown role \"bussy\""));
-        assert!(Profile::merge(r#"{"busy": "x"}"#).unwrap_err().contains("list of strings"));
+        assert!(
+            Profile::merge(r#"{"bussy": []}"#)
+                .unwrap_err()
+                .contains("unknown role \"bussy\"")
+        );
+        assert!(
+            Profile::merge(r#"{"busy": "x"}"#)
+                .unwrap_err()
+                .contains("list of strings")
+        );
         assert!(Profile::merge(r#"[]"#).unwrap_err().contains("JSON object"));
     }
 }

@@ -33,9 +33,17 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
         for t in endpoint.list()? {
             let is_window = direct
                 || (t.kind == "page"
-                    && profile.window_url.iter().any(|u| t.url.contains(u.as_str()))
-                    && !profile.manager_url.iter().any(|u| t.url.contains(u.as_str())));
-            let Some(ws_url) = t.web_socket_debugger_url.clone() else { continue };
+                    && profile
+                        .window_url
+                        .iter()
+                        .any(|u| t.url.contains(u.as_str()))
+                    && !profile
+                        .manager_url
+                        .iter()
+                        .any(|u| t.url.contains(u.as_str())));
+            let Some(ws_url) = t.web_socket_debugger_url.clone() else {
+                continue;
+            };
             if !is_window {
                 continue;
             }
@@ -45,12 +53,18 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
                 title: t.title,
                 url: t.url,
                 endpoint: endpoint.label().to_string(),
-                window: WindowRef { endpoint: endpoint.clone(), target_id: t.id.clone(), ws_url },
+                window: WindowRef {
+                    endpoint: endpoint.clone(),
+                    target_id: t.id.clone(),
+                    ws_url,
+                },
                 target_id: t.id,
             });
         }
     }
-    out.sort_by(|a, b| (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id)));
+    out.sort_by(|a, b| {
+        (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id))
+    });
     let ids: Vec<String> = out.iter().map(|s| s.target_id.clone()).collect();
     for s in &mut out {
         s.id = short_id(&s.target_id, &ids);
@@ -60,7 +74,10 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
 
 /// `<file> - <workspace> - Antigravity` (the file part may be absent).
 fn workspace(title: &str, profile: &Profile) -> Option<String> {
-    let rest = profile.title_suffix.iter().find_map(|s| title.strip_suffix(s.as_str()))?;
+    let rest = profile
+        .title_suffix
+        .iter()
+        .find_map(|s| title.strip_suffix(s.as_str()))?;
     let name = rest.rsplit(" - ").next()?.trim();
     (!name.is_empty()).then(|| name.to_string())
 }
@@ -70,7 +87,10 @@ fn short_id(id: &str, all: &[String]) -> String {
     let mut n = MIN_ID.min(chars.len());
     while n < chars.len() {
         let prefix: String = chars[..n].iter().collect();
-        let clashes = all.iter().filter(|o| o.as_str() != id && o.starts_with(&prefix)).count();
+        let clashes = all
+            .iter()
+            .filter(|o| o.as_str() != id && o.starts_with(&prefix))
+            .count();
         if clashes == 0 {
             break;
         }
@@ -87,23 +107,48 @@ pub fn select<'a>(sessions: &'a [Session], query: Option<&str>) -> Result<&'a Se
     let Some(q) = query else {
         return match all.as_slice() {
             [one] => Ok(one),
-            [] => Err(Error::SessionNotFound { query: None, known: vec![] }),
-            many => Err(Error::SessionAmbiguous { query: None, matches: names(many) }),
+            [] => Err(Error::SessionNotFound {
+                query: None,
+                known: vec![],
+            }),
+            many => Err(Error::SessionAmbiguous {
+                query: None,
+                matches: names(many),
+            }),
         };
     };
     let upper = q.to_ascii_uppercase();
-    let by_id: Vec<&Session> =
-        all.iter().copied().filter(|s| s.target_id.to_ascii_uppercase().starts_with(&upper)).collect();
-    let by_name: Vec<&Session> = all.iter().copied().filter(|s| s.workspace.as_deref() == Some(q)).collect();
-    let exact: Vec<&Session> = all.iter().copied().filter(|s| s.target_id.eq_ignore_ascii_case(q)).collect();
+    let by_id: Vec<&Session> = all
+        .iter()
+        .copied()
+        .filter(|s| s.target_id.to_ascii_uppercase().starts_with(&upper))
+        .collect();
+    let by_name: Vec<&Session> = all
+        .iter()
+        .copied()
+        .filter(|s| s.workspace.as_deref() == Some(q))
+        .collect();
+    let exact: Vec<&Session> = all
+        .iter()
+        .copied()
+        .filter(|s| s.target_id.eq_ignore_ascii_case(q))
+        .collect();
     for found in [exact, by_id, by_name] {
         match found.as_slice() {
             [one] => return Ok(one),
             [] => continue,
-            many => return Err(Error::SessionAmbiguous { query: Some(q.into()), matches: names(many) }),
+            many => {
+                return Err(Error::SessionAmbiguous {
+                    query: Some(q.into()),
+                    matches: names(many),
+                });
+            }
         }
     }
-    Err(Error::SessionNotFound { query: Some(q.into()), known: names(&all) })
+    Err(Error::SessionNotFound {
+        query: Some(q.into()),
+        known: names(&all),
+    })
 }
 
 fn describe(s: &Session) -> String {
@@ -119,7 +164,11 @@ mod tests {
 
     #[test]
     fn short_ids_are_unique_and_at_least_six() {
-        let ids = vec!["ABCDEF1234".to_string(), "ABCDEF1299".to_string(), "FFFF00".to_string()];
+        let ids = vec![
+            "ABCDEF1234".to_string(),
+            "ABCDEF1299".to_string(),
+            "FFFF00".to_string(),
+        ];
         assert_eq!(short_id(&ids[0], &ids), "ABCDEF123");
         assert_eq!(short_id(&ids[1], &ids), "ABCDEF129");
         assert_eq!(short_id(&ids[2], &ids), "FFFF00");
@@ -128,8 +177,14 @@ mod tests {
     #[test]
     fn workspace_from_title() {
         let p = Profile::default();
-        assert_eq!(workspace("main.rs - angrav - Antigravity", &p).as_deref(), Some("angrav"));
-        assert_eq!(workspace("angrav - Antigravity", &p).as_deref(), Some("angrav"));
+        assert_eq!(
+            workspace("main.rs - angrav - Antigravity", &p).as_deref(),
+            Some("angrav")
+        );
+        assert_eq!(
+            workspace("angrav - Antigravity", &p).as_deref(),
+            Some("angrav")
+        );
         assert_eq!(workspace("Agent Manager", &p), None);
     }
 }

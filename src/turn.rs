@@ -21,7 +21,10 @@ pub struct WaitOptions {
 
 impl Default for WaitOptions {
     fn default() -> Self {
-        WaitOptions { timeout: Duration::from_secs(120), settle: Duration::from_millis(400) }
+        WaitOptions {
+            timeout: Duration::from_secs(120),
+            settle: Duration::from_millis(400),
+        }
     }
 }
 
@@ -35,7 +38,11 @@ pub struct Baseline {
 
 /// Types `text` into the editor and submits it, then confirms the turn started.
 /// A busy agent is refused, not interrupted.
-pub fn send_prompt(panel: &mut Panel, text: &str, accept_within: Duration) -> Result<Baseline, Error> {
+pub fn send_prompt(
+    panel: &mut Panel,
+    text: &str,
+    accept_within: Duration,
+) -> Result<Baseline, Error> {
     let before = panel.probe()?;
     match before.state {
         State::NoPanel => return Err(Error::NoPanel),
@@ -63,7 +70,10 @@ pub fn send_prompt(panel: &mut Panel, text: &str, accept_within: Duration) -> Re
     let mut now = panel.probe()?;
     loop {
         if now.user_messages > before.user_messages || now.busy {
-            return Ok(Baseline { agent_messages: before.agent_messages, answer_blocks: before.answer_blocks });
+            return Ok(Baseline {
+                agent_messages: before.agent_messages,
+                answer_blocks: before.answer_blocks,
+            });
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -93,7 +103,9 @@ pub fn wait_stopped(
         let now = Instant::now();
         busy_seen |= snap.busy;
         let started = turn.is_none_or(|b| {
-            busy_seen || snap.agent_messages > b.agent_messages || snap.answer_blocks > b.answer_blocks
+            busy_seen
+                || snap.agent_messages > b.agent_messages
+                || snap.answer_blocks > b.answer_blocks
         });
         match snap.state {
             State::NoPanel => return Err(Error::NoPanel),
@@ -113,6 +125,9 @@ pub fn wait_stopped(
                 pending: format!("the agent ({})", snap.state.name()),
             });
         }
-        snap = panel.watch(&snap.key, wake.saturating_duration_since(now).min(HEARTBEAT))?;
+        snap = panel.watch(
+            &snap.key,
+            wake.saturating_duration_since(now).min(HEARTBEAT),
+        )?;
     }
 }

@@ -56,15 +56,23 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 impl Endpoint {
     /// Parses `http://host:port`, `host:port`, `:port` or `ws://host:port/devtools/page/ID`.
     pub fn parse(given: &str) -> Result<Endpoint> {
-        let bad = |why: &str| Error::BadEndpoint { given: given.to_string(), why: why.to_string() };
+        let bad = |why: &str| Error::BadEndpoint {
+            given: given.to_string(),
+            why: why.to_string(),
+        };
         let s = given.trim();
         if let Some(rest) = s.strip_prefix("ws://") {
-            let (_, path) = rest.split_once('/').ok_or_else(|| bad("a ws:// URL needs a path"))?;
+            let (_, path) = rest
+                .split_once('/')
+                .ok_or_else(|| bad("a ws:// URL needs a path"))?;
             let id = path.rsplit('/').next().unwrap_or_default();
             if id.is_empty() {
                 return Err(bad("the ws:// URL does not end in a target id"));
             }
-            return Ok(Endpoint::Target { ws_url: s.to_string(), id: id.to_string() });
+            return Ok(Endpoint::Target {
+                ws_url: s.to_string(),
+                id: id.to_string(),
+            });
         }
         if s.starts_with("wss://") || s.starts_with("https://") {
             return Err(bad("TLS endpoints are not supported"));
@@ -80,7 +88,10 @@ impl Endpoint {
             h => h.trim_start_matches('[').trim_end_matches(']'),
         };
         let addr = resolve(host, port).map_err(|why| bad(&why))?;
-        Ok(Endpoint::Http { addr, label: format!("http://{host}:{port}") })
+        Ok(Endpoint::Http {
+            addr,
+            label: format!("http://{host}:{port}"),
+        })
     }
 
     /// Text for messages: what the user named.
@@ -127,7 +138,8 @@ impl Endpoint {
 
     /// Closes a target (`/json/close/ID`).
     pub fn close_target(&self, id: &str) -> Result<()> {
-        self.text("GET", &format!("/json/close/{}", percent_encode(id))).map(drop)
+        self.text("GET", &format!("/json/close/{}", percent_encode(id)))
+            .map(drop)
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T> {
@@ -156,17 +168,26 @@ impl Endpoint {
         };
         let mut reply = reply.map_err(|e| match e {
             ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => {
-                Error::Unreachable { endpoint: self.label().to_string(), detail: e.to_string() }
+                Error::Unreachable {
+                    endpoint: self.label().to_string(),
+                    detail: e.to_string(),
+                }
             }
-            e => Error::Http { url: url.clone(), detail: e.to_string() },
+            e => Error::Http {
+                url: url.clone(),
+                detail: e.to_string(),
+            },
         })?;
         let status = reply.status().as_u16();
-        let body = reply
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| Error::Http { url: url.clone(), detail: e.to_string() })?;
+        let body = reply.body_mut().read_to_string().map_err(|e| Error::Http {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
         if status != 200 {
-            return Err(Error::Http { url, detail: format!("HTTP {status}: {}", body.trim()) });
+            return Err(Error::Http {
+                url,
+                detail: format!("HTTP {status}: {}", body.trim()),
+            });
         }
         Ok(body)
     }
@@ -208,7 +229,12 @@ mod tests {
     #[test]
     fn endpoint_forms() {
         let want = "http://127.0.0.1:9222";
-        for given in ["http://127.0.0.1:9222", "127.0.0.1:9222", ":9222", "http://127.0.0.1:9222/"] {
+        for given in [
+            "http://127.0.0.1:9222",
+            "127.0.0.1:9222",
+            ":9222",
+            "http://127.0.0.1:9222/",
+        ] {
             assert_eq!(Endpoint::parse(given).unwrap().label(), want, "{given}");
         }
         match Endpoint::parse("localhost:9333").unwrap() {
@@ -219,13 +245,22 @@ mod tests {
             Endpoint::Target { id, .. } => assert_eq!(id, "ABC"),
             other => panic!("{other:?}"),
         }
-        for bad in ["9222", "http://h:x", "https://a:1", "ws://host:1", "http://a:1/json"] {
+        for bad in [
+            "9222",
+            "http://h:x",
+            "https://a:1",
+            "ws://host:1",
+            "http://a:1/json",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn percent_encoding_keeps_one_query() {
-        assert_eq!(percent_encode("http://a/b?x=1&y=2"), "http%3A%2F%2Fa%2Fb%3Fx%3D1%26y%3D2");
+        assert_eq!(
+            percent_encode("http://a/b?x=1&y=2"),
+            "http%3A%2F%2Fa%2Fb%3Fx%3D1%26y%3D2"
+        );
     }
 }

@@ -92,7 +92,11 @@ impl fmt::Display for Error {
             Error::TargetClosed { reason } => write!(f, "target closed: {reason}"),
             Error::Interrupted => write!(f, "connection closed on request"),
             Error::Cdp { method, error } => {
-                write!(f, "{method} failed: {} (code {})", error.message, error.code)?;
+                write!(
+                    f,
+                    "{method} failed: {} (code {})",
+                    error.message, error.code
+                )?;
                 if let Some(data) = &error.data {
                     write!(f, ": {data}")?;
                 }

@@ -23,8 +23,10 @@ impl Event {
 
 /// Decodes a raw `params` or `result`; `what` names it in the error.
 pub(crate) fn decode<T: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<T> {
-    serde_json::from_str(raw.get())
-        .map_err(|e| Error::Decode { what: format!("{what} payload"), detail: e.to_string() })
+    serde_json::from_str(raw.get()).map_err(|e| Error::Decode {
+        what: format!("{what} payload"),
+        detail: e.to_string(),
+    })
 }
 
 /// Anything the browser sends: a reply carries `id`, an event carries `method`.
@@ -40,7 +42,10 @@ pub(crate) struct Incoming {
 }
 
 pub(crate) enum Parsed {
-    Reply { id: u64, reply: std::result::Result<Box<RawValue>, CdpError> },
+    Reply {
+        id: u64,
+        reply: std::result::Result<Box<RawValue>, CdpError>,
+    },
     Event(Event),
     /// Valid JSON of no shape we know: tolerated and dropped.
     Other,
@@ -74,7 +79,11 @@ fn cdp_error(v: serde_json::Value) -> CdpError {
     };
     CdpError {
         code: v.get("code").and_then(|c| c.as_i64()).unwrap_or(0),
-        message: v.get("message").and_then(|m| m.as_str()).unwrap_or("unknown error").to_string(),
+        message: v
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("unknown error")
+            .to_string(),
         data,
     }
 }

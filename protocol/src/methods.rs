@@ -73,10 +73,7 @@ pub mod runtime {
         /// The returned value (by value), or the exception the script threw.
         pub fn into_value(self) -> Result<Value> {
             if let Some(ex) = self.exception_details {
-                let text = ex
-                    .exception
-                    .and_then(|e| e.description)
-                    .unwrap_or(ex.text);
+                let text = ex.exception.and_then(|e| e.description).unwrap_or(ex.text);
                 return Err(Error::Script { text });
             }
             Ok(self.result.value.unwrap_or(Value::Null))
@@ -170,7 +167,11 @@ pub mod page {
         pub world_name: &'a str,
         pub grant_univeral_access: bool,
     }
-    command!(CreateIsolatedWorld<'_>, "Page.createIsolatedWorld", CreateIsolatedWorldResult);
+    command!(
+        CreateIsolatedWorld<'_>,
+        "Page.createIsolatedWorld",
+        CreateIsolatedWorldResult
+    );
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -272,11 +273,17 @@ pub mod emulation {
     pub struct SetFocusEmulationEnabled {
         pub enabled: bool,
     }
-    command!(SetFocusEmulationEnabled, "Emulation.setFocusEmulationEnabled", Empty);
+    command!(
+        SetFocusEmulationEnabled,
+        "Emulation.setFocusEmulationEnabled",
+        Empty
+    );
 }
 
 /// Decodes any JSON value as `T`, naming `what` on failure.
 pub fn from_value<T: DeserializeOwned>(v: Value, what: &str) -> Result<T> {
-    serde_json::from_value(v)
-        .map_err(|e| Error::Decode { what: what.to_string(), detail: e.to_string() })
+    serde_json::from_value(v).map_err(|e| Error::Decode {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })
 }

@@ -74,16 +74,25 @@ impl Connection {
     /// Opens `ws://host:port/devtools/...`. A host name is resolved first and the
     /// request sent to the address: Chrome refuses a `Host` that is not an IP or `localhost`.
     pub fn open(ws_url: &str) -> Result<Connection> {
-        let fail = |detail: String| Error::Connect { url: ws_url.to_string(), detail };
-        let rest = ws_url.strip_prefix("ws://").ok_or_else(|| fail("not a ws:// URL".into()))?;
+        let fail = |detail: String| Error::Connect {
+            url: ws_url.to_string(),
+            detail,
+        };
+        let rest = ws_url
+            .strip_prefix("ws://")
+            .ok_or_else(|| fail("not a ws:// URL".into()))?;
         let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
         let addr = resolve_hostport(hostport).map_err(fail)?;
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
             .map_err(|e| fail(format!("{addr}: {e}")))?;
         stream.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
-        stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(|e| fail(e.to_string()))?;
+        stream
+            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .map_err(|e| fail(e.to_string()))?;
         // The handshake itself gets a deadline; calls set their own afterwards.
-        stream.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| fail(e.to_string()))?;
+        stream
+            .set_read_timeout(Some(CONNECT_TIMEOUT))
+            .map_err(|e| fail(e.to_string()))?;
         let shared = stream.try_clone().map_err(|e| fail(e.to_string()))?;
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
@@ -99,7 +108,10 @@ impl Connection {
             events: VecDeque::new(),
             dropped_events: 0,
             dead: None,
-            close: CloseHandle { stream: Arc::new(shared), requested: Arc::default() },
+            close: CloseHandle {
+                stream: Arc::new(shared),
+                requested: Arc::default(),
+            },
         })
     }
 
@@ -118,13 +130,25 @@ impl Connection {
         self.check_alive()?;
         let id = self.next_id;
         self.next_id += 1;
-        let text = serde_json::to_string(&Outgoing { id, method: C::METHOD, params: cmd })
-            .map_err(|e| Error::Decode { what: "command".into(), detail: e.to_string() })?;
+        let text = serde_json::to_string(&Outgoing {
+            id,
+            method: C::METHOD,
+            params: cmd,
+        })
+        .map_err(|e| Error::Decode {
+            what: "command".into(),
+            detail: e.to_string(),
+        })?;
         if let Err(e) = self.ws.send(Message::text(text)) {
             return Err(self.fail(format!("sending {}: {e}", C::METHOD)));
         }
         self.in_flight.insert(id, C::METHOD);
-        Ok(CallId { id, method: C::METHOD, sent: Instant::now(), _reply: PhantomData })
+        Ok(CallId {
+            id,
+            method: C::METHOD,
+            sent: Instant::now(),
+            _reply: PhantomData,
+        })
     }
 
     /// Waits for the reply to a call sent earlier, reading (and keeping) events meanwhile.
@@ -133,7 +157,10 @@ impl Connection {
             if let Some(reply) = self.replies.remove(&call.id) {
                 return match reply {
                     Ok(raw) => message::decode(&raw, call.method),
-                    Err(error) => Err(Error::Cdp { method: call.method.to_string(), error }),
+                    Err(error) => Err(Error::Cdp {
+                        method: call.method.to_string(),
+                        error,
+                    }),
                 };
             }
             if let Err(e) = self.check_alive() {
@@ -174,7 +201,9 @@ impl Connection {
         match &self.dead {
             None => Ok(()),
             Some(Error::Interrupted) => Err(Error::Interrupted),
-            Some(e) => Err(Error::TargetClosed { reason: reason_of(e) }),
+            Some(e) => Err(Error::TargetClosed {
+                reason: reason_of(e),
+            }),
         }
     }
 
@@ -189,7 +218,9 @@ impl Connection {
             let _ = self.close.stream.shutdown(Shutdown::Both);
             self.dead = Some(match &err {
                 Error::Interrupted => Error::Interrupted,
-                e => Error::TargetClosed { reason: reason_of(e) },
+                e => Error::TargetClosed {
+                    reason: reason_of(e),
+                },
             });
         }
         self.in_flight.clear();

@@ -88,7 +88,7 @@ function install(profile) {
     const found = panelRoot();
     const markers = [];
     if (!found || !visible(found.root)) {
-      const frame = doc.querySelector('iframe') && all(doc, P.panel_frame_name.map((n) => 'iframe[name="' + CSS.escape(n) + '"]')
+      const frame = !!doc.querySelector('iframe') && all(doc, P.panel_frame_name.map((n) => 'iframe[name="' + CSS.escape(n) + '"]')
         .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]'))).length > 0;
       return finish({ state: 'no_panel', panel_frame: frame, busy: false, error: null, quota_resume: null,
         approvals: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
@@ -303,9 +303,14 @@ function install(profile) {
       return new Promise((resolve) => {
         let timer = 0;
         const obs = new MutationObserver(() => check());
-        const done = (s) => { obs.disconnect(); clearTimeout(timer); resolve(s); };
+        // A panel iframe that finishes loading changes nothing in this document.
+        const loaded = (e) => { if (e.target.tagName === 'IFRAME') done(probe()); };
+        const done = (s) => {
+          obs.disconnect(); clearTimeout(timer); doc.removeEventListener('load', loaded, true); resolve(s);
+        };
         const check = () => { const s = probe(); if (s.key !== key) done(s); };
         obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+        doc.addEventListener('load', loaded, true);
         timer = setTimeout(() => done(probe()), timeout_ms);
         check();
       });

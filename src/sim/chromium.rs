@@ -57,7 +57,8 @@ impl Chromium {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::SeqCst)
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| SimError::Launch(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| SimError::Launch(format!("{}: {e}", dir.display())))?;
         let mut watchdog = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG)
@@ -93,15 +94,26 @@ impl Chromium {
         let mut chromium = Chromium {
             watchdog,
             stdin,
-            endpoint: Endpoint::Target { ws_url: String::new(), id: String::new() },
+            endpoint: Endpoint::Target {
+                ws_url: String::new(),
+                id: String::new(),
+            },
             port: 0,
         };
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => {}
             Ok(Err(said)) => {
-                return Err(SimError::Launch(format!("{} exited at start:\n{said}", binary.display())));
+                return Err(SimError::Launch(format!(
+                    "{} exited at start:\n{said}",
+                    binary.display()
+                )));
             }
-            Err(_) => return Err(SimError::Launch(format!("{} did not start within 30 s", binary.display()))),
+            Err(_) => {
+                return Err(SimError::Launch(format!(
+                    "{} did not start within 30 s",
+                    binary.display()
+                )));
+            }
         }
         chromium.port = read_port(&dir)?;
         chromium.endpoint = Endpoint::parse(&format!("127.0.0.1:{}", chromium.port))?;
@@ -143,7 +155,12 @@ fn find_binary() -> Result<PathBuf, SimError> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+        for name in [
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "google-chrome-stable",
+        ] {
             let candidate = dir.join(name);
             if candidate.is_file() {
                 return Ok(candidate);

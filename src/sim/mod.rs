@@ -134,7 +134,10 @@ impl Simulator {
 
     /// Opens the Agent Manager window, which is not a session.
     pub fn open_manager(&self) -> Result<TargetInfo, SimError> {
-        self.open_url(&format!("http://127.0.0.1:{}/workbench-jetski-agent.html", self.server.port()))
+        self.open_url(&format!(
+            "http://127.0.0.1:{}/workbench-jetski-agent.html",
+            self.server.port()
+        ))
     }
 
     pub fn close(&self, target_id: &str) -> Result<(), SimError> {
@@ -143,7 +146,10 @@ impl Simulator {
 
     fn open_url(&self, url: &str) -> Result<TargetInfo, SimError> {
         let target = self.endpoint().new_target(url)?;
-        let ws = target.web_socket_debugger_url.as_deref().unwrap_or_default();
+        let ws = target
+            .web_socket_debugger_url
+            .as_deref()
+            .unwrap_or_default();
         wait_loaded(&mut Connection::open(ws)?)?;
         Ok(target)
     }
@@ -151,11 +157,16 @@ impl Simulator {
 
 /// Waits for the load event of the document the tab navigates to. A tab opens on
 /// `about:blank` first; the promise made there dies with its context, so retry.
-fn wait_loaded(conn: &mut Connection) -> Result<(), SimError> {
+pub fn wait_loaded(conn: &mut Connection) -> Result<(), SimError> {
     let expression = "new Promise(r => (document.readyState === 'complete' && location.href !== 'about:blank') ? r(true) : addEventListener('load', () => r(true)))";
     let deadline = Instant::now() + LOAD_TIMEOUT;
     loop {
-        let call = Evaluate { expression, return_by_value: true, await_promise: true, ..Default::default() };
+        let call = Evaluate {
+            expression,
+            return_by_value: true,
+            await_promise: true,
+            ..Default::default()
+        };
         match conn.call(&call, deadline.saturating_duration_since(Instant::now())) {
             Ok(_) => return Ok(()),
             Err(e) if e.is_context_gone() && Instant::now() < deadline => continue,

@@ -9,16 +9,36 @@ use super::SimError;
 
 /// Every fixture, by URL path.
 const FILES: &[(&str, &str, &str)] = &[
-    ("/workbench.html", "text/html", include_str!("../../fixtures/workbench.html")),
-    ("/cascade-panel.html", "text/html", include_str!("../../fixtures/cascade-panel.html")),
+    (
+        "/workbench.html",
+        "text/html",
+        include_str!("../../fixtures/workbench.html"),
+    ),
+    (
+        "/cascade-panel.html",
+        "text/html",
+        include_str!("../../fixtures/cascade-panel.html"),
+    ),
     (
         "/workbench-jetski-agent.html",
         "text/html",
         include_str!("../../fixtures/workbench-jetski-agent.html"),
     ),
-    ("/agent.js", "text/javascript", include_str!("../../fixtures/agent.js")),
-    ("/workbench.js", "text/javascript", include_str!("../../fixtures/workbench.js")),
-    ("/sim.css", "text/css", include_str!("../../fixtures/sim.css")),
+    (
+        "/agent.js",
+        "text/javascript",
+        include_str!("../../fixtures/agent.js"),
+    ),
+    (
+        "/workbench.js",
+        "text/javascript",
+        include_str!("../../fixtures/workbench.js"),
+    ),
+    (
+        "/sim.css",
+        "text/css",
+        include_str!("../../fixtures/sim.css"),
+    ),
 ];
 
 pub struct FixtureServer {
@@ -31,7 +51,10 @@ impl FixtureServer {
     pub fn start() -> Result<FixtureServer, SimError> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| SimError::Launch(format!("fixture server: {e}")))?;
-        let port = listener.local_addr().map_err(|e| SimError::Launch(e.to_string()))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| SimError::Launch(e.to_string()))?
+            .port();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 std::thread::spawn(move || serve(stream));

@@ -1,0 +1,127 @@
+//! Shared by the integration tests: one headless Chromium per test binary (started
+//! on first use, stopped by its watchdog when the binary exits), fresh windows per
+//! test, closed when the test ends, and a way to run the `angrav` binary.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use angrav::panel::{Panel, WindowRef};
+use angrav::profile::Profile;
+use angrav::sim::{Simulator, Window};
+use cdp::TargetInfo;
+use serde_json::Value;
+
+pub fn sim() -> &'static Simulator {
+    static SIM: OnceLock<Simulator> = OnceLock::new();
+    SIM.get_or_init(|| match Simulator::start() {
+        Ok(s) => s,
+        Err(e) => panic!("browser tests need Chromium: {e}"),
+    })
+}
+
+/// Windows opened for one test; closed when dropped.
+pub struct Windows(pub Vec<TargetInfo>);
+
+impl Windows {
+    pub fn id(&self, i: usize) -> &str {
+        &self.0[i].id
+    }
+
+    pub fn window_ref(&self, i: usize) -> WindowRef {
+        let t = &self.0[i];
+        WindowRef {
+            endpoint: sim().endpoint().clone(),
+            target_id: t.id.clone(),
+            ws_url: t
+                .web_socket_debugger_url
+                .clone()
+                .expect("a page has a ws URL"),
+        }
+    }
+
+    pub fn panel(&self, i: usize) -> Panel {
+        Panel::attach(&self.window_ref(i), &Profile::default())
+            .expect("attach")
+            .0
+    }
+
+    /// Every prompt the simulated agent of window `i` received.
+    pub fn received(&self, i: usize) -> Vec<String> {
+        let v = self
+            .panel(i)
+            .call_function(
+                "function () { return document.getElementById('sim-received').textContent; }",
+                &[],
+            )
+            .expect("read #sim-received");
+        serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
+    }
+}
+
+impl Drop for Windows {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            let _ = sim().close(&t.id);
+        }
+    }
+}
+
+pub fn open(windows: &[Window]) -> Windows {
+    Windows(
+        windows
+            .iter()
+            .map(|w| sim().open(w).expect("open a simulated window"))
+            .collect(),
+    )
+}
+
+/// Runs `angrav --cdp <the test browser> ARGS`, with `stdin` as its input.
+pub fn angrav_in(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .arg("--cdp")
+        .arg(sim().endpoint().label())
+        .args(args)
+        .env_remove("ANGRAV_SELECTORS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run angrav");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("angrav exits")
+}
+
+pub fn angrav(args: &[&str]) -> Output {
+    angrav_in(args, "")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("UTF-8 stdout")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("UTF-8 stderr")
+}
+
+/// Runs angrav with `--json` and parses its stdout, asserting the exit code.
+pub fn angrav_json(args: &[&str], code: i32) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = angrav(&all);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "angrav {args:?}\nstdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("angrav {args:?}: stdout is not JSON ({e}): {}", stdout(&o)))
+}
