@@ -33,8 +33,12 @@ const FLAGS: &[&str] = &[
     "--remote-debugging-port=0",
 ];
 
+/// Once Chromium runs, the watchdog ignores the terminal's Ctrl-C (sent to the whole
+/// process group) so that it lives to clean up, which it does when our end of its
+/// stdin closes.
 const WATCHDOG: &str = r#"dir=$1; shift
 "$@" & c=$!
+trap '' INT TERM HUP
 read _
 kill $c 2>/dev/null; wait $c 2>/dev/null; rm -rf "$dir""#;
 
