@@ -8,12 +8,15 @@
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 pub mod cli;
+pub mod monitor;
 mod error;
 pub mod panel;
 pub mod profile;
+pub mod registry;
 pub mod sessions;
 pub mod sim;
 pub mod turn;
+pub mod waiter;
 
 pub use cdp;
 pub use error::{Error, exit};

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use cdp::methods::input::{DispatchKeyEvent, InsertText};
 use cdp::methods::page::{CreateIsolatedWorld, GetFrameTree};
 use cdp::methods::runtime::{CallArgument, CallFunctionOn};
-use cdp::{Connection, Endpoint};
+use std::sync::Arc;
+
+use cdp::{CloseGroup, Connection, Endpoint};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -89,6 +91,8 @@ pub struct Snapshot {
     pub user_messages: u32,
     pub agent_messages: u32,
     pub answer_blocks: u32,
+    /// The last message is the user's: the agent has not answered it yet.
+    pub turn_open: bool,
     /// Which profile markers matched: why angrav reads the state as it does.
     pub markers: Vec<String>,
     /// Changes whenever anything above does (computed in the page).
@@ -138,6 +142,8 @@ pub struct Panel {
     conn: Connection,
     context: i64,
     profile: Profile,
+    /// Closing it stops this panel's connections, including those it opens later.
+    group: Arc<CloseGroup>,
 }
 
 impl Panel {
@@ -145,8 +151,19 @@ impl Panel {
     /// process, then in an out-of-process iframe target. Without one, the panel probes
     /// the window's main frame and reads `no_panel`.
     pub fn attach(window: &WindowRef, profile: &Profile) -> Result<(Panel, Snapshot), Error> {
+        Panel::attach_in(window, profile, Arc::default())
+    }
+
+    /// As [`Panel::attach`], with every connection in `group`, so that another thread
+    /// can stop this panel at once, whatever it is waiting for.
+    pub fn attach_in(
+        window: &WindowRef,
+        profile: &Profile,
+        group: Arc<CloseGroup>,
+    ) -> Result<(Panel, Snapshot), Error> {
         let json = profile.to_json();
         let mut conn = Connection::open(&window.ws_url)?;
+        group.add(conn.close_handle());
         let tree = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree;
         let main_ctx = install(&mut conn, &tree.frame.id, &json)?;
         let mut main = Panel {
@@ -155,6 +172,7 @@ impl Panel {
             conn,
             context: main_ctx,
             profile: profile.clone(),
+            group,
         };
         let snap = main.probe_here()?;
         if snap.state != State::NoPanel {
@@ -200,6 +218,7 @@ impl Panel {
                     continue;
                 };
                 let mut conn = Connection::open(ws)?;
+                main.group.add(conn.close_handle());
                 let root = conn
                     .call(&GetFrameTree {}, CALL_TIMEOUT)?
                     .frame_tree
@@ -212,6 +231,7 @@ impl Panel {
                     conn,
                     context: ctx,
                     profile: main.profile.clone(),
+                    group: main.group.clone(),
                 };
                 let snap = legacy.probe_here()?;
                 if snap.state != State::NoPanel {
@@ -261,7 +281,7 @@ impl Panel {
         let snap = self.parse(v)?;
         if snap.state == State::NoPanel && snap.panel_frame {
             // A panel iframe appeared (or finished loading) in the window: enter it.
-            let (fresh, fresh_snap) = Panel::attach(&self.window, &self.profile)?;
+            let (fresh, fresh_snap) = Panel::attach_in(&self.window, &self.profile, self.group.clone())?;
             if fresh.layout.is_some() {
                 *self = fresh;
                 return Ok(fresh_snap);
@@ -359,7 +379,7 @@ impl Panel {
                 if e.is_context_gone()
                     || (self.layout == Some(Layout::LegacyTarget) && e.is_closed()) =>
             {
-                let (fresh, _) = Panel::attach(&self.window, &self.profile)
+                let (fresh, _) = Panel::attach_in(&self.window, &self.profile, self.group.clone())
                     .map_err(|again| if e.is_closed() { e } else { again })?;
                 *self = fresh;
                 self.op_once(op, &args, timeout)

@@ -25,50 +25,47 @@ pub struct Session {
     pub window: WindowRef,
 }
 
+impl Session {
+    /// A window as a session; its printed id is the shortest prefix unique among `all`.
+    pub fn new(window: WindowRef, title: String, url: String, all: &[String], profile: &Profile) -> Session {
+        Session {
+            id: short_id(&window.target_id, all),
+            target_id: window.target_id.clone(),
+            workspace: workspace(&title, profile),
+            title,
+            url,
+            endpoint: window.endpoint.label().to_string(),
+            window,
+        }
+    }
+
+    pub fn retitle(&mut self, title: String, profile: &Profile) {
+        self.workspace = workspace(&title, profile);
+        self.title = title;
+    }
+}
+
 /// Every editor window of every endpoint; not the Agent Manager, not other pages.
 pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session>, Error> {
-    let mut out = Vec::new();
+    let mut windows = Vec::new();
     for endpoint in endpoints {
         let direct = matches!(endpoint, Endpoint::Target { .. });
         for t in endpoint.list()? {
             let is_window = direct
                 || (t.kind == "page"
-                    && profile
-                        .window_url
-                        .iter()
-                        .any(|u| t.url.contains(u.as_str()))
-                    && !profile
-                        .manager_url
-                        .iter()
-                        .any(|u| t.url.contains(u.as_str())));
-            let Some(ws_url) = t.web_socket_debugger_url.clone() else {
-                continue;
-            };
-            if !is_window {
-                continue;
+                    && profile.window_url.iter().any(|u| t.url.contains(u.as_str()))
+                    && !profile.manager_url.iter().any(|u| t.url.contains(u.as_str())));
+            let Some(ws_url) = t.web_socket_debugger_url.clone() else { continue };
+            if is_window {
+                let window = WindowRef { endpoint: endpoint.clone(), target_id: t.id, ws_url };
+                windows.push((window, t.title, t.url));
             }
-            out.push(Session {
-                id: String::new(),
-                workspace: workspace(&t.title, profile),
-                title: t.title,
-                url: t.url,
-                endpoint: endpoint.label().to_string(),
-                window: WindowRef {
-                    endpoint: endpoint.clone(),
-                    target_id: t.id.clone(),
-                    ws_url,
-                },
-                target_id: t.id,
-            });
         }
     }
-    out.sort_by(|a, b| {
-        (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id))
-    });
-    let ids: Vec<String> = out.iter().map(|s| s.target_id.clone()).collect();
-    for s in &mut out {
-        s.id = short_id(&s.target_id, &ids);
-    }
+    let ids: Vec<String> = windows.iter().map(|(w, _, _)| w.target_id.clone()).collect();
+    let mut out: Vec<Session> =
+        windows.into_iter().map(|(w, title, url)| Session::new(w, title, url, &ids, profile)).collect();
+    out.sort_by(|a, b| (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id)));
     Ok(out)
 }
 

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crate::Error;
 use crate::panel::{Panel, Snapshot, State};
 
-/// The longest one `watch` waits in the page before reporting back anyway.
-const HEARTBEAT: Duration = Duration::from_secs(30);
+/// The longest one `watch` waits in the page before reporting back anyway: also how
+/// long a watch angrav left behind (killed mid-wait) may linger in the page.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
@@ -86,48 +87,80 @@ pub fn send_prompt(
     }
 }
 
-/// Waits until the agent has stopped: idle for the settle time, awaiting approval,
-/// or in error. With a baseline, only once that prompt's turn has visibly started.
+/// Decides, from one session's snapshots as they come, when its agent has stopped.
+/// The same rules serve a single `wait` and the multi-session waiter.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    turn: Option<Baseline>,
+    settle: Duration,
+    busy_seen: bool,
+    idle_since: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Idle for the settle time, awaiting approval, or in error.
+    Stopped,
+    /// Not yet; look again at `wake` even if nothing changes (the settle time ends).
+    Pending { wake: Option<Instant> },
+}
+
+impl Tracker {
+    /// With a baseline, the agent has stopped only after that prompt's turn started.
+    pub fn new(turn: Option<Baseline>, settle: Duration) -> Tracker {
+        Tracker { turn, settle, busy_seen: false, idle_since: None }
+    }
+
+    pub fn set_turn(&mut self, turn: Baseline) {
+        *self = Tracker::new(Some(turn), self.settle);
+    }
+
+    pub fn observe(&mut self, snap: &Snapshot, now: Instant) -> Verdict {
+        self.busy_seen |= snap.busy;
+        let started = self.turn.is_none_or(|b| {
+            self.busy_seen || snap.agent_messages > b.agent_messages || snap.answer_blocks > b.answer_blocks
+        });
+        match snap.state {
+            State::Error | State::AwaitingApproval if started => return Verdict::Stopped,
+            // Idle with the user's message still unanswered: the agent has yet to start.
+            State::Idle if started && !snap.turn_open => {
+                let since = *self.idle_since.get_or_insert(now);
+                if now >= since + self.settle {
+                    return Verdict::Stopped;
+                }
+            }
+            // No panel mid-wait: most likely a reload; keep waiting.
+            _ => self.idle_since = None,
+        }
+        Verdict::Pending { wake: self.idle_since.map(|s| s + self.settle) }
+    }
+}
+
+/// Waits until the agent has stopped (see [`Tracker`]).
 pub fn wait_stopped(
     panel: &mut Panel,
     first: Snapshot,
     turn: Option<Baseline>,
     opts: WaitOptions,
 ) -> Result<Snapshot, Error> {
-    let start = Instant::now();
-    let deadline = start + opts.timeout;
+    if first.state == State::NoPanel {
+        return Err(Error::NoPanel);
+    }
+    let deadline = Instant::now() + opts.timeout;
+    let mut tracker = Tracker::new(turn, opts.settle);
     let mut snap = first;
-    let mut busy_seen = false;
-    let mut idle_since: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        busy_seen |= snap.busy;
-        let started = turn.is_none_or(|b| {
-            busy_seen
-                || snap.agent_messages > b.agent_messages
-                || snap.answer_blocks > b.answer_blocks
-        });
-        match snap.state {
-            State::NoPanel => return Err(Error::NoPanel),
-            State::Error | State::AwaitingApproval if started => return Ok(snap),
-            State::Idle if started => {
-                let since = *idle_since.get_or_insert(now);
-                if now >= since + opts.settle {
-                    return Ok(snap);
-                }
-            }
-            _ => idle_since = None,
-        }
-        let wake = idle_since.map_or(deadline, |s| (s + opts.settle).min(deadline));
+        let wake = match tracker.observe(&snap, now) {
+            Verdict::Stopped => return Ok(snap),
+            Verdict::Pending { wake } => wake.map_or(deadline, |w| w.min(deadline)),
+        };
         if now >= deadline {
             return Err(Error::Timeout {
                 after: opts.timeout,
                 pending: format!("the agent ({})", snap.state.name()),
             });
         }
-        snap = panel.watch(
-            &snap.key,
-            wake.saturating_duration_since(now).min(HEARTBEAT),
-        )?;
+        snap = panel.watch(&snap.key, wake.saturating_duration_since(now).min(HEARTBEAT))?;
     }
 }

@@ -17,4 +17,4 @@ pub use discovery::{Endpoint, TargetInfo};
 pub use error::{CdpError, Error, Result};
 pub use message::Event;
 pub use methods::Command;
-pub use transport::{CallId, CloseHandle, Connection};
+pub use transport::{CallId, CloseGroup, CloseHandle, Connection};

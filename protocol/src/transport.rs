@@ -70,6 +70,38 @@ impl CloseHandle {
     }
 }
 
+/// Closes every connection added to it, now or later: one `close` stops a reader
+/// even when it has since reconnected.
+#[derive(Default)]
+pub struct CloseGroup {
+    closed: AtomicBool,
+    members: std::sync::Mutex<Vec<CloseHandle>>,
+}
+
+impl CloseGroup {
+    pub fn add(&self, handle: CloseHandle) {
+        let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::SeqCst) {
+            handle.close();
+            return;
+        }
+        // Handles of connections that are gone are dropped as new ones come.
+        members.retain(|h| Arc::strong_count(&h.stream) > 1);
+        members.push(handle);
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        for h in self.members.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            h.close();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
 impl Connection {
     /// Opens `ws://host:port/devtools/...`. A host name is resolved first and the
     /// request sent to the address: Chrome refuses a `Host` that is not an IP or `localhost`.

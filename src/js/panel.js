@@ -92,7 +92,7 @@ function install(profile) {
         .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]'))).length > 0;
       return finish({ state: 'no_panel', panel_frame: frame, busy: false, error: null, quota_resume: null,
         approvals: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
-        answer_blocks: 0, markers: found ? ['panel_root hidden: ' + found.marker] : [] });
+        answer_blocks: 0, turn_open: false, markers: found ? ['panel_root hidden: ' + found.marker] : [] });
     }
     const root = found.root;
     markers.push('panel_root: ' + found.marker);
@@ -175,13 +175,14 @@ function install(profile) {
       state, panel_frame: false, busy, error, quota_resume: quota, approvals,
       input_found: !!input, input_editable: !!input && editable(input.e),
       user_messages: conv.users.length, agent_messages: agents, answer_blocks: conv.answers.length,
+      turn_open: conv.messages.length > 0 && conv.messages[conv.messages.length - 1].role === 'user',
       markers,
     });
   }
 
   function finish(snap) {
     snap.key = JSON.stringify([snap.state, snap.busy, snap.error, snap.approvals, snap.input_editable,
-      snap.user_messages, snap.agent_messages, snap.answer_blocks, snap.panel_frame]);
+      snap.user_messages, snap.agent_messages, snap.answer_blocks, snap.turn_open, snap.panel_frame]);
     return snap;
   }
 

@@ -1,0 +1,69 @@
+//! The simulated Antigravity, and the main job run against it (or a real one).
+
+use std::time::Duration;
+
+use super::multi::{print_report, report_code, with_live};
+use super::output::print_list;
+use super::{Args, endpoints, profile};
+use crate::panel::Layout;
+use crate::registry::Registry;
+use crate::sim::{Simulator, Window};
+use crate::waiter::{Strategy, WaitSpec};
+use crate::{Error, exit};
+
+pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
+    let sim = Simulator::start()?;
+    for i in 0..a.windows {
+        let layout = a.layouts[i % a.layouts.len()];
+        sim.open(&Window::new(layout, &workspace_name(i)).scenario(&a.scenario))?;
+    }
+    let ep = sim.endpoint().label();
+    println!("{ep}");
+    eprintln!(
+        "angrav: simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
+        a.windows
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+pub fn workspace_name(i: usize) -> String {
+    const NAMES: [&str; 8] = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    NAMES.get(i).map_or_else(|| format!("ws{i}"), |n| n.to_string())
+}
+
+/// The main job: every chat and its state; with the simulator, also one prompt to
+/// every chat, awaited in parallel, and the answers. A real Antigravity is only read.
+pub(super) fn demo(a: &Args) -> Result<u8, Error> {
+    let profile = profile(a)?;
+    let endpoints = endpoints(a)?;
+    let real = endpoints.iter().all(|e| e.version().is_ok());
+    let sim;
+    let registry = if real {
+        eprintln!("angrav: using the Antigravity at {}", endpoints[0].label());
+        Registry::with(endpoints, profile)?
+    } else {
+        eprintln!("angrav: no Antigravity answers at {}; starting the simulated one", endpoints[0].label());
+        sim = Simulator::start()?;
+        for (i, layout) in Layout::ALL.into_iter().enumerate() {
+            sim.open(&Window::new(layout, &workspace_name(i)))?;
+        }
+        Registry::with(vec![sim.endpoint().clone()], profile)?
+    };
+    print_list(&registry.states(), a.json);
+    if real {
+        return Ok(exit::OK);
+    }
+    let prompt = "Summarise what this workspace is for, with an example.";
+    if !a.json {
+        println!("\nprompt to every chat: {prompt}\n");
+    }
+    let tasks: Vec<(String, String)> =
+        registry.sessions().iter().map(|s| (s.target_id.clone(), prompt.to_string())).collect();
+    let (sessions, prompts) = registry.tasks(&tasks)?;
+    let spec = WaitSpec { strategy: Strategy::All, timeout: Duration::from_secs(60), settle: a.wait.settle, extract: true };
+    let report = with_live(a.json, |live| registry.wait(&sessions, &prompts, spec, live));
+    print_report(&report, a.json);
+    Ok(report_code(&report))
+}

@@ -1,0 +1,354 @@
+//! The command line: parsing, running a command, printing its result.
+//! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
+
+mod demo;
+mod multi;
+mod output;
+mod single;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cdp::Endpoint;
+
+use crate::panel::Layout;
+use crate::profile::Profile;
+use crate::registry::Registry;
+use crate::turn::WaitOptions;
+use crate::{Error, exit};
+
+const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9222";
+
+pub const HELP: &str = "\
+angrav: watch and drive Antigravity agent chats over the Chrome DevTools Protocol
+
+Usage: angrav [OPTIONS] <COMMAND>
+
+Commands on every chat:
+  sessions list         every chat: id, workspace, title, state, layout, endpoint
+  sessions wait         wait for chats to stop: --any (the first) or --all (default)
+  sessions fanout TEXT  the same prompt to every chosen chat (default: every idle one),
+                        sent concurrently; each chat's own answer is awaited and collected
+  sessions run          a prompt per chat: --task ID=TEXT (repeatable), or a JSON list of
+                        {\"session\", \"prompt\"} with -f FILE (- for stdin)
+  sessions watch        follow state changes: --json gives NDJSON (a snapshot line per chat,
+                        then one line per event); --until-idle, --count N to stop
+
+Commands on one chat (--session ID, implied when only one chat is open):
+  status                its state: idle, thinking, awaiting_approval, error, no_panel
+  prompt TEXT           send a prompt (TEXT, -f FILE, or - for stdin); --wait for its answer
+  wait                  wait until the agent has stopped (idle for the settle time,
+                        awaiting approval, or in error)
+  output last           the last answer as Markdown (--json: with thoughts and code blocks)
+  output code           the last answer's code blocks (--lang L: only that language)
+  history               every message of the conversation
+  new                   start a new conversation
+
+Other commands:
+  simulate              start a simulated Antigravity and print its endpoint; runs until
+                        stopped (--windows N [3], --layout L[,L...] [all three], --scenario S)
+  demo                  the main job against Antigravity, or the simulator when none runs
+  profile               print the built-in selector profile (a start for --selectors)
+
+Options:
+  --cdp URL             DevTools endpoint: http://HOST:PORT, HOST:PORT, :PORT or a ws://
+                        target URL; repeatable [env: ANGRAV_CDP (comma-separated),
+                        BROWSER_CDP_ENDPOINT] [default: http://127.0.0.1:9222]
+  --session ID          a chat: any unique prefix of its id, or its workspace name;
+                        repeatable for sessions wait/fanout
+  --json                machine-readable output on stdout
+  --selectors FILE      selector profile over the built-in one [env: ANGRAV_SELECTORS]
+  --timeout D           how long waits may take [default: 120s; watch: none]; D is
+                        milliseconds (120000) or has a unit: 500ms, 90s, 2m
+  --settle D            how long idle must hold before a turn counts as finished [400ms]
+  --any, --all          sessions wait: the first chat to stop, or every chat [--all]
+  --no-extract          sessions wait/fanout/run: do not collect the answers
+  --wait                prompt: wait for the answer and print it
+  -f FILE               prompt, sessions run: read the input from FILE (- for stdin)
+  --task ID=TEXT        sessions run: one chat's prompt (repeatable)
+  --lang L              output code: only blocks in language L
+  --until-idle          sessions watch: stop once every chat is idle
+  --count N             sessions watch: stop after N events
+  -h, --help            this help
+  -V, --version         version and the CDP features angrav relies on
+
+Exit codes:
+  0    ok (a wait: every awaited chat ended idle)
+  1    failure: the message says what; a wait where a chat ended in error or awaiting
+       approval, closed, or could not be awaited
+  2    usage error (including a malformed selector profile)
+  3    session not found, or ambiguous
+  124  timeout (the output names what was done and what was still pending)
+";
+
+#[derive(Debug, Clone, PartialEq)]
+enum Command {
+    Help,
+    Version,
+    SessionsList,
+    SessionsWait,
+    SessionsFanout(Option<String>),
+    SessionsRun,
+    SessionsWatch,
+    Status,
+    Prompt(Option<String>),
+    Wait,
+    OutputLast,
+    OutputCode,
+    History,
+    New,
+    Simulate,
+    Demo,
+    Profile,
+}
+
+#[derive(Debug)]
+struct Args {
+    command: Command,
+    cdp: Vec<String>,
+    sessions: Vec<String>,
+    json: bool,
+    selectors: Option<PathBuf>,
+    wait: WaitOptions,
+    timeout_given: bool,
+    wait_answer: bool,
+    any: bool,
+    all: bool,
+    extract: bool,
+    file: Option<PathBuf>,
+    tasks: Vec<String>,
+    lang: Option<String>,
+    until_idle: bool,
+    count: Option<u64>,
+    windows: usize,
+    layouts: Vec<Layout>,
+    scenario: String,
+}
+
+pub fn main() -> u8 {
+    match parse(std::env::args_os().skip(1)).and_then(run) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("angrav: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn usage(m: impl Into<String>) -> Error {
+    Error::Usage(m.into())
+}
+
+fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(argv);
+    let mut words: Vec<String> = Vec::new();
+    let mut a = Args {
+        command: Command::Help,
+        cdp: Vec::new(),
+        sessions: Vec::new(),
+        json: false,
+        selectors: None,
+        wait: WaitOptions::default(),
+        timeout_given: false,
+        wait_answer: false,
+        any: false,
+        all: false,
+        extract: true,
+        file: None,
+        tasks: Vec::new(),
+        lang: None,
+        until_idle: false,
+        count: None,
+        windows: 3,
+        layouts: Layout::ALL.to_vec(),
+        scenario: String::new(),
+    };
+    let (mut help, mut version) = (false, false);
+    let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
+        v.map_err(|e| usage(e.to_string()))?.into_string().map_err(|_| usage("arguments must be UTF-8"))
+    };
+    let number = |s: String, flag: &str| s.parse::<u64>().map_err(|_| usage(format!("{flag} takes a number")));
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Long("cdp") => a.cdp.push(text(p.value())?),
+            Long("session") => a.sessions.push(text(p.value())?),
+            Long("json") => a.json = true,
+            Long("selectors") => a.selectors = Some(text(p.value())?.into()),
+            Long("timeout") => {
+                a.wait.timeout = parse_duration(&text(p.value())?)?;
+                a.timeout_given = true;
+            }
+            Long("settle") => a.wait.settle = parse_duration(&text(p.value())?)?,
+            Long("wait") => a.wait_answer = true,
+            Long("any") => a.any = true,
+            Long("all") => a.all = true,
+            Long("no-extract") => a.extract = false,
+            Short('f') | Long("file") => a.file = Some(text(p.value())?.into()),
+            Long("task") => a.tasks.push(text(p.value())?),
+            Long("lang") => a.lang = Some(text(p.value())?),
+            Long("until-idle") => a.until_idle = true,
+            Long("count") => a.count = Some(number(text(p.value())?, "--count")?),
+            Long("windows") => a.windows = number(text(p.value())?, "--windows")? as usize,
+            Long("layout") => {
+                a.layouts = text(p.value())?
+                    .split(',')
+                    .map(|l| {
+                        Layout::parse(l).ok_or_else(|| {
+                            usage(format!("unknown layout '{l}' (current, legacy-frame, legacy-target)"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            Long("scenario") => a.scenario = text(p.value())?,
+            Short('h') | Long("help") => help = true,
+            Short('V') | Long("version") => version = true,
+            Value(v) => words.push(v.into_string().map_err(|_| usage("arguments must be UTF-8"))?),
+            _ => return Err(usage(arg.unexpected().to_string())),
+        }
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    a.command = match words.as_slice() {
+        _ if help => Command::Help,
+        _ if version => Command::Version,
+        [] => Command::Help,
+        ["sessions", "list"] | ["sessions"] => Command::SessionsList,
+        ["sessions", "wait"] => Command::SessionsWait,
+        ["sessions", "fanout"] => Command::SessionsFanout(None),
+        ["sessions", "fanout", t] => Command::SessionsFanout(Some(t.to_string())),
+        ["sessions", "run"] => Command::SessionsRun,
+        ["sessions", "watch"] => Command::SessionsWatch,
+        ["status"] => Command::Status,
+        ["prompt"] => Command::Prompt(None),
+        ["prompt", t] => Command::Prompt(Some(t.to_string())),
+        ["wait"] => Command::Wait,
+        ["output"] | ["output", "last"] => Command::OutputLast,
+        ["output", "code"] => Command::OutputCode,
+        ["history"] => Command::History,
+        ["new"] => Command::New,
+        ["simulate"] => Command::Simulate,
+        ["demo"] => Command::Demo,
+        ["profile"] => Command::Profile,
+        other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
+    };
+    if a.any && a.all {
+        return Err(usage("--any and --all exclude each other"));
+    }
+    Ok(a)
+}
+
+/// `120000` (milliseconds, as the spec writes them), `500ms`, `90s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, Error> {
+    let bad = || usage(format!("'{s}' is not a duration (120000, 500ms, 90s, 2m)"));
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n * 1e3,
+        "m" | "min" => n * 60e3,
+        "h" => n * 3600e3,
+        _ => return Err(bad()),
+    };
+    if !ms.is_finite() || ms < 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_micros((ms * 1e3) as u64))
+}
+
+pub fn show_duration(d: Duration) -> String {
+    if d.as_millis() < 10_000 { format!("{} ms", d.as_millis()) } else { format!("{} s", d.as_secs()) }
+}
+
+fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
+    let mut given = a.cdp.clone();
+    if given.is_empty()
+        && let Ok(v) = std::env::var("ANGRAV_CDP")
+    {
+        given.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+    }
+    if given.is_empty()
+        && let Ok(v) = std::env::var("BROWSER_CDP_ENDPOINT")
+    {
+        given.push(v);
+    }
+    if given.is_empty() {
+        given.push(DEFAULT_ENDPOINT.into());
+    }
+    given.iter().map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string()))).collect()
+}
+
+fn profile(a: &Args) -> Result<Profile, Error> {
+    let path = a.selectors.clone().or_else(|| std::env::var_os("ANGRAV_SELECTORS").map(PathBuf::from));
+    match path {
+        Some(p) => Ok(Profile::load(&p)?),
+        None => Ok(Profile::default()),
+    }
+}
+
+fn registry(a: &Args) -> Result<Registry, Error> {
+    Registry::with(endpoints(a)?, profile(a)?)
+}
+
+fn run(a: Args) -> Result<u8, Error> {
+    match &a.command {
+        Command::Help => {
+            print!("{HELP}");
+            Ok(exit::OK)
+        }
+        Command::Version => {
+            println!(
+                "angrav {}\nCDP: /json/version, /json/list, Target.setDiscoverTargets, Page.getFrameTree, \
+                 Page.createIsolatedWorld, Runtime.callFunctionOn (awaitPromise), Input.insertText, \
+                 Input.dispatchKeyEvent",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(exit::OK)
+        }
+        Command::Profile => {
+            print!("{}", Profile::default_json());
+            Ok(exit::OK)
+        }
+        Command::Simulate => demo::simulate(&a),
+        Command::Demo => demo::demo(&a),
+        Command::SessionsList => multi::list(&a),
+        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => multi::wait(&a),
+        Command::SessionsWatch => multi::watch(&a),
+        _ => single::run(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("120000").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn commands_and_options_in_any_order() {
+        let args = |s: &str| parse(s.split_whitespace().map(OsString::from)).unwrap();
+        let a = args("--json prompt hello --session abc --wait --timeout 5s");
+        assert_eq!(a.command, Command::Prompt(Some("hello".into())));
+        assert!(a.json && a.wait_answer);
+        assert_eq!(a.sessions, ["abc"]);
+        assert_eq!(a.wait.timeout, Duration::from_secs(5));
+        assert_eq!(args("output code --lang rust").command, Command::OutputCode);
+        let w = args("sessions wait --any --session a --session b");
+        assert_eq!(w.command, Command::SessionsWait);
+        assert!(w.any && w.sessions.len() == 2);
+        let bad = parse(["frobnicate"].map(OsString::from)).unwrap_err();
+        assert_eq!(bad.exit_code(), exit::USAGE);
+        let both = parse(["sessions", "wait", "--any", "--all"].map(OsString::from)).unwrap_err();
+        assert_eq!(both.exit_code(), exit::USAGE);
+    }
+}

@@ -1,0 +1,528 @@
+//! The commands on many sessions: list, wait, fanout, run, watch.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{never, select};
+use serde::{Deserialize, Serialize};
+
+use super::output::print_list;
+use super::single::read_input;
+use super::{Args, Command, registry, show_duration, usage};
+use crate::monitor::Update;
+use crate::panel::{State, WindowRef};
+use crate::sessions::Session;
+use crate::turn::{Tracker, Verdict};
+use crate::waiter::{Outcome, Progress, Report, Status, Strategy, WaitSpec};
+use crate::{Error, exit};
+
+pub(super) fn list(a: &Args) -> Result<u8, Error> {
+    print_list(&registry(a)?.states(), a.json);
+    Ok(exit::OK)
+}
+
+/// `sessions wait`, `sessions fanout`, `sessions run`.
+pub(super) fn wait(a: &Args) -> Result<u8, Error> {
+    let registry = registry(a)?;
+    let strategy = if a.any { Strategy::Any } else { Strategy::All };
+    let spec = WaitSpec { strategy, timeout: a.wait.timeout, settle: a.wait.settle, extract: a.extract };
+    let (sessions, prompts) = match &a.command {
+        Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
+        Command::SessionsFanout(text) => {
+            let text = read_input(text.as_deref(), a.file.as_deref())?;
+            let chosen: Vec<Session> = if a.sessions.is_empty() {
+                let states = registry.states();
+                let idle: Vec<Session> =
+                    states.iter().filter(|l| l.state == Some(State::Idle)).map(|l| l.session.clone()).collect();
+                if idle.is_empty() {
+                    return Err(Error::Failed("no idle session to send the prompt to".into()));
+                }
+                idle
+            } else {
+                registry.select(&a.sessions)?
+            };
+            let tasks: Vec<(String, String)> = chosen.iter().map(|s| (s.target_id.clone(), text.clone())).collect();
+            registry.tasks(&tasks)?
+        }
+        Command::SessionsRun => registry.tasks(&run_tasks(a)?)?,
+        _ => unreachable!("not a waiting command"),
+    };
+    if sessions.is_empty() {
+        return Err(Error::SessionNotFound { query: None, known: vec![] });
+    }
+    if strategy == Strategy::Any && !prompts.is_empty() {
+        return Err(usage("--any goes with sessions wait"));
+    }
+    let report = with_live(a.json, |live| registry.wait(&sessions, &prompts, spec, live));
+    print_report(&report, a.json);
+    if report.timed_out {
+        let pending: Vec<&str> = report.with_status(Status::Pending).map(|o| o.session.as_str()).collect();
+        eprintln!(
+            "angrav: timed out after {}; still waiting for {}",
+            show_duration(a.wait.timeout),
+            pending.join(", ")
+        );
+    }
+    Ok(report_code(&report))
+}
+
+/// `--task ID=TEXT` or a JSON list of `{session, prompt}` (`-f FILE`, `-` for stdin).
+fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
+    let mut tasks = Vec::new();
+    for t in &a.tasks {
+        let (id, text) = t.split_once('=').ok_or_else(|| usage(format!("--task takes ID=TEXT, not '{t}'")))?;
+        tasks.push((id.to_string(), text.to_string()));
+    }
+    if let Some(file) = &a.file {
+        #[derive(Deserialize)]
+        struct Task {
+            session: String,
+            prompt: String,
+        }
+        let text = read_input(None, Some(file))?;
+        let list: Vec<Task> = serde_json::from_str(&text).map_err(|e| {
+            usage(format!("{}: not a JSON list of {{\"session\", \"prompt\"}}: {e}", file.display()))
+        })?;
+        tasks.extend(list.into_iter().map(|t| (t.session, t.prompt)));
+    }
+    if tasks.is_empty() {
+        return Err(usage("sessions run needs --task ID=TEXT or -f FILE"));
+    }
+    Ok(tasks)
+}
+
+pub(super) fn print_report(report: &Report, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(report).expect("serialises"));
+        return;
+    }
+    for o in &report.sessions {
+        println!("{}", outcome_line(o));
+    }
+    for o in report.sessions.iter().filter(|o| o.answer.is_some()) {
+        let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
+        println!("\n### {} ({})\n\n{answer}", o.session, o.workspace.as_deref().unwrap_or("-"));
+    }
+}
+
+fn outcome_line(o: &Outcome) -> String {
+    let status = match o.status {
+        Status::Done => "done",
+        Status::Pending => "pending",
+        Status::Closed => "closed",
+        Status::Failed => "failed",
+    };
+    let state = o.state.map_or("-", State::name);
+    let mut line = format!(
+        "{}  {:10}  {status:7}  {state:17}  {:>7.1}s",
+        o.session,
+        o.workspace.as_deref().unwrap_or("-"),
+        o.duration_ms as f64 / 1e3
+    );
+    if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
+        line += &format!("  {r}");
+    }
+    if !o.approvals.is_empty() {
+        line += &format!("  (choices: {})", o.approvals.join(", "));
+    }
+    line
+}
+
+/// 124 on timeout; 0 when every awaited session ended idle; 1 otherwise.
+pub(super) fn report_code(report: &Report) -> u8 {
+    if report.timed_out {
+        return exit::TIMEOUT;
+    }
+    let all_idle = report.sessions.iter().all(|o| match o.status {
+        Status::Done => o.state == Some(State::Idle),
+        // Under --any, sessions still running when the first stopped are fine.
+        Status::Pending => true,
+        Status::Closed | Status::Failed => false,
+    });
+    if all_idle { exit::OK } else { exit::FAILURE }
+}
+
+/// Runs `f` with one live status line per session on stderr when stderr is a
+/// terminal (and not `--json`); otherwise without.
+pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) -> T {
+    if json || !std::io::stderr().is_terminal() {
+        return f(None);
+    }
+    let mut drawn = 0;
+    let mut draw = |outcomes: &[Outcome], elapsed: Duration| {
+        let mut err = std::io::stderr().lock();
+        if drawn > 0 {
+            let _ = write!(err, "\x1b[{drawn}A");
+        }
+        for o in outcomes {
+            let mut o = o.clone();
+            if o.status == Status::Pending {
+                o.duration_ms = elapsed.as_millis() as u64;
+            }
+            let _ = writeln!(err, "\x1b[2K{}", outcome_line(&o));
+        }
+        drawn = outcomes.len();
+    };
+    f(Some(&mut draw))
+}
+
+/// One session as `sessions watch` follows it.
+struct Watched {
+    session: Session,
+    snapshot: Option<crate::panel::Snapshot>,
+    open: bool,
+    tracker: Tracker,
+    wake: Option<Instant>,
+}
+
+/// Wall-clock times for the monotonic instants monitors stamp their updates with.
+struct Clock {
+    instant: Instant,
+    system: SystemTime,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock { instant: Instant::now(), system: SystemTime::now() }
+    }
+
+    fn stamp(&self, at: Instant) -> String {
+        let t = if at >= self.instant {
+            self.system + (at - self.instant)
+        } else {
+            self.system - (self.instant - at)
+        };
+        rfc3339(t)
+    }
+}
+
+/// `2026-11-25T18:44:54.123Z`
+pub(super) fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// How long `watch` waits for the first state of the sessions it starts with.
+const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
+
+/// `sessions watch`: a snapshot of every session, then one line per event.
+pub(super) fn watch(a: &Args) -> Result<u8, Error> {
+    let registry = registry(a)?;
+    let chosen = registry.select(&a.sessions)?;
+    let follow_new = a.sessions.is_empty();
+    let clock = Clock::now();
+    let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
+    let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());
+    let mut order: Vec<String> = Vec::new();
+    let mut watched: HashMap<String, Watched> = HashMap::new();
+    for s in &chosen {
+        monitors.spawn(s, None);
+        order.push(s.target_id.clone());
+        watched.insert(s.target_id.clone(), new_watched(s.clone(), a));
+    }
+    if follow_new {
+        monitors.watch_targets(registry.endpoints());
+    }
+    let mut printer = Printer { json: a.json, table: !a.json && std::io::stdout().is_terminal(), seq: 0, events: 0 };
+    // Phase 1: the first state of every session, then the snapshot lines.
+    let first_by = Instant::now() + FIRST_SNAPSHOT;
+    while watched.values().any(|w| w.open && w.snapshot.is_none()) && Instant::now() < first_by {
+        let Ok(update) = rx.recv_deadline(first_by) else { break };
+        let _ = apply_watch(update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, None);
+    }
+    printer.snapshot(&order, &watched);
+    // Phase 2: events.
+    let ticker = if printer.table { crossbeam_channel::tick(Duration::from_secs(1)) } else { never() };
+    loop {
+        if a.until_idle && all_idle(&mut watched) {
+            return Ok(exit::OK);
+        }
+        if a.count.is_some_and(|n| printer.events >= n) {
+            return Ok(exit::OK);
+        }
+        let wake = watched.values().filter_map(|w| w.wake).min();
+        let next = [wake, deadline].into_iter().flatten().min();
+        let timer = next.map_or_else(never, crossbeam_channel::at);
+        select! {
+            recv(rx) -> update => {
+                let Ok(update) = update else { return Ok(exit::OK) };
+                apply_watch(update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, Some(&mut printer));
+            }
+            recv(timer) -> _ => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    eprintln!("angrav: watch timed out after {}", show_duration(a.wait.timeout));
+                    return Ok(exit::TIMEOUT);
+                }
+            }
+            recv(ticker) -> _ => printer.table(&order, &watched),
+        }
+    }
+}
+
+fn new_watched(session: Session, a: &Args) -> Watched {
+    Watched { session, snapshot: None, open: true, tracker: Tracker::new(None, a.wait.settle), wake: None }
+}
+
+/// Every open session idle for the settle time (none open counts as idle).
+fn all_idle(watched: &mut HashMap<String, Watched>) -> bool {
+    let now = Instant::now();
+    let mut all = true;
+    for w in watched.values_mut().filter(|w| w.open) {
+        let Some(snap) = &w.snapshot else {
+            all = false;
+            continue;
+        };
+        match w.tracker.observe(snap, now) {
+            Verdict::Stopped if snap.state == State::Idle => w.wake = None,
+            Verdict::Stopped => {
+                w.wake = None;
+                all = false;
+            }
+            Verdict::Pending { wake } => {
+                w.wake = wake;
+                all = false;
+            }
+        }
+    }
+    all
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_watch(
+    update: Update,
+    watched: &mut HashMap<String, Watched>,
+    order: &mut Vec<String>,
+    monitors: &mut crate::monitor::Monitors,
+    registry: &crate::registry::Registry,
+    a: &Args,
+    clock: &Clock,
+    printer: Option<&mut Printer>,
+) -> Option<()> {
+    match update {
+        Update::Changed { target_id, snapshot, at } => {
+            let w = watched.get_mut(&target_id)?;
+            let previous = w.snapshot.as_ref().map(|s| s.state);
+            let current = snapshot.state;
+            w.snapshot = Some(snapshot);
+            let p = printer?;
+            match previous {
+                None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
+                Some(prev) if prev != current => p.event("state_change", w, Some(prev), Some(current), None, clock.stamp(at)),
+                Some(_) => {}
+            }
+            p.table(order, watched);
+        }
+        Update::Closed { target_id, reason, at } => {
+            let w = watched.get_mut(&target_id)?;
+            if !w.open {
+                return None;
+            }
+            w.open = false;
+            let previous = w.snapshot.as_ref().map(|s| s.state);
+            let p = printer?;
+            p.event("session_closed", w, previous, None, Some(reason), clock.stamp(at));
+            p.table(order, watched);
+        }
+        Update::Appeared { endpoint, target_id, title, url, ws_url } => {
+            if watched.contains_key(&target_id) {
+                return None;
+            }
+            let all: Vec<String> = watched.keys().cloned().chain([target_id.clone()]).collect();
+            let session = Session::new(
+                WindowRef { endpoint: endpoint.clone(), target_id: target_id.clone(), ws_url },
+                title,
+                url,
+                &all,
+                registry.profile(),
+            );
+            monitors.spawn(&session, None);
+            order.push(target_id.clone());
+            watched.insert(target_id, new_watched(session, a));
+        }
+        Update::Retitled { target_id, title } => {
+            let w = watched.get_mut(&target_id)?;
+            w.session.retitle(title, registry.profile());
+        }
+        Update::Prompted { .. } => {}
+    }
+    Some(())
+}
+
+/// The first lines of `sessions watch --json`: one per session.
+#[derive(Serialize)]
+struct SnapshotLine<'a> {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    session: &'a str,
+    workspace: Option<&'a str>,
+    title: &'a str,
+    state: Option<State>,
+    layout: Option<crate::panel::Layout>,
+    endpoint: &'a str,
+    timestamp: String,
+}
+
+/// One event of `sessions watch --json`.
+#[derive(Serialize)]
+struct EventLine<'a> {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    session: &'a str,
+    workspace: Option<&'a str>,
+    previous: Option<State>,
+    current: Option<State>,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    approvals: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// Prints watch output: NDJSON, a live table (stdout a terminal), or plain lines.
+struct Printer {
+    json: bool,
+    table: bool,
+    seq: u64,
+    events: u64,
+}
+
+impl Printer {
+    fn snapshot(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
+        if self.table {
+            return self.table(order, watched);
+        }
+        for w in order.iter().filter_map(|id| watched.get(id)) {
+            self.seq += 1;
+            let state = w.snapshot.as_ref().map(|s| s.state);
+            if self.json {
+                let snap = w.snapshot.as_ref();
+                self.emit(&SnapshotLine {
+                    seq: self.seq,
+                    kind: "snapshot",
+                    session: &w.session.id,
+                    workspace: w.session.workspace.as_deref(),
+                    title: &w.session.title,
+                    state,
+                    layout: snap.and_then(|s| s.layout),
+                    endpoint: &w.session.endpoint,
+                    timestamp: rfc3339(SystemTime::now()),
+                });
+            } else {
+                let state = state.map_or("unknown", State::name);
+                self.emit_text(&format!("{}  {:10}  {state}", w.session.id, w.session.workspace.as_deref().unwrap_or("-")));
+            }
+        }
+    }
+
+    fn event(
+        &mut self,
+        kind: &str,
+        w: &Watched,
+        previous: Option<State>,
+        current: Option<State>,
+        reason: Option<String>,
+        timestamp: String,
+    ) {
+        self.seq += 1;
+        self.events += 1;
+        if self.table {
+            return;
+        }
+        if self.json {
+            let snap = w.snapshot.as_ref().filter(|_| current.is_some());
+            self.emit(&EventLine {
+                seq: self.seq,
+                kind,
+                session: &w.session.id,
+                workspace: w.session.workspace.as_deref(),
+                previous,
+                current,
+                timestamp,
+                error: snap.and_then(|s| s.error.as_deref()),
+                approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+                reason: reason.as_deref(),
+            });
+        } else {
+            let name = |s: Option<State>| s.map_or("-", State::name);
+            self.emit_text(&format!(
+                "{timestamp}  {}  {:10}  {kind}: {} -> {}",
+                w.session.id,
+                w.session.workspace.as_deref().unwrap_or("-"),
+                name(previous),
+                name(current)
+            ));
+        }
+    }
+
+    fn emit(&self, line: &impl Serialize) {
+        self.emit_text(&serde_json::to_string(line).expect("serialises"));
+    }
+
+    fn emit_text(&self, line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Redraws the whole table (stdout a terminal, no `--json`).
+    fn table(&self, order: &[String], watched: &HashMap<String, Watched>) {
+        if !self.table {
+            return;
+        }
+        let mut out = String::from("\x1b[H\x1b[2J");
+        out += &format!("{:8}  {:10}  {:17}  {:13}  title\n", "id", "workspace", "state", "layout");
+        for w in order.iter().filter_map(|id| watched.get(id)) {
+            let state = if !w.open {
+                "closed"
+            } else {
+                w.snapshot.as_ref().map_or("…", |s| s.state.name())
+            };
+            let layout = w.snapshot.as_ref().and_then(|s| s.layout).map_or("-", |l| l.name());
+            out += &format!(
+                "{:8}  {:10}  {state:17}  {layout:13}  {}\n",
+                w.session.id,
+                w.session.workspace.as_deref().unwrap_or("-"),
+                w.session.title
+            );
+        }
+        out += &format!("\n{} events. Ctrl-C stops.\n", self.events);
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_632_294_123);
+        assert_eq!(rfc3339(t), "2026-11-25T18:44:54.123Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,148 @@
+//! The commands that act on one session.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::output::{describe_state, print_answer, print_status};
+use super::{Args, Command, registry, usage};
+use crate::monitor::ACCEPT_WITHIN;
+use crate::panel::{Message, Panel, Role, Snapshot, State};
+use crate::sessions::Session;
+use crate::{Error, exit, turn};
+
+pub(super) fn run(a: &Args) -> Result<u8, Error> {
+    // Read the prompt before touching the browser: a bad -f fails fast.
+    let prompt_text = match &a.command {
+        Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
+        _ => None,
+    };
+    if a.sessions.len() > 1 {
+        return Err(usage("this command acts on one session: give --session once"));
+    }
+    let registry = registry(a)?;
+    let session = registry.get(a.sessions.first().map(String::as_str))?;
+    let (mut panel, snap) = Panel::attach(&session.window, registry.profile())?;
+    if a.command != Command::Status && snap.state == State::NoPanel {
+        return Err(Error::NoPanel);
+    }
+    match &a.command {
+        Command::Status => {
+            print_status(session, &snap, a.json);
+            Ok(exit::OK)
+        }
+        Command::Prompt(_) => {
+            let text = prompt_text.unwrap_or_default();
+            let baseline = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN)?;
+            if !a.wait_answer {
+                if a.json {
+                    println!("{}", json!({ "session": session.id, "accepted": true }));
+                }
+                return Ok(exit::OK);
+            }
+            let first = panel.probe()?;
+            let end = turn::wait_stopped(&mut panel, first, Some(baseline), a.wait)?;
+            finish_turn(&mut panel, session, &end, a.json)
+        }
+        Command::Wait => {
+            let end = turn::wait_stopped(&mut panel, snap, None, a.wait)?;
+            if a.json {
+                println!("{}", stopped_json(session, &end));
+            } else {
+                println!("{} {}", session.id, describe_state(&end));
+            }
+            Ok(if end.state == State::Idle { exit::OK } else { exit::FAILURE })
+        }
+        Command::OutputLast => {
+            print_answer(&last_answer(&mut panel)?, a.json);
+            Ok(exit::OK)
+        }
+        Command::OutputCode => {
+            let last = last_answer(&mut panel)?;
+            let wanted = |lang: &str| a.lang.as_deref().is_none_or(|l| lang.eq_ignore_ascii_case(l));
+            let blocks: Vec<_> = last.code_blocks.iter().filter(|b| wanted(&b.lang)).collect();
+            if a.json {
+                println!("{}", serde_json::to_string(&blocks).expect("serialises"));
+            } else {
+                let texts: Vec<&str> = blocks.iter().map(|b| b.code.as_str()).collect();
+                println!("{}", texts.join("\n\n"));
+            }
+            Ok(exit::OK)
+        }
+        Command::History => {
+            let messages = panel.history()?;
+            if a.json {
+                println!("{}", serde_json::to_string(&messages).expect("serialises"));
+            } else {
+                for m in &messages {
+                    let who = if m.role == Role::User { "user" } else { "agent" };
+                    println!("## {who}\n\n{}\n", m.content);
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::New => {
+            if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+                return Err(Error::Failed(format!(
+                    "the agent is busy ({}); wait for it before starting a new conversation",
+                    snap.state.name()
+                )));
+            }
+            let clicked = panel.new_conversation()?;
+            if a.json {
+                println!("{}", json!({ "session": session.id, "new_conversation": clicked }));
+            } else if clicked {
+                println!("{}: new conversation", session.id);
+            } else {
+                println!("{}: the conversation is already empty", session.id);
+            }
+            Ok(exit::OK)
+        }
+        _ => unreachable!("not a single-session command"),
+    }
+}
+
+/// TEXT, `-` (stdin), or `-f FILE` (`-f -`: stdin).
+pub(super) fn read_input(arg: Option<&str>, file: Option<&Path>) -> Result<String, Error> {
+    let read_stdin = || {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::Failed(format!("reading stdin: {e}")))?;
+        Ok::<_, Error>(s)
+    };
+    match (arg, file) {
+        (Some(_), Some(_)) => Err(usage("give the text as an argument or with -f FILE, not both")),
+        (Some("-"), None) => read_stdin(),
+        (Some(t), None) => Ok(t.to_string()),
+        (None, Some(p)) if p.as_os_str() == "-" => read_stdin(),
+        (None, Some(p)) => std::fs::read_to_string(p)
+            .map_err(|e| Error::Failed(format!("cannot read {}: {e}", p.display()))),
+        (None, None) => Err(usage("the text is missing: give TEXT, -f FILE, or - for stdin")),
+    }
+}
+
+pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
+    panel
+        .history()?
+        .into_iter()
+        .rev()
+        .find(|m| m.role == Role::Agent)
+        .ok_or_else(|| Error::Failed("there is no answer in this conversation yet".into()))
+}
+
+fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
+    json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals })
+}
+
+/// After a turn: print its answer; the exit code says whether the agent finished.
+fn finish_turn(panel: &mut Panel, session: &Session, end: &Snapshot, json: bool) -> Result<u8, Error> {
+    if end.state != State::Idle {
+        if json {
+            println!("{}", stopped_json(session, end));
+        }
+        eprintln!("angrav: {} stopped: {}", session.id, describe_state(end));
+        return Ok(exit::FAILURE);
+    }
+    print_answer(&last_answer(panel)?, json);
+    Ok(exit::OK)
+}

@@ -1,0 +1,185 @@
+//! The library's front door: every session of one or more endpoints, and the spec's
+//! multi-session operations on them (`waitForAny`, `waitForAll`, `waitForSession`,
+//! `executeParallel`, `fanOut`).
+//!
+//! ```no_run
+//! use angrav::registry::Registry;
+//! use angrav::turn::WaitOptions;
+//!
+//! let registry = Registry::discover(&["http://127.0.0.1:9222"], None)?;
+//! for s in registry.sessions() {
+//!     println!("{} {:?}", s.id, s.workspace);
+//! }
+//! // The same prompt to every idle chat; each one's own turn is awaited.
+//! let report = registry.fan_out("Review the open file for bugs", WaitOptions::default())?;
+//! for o in &report.sessions {
+//!     let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
+//!     println!("{} {:?} {}", o.session, o.status, answer);
+//! }
+//! # Ok::<(), angrav::Error>(())
+//! ```
+
+use std::collections::HashMap;
+
+use cdp::Endpoint;
+use crossbeam_channel::Receiver;
+use serde::Serialize;
+
+use crate::Error;
+use crate::monitor::{Monitors, Update};
+use crate::panel::{Layout, Panel, State};
+use crate::profile::Profile;
+use crate::sessions::{self, Session};
+use crate::turn::WaitOptions;
+use crate::waiter::{self, Progress, Report, Strategy, WaitSpec};
+
+pub struct Registry {
+    endpoints: Vec<Endpoint>,
+    profile: Profile,
+    sessions: Vec<Session>,
+}
+
+/// A session with its state now, as `sessions list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub session: Session,
+    pub state: Option<State>,
+    pub layout: Option<Layout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl Registry {
+    /// Every editor window of the endpoints (`http://HOST:PORT`, `:PORT`, `ws://...`),
+    /// with the built-in selector profile unless one is given.
+    pub fn discover(endpoints: &[&str], profile: Option<Profile>) -> Result<Registry, Error> {
+        let endpoints = endpoints.iter().map(|e| Endpoint::parse(e)).collect::<Result<Vec<_>, _>>()?;
+        Registry::with(endpoints, profile.unwrap_or_default())
+    }
+
+    pub fn with(endpoints: Vec<Endpoint>, profile: Profile) -> Result<Registry, Error> {
+        let sessions = sessions::discover(&endpoints, &profile)?;
+        Ok(Registry { endpoints, profile, sessions })
+    }
+
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// One session by id prefix or workspace name (`None`: the only one).
+    pub fn get(&self, query: Option<&str>) -> Result<&Session, Error> {
+        sessions::select(&self.sessions, query)
+    }
+
+    /// Several sessions by query; none given means all.
+    pub fn select(&self, queries: &[String]) -> Result<Vec<Session>, Error> {
+        if queries.is_empty() {
+            return Ok(self.sessions.clone());
+        }
+        queries.iter().map(|q| self.get(Some(q)).cloned()).collect()
+    }
+
+    /// Every session with its state, probed in parallel (one thread per window).
+    pub fn states(&self) -> Vec<Listed> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .sessions
+                .iter()
+                .map(|session| {
+                    scope.spawn(move || match Panel::attach(&session.window, &self.profile) {
+                        Ok((_, snap)) => {
+                            Listed { session: session.clone(), state: Some(snap.state), layout: snap.layout, problem: None }
+                        }
+                        Err(e) => Listed { session: session.clone(), state: None, layout: None, problem: Some(e.to_string()) },
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("probe thread")).collect()
+        })
+    }
+
+    /// Waits for the first of `sessions` (all when empty) to stop.
+    pub fn wait_for_any(&self, sessions: &[String], opts: WaitOptions) -> Result<Report, Error> {
+        Ok(self.wait(&self.select(sessions)?, &HashMap::new(), spec(Strategy::Any, opts), None))
+    }
+
+    /// Waits until every one of `sessions` (all when empty) has stopped or closed.
+    pub fn wait_for_all(&self, sessions: &[String], opts: WaitOptions) -> Result<Report, Error> {
+        Ok(self.wait(&self.select(sessions)?, &HashMap::new(), spec(Strategy::All, opts), None))
+    }
+
+    pub fn wait_for_session(&self, session: &str, opts: WaitOptions) -> Result<Report, Error> {
+        self.wait_for_all(&[session.to_string()], opts)
+    }
+
+    /// A prompt per session, sent concurrently; each session's own turn is awaited and
+    /// its answer collected. One session's failure does not stop the others.
+    pub fn execute_parallel(&self, tasks: &[(String, String)], opts: WaitOptions) -> Result<Report, Error> {
+        let (sessions, prompts) = self.tasks(tasks)?;
+        Ok(self.wait(&sessions, &prompts, spec(Strategy::All, opts), None))
+    }
+
+    /// The same prompt to every idle session.
+    pub fn fan_out(&self, prompt: &str, opts: WaitOptions) -> Result<Report, Error> {
+        let tasks: Vec<(String, String)> = self
+            .states()
+            .into_iter()
+            .filter(|l| l.state == Some(State::Idle))
+            .map(|l| (l.session.target_id, prompt.to_string()))
+            .collect();
+        if tasks.is_empty() {
+            return Err(Error::Failed("no idle session to send the prompt to".into()));
+        }
+        self.execute_parallel(&tasks, opts)
+    }
+
+    /// Resolves `(session query, prompt)` pairs; a session named twice is an error.
+    pub fn tasks(&self, tasks: &[(String, String)]) -> Result<(Vec<Session>, HashMap<String, String>), Error> {
+        let mut sessions = Vec::new();
+        let mut prompts = HashMap::new();
+        for (query, prompt) in tasks {
+            let s = self.get(Some(query))?;
+            if prompts.insert(s.target_id.clone(), prompt.clone()).is_some() {
+                return Err(Error::Usage(format!("session {} is given two prompts", s.id)));
+            }
+            sessions.push(s.clone());
+        }
+        Ok((sessions, prompts))
+    }
+
+    /// The general form: monitors `sessions`, prompts those in `prompts` (by target
+    /// id), and waits as `spec` says; `progress` sees every change.
+    pub fn wait(
+        &self,
+        sessions: &[Session],
+        prompts: &HashMap<String, String>,
+        spec: WaitSpec,
+        progress: Option<Progress>,
+    ) -> Report {
+        waiter::wait(sessions, prompts, &self.profile, spec, progress)
+    }
+
+    /// Starts a monitor thread for every session, and watches the endpoints for new
+    /// windows. Updates arrive on the receiver until the `Monitors` are stopped.
+    pub fn monitor(&self) -> (Monitors, Receiver<Update>) {
+        let (mut monitors, rx) = Monitors::new(&self.profile);
+        for s in &self.sessions {
+            monitors.spawn(s, None);
+        }
+        monitors.watch_targets(&self.endpoints);
+        (monitors, rx)
+    }
+}
+
+fn spec(strategy: Strategy, opts: WaitOptions) -> WaitSpec {
+    WaitSpec { strategy, timeout: opts.timeout, settle: opts.settle, extract: true }
+}
