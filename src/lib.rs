@@ -8,8 +8,8 @@
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 pub mod cli;
-pub mod monitor;
 mod error;
+pub mod monitor;
 pub mod panel;
 pub mod profile;
 pub mod registry;

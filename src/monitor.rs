@@ -23,13 +23,30 @@ const STACK: usize = 256 * 1024;
 #[derive(Debug)]
 pub enum Update {
     /// The session's state, first when the monitor starts and then on every change.
-    Changed { target_id: String, snapshot: Snapshot, at: Instant },
+    Changed {
+        target_id: String,
+        snapshot: Snapshot,
+        at: Instant,
+    },
     /// The prompt a monitor was given was sent (its turn's baseline) or refused.
-    Prompted { target_id: String, result: Result<Baseline, String> },
+    Prompted {
+        target_id: String,
+        result: Result<Baseline, String>,
+    },
     /// The window closed, or its panel could not be reached any more.
-    Closed { target_id: String, reason: String, at: Instant },
+    Closed {
+        target_id: String,
+        reason: String,
+        at: Instant,
+    },
     /// A new editor window appeared at an endpoint (see [`Monitors::watch_targets`]).
-    Appeared { endpoint: Endpoint, target_id: String, title: String, url: String, ws_url: String },
+    Appeared {
+        endpoint: Endpoint,
+        target_id: String,
+        title: String,
+        url: String,
+        ws_url: String,
+    },
     /// A window's title changed (the workspace name comes from it).
     Retitled { target_id: String, title: String },
 }
@@ -47,13 +64,25 @@ impl Monitors {
     pub fn new(profile: &Profile) -> (Monitors, Receiver<Update>) {
         // Bounded: a consumer that falls behind slows the monitors, not memory.
         let (tx, rx) = crossbeam_channel::bounded(1024);
-        (Monitors { group: Arc::default(), threads: Vec::new(), tx, profile: profile.clone() }, rx)
+        (
+            Monitors {
+                group: Arc::default(),
+                threads: Vec::new(),
+                tx,
+                profile: profile.clone(),
+            },
+            rx,
+        )
     }
 
     /// Starts monitoring `session`; with a prompt, sends it first.
     pub fn spawn(&mut self, session: &Session, prompt: Option<String>) {
-        let (session, profile, group, tx) =
-            (session.clone(), self.profile.clone(), self.group.clone(), self.tx.clone());
+        let (session, profile, group, tx) = (
+            session.clone(),
+            self.profile.clone(),
+            self.group.clone(),
+            self.tx.clone(),
+        );
         let handle = std::thread::Builder::new()
             .name(format!("monitor {}", session.id))
             .stack_size(STACK)
@@ -66,9 +95,15 @@ impl Monitors {
     /// the browser's own connection): no polling of `/json/list`.
     pub fn watch_targets(&mut self, endpoints: &[Endpoint]) {
         for endpoint in endpoints {
-            let Endpoint::Http { .. } = endpoint else { continue };
-            let (endpoint, profile, group, tx) =
-                (endpoint.clone(), self.profile.clone(), self.group.clone(), self.tx.clone());
+            let Endpoint::Http { .. } = endpoint else {
+                continue;
+            };
+            let (endpoint, profile, group, tx) = (
+                endpoint.clone(),
+                self.profile.clone(),
+                self.group.clone(),
+                self.tx.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name("target discovery".into())
                 .stack_size(STACK)
@@ -93,9 +128,19 @@ impl Drop for Monitors {
     }
 }
 
-fn monitor(session: Session, profile: Profile, prompt: Option<String>, group: Arc<CloseGroup>, tx: Sender<Update>) {
+fn monitor(
+    session: Session,
+    profile: Profile,
+    prompt: Option<String>,
+    group: Arc<CloseGroup>,
+    tx: Sender<Update>,
+) {
     let id = session.target_id.clone();
-    let closed = |reason: String| Update::Closed { target_id: id.clone(), reason, at: Instant::now() };
+    let closed = |reason: String| Update::Closed {
+        target_id: id.clone(),
+        reason,
+        at: Instant::now(),
+    };
     let (mut panel, mut snap) = match Panel::attach_in(&session.window, &profile, group.clone()) {
         Ok(p) => p,
         Err(e) => {
@@ -108,7 +153,14 @@ fn monitor(session: Session, profile: Profile, prompt: Option<String>, group: Ar
     if let Some(text) = prompt {
         let result = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN).map_err(|e| e.to_string());
         let refused = result.is_err();
-        if tx.send(Update::Prompted { target_id: id.clone(), result }).is_err() || refused {
+        if tx
+            .send(Update::Prompted {
+                target_id: id.clone(),
+                result,
+            })
+            .is_err()
+            || refused
+        {
             return;
         }
         match panel.probe() {
@@ -119,14 +171,25 @@ fn monitor(session: Session, profile: Profile, prompt: Option<String>, group: Ar
             }
         }
     }
-    if tx.send(Update::Changed { target_id: id.clone(), snapshot: snap.clone(), at: Instant::now() }).is_err() {
+    if tx
+        .send(Update::Changed {
+            target_id: id.clone(),
+            snapshot: snap.clone(),
+            at: Instant::now(),
+        })
+        .is_err()
+    {
         return;
     }
     loop {
         match panel.watch(&snap.key, HEARTBEAT) {
             Ok(next) => {
                 if next.key != snap.key {
-                    let update = Update::Changed { target_id: id.clone(), snapshot: next.clone(), at: Instant::now() };
+                    let update = Update::Changed {
+                        target_id: id.clone(),
+                        snapshot: next.clone(),
+                        at: Instant::now(),
+                    };
                     if tx.send(update).is_err() {
                         return;
                     }
@@ -147,10 +210,24 @@ fn monitor(session: Session, profile: Profile, prompt: Option<String>, group: Ar
 pub const ACCEPT_WITHIN: Duration = Duration::from_secs(10);
 
 fn discover(endpoint: Endpoint, profile: Profile, group: Arc<CloseGroup>, tx: Sender<Update>) {
-    let Some(ws) = endpoint.version().ok().and_then(|v| v.web_socket_debugger_url) else { return };
-    let Ok(mut conn) = Connection::open(&ws) else { return };
+    let Some(ws) = endpoint
+        .version()
+        .ok()
+        .and_then(|v| v.web_socket_debugger_url)
+    else {
+        return;
+    };
+    let Ok(mut conn) = Connection::open(&ws) else {
+        return;
+    };
     group.add(conn.close_handle());
-    if conn.call(&SetDiscoverTargets { discover: true }, Duration::from_secs(10)).is_err() {
+    if conn
+        .call(
+            &SetDiscoverTargets { discover: true },
+            Duration::from_secs(10),
+        )
+        .is_err()
+    {
         return;
     }
     // Windows seen, with their titles.
@@ -158,17 +235,28 @@ fn discover(endpoint: Endpoint, profile: Profile, group: Arc<CloseGroup>, tx: Se
     while let Ok(Some(event)) = conn.next_event(None) {
         match event.method.as_str() {
             "Target.targetCreated" | "Target.targetInfoChanged" => {
-                let Ok(TargetInfoEvent { target_info: t }) = event.decode() else { continue };
+                let Ok(TargetInfoEvent { target_info: t }) = event.decode() else {
+                    continue;
+                };
                 let is_window = t.kind == "page"
-                    && profile.window_url.iter().any(|u| t.url.contains(u.as_str()))
-                    && !profile.manager_url.iter().any(|u| t.url.contains(u.as_str()));
+                    && profile
+                        .window_url
+                        .iter()
+                        .any(|u| t.url.contains(u.as_str()))
+                    && !profile
+                        .manager_url
+                        .iter()
+                        .any(|u| t.url.contains(u.as_str()));
                 if !is_window {
                     continue;
                 }
                 if let Some(title) = seen.get_mut(&t.target_id) {
                     if *title != t.title {
                         *title = t.title.clone();
-                        let update = Update::Retitled { target_id: t.target_id, title: t.title };
+                        let update = Update::Retitled {
+                            target_id: t.target_id,
+                            title: t.title,
+                        };
                         if tx.send(update).is_err() {
                             return;
                         }

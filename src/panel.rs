@@ -132,6 +132,20 @@ pub struct WindowRef {
     pub endpoint: Endpoint,
     pub target_id: String,
     pub ws_url: String,
+    /// The WebSocket URL of an out-of-process panel iframe, when the target list
+    /// showed one: tried first, and looked up again when it fails.
+    pub panel_target: Option<String>,
+}
+
+impl WindowRef {
+    pub fn new(endpoint: Endpoint, target_id: String, ws_url: String) -> WindowRef {
+        WindowRef {
+            endpoint,
+            target_id,
+            ws_url,
+            panel_target: None,
+        }
+    }
 }
 
 pub struct Panel {
@@ -162,28 +176,15 @@ impl Panel {
         group: Arc<CloseGroup>,
     ) -> Result<(Panel, Snapshot), Error> {
         let json = profile.to_json();
+        // Out of process, as the target list said: the panel is its own target.
+        if let Some(ws) = &window.panel_target
+            && let Ok(Some(found)) = Panel::enter_target(window, ws, profile, &json, &group)
+        {
+            return Ok(found);
+        }
         let mut conn = Connection::open(&window.ws_url)?;
         group.add(conn.close_handle());
         let tree = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree;
-        let main_ctx = install(&mut conn, &tree.frame.id, &json)?;
-        let mut main = Panel {
-            window: window.clone(),
-            layout: None,
-            conn,
-            context: main_ctx,
-            profile: profile.clone(),
-            group,
-        };
-        let snap = main.probe_here()?;
-        if snap.state != State::NoPanel {
-            main.layout = Some(Layout::Current);
-            return Ok(main.with_layout(snap));
-        }
-        if !snap.panel_frame {
-            return Ok((main, snap));
-        }
-        // A panel iframe: in process, its frame is ours to enter; out of process the
-        // frame is remote here and the iframe is a target of its own.
         let frames: Vec<String> = tree
             .frames()
             .into_iter()
@@ -191,58 +192,81 @@ impl Panel {
             .filter(|f| is_panel_frame(profile, &f.url, f.name.as_deref()))
             .map(|f| f.id.clone())
             .collect();
+        let mut panel = Panel {
+            window: window.clone(),
+            layout: Some(Layout::LegacyFrame),
+            conn,
+            context: 0,
+            profile: profile.clone(),
+            group,
+        };
+        // In process, the panel iframe's frame is ours to enter (out of process it
+        // is remote here, and creating a world in it fails).
         for frame in &frames {
-            if let Ok(ctx) = install(&mut main.conn, frame, &json) {
-                let mut legacy = Panel {
-                    context: ctx,
-                    layout: Some(Layout::LegacyFrame),
-                    ..main
-                };
-                let snap = legacy.probe_here()?;
+            if let Ok((ctx, snap)) = install(&mut panel.conn, frame, &json) {
+                panel.context = ctx;
                 if snap.state != State::NoPanel {
-                    return Ok(legacy.with_layout(snap));
+                    return Ok(panel.found(snap));
                 }
-                main = Panel {
-                    context: main_ctx,
-                    layout: None,
-                    ..legacy
-                };
             }
         }
+        // The current layout: the panel is in the window's own document.
+        let (ctx, snap) = install(&mut panel.conn, &tree.frame.id, &json)?;
+        panel.context = ctx;
+        panel.layout = (snap.state != State::NoPanel).then_some(Layout::Current);
+        if panel.layout.is_some() || !snap.panel_frame {
+            return Ok(panel.found(snap));
+        }
+        // A panel iframe, out of process, that the caller's target list did not show.
         if let Ok(targets) = window.endpoint.list() {
-            for t in targets.iter().filter(|t| {
+            let mine = targets.iter().filter(|t| {
                 t.kind == "iframe"
                     && (t.parent_id.as_deref() == Some(&window.target_id) || frames.contains(&t.id))
-            }) {
+            });
+            for t in mine {
                 let Some(ws) = &t.web_socket_debugger_url else {
                     continue;
                 };
-                let mut conn = Connection::open(ws)?;
-                main.group.add(conn.close_handle());
-                let root = conn
-                    .call(&GetFrameTree {}, CALL_TIMEOUT)?
-                    .frame_tree
-                    .frame
-                    .id;
-                let ctx = install(&mut conn, &root, &json)?;
-                let mut legacy = Panel {
-                    window: window.clone(),
-                    layout: Some(Layout::LegacyTarget),
-                    conn,
-                    context: ctx,
-                    profile: main.profile.clone(),
-                    group: main.group.clone(),
-                };
-                let snap = legacy.probe_here()?;
-                if snap.state != State::NoPanel {
-                    return Ok(legacy.with_layout(snap));
+                if let Some(found) = Panel::enter_target(window, ws, profile, &json, &panel.group)?
+                {
+                    return Ok(found);
                 }
             }
         }
-        Ok((main, snap))
+        Ok(panel.found(snap))
     }
 
-    fn with_layout(self, mut snap: Snapshot) -> (Panel, Snapshot) {
+    /// Enters an out-of-process panel iframe; `None` when no panel is there.
+    fn enter_target(
+        window: &WindowRef,
+        ws: &str,
+        profile: &Profile,
+        json: &Value,
+        group: &Arc<CloseGroup>,
+    ) -> Result<Option<(Panel, Snapshot)>, Error> {
+        let mut conn = Connection::open(ws)?;
+        group.add(conn.close_handle());
+        let root = conn
+            .call(&GetFrameTree {}, CALL_TIMEOUT)?
+            .frame_tree
+            .frame
+            .id;
+        let (context, snap) = install(&mut conn, &root, json)?;
+        if snap.state == State::NoPanel {
+            return Ok(None);
+        }
+        let panel = Panel {
+            window: window.clone(),
+            layout: Some(Layout::LegacyTarget),
+            conn,
+            context,
+            profile: profile.clone(),
+            group: group.clone(),
+        };
+        Ok(Some(panel.found(snap)))
+    }
+
+    fn found(self, mut snap: Snapshot) -> (Panel, Snapshot) {
         snap.layout = self.layout;
         (self, snap)
     }
@@ -265,12 +289,6 @@ impl Panel {
         self.snapshot(v)
     }
 
-    /// One probe of this world, without looking elsewhere (attach uses it).
-    fn probe_here(&mut self) -> Result<Snapshot, Error> {
-        let v = self.op_once("probe", &Value::Null, CALL_TIMEOUT)?;
-        self.parse(v)
-    }
-
     fn parse(&self, v: Value) -> Result<Snapshot, Error> {
         let mut snap: Snapshot = cdp::methods::from_value(v, "probe result")?;
         snap.layout = self.layout;
@@ -281,7 +299,8 @@ impl Panel {
         let snap = self.parse(v)?;
         if snap.state == State::NoPanel && snap.panel_frame {
             // A panel iframe appeared (or finished loading) in the window: enter it.
-            let (fresh, fresh_snap) = Panel::attach_in(&self.window, &self.profile, self.group.clone())?;
+            let (fresh, fresh_snap) =
+                Panel::attach_in(&self.window, &self.profile, self.group.clone())?;
             if fresh.layout.is_some() {
                 *self = fresh;
                 return Ok(fresh_snap);
@@ -417,8 +436,9 @@ fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
         || name.is_some_and(|n| profile.panel_frame_name.iter().any(|x| x == n))
 }
 
-/// Creates angrav's isolated world in `frame` and installs the probe library there.
-fn install(conn: &mut Connection, frame: &str, profile: &Value) -> Result<i64, Error> {
+/// Creates angrav's isolated world in `frame`, installs the probe library there, and
+/// returns the world's context id with a first probe (one round trip for both).
+fn install(conn: &mut Connection, frame: &str, profile: &Value) -> Result<(i64, Snapshot), Error> {
     let world = CreateIsolatedWorld {
         frame_id: frame,
         world_name: WORLD,
@@ -432,6 +452,6 @@ fn install(conn: &mut Connection, frame: &str, profile: &Value) -> Result<i64, E
         return_by_value: true,
         ..Default::default()
     };
-    conn.call(&call, CALL_TIMEOUT)?.into_value()?;
-    Ok(context)
+    let snap = conn.call(&call, CALL_TIMEOUT)?.into_value()?;
+    Ok((context, cdp::methods::from_value(snap, "probe result")?))
 }

@@ -54,13 +54,20 @@ impl Registry {
     /// Every editor window of the endpoints (`http://HOST:PORT`, `:PORT`, `ws://...`),
     /// with the built-in selector profile unless one is given.
     pub fn discover(endpoints: &[&str], profile: Option<Profile>) -> Result<Registry, Error> {
-        let endpoints = endpoints.iter().map(|e| Endpoint::parse(e)).collect::<Result<Vec<_>, _>>()?;
+        let endpoints = endpoints
+            .iter()
+            .map(|e| Endpoint::parse(e))
+            .collect::<Result<Vec<_>, _>>()?;
         Registry::with(endpoints, profile.unwrap_or_default())
     }
 
     pub fn with(endpoints: Vec<Endpoint>, profile: Profile) -> Result<Registry, Error> {
         let sessions = sessions::discover(&endpoints, &profile)?;
-        Ok(Registry { endpoints, profile, sessions })
+        Ok(Registry {
+            endpoints,
+            profile,
+            sessions,
+        })
     }
 
     pub fn sessions(&self) -> &[Session] {
@@ -95,26 +102,49 @@ impl Registry {
                 .sessions
                 .iter()
                 .map(|session| {
-                    scope.spawn(move || match Panel::attach(&session.window, &self.profile) {
-                        Ok((_, snap)) => {
-                            Listed { session: session.clone(), state: Some(snap.state), layout: snap.layout, problem: None }
-                        }
-                        Err(e) => Listed { session: session.clone(), state: None, layout: None, problem: Some(e.to_string()) },
-                    })
+                    scope.spawn(
+                        move || match Panel::attach(&session.window, &self.profile) {
+                            Ok((_, snap)) => Listed {
+                                session: session.clone(),
+                                state: Some(snap.state),
+                                layout: snap.layout,
+                                problem: None,
+                            },
+                            Err(e) => Listed {
+                                session: session.clone(),
+                                state: None,
+                                layout: None,
+                                problem: Some(e.to_string()),
+                            },
+                        },
+                    )
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("probe thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("probe thread"))
+                .collect()
         })
     }
 
     /// Waits for the first of `sessions` (all when empty) to stop.
     pub fn wait_for_any(&self, sessions: &[String], opts: WaitOptions) -> Result<Report, Error> {
-        Ok(self.wait(&self.select(sessions)?, &HashMap::new(), spec(Strategy::Any, opts), None))
+        Ok(self.wait(
+            &self.select(sessions)?,
+            &HashMap::new(),
+            spec(Strategy::Any, opts),
+            None,
+        ))
     }
 
     /// Waits until every one of `sessions` (all when empty) has stopped or closed.
     pub fn wait_for_all(&self, sessions: &[String], opts: WaitOptions) -> Result<Report, Error> {
-        Ok(self.wait(&self.select(sessions)?, &HashMap::new(), spec(Strategy::All, opts), None))
+        Ok(self.wait(
+            &self.select(sessions)?,
+            &HashMap::new(),
+            spec(Strategy::All, opts),
+            None,
+        ))
     }
 
     pub fn wait_for_session(&self, session: &str, opts: WaitOptions) -> Result<Report, Error> {
@@ -123,7 +153,11 @@ impl Registry {
 
     /// A prompt per session, sent concurrently; each session's own turn is awaited and
     /// its answer collected. One session's failure does not stop the others.
-    pub fn execute_parallel(&self, tasks: &[(String, String)], opts: WaitOptions) -> Result<Report, Error> {
+    pub fn execute_parallel(
+        &self,
+        tasks: &[(String, String)],
+        opts: WaitOptions,
+    ) -> Result<Report, Error> {
         let (sessions, prompts) = self.tasks(tasks)?;
         Ok(self.wait(&sessions, &prompts, spec(Strategy::All, opts), None))
     }
@@ -137,19 +171,30 @@ impl Registry {
             .map(|l| (l.session.target_id, prompt.to_string()))
             .collect();
         if tasks.is_empty() {
-            return Err(Error::Failed("no idle session to send the prompt to".into()));
+            return Err(Error::Failed(
+                "no idle session to send the prompt to".into(),
+            ));
         }
         self.execute_parallel(&tasks, opts)
     }
 
     /// Resolves `(session query, prompt)` pairs; a session named twice is an error.
-    pub fn tasks(&self, tasks: &[(String, String)]) -> Result<(Vec<Session>, HashMap<String, String>), Error> {
+    pub fn tasks(
+        &self,
+        tasks: &[(String, String)],
+    ) -> Result<(Vec<Session>, HashMap<String, String>), Error> {
         let mut sessions = Vec::new();
         let mut prompts = HashMap::new();
         for (query, prompt) in tasks {
             let s = self.get(Some(query))?;
-            if prompts.insert(s.target_id.clone(), prompt.clone()).is_some() {
-                return Err(Error::Usage(format!("session {} is given two prompts", s.id)));
+            if prompts
+                .insert(s.target_id.clone(), prompt.clone())
+                .is_some()
+            {
+                return Err(Error::Usage(format!(
+                    "session {} is given two prompts",
+                    s.id
+                )));
             }
             sessions.push(s.clone());
         }
@@ -181,5 +226,10 @@ impl Registry {
 }
 
 fn spec(strategy: Strategy, opts: WaitOptions) -> WaitSpec {
-    WaitSpec { strategy, timeout: opts.timeout, settle: opts.settle, extract: true }
+    WaitSpec {
+        strategy,
+        timeout: opts.timeout,
+        settle: opts.settle,
+        extract: true,
+    }
 }

@@ -27,7 +27,13 @@ pub struct Session {
 
 impl Session {
     /// A window as a session; its printed id is the shortest prefix unique among `all`.
-    pub fn new(window: WindowRef, title: String, url: String, all: &[String], profile: &Profile) -> Session {
+    pub fn new(
+        window: WindowRef,
+        title: String,
+        url: String,
+        all: &[String],
+        profile: &Profile,
+    ) -> Session {
         Session {
             id: short_id(&window.target_id, all),
             target_id: window.target_id.clone(),
@@ -50,22 +56,57 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
     let mut windows = Vec::new();
     for endpoint in endpoints {
         let direct = matches!(endpoint, Endpoint::Target { .. });
-        for t in endpoint.list()? {
+        let targets = endpoint.list()?;
+        // An out-of-process panel iframe is listed as a target whose parent is the window.
+        let panel_target = |window: &str| {
+            targets
+                .iter()
+                .find(|t| {
+                    t.kind == "iframe"
+                        && t.parent_id.as_deref() == Some(window)
+                        && profile
+                            .panel_frame_url
+                            .iter()
+                            .any(|u| t.url.contains(u.as_str()))
+                })
+                .and_then(|t| t.web_socket_debugger_url.clone())
+        };
+        for t in &targets {
             let is_window = direct
                 || (t.kind == "page"
-                    && profile.window_url.iter().any(|u| t.url.contains(u.as_str()))
-                    && !profile.manager_url.iter().any(|u| t.url.contains(u.as_str())));
-            let Some(ws_url) = t.web_socket_debugger_url.clone() else { continue };
+                    && profile
+                        .window_url
+                        .iter()
+                        .any(|u| t.url.contains(u.as_str()))
+                    && !profile
+                        .manager_url
+                        .iter()
+                        .any(|u| t.url.contains(u.as_str())));
+            let Some(ws_url) = t.web_socket_debugger_url.clone() else {
+                continue;
+            };
             if is_window {
-                let window = WindowRef { endpoint: endpoint.clone(), target_id: t.id, ws_url };
-                windows.push((window, t.title, t.url));
+                let window = WindowRef {
+                    endpoint: endpoint.clone(),
+                    target_id: t.id.clone(),
+                    ws_url,
+                    panel_target: panel_target(&t.id),
+                };
+                windows.push((window, t.title.clone(), t.url.clone()));
             }
         }
     }
-    let ids: Vec<String> = windows.iter().map(|(w, _, _)| w.target_id.clone()).collect();
-    let mut out: Vec<Session> =
-        windows.into_iter().map(|(w, title, url)| Session::new(w, title, url, &ids, profile)).collect();
-    out.sort_by(|a, b| (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id)));
+    let ids: Vec<String> = windows
+        .iter()
+        .map(|(w, _, _)| w.target_id.clone())
+        .collect();
+    let mut out: Vec<Session> = windows
+        .into_iter()
+        .map(|(w, title, url)| Session::new(w, title, url, &ids, profile))
+        .collect();
+    out.sort_by(|a, b| {
+        (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id))
+    });
     Ok(out)
 }
 

@@ -108,7 +108,12 @@ pub enum Verdict {
 impl Tracker {
     /// With a baseline, the agent has stopped only after that prompt's turn started.
     pub fn new(turn: Option<Baseline>, settle: Duration) -> Tracker {
-        Tracker { turn, settle, busy_seen: false, idle_since: None }
+        Tracker {
+            turn,
+            settle,
+            busy_seen: false,
+            idle_since: None,
+        }
     }
 
     pub fn set_turn(&mut self, turn: Baseline) {
@@ -118,7 +123,9 @@ impl Tracker {
     pub fn observe(&mut self, snap: &Snapshot, now: Instant) -> Verdict {
         self.busy_seen |= snap.busy;
         let started = self.turn.is_none_or(|b| {
-            self.busy_seen || snap.agent_messages > b.agent_messages || snap.answer_blocks > b.answer_blocks
+            self.busy_seen
+                || snap.agent_messages > b.agent_messages
+                || snap.answer_blocks > b.answer_blocks
         });
         match snap.state {
             State::Error | State::AwaitingApproval if started => return Verdict::Stopped,
@@ -132,7 +139,9 @@ impl Tracker {
             // No panel mid-wait: most likely a reload; keep waiting.
             _ => self.idle_since = None,
         }
-        Verdict::Pending { wake: self.idle_since.map(|s| s + self.settle) }
+        Verdict::Pending {
+            wake: self.idle_since.map(|s| s + self.settle),
+        }
     }
 }
 
@@ -161,6 +170,9 @@ pub fn wait_stopped(
                 pending: format!("the agent ({})", snap.state.name()),
             });
         }
-        snap = panel.watch(&snap.key, wake.saturating_duration_since(now).min(HEARTBEAT))?;
+        snap = panel.watch(
+            &snap.key,
+            wake.saturating_duration_since(now).min(HEARTBEAT),
+        )?;
     }
 }

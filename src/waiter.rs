@@ -92,14 +92,25 @@ pub fn wait(
     let deadline = start + spec.timeout;
     let (mut monitors, rx) = Monitors::new(profile);
     let mut outcomes: Vec<Outcome> = sessions.iter().map(pending).collect();
-    let index: HashMap<String, usize> = sessions.iter().enumerate().map(|(i, s)| (s.target_id.clone(), i)).collect();
-    let mut trackers: Vec<Tracker> = sessions.iter().map(|_| Tracker::new(None, spec.settle)).collect();
+    let index: HashMap<String, usize> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.target_id.clone(), i))
+        .collect();
+    let mut trackers: Vec<Tracker> = sessions
+        .iter()
+        .map(|_| Tracker::new(None, spec.settle))
+        .collect();
     let mut last = vec![None; sessions.len()];
     let mut wakes: Vec<Option<Instant>> = vec![None; sessions.len()];
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }
-    let ticker = if progress.is_some() { tick(Duration::from_secs(1)) } else { never() };
+    let ticker = if progress.is_some() {
+        tick(Duration::from_secs(1))
+    } else {
+        never()
+    };
     let mut progress = progress;
     let mut timed_out = false;
     let elapsed_ms = || start.elapsed().as_millis() as u64;
@@ -109,7 +120,11 @@ pub fn wait(
         if !pending || (spec.strategy == Strategy::Any && done) {
             break;
         }
-        let next = wakes.iter().flatten().min().map_or(deadline, |w| (*w).min(deadline));
+        let next = wakes
+            .iter()
+            .flatten()
+            .min()
+            .map_or(deadline, |w| (*w).min(deadline));
         let mut changed = false;
         select! {
             recv(rx) -> update => {
@@ -151,7 +166,10 @@ pub fn wait(
     if spec.extract {
         extract_answers(sessions, profile, &mut outcomes);
     }
-    Report { timed_out, sessions: outcomes }
+    Report {
+        timed_out,
+        sessions: outcomes,
+    }
 }
 
 fn pending(s: &Session) -> Outcome {
@@ -180,8 +198,14 @@ fn apply(
     elapsed_ms: u64,
 ) {
     match update {
-        Update::Changed { target_id, snapshot, at } => {
-            let Some(&i) = index.get(&target_id) else { return };
+        Update::Changed {
+            target_id,
+            snapshot,
+            at,
+        } => {
+            let Some(&i) = index.get(&target_id) else {
+                return;
+            };
             let first = last[i].is_none();
             if outcomes[i].status != Status::Pending {
                 return;
@@ -192,11 +216,20 @@ fn apply(
                 outcomes[i].reason = Some(crate::Error::NoPanel.to_string());
                 return;
             }
-            settle(&mut outcomes[i], &mut trackers[i], &mut wakes[i], &snapshot, at, elapsed_ms);
+            settle(
+                &mut outcomes[i],
+                &mut trackers[i],
+                &mut wakes[i],
+                &snapshot,
+                at,
+                elapsed_ms,
+            );
             last[i] = Some(snapshot);
         }
         Update::Prompted { target_id, result } => {
-            let Some(&i) = index.get(&target_id) else { return };
+            let Some(&i) = index.get(&target_id) else {
+                return;
+            };
             match result {
                 Ok(baseline) => trackers[i].set_turn(baseline),
                 Err(reason) => {
@@ -206,8 +239,12 @@ fn apply(
                 }
             }
         }
-        Update::Closed { target_id, reason, .. } => {
-            let Some(&i) = index.get(&target_id) else { return };
+        Update::Closed {
+            target_id, reason, ..
+        } => {
+            let Some(&i) = index.get(&target_id) else {
+                return;
+            };
             if outcomes[i].status == Status::Pending {
                 outcomes[i].status = Status::Closed;
                 outcomes[i].reason = Some(reason);
@@ -249,7 +286,11 @@ fn extract_answers(sessions: &[Session], profile: &Profile, outcomes: &mut [Outc
             .map(|(s, o)| {
                 let handle = scope.spawn(move || -> Result<Option<Message>, crate::Error> {
                     let (mut panel, _) = Panel::attach(&s.window, profile)?;
-                    Ok(panel.history()?.into_iter().rev().find(|m| m.role == Role::Agent))
+                    Ok(panel
+                        .history()?
+                        .into_iter()
+                        .rev()
+                        .find(|m| m.role == Role::Agent))
                 });
                 (o, handle)
             })

@@ -385,3 +385,31 @@ fn a_reloaded_window_is_found_again() {
         );
     }
 }
+
+#[test]
+fn help_lists_every_command_and_the_exit_codes_and_version_names_cdp_features() {
+    let o = angrav(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = stdout(&o);
+    for word in [
+        "sessions wait",
+        "sessions fanout",
+        "sessions watch",
+        "status",
+        "prompt",
+        "--settle",
+        "124",
+    ] {
+        assert!(help.contains(word), "{word}");
+    }
+    let o = angrav(&["--version"]);
+    let v = stdout(&o);
+    assert!(
+        v.starts_with(&format!("angrav {}", env!("CARGO_PKG_VERSION")))
+            && v.contains("Runtime.callFunctionOn"),
+        "{v}"
+    );
+    let o = angrav(&["--bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--bogus"), "{}", stderr(&o));
+}

@@ -156,6 +156,7 @@ impl Endpoint {
 
     fn text(&self, method: &str, path: &str) -> Result<String> {
         let url = format!("{}{path}", self.base()?);
+        let _slot = crate::transport::HANDSHAKES.acquire();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(HTTP_TIMEOUT))
             .proxy(None)

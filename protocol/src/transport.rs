@@ -28,9 +28,50 @@ use crate::{CdpError, Command, Error, Event, Result};
 const MAX_MESSAGE: usize = 256 << 20;
 /// Events kept for a reader that does not read them; the oldest go first past this.
 const MAX_BUFFERED_EVENTS: usize = 4096;
+const READ_BUFFER: usize = 16 << 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A write that cannot make progress this long means the peer is wedged.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Chrome's DevTools server listens with a short backlog (10): more simultaneous
+/// connects overflow it, and the kernel's SYN cookies then delay some by a second.
+/// Opening many sessions at once therefore goes a few connections at a time (HTTP
+/// requests too).
+const MAX_HANDSHAKES: usize = 8;
+pub(crate) static HANDSHAKES: Slots = Slots::new(MAX_HANDSHAKES);
+
+/// A counting semaphore.
+pub(crate) struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+pub(crate) struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    const fn new(n: usize) -> Slots {
+        Slots {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
 
 /// A call sent and not yet waited for; `wait` decodes its reply as `R`.
 #[must_use = "a sent call's reply is only read through Connection::wait"]
@@ -92,7 +133,12 @@ impl CloseGroup {
 
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        for h in self.members.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for h in self
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             h.close();
         }
     }
@@ -115,6 +161,7 @@ impl Connection {
             .ok_or_else(|| fail("not a ws:// URL".into()))?;
         let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
         let addr = resolve_hostport(hostport).map_err(fail)?;
+        let _slot = HANDSHAKES.acquire();
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
             .map_err(|e| fail(format!("{addr}: {e}")))?;
         stream.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
@@ -126,7 +173,10 @@ impl Connection {
             .set_read_timeout(Some(CONNECT_TIMEOUT))
             .map_err(|e| fail(e.to_string()))?;
         let shared = stream.try_clone().map_err(|e| fail(e.to_string()))?;
+        // A small read buffer: it grows for a large message, and a monitor of many
+        // sessions holds one per session.
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
         let url = format!("ws://{addr}/{path}");

@@ -29,8 +29,12 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
 }
 
 pub fn workspace_name(i: usize) -> String {
-    const NAMES: [&str; 8] = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
-    NAMES.get(i).map_or_else(|| format!("ws{i}"), |n| n.to_string())
+    const NAMES: [&str; 8] = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+    ];
+    NAMES
+        .get(i)
+        .map_or_else(|| format!("ws{i}"), |n| n.to_string())
 }
 
 /// The main job: every chat and its state; with the simulator, also one prompt to
@@ -44,7 +48,10 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
         eprintln!("angrav: using the Antigravity at {}", endpoints[0].label());
         Registry::with(endpoints, profile)?
     } else {
-        eprintln!("angrav: no Antigravity answers at {}; starting the simulated one", endpoints[0].label());
+        eprintln!(
+            "angrav: no Antigravity answers at {}; starting the simulated one",
+            endpoints[0].label()
+        );
         sim = Simulator::start()?;
         for (i, layout) in Layout::ALL.into_iter().enumerate() {
             sim.open(&Window::new(layout, &workspace_name(i)))?;
@@ -59,11 +66,21 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     if !a.json {
         println!("\nprompt to every chat: {prompt}\n");
     }
-    let tasks: Vec<(String, String)> =
-        registry.sessions().iter().map(|s| (s.target_id.clone(), prompt.to_string())).collect();
+    let tasks: Vec<(String, String)> = registry
+        .sessions()
+        .iter()
+        .map(|s| (s.target_id.clone(), prompt.to_string()))
+        .collect();
     let (sessions, prompts) = registry.tasks(&tasks)?;
-    let spec = WaitSpec { strategy: Strategy::All, timeout: Duration::from_secs(60), settle: a.wait.settle, extract: true };
-    let report = with_live(a.json, |live| registry.wait(&sessions, &prompts, spec, live));
+    let spec = WaitSpec {
+        strategy: Strategy::All,
+        timeout: Duration::from_secs(60),
+        settle: a.wait.settle,
+        extract: true,
+    };
+    let report = with_live(a.json, |live| {
+        registry.wait(&sessions, &prompts, spec, live)
+    });
     print_report(&report, a.json);
     Ok(report_code(&report))
 }

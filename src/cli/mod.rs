@@ -167,9 +167,14 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
     };
     let (mut help, mut version) = (false, false);
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
-        v.map_err(|e| usage(e.to_string()))?.into_string().map_err(|_| usage("arguments must be UTF-8"))
+        v.map_err(|e| usage(e.to_string()))?
+            .into_string()
+            .map_err(|_| usage("arguments must be UTF-8"))
     };
-    let number = |s: String, flag: &str| s.parse::<u64>().map_err(|_| usage(format!("{flag} takes a number")));
+    let number = |s: String, flag: &str| {
+        s.parse::<u64>()
+            .map_err(|_| usage(format!("{flag} takes a number")))
+    };
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         match arg {
             Long("cdp") => a.cdp.push(text(p.value())?),
@@ -196,7 +201,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                     .split(',')
                     .map(|l| {
                         Layout::parse(l).ok_or_else(|| {
-                            usage(format!("unknown layout '{l}' (current, legacy-frame, legacy-target)"))
+                            usage(format!(
+                                "unknown layout '{l}' (current, legacy-frame, legacy-target)"
+                            ))
                         })
                     })
                     .collect::<Result<_, _>>()?
@@ -204,7 +211,10 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("scenario") => a.scenario = text(p.value())?,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
-            Value(v) => words.push(v.into_string().map_err(|_| usage("arguments must be UTF-8"))?),
+            Value(v) => words.push(
+                v.into_string()
+                    .map_err(|_| usage("arguments must be UTF-8"))?,
+            ),
             _ => return Err(usage(arg.unexpected().to_string())),
         }
     }
@@ -242,7 +252,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
 pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     let bad = || usage(format!("'{s}' is not a duration (120000, 500ms, 90s, 2m)"));
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let ms = match unit.trim() {
@@ -259,7 +271,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
 }
 
 pub fn show_duration(d: Duration) -> String {
-    if d.as_millis() < 10_000 { format!("{} ms", d.as_millis()) } else { format!("{} s", d.as_secs()) }
+    if d.as_millis() < 10_000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
 }
 
 fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
@@ -267,7 +283,12 @@ fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
     if given.is_empty()
         && let Ok(v) = std::env::var("ANGRAV_CDP")
     {
-        given.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        given.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     if given.is_empty()
         && let Ok(v) = std::env::var("BROWSER_CDP_ENDPOINT")
@@ -277,11 +298,17 @@ fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
     if given.is_empty() {
         given.push(DEFAULT_ENDPOINT.into());
     }
-    given.iter().map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string()))).collect()
+    given
+        .iter()
+        .map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string())))
+        .collect()
 }
 
 fn profile(a: &Args) -> Result<Profile, Error> {
-    let path = a.selectors.clone().or_else(|| std::env::var_os("ANGRAV_SELECTORS").map(PathBuf::from));
+    let path = a
+        .selectors
+        .clone()
+        .or_else(|| std::env::var_os("ANGRAV_SELECTORS").map(PathBuf::from));
     match path {
         Some(p) => Ok(Profile::load(&p)?),
         None => Ok(Profile::default()),
@@ -314,7 +341,9 @@ fn run(a: Args) -> Result<u8, Error> {
         Command::Simulate => demo::simulate(&a),
         Command::Demo => demo::demo(&a),
         Command::SessionsList => multi::list(&a),
-        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => multi::wait(&a),
+        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => {
+            multi::wait(&a)
+        }
         Command::SessionsWatch => multi::watch(&a),
         _ => single::run(&a),
     }

@@ -26,38 +26,59 @@ pub(super) fn list(a: &Args) -> Result<u8, Error> {
 pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     let registry = registry(a)?;
     let strategy = if a.any { Strategy::Any } else { Strategy::All };
-    let spec = WaitSpec { strategy, timeout: a.wait.timeout, settle: a.wait.settle, extract: a.extract };
+    let spec = WaitSpec {
+        strategy,
+        timeout: a.wait.timeout,
+        settle: a.wait.settle,
+        extract: a.extract,
+    };
     let (sessions, prompts) = match &a.command {
         Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
         Command::SessionsFanout(text) => {
             let text = read_input(text.as_deref(), a.file.as_deref())?;
             let chosen: Vec<Session> = if a.sessions.is_empty() {
                 let states = registry.states();
-                let idle: Vec<Session> =
-                    states.iter().filter(|l| l.state == Some(State::Idle)).map(|l| l.session.clone()).collect();
+                let idle: Vec<Session> = states
+                    .iter()
+                    .filter(|l| l.state == Some(State::Idle))
+                    .map(|l| l.session.clone())
+                    .collect();
                 if idle.is_empty() {
-                    return Err(Error::Failed("no idle session to send the prompt to".into()));
+                    return Err(Error::Failed(
+                        "no idle session to send the prompt to".into(),
+                    ));
                 }
                 idle
             } else {
                 registry.select(&a.sessions)?
             };
-            let tasks: Vec<(String, String)> = chosen.iter().map(|s| (s.target_id.clone(), text.clone())).collect();
+            let tasks: Vec<(String, String)> = chosen
+                .iter()
+                .map(|s| (s.target_id.clone(), text.clone()))
+                .collect();
             registry.tasks(&tasks)?
         }
         Command::SessionsRun => registry.tasks(&run_tasks(a)?)?,
         _ => unreachable!("not a waiting command"),
     };
     if sessions.is_empty() {
-        return Err(Error::SessionNotFound { query: None, known: vec![] });
+        return Err(Error::SessionNotFound {
+            query: None,
+            known: vec![],
+        });
     }
     if strategy == Strategy::Any && !prompts.is_empty() {
         return Err(usage("--any goes with sessions wait"));
     }
-    let report = with_live(a.json, |live| registry.wait(&sessions, &prompts, spec, live));
+    let report = with_live(a.json, |live| {
+        registry.wait(&sessions, &prompts, spec, live)
+    });
     print_report(&report, a.json);
     if report.timed_out {
-        let pending: Vec<&str> = report.with_status(Status::Pending).map(|o| o.session.as_str()).collect();
+        let pending: Vec<&str> = report
+            .with_status(Status::Pending)
+            .map(|o| o.session.as_str())
+            .collect();
         eprintln!(
             "angrav: timed out after {}; still waiting for {}",
             show_duration(a.wait.timeout),
@@ -71,7 +92,9 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
 fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
     let mut tasks = Vec::new();
     for t in &a.tasks {
-        let (id, text) = t.split_once('=').ok_or_else(|| usage(format!("--task takes ID=TEXT, not '{t}'")))?;
+        let (id, text) = t
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--task takes ID=TEXT, not '{t}'")))?;
         tasks.push((id.to_string(), text.to_string()));
     }
     if let Some(file) = &a.file {
@@ -82,7 +105,10 @@ fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
         }
         let text = read_input(None, Some(file))?;
         let list: Vec<Task> = serde_json::from_str(&text).map_err(|e| {
-            usage(format!("{}: not a JSON list of {{\"session\", \"prompt\"}}: {e}", file.display()))
+            usage(format!(
+                "{}: not a JSON list of {{\"session\", \"prompt\"}}: {e}",
+                file.display()
+            ))
         })?;
         tasks.extend(list.into_iter().map(|t| (t.session, t.prompt)));
     }
@@ -102,7 +128,11 @@ pub(super) fn print_report(report: &Report, json: bool) {
     }
     for o in report.sessions.iter().filter(|o| o.answer.is_some()) {
         let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
-        println!("\n### {} ({})\n\n{answer}", o.session, o.workspace.as_deref().unwrap_or("-"));
+        println!(
+            "\n### {} ({})\n\n{answer}",
+            o.session,
+            o.workspace.as_deref().unwrap_or("-")
+        );
     }
 }
 
@@ -184,7 +214,10 @@ struct Clock {
 
 impl Clock {
     fn now() -> Clock {
-        Clock { instant: Instant::now(), system: SystemTime::now() }
+        Clock {
+            instant: Instant::now(),
+            system: SystemTime::now(),
+        }
     }
 
     fn stamp(&self, at: Instant) -> String {
@@ -242,16 +275,36 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     if follow_new {
         monitors.watch_targets(registry.endpoints());
     }
-    let mut printer = Printer { json: a.json, table: !a.json && std::io::stdout().is_terminal(), seq: 0, events: 0 };
+    let mut printer = Printer {
+        json: a.json,
+        table: !a.json && std::io::stdout().is_terminal(),
+        seq: 0,
+        events: 0,
+    };
     // Phase 1: the first state of every session, then the snapshot lines.
     let first_by = Instant::now() + FIRST_SNAPSHOT;
     while watched.values().any(|w| w.open && w.snapshot.is_none()) && Instant::now() < first_by {
-        let Ok(update) = rx.recv_deadline(first_by) else { break };
-        let _ = apply_watch(update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, None);
+        let Ok(update) = rx.recv_deadline(first_by) else {
+            break;
+        };
+        let _ = apply_watch(
+            update,
+            &mut watched,
+            &mut order,
+            &mut monitors,
+            &registry,
+            a,
+            &clock,
+            None,
+        );
     }
     printer.snapshot(&order, &watched);
     // Phase 2: events.
-    let ticker = if printer.table { crossbeam_channel::tick(Duration::from_secs(1)) } else { never() };
+    let ticker = if printer.table {
+        crossbeam_channel::tick(Duration::from_secs(1))
+    } else {
+        never()
+    };
     loop {
         if a.until_idle && all_idle(&mut watched) {
             return Ok(exit::OK);
@@ -279,7 +332,13 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
 }
 
 fn new_watched(session: Session, a: &Args) -> Watched {
-    Watched { session, snapshot: None, open: true, tracker: Tracker::new(None, a.wait.settle), wake: None }
+    Watched {
+        session,
+        snapshot: None,
+        open: true,
+        tracker: Tracker::new(None, a.wait.settle),
+        wake: None,
+    }
 }
 
 /// Every open session idle for the settle time (none open counts as idle).
@@ -318,7 +377,11 @@ fn apply_watch(
     printer: Option<&mut Printer>,
 ) -> Option<()> {
     match update {
-        Update::Changed { target_id, snapshot, at } => {
+        Update::Changed {
+            target_id,
+            snapshot,
+            at,
+        } => {
             let w = watched.get_mut(&target_id)?;
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let current = snapshot.state;
@@ -326,12 +389,23 @@ fn apply_watch(
             let p = printer?;
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
-                Some(prev) if prev != current => p.event("state_change", w, Some(prev), Some(current), None, clock.stamp(at)),
+                Some(prev) if prev != current => p.event(
+                    "state_change",
+                    w,
+                    Some(prev),
+                    Some(current),
+                    None,
+                    clock.stamp(at),
+                ),
                 Some(_) => {}
             }
             p.table(order, watched);
         }
-        Update::Closed { target_id, reason, at } => {
+        Update::Closed {
+            target_id,
+            reason,
+            at,
+        } => {
             let w = watched.get_mut(&target_id)?;
             if !w.open {
                 return None;
@@ -339,16 +413,29 @@ fn apply_watch(
             w.open = false;
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let p = printer?;
-            p.event("session_closed", w, previous, None, Some(reason), clock.stamp(at));
+            p.event(
+                "session_closed",
+                w,
+                previous,
+                None,
+                Some(reason),
+                clock.stamp(at),
+            );
             p.table(order, watched);
         }
-        Update::Appeared { endpoint, target_id, title, url, ws_url } => {
+        Update::Appeared {
+            endpoint,
+            target_id,
+            title,
+            url,
+            ws_url,
+        } => {
             if watched.contains_key(&target_id) {
                 return None;
             }
             let all: Vec<String> = watched.keys().cloned().chain([target_id.clone()]).collect();
             let session = Session::new(
-                WindowRef { endpoint: endpoint.clone(), target_id: target_id.clone(), ws_url },
+                WindowRef::new(endpoint.clone(), target_id.clone(), ws_url),
                 title,
                 url,
                 &all,
@@ -432,7 +519,11 @@ impl Printer {
                 });
             } else {
                 let state = state.map_or("unknown", State::name);
-                self.emit_text(&format!("{}  {:10}  {state}", w.session.id, w.session.workspace.as_deref().unwrap_or("-")));
+                self.emit_text(&format!(
+                    "{}  {:10}  {state}",
+                    w.session.id,
+                    w.session.workspace.as_deref().unwrap_or("-")
+                ));
             }
         }
     }
@@ -493,14 +584,21 @@ impl Printer {
             return;
         }
         let mut out = String::from("\x1b[H\x1b[2J");
-        out += &format!("{:8}  {:10}  {:17}  {:13}  title\n", "id", "workspace", "state", "layout");
+        out += &format!(
+            "{:8}  {:10}  {:17}  {:13}  title\n",
+            "id", "workspace", "state", "layout"
+        );
         for w in order.iter().filter_map(|id| watched.get(id)) {
             let state = if !w.open {
                 "closed"
             } else {
                 w.snapshot.as_ref().map_or("…", |s| s.state.name())
             };
-            let layout = w.snapshot.as_ref().and_then(|s| s.layout).map_or("-", |l| l.name());
+            let layout = w
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.layout)
+                .map_or("-", |l| l.name());
             out += &format!(
                 "{:8}  {:10}  {state:17}  {layout:13}  {}\n",
                 w.session.id,

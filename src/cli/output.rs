@@ -37,11 +37,23 @@ struct Status<'a> {
 
 pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(&Status { session, snapshot: snap }).expect("serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&Status {
+                session,
+                snapshot: snap
+            })
+            .expect("serialises")
+        );
         return;
     }
     let layout = snap.layout.map_or("none", Layout::name);
-    println!("{}  {}  {}", session.id, session.workspace.as_deref().unwrap_or("-"), describe_state(snap));
+    println!(
+        "{}  {}  {}",
+        session.id,
+        session.workspace.as_deref().unwrap_or("-"),
+        describe_state(snap)
+    );
     println!("  title:    {}", session.title);
     println!("  layout:   {layout}");
     let input = match (snap.input_found, snap.input_editable) {
@@ -49,7 +61,10 @@ pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
         (true, true) => "editable",
         (true, false) => "read-only",
     };
-    println!("  messages: {} user, {} agent; input {input}", snap.user_messages, snap.agent_messages);
+    println!(
+        "  messages: {} user, {} agent; input {input}",
+        snap.user_messages, snap.agent_messages
+    );
     println!("  markers:  {}", snap.markers.join("; "));
 }
 
@@ -62,12 +77,19 @@ pub(super) fn print_list(list: &[Listed], json: bool) {
         eprintln!("angrav: no Antigravity editor windows found");
         return;
     }
-    let w = list.iter().map(|l| l.session.workspace.as_deref().unwrap_or("-").len()).max().unwrap_or(1);
+    let w = list
+        .iter()
+        .map(|l| l.session.workspace.as_deref().unwrap_or("-").len())
+        .max()
+        .unwrap_or(1);
     for l in list {
         let state = l.state.map_or("unknown", State::name);
         let layout = l.layout.map_or("-", Layout::name);
         let ws = l.session.workspace.as_deref().unwrap_or("-");
-        println!("{}  {ws:w$}  {state:17}  {layout:13}  {}", l.session.id, l.session.title);
+        println!(
+            "{}  {ws:w$}  {state:17}  {layout:13}  {}",
+            l.session.id, l.session.title
+        );
         if let Some(p) = &l.problem {
             println!("    {p}");
         }

@@ -19,7 +19,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         _ => None,
     };
     if a.sessions.len() > 1 {
-        return Err(usage("this command acts on one session: give --session once"));
+        return Err(usage(
+            "this command acts on one session: give --session once",
+        ));
     }
     let registry = registry(a)?;
     let session = registry.get(a.sessions.first().map(String::as_str))?;
@@ -52,7 +54,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             } else {
                 println!("{} {}", session.id, describe_state(&end));
             }
-            Ok(if end.state == State::Idle { exit::OK } else { exit::FAILURE })
+            Ok(if end.state == State::Idle {
+                exit::OK
+            } else {
+                exit::FAILURE
+            })
         }
         Command::OutputLast => {
             print_answer(&last_answer(&mut panel)?, a.json);
@@ -60,8 +66,16 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::OutputCode => {
             let last = last_answer(&mut panel)?;
-            let wanted = |lang: &str| a.lang.as_deref().is_none_or(|l| lang.eq_ignore_ascii_case(l));
-            let blocks: Vec<_> = last.code_blocks.iter().filter(|b| wanted(&b.lang)).collect();
+            let wanted = |lang: &str| {
+                a.lang
+                    .as_deref()
+                    .is_none_or(|l| lang.eq_ignore_ascii_case(l))
+            };
+            let blocks: Vec<_> = last
+                .code_blocks
+                .iter()
+                .filter(|b| wanted(&b.lang))
+                .collect();
             if a.json {
                 println!("{}", serde_json::to_string(&blocks).expect("serialises"));
             } else {
@@ -76,7 +90,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 println!("{}", serde_json::to_string(&messages).expect("serialises"));
             } else {
                 for m in &messages {
-                    let who = if m.role == Role::User { "user" } else { "agent" };
+                    let who = if m.role == Role::User {
+                        "user"
+                    } else {
+                        "agent"
+                    };
                     println!("## {who}\n\n{}\n", m.content);
                 }
             }
@@ -91,7 +109,10 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             let clicked = panel.new_conversation()?;
             if a.json {
-                println!("{}", json!({ "session": session.id, "new_conversation": clicked }));
+                println!(
+                    "{}",
+                    json!({ "session": session.id, "new_conversation": clicked })
+                );
             } else if clicked {
                 println!("{}: new conversation", session.id);
             } else {
@@ -107,17 +128,23 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
 pub(super) fn read_input(arg: Option<&str>, file: Option<&Path>) -> Result<String, Error> {
     let read_stdin = || {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::Failed(format!("reading stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::Failed(format!("reading stdin: {e}")))?;
         Ok::<_, Error>(s)
     };
     match (arg, file) {
-        (Some(_), Some(_)) => Err(usage("give the text as an argument or with -f FILE, not both")),
+        (Some(_), Some(_)) => Err(usage(
+            "give the text as an argument or with -f FILE, not both",
+        )),
         (Some("-"), None) => read_stdin(),
         (Some(t), None) => Ok(t.to_string()),
         (None, Some(p)) if p.as_os_str() == "-" => read_stdin(),
         (None, Some(p)) => std::fs::read_to_string(p)
             .map_err(|e| Error::Failed(format!("cannot read {}: {e}", p.display()))),
-        (None, None) => Err(usage("the text is missing: give TEXT, -f FILE, or - for stdin")),
+        (None, None) => Err(usage(
+            "the text is missing: give TEXT, -f FILE, or - for stdin",
+        )),
     }
 }
 
@@ -135,7 +162,12 @@ fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
 }
 
 /// After a turn: print its answer; the exit code says whether the agent finished.
-fn finish_turn(panel: &mut Panel, session: &Session, end: &Snapshot, json: bool) -> Result<u8, Error> {
+fn finish_turn(
+    panel: &mut Panel,
+    session: &Session,
+    end: &Snapshot,
+    json: bool,
+) -> Result<u8, Error> {
     if end.state != State::Idle {
         if json {
             println!("{}", stopped_json(session, end));

@@ -346,5 +346,5 @@ function install(profile) {
     },
   };
   globalThis.__angrav = ops;
-  return true;
+  return probe();
 }

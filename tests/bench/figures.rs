@@ -1,14 +1,20 @@
 //! Prints angrav's speed figures against a real headless Chromium. Not a test: it
 //! asserts nothing, it measures. `cargo bench` runs it in the release profile.
 //!
-//! Sections: `transport` (issue 2), `status` (issue 3); pass names to run a subset.
+//! Sections: `transport`, `status`, `scale` (list time, event latency, CPU and RSS of
+//! `sessions watch` at 1, 10, 50 and 100 windows, with a 1 s polling loop for
+//! comparison at 50); pass names to run a subset. `--idle-secs N` sets how long the
+//! idle CPU is measured (default 60).
 
-use std::process::Command;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use angrav::panel::Layout;
+use angrav::panel::{Layout, Panel, WindowRef};
+use angrav::profile::Profile;
 use angrav::sim::{Simulator, Window};
 use cdp::Connection;
+use cdp::TargetInfo;
 use cdp::methods::runtime::Evaluate;
 
 fn main() {
@@ -24,6 +30,14 @@ fn main() {
     }
     if run("status") {
         status(&sim);
+    }
+    if run("scale") {
+        let idle = std::env::args()
+            .skip_while(|a| a != "--idle-secs")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(60);
+        scale(&sim, Duration::from_secs(idle));
     }
 }
 
@@ -167,4 +181,290 @@ fn status(sim: &Simulator) {
         );
         sim.close(&t.id).unwrap();
     }
+}
+
+/// One open window, with a panel attached for flipping its busy marker.
+struct Open {
+    target: TargetInfo,
+    window: WindowRef,
+    panel: Panel,
+}
+
+fn open_window(sim: &Simulator, i: usize) -> Open {
+    let layout = Layout::ALL[i % 3];
+    let target = sim.open(&Window::new(layout, &format!("w{i}"))).unwrap();
+    let window = WindowRef::new(
+        sim.endpoint().clone(),
+        target.id.clone(),
+        target.web_socket_debugger_url.clone().unwrap(),
+    );
+    let panel = Panel::attach(&window, &Profile::default()).unwrap().0;
+    Open {
+        target,
+        window,
+        panel,
+    }
+}
+
+/// Shows or hides the window's busy marker; returns the page's clock (Unix ms) at the change.
+const FLIP: &str = "function () {
+  const b = document.querySelector('[data-tooltip-id=\"input-send-button-cancel-tooltip\"]') ||
+    Array.from(document.querySelectorAll('button')).find((x) => x.textContent === 'Stop');
+  const t = performance.timeOrigin + performance.now();
+  b.classList.toggle('hidden');
+  return t;
+}";
+
+fn flip(w: &mut Open) -> f64 {
+    w.panel.call_function(FLIP, &[]).unwrap().as_f64().unwrap()
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1e3
+}
+
+fn ms(v: Vec<f64>) -> Vec<Duration> {
+    v.into_iter()
+        .map(|x| Duration::from_secs_f64(x.max(0.0) / 1e3))
+        .collect()
+}
+
+/// `sessions watch --json` over every endpoint, with its stdout read line by line.
+struct Watch {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(endpoints: &[&str], windows: usize) -> Watch {
+        let mut args = Vec::new();
+        for e in endpoints {
+            args.extend(["--cdp", e]);
+        }
+        args.extend(["--json", "sessions", "watch"]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let w = Watch { child, lines: rx };
+        for _ in 0..windows {
+            w.lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("snapshot line");
+        }
+        w
+    }
+
+    /// Waits for the event line of `session` (a target id); returns its arrival, Unix ms.
+    fn event_for(&self, target_id: &str) -> f64 {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("an event line");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == "state_change"
+                && v["session"]
+                    .as_str()
+                    .is_some_and(|s| target_id.starts_with(s))
+            {
+                return unix_ms();
+            }
+        }
+    }
+
+    /// (CPU seconds used so far, peak RSS in kB) from /proc.
+    fn usage(&self) -> (f64, u64) {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap();
+        let kb = hwm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (ticks / 100.0, kb)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn scale(sim: &Simulator, idle: Duration) {
+    // Windows go 50 to a browser, as two Chromium instances on these machines.
+    let second = Simulator::start().unwrap();
+    let sims = [sim, &second];
+    let mut windows: Vec<Open> = Vec::new();
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    let labels = [
+        sim.endpoint().label().to_string(),
+        second.endpoint().label().to_string(),
+    ];
+    println!(
+        "\nwindows | sessions list p50 | event latency p50 / p99 | watch CPU idle | watch peak RSS"
+    );
+    for n in [1usize, 10, 50, 100] {
+        while windows.len() < n {
+            let i = windows.len();
+            windows.push(open_window(sims[i / 50], i));
+        }
+        let endpoints: Vec<&str> = labels
+            .iter()
+            .take(if n > 50 { 2 } else { 1 })
+            .map(String::as_str)
+            .collect();
+        let mut list_args = Vec::new();
+        for e in &endpoints {
+            list_args.extend(["--cdp", e]);
+        }
+        list_args.extend(["sessions", "list"]);
+        let list: Vec<Duration> = (0..20)
+            .map(|_| {
+                let s = Instant::now();
+                let o = Command::new(bin).args(&list_args).output().unwrap();
+                assert!(o.status.success());
+                assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), n);
+                s.elapsed()
+            })
+            .collect();
+        let watch = Watch::start(&endpoints, n);
+        let mut latency = Vec::new();
+        for k in 0..100 {
+            let w = &mut windows[k % n];
+            let at = flip(w);
+            latency.push(watch.event_for(&w.target.id) - at);
+        }
+        let (cpu0, _) = watch.usage();
+        std::thread::sleep(if n == 50 {
+            idle
+        } else {
+            idle.min(Duration::from_secs(20))
+        });
+        let (cpu1, rss) = watch.usage();
+        let secs = if n == 50 {
+            idle
+        } else {
+            idle.min(Duration::from_secs(20))
+        }
+        .as_secs_f64();
+        let mut l = ms(latency);
+        l.sort();
+        let q = |d: &[Duration], p: f64| {
+            d[((d.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
+        };
+        let mut list_sorted = list.clone();
+        list_sorted.sort();
+        println!(
+            "{n:7} | {:14.1} ms | {:8.2} ms / {:6.2} ms | {:5.2}% of a core over {secs:.0} s | {:.1} MB",
+            q(&list_sorted, 0.5),
+            q(&l, 0.5),
+            q(&l, 0.99),
+            (cpu1 - cpu0) / secs * 100.0,
+            rss as f64 / 1024.0
+        );
+        drop(watch);
+        if n == 50 {
+            polling_comparison(&mut windows[..50]);
+        }
+    }
+    // Correct at 100: a fan-out to every window, each answer awaited.
+    let mut args = Vec::new();
+    for e in &labels {
+        args.extend(["--cdp", e.as_str()]);
+    }
+    args.extend([
+        "--json",
+        "sessions",
+        "fanout",
+        "one prompt to a hundred windows",
+    ]);
+    let s = Instant::now();
+    let o = Command::new(bin).args(&args).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let done = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "done" && s["state"] == "idle")
+        .count();
+    println!(
+        "sessions fanout to {} windows: {done} done and idle in {:.1} s (exit {:?})",
+        windows.len(),
+        s.elapsed().as_secs_f64(),
+        o.status.code()
+    );
+}
+
+/// The spec's approach for comparison: a loop that probes every window once a second.
+fn polling_comparison(windows: &mut [Open]) {
+    let refs: Vec<WindowRef> = windows.iter().map(|w| w.window.clone()).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let poller = std::thread::spawn(move || {
+        let mut panels: Vec<Panel> = refs
+            .iter()
+            .map(|r| Panel::attach(r, &Profile::default()).unwrap().0)
+            .collect();
+        let mut last: Vec<_> = panels
+            .iter_mut()
+            .map(|p| p.probe().unwrap().state)
+            .collect();
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            let tick = Instant::now();
+            for (i, p) in panels.iter_mut().enumerate() {
+                let s = p.probe().unwrap().state;
+                if s != last[i] {
+                    last[i] = s;
+                    let _ = tx.send((i, unix_ms()));
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
+        }
+    });
+    let n = windows.len();
+    let mut latency = Vec::new();
+    for k in 0..20 {
+        let target = (k * 7) % n;
+        // Changes land at any moment of the poller's second.
+        std::thread::sleep(Duration::from_millis(((k * 379) % 1000) as u64));
+        let at = flip(&mut windows[target]);
+        let (i, seen) = rx.recv().unwrap();
+        assert_eq!(i, target);
+        latency.push(seen - at);
+        flip(&mut windows[target]);
+        rx.recv().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    poller.join().unwrap();
+    let mut l = ms(latency);
+    l.sort();
+    let q = |p: f64| l[((l.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "     50 | a 1 s polling loop like the spec's: change seen after p50 {:.0} ms / p99 {:.0} ms",
+        q(0.5),
+        q(0.99)
+    );
 }

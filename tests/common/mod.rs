@@ -31,14 +31,11 @@ impl Windows {
 
     pub fn window_ref(&self, i: usize) -> WindowRef {
         let t = &self.0[i];
-        WindowRef {
-            endpoint: sim().endpoint().clone(),
-            target_id: t.id.clone(),
-            ws_url: t
-                .web_socket_debugger_url
-                .clone()
-                .expect("a page has a ws URL"),
-        }
+        let ws = t
+            .web_socket_debugger_url
+            .clone()
+            .expect("a page has a ws URL");
+        WindowRef::new(sim().endpoint().clone(), t.id.clone(), ws)
     }
 
     pub fn panel(&self, i: usize) -> Panel {
@@ -124,4 +121,34 @@ pub fn angrav_json(args: &[&str], code: i32) -> Value {
     );
     serde_json::from_str(&stdout(&o))
         .unwrap_or_else(|e| panic!("angrav {args:?}: stdout is not JSON ({e}): {}", stdout(&o)))
+}
+
+/// A registry of the test browser (all its windows: tests select their own).
+pub fn registry() -> angrav::registry::Registry {
+    angrav::registry::Registry::with(vec![sim().endpoint().clone()], Profile::default())
+        .expect("registry")
+}
+
+/// `--session ID` for each window, to keep a command to this test's windows.
+pub fn session_args(w: &Windows) -> Vec<String> {
+    w.0.iter()
+        .flat_map(|t| ["--session".to_string(), t.id.clone()])
+        .collect()
+}
+
+/// Reads a child's stdout lines on a thread, so a test can wait for each with a deadline.
+pub fn lines(stdout: std::process::ChildStdout) -> crossbeam_channel::Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

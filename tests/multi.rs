@@ -1,0 +1,429 @@
+//! Multi-session monitoring in a real Chromium: waits, fan-out, watch.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use angrav::monitor::Update;
+use angrav::panel::{Layout, State};
+use angrav::sim::Window;
+use angrav::waiter::{Status, Strategy, WaitSpec};
+use common::{angrav, angrav_json, open, session_args, stderr};
+use serde_json::Value;
+
+fn with_sessions<'a>(w: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = rest.to_vec();
+    v.extend(w.iter().map(String::as_str));
+    v
+}
+
+fn outcome<'a>(report: &'a Value, target: &str) -> &'a Value {
+    report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["target_id"] == target)
+        .expect("session in report")
+}
+
+#[test]
+fn wait_any_returns_the_first_session_to_finish() {
+    let w = open(&[
+        Window::new(Layout::Current, "any-1").start("thinking"),
+        Window::new(Layout::LegacyFrame, "any-2").start("thinking"),
+        Window::new(Layout::LegacyTarget, "any-3").start("thinking"),
+        Window::new(Layout::Current, "any-4").start("thinking"),
+        Window::new(Layout::LegacyTarget, "any-5").scenario("late-busy"),
+    ]);
+    // Sent without waiting: right after it the window still reads idle, which must
+    // not count as finished.
+    let o = angrav(&["--session", w.id(4), "prompt", "the only one that finishes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = session_args(&w);
+    let report = angrav_json(&with_sessions(&s, &["sessions", "wait", "--any"]), 0);
+    let done: Vec<&Value> = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "done")
+        .collect();
+    assert_eq!(done.len(), 1, "{report}");
+    assert_eq!(done[0]["target_id"], w.id(4));
+    let answer = done[0]["answer"]["content"].as_str().unwrap();
+    assert!(
+        answer.starts_with("## Answer 1") && answer.ends_with("Done."),
+        "{answer}"
+    );
+    for i in 0..4 {
+        assert_eq!(outcome(&report, w.id(i))["status"], "pending");
+        assert_eq!(outcome(&report, w.id(i))["state"], "thinking");
+    }
+}
+
+#[test]
+fn wait_all_returns_when_each_has_finished() {
+    let scenarios = ["", "late-busy", "flicker", "slow", "instant"];
+    let layouts = [
+        Layout::Current,
+        Layout::LegacyFrame,
+        Layout::LegacyTarget,
+        Layout::Current,
+        Layout::LegacyFrame,
+    ];
+    let windows: Vec<Window> = scenarios
+        .iter()
+        .zip(layouts)
+        .map(|(s, l)| Window::new(l, "all").scenario(s))
+        .collect();
+    let w = open(&windows);
+    for i in 0..w.0.len() {
+        let o = angrav(&["--session", w.id(i), "prompt", &format!("task {i}")]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let s = session_args(&w);
+    let report = angrav_json(&with_sessions(&s, &["sessions", "wait", "--all"]), 0);
+    for i in 0..w.0.len() {
+        let o = outcome(&report, w.id(i));
+        assert_eq!(o["status"], "done", "{}: {report}", scenarios[i]);
+        assert_eq!(o["state"], "idle");
+        let answer = o["answer"]["content"].as_str().unwrap();
+        assert!(
+            answer.contains("task ") && answer.ends_with("Done."),
+            "{}: {answer}",
+            scenarios[i]
+        );
+    }
+    assert_eq!(report["timed_out"], false);
+}
+
+#[test]
+fn a_timeout_exits_124_and_names_what_was_done_and_pending() {
+    let w = open(&[
+        Window::new(Layout::Current, "to-idle"),
+        Window::new(Layout::LegacyTarget, "to-busy").start("thinking"),
+    ]);
+    let s = session_args(&w);
+    let args = with_sessions(
+        &s,
+        &["--json", "sessions", "wait", "--all", "--timeout", "1s"],
+    );
+    let o = angrav(&args);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["timed_out"], true);
+    assert_eq!(outcome(&report, w.id(0))["status"], "done");
+    assert_eq!(outcome(&report, w.id(1))["status"], "pending");
+    let short = outcome(&report, w.id(1))["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        stderr(&o).contains(&format!("still waiting for {short}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn fanout_reports_each_session_on_its_own() {
+    let w = open(&[
+        Window::new(Layout::Current, "fan-ok"),
+        Window::new(Layout::LegacyFrame, "fan-error").scenario("error"),
+        Window::new(Layout::LegacyTarget, "fan-approval").scenario("approval"),
+        Window::new(Layout::Current, "fan-busy").start("thinking"),
+        Window::new(Layout::LegacyTarget, "fan-ok2").scenario("flicker"),
+    ]);
+    let s = session_args(&w);
+    let report = angrav_json(
+        &with_sessions(&s, &["sessions", "fanout", "review this"]),
+        1,
+    );
+    let ok = outcome(&report, w.id(0));
+    assert_eq!(
+        (ok["status"].as_str(), ok["state"].as_str()),
+        (Some("done"), Some("idle"))
+    );
+    assert!(
+        ok["answer"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("review this")
+    );
+    let err = outcome(&report, w.id(1));
+    assert_eq!(
+        (err["status"].as_str(), err["state"].as_str()),
+        (Some("done"), Some("error"))
+    );
+    assert_eq!(err["error"], "Agent terminated due to error");
+    let appr = outcome(&report, w.id(2));
+    assert_eq!(
+        (appr["status"].as_str(), appr["state"].as_str()),
+        (Some("done"), Some("awaiting_approval"))
+    );
+    assert_eq!(appr["approvals"], serde_json::json!(["Run", "Reject"]));
+    let busy = outcome(&report, w.id(3));
+    assert_eq!(busy["status"], "failed");
+    assert!(busy["reason"].as_str().unwrap().contains("busy"), "{busy}");
+    let ok2 = outcome(&report, w.id(4));
+    assert_eq!(
+        (ok2["status"].as_str(), ok2["state"].as_str()),
+        (Some("done"), Some("idle"))
+    );
+    for i in [0, 1, 2, 4] {
+        assert_eq!(w.received(i), ["review this"], "window {i}");
+    }
+    assert!(w.received(3).is_empty(), "a busy agent is not interrupted");
+}
+
+#[test]
+fn sessions_run_gives_each_session_its_own_prompt() {
+    let w = open(&[
+        Window::new(Layout::Current, "run-a"),
+        Window::new(Layout::LegacyFrame, "run-b"),
+        Window::new(Layout::LegacyTarget, "run-c"),
+    ]);
+    let task_a = format!("{}=first \"task\"", w.id(0));
+    let report = angrav_json(
+        &[
+            "sessions",
+            "run",
+            "--task",
+            &task_a,
+            "--task",
+            "run-b=second task",
+        ],
+        0,
+    );
+    assert_eq!(outcome(&report, w.id(0))["status"], "done");
+    assert_eq!(w.received(0), ["first \"task\""]);
+    assert_eq!(w.received(1), ["second task"]);
+    let list = serde_json::json!([{ "session": w.id(2), "prompt": "third\ntask" }]).to_string();
+    let o = common::angrav_in(&["--json", "sessions", "run", "-f", "-"], &list);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(w.received(2), ["third\ntask"]);
+}
+
+#[test]
+fn a_window_closed_mid_wait_is_reported_closed_and_no_longer_awaited() {
+    let w = open(&[
+        Window::new(Layout::Current, "close-idle").history(1),
+        Window::new(Layout::LegacyTarget, "close-busy").start("thinking"),
+        Window::new(Layout::LegacyFrame, "close-busy2").start("thinking"),
+    ]);
+    let registry = common::registry();
+    let sessions = registry
+        .select(&w.0.iter().map(|t| t.id.clone()).collect::<Vec<_>>())
+        .unwrap();
+    let spec = WaitSpec {
+        strategy: Strategy::All,
+        timeout: Duration::from_secs(60),
+        settle: Duration::from_millis(300),
+        extract: true,
+    };
+    let mut closed = false;
+    // Once every session has reported its state, the waiter is watching them: close two.
+    let mut progress = |outcomes: &[angrav::waiter::Outcome], _: Duration| {
+        if !closed && outcomes.iter().all(|o| o.state.is_some()) {
+            closed = true;
+            common::sim().close(w.id(1)).unwrap();
+            common::sim().close(w.id(2)).unwrap();
+        }
+    };
+    let started = Instant::now();
+    let report = registry.wait(&sessions, &HashMap::new(), spec, Some(&mut progress));
+    assert!(closed, "the waiter reported progress");
+    assert!(!report.timed_out, "finished in {:?}", started.elapsed());
+    let by_id = |id: &str| report.sessions.iter().find(|o| o.target_id == id).unwrap();
+    assert_eq!(by_id(w.id(0)).status, Status::Done);
+    assert!(
+        by_id(w.id(0))
+            .answer
+            .as_ref()
+            .unwrap()
+            .content
+            .contains("Answer 1")
+    );
+    assert_eq!(by_id(w.id(1)).status, Status::Closed);
+    assert_eq!(by_id(w.id(2)).status, Status::Closed);
+}
+
+#[test]
+fn monitors_follow_a_reload_and_report_new_windows() {
+    let w = open(&[
+        Window::new(Layout::LegacyTarget, "mon-reload"),
+        Window::new(Layout::Current, "mon-other"),
+    ]);
+    let registry = common::registry();
+    let (mut monitors, rx) = registry.monitor();
+    let deadline = || Instant::now() + Duration::from_secs(60);
+    let next_for = |id: &str| loop {
+        match rx.recv_deadline(deadline()).expect("an update in time") {
+            Update::Changed {
+                target_id,
+                snapshot,
+                ..
+            } if target_id == id => return Ok(snapshot),
+            Update::Closed {
+                target_id, reason, ..
+            } if target_id == id => return Err(reason),
+            _ => continue,
+        }
+    };
+    assert_eq!(next_for(w.id(0)).unwrap().state, State::Idle);
+    // Reload: the monitor finds the panel again, without reporting the window closed.
+    let mut page =
+        cdp::Connection::open(w.0[0].web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    page.call(&cdp::methods::page::Reload {}, Duration::from_secs(10))
+        .unwrap();
+    angrav::sim::wait_loaded(&mut page).unwrap();
+    let o = angrav(&["--session", w.id(0), "prompt", "after the reload", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut saw_busy = false;
+    while !saw_busy {
+        let snap = next_for(w.id(0)).expect("not closed by a reload");
+        saw_busy = snap.state == State::Thinking;
+    }
+    // A new window appears as such, with its state.
+    let new = common::open(&[Window::new(Layout::LegacyFrame, "mon-new")]);
+    loop {
+        match rx
+            .recv_deadline(deadline())
+            .expect("the new window in time")
+        {
+            Update::Appeared { target_id, .. } if target_id == new.id(0) => break,
+            _ => continue,
+        }
+    }
+    monitors.stop();
+}
+
+#[test]
+fn watch_prints_a_snapshot_then_one_line_per_event() {
+    let w = open(&[
+        Window::new(Layout::Current, "watch-a"),
+        Window::new(Layout::LegacyTarget, "watch-b"),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args([
+            "--cdp",
+            common::sim().endpoint().label(),
+            "--json",
+            "sessions",
+            "watch",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = common::lines(child.stdout.take().unwrap());
+    let ours = |line: &Value, i: usize| {
+        line["session"]
+            .as_str()
+            .is_some_and(|s| w.id(i).starts_with(s) && !s.is_empty())
+    };
+    let next = |pred: &dyn Fn(&Value) -> bool| -> Value {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a watch line in time");
+            let v: Value = serde_json::from_str(&line).expect("NDJSON");
+            if pred(&v) {
+                return v;
+            }
+        }
+    };
+    // The snapshot comes first: once both lines are out, angrav is watching.
+    let a = next(&|v| v["type"] == "snapshot" && ours(v, 0));
+    assert_eq!(a["state"], "idle");
+    assert_eq!(a["layout"], "current");
+    next(&|v| v["type"] == "snapshot" && ours(v, 1));
+    let o = angrav(&["--session", w.id(1), "prompt", "watch me", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e1 = next(&|v| v["type"] == "state_change" && ours(v, 1));
+    assert_eq!(
+        (e1["previous"].as_str(), e1["current"].as_str()),
+        (Some("idle"), Some("thinking"))
+    );
+    let e2 = next(&|v| v["type"] == "state_change" && ours(v, 1));
+    assert_eq!(
+        (e2["previous"].as_str(), e2["current"].as_str()),
+        (Some("thinking"), Some("idle"))
+    );
+    assert!(e2["seq"].as_u64() > e1["seq"].as_u64());
+    assert!(e2["timestamp"].as_str().unwrap().ends_with('Z'));
+    // A new window, then a closed one.
+    let new = open(&[Window::new(Layout::LegacyFrame, "watch-new")]);
+    let n = next(&|v| {
+        v["type"] == "new_session"
+            && v["session"]
+                .as_str()
+                .is_some_and(|s| new.id(0).starts_with(s))
+    });
+    assert!(n["current"].is_string(), "{n}");
+    common::sim().close(w.id(0)).unwrap();
+    let c = next(&|v| v["type"] == "session_closed" && ours(v, 0));
+    assert_eq!(c["previous"], "idle");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn watch_until_idle_and_count_end_by_themselves() {
+    let w = open(&[Window::new(Layout::LegacyFrame, "until").scenario("slow")]);
+    let o = angrav(&["--session", w.id(0), "prompt", "take your time"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "sessions",
+        "watch",
+        "--until-idle",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = o
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "snapshot");
+    assert_eq!(lines.last().unwrap()["current"], "idle", "{lines:?}");
+    let s = angrav_json(&["--session", w.id(0), "status"], 0);
+    assert_eq!(s["state"], "idle");
+    assert_eq!(s["agent_messages"], 1, "until-idle waited for the answer");
+    let o = angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "sessions",
+        "watch",
+        "--count",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn the_library_runs_tasks_in_parallel() {
+    let w = open(&[
+        Window::new(Layout::Current, "lib-a"),
+        Window::new(Layout::LegacyTarget, "lib-b").scenario("late-busy"),
+    ]);
+    let registry = common::registry();
+    let tasks = vec![
+        (w.id(0).to_string(), "alpha task".to_string()),
+        (w.id(1).to_string(), "beta task".to_string()),
+    ];
+    let report = registry
+        .execute_parallel(&tasks, angrav::turn::WaitOptions::default())
+        .unwrap();
+    assert!(!report.timed_out);
+    for (i, o) in report.sessions.iter().enumerate() {
+        assert_eq!(o.status, Status::Done);
+        assert_eq!(o.state, Some(State::Idle));
+        assert!(o.answer.as_ref().unwrap().content.contains(&tasks[i].1));
+    }
+}
