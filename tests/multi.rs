@@ -84,15 +84,14 @@ fn wait_all_returns_when_each_has_finished() {
     }
     let s = session_args(&w);
     let report = angrav_json(&with_sessions(&s, &["sessions", "wait", "--all"]), 0);
-    for i in 0..w.0.len() {
+    for (i, scenario) in scenarios.iter().enumerate() {
         let o = outcome(&report, w.id(i));
-        assert_eq!(o["status"], "done", "{}: {report}", scenarios[i]);
+        assert_eq!(o["status"], "done", "{scenario}: {report}");
         assert_eq!(o["state"], "idle");
         let answer = o["answer"]["content"].as_str().unwrap();
         assert!(
-            answer.contains("task ") && answer.ends_with("Done."),
-            "{}: {answer}",
-            scenarios[i]
+            answer.contains(&format!("task {i}")) && answer.ends_with("Done."),
+            "{scenario}: {answer}"
         );
     }
     assert_eq!(report["timed_out"], false);
