@@ -197,6 +197,13 @@ impl Endpoint {
 /// Resolves a host to one address, IPv4 first: Chromium listens on IPv4 loopback
 /// by default, and `localhost` often resolves to `::1` as well.
 pub(crate) fn resolve(host: &str, port: u16) -> std::result::Result<SocketAddr, String> {
+    // Without the resolver: a statically linked binary may have no NSS to ask.
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve '{host}': {e}"))?

@@ -86,8 +86,8 @@ impl Chromium {
             let mut seen = Vec::new();
             let mut lines = BufReader::new(stderr).lines();
             for line in lines.by_ref().map_while(Result::ok) {
-                if line.contains("DevTools listening on") {
-                    let _ = tx.send(Ok(()));
+                if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                    let _ = tx.send(Ok(url.trim().to_string()));
                     break;
                 }
                 seen.push(line);
@@ -104,8 +104,8 @@ impl Chromium {
             },
             port: 0,
         };
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Ok(())) => {}
+        let listening = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(url)) => url,
             Ok(Err(said)) => {
                 return Err(SimError::Launch(format!(
                     "{} exited at start:\n{said}",
@@ -118,8 +118,8 @@ impl Chromium {
                     binary.display()
                 )));
             }
-        }
-        chromium.port = read_port(&dir)?;
+        };
+        chromium.port = read_port(&dir, &listening)?;
         chromium.endpoint = Endpoint::parse(&format!("127.0.0.1:{}", chromium.port))?;
         Ok(chromium)
     }
@@ -143,14 +143,19 @@ impl Drop for Chromium {
     }
 }
 
-fn read_port(dir: &Path) -> Result<u16, SimError> {
-    let path = dir.join("DevToolsActivePort");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| SimError::Launch(format!("{}: {e}", path.display())))?;
-    text.lines()
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| SimError::Launch(format!("{} holds no port", path.display())))
+/// The port from `DevToolsActivePort`; Chromium may announce itself on stderr a
+/// moment before it writes that file, so the announced URL stands in until then.
+fn read_port(dir: &Path, listening: &str) -> Result<u16, SimError> {
+    let from_file = std::fs::read_to_string(dir.join("DevToolsActivePort"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse().ok());
+    let from_url = || {
+        let hostport = listening.strip_prefix("ws://")?.split('/').next()?;
+        hostport.rsplit(':').next()?.parse().ok()
+    };
+    from_file.or_else(from_url).ok_or_else(|| {
+        SimError::Launch(format!("no DevTools port in {} nor in '{listening}'", dir.display()))
+    })
 }
 
 fn find_binary() -> Result<PathBuf, SimError> {

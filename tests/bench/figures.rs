@@ -351,8 +351,9 @@ fn scale(sim: &Simulator, idle: Duration) {
             .collect();
         let watch = Watch::start(&endpoints, n);
         let mut latency = Vec::new();
+        // Busy on, then off again: every window ends as it started, idle.
         for k in 0..100 {
-            let w = &mut windows[k % n];
+            let w = &mut windows[(k / 2) % n];
             let at = flip(w);
             latency.push(watch.event_for(&w.target.id) - at);
         }
@@ -402,7 +403,8 @@ fn scale(sim: &Simulator, idle: Duration) {
     ]);
     let s = Instant::now();
     let o = Command::new(bin).args(&args).output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
     let done = report["sessions"]
         .as_array()
         .unwrap()
@@ -432,6 +434,7 @@ fn polling_comparison(windows: &mut [Open]) {
             .iter_mut()
             .map(|p| p.probe().unwrap().state)
             .collect();
+        let _ = tx.send((usize::MAX, 0.0)); // ready: every window's state is known
         while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
             let tick = Instant::now();
             for (i, p) in panels.iter_mut().enumerate() {
@@ -446,6 +449,7 @@ fn polling_comparison(windows: &mut [Open]) {
     });
     let n = windows.len();
     let mut latency = Vec::new();
+    rx.recv().unwrap();
     for k in 0..20 {
         let target = (k * 7) % n;
         // Changes land at any moment of the poller's second.
