@@ -201,7 +201,6 @@ pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) ->
 struct Watched {
     session: Session,
     snapshot: Option<crate::panel::Snapshot>,
-    open: bool,
     tracker: Tracker,
     wake: Option<Instant>,
 }
@@ -283,7 +282,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     };
     // Phase 1: the first state of every session, then the snapshot lines.
     let first_by = Instant::now() + FIRST_SNAPSHOT;
-    while watched.values().any(|w| w.open && w.snapshot.is_none()) && Instant::now() < first_by {
+    while watched.values().any(|w| w.snapshot.is_none()) && Instant::now() < first_by {
         let Ok(update) = rx.recv_deadline(first_by) else {
             break;
         };
@@ -335,17 +334,16 @@ fn new_watched(session: Session, a: &Args) -> Watched {
     Watched {
         session,
         snapshot: None,
-        open: true,
         tracker: Tracker::new(None, a.wait.settle),
         wake: None,
     }
 }
 
-/// Every open session idle for the settle time (none open counts as idle).
+/// Every session idle for the settle time (none at all counts as idle).
 fn all_idle(watched: &mut HashMap<String, Watched>) -> bool {
     let now = Instant::now();
     let mut all = true;
-    for w in watched.values_mut().filter(|w| w.open) {
+    for w in watched.values_mut() {
         let Some(snap) = &w.snapshot else {
             all = false;
             continue;
@@ -406,16 +404,14 @@ fn apply_watch(
             reason,
             at,
         } => {
-            let w = watched.get_mut(&target_id)?;
-            if !w.open {
-                return None;
-            }
-            w.open = false;
+            // A closed window is forgotten: a long watch keeps no trace of it.
+            let w = watched.remove(&target_id)?;
+            order.retain(|id| *id != target_id);
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let p = printer?;
             p.event(
                 "session_closed",
-                w,
+                &w,
                 previous,
                 None,
                 Some(reason),
@@ -589,11 +585,7 @@ impl Printer {
             "id", "workspace", "state", "layout"
         );
         for w in order.iter().filter_map(|id| watched.get(id)) {
-            let state = if !w.open {
-                "closed"
-            } else {
-                w.snapshot.as_ref().map_or("…", |s| s.state.name())
-            };
+            let state = w.snapshot.as_ref().map_or("…", |s| s.state.name());
             let layout = w
                 .snapshot
                 .as_ref()

@@ -82,12 +82,20 @@ pub(super) fn print_list(list: &[Listed], json: bool) {
         .map(|l| l.session.workspace.as_deref().unwrap_or("-").len())
         .max()
         .unwrap_or(1);
+    let several = list
+        .iter()
+        .any(|l| l.session.endpoint != list[0].session.endpoint);
     for l in list {
         let state = l.state.map_or("unknown", State::name);
         let layout = l.layout.map_or("-", Layout::name);
         let ws = l.session.workspace.as_deref().unwrap_or("-");
+        let endpoint = if several {
+            format!("  {}", l.session.endpoint)
+        } else {
+            String::new()
+        };
         println!(
-            "{}  {ws:w$}  {state:17}  {layout:13}  {}",
+            "{}  {ws:w$}  {state:17}  {layout:13}  {}{endpoint}",
             l.session.id, l.session.title
         );
         if let Some(p) = &l.problem {

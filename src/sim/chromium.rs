@@ -154,7 +154,10 @@ fn read_port(dir: &Path, listening: &str) -> Result<u16, SimError> {
         hostport.rsplit(':').next()?.parse().ok()
     };
     from_file.or_else(from_url).ok_or_else(|| {
-        SimError::Launch(format!("no DevTools port in {} nor in '{listening}'", dir.display()))
+        SimError::Launch(format!(
+            "no DevTools port in {} nor in '{listening}'",
+            dir.display()
+        ))
     })
 }
 

@@ -1,7 +1,8 @@
 //! Prints angrav's speed figures against a real headless Chromium. Not a test: it
 //! asserts nothing, it measures. `cargo bench` runs it in the release profile.
 //!
-//! Sections: `transport`, `status`, `scale` (list time, event latency, CPU and RSS of
+//! Sections: `transport`, `status`, `footprint` (size and `--version` time of the
+//! release binary, and of the static one when `cargo test` has built it), `scale` (list time, event latency, CPU and RSS of
 //! `sessions watch` at 1, 10, 50 and 100 windows, with a 1 s polling loop for
 //! comparison at 50); pass names to run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
@@ -30,6 +31,9 @@ fn main() {
     }
     if run("status") {
         status(&sim);
+    }
+    if run("footprint") {
+        footprint();
     }
     if run("scale") {
         let idle = std::env::args()
@@ -471,4 +475,29 @@ fn polling_comparison(windows: &mut [Open]) {
         q(0.5),
         q(0.99)
     );
+}
+
+fn footprint() {
+    let dynamic = std::path::PathBuf::from(env!("CARGO_BIN_EXE_angrav"));
+    let stat = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/static/x86_64-unknown-linux-gnu/release/angrav");
+    for (name, bin) in [("release", dynamic), ("static release", stat)] {
+        let Ok(meta) = std::fs::metadata(&bin) else {
+            println!("{name} binary: not built ({})", bin.display());
+            continue;
+        };
+        let times: Vec<Duration> = (0..200)
+            .map(|_| {
+                let s = Instant::now();
+                let o = Command::new(&bin).arg("--version").output().unwrap();
+                assert!(o.status.success());
+                s.elapsed()
+            })
+            .collect();
+        println!(
+            "{name} binary: {:.2} MB; `angrav --version` wall time: {}",
+            meta.len() as f64 / 1048576.0,
+            summary(times)
+        );
+    }
 }
