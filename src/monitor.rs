@@ -238,15 +238,7 @@ fn discover(endpoint: Endpoint, profile: Profile, group: Arc<CloseGroup>, tx: Se
                 let Ok(TargetInfoEvent { target_info: t }) = event.decode() else {
                     continue;
                 };
-                let is_window = t.kind == "page"
-                    && profile
-                        .window_url
-                        .iter()
-                        .any(|u| t.url.contains(u.as_str()))
-                    && !profile
-                        .manager_url
-                        .iter()
-                        .any(|u| t.url.contains(u.as_str()));
+                let is_window = profile.is_window(&t.kind, &t.url);
                 if !is_window {
                     continue;
                 }

@@ -114,6 +114,13 @@ impl Profile {
         Ok(profile)
     }
 
+    /// An editor window: a page at a window URL that is not the Agent Manager.
+    pub fn is_window(&self, kind: &str, url: &str) -> bool {
+        kind == "page"
+            && self.window_url.iter().any(|u| url.contains(u.as_str()))
+            && !self.manager_url.iter().any(|u| url.contains(u.as_str()))
+    }
+
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("a profile serialises")
     }

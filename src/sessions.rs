@@ -72,16 +72,7 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
                 .and_then(|t| t.web_socket_debugger_url.clone())
         };
         for t in &targets {
-            let is_window = direct
-                || (t.kind == "page"
-                    && profile
-                        .window_url
-                        .iter()
-                        .any(|u| t.url.contains(u.as_str()))
-                    && !profile
-                        .manager_url
-                        .iter()
-                        .any(|u| t.url.contains(u.as_str())));
+            let is_window = direct || profile.is_window(&t.kind, &t.url);
             let Some(ws_url) = t.web_socket_debugger_url.clone() else {
                 continue;
             };

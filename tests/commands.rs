@@ -413,3 +413,18 @@ fn help_lists_every_command_and_the_exit_codes_and_version_names_cdp_features() 
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--bogus"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_ws_url_names_one_window_directly() {
+    let w = open(&[Window::new(Layout::LegacyFrame, "direct").history(1)]);
+    let ws = w.0[0].web_socket_debugger_url.clone().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(["--cdp", &ws, "--json", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["session"]["target_id"], w.id(0));
+    assert_eq!(s["state"], "idle");
+    assert_eq!(s["layout"], "legacy-frame");
+}

@@ -21,12 +21,6 @@ impl CdpError {
             || m.contains("Cannot find default execution context")
             || m.contains("Inspected target navigated or closed")
     }
-
-    /// The flat session or target a call named does not exist (any more).
-    pub fn is_session_gone(&self) -> bool {
-        let m = self.message.as_str();
-        m.contains("Session with given id not found") || m.contains("No target with given id")
-    }
 }
 
 #[derive(Debug)]

@@ -106,13 +106,6 @@ pub mod runtime {
     #[derive(Debug, Default, Serialize)]
     pub struct Enable {}
     command!(Enable, "Runtime.enable", Empty);
-
-    /// `Runtime.executionContextDestroyed`
-    #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct ExecutionContextDestroyed {
-        pub execution_context_id: i64,
-    }
 }
 
 pub mod page {
@@ -182,10 +175,6 @@ pub mod page {
     #[derive(Debug, Default, Serialize)]
     pub struct Reload {}
     command!(Reload, "Page.reload", Empty);
-
-    #[derive(Debug, Default, Serialize)]
-    pub struct Enable {}
-    command!(Enable, "Page.enable", Empty);
 }
 
 pub mod input {
@@ -239,17 +228,6 @@ pub mod target {
     }
     command!(SetDiscoverTargets, "Target.setDiscoverTargets", Empty);
 
-    #[derive(Debug, Default, Serialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct GetTargetInfo {}
-    command!(GetTargetInfo, "Target.getTargetInfo", GetTargetInfoResult);
-
-    #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct GetTargetInfoResult {
-        pub target_info: Info,
-    }
-
     /// `Target.targetCreated` and `Target.targetInfoChanged`.
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -263,21 +241,6 @@ pub mod target {
     pub struct TargetDestroyed {
         pub target_id: String,
     }
-}
-
-pub mod emulation {
-    use super::*;
-
-    /// Makes a background tab behave as focused (focus events, `:focus`).
-    #[derive(Debug, Serialize)]
-    pub struct SetFocusEmulationEnabled {
-        pub enabled: bool,
-    }
-    command!(
-        SetFocusEmulationEnabled,
-        "Emulation.setFocusEmulationEnabled",
-        Empty
-    );
 }
 
 /// Decodes any JSON value as `T`, naming `what` on failure.

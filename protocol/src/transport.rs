@@ -90,7 +90,6 @@ pub struct Connection {
     /// Replies that arrived while the reader waited for another id.
     replies: HashMap<u64, std::result::Result<Box<RawValue>, CdpError>>,
     events: VecDeque<Event>,
-    dropped_events: u64,
     /// Why the connection is finished, once it is.
     dead: Option<Error>,
     close: CloseHandle,
@@ -188,7 +187,6 @@ impl Connection {
             in_flight: HashMap::new(),
             replies: HashMap::new(),
             events: VecDeque::new(),
-            dropped_events: 0,
             dead: None,
             close: CloseHandle {
                 stream: Arc::new(shared),
@@ -274,11 +272,6 @@ impl Connection {
         }
     }
 
-    /// Events dropped because nobody read them (see `MAX_BUFFERED_EVENTS`).
-    pub fn dropped_events(&self) -> u64 {
-        self.dropped_events
-    }
-
     fn check_alive(&self) -> Result<()> {
         match &self.dead {
             None => Ok(()),
@@ -362,7 +355,6 @@ impl Connection {
                 }
                 if self.events.len() >= MAX_BUFFERED_EVENTS {
                     self.events.pop_front();
-                    self.dropped_events += 1;
                 }
                 self.events.push_back(event);
             }

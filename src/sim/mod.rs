@@ -91,10 +91,10 @@ impl Window {
         self
     }
 
-    fn url(&self, port: u16) -> String {
+    fn path(&self) -> String {
         let enc = cdp::discovery::percent_encode;
         format!(
-            "http://127.0.0.1:{port}/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}",
+            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}",
             self.layout.name(),
             enc(&self.workspace),
             enc(&self.scenario),
@@ -129,23 +129,22 @@ impl Simulator {
 
     /// Opens a window and returns once its page (with any panel iframe) has loaded.
     pub fn open(&self, window: &Window) -> Result<TargetInfo, SimError> {
-        self.open_url(&window.url(self.server.port()))
+        self.open_path(&window.path())
     }
 
     /// Opens the Agent Manager window, which is not a session.
     pub fn open_manager(&self) -> Result<TargetInfo, SimError> {
-        self.open_url(&format!(
-            "http://127.0.0.1:{}/workbench-jetski-agent.html",
-            self.server.port()
-        ))
+        self.open_path("/workbench-jetski-agent.html")
     }
 
     pub fn close(&self, target_id: &str) -> Result<(), SimError> {
         Ok(self.endpoint().close_target(target_id)?)
     }
 
-    fn open_url(&self, url: &str) -> Result<TargetInfo, SimError> {
-        let target = self.endpoint().new_target(url)?;
+    /// Opens any fixture page by path and query (for example `/foreign/workbench.html`).
+    pub fn open_path(&self, path: &str) -> Result<TargetInfo, SimError> {
+        let url = format!("http://127.0.0.1:{}{path}", self.server.port());
+        let target = self.endpoint().new_target(&url)?;
         let ws = target
             .web_socket_debugger_url
             .as_deref()

@@ -25,6 +25,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../fixtures/workbench-jetski-agent.html"),
     ),
     (
+        "/foreign/workbench.html",
+        "text/html",
+        include_str!("../../fixtures/foreign/workbench.html"),
+    ),
+    (
         "/agent.js",
         "text/javascript",
         include_str!("../../fixtures/agent.js"),
