@@ -1,7 +1,8 @@
 //! Prints angrav's speed figures against a real headless Chromium. Not a test: it
 //! asserts nothing, it measures. `cargo bench` runs it in the release profile.
 //!
-//! Sections: `transport`, `status`, `footprint` (size and `--version` time of the
+//! Sections: `transport`, `status`, `hundred` (list, fan-out and wait at 100 windows),
+//! `footprint` (size and `--version` time of the
 //! release binary, and of the static one when `cargo test` has built it), `scale` (list time, event latency, CPU and RSS of
 //! `sessions watch` at 1, 10, 50 and 100 windows, with a 1 s polling loop for
 //! comparison at 50); pass names to run a subset. `--idle-secs N` sets how long the
@@ -34,6 +35,17 @@ fn main() {
     }
     if run("footprint") {
         footprint();
+    }
+    if run("hundred") {
+        let second = Simulator::start().unwrap();
+        let mut labels = Vec::new();
+        for (k, s) in [&sim, &second].into_iter().enumerate() {
+            for i in 0..50 {
+                s.open(&Window::new(Layout::ALL[i % 3], &format!("h{k}-{i}"))).unwrap();
+            }
+            labels.push(s.endpoint().label().to_string());
+        }
+        at_scale(&labels, 100);
     }
     if run("scale") {
         let idle = std::env::args()
@@ -394,33 +406,36 @@ fn scale(sim: &Simulator, idle: Duration) {
             polling_comparison(&mut windows[..50]);
         }
     }
-    // Correct at 100: a fan-out to every window, each answer awaited.
-    let mut args = Vec::new();
-    for e in &labels {
-        args.extend(["--cdp", e.as_str()]);
-    }
-    args.extend([
-        "--json",
-        "sessions",
-        "fanout",
-        "one prompt to a hundred windows",
-    ]);
-    let s = Instant::now();
-    let o = Command::new(bin).args(&args).output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
-    let done = report["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["status"] == "done" && s["state"] == "idle")
-        .count();
-    println!(
-        "sessions fanout to {} windows: {done} done and idle in {:.1} s (exit {:?})",
-        windows.len(),
-        s.elapsed().as_secs_f64(),
-        o.status.code()
-    );
+    at_scale(&labels, windows.len());
+}
+
+/// At full scale, the multi-session commands still do their job: every window listed,
+/// every fan-out answer awaited, every window seen idle by `sessions wait --all`.
+fn at_scale(endpoints: &[String], n: usize) {
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = Vec::new();
+        for e in endpoints {
+            args.extend(["--cdp", e.as_str()]);
+        }
+        args.push("--json");
+        args.extend_from_slice(extra);
+        let s = Instant::now();
+        let o = Command::new(bin).args(&args).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (v, s.elapsed(), o.status.code())
+    };
+    let (list, took, code) = run(&["sessions", "list"]);
+    let idle = list.as_array().unwrap().iter().filter(|s| s["state"] == "idle").count();
+    println!("sessions list, {n} windows: {idle} idle listed in {:.0} ms (exit {code:?})", took.as_secs_f64() * 1e3);
+    let (report, took, code) = run(&["sessions", "fanout", "one prompt to every window"]);
+    let done = |r: &serde_json::Value| {
+        r["sessions"].as_array().unwrap().iter().filter(|s| s["status"] == "done" && s["state"] == "idle").count()
+    };
+    println!("sessions fanout, {n} windows: {} answers, all idle, in {:.1} s (exit {code:?})", done(&report), took.as_secs_f64());
+    let (report, took, code) = run(&["sessions", "wait", "--all"]);
+    println!("sessions wait --all, {n} windows: {} done idle in {:.1} s (exit {code:?})", done(&report), took.as_secs_f64());
 }
 
 /// The spec's approach for comparison: a loop that probes every window once a second.
