@@ -402,6 +402,15 @@ fn help_lists_every_command_and_the_exit_codes_and_version_names_cdp_features() 
     ] {
         assert!(help.contains(word), "{word}");
     }
+    // Each command's own help: its flags with their defaults, and the exit codes.
+    let o = angrav(&["sessions", "wait", "--help"]);
+    let one = stdout(&o);
+    assert!(one.starts_with("angrav sessions wait: "), "{one}");
+    assert!(
+        one.contains("--any") && one.contains("[default: 400ms]") && one.contains("124"),
+        "{one}"
+    );
+    assert!(!one.contains("--lang"), "{one}");
     let o = angrav(&["--version"]);
     let v = stdout(&o);
     assert!(

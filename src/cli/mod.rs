@@ -2,6 +2,7 @@
 //! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
 
 mod demo;
+mod help;
 mod multi;
 mod output;
 mod single;
@@ -20,71 +21,10 @@ use crate::{Error, exit};
 
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9222";
 
-pub const HELP: &str = "\
-angrav: watch and drive Antigravity agent chats over the Chrome DevTools Protocol
-
-Usage: angrav [OPTIONS] <COMMAND>
-
-Commands on every chat:
-  sessions list         every chat: id, workspace, title, state, layout, endpoint
-  sessions wait         wait for chats to stop: --any (the first) or --all (default)
-  sessions fanout TEXT  the same prompt to every chosen chat (default: every idle one),
-                        sent concurrently; each chat's own answer is awaited and collected
-  sessions run          a prompt per chat: --task ID=TEXT (repeatable), or a JSON list of
-                        {\"session\", \"prompt\"} with -f FILE (- for stdin)
-  sessions watch        follow state changes: --json gives NDJSON (a snapshot line per chat,
-                        then one line per event); --until-idle, --count N to stop
-
-Commands on one chat (--session ID, implied when only one chat is open):
-  status                its state: idle, thinking, awaiting_approval, error, no_panel
-  prompt TEXT           send a prompt (TEXT, -f FILE, or - for stdin); --wait for its answer
-  wait                  wait until the agent has stopped (idle for the settle time,
-                        awaiting approval, or in error)
-  output last           the last answer as Markdown (--json: with thoughts and code blocks)
-  output code           the last answer's code blocks (--lang L: only that language)
-  history               every message of the conversation
-  new                   start a new conversation
-
-Other commands:
-  simulate              start a simulated Antigravity and print its endpoint; runs until
-                        stopped (--windows N [3], --layout L[,L...] [all three], --scenario S)
-  demo                  the main job against Antigravity, or the simulator when none runs
-  profile               print the built-in selector profile (a start for --selectors)
-
-Options:
-  --cdp URL             DevTools endpoint: http://HOST:PORT, HOST:PORT, :PORT or a ws://
-                        target URL; repeatable [env: ANGRAV_CDP (comma-separated),
-                        BROWSER_CDP_ENDPOINT] [default: http://127.0.0.1:9222]
-  --session ID          a chat: any unique prefix of its id, or its workspace name;
-                        repeatable for sessions wait/fanout
-  --json                machine-readable output on stdout
-  --selectors FILE      selector profile over the built-in one [env: ANGRAV_SELECTORS]
-  --timeout D           how long waits may take [default: 120s; watch: none]; D is
-                        milliseconds (120000) or has a unit: 500ms, 90s, 2m
-  --settle D            how long idle must hold before a turn counts as finished [400ms]
-  --any, --all          sessions wait: the first chat to stop, or every chat [--all]
-  --no-extract          sessions wait/fanout/run: do not collect the answers
-  --wait                prompt: wait for the answer and print it
-  -f FILE               prompt, sessions run: read the input from FILE (- for stdin)
-  --task ID=TEXT        sessions run: one chat's prompt (repeatable)
-  --lang L              output code: only blocks in language L
-  --until-idle          sessions watch: stop once every chat is idle
-  --count N             sessions watch: stop after N events
-  -h, --help            this help
-  -V, --version         version and the CDP features angrav relies on
-
-Exit codes:
-  0    ok (a wait: every awaited chat ended idle)
-  1    failure: the message says what; a wait where a chat ended in error or awaiting
-       approval, closed, or could not be awaited
-  2    usage error (including a malformed selector profile)
-  3    session not found, or ambiguous
-  124  timeout (the output names what was done and what was still pending)
-";
-
 #[derive(Debug, Clone, PartialEq)]
 enum Command {
-    Help,
+    /// The whole help, or one command's (its words).
+    Help(Option<String>),
     Version,
     SessionsList,
     SessionsWait,
@@ -145,7 +85,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
     let mut p = lexopt::Parser::from_args(argv);
     let mut words: Vec<String> = Vec::new();
     let mut a = Args {
-        command: Command::Help,
+        command: Command::Help(None),
         cdp: Vec::new(),
         sessions: Vec::new(),
         json: false,
@@ -220,9 +160,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
     }
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     a.command = match words.as_slice() {
-        _ if help => Command::Help,
+        _ if help => Command::Help(Some(words.join(" ")).filter(|w| !w.is_empty())),
         _ if version => Command::Version,
-        [] => Command::Help,
+        [] => Command::Help(None),
         ["sessions", "list"] | ["sessions"] => Command::SessionsList,
         ["sessions", "wait"] => Command::SessionsWait,
         ["sessions", "fanout"] => Command::SessionsFanout(None),
@@ -321,8 +261,11 @@ fn registry(a: &Args) -> Result<Registry, Error> {
 
 fn run(a: Args) -> Result<u8, Error> {
     match &a.command {
-        Command::Help => {
-            print!("{HELP}");
+        Command::Help(topic) => {
+            let one = topic
+                .as_deref()
+                .and_then(|t| help::command(if t == "output" { "output last" } else { t }));
+            print!("{}", one.unwrap_or_else(help::global));
             Ok(exit::OK)
         }
         Command::Version => {

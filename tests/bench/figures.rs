@@ -41,7 +41,8 @@ fn main() {
         let mut labels = Vec::new();
         for (k, s) in [&sim, &second].into_iter().enumerate() {
             for i in 0..50 {
-                s.open(&Window::new(Layout::ALL[i % 3], &format!("h{k}-{i}"))).unwrap();
+                s.open(&Window::new(Layout::ALL[i % 3], &format!("h{k}-{i}")))
+                    .unwrap();
             }
             labels.push(s.endpoint().label().to_string());
         }
@@ -427,15 +428,36 @@ fn at_scale(endpoints: &[String], n: usize) {
         (v, s.elapsed(), o.status.code())
     };
     let (list, took, code) = run(&["sessions", "list"]);
-    let idle = list.as_array().unwrap().iter().filter(|s| s["state"] == "idle").count();
-    println!("sessions list, {n} windows: {idle} idle listed in {:.0} ms (exit {code:?})", took.as_secs_f64() * 1e3);
+    let idle = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "idle")
+        .count();
+    println!(
+        "sessions list, {n} windows: {idle} idle listed in {:.0} ms (exit {code:?})",
+        took.as_secs_f64() * 1e3
+    );
     let (report, took, code) = run(&["sessions", "fanout", "one prompt to every window"]);
     let done = |r: &serde_json::Value| {
-        r["sessions"].as_array().unwrap().iter().filter(|s| s["status"] == "done" && s["state"] == "idle").count()
+        r["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "done" && s["state"] == "idle")
+            .count()
     };
-    println!("sessions fanout, {n} windows: {} answers, all idle, in {:.1} s (exit {code:?})", done(&report), took.as_secs_f64());
+    println!(
+        "sessions fanout, {n} windows: {} answers, all idle, in {:.1} s (exit {code:?})",
+        done(&report),
+        took.as_secs_f64()
+    );
     let (report, took, code) = run(&["sessions", "wait", "--all"]);
-    println!("sessions wait --all, {n} windows: {} done idle in {:.1} s (exit {code:?})", done(&report), took.as_secs_f64());
+    println!(
+        "sessions wait --all, {n} windows: {} done idle in {:.1} s (exit {code:?})",
+        done(&report),
+        took.as_secs_f64()
+    );
 }
 
 /// The spec's approach for comparison: a loop that probes every window once a second.
