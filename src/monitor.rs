@@ -77,6 +77,8 @@ impl Monitors {
 
     /// Starts monitoring `session`; with a prompt, sends it first.
     pub fn spawn(&mut self, session: &Session, prompt: Option<String>) {
+        // Threads of windows gone by are done: a long watch keeps no handle of theirs.
+        self.threads.retain(|t| !t.is_finished());
         let (session, profile, group, tx) = (
             session.clone(),
             self.profile.clone(),

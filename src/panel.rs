@@ -255,8 +255,13 @@ impl Panel {
         if snap.state == State::NoPanel {
             return Ok(None);
         }
+        // Remembered, so that finding the panel again starts there.
+        let window = WindowRef {
+            panel_target: Some(ws.to_string()),
+            ..window.clone()
+        };
         let panel = Panel {
-            window: window.clone(),
+            window,
             layout: Some(Layout::LegacyTarget),
             conn,
             context,
@@ -269,10 +274,6 @@ impl Panel {
     fn found(self, mut snap: Snapshot) -> (Panel, Snapshot) {
         snap.layout = self.layout;
         (self, snap)
-    }
-
-    pub fn layout(&self) -> Option<Layout> {
-        self.layout
     }
 
     /// The state now.
