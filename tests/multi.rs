@@ -304,19 +304,21 @@ fn watch_prints_a_snapshot_then_one_line_per_event() {
         Window::new(Layout::Current, "watch-a"),
         Window::new(Layout::LegacyTarget, "watch-b"),
     ]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
-        .args([
-            "--cdp",
-            common::sim().endpoint().label(),
-            "--json",
-            "sessions",
-            "watch",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = common::lines(child.stdout.take().unwrap());
+    let mut child = common::Reaped(
+        Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args([
+                "--cdp",
+                common::sim().endpoint().label(),
+                "--json",
+                "sessions",
+                "watch",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = common::lines(child.0.stdout.take().unwrap());
     let ours = |line: &Value, i: usize| {
         line["session"]
             .as_str()
@@ -364,8 +366,7 @@ fn watch_prints_a_snapshot_then_one_line_per_event() {
     common::sim().close(w.id(0)).unwrap();
     let c = next(&|v| v["type"] == "session_closed" && ours(v, 0));
     assert_eq!(c["previous"], "idle");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
 
 #[test]
@@ -393,16 +394,43 @@ fn watch_until_idle_and_count_end_by_themselves() {
     let s = angrav_json(&["--session", w.id(0), "status"], 0);
     assert_eq!(s["state"], "idle");
     assert_eq!(s["agent_messages"], 1, "until-idle waited for the answer");
-    let o = angrav(&[
-        "--json",
-        "--session",
-        w.id(0),
-        "sessions",
-        "watch",
-        "--count",
-        "0",
-    ]);
-    assert_eq!(o.status.code(), Some(0));
+    // --count 2: the snapshot, two events (thinking, then idle), and it ends by itself.
+    let mut child = common::Reaped(
+        Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args([
+                "--cdp",
+                common::sim().endpoint().label(),
+                "--json",
+                "--session",
+                w.id(0),
+            ])
+            .args(["sessions", "watch", "--count", "2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = common::lines(child.0.stdout.take().unwrap());
+    let line = |rx: &crossbeam_channel::Receiver<String>| -> Value {
+        serde_json::from_str(
+            &rx.recv_timeout(Duration::from_secs(60))
+                .expect("a line in time"),
+        )
+        .unwrap()
+    };
+    assert_eq!(line(&rx)["type"], "snapshot");
+    let o = angrav(&["--session", w.id(0), "prompt", "once more", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(line(&rx)["current"], "thinking");
+    assert_eq!(line(&rx)["current"], "idle");
+    let ended = rx.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(
+            ended,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        ),
+        "{ended:?}"
+    );
+    assert!(child.0.wait().unwrap().success());
 }
 
 #[test]

@@ -152,3 +152,13 @@ pub fn lines(stdout: std::process::ChildStdout) -> crossbeam_channel::Receiver<S
     });
     rx
 }
+
+/// A child process that is killed and reaped when dropped, even when a test fails.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
