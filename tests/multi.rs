@@ -106,7 +106,16 @@ fn a_timeout_exits_124_and_names_what_was_done_and_pending() {
     let s = session_args(&w);
     let args = with_sessions(
         &s,
-        &["--json", "sessions", "wait", "--all", "--timeout", "1s"],
+        &[
+            "--json",
+            "sessions",
+            "wait",
+            "--all",
+            "--timeout",
+            "3s",
+            "--settle",
+            "100ms",
+        ],
     );
     let o = angrav(&args);
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
