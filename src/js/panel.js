@@ -115,7 +115,8 @@ function install(profile) {
     // errors, in this turn only (an old error stays in the transcript)
     let error = null;
     let quota = null;
-    const panelText = root.innerText || root.textContent || '';
+    // textContent, not innerText: no layout on every probe; visibility is checked per element.
+    const panelText = root.textContent || '';
     // The innermost visible elements whose text holds `needle`, after the last user row.
     const holding = (needle) => {
       const n = needle.toLowerCase();
