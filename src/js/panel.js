@@ -134,9 +134,11 @@ function install(profile) {
         if (!el) continue;
         error = el.textContent.trim();
         markers.push('quota_text: ' + t);
+        // The time runs to the sentence's end: a dot not followed by a digit.
+        const near = [el.textContent || '', el.parentElement ? el.parentElement.textContent || '' : '', panelText];
         for (const p of P.quota_resume_prefix) {
-          const i = panelText.indexOf(p);
-          if (i >= 0) { quota = panelText.slice(i + p.length).split(/\.(\s|$)|\n/)[0].trim(); break; }
+          const text = near.find((t) => t.includes(p));
+          if (text) { quota = text.slice(text.indexOf(p) + p.length).split(/\.(?!\d)|\n/)[0].trim().slice(0, 60); break; }
         }
         break;
       }
