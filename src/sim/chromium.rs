@@ -163,7 +163,15 @@ fn read_port(dir: &Path, listening: &str) -> Result<u16, SimError> {
 
 fn find_binary() -> Result<PathBuf, SimError> {
     if let Some(p) = std::env::var_os("ANGRAV_CHROMIUM") {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            return Err(SimError::Launch(format!(
+                "ANGRAV_CHROMIUM names {}, which is not a file; unset it to use `chromium` \
+                 from the PATH (Debian: apt-get install chromium)",
+                p.display()
+            )));
+        }
+        return Ok(p);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
