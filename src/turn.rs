@@ -129,8 +129,10 @@ impl Tracker {
         });
         match snap.state {
             State::Error | State::AwaitingApproval if started => return Verdict::Stopped,
-            // Idle with the user's message still unanswered: the agent has yet to start.
-            State::Idle if started && !snap.turn_open => {
+            // Idle with the user's message still unanswered, and no busy marker seen yet:
+            // the agent has yet to start. (Once it has shown busy, an unanswered message
+            // must not hold the wait: answer markers may have drifted.)
+            State::Idle if started && (!snap.turn_open || self.busy_seen) => {
                 let since = *self.idle_since.get_or_insert(now);
                 if now >= since + self.settle {
                     return Verdict::Stopped;
@@ -174,5 +176,145 @@ pub fn wait_stopped(
             &snap.key,
             wake.saturating_duration_since(now).min(HEARTBEAT),
         )?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(state: State, busy: bool, agent_messages: u32, turn_open: bool) -> Snapshot {
+        Snapshot {
+            state,
+            layout: None,
+            busy,
+            error: None,
+            quota_resume: None,
+            approvals: Vec::new(),
+            input_found: true,
+            input_editable: !busy,
+            user_messages: 1,
+            agent_messages,
+            answer_blocks: agent_messages,
+            turn_open,
+            markers: Vec::new(),
+            key: String::new(),
+            panel_frame: false,
+        }
+    }
+
+    const SETTLE: Duration = Duration::from_millis(400);
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn idle_must_hold_for_the_settle_time() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(None, SETTLE);
+        let idle = snap(State::Idle, false, 1, false);
+        assert_eq!(
+            t.observe(&idle, t0),
+            Verdict::Pending {
+                wake: Some(at(t0, 400))
+            }
+        );
+        assert_eq!(
+            t.observe(&idle, at(t0, 399)),
+            Verdict::Pending {
+                wake: Some(at(t0, 400))
+            }
+        );
+        assert_eq!(t.observe(&idle, at(t0, 400)), Verdict::Stopped);
+    }
+
+    #[test]
+    fn a_busy_flicker_shorter_than_the_settle_time_does_not_end_a_turn() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(
+            Some(Baseline {
+                agent_messages: 0,
+                answer_blocks: 0,
+            }),
+            SETTLE,
+        );
+        assert!(matches!(
+            t.observe(&snap(State::Thinking, true, 1, false), t0),
+            Verdict::Pending { .. }
+        ));
+        // Off for 150 ms, then busy again: the idle clock starts over.
+        assert!(matches!(
+            t.observe(&snap(State::Idle, false, 1, false), at(t0, 100)),
+            Verdict::Pending { .. }
+        ));
+        assert!(matches!(
+            t.observe(&snap(State::Thinking, true, 1, false), at(t0, 250)),
+            Verdict::Pending { .. }
+        ));
+        let done = snap(State::Idle, false, 1, false);
+        assert_eq!(
+            t.observe(&done, at(t0, 600)),
+            Verdict::Pending {
+                wake: Some(at(t0, 1000))
+            }
+        );
+        assert_eq!(t.observe(&done, at(t0, 1000)), Verdict::Stopped);
+    }
+
+    #[test]
+    fn a_prompt_not_started_yet_is_not_finished() {
+        let t0 = Instant::now();
+        // After a prompt, before the agent shows anything: idle, nothing new.
+        let mut t = Tracker::new(
+            Some(Baseline {
+                agent_messages: 2,
+                answer_blocks: 2,
+            }),
+            SETTLE,
+        );
+        let before = snap(State::Idle, false, 2, true);
+        assert_eq!(t.observe(&before, t0), Verdict::Pending { wake: None });
+        assert_eq!(
+            t.observe(&before, at(t0, 5000)),
+            Verdict::Pending { wake: None }
+        );
+        // Without a baseline, an unanswered user message holds the wait the same way.
+        let mut t = Tracker::new(None, SETTLE);
+        assert_eq!(
+            t.observe(&before, at(t0, 5000)),
+            Verdict::Pending { wake: None }
+        );
+        // Once busy was seen, idle ends the turn even with no answer marker matched.
+        assert!(matches!(
+            t.observe(&snap(State::Thinking, true, 2, true), at(t0, 5100)),
+            Verdict::Pending { .. }
+        ));
+        assert!(matches!(
+            t.observe(&before, at(t0, 5200)),
+            Verdict::Pending { wake: Some(_) }
+        ));
+        assert_eq!(t.observe(&before, at(t0, 5600)), Verdict::Stopped);
+    }
+
+    #[test]
+    fn approval_and_error_stop_a_started_turn_at_once() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(
+            Some(Baseline {
+                agent_messages: 0,
+                answer_blocks: 0,
+            }),
+            SETTLE,
+        );
+        assert_eq!(
+            t.observe(&snap(State::AwaitingApproval, true, 1, false), t0),
+            Verdict::Stopped
+        );
+        let mut t = Tracker::new(None, SETTLE);
+        assert_eq!(
+            t.observe(&snap(State::Error, false, 1, false), t0),
+            Verdict::Stopped
+        );
     }
 }
