@@ -361,6 +361,12 @@ impl Panel {
         Ok(())
     }
 
+    /// Clicks the send button if the editor still holds text; true if it did.
+    pub fn click_send(&mut self) -> Result<bool, Error> {
+        let v = self.op("click_send", Value::Null, CALL_TIMEOUT)?;
+        Ok(v["clicked"].as_bool() == Some(true))
+    }
+
     /// Clicks the new-conversation button. `Ok(false)`: the chat was already empty.
     pub fn new_conversation(&mut self) -> Result<bool, Error> {
         let v = self.op("new_conversation", Value::Null, CALL_TIMEOUT)?;

@@ -14,6 +14,9 @@ use crate::panel::{Panel, Snapshot, State};
 /// long a watch angrav left behind (killed mid-wait) may linger in the page.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// How long after Enter a prompt still in the editor is sent with the send button.
+const SEND_BUTTON_AFTER: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
     pub timeout: Duration,
@@ -68,22 +71,34 @@ pub fn send_prompt(
     panel.insert_text(text)?;
     panel.press_enter()?;
     let deadline = Instant::now() + accept_within;
+    // A page that does not send on Enter gets its send button clicked after a moment.
+    let mut send_button_at = Some(Instant::now() + SEND_BUTTON_AFTER);
     let mut now = panel.probe()?;
     loop {
-        if now.user_messages > before.user_messages || now.busy {
+        // Evidence of a turn: the user's message, the busy marker, or a new answer.
+        let started = now.user_messages > before.user_messages
+            || now.busy
+            || now.agent_messages > before.agent_messages
+            || now.answer_blocks > before.answer_blocks;
+        if started {
             return Ok(Baseline {
                 agent_messages: before.agent_messages,
                 answer_blocks: before.answer_blocks,
             });
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let at = Instant::now();
+        if at >= deadline {
             return Err(Error::NotAccepted(format!(
-                "no user message and no busy marker appeared within {}",
+                "no user message, busy marker or answer appeared within {}",
                 crate::cli::show_duration(accept_within)
             )));
         }
-        now = panel.watch(&now.key, left)?;
+        if send_button_at.is_some_and(|t| at >= t) {
+            send_button_at = None;
+            panel.click_send()?;
+        }
+        let wake = send_button_at.map_or(deadline, |t| t.min(deadline));
+        now = panel.watch(&now.key, wake.saturating_duration_since(at))?;
     }
 }
 

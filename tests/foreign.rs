@@ -68,3 +68,14 @@ fn output_and_prompt_on_a_foreign_page() {
     assert_eq!(history[2]["role"], "user");
     assert_eq!(history[2]["content"], text);
 }
+
+#[test]
+fn a_page_that_sends_only_with_its_button() {
+    let page = Page::open("idle&enter=off");
+    let text = "sent with the button";
+    let o = angrav(&["--session", &page.0.id, "prompt", text, "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("Reply to: {text}\n"));
+    let history = angrav_json(&["--session", &page.0.id, "history"], 0);
+    assert_eq!(history[2]["content"], text);
+}

@@ -336,6 +336,20 @@ function install(profile) {
       if (input.e.select) input.e.select();
       return { ok: doc.activeElement === input.e || input.e.contains(doc.activeElement), reason: 'the editor did not take focus' };
     },
+    // Clicks the send button, but only while the editor still holds text: a page
+    // that took the Enter key has already sent (and cleared) it.
+    click_send() {
+      const found = panelRoot();
+      const input = found && findInput(found.root);
+      if (!input || !(input.e.value || input.e.textContent || '').trim()) return { clicked: false };
+      for (const s of P.send) {
+        let els = [];
+        try { els = Array.from(found.root.querySelectorAll(s)); } catch (_) { continue; }
+        const b = els.find((x) => visible(x) && !x.disabled);
+        if (b) { b.click(); return { clicked: true, marker: s }; }
+      }
+      return { clicked: false };
+    },
     new_conversation() {
       const found = panelRoot();
       const [b, marker] = found ? first(found.root, P.new_conversation) : [null, null];
