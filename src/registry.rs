@@ -165,17 +165,27 @@ impl Registry {
     /// The same prompt to every idle session.
     pub fn fan_out(&self, prompt: &str, opts: WaitOptions) -> Result<Report, Error> {
         let tasks: Vec<(String, String)> = self
+            .idle_sessions()?
+            .into_iter()
+            .map(|s| (s.target_id, prompt.to_string()))
+            .collect();
+        self.execute_parallel(&tasks, opts)
+    }
+
+    /// The sessions idle now; an error when there is none.
+    pub fn idle_sessions(&self) -> Result<Vec<Session>, Error> {
+        let idle: Vec<Session> = self
             .states()
             .into_iter()
             .filter(|l| l.state == Some(State::Idle))
-            .map(|l| (l.session.target_id, prompt.to_string()))
+            .map(|l| l.session)
             .collect();
-        if tasks.is_empty() {
+        if idle.is_empty() {
             return Err(Error::Failed(
                 "no idle session to send the prompt to".into(),
             ));
         }
-        self.execute_parallel(&tasks, opts)
+        Ok(idle)
     }
 
     /// Resolves `(session query, prompt)` pairs; a session named twice is an error.

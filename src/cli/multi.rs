@@ -36,19 +36,8 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
         Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
         Command::SessionsFanout(text) => {
             let text = read_input(text.as_deref(), a.file.as_deref())?;
-            let chosen: Vec<Session> = if a.sessions.is_empty() {
-                let states = registry.states();
-                let idle: Vec<Session> = states
-                    .iter()
-                    .filter(|l| l.state == Some(State::Idle))
-                    .map(|l| l.session.clone())
-                    .collect();
-                if idle.is_empty() {
-                    return Err(Error::Failed(
-                        "no idle session to send the prompt to".into(),
-                    ));
-                }
-                idle
+            let chosen = if a.sessions.is_empty() {
+                registry.idle_sessions()?
             } else {
                 registry.select(&a.sessions)?
             };
