@@ -153,24 +153,23 @@ fn monitor(
         }
     };
     if let Some(text) = prompt {
-        let result = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN).map_err(|e| e.to_string());
-        let refused = result.is_err();
+        let sent = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN).map_err(|e| e.to_string());
+        let result = sent
+            .as_ref()
+            .map(|(baseline, _)| *baseline)
+            .map_err(Clone::clone);
         if tx
             .send(Update::Prompted {
                 target_id: id.clone(),
                 result,
             })
             .is_err()
-            || refused
         {
             return;
         }
-        match panel.probe() {
-            Ok(s) => snap = s,
-            Err(e) => {
-                let _ = tx.send(closed(e.to_string()));
-                return;
-            }
+        match sent {
+            Ok((_, started)) => snap = started,
+            Err(_) => return,
         }
     }
     if tx

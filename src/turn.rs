@@ -41,12 +41,13 @@ pub struct Baseline {
 }
 
 /// Types `text` into the editor and submits it, then confirms the turn started.
-/// A busy agent is refused, not interrupted.
+/// A busy agent is refused, not interrupted. Returns the turn's baseline with the
+/// snapshot that showed it started (a wait can begin from it).
 pub fn send_prompt(
     panel: &mut Panel,
     text: &str,
     accept_within: Duration,
-) -> Result<Baseline, Error> {
+) -> Result<(Baseline, Snapshot), Error> {
     let before = panel.probe()?;
     match before.state {
         State::NoPanel => return Err(Error::NoPanel),
@@ -81,10 +82,11 @@ pub fn send_prompt(
             || now.agent_messages > before.agent_messages
             || now.answer_blocks > before.answer_blocks;
         if started {
-            return Ok(Baseline {
+            let baseline = Baseline {
                 agent_messages: before.agent_messages,
                 answer_blocks: before.answer_blocks,
-            });
+            };
+            return Ok((baseline, now));
         }
         let at = Instant::now();
         if at >= deadline {
@@ -220,6 +222,17 @@ mod tests {
 
     const SETTLE: Duration = Duration::from_millis(400);
 
+    /// A tracker for the turn of a prompt sent when the chat had `n` answers.
+    fn turn_after(n: u32) -> Tracker {
+        Tracker::new(
+            Some(Baseline {
+                agent_messages: n,
+                answer_blocks: n,
+            }),
+            SETTLE,
+        )
+    }
+
     fn at(t0: Instant, ms: u64) -> Instant {
         t0 + Duration::from_millis(ms)
     }
@@ -247,13 +260,7 @@ mod tests {
     #[test]
     fn a_busy_flicker_shorter_than_the_settle_time_does_not_end_a_turn() {
         let t0 = Instant::now();
-        let mut t = Tracker::new(
-            Some(Baseline {
-                agent_messages: 0,
-                answer_blocks: 0,
-            }),
-            SETTLE,
-        );
+        let mut t = turn_after(0);
         assert!(matches!(
             t.observe(&snap(State::Thinking, true, 1, false), t0),
             Verdict::Pending { .. }
@@ -281,13 +288,7 @@ mod tests {
     fn a_prompt_not_started_yet_is_not_finished() {
         let t0 = Instant::now();
         // After a prompt, before the agent shows anything: idle, nothing new.
-        let mut t = Tracker::new(
-            Some(Baseline {
-                agent_messages: 2,
-                answer_blocks: 2,
-            }),
-            SETTLE,
-        );
+        let mut t = turn_after(2);
         let before = snap(State::Idle, false, 2, true);
         assert_eq!(t.observe(&before, t0), Verdict::Pending { wake: None });
         assert_eq!(
@@ -315,13 +316,7 @@ mod tests {
     #[test]
     fn approval_and_error_stop_a_started_turn_at_once() {
         let t0 = Instant::now();
-        let mut t = Tracker::new(
-            Some(Baseline {
-                agent_messages: 0,
-                answer_blocks: 0,
-            }),
-            SETTLE,
-        );
+        let mut t = turn_after(0);
         assert_eq!(
             t.observe(&snap(State::AwaitingApproval, true, 1, false), t0),
             Verdict::Stopped

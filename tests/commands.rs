@@ -18,13 +18,7 @@ fn sessions_list_shows_windows_of_every_layout_but_not_the_agent_manager() {
     ]);
     let manager = common::sim().open_manager().unwrap();
     let list = angrav_json(&["sessions", "list"], 0);
-    let find = |id: &str| {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["target_id"] == id)
-            .cloned()
-    };
+    let find = |id: &str| common::by_target(&list, id).cloned();
     for (i, (layout, ws)) in [
         ("current", "list-a"),
         ("legacy-frame", "list-b"),

@@ -29,14 +29,7 @@ fn two_endpoints_in_one_registry() {
     let o = run(&["--json", "sessions", "list"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let list: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let find = |id: &str| {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["target_id"] == id)
-            .cloned()
-            .unwrap()
-    };
+    let find = |id: &str| common::by_target(&list, id).cloned().expect("listed");
     assert_eq!(find(a.id(0))["endpoint"], common::sim().endpoint().label());
     assert_eq!(find(&b.id)["endpoint"], cdp_b.as_str());
     assert_eq!(find(&b.id)["layout"], "legacy-frame");

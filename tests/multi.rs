@@ -3,7 +3,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use angrav::monitor::Update;
@@ -20,12 +19,7 @@ fn with_sessions<'a>(w: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn outcome<'a>(report: &'a Value, target: &str) -> &'a Value {
-    report["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["target_id"] == target)
-        .expect("session in report")
+    common::by_target(&report["sessions"], target).expect("session in report")
 }
 
 #[test]
@@ -313,21 +307,7 @@ fn watch_prints_a_snapshot_then_one_line_per_event() {
         Window::new(Layout::Current, "watch-a"),
         Window::new(Layout::LegacyTarget, "watch-b"),
     ]);
-    let mut child = common::Reaped(
-        Command::new(env!("CARGO_BIN_EXE_angrav"))
-            .args([
-                "--cdp",
-                common::sim().endpoint().label(),
-                "--json",
-                "sessions",
-                "watch",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = common::lines(child.0.stdout.take().unwrap());
+    let (child, rx) = common::spawn_angrav(&["--json", "sessions", "watch"]);
     let ours = |line: &Value, i: usize| {
         line["session"]
             .as_str()
@@ -404,21 +384,15 @@ fn watch_until_idle_and_count_end_by_themselves() {
     assert_eq!(s["state"], "idle");
     assert_eq!(s["agent_messages"], 1, "until-idle waited for the answer");
     // --count 2: the snapshot, two events (thinking, then idle), and it ends by itself.
-    let mut child = common::Reaped(
-        Command::new(env!("CARGO_BIN_EXE_angrav"))
-            .args([
-                "--cdp",
-                common::sim().endpoint().label(),
-                "--json",
-                "--session",
-                w.id(0),
-            ])
-            .args(["sessions", "watch", "--count", "2"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = common::lines(child.0.stdout.take().unwrap());
+    let (mut child, rx) = common::spawn_angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "sessions",
+        "watch",
+        "--count",
+        "2",
+    ]);
     let line = |rx: &crossbeam_channel::Receiver<String>| -> Value {
         serde_json::from_str(
             &rx.recv_timeout(Duration::from_secs(60))

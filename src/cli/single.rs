@@ -36,15 +36,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
-            let baseline = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN)?;
+            let (baseline, started) = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN)?;
             if !a.wait_answer {
                 if a.json {
                     println!("{}", json!({ "session": session.id, "accepted": true }));
                 }
                 return Ok(exit::OK);
             }
-            let first = panel.probe()?;
-            let end = turn::wait_stopped(&mut panel, first, Some(baseline), a.wait)?;
+            let end = turn::wait_stopped(&mut panel, started, Some(baseline), a.wait)?;
             finish_turn(&mut panel, session, &end, a.json)
         }
         Command::Wait => {

@@ -162,3 +162,27 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// The entry of a JSON list (`sessions list`, a report's `sessions`) for a target id.
+pub fn by_target<'a>(list: &'a Value, target_id: &str) -> Option<&'a Value> {
+    list.as_array()
+        .expect("a JSON list")
+        .iter()
+        .find(|s| s["target_id"] == target_id)
+}
+
+/// Starts `angrav --cdp <the test browser> ARGS` and reads its stdout line by line.
+pub fn spawn_angrav(args: &[&str]) -> (Reaped, crossbeam_channel::Receiver<String>) {
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .arg("--cdp")
+            .arg(sim().endpoint().label())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let rx = lines(child.0.stdout.take().expect("piped"));
+    (child, rx)
+}
