@@ -5,10 +5,12 @@
 //! - [`panel`]: finding a window's agent panel (either layout) and probing it.
 //! - [`turn`]: sending a prompt and waiting for its answer.
 //! - [`profile`]: the selectors, as data.
+//! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 pub mod cli;
 mod error;
+pub mod locate;
 pub mod monitor;
 pub mod panel;
 pub mod profile;

@@ -42,6 +42,51 @@ pub struct Profile {
     pub noise: Vec<String>,
 }
 
+/// What a role's alternatives are, which says how `doctor` checks them. The role's
+/// name tells: `*_url` (URLs), `*_name` (frame names), `*_suffix` (window-title
+/// endings), `*_class` (class names), `*_text`, `*_labels`, `*_prefix` (text on the
+/// page), `noise` (regular expressions); every other role is a list of CSS selectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleKind {
+    Selector,
+    Text,
+    Pattern,
+    Url,
+    FrameName,
+    TitleSuffix,
+    ClassName,
+}
+
+impl RoleKind {
+    pub fn of(role: &str) -> RoleKind {
+        let ends = |suffixes: &[&str]| suffixes.iter().any(|s| role.ends_with(s));
+        if role == "noise" {
+            RoleKind::Pattern
+        } else if ends(&["_url"]) {
+            RoleKind::Url
+        } else if ends(&["_name"]) {
+            RoleKind::FrameName
+        } else if ends(&["_suffix"]) {
+            RoleKind::TitleSuffix
+        } else if ends(&["_class"]) {
+            RoleKind::ClassName
+        } else if ends(&["_text", "_labels", "_prefix"]) {
+            RoleKind::Text
+        } else {
+            RoleKind::Selector
+        }
+    }
+}
+
+/// One role of a profile: its name, what its alternatives are, and them in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleEntry {
+    pub role: String,
+    pub kind: RoleKind,
+    pub alternatives: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct ProfileError {
     pub file: String,
@@ -118,7 +163,27 @@ impl Profile {
     pub fn is_window(&self, kind: &str, url: &str) -> bool {
         kind == "page"
             && self.window_url.iter().any(|u| url.contains(u.as_str()))
-            && !self.manager_url.iter().any(|u| url.contains(u.as_str()))
+            && !self.is_manager(kind, url)
+    }
+
+    /// The Agent Manager: a page at a manager URL.
+    pub fn is_manager(&self, kind: &str, url: &str) -> bool {
+        kind == "page" && self.manager_url.iter().any(|u| url.contains(u.as_str()))
+    }
+
+    /// Every role, by name, with its kind and alternatives.
+    pub fn roles(&self) -> Vec<RoleEntry> {
+        let Value::Object(roles) = self.to_json() else {
+            unreachable!("a profile serialises to an object")
+        };
+        roles
+            .into_iter()
+            .map(|(role, given)| RoleEntry {
+                kind: RoleKind::of(&role),
+                alternatives: strings(&role, given).expect("every role is a list of strings"),
+                role,
+            })
+            .collect()
     }
 
     pub fn to_json(&self) -> Value {
@@ -149,6 +214,26 @@ mod tests {
         let p = Profile::merge(r#"{"extends": "default", "busy": [".spinner"]}"#).unwrap();
         assert_eq!(p.busy[0], ".spinner");
         assert_eq!(&p.busy[1..], &Profile::default().busy[..]);
+    }
+
+    #[test]
+    fn every_role_has_a_kind_by_its_name() {
+        let roles = Profile::default().roles();
+        let kind = |name: &str| roles.iter().find(|r| r.role == name).unwrap().kind;
+        assert_eq!(kind("panel_root"), RoleKind::Selector);
+        assert_eq!(kind("input_exclude"), RoleKind::Selector);
+        assert_eq!(kind("busy_text"), RoleKind::Text);
+        assert_eq!(kind("approval_labels"), RoleKind::Text);
+        assert_eq!(kind("quota_resume_prefix"), RoleKind::Text);
+        assert_eq!(kind("window_url"), RoleKind::Url);
+        assert_eq!(kind("panel_frame_name"), RoleKind::FrameName);
+        assert_eq!(kind("title_suffix"), RoleKind::TitleSuffix);
+        assert_eq!(kind("disabled_class"), RoleKind::ClassName);
+        assert_eq!(kind("noise"), RoleKind::Pattern);
+        assert_eq!(
+            roles.len(),
+            Profile::default().to_json().as_object().unwrap().len()
+        );
     }
 
     #[test]

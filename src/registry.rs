@@ -29,7 +29,7 @@ use crate::Error;
 use crate::monitor::{Monitors, Update};
 use crate::panel::{Layout, Panel, State};
 use crate::profile::Profile;
-use crate::sessions::{self, Session};
+use crate::sessions::{self, Manager, Session};
 use crate::turn::WaitOptions;
 use crate::waiter::{self, Progress, Report, Strategy, WaitSpec};
 
@@ -37,6 +37,7 @@ pub struct Registry {
     endpoints: Vec<Endpoint>,
     profile: Profile,
     sessions: Vec<Session>,
+    managers: Vec<Manager>,
 }
 
 /// A session with its state now, as `sessions list` shows it.
@@ -62,16 +63,22 @@ impl Registry {
     }
 
     pub fn with(endpoints: Vec<Endpoint>, profile: Profile) -> Result<Registry, Error> {
-        let sessions = sessions::discover(&endpoints, &profile)?;
+        let (sessions, managers) = sessions::discover_all(&endpoints, &profile)?;
         Ok(Registry {
             endpoints,
             profile,
             sessions,
+            managers,
         })
     }
 
     pub fn sessions(&self) -> &[Session] {
         &self.sessions
+    }
+
+    /// The Agent Manager windows: listed, never taken for sessions.
+    pub fn managers(&self) -> &[Manager] {
+        &self.managers
     }
 
     pub fn profile(&self) -> &Profile {

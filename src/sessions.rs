@@ -51,9 +51,29 @@ impl Session {
     }
 }
 
+/// A window that is not a chat: the Agent Manager. `sessions list --all` shows it;
+/// no command takes it for a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manager {
+    pub id: String,
+    pub target_id: String,
+    pub title: String,
+    pub url: String,
+    pub endpoint: String,
+}
+
 /// Every editor window of every endpoint; not the Agent Manager, not other pages.
 pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session>, Error> {
+    Ok(discover_all(endpoints, profile)?.0)
+}
+
+/// Every editor window of every endpoint as a session, and every Agent Manager window.
+pub fn discover_all(
+    endpoints: &[Endpoint],
+    profile: &Profile,
+) -> Result<(Vec<Session>, Vec<Manager>), Error> {
     let mut windows = Vec::new();
+    let mut managers = Vec::new();
     for endpoint in endpoints {
         let direct = matches!(endpoint, Endpoint::Target { .. });
         let targets = endpoint.list()?;
@@ -84,13 +104,25 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
                     panel_target: panel_target(&t.id),
                 };
                 windows.push((window, t.title.clone(), t.url.clone()));
+            } else if profile.is_manager(&t.kind, &t.url) {
+                managers.push(Manager {
+                    id: String::new(),
+                    target_id: t.id.clone(),
+                    title: t.title.clone(),
+                    url: t.url.clone(),
+                    endpoint: endpoint.label().to_string(),
+                });
             }
         }
     }
     let ids: Vec<String> = windows
         .iter()
         .map(|(w, _, _)| w.target_id.clone())
+        .chain(managers.iter().map(|m| m.target_id.clone()))
         .collect();
+    for m in &mut managers {
+        m.id = short_id(&m.target_id, &ids);
+    }
     let mut out: Vec<Session> = windows
         .into_iter()
         .map(|(w, title, url)| Session::new(w, title, url, &ids, profile))
@@ -98,7 +130,7 @@ pub fn discover(endpoints: &[Endpoint], profile: &Profile) -> Result<Vec<Session
     out.sort_by(|a, b| {
         (&a.workspace, &a.title, &a.target_id).cmp(&(&b.workspace, &b.title, &b.target_id))
     });
-    Ok(out)
+    Ok((out, managers))
 }
 
 /// `<file> - <workspace> - Antigravity` (the file part may be absent).

@@ -58,7 +58,7 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
         }
         Registry::with(vec![sim.endpoint().clone()], profile)?
     };
-    print_list(&registry.states(), a.json);
+    print_list(&registry.states(), &[], a.json);
     if real {
         return Ok(exit::OK);
     }

@@ -15,8 +15,8 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint",
-        flags: &[],
+        summary: "every chat: id, workspace, title, state, layout, endpoint (--all: also the Agent Manager, as kind manager)",
+        flags: &["--all"],
     },
     Cmd {
         words: "sessions wait",
@@ -110,6 +110,12 @@ const COMMANDS: &[Cmd] = &[
         flags: &["--settle"],
     },
     Cmd {
+        words: "doctor",
+        args: "",
+        summary: "how angrav reads each chat after an Antigravity update: the endpoint and how it was found; per window the layout, the state and why, and for every profile role the alternative that matched (or none matched) with counts; warnings for markers a healthy panel shows that matched nothing, and for invalid selectors; exit 0 only when every chat reads cleanly",
+        flags: &["--session"],
+    },
+    Cmd {
         words: "profile",
         args: "",
         summary: "print the built-in selector profile, a start for --selectors",
@@ -121,7 +127,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--cdp",
         "--cdp URL",
-        "DevTools endpoint: http://HOST:PORT, HOST:PORT, :PORT or a ws:// target URL; repeatable [env: ANGRAV_CDP (comma-separated), BROWSER_CDP_ENDPOINT] [default: http://127.0.0.1:9222]",
+        "DevTools endpoint: http://HOST:PORT, HOST:PORT, :PORT or a ws:// target URL; repeatable [env: ANGRAV_CDP (comma-separated), BROWSER_CDP_ENDPOINT] [default: http://127.0.0.1:9222, else the port in DevToolsActivePort of Antigravity's user-data directory (env: ANGRAV_USER_DATA_DIR), else the first of 9223-9229 to answer]",
     ),
     (
         "--session",
@@ -148,7 +154,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--all",
         "--all",
-        "end when every chat has stopped, closed or failed [default]",
+        "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager",
     ),
     ("--no-extract", "--no-extract", "do not collect the answers"),
     (
@@ -186,7 +192,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    ok (a wait or fan-out: every awaited chat ended idle)
   1    failure: the message says what; a chat ended in error or awaiting approval,
-       closed, or could not be awaited
+       closed, or could not be awaited; doctor: a chat does not read cleanly
   2    usage error (including a malformed selector profile)
   3    session not found, or ambiguous
   124  timeout (the output names what was done and what was still pending)

@@ -2,6 +2,7 @@
 //! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
 
 mod demo;
+mod doctor;
 mod help;
 mod multi;
 mod output;
@@ -13,13 +14,12 @@ use std::time::Duration;
 
 use cdp::Endpoint;
 
+use crate::locate::{self, Source};
 use crate::panel::Layout;
 use crate::profile::Profile;
 use crate::registry::Registry;
 use crate::turn::WaitOptions;
 use crate::{Error, exit};
-
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9222";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Command {
@@ -41,6 +41,7 @@ enum Command {
     Simulate,
     Demo,
     Profile,
+    Doctor,
 }
 
 #[derive(Debug)]
@@ -180,6 +181,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         ["simulate"] => Command::Simulate,
         ["demo"] => Command::Demo,
         ["profile"] => Command::Profile,
+        ["doctor"] => Command::Doctor,
         other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
     };
     if a.any && a.all {
@@ -219,10 +221,19 @@ pub fn show_duration(d: Duration) -> String {
 }
 
 fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
+    Ok(found_endpoints(a)?.0)
+}
+
+/// The endpoints named (`--cdp`, then the environment), else the one angrav finds by
+/// itself (see `locate`), with how they were found. An endpoint found off the default
+/// port is named on stderr, since the user did not name it.
+fn found_endpoints(a: &Args) -> Result<(Vec<Endpoint>, Source), Error> {
     let mut given = a.cdp.clone();
+    let mut by = "--cdp";
     if given.is_empty()
         && let Ok(v) = std::env::var("ANGRAV_CDP")
     {
+        by = "ANGRAV_CDP";
         given.extend(
             v.split(',')
                 .map(str::trim)
@@ -233,15 +244,21 @@ fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
     if given.is_empty()
         && let Ok(v) = std::env::var("BROWSER_CDP_ENDPOINT")
     {
+        by = "BROWSER_CDP_ENDPOINT";
         given.push(v);
     }
     if given.is_empty() {
-        given.push(DEFAULT_ENDPOINT.into());
+        let (endpoint, source) = locate::locate();
+        if source.is_discovered() {
+            eprintln!("angrav: using {} ({source})", endpoint.label());
+        }
+        return Ok((vec![endpoint], source));
     }
-    given
+    let endpoints = given
         .iter()
         .map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string())))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((endpoints, Source::Given(by)))
 }
 
 fn profile(a: &Args) -> Result<Profile, Error> {
@@ -256,7 +273,19 @@ fn profile(a: &Args) -> Result<Profile, Error> {
 }
 
 fn registry(a: &Args) -> Result<Registry, Error> {
-    Registry::with(endpoints(a)?, profile(a)?)
+    let (endpoints, source) = found_endpoints(a)?;
+    if let Source::NothingAnswered { .. } = source {
+        return Err(nothing_found(&source));
+    }
+    Registry::with(endpoints, profile(a)?)
+}
+
+/// No endpoint named and none found: where angrav looked, and what to do.
+fn nothing_found(source: &Source) -> Error {
+    Error::Failed(format!(
+        "no Antigravity found ({source}); start Antigravity with --remote-debugging-port=9222, \
+         or give its endpoint with --cdp"
+    ))
 }
 
 fn run(a: Args) -> Result<u8, Error> {
@@ -283,6 +312,7 @@ fn run(a: Args) -> Result<u8, Error> {
         }
         Command::Simulate => demo::simulate(&a),
         Command::Demo => demo::demo(&a),
+        Command::Doctor => doctor::run(&a),
         Command::SessionsList => multi::list(&a),
         Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => {
             multi::wait(&a)

@@ -18,7 +18,9 @@ use crate::waiter::{Outcome, Progress, Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
 
 pub(super) fn list(a: &Args) -> Result<u8, Error> {
-    print_list(&registry(a)?.states(), a.json);
+    let registry = registry(a)?;
+    let managers = if a.all { registry.managers() } else { &[] };
+    print_list(&registry.states(), managers, a.json);
     Ok(exit::OK)
 }
 

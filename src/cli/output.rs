@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::panel::{Layout, Message, Snapshot, State};
 use crate::registry::Listed;
-use crate::sessions::Session;
+use crate::sessions::{Manager, Session};
 
 pub(super) fn describe_state(s: &Snapshot) -> String {
     let mut out = s.state.name().to_string();
@@ -68,14 +68,34 @@ pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
     println!("  markers:  {}", snap.markers.join("; "));
 }
 
-pub(super) fn print_list(list: &[Listed], json: bool) {
+/// A line of `sessions list --json`: a chat, or (with `--all`) a window that is not one.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Row<'a> {
+    Session(&'a Listed),
+    Manager {
+        #[serde(flatten)]
+        window: &'a Manager,
+        state: Option<State>,
+    },
+}
+
+/// The chats with their states, then the `managers` (given with `--all`).
+pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
     if json {
-        println!("{}", serde_json::to_string(list).expect("serialises"));
+        let rows: Vec<Row> = list
+            .iter()
+            .map(Row::Session)
+            .chain(managers.iter().map(|window| Row::Manager {
+                window,
+                state: None,
+            }))
+            .collect();
+        println!("{}", serde_json::to_string(&rows).expect("serialises"));
         return;
     }
     if list.is_empty() {
         eprintln!("angrav: no Antigravity editor windows found");
-        return;
     }
     let w = list
         .iter()
@@ -101,5 +121,11 @@ pub(super) fn print_list(list: &[Listed], json: bool) {
         if let Some(p) = &l.problem {
             println!("    {p}");
         }
+    }
+    for m in managers {
+        println!(
+            "{}  {:w$}  {:17}  {:13}  {}",
+            m.id, "-", "manager", "-", m.title
+        );
     }
 }

@@ -49,6 +49,7 @@ pub struct Chromium {
     stdin: Option<ChildStdin>,
     endpoint: Endpoint,
     port: u16,
+    dir: PathBuf,
 }
 
 impl Chromium {
@@ -103,6 +104,7 @@ impl Chromium {
                 id: String::new(),
             },
             port: 0,
+            dir: dir.clone(),
         };
         let listening = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(url)) => url,
@@ -130,6 +132,11 @@ impl Chromium {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its user-data directory, where it writes `DevToolsActivePort`.
+    pub fn user_data_dir(&self) -> &Path {
+        &self.dir
     }
 }
 

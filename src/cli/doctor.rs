@@ -1,0 +1,244 @@
+//! `angrav doctor`: how angrav reads each window, role by role: which alternative of
+//! every profile role matched and how often, the layout, the state and why. What a
+//! user runs after an Antigravity update to see which marker stopped matching.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::output::describe_state;
+use super::{Args, found_endpoints, nothing_found, profile};
+use crate::locate::Source;
+use crate::panel::{Layout, Panel, Snapshot, State};
+use crate::profile::{Profile, RoleKind};
+use crate::registry::Registry;
+use crate::sessions::Session;
+use crate::{Error, exit};
+
+const SCRIPT: &str = include_str!("../js/doctor.js");
+
+/// Roles a window with its agent panel open always shows: nothing matched is a warning.
+const EXPECTED: &[&str] = &[
+    "panel_root",
+    "input",
+    "send",
+    "new_conversation",
+    "conversation",
+];
+
+/// `(role, when)`: a role expected once another matched (answers come after the
+/// user's messages, so a conversation with answers shows user messages too).
+const EXPECTED_WITH: &[(&str, &str)] = &[("user_message", "answer")];
+
+/// What one role matched in a window (computed by `doctor.js`).
+#[derive(Debug, Serialize, Deserialize)]
+struct RoleMatch {
+    role: String,
+    kind: RoleKind,
+    /// The first alternative that matched.
+    matched: Option<String>,
+    /// How many times it matched, and how many of those are visible (elements only).
+    count: u32,
+    visible: Option<u32>,
+    alternatives: Vec<Alternative>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Alternative {
+    value: String,
+    count: u32,
+    visible: Option<u32>,
+    /// Why the page refused it (an invalid selector or regular expression).
+    invalid: Option<String>,
+}
+
+/// One window as the doctor saw it.
+#[derive(Serialize)]
+struct Examined<'a> {
+    session: &'a Session,
+    /// The probe's reading: state, layout, counts, and the markers that say why.
+    status: Option<Snapshot>,
+    roles: Vec<RoleMatch>,
+    /// Everything that keeps this window from reading cleanly.
+    warnings: Vec<String>,
+}
+
+pub(super) fn run(a: &Args) -> Result<u8, Error> {
+    let profile = profile(a)?;
+    let (endpoints, source) = found_endpoints(a)?;
+    let nothing = matches!(source, Source::NothingAnswered { .. });
+    let labels: Vec<String> = if nothing {
+        Vec::new()
+    } else {
+        endpoints.iter().map(|e| e.label().to_string()).collect()
+    };
+    let sessions = if nothing {
+        Vec::new()
+    } else {
+        Registry::with(endpoints, profile.clone())?.select(&a.sessions)?
+    };
+    let examined: Vec<Examined> = sessions.iter().map(|s| examine(s, &profile)).collect();
+    let clean = !examined.is_empty() && examined.iter().all(|e| e.warnings.is_empty());
+    if a.json {
+        let report = json!({
+            "endpoint": { "urls": labels, "found_by": found_by(&source), "detail": source.to_string() },
+            "clean": clean,
+            "sessions": examined,
+        });
+        println!("{report}");
+    } else {
+        let shown = if nothing {
+            "none".into()
+        } else {
+            labels.join(", ")
+        };
+        println!("endpoint: {shown} ({source})");
+        for e in &examined {
+            print_examined(e);
+        }
+    }
+    if nothing {
+        eprintln!("angrav: {}", nothing_found(&source));
+    } else if examined.is_empty() {
+        eprintln!("angrav: no Antigravity editor window found");
+    } else if !clean {
+        let n: usize = examined.iter().map(|e| e.warnings.len()).sum();
+        eprintln!("angrav: {n} warning(s); see above");
+    }
+    Ok(if clean { exit::OK } else { exit::FAILURE })
+}
+
+fn found_by(source: &Source) -> &'static str {
+    match source {
+        Source::Given(_) => "given",
+        Source::DefaultPort => "default_port",
+        Source::ActivePortFile(_) => "devtools_active_port",
+        Source::PortScan => "port_scan",
+        Source::NothingAnswered { .. } => "nothing_answered",
+    }
+}
+
+fn examine<'a>(session: &'a Session, profile: &Profile) -> Examined<'a> {
+    let mut out = Examined {
+        session,
+        status: None,
+        roles: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let read = Panel::attach(&session.window, profile).and_then(|(mut panel, snap)| {
+        let page = json!({ "url": session.url, "title": session.title });
+        let roles = serde_json::to_value(profile.roles()).expect("roles serialise");
+        let v = panel.call_function(SCRIPT, &[roles, page])?;
+        let roles: Vec<RoleMatch> = cdp::methods::from_value(v, "doctor result")?;
+        Ok((snap, roles))
+    });
+    match read {
+        Ok((snap, roles)) => {
+            out.warnings = warnings(&snap, &roles);
+            out.status = Some(snap);
+            out.roles = roles;
+        }
+        // A script error's first line says what; the page's stack trace does not.
+        Err(e) => out.warnings.push(format!(
+            "cannot read this window: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        )),
+    }
+    out
+}
+
+fn warnings(snap: &Snapshot, roles: &[RoleMatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in roles {
+        for alt in &r.alternatives {
+            if let Some(why) = &alt.invalid {
+                out.push(format!(
+                    "{}: invalid alternative '{}': {why}",
+                    r.role, alt.value
+                ));
+            }
+        }
+    }
+    if snap.state == State::NoPanel {
+        out.push(
+            "no agent panel found: open it (View > Agent), or fix panel_root if it is open"
+                .to_string(),
+        );
+        return out;
+    }
+    let role = |name: &str| roles.iter().find(|r| r.role == name);
+    let missed = |name: &str| role(name).filter(|r| r.matched.is_none());
+    let expected = EXPECTED.iter().copied().chain(
+        EXPECTED_WITH
+            .iter()
+            .filter(|(_, when)| role(when).is_some_and(|r| r.matched.is_some()))
+            .map(|(name, _)| *name),
+    );
+    for r in expected.filter_map(missed) {
+        out.push(format!(
+            "{} matched nothing in a window whose panel was found (tried: {})",
+            r.role,
+            r.alternatives
+                .iter()
+                .map(|a| a.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out
+}
+
+fn print_examined(e: &Examined) {
+    let s = e.session;
+    println!(
+        "\n{}  {}  {}",
+        s.id,
+        s.workspace.as_deref().unwrap_or("-"),
+        s.title
+    );
+    if let Some(snap) = &e.status {
+        println!(
+            "  layout: {}; state: {}; messages: {} user, {} agent",
+            snap.layout.map_or("none", Layout::name),
+            describe_state(snap),
+            snap.user_messages,
+            snap.agent_messages
+        );
+        println!("  why:    {}", snap.markers.join("; "));
+    }
+    let width = e.roles.iter().map(|r| r.role.len()).max().unwrap_or(0);
+    for r in &e.roles {
+        // Selectors as written; text, URLs and patterns quoted (they may start with a space).
+        let found = match (&r.matched, r.visible) {
+            (None, _) => "none matched".to_string(),
+            (Some(m), Some(v)) if r.kind == RoleKind::Selector => {
+                format!("{m}  ({}, {v} visible)", r.count)
+            }
+            (Some(m), Some(v)) => format!("{m:?}  ({}, {v} visible)", r.count),
+            (Some(m), None) => format!("{m:?}  ({})", r.count),
+        };
+        println!("  {:width$}  {found}", r.role);
+    }
+    for w in &e.warnings {
+        println!("  warning: {w}");
+    }
+    if e.warnings.is_empty() {
+        println!("  ok");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_roles_are_roles_of_the_profile() {
+        let roles = Profile::default().roles();
+        let known = |name: &str| roles.iter().any(|r| r.role == name);
+        for name in EXPECTED
+            .iter()
+            .chain(EXPECTED_WITH.iter().flat_map(|(a, b)| [a, b]))
+        {
+            assert!(known(name), "{name} is not a role of the profile");
+        }
+    }
+}
