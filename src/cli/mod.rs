@@ -53,6 +53,7 @@ struct Args {
     wait: WaitOptions,
     timeout_given: bool,
     wait_answer: bool,
+    replace_draft: bool,
     any: bool,
     all: bool,
     extract: bool,
@@ -93,6 +94,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         wait: WaitOptions::default(),
         timeout_given: false,
         wait_answer: false,
+        replace_draft: false,
         any: false,
         all: false,
         extract: true,
@@ -127,6 +129,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("settle") => a.wait.settle = parse_duration(&text(p.value())?)?,
             Long("wait") => a.wait_answer = true,
+            Long("replace-draft") => a.replace_draft = true,
             Long("any") => a.any = true,
             Long("all") => a.all = true,
             Long("no-extract") => a.extract = false,
