@@ -578,7 +578,7 @@ fn fanout_once(sim: &Simulator) {
             .unwrap();
         serde_json::from_str(v.as_str().unwrap()).unwrap()
     };
-    let mut seen = vec![0; CHATS];
+    let mut seen = [0; CHATS];
     let (mut sent, mut once, mut twice, mut strange) = (0, 0, 0, 0);
     let (mut done, mut done_once, mut failed, mut failed_received) = (0, 0, 0, 0);
     for round in 0..ROUNDS {
