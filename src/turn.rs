@@ -235,7 +235,7 @@ fn confirm(
             }
         }
         let wake = [
-            Some(deadline),
+            emptied_at.is_none().then_some(deadline),
             send_button_at,
             emptied_at.map(|t| t + USER_MESSAGE_GRACE),
             Some(at + Claim::RENEW_EVERY),

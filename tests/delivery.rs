@@ -329,3 +329,80 @@ fn a_workspace_named_like_another_windows_id_prefix_is_ambiguous() {
     angrav_json(&["--session", first.id(0), "prompt", "this one"], 0);
     assert_eq!(first.received(0), ["this one"]);
 }
+
+#[test]
+fn concurrent_fanouts_report_done_only_for_prompts_received_once() {
+    let w = open(&[
+        Window::new(Layout::Current, "fan-a").scenario("instant"),
+        Window::new(Layout::LegacyFrame, "fan-b").scenario("instant"),
+        Window::new(Layout::LegacyTarget, "fan-c"),
+    ]);
+    let mut seen = [0; 3];
+    for round in 0..5 {
+        let children: Vec<_> = (0..2)
+            .map(|f| {
+                let text = format!("fan-out {f} of round {round}");
+                let child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+                    .args(["--cdp", common::sim().endpoint().label(), "--json"])
+                    .args(["sessions", "fanout", &text])
+                    .args(common::session_args(&w))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run angrav");
+                (text, child)
+            })
+            .collect();
+        let reports: Vec<(String, Value)> = children
+            .into_iter()
+            .map(|(text, child)| {
+                let o = child.wait_with_output().unwrap();
+                let report = serde_json::from_str(&stdout(&o))
+                    .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+                (text, report)
+            })
+            .collect();
+        for (i, seen) in seen.iter_mut().enumerate() {
+            let all = w.received(i);
+            let arrived = &all[*seen..];
+            *seen = all.len();
+            for (text, report) in &reports {
+                let outcome = common::by_target(&report["sessions"], w.id(i)).unwrap();
+                let times = arrived.iter().filter(|a| *a == text).count();
+                match outcome["status"].as_str().unwrap() {
+                    "done" => assert_eq!(times, 1, "{outcome}: {arrived:?}"),
+                    "failed" => {
+                        assert_eq!(times, 0, "{outcome}: {arrived:?}");
+                        assert!(outcome["reason"].as_str().unwrap().contains("prompt not"));
+                    }
+                    other => panic!("round {round}: {other}: {outcome}"),
+                }
+            }
+            for a in arrived {
+                assert!(
+                    reports.iter().any(|(t, _)| t == a),
+                    "window {i} received {a:?}, which nobody sent"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_prompt_the_page_never_takes_is_taken_out_of_the_editor_again() {
+    let w = open(&[Window::new(Layout::Current, "deaf").scenario("deaf")]);
+    let o = angrav(&["--session", w.id(0), "prompt", "anyone?"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("prompt not delivered: the page did not take it within"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("the editor is as it was"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(editor_text(&w, 0), "");
+    assert!(w.received(0).is_empty());
+}

@@ -190,7 +190,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--scenario",
         "--scenario S[,S...]",
-        "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus [default: a short turn]",
+        "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
     ),
 ];
 

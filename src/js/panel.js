@@ -333,10 +333,14 @@ function install(profile) {
     const input = found && findInput(found.root);
     const conv = found && conversation(found.root);
     const last = conv && conv.lastUser;
+    const raw = input ? (input.e.value !== undefined ? input.e.value : text(input.e)) : '';
+    // A placeholder rendered inside the editor is not a draft.
+    const placeholder = input && ['aria-placeholder', 'placeholder', 'data-placeholder']
+      .map((a) => input.e.getAttribute(a)).find(Boolean);
     const st = {
       claimed, state: s.state, busy: s.busy, found: !!input,
       editable: !!input && editable(input.e),
-      text: input ? (input.e.value !== undefined ? input.e.value : text(input.e)) : '',
+      text: raw.trim() === placeholder || isNoise(raw) ? '' : raw,
       users: s.user_messages,
       last_user: last ? (last.innerText || last.textContent || '') : null,
     };
