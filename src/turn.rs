@@ -458,6 +458,22 @@ mod tests {
     }
 
     #[test]
+    fn text_compares_as_an_editor_or_a_rendered_message_shows_it() {
+        let typed = "line one\r\nline two\n\n  indented\ttab\n";
+        assert_eq!(normalized(typed), "line one line two indented tab");
+        assert_eq!(
+            normalized("line one\u{a0}line two\nindented tab"),
+            normalized(typed)
+        );
+        // Merged or partial texts never compare equal.
+        assert_ne!(normalized("AAA1BBB1"), normalized("AAA1"));
+        assert_ne!(normalized("AAA 1"), normalized("AAA1"));
+        assert_eq!(normalized(" \n\u{a0}"), "");
+        assert_eq!(preview("short"), "\"short\"");
+        assert_eq!(preview(&"x".repeat(50)), format!("\"{}…\"", "x".repeat(40)));
+    }
+
+    #[test]
     fn idle_must_hold_for_the_settle_time() {
         let t0 = Instant::now();
         let mut t = Tracker::new(None, SETTLE);

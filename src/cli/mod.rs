@@ -318,6 +318,8 @@ mod tests {
         assert_eq!(a.sessions, ["abc"]);
         assert_eq!(a.wait.timeout, Duration::from_secs(5));
         assert_eq!(args("output code --lang rust").command, Command::OutputCode);
+        assert!(args("prompt hi --replace-draft").replace_draft);
+        assert!(!a.replace_draft);
         let w = args("sessions wait --any --session a --session b");
         assert_eq!(w.command, Command::SessionsWait);
         assert!(w.any && w.sessions.len() == 2);
