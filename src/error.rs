@@ -25,8 +25,10 @@ pub enum Error {
     NoPanel,
     /// The probe library vanished from its world (the page navigated).
     ContextGone,
-    /// The agent did not start a turn for the prompt.
+    /// The prompt was refused before anything was typed (busy agent, draft, ...).
     NotAccepted(String),
+    /// The prompt was typed but not delivered; the editor was put back.
+    NotDelivered(String),
     /// A wait ran out; `pending` names what was still awaited.
     Timeout {
         after: Duration,
@@ -116,6 +118,7 @@ impl fmt::Display for Error {
                 "the page navigated while angrav was reading it; try again"
             ),
             Error::NotAccepted(why) => write!(f, "prompt not accepted: {why}"),
+            Error::NotDelivered(why) => write!(f, "prompt not delivered: {why}"),
             Error::Timeout { after, pending } => {
                 write!(
                     f,

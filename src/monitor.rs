@@ -28,7 +28,8 @@ pub enum Update {
         snapshot: Snapshot,
         at: Instant,
     },
-    /// The prompt a monitor was given was sent (its turn's baseline) or refused.
+    /// The prompt a monitor was given was delivered (its turn's baseline; the turn
+    /// may not have started yet), or refused or not delivered (why).
     Prompted {
         target_id: String,
         result: Result<Baseline, String>,
@@ -153,11 +154,14 @@ fn monitor(
         }
     };
     if let Some(text) = prompt {
-        let sent = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN).map_err(|e| e.to_string());
-        let result = sent
-            .as_ref()
-            .map(|(baseline, _)| *baseline)
-            .map_err(Clone::clone);
+        // The turn's start is the tracker's to see: do not wait for it here.
+        let opts = turn::SendOptions {
+            claim_within: ACCEPT_WITHIN,
+            start_within: Duration::ZERO,
+            replace_draft: false,
+        };
+        let sent = turn::send_prompt(&mut panel, &text, opts).map_err(|e| e.to_string());
+        let result = sent.as_ref().map(|s| s.baseline).map_err(Clone::clone);
         if tx
             .send(Update::Prompted {
                 target_id: id.clone(),
@@ -168,7 +172,7 @@ fn monitor(
             return;
         }
         match sent {
-            Ok((_, started)) => snap = started,
+            Ok(sent) => snap = sent.snapshot,
             Err(_) => return,
         }
     }
@@ -207,7 +211,8 @@ fn monitor(
     }
 }
 
-/// How long a prompt may take to show as a started turn.
+/// How long a delivered prompt's turn may take to show it started before `prompt`
+/// returns without it; also how long a sender waits for another's claim on the editor.
 pub const ACCEPT_WITHIN: Duration = Duration::from_secs(10);
 
 fn discover(endpoint: Endpoint, profile: Profile, group: Arc<CloseGroup>, tx: Sender<Update>) {

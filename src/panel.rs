@@ -126,6 +126,74 @@ pub struct CodeBlock {
     pub code: String,
 }
 
+/// One sender's claim on a window's editor, for the whole type-submit-confirm sequence
+/// of a prompt. It lives in the page (an attribute of the document element), so every
+/// angrav process sees it; it is a lease, renewed by every editor operation, so the
+/// claim of an angrav killed mid-sequence lapses by itself.
+#[derive(Debug)]
+pub struct Claim {
+    token: String,
+}
+
+impl Claim {
+    /// How long a claim lasts unless renewed.
+    pub const LEASE: Duration = Duration::from_secs(5);
+    /// How often a sender renews it while it waits.
+    pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+    /// A token no other sender has: random per thread, with the process id.
+    pub fn new() -> Claim {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        Claim {
+            token: format!("{:016x}-{}", h.finish(), std::process::id()),
+        }
+    }
+
+    fn args(&self) -> Value {
+        json!({ "token": self.token, "lease_ms": Claim::LEASE.as_millis() as u64 })
+    }
+}
+
+impl Default for Claim {
+    fn default() -> Self {
+        Claim::new()
+    }
+}
+
+/// The editor and the newest user message, as a sender checks them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Editor {
+    /// The claim is still this sender's.
+    pub claimed: bool,
+    pub state: State,
+    pub busy: bool,
+    /// An editor was found (the rest says nothing about it otherwise).
+    pub found: bool,
+    pub editable: bool,
+    /// What the editor holds, as the page renders it.
+    pub text: String,
+    /// User messages in the conversation, and the newest one's text.
+    pub users: u32,
+    pub last_user: Option<String>,
+    /// What the page made of the Enter pressed since [`Panel::prepare`]: `None` if it
+    /// did not reach the window (a handler stopped it).
+    pub enter: Option<EnterSeen>,
+    /// Changes whenever anything above but `claimed` and `enter` does.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct EnterSeen {
+    /// A page handler called `preventDefault()`: the page took the key.
+    pub prevented: bool,
+}
+
 /// The window a panel belongs to: enough to find the panel again after a reload.
 #[derive(Debug, Clone)]
 pub struct WindowRef {
@@ -319,19 +387,52 @@ impl Panel {
         Ok(cdp::methods::from_value(v, "conversation")?)
     }
 
-    /// Focuses the editor with its content selected; `Err` says why it cannot be typed in.
-    pub fn focus_input(&mut self) -> Result<(), String> {
-        let v = self
-            .op("focus_input", Value::Null, CALL_TIMEOUT)
-            .map_err(|e| e.to_string())?;
+    /// Claims the editor for one sender (see [`Claim`]), waiting up to `within` for
+    /// another holder to release it or let it lapse; `false`: it did not.
+    pub fn claim(&mut self, claim: &Claim, within: Duration) -> Result<bool, Error> {
+        let args = json!({ "token": claim.token, "lease_ms": Claim::LEASE.as_millis() as u64,
+            "wait_ms": within.as_millis() as u64 });
+        let v = self.op("claim", args, within + CALL_TIMEOUT)?;
+        Ok(v["ok"].as_bool() == Some(true))
+    }
+
+    /// Releases the claim, if it is still this one.
+    pub fn release(&mut self, claim: &Claim) -> Result<(), Error> {
+        self.op("release", json!({ "token": claim.token }), CALL_TIMEOUT)?;
+        Ok(())
+    }
+
+    /// The editor as a sender sees it, renewing the claim.
+    pub fn editor(&mut self, claim: &Claim) -> Result<Editor, Error> {
+        let v = self.op("editor", claim.args(), CALL_TIMEOUT)?;
+        Ok(cdp::methods::from_value(v, "editor state")?)
+    }
+
+    /// As [`Panel::editor`], once the editor differs from `key`, or after `timeout`.
+    pub fn editor_watch(
+        &mut self,
+        claim: &Claim,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Editor, Error> {
+        let mut args = claim.args();
+        args["key"] = key.into();
+        args["timeout_ms"] = (timeout.as_millis() as u64).into();
+        let v = self.op("editor_watch", args, timeout + CALL_TIMEOUT)?;
+        Ok(cdp::methods::from_value(v, "editor state")?)
+    }
+
+    /// Focuses the editor with its content selected, and notes what the page makes
+    /// of the next Enter; `Err` says why it cannot be typed in.
+    pub fn prepare(&mut self, claim: &Claim) -> Result<Result<(), String>, Error> {
+        let v = self.op("prepare", claim.args(), CALL_TIMEOUT)?;
         if v["ok"].as_bool() == Some(true) {
-            Ok(())
-        } else {
-            Err(v["reason"]
-                .as_str()
-                .unwrap_or("the editor cannot be focused")
-                .to_string())
+            return Ok(Ok(()));
         }
+        Ok(Err(v["reason"]
+            .as_str()
+            .unwrap_or("the editor cannot be focused")
+            .to_string()))
     }
 
     /// Types `text` as one insertion: it travels as a JSON string, verbatim.
@@ -342,14 +443,24 @@ impl Panel {
 
     /// Presses and releases Enter in the focused element.
     pub fn press_enter(&mut self) -> Result<(), Error> {
+        self.press("Enter", 13, Some("\r"))
+    }
+
+    /// Presses and releases Backspace in the focused element (with the editor's content
+    /// selected: deletes it as a user would, so the editor's own model follows).
+    pub fn press_backspace(&mut self) -> Result<(), Error> {
+        self.press("Backspace", 8, None)
+    }
+
+    fn press(&mut self, name: &str, code: u32, text: Option<&str>) -> Result<(), Error> {
         let deadline = Instant::now() + CALL_TIMEOUT;
         let mut key = DispatchKeyEvent {
             kind: "keyDown",
-            key: "Enter",
-            code: "Enter",
-            windows_virtual_key_code: 13,
-            native_virtual_key_code: 13,
-            text: Some("\r"),
+            key: name,
+            code: name,
+            windows_virtual_key_code: code,
+            native_virtual_key_code: code,
+            text,
             modifiers: 0,
         };
         let down = self.conn.send(&key)?;

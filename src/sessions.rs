@@ -160,8 +160,9 @@ fn short_id(id: &str, all: &[String]) -> String {
     chars[..n].iter().collect()
 }
 
-/// Picks one session: by id prefix (any case) or unique workspace name. Without a
-/// query, the only session there is.
+/// Picks one session: by its full id, or else by the one window whose id starts with
+/// the query (any case) or whose workspace is named so. Without a query, the only
+/// session there is.
 pub fn select<'a>(sessions: &'a [Session], query: Option<&str>) -> Result<&'a Session, Error> {
     let names = |v: &[&Session]| v.iter().map(|s| describe(s)).collect::<Vec<_>>();
     let all: Vec<&Session> = sessions.iter().collect();
@@ -189,27 +190,29 @@ pub fn select<'a>(sessions: &'a [Session], query: Option<&str>) -> Result<&'a Se
         .copied()
         .filter(|s| s.workspace.as_deref() == Some(q))
         .collect();
-    let exact: Vec<&Session> = all
-        .iter()
-        .copied()
-        .filter(|s| s.target_id.eq_ignore_ascii_case(q))
-        .collect();
-    for found in [exact, by_id, by_name] {
-        match found.as_slice() {
-            [one] => return Ok(one),
-            [] => continue,
-            many => {
-                return Err(Error::SessionAmbiguous {
-                    query: Some(q.into()),
-                    matches: names(many),
-                });
-            }
+    // A full id names its window, whatever else the query matches.
+    if let Some(exact) = all.iter().find(|s| s.target_id.eq_ignore_ascii_case(q)) {
+        return Ok(exact);
+    }
+    // Otherwise an id prefix and a workspace name count alike: a window named like
+    // the start of another's id makes the query ambiguous, not a silent pick.
+    let mut found = by_id;
+    for s in by_name {
+        if !found.iter().any(|f| f.target_id == s.target_id) {
+            found.push(s);
         }
     }
-    Err(Error::SessionNotFound {
-        query: Some(q.into()),
-        known: names(&all),
-    })
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::SessionNotFound {
+            query: Some(q.into()),
+            known: names(&all),
+        }),
+        many => Err(Error::SessionAmbiguous {
+            query: Some(q.into()),
+            matches: names(many),
+        }),
+    }
 }
 
 fn describe(s: &Session) -> String {
@@ -233,6 +236,38 @@ mod tests {
         assert_eq!(short_id(&ids[0], &ids), "ABCDEF123");
         assert_eq!(short_id(&ids[1], &ids), "ABCDEF129");
         assert_eq!(short_id(&ids[2], &ids), "FFFF00");
+    }
+
+    fn session(target_id: &str, workspace: &str) -> Session {
+        let endpoint = cdp::Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let window = WindowRef::new(endpoint, target_id.into(), String::new());
+        let title = format!("{workspace} - Antigravity");
+        Session::new(window, title, String::new(), &[], &Profile::default())
+    }
+
+    #[test]
+    fn a_name_shadowing_an_id_prefix_is_ambiguous() {
+        let all = [
+            session("ABCDEF0123", "alpha"),
+            session("99887766", "abcdef"),
+        ];
+        for q in ["abcdef", "ABCDEF"] {
+            match select(&all, Some(q)) {
+                Err(Error::SessionAmbiguous { matches, .. }) if q == "abcdef" => {
+                    assert_eq!(matches.len(), 2, "{matches:?}")
+                }
+                // Names match exactly: "ABCDEF" is only an id prefix.
+                Ok(s) if q == "ABCDEF" => assert_eq!(s.target_id, "ABCDEF0123"),
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        // A full id still wins; a name or prefix of one window alone picks it.
+        assert_eq!(
+            select(&all, Some("abcdef0123")).unwrap().target_id,
+            "ABCDEF0123"
+        );
+        assert_eq!(select(&all, Some("alpha")).unwrap().target_id, "ABCDEF0123");
+        assert_eq!(select(&all, Some("9988")).unwrap().target_id, "99887766");
     }
 
     #[test]

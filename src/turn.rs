@@ -8,14 +8,24 @@
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::panel::{Panel, Snapshot, State};
+use crate::panel::{Claim, Editor, Panel, Snapshot, State};
 
 /// The longest one `watch` waits in the page before reporting back anyway: also how
 /// long a watch angrav left behind (killed mid-wait) may linger in the page.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// How long after Enter a prompt still in the editor is sent with the send button.
-const SEND_BUTTON_AFTER: Duration = Duration::from_secs(1);
+/// How long a submission may take to show its effect (the editor emptied, the user
+/// message shown) before the prompt counts as not delivered: long enough for a page
+/// that acts on Enter seconds later.
+const SUBMIT_EFFECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long after an Enter the page did not take (it reached the window with its
+/// default action intact) the send button is clicked, if nothing else happened.
+const SEND_BUTTON_AFTER: Duration = Duration::from_secs(2);
+
+/// How long an emptied editor may wait for its user message to show, where user
+/// messages are readable, before the emptying alone counts as delivery.
+const USER_MESSAGE_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
@@ -40,14 +50,65 @@ pub struct Baseline {
     answer_blocks: u32,
 }
 
-/// Types `text` into the editor and submits it, then confirms the turn started.
-/// A busy agent is refused, not interrupted. Returns the turn's baseline with the
-/// snapshot that showed it started (a wait can begin from it).
-pub fn send_prompt(
+impl Baseline {
+    /// The conversation holds an answer that was not there before the prompt.
+    pub fn answered(&self, snap: &Snapshot) -> bool {
+        snap.agent_messages > self.agent_messages || snap.answer_blocks > self.answer_blocks
+    }
+}
+
+/// How `send_prompt` goes about it.
+#[derive(Debug, Clone, Copy)]
+pub struct SendOptions {
+    /// How long to wait for another sender's claim on the editor to end.
+    pub claim_within: Duration,
+    /// How long after delivery the turn may take to show it started.
+    pub start_within: Duration,
+    /// Replace text already in the editor instead of refusing.
+    pub replace_draft: bool,
+}
+
+/// A delivered prompt: its turn's baseline, the latest snapshot, and whether the
+/// turn showed it started (busy, or a new answer) within the start window.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub baseline: Baseline,
+    pub snapshot: Snapshot,
+    pub started: bool,
+}
+
+/// Delivers `text` to the agent, exactly once or not at all, then awaits its turn's
+/// start. The editor is claimed for the whole sequence (see [`Claim`]): other senders,
+/// in this process or another, wait. A busy agent and a draft in the editor are
+/// refused. Delivered means: the editor held exactly this text before the one
+/// submission, and was emptied after it, and the newest user message, when the page
+/// shows one, is this text. A prompt not delivered is taken out of the editor again.
+pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<Sent, Error> {
+    if text.trim().is_empty() {
+        return Err(Error::Usage("the prompt is empty".into()));
+    }
+    let claim = Claim::new();
+    if !panel.claim(&claim, opts.claim_within)? {
+        return Err(Error::NotAccepted(format!(
+            "another sender kept the editor for {}; try again",
+            crate::cli::show_duration(opts.claim_within)
+        )));
+    }
+    let delivered = deliver(panel, &claim, text, opts.replace_draft);
+    // A release that fails leaves a lease that lapses by itself.
+    let _ = panel.release(&claim);
+    let before = delivered?;
+    await_start(panel, &before, opts.start_within)
+}
+
+/// The claimed part: check, type, verify, submit once, confirm. Returns the snapshot
+/// from before the prompt.
+fn deliver(
     panel: &mut Panel,
+    claim: &Claim,
     text: &str,
-    accept_within: Duration,
-) -> Result<(Baseline, Snapshot), Error> {
+    replace_draft: bool,
+) -> Result<Snapshot, Error> {
     let before = panel.probe()?;
     match before.state {
         State::NoPanel => return Err(Error::NoPanel),
@@ -59,48 +120,207 @@ pub fn send_prompt(
         }
         State::Idle | State::Error => {}
     }
-    if !before.input_found {
+    let start = panel.editor(claim)?;
+    if !start.found {
         return Err(Error::NotAccepted("editor not found".into()));
     }
-    if !before.input_editable {
+    if !start.editable {
         return Err(Error::NotAccepted("input read-only".into()));
     }
-    if text.trim().is_empty() {
-        return Err(Error::Usage("the prompt is empty".into()));
+    let draft = if normalized(&start.text).is_empty() {
+        String::new()
+    } else if replace_draft {
+        start.text.clone()
+    } else {
+        return Err(Error::NotAccepted(format!(
+            "the editor holds a draft ({}); angrav left it there: send or clear it, or give --replace-draft",
+            preview(&start.text)
+        )));
+    };
+    let focused = panel.prepare(claim)?;
+    if focused.is_ok() {
+        panel.insert_text(text)?;
     }
-    panel.focus_input().map_err(Error::NotAccepted)?;
-    panel.insert_text(text)?;
+    let typed = panel.editor(claim)?;
+    let holds = normalized(&typed.text) == normalized(text);
+    if !typed.claimed || typed.busy || !holds {
+        let why = if !typed.claimed {
+            "another sender took the editor".to_string()
+        } else if typed.busy {
+            format!(
+                "the agent became busy ({}) before the prompt was submitted, in a turn angrav did not start",
+                typed.state.name()
+            )
+        } else if let Err(reason) = focused {
+            reason
+        } else {
+            format!(
+                "the editor holds {} instead of the prompt",
+                preview(&typed.text)
+            )
+        };
+        let note = restore(panel, claim, text, &draft)?;
+        return Err(Error::NotDelivered(format!("{why}; {note}")));
+    }
     panel.press_enter()?;
-    let deadline = Instant::now() + accept_within;
-    // A page that does not send on Enter gets its send button clicked after a moment.
-    let mut send_button_at = Some(Instant::now() + SEND_BUTTON_AFTER);
-    let mut now = panel.probe()?;
+    confirm(panel, claim, text, &typed, &draft)?;
+    Ok(before)
+}
+
+/// After the one submission: waits for its effect. The send button is clicked only
+/// when the Enter reached the window untaken (no page handler prevented it) and had no
+/// effect for [`SEND_BUTTON_AFTER`]: a page that took the Enter may act on it later.
+fn confirm(
+    panel: &mut Panel,
+    claim: &Claim,
+    text: &str,
+    typed: &Editor,
+    draft: &str,
+) -> Result<(), Error> {
+    let sent_at = Instant::now();
+    let deadline = sent_at + SUBMIT_EFFECT_WITHIN;
+    let mut send_button_at = Some(sent_at + SEND_BUTTON_AFTER);
+    let mut emptied_at: Option<Instant> = None;
+    let mut now = panel.editor(claim)?;
     loop {
-        // Evidence of a turn: the user's message, the busy marker, or a new answer.
-        let started = now.user_messages > before.user_messages
-            || now.busy
-            || now.agent_messages > before.agent_messages
-            || now.answer_blocks > before.answer_blocks;
-        if started {
-            let baseline = Baseline {
-                agent_messages: before.agent_messages,
-                answer_blocks: before.answer_blocks,
-            };
-            return Ok((baseline, now));
+        if !now.claimed {
+            return Err(Error::NotDelivered(
+                "another sender took the editor while the prompt was being submitted".into(),
+            ));
+        }
+        let holds = normalized(&now.text) == normalized(text);
+        if now.users > typed.users {
+            let newest = now.last_user.as_deref().unwrap_or_default();
+            if normalized(newest) == normalized(text) {
+                return Ok(());
+            }
+            // Someone else's message, while ours still waits in the editor: go on.
+            if !holds {
+                return Err(Error::NotDelivered(format!(
+                    "the newest user message is not this prompt: {}",
+                    preview(newest)
+                )));
+            }
         }
         let at = Instant::now();
-        if at >= deadline {
-            return Err(Error::NotAccepted(format!(
-                "no user message, busy marker or answer appeared within {}",
-                crate::cli::show_duration(accept_within)
-            )));
+        if normalized(&now.text).is_empty() {
+            let since = *emptied_at.get_or_insert(at);
+            // Pages with no readable user message: the emptied editor is the evidence.
+            if at >= since + USER_MESSAGE_GRACE {
+                return Ok(());
+            }
+        } else {
+            emptied_at = None;
+        }
+        if at >= deadline && emptied_at.is_none() {
+            let why = if now.busy && holds {
+                format!(
+                    "the agent is busy ({}) in a turn angrav did not start, and the prompt is still in the editor",
+                    now.state.name()
+                )
+            } else {
+                format!(
+                    "the page did not take it within {}",
+                    crate::cli::show_duration(SUBMIT_EFFECT_WITHIN)
+                )
+            };
+            let note = restore(panel, claim, text, draft)?;
+            return Err(Error::NotDelivered(format!("{why}; {note}")));
         }
         if send_button_at.is_some_and(|t| at >= t) {
             send_button_at = None;
-            panel.click_send()?;
+            let untaken = now.enter.is_some_and(|e| !e.prevented);
+            if untaken && holds && !now.busy && now.users == typed.users {
+                panel.click_send()?;
+            }
         }
-        let wake = send_button_at.map_or(deadline, |t| t.min(deadline));
-        now = panel.watch(&now.key, wake.saturating_duration_since(at))?;
+        let wake = [
+            emptied_at.is_none().then_some(deadline),
+            send_button_at,
+            emptied_at.map(|t| t + USER_MESSAGE_GRACE),
+            Some(at + Claim::RENEW_EVERY),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(deadline);
+        now = panel.editor_watch(claim, &now.key, wake.saturating_duration_since(at))?;
+    }
+}
+
+/// Takes the prompt out of the editor again (putting back a replaced draft), when
+/// the editor still holds it; says what became of the editor.
+fn restore(panel: &mut Panel, claim: &Claim, text: &str, draft: &str) -> Result<String, Error> {
+    let deadline = Instant::now() + SUBMIT_EFFECT_WITHIN;
+    let mut now = panel.editor(claim)?;
+    // Read-only while the agent works: wait a little for it to take input again.
+    while normalized(&now.text) == normalized(text) && !now.editable {
+        let at = Instant::now();
+        if at >= deadline {
+            return Ok("the prompt is still in the editor (read-only while the agent works): remove it there".into());
+        }
+        let wait = deadline.min(at + Claim::RENEW_EVERY) - at;
+        now = panel.editor_watch(claim, &now.key, wait)?;
+    }
+    if normalized(&now.text) != normalized(text) {
+        return Ok(if normalized(&now.text) == normalized(draft) {
+            "the editor is as it was".into()
+        } else {
+            "the editor is left as the page has it".into()
+        });
+    }
+    if panel.prepare(claim)?.is_ok() {
+        if draft.is_empty() {
+            panel.press_backspace()?;
+        } else {
+            panel.insert_text(draft)?;
+        }
+    }
+    let after = panel.editor(claim)?;
+    Ok(if normalized(&after.text) == normalized(draft) {
+        "the editor is as it was".into()
+    } else {
+        "the prompt is still in the editor: remove it there".into()
+    })
+}
+
+/// After delivery: waits, within `within`, for the turn to show it started.
+fn await_start(panel: &mut Panel, before: &Snapshot, within: Duration) -> Result<Sent, Error> {
+    let baseline = Baseline {
+        agent_messages: before.agent_messages,
+        answer_blocks: before.answer_blocks,
+    };
+    let deadline = Instant::now() + within;
+    let mut snapshot = panel.probe()?;
+    loop {
+        let started = snapshot.busy || baseline.answered(&snapshot);
+        let at = Instant::now();
+        if started || at >= deadline {
+            return Ok(Sent {
+                baseline,
+                snapshot,
+                started,
+            });
+        }
+        snapshot = panel.watch(&snapshot.key, (deadline - at).min(HEARTBEAT))?;
+    }
+}
+
+/// Text as compared across the editor, the page's rendering and the prompt: every
+/// run of whitespace (newlines, NBSP, tabs, paragraph breaks) as one space, trimmed.
+/// Whitespace is all a contenteditable or a rendered message changes.
+fn normalized(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A short quote of page or user text for a message.
+fn preview(text: &str) -> String {
+    let t = normalized(text);
+    let cut: String = t.chars().take(40).collect();
+    if cut.len() < t.len() {
+        format!("\"{cut}…\"")
+    } else {
+        format!("\"{cut}\"")
     }
 }
 
@@ -235,6 +455,22 @@ mod tests {
 
     fn at(t0: Instant, ms: u64) -> Instant {
         t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn text_compares_as_an_editor_or_a_rendered_message_shows_it() {
+        let typed = "line one\r\nline two\n\n  indented\ttab\n";
+        assert_eq!(normalized(typed), "line one line two indented tab");
+        assert_eq!(
+            normalized("line one\u{a0}line two\nindented tab"),
+            normalized(typed)
+        );
+        // Merged or partial texts never compare equal.
+        assert_ne!(normalized("AAA1BBB1"), normalized("AAA1"));
+        assert_ne!(normalized("AAA 1"), normalized("AAA1"));
+        assert_eq!(normalized(" \n\u{a0}"), "");
+        assert_eq!(preview("short"), "\"short\"");
+        assert_eq!(preview(&"x".repeat(50)), format!("\"{}…\"", "x".repeat(40)));
     }
 
     #[test]

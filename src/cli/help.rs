@@ -64,8 +64,15 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "prompt",
         args: " TEXT",
-        summary: "send a prompt (TEXT, - for stdin, or -f FILE) and confirm the turn started; a busy agent is refused",
-        flags: &["--session", "-f", "--wait", "--timeout", "--settle"],
+        summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s for its turn to start; a busy agent and a draft in the editor are refused",
+        flags: &[
+            "--session",
+            "-f",
+            "--wait",
+            "--replace-draft",
+            "--timeout",
+            "--settle",
+        ],
     },
     Cmd {
         words: "wait",
@@ -162,6 +169,11 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "--wait",
         "wait for this prompt's answer and print it",
     ),
+    (
+        "--replace-draft",
+        "--replace-draft",
+        "replace text someone left in the editor instead of refusing the prompt",
+    ),
     ("-f", "-f FILE", "read the input from FILE (- for stdin)"),
     ("--task", "--task ID=TEXT", "one chat's prompt (repeatable)"),
     ("--lang", "--lang L", "only code blocks in language L"),
@@ -184,7 +196,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--scenario",
         "--scenario S[,S...]",
-        "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota [default: a short turn]",
+        "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
     ),
 ];
 

@@ -54,6 +54,7 @@ struct Args {
     wait: WaitOptions,
     timeout_given: bool,
     wait_answer: bool,
+    replace_draft: bool,
     any: bool,
     all: bool,
     extract: bool,
@@ -94,6 +95,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         wait: WaitOptions::default(),
         timeout_given: false,
         wait_answer: false,
+        replace_draft: false,
         any: false,
         all: false,
         extract: true,
@@ -128,6 +130,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("settle") => a.wait.settle = parse_duration(&text(p.value())?)?,
             Long("wait") => a.wait_answer = true,
+            Long("replace-draft") => a.replace_draft = true,
             Long("any") => a.any = true,
             Long("all") => a.all = true,
             Long("no-extract") => a.extract = false,
@@ -345,6 +348,8 @@ mod tests {
         assert_eq!(a.sessions, ["abc"]);
         assert_eq!(a.wait.timeout, Duration::from_secs(5));
         assert_eq!(args("output code --lang rust").command, Command::OutputCode);
+        assert!(args("prompt hi --replace-draft").replace_draft);
+        assert!(!a.replace_draft);
         let w = args("sessions wait --any --session a --session b");
         assert_eq!(w.command, Command::SessionsWait);
         assert!(w.any && w.sessions.len() == 2);

@@ -2,11 +2,12 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Instant;
 
 use serde_json::json;
 
 use super::output::{describe_state, print_answer, print_status};
-use super::{Args, Command, registry, usage};
+use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Message, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
@@ -36,15 +37,35 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
-            let (baseline, started) = turn::send_prompt(&mut panel, &text, ACCEPT_WITHIN)?;
+            let begun = Instant::now();
+            let opts = turn::SendOptions {
+                claim_within: a.wait.timeout,
+                start_within: ACCEPT_WITHIN.min(a.wait.timeout),
+                replace_draft: a.replace_draft,
+            };
+            let sent = turn::send_prompt(&mut panel, &text, opts)?;
             if !a.wait_answer {
                 if a.json {
-                    println!("{}", json!({ "session": session.id, "accepted": true }));
+                    println!(
+                        "{}",
+                        json!({ "session": session.id, "delivered": true, "started": sent.started })
+                    );
+                }
+                if !sent.started {
+                    eprintln!(
+                        "angrav: {}: prompt delivered; the agent has not started on it within {}",
+                        session.id,
+                        show_duration(opts.start_within)
+                    );
                 }
                 return Ok(exit::OK);
             }
-            let end = turn::wait_stopped(&mut panel, started, Some(baseline), a.wait)?;
-            finish_turn(&mut panel, session, &end, a.json)
+            let wait = turn::WaitOptions {
+                timeout: a.wait.timeout.saturating_sub(begun.elapsed()),
+                ..a.wait
+            };
+            let end = turn::wait_stopped(&mut panel, sent.snapshot, Some(sent.baseline), wait)?;
+            finish_turn(&mut panel, session, &end, sent.baseline, a.json)
         }
         Command::Wait => {
             let end = turn::wait_stopped(&mut panel, snap, None, a.wait)?;
@@ -161,10 +182,12 @@ fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
 }
 
 /// After a turn: print its answer; the exit code says whether the agent finished.
+/// Only an answer after this prompt is printed, never an earlier turn's.
 fn finish_turn(
     panel: &mut Panel,
     session: &Session,
     end: &Snapshot,
+    turn: turn::Baseline,
     json: bool,
 ) -> Result<u8, Error> {
     if end.state != State::Idle {
@@ -174,6 +197,15 @@ fn finish_turn(
         eprintln!("angrav: {} stopped: {}", session.id, describe_state(end));
         return Ok(exit::FAILURE);
     }
-    print_answer(&last_answer(panel)?, json);
-    Ok(exit::OK)
+    let history = panel.history()?;
+    match history.last() {
+        Some(answer) if answer.role == Role::Agent && turn.answered(end) => {
+            print_answer(answer, json);
+            Ok(exit::OK)
+        }
+        _ => Err(Error::Failed(format!(
+            "{}: the agent stopped without an answer to this prompt",
+            session.id
+        ))),
+    }
 }

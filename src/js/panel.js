@@ -298,8 +298,106 @@ function install(profile) {
     };
   }
 
+  // --- the editor claim: one sender at a time, across angrav processes ---------
+  // A lease in the DOM, which every angrav connected to this page sees (isolated
+  // worlds are per connection): `token expiry`, expiry in page time. Page scripts run
+  // one at a time, so a check-and-set within one call is atomic. A killed angrav's
+  // claim lapses at its expiry.
+  const CLAIM = 'data-angrav-claim';
+  const holder = () => {
+    const [token, until] = (doc.documentElement.getAttribute(CLAIM) || '').split(' ');
+    return token && Number(until) > Date.now() ? { token, until: Number(until) } : null;
+  };
+  const takeClaim = (token, lease_ms) => {
+    const h = holder();
+    if (h && h.token !== token) return false;
+    doc.documentElement.setAttribute(CLAIM, token + ' ' + (Date.now() + lease_ms));
+    return true;
+  };
+  // Whether Enter reached the window and what the page's handlers made of it: read
+  // by a listener that runs after theirs (the bubble phase ends at the window).
+  let enter = null;
+  const onEnter = (e) => {
+    if (e.key !== 'Enter') return;
+    enter = { prevented: e.defaultPrevented };
+    window.removeEventListener('keydown', onEnter);
+  };
+  // The editor and the conversation's newest user message, as a sender checks them.
+  // `renew`: also renew the claim (never from a MutationObserver callback: setting the
+  // attribute there would call it again, endlessly).
+  function editorState(token, lease_ms, renew) {
+    const h = holder();
+    const claimed = renew ? takeClaim(token, lease_ms) : !!h && h.token === token;
+    const s = probe();
+    const found = panelRoot();
+    const input = found && findInput(found.root);
+    const conv = found && conversation(found.root);
+    const last = conv && conv.lastUser;
+    const raw = input ? (input.e.value !== undefined ? input.e.value : text(input.e)) : '';
+    // A placeholder rendered inside the editor is not a draft.
+    const placeholder = input && ['aria-placeholder', 'placeholder', 'data-placeholder']
+      .map((a) => input.e.getAttribute(a)).find(Boolean);
+    const st = {
+      claimed, state: s.state, busy: s.busy, found: !!input,
+      editable: !!input && editable(input.e),
+      text: raw.trim() === placeholder || isNoise(raw) ? '' : raw,
+      users: s.user_messages,
+      last_user: last ? (last.innerText || last.textContent || '') : null,
+    };
+    st.key = JSON.stringify([st.state, st.busy, st.found, st.editable, st.text, st.users, st.last_user]);
+    st.enter = enter;
+    return st;
+  }
+
   // --- operations ------------------------------------------------------------
   const ops = {
+    // Takes the editor claim for `token` (or renews it), waiting up to `wait_ms` for
+    // another holder to release it or let it lapse.
+    claim({ token, lease_ms, wait_ms }) {
+      return new Promise((resolve) => {
+        let timer = 0;
+        let lapse = 0;
+        const obs = new MutationObserver(() => attempt());
+        const done = (r) => { obs.disconnect(); clearTimeout(timer); clearTimeout(lapse); resolve(r); };
+        const attempt = () => {
+          if (takeClaim(token, lease_ms)) return done({ ok: true });
+          // Look again when the holder's lease ends, should it not renew it.
+          clearTimeout(lapse);
+          lapse = setTimeout(attempt, Math.max(1, holder() ? holder().until - Date.now() + 1 : 1));
+        };
+        obs.observe(doc.documentElement, { attributes: true, attributeFilter: [CLAIM] });
+        timer = setTimeout(() => done({ ok: takeClaim(token, lease_ms) }), wait_ms);
+        attempt();
+      });
+    },
+    release({ token }) {
+      const h = holder();
+      if (!h || h.token === token) doc.documentElement.removeAttribute(CLAIM);
+      return true;
+    },
+    editor({ token, lease_ms }) { return editorState(token, lease_ms, true); },
+    // As `editor`, once the editor, the state or the newest user message differs
+    // from `key`, or at `timeout_ms`.
+    editor_watch({ token, lease_ms, key, timeout_ms }) {
+      const now = editorState(token, lease_ms, true);
+      if (now.key !== key) return now;
+      return new Promise((resolve) => {
+        const obs = new MutationObserver(() => check());
+        const done = (s) => { obs.disconnect(); clearTimeout(timer); resolve(s); };
+        const check = () => { const s = editorState(token, lease_ms, false); if (s.key !== key) done(s); };
+        obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+        const timer = setTimeout(() => done(editorState(token, lease_ms, true)), timeout_ms);
+      });
+    },
+    // Focuses the editor with its content selected (inserted text replaces it), and
+    // listens for what the page makes of the next Enter.
+    prepare({ token, lease_ms }) {
+      if (!takeClaim(token, lease_ms)) return { ok: false, reason: 'another sender took the editor' };
+      enter = null;
+      window.removeEventListener('keydown', onEnter);
+      window.addEventListener('keydown', onEnter);
+      return ops.focus_input();
+    },
     probe,
     // Resolves with a new snapshot as soon as the state differs from `key`, or at
     // `timeout_ms`. The observer goes with it: nothing is left in the page.

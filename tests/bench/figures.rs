@@ -5,7 +5,9 @@
 //! `footprint` (size and `--version` time of the
 //! release binary, and of the static one when `cargo test` has built it), `scale` (list time, event latency, CPU and RSS of
 //! `sessions watch` at 1, 10, 50 and 100 windows, with a 1 s polling loop for
-//! comparison at 50); pass names to run a subset. `--idle-secs N` sets how long the
+//! comparison at 50), `once` (two `sessions run` at once over the same 10 chats, 20
+//! rounds: how many prompts arrived exactly once, and whether every one reported
+//! `done` did); pass names to run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -35,6 +37,9 @@ fn main() {
     }
     if run("footprint") {
         footprint();
+    }
+    if run("once") {
+        fanout_once(&sim);
     }
     if run("hundred") {
         let second = Simulator::start().unwrap();
@@ -536,5 +541,117 @@ fn footprint() {
             meta.len() as f64 / 1048576.0,
             summary(times)
         );
+    }
+}
+
+/// Two `sessions run` at once over the same chats, round after round (issue 8's
+/// measurement): each prompt is counted by how often the agent received it exactly as
+/// sent, against what angrav reported for it.
+fn fanout_once(sim: &Simulator) {
+    const CHATS: usize = 10;
+    const ROUNDS: usize = 20;
+    const RUNS: usize = 2;
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    let targets: Vec<TargetInfo> = (0..CHATS)
+        .map(|i| {
+            sim.open(&Window::new(Layout::ALL[i % 3], &format!("once{i}")))
+                .unwrap()
+        })
+        .collect();
+    let mut panels: Vec<Panel> = targets
+        .iter()
+        .map(|t| {
+            let w = WindowRef::new(
+                sim.endpoint().clone(),
+                t.id.clone(),
+                t.web_socket_debugger_url.clone().unwrap(),
+            );
+            Panel::attach(&w, &Profile::default()).unwrap().0
+        })
+        .collect();
+    let received = |p: &mut Panel| -> Vec<String> {
+        let v = p
+            .call_function(
+                "function () { return document.getElementById('sim-received').textContent; }",
+                &[],
+            )
+            .unwrap();
+        serde_json::from_str(v.as_str().unwrap()).unwrap()
+    };
+    let mut seen = [0; CHATS];
+    let (mut sent, mut once, mut twice, mut strange) = (0, 0, 0, 0);
+    let (mut done, mut done_once, mut failed, mut failed_received) = (0, 0, 0, 0);
+    for round in 0..ROUNDS {
+        let runs: Vec<(Vec<String>, Child)> = (0..RUNS)
+            .map(|r| {
+                let texts: Vec<String> = (0..CHATS)
+                    .map(|i| format!("round {round} run {r} chat {i}"))
+                    .collect();
+                let mut args = vec![
+                    "--cdp".to_string(),
+                    sim.endpoint().label().to_string(),
+                    "--json".into(),
+                    "sessions".into(),
+                    "run".into(),
+                ];
+                for (t, text) in targets.iter().zip(&texts) {
+                    args.extend(["--task".into(), format!("{}={text}", t.id)]);
+                }
+                let child = Command::new(bin)
+                    .args(&args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                (texts, child)
+            })
+            .collect();
+        let reports: Vec<(Vec<String>, serde_json::Value)> = runs
+            .into_iter()
+            .map(|(texts, child)| {
+                let o = child.wait_with_output().unwrap();
+                (texts, serde_json::from_slice(&o.stdout).unwrap())
+            })
+            .collect();
+        let arrived: Vec<Vec<String>> = panels
+            .iter_mut()
+            .zip(seen.iter_mut())
+            .map(|(p, seen)| {
+                let all = received(p);
+                let new = all[*seen..].to_vec();
+                *seen = all.len();
+                new
+            })
+            .collect();
+        for (texts, report) in &reports {
+            for (i, text) in texts.iter().enumerate() {
+                sent += 1;
+                let times = arrived[i].iter().filter(|a| *a == text).count();
+                once += usize::from(times == 1);
+                twice += usize::from(times > 1);
+                let status = &report["sessions"][i]["status"];
+                if status == "done" {
+                    done += 1;
+                    done_once += usize::from(times == 1);
+                } else if status == "failed" {
+                    failed += 1;
+                    failed_received += usize::from(times > 0);
+                }
+            }
+        }
+        let all_texts: Vec<&String> = reports.iter().flat_map(|(t, _)| t).collect();
+        strange += arrived
+            .iter()
+            .flatten()
+            .filter(|a| !all_texts.contains(a))
+            .count();
+    }
+    println!(
+        "fan-out exactly-once count, {RUNS} concurrent `sessions run` x {CHATS} chats x {ROUNDS} rounds: \
+         {sent} prompts, {once} received exactly once, {twice} more than once, {strange} received texts nobody sent (merged); \
+         {done} reported done, {done_once} of them received exactly once; {failed} reported failed, {failed_received} of them received"
+    );
+    for t in &targets {
+        sim.close(&t.id).unwrap();
     }
 }
