@@ -3,6 +3,7 @@
 
 mod demo;
 mod help;
+mod memory;
 mod multi;
 mod output;
 mod single;
@@ -41,6 +42,14 @@ enum Command {
     Simulate,
     Demo,
     Profile,
+    AliasSet(String, String),
+    AliasRm(String),
+    AliasList,
+    GroupSet(String, Vec<String>),
+    GroupRm(String),
+    GroupList,
+    Log,
+    Turns,
 }
 
 #[derive(Debug)]
@@ -64,6 +73,10 @@ struct Args {
     windows: usize,
     layouts: Vec<Layout>,
     scenario: String,
+    no_state: bool,
+    groups: Vec<String>,
+    since: Option<String>,
+    kind: Option<String>,
 }
 
 pub fn main() -> u8 {
@@ -104,6 +117,10 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         windows: 3,
         layouts: Layout::ALL.to_vec(),
         scenario: String::new(),
+        no_state: false,
+        groups: Vec::new(),
+        since: None,
+        kind: None,
     };
     let (mut help, mut version) = (false, false);
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
@@ -149,6 +166,10 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                     .collect::<Result<_, _>>()?
             }
             Long("scenario") => a.scenario = text(p.value())?,
+            Long("no-state") => a.no_state = true,
+            Long("group") => a.groups.push(text(p.value())?),
+            Long("since") => a.since = Some(text(p.value())?),
+            Long("kind") => a.kind = Some(text(p.value())?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -180,6 +201,17 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         ["simulate"] => Command::Simulate,
         ["demo"] => Command::Demo,
         ["profile"] => Command::Profile,
+        ["alias", "set", name, session] => Command::AliasSet(name.to_string(), session.to_string()),
+        ["alias", "rm", name] => Command::AliasRm(name.to_string()),
+        ["alias", "list"] | ["alias"] => Command::AliasList,
+        ["group", "set", name, members @ ..] if !members.is_empty() => Command::GroupSet(
+            name.to_string(),
+            members.iter().map(|m| m.to_string()).collect(),
+        ),
+        ["group", "rm", name] => Command::GroupRm(name.to_string()),
+        ["group", "list"] | ["group"] => Command::GroupList,
+        ["log"] => Command::Log,
+        ["turns"] => Command::Turns,
         other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
     };
     if a.any && a.all {
@@ -256,7 +288,7 @@ fn profile(a: &Args) -> Result<Profile, Error> {
 }
 
 fn registry(a: &Args) -> Result<Registry, Error> {
-    Registry::with(endpoints(a)?, profile(a)?)
+    memory::named(Registry::with(endpoints(a)?, profile(a)?)?, a)
 }
 
 fn run(a: Args) -> Result<u8, Error> {
@@ -288,6 +320,14 @@ fn run(a: Args) -> Result<u8, Error> {
             multi::wait(&a)
         }
         Command::SessionsWatch => multi::watch(&a),
+        Command::AliasSet(..)
+        | Command::AliasRm(_)
+        | Command::AliasList
+        | Command::GroupSet(..)
+        | Command::GroupRm(_)
+        | Command::GroupList
+        | Command::Log
+        | Command::Turns => memory::run(&a),
         _ => single::run(&a),
     }
 }
