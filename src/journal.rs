@@ -190,10 +190,22 @@ impl Journal {
 
     /// A journal that keeps about `limit` bytes (the live file rotates at half).
     pub fn with_limit(dir: StateDir, limit: u64) -> Journal {
+        Journal::start(dir, limit, None)
+    }
+
+    /// A journal that also sends every entry it appended, with its seq, to `echo`:
+    /// for a reader that replays the journal (`read`, after a seq) and then goes on
+    /// live with the entries of this run, dropping those at or below the `last_seq`
+    /// of its replay, with no gap and no duplicate.
+    pub fn with_echo(dir: StateDir, echo: Sender<Entry>) -> Journal {
+        Journal::start(dir, DEFAULT_LIMIT, Some(echo))
+    }
+
+    fn start(dir: StateDir, limit: u64, echo: Option<Sender<Entry>>) -> Journal {
         let (tx, rx) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_all(&dir, limit, rx))
+            .spawn(move || write_all(&dir, limit, rx, echo))
             .expect("spawn the journal thread");
         Journal {
             tx: Some(tx),
@@ -242,7 +254,7 @@ impl Drop for Journal {
 
 /// The journal thread: appends batches until every sender is gone. After a failure
 /// (said once on stderr) the rest of the run's events are dropped.
-fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>) {
+fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, echo: Option<Sender<Entry>>) {
     let mut failed = false;
     while let Ok(first) = rx.recv() {
         let batch: Vec<Pending> = std::iter::once(first)
@@ -251,15 +263,24 @@ fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>) {
         if failed {
             continue;
         }
-        if let Err(e) = append(dir, limit, &batch) {
-            eprintln!("angrav: journal: {e}; events of this run are no longer journaled");
-            failed = true;
+        match (append(dir, limit, &batch), &echo) {
+            (Ok(written), Some(echo)) => {
+                for entry in written.lines().filter_map(|l| parse(l.as_bytes())) {
+                    let _ = echo.send(entry);
+                }
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) => {
+                eprintln!("angrav: journal: {e}; events of this run are no longer journaled");
+                failed = true;
+            }
         }
     }
 }
 
-/// One append: under the lock, the next seqs after the journal's last.
-fn append(dir: &StateDir, limit: u64, batch: &[Pending]) -> Result<(), StateError> {
+/// One append: under the lock, the next seqs after the journal's last. Returns
+/// the text written.
+fn append(dir: &StateDir, limit: u64, batch: &[Pending]) -> Result<String, StateError> {
     let _lock = dir.lock(LOCK)?;
     let live = dir.file(LIVE);
     let mut file = open_append(&live)?;
@@ -281,7 +302,8 @@ fn append(dir: &StateDir, limit: u64, batch: &[Pending]) -> Result<(), StateErro
         out += &line(seq, p);
     }
     file.write_all(out.as_bytes())
-        .map_err(|e| io_error(&live, e))
+        .map_err(|e| io_error(&live, e))?;
+    Ok(out)
 }
 
 fn open_append(path: &Path) -> Result<File, StateError> {

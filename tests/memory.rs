@@ -263,33 +263,56 @@ fn log_filters_by_seq_time_kind_and_session_exactly() {
     assert!(stderr(&bad).contains("state_change"), "{}", stderr(&bad));
 }
 
+fn after(since: u64) -> Filter {
+    Filter {
+        since: Since::Seq(since),
+        ..Filter::default()
+    }
+}
+
 #[test]
-fn replay_after_a_seq_tells_where_to_go_on() {
+fn a_replay_after_a_seq_then_live_entries_have_no_gap_and_no_duplicate() {
     let state = TempState::new("replay");
     ten_events(&state.dir());
-    let filter = Filter {
-        since: Since::Seq(7),
-        ..Filter::default()
-    };
-    let first = journal::read(&state.dir(), &filter).expect("read");
-    assert_eq!(
-        first.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        [8, 9, 10]
+    // A consumer saw up to seq 6 and comes back: live recording starts first (as a
+    // watch's would), an event comes in around the replay, another after it.
+    let (echo_tx, echo) = crossbeam_channel::unbounded();
+    let live = Journal::with_echo(state.dir(), echo_tx);
+    live.record(Kind::EndpointLost, json!({ "endpoint": "127.0.0.1:1" }));
+    let replay = journal::read(&state.dir(), &after(6)).expect("read");
+    live.record(Kind::EndpointBack, json!({ "endpoint": "127.0.0.1:1" }));
+    drop(live);
+    let mut seen: Vec<u64> = replay.entries.iter().map(|e| e.seq).collect();
+    seen.extend(
+        echo.try_iter()
+            .map(|e| e.seq)
+            .filter(|&s| s > replay.last_seq),
     );
-    assert_eq!(first.last_seq, 10);
-    // A later run appends; resuming after the last seq seen gets exactly the new ones.
-    Journal::open(state.dir()).record(Kind::EndpointLost, json!({ "endpoint": "127.0.0.1:1" }));
-    let next = journal::read(
-        &state.dir(),
-        &Filter {
-            since: Since::Seq(first.last_seq),
-            ..Filter::default()
-        },
-    )
-    .expect("read");
+    assert_eq!(seen, (7..=12).collect::<Vec<_>>());
+    // A later run resumes after the last seq it saw and gets exactly what followed.
+    Journal::open(state.dir()).record(Kind::Snapshot, json!({ "session": "AAA111" }));
+    let next = journal::read(&state.dir(), &after(12)).expect("read");
     assert_eq!(next.entries.len(), 1);
-    assert_eq!(next.entries[0].seq, 11);
-    assert_eq!(next.entries[0].value["kind"], "endpoint_lost");
+    assert_eq!(next.entries[0].seq, 13);
+    assert_eq!(next.entries[0].value["kind"], "snapshot");
+    assert_eq!(next.last_seq, 13);
+}
+
+#[test]
+fn a_line_cut_short_by_a_crash_is_left_out_and_the_journal_goes_on() {
+    let state = TempState::new("cut");
+    ten_events(&state.dir());
+    let live = state.file("journal.ndjson");
+    let mut text = std::fs::read_to_string(&live).unwrap();
+    text += "{\"seq\":11,\"timestamp\":\"2026-01-";
+    std::fs::write(&live, &text).unwrap();
+    Journal::open(state.dir()).record(Kind::Snapshot, json!({}));
+    let read = journal::read(&state.dir(), &after(9)).expect("read");
+    assert_eq!(read.skipped, 1);
+    assert_eq!(
+        read.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [10, 11]
+    );
 }
 
 #[test]
