@@ -227,12 +227,11 @@ impl Journal {
         }
     }
 
-    /// A `prompt_sent` event.
+    /// A `prompt_sent` event, stamped with the time it was sent.
     pub fn record_prompt(&self, sent: &Sent) {
-        self.record(
-            Kind::PromptSent,
-            serde_json::to_value(sent).expect("serialises"),
-        );
+        let mut fields = serde_json::to_value(sent).expect("serialises");
+        fields["timestamp"] = Value::String(sent.started.clone());
+        self.record(Kind::PromptSent, fields);
     }
 
     /// A `turn_finished` event, stamped with the turn's end.
@@ -290,7 +289,7 @@ fn append(dir: &StateDir, limit: u64, batch: &[Pending]) -> Result<String, State
         Tail::Line { seq, clean } => (seq, clean),
     };
     let mut out = String::new();
-    if len >= limit / 2 {
+    if len > 0 && len >= limit / 2 {
         fs::rename(&live, dir.file(OLD)).map_err(|e| io_error(&live, e))?;
         file = open_append(&live)?;
     } else if !clean {

@@ -226,7 +226,7 @@ const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
 pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let registry = registry(a)?;
     let chosen = registry.select(&a.sessions)?;
-    let follow_new = a.sessions.is_empty();
+    let follow_new = a.sessions.is_empty() && a.groups.is_empty();
     let clock = Clock::now();
     let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
     let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());
