@@ -35,6 +35,8 @@ pub enum Error {
         pending: String,
     },
     Sim(SimError),
+    /// The state directory (aliases, groups, the journal).
+    State(crate::state::StateError),
     /// Anything else that failed, said in a sentence.
     Failed(String),
 }
@@ -127,6 +129,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Sim(e) => write!(f, "{e}"),
+            Error::State(e) => write!(f, "{e}"),
             Error::Failed(m) => write!(f, "{m}"),
         }
     }
@@ -157,5 +160,11 @@ impl From<SimError> for Error {
 impl From<ProfileError> for Error {
     fn from(e: ProfileError) -> Self {
         Error::Profile(e)
+    }
+}
+
+impl From<crate::state::StateError> for Error {
+    fn from(e: crate::state::StateError) -> Self {
+        Error::State(e)
     }
 }

@@ -6,17 +6,23 @@
 //! - [`turn`]: sending a prompt and waiting for its answer.
 //! - [`profile`]: the selectors, as data.
 //! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
+//! - [`state`]: the state directory; [`names`]: aliases and groups kept there;
+//!   [`journal`]: the journal of events and turns.
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 pub mod cli;
 mod error;
+pub mod journal;
 pub mod locate;
 pub mod monitor;
+pub mod names;
 pub mod panel;
 pub mod profile;
 pub mod registry;
 pub mod sessions;
 pub mod sim;
+pub mod state;
+pub mod timestamp;
 pub mod turn;
 pub mod waiter;
 

@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::monitor::{Monitors, Update};
+use crate::names::Names;
 use crate::panel::{Layout, Panel, State};
 use crate::profile::Profile;
 use crate::sessions::{self, Manager, Session};
@@ -38,6 +39,8 @@ pub struct Registry {
     profile: Profile,
     sessions: Vec<Session>,
     managers: Vec<Manager>,
+    /// Aliases, resolved before id prefixes and workspace names (none: `--no-state`).
+    names: Option<Names>,
 }
 
 /// A session with its state now, as `sessions list` shows it.
@@ -69,7 +72,35 @@ impl Registry {
             profile,
             sessions,
             managers,
+            names: None,
         })
+    }
+
+    /// Lets queries name aliases (and `keep_groups` name groups).
+    pub fn with_names(mut self, names: Names) -> Registry {
+        self.names = Some(names);
+        self
+    }
+
+    /// Narrows the registry to the open windows of these groups (`--group`).
+    pub fn keep_groups(&mut self, groups: &[String]) -> Result<(), Error> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let names = self.names.as_ref().ok_or_else(|| {
+            Error::Usage("--group needs the state directory; drop --no-state".into())
+        })?;
+        let mut kept: Vec<String> = Vec::new();
+        for g in groups {
+            kept.extend(
+                names
+                    .group(g, &self.sessions)?
+                    .iter()
+                    .map(|s| s.target_id.clone()),
+            );
+        }
+        self.sessions.retain(|s| kept.contains(&s.target_id));
+        Ok(())
     }
 
     pub fn sessions(&self) -> &[Session] {
@@ -89,8 +120,13 @@ impl Registry {
         &self.endpoints
     }
 
-    /// One session by id prefix or workspace name (`None`: the only one).
+    /// One session by alias, id prefix or workspace name (`None`: the only one).
     pub fn get(&self, query: Option<&str>) -> Result<&Session, Error> {
+        if let (Some(q), Some(names)) = (query, &self.names)
+            && let Some(found) = names.resolve(q, &self.sessions)
+        {
+            return found;
+        }
         sessions::select(&self.sessions, query)
     }
 

@@ -16,7 +16,7 @@ const COMMANDS: &[Cmd] = &[
         words: "sessions list",
         args: "",
         summary: "every chat: id, workspace, title, state, layout, endpoint (--all: also the Agent Manager, as kind manager)",
-        flags: &["--all"],
+        flags: &["--all", "--group"],
     },
     Cmd {
         words: "sessions wait",
@@ -26,6 +26,7 @@ const COMMANDS: &[Cmd] = &[
             "--any",
             "--all",
             "--session",
+            "--group",
             "--timeout",
             "--settle",
             "--no-extract",
@@ -35,13 +36,27 @@ const COMMANDS: &[Cmd] = &[
         words: "sessions fanout",
         args: " TEXT",
         summary: "the same prompt to every chosen chat (default: every idle one), sent concurrently; each chat's own answer is awaited and collected (TEXT may be - for stdin, or use -f FILE)",
-        flags: &["--session", "--timeout", "--settle", "--no-extract", "-f"],
+        flags: &[
+            "--session",
+            "--group",
+            "--timeout",
+            "--settle",
+            "--no-extract",
+            "-f",
+        ],
     },
     Cmd {
         words: "sessions run",
         args: "",
         summary: "a prompt per chat: --task ID=TEXT (repeatable), or -f FILE with a JSON list of {\"session\", \"prompt\"} (- for stdin); awaited like fanout",
-        flags: &["--task", "-f", "--timeout", "--settle", "--no-extract"],
+        flags: &[
+            "--task",
+            "-f",
+            "--group",
+            "--timeout",
+            "--settle",
+            "--no-extract",
+        ],
     },
     Cmd {
         words: "sessions watch",
@@ -49,6 +64,7 @@ const COMMANDS: &[Cmd] = &[
         summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed); NDJSON with --json; runs until interrupted",
         flags: &[
             "--session",
+            "--group",
             "--until-idle",
             "--count",
             "--timeout",
@@ -128,6 +144,54 @@ const COMMANDS: &[Cmd] = &[
         summary: "print the built-in selector profile, a start for --selectors",
         flags: &[],
     },
+    Cmd {
+        words: "alias set",
+        args: " NAME SESSION",
+        summary: "name a chat: NAME then works wherever --session does, before id prefixes and workspace names; when its window is gone and one window of the same workspace is open, the alias follows it",
+        flags: &[],
+    },
+    Cmd {
+        words: "alias rm",
+        args: " NAME",
+        summary: "forget an alias",
+        flags: &[],
+    },
+    Cmd {
+        words: "alias list",
+        args: "",
+        summary: "every alias: name, target id, workspace, endpoint",
+        flags: &[],
+    },
+    Cmd {
+        words: "group set",
+        args: " NAME SESSION...",
+        summary: "name several chats: --group NAME then stands for them in the sessions commands (members follow their workspace like aliases)",
+        flags: &[],
+    },
+    Cmd {
+        words: "group rm",
+        args: " NAME",
+        summary: "forget a group",
+        flags: &[],
+    },
+    Cmd {
+        words: "group list",
+        args: "",
+        summary: "every group and its members",
+        flags: &[],
+    },
+    Cmd {
+        words: "log",
+        args: "",
+        summary: "the journal of events angrav saw (one line each; --json: the NDJSON lines as stored)",
+        flags: &["--session", "--group", "--since", "--kind"],
+    },
+    Cmd {
+        words: "turns",
+        args: "",
+        summary: "each prompt angrav sent: time, session, outcome (idle, approval, error, timeout), duration, the answer's first line (--json: the whole answer)",
+        flags: &["--session", "--group", "--since"],
+    },
 ];
 
 const FLAGS: &[(&str, &str, &str)] = &[
@@ -139,7 +203,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--session",
         "--session ID",
-        "a chat: any unique prefix of its id, or its workspace name; implied when only one chat is open; repeatable where several chats are meant [default: all]",
+        "a chat: an alias (angrav alias set), any unique prefix of its id, or its workspace name; implied when only one chat is open; repeatable where several chats are meant [default: all]",
     ),
     ("--json", "--json", "machine-readable output on stdout"),
     (
@@ -183,6 +247,26 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "stop once every chat is idle (for the settle time)",
     ),
     ("--count", "--count N", "stop after N events"),
+    (
+        "--group",
+        "--group NAME",
+        "the chats of a group (angrav group set); repeatable",
+    ),
+    (
+        "--since",
+        "--since SEQ|TIME",
+        "entries after seq SEQ, or from TIME on: RFC 3339 (2026-11-28T09:00:00Z) or ago (10m, 2h)",
+    ),
+    (
+        "--kind",
+        "--kind K",
+        "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back",
+    ),
+    (
+        "--no-state",
+        "--no-state",
+        "run without the state directory (no aliases, groups or journal) [state: ANGRAV_STATE_DIR, else $XDG_STATE_HOME/angrav or ~/.local/state/angrav]",
+    ),
     (
         "--windows",
         "--windows N",

@@ -4,6 +4,7 @@
 mod demo;
 mod doctor;
 mod help;
+mod memory;
 mod multi;
 mod output;
 mod single;
@@ -42,6 +43,14 @@ enum Command {
     Demo,
     Profile,
     Doctor,
+    AliasSet(String, String),
+    AliasRm(String),
+    AliasList,
+    GroupSet(String, Vec<String>),
+    GroupRm(String),
+    GroupList,
+    Log,
+    Turns,
 }
 
 #[derive(Debug)]
@@ -66,6 +75,10 @@ struct Args {
     windows: usize,
     layouts: Vec<Layout>,
     scenario: String,
+    no_state: bool,
+    groups: Vec<String>,
+    since: Option<String>,
+    kind: Option<String>,
 }
 
 pub fn main() -> u8 {
@@ -107,6 +120,10 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         windows: 3,
         layouts: Layout::ALL.to_vec(),
         scenario: String::new(),
+        no_state: false,
+        groups: Vec::new(),
+        since: None,
+        kind: None,
     };
     let (mut help, mut version) = (false, false);
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
@@ -153,6 +170,10 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                     .collect::<Result<_, _>>()?
             }
             Long("scenario") => a.scenario = text(p.value())?,
+            Long("no-state") => a.no_state = true,
+            Long("group") => a.groups.push(text(p.value())?),
+            Long("since") => a.since = Some(text(p.value())?),
+            Long("kind") => a.kind = Some(text(p.value())?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -185,6 +206,17 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         ["demo"] => Command::Demo,
         ["profile"] => Command::Profile,
         ["doctor"] => Command::Doctor,
+        ["alias", "set", name, session] => Command::AliasSet(name.to_string(), session.to_string()),
+        ["alias", "rm", name] => Command::AliasRm(name.to_string()),
+        ["alias", "list"] | ["alias"] => Command::AliasList,
+        ["group", "set", name, members @ ..] if !members.is_empty() => Command::GroupSet(
+            name.to_string(),
+            members.iter().map(|m| m.to_string()).collect(),
+        ),
+        ["group", "rm", name] => Command::GroupRm(name.to_string()),
+        ["group", "list"] | ["group"] => Command::GroupList,
+        ["log"] => Command::Log,
+        ["turns"] => Command::Turns,
         other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
     };
     if a.any && a.all {
@@ -280,7 +312,7 @@ fn registry(a: &Args) -> Result<Registry, Error> {
     if let Source::NothingAnswered { .. } = source {
         return Err(nothing_found(&source));
     }
-    Registry::with(endpoints, profile(a)?)
+    memory::named(Registry::with(endpoints, profile(a)?)?, a)
 }
 
 /// No endpoint named and none found: where angrav looked, and what to do.
@@ -321,6 +353,14 @@ fn run(a: Args) -> Result<u8, Error> {
             multi::wait(&a)
         }
         Command::SessionsWatch => multi::watch(&a),
+        Command::AliasSet(..)
+        | Command::AliasRm(_)
+        | Command::AliasList
+        | Command::GroupSet(..)
+        | Command::GroupRm(_)
+        | Command::GroupList
+        | Command::Log
+        | Command::Turns => memory::run(&a),
         _ => single::run(&a),
     }
 }

@@ -13,6 +13,7 @@ use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::Update;
 use crate::panel::{State, WindowRef};
 use crate::sessions::Session;
+use crate::timestamp::rfc3339;
 use crate::turn::{Tracker, Verdict};
 use crate::waiter::{Outcome, Progress, Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
@@ -220,30 +221,6 @@ impl Clock {
     }
 }
 
-/// `2026-11-25T18:44:54.123Z`
-pub(super) fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
 /// How long `watch` waits for the first state of the sessions it starts with.
 const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
 
@@ -251,7 +228,7 @@ const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
 pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let registry = registry(a)?;
     let chosen = registry.select(&a.sessions)?;
-    let follow_new = a.sessions.is_empty();
+    let follow_new = a.sessions.is_empty() && a.groups.is_empty();
     let clock = Clock::now();
     let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
     let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());

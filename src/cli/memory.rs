@@ -1,0 +1,335 @@
+//! The commands on what angrav remembers: `alias`, `group`, `log`, `turns`; and the
+//! aliases and groups every command's `--session` and `--group` may name.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Args, Command, parse_duration, registry, usage};
+use crate::journal::{self, Filter, Since, Turn, Who};
+use crate::names::{Aliases, Groups, Names, Remembered, check_name};
+use crate::registry::Registry;
+use crate::state::{StateDir, StateError};
+use crate::timestamp::parse_rfc3339;
+use crate::{Error, exit};
+
+/// The state directory, for a command that cannot do without it.
+fn state(a: &Args, what: &str) -> Result<StateDir, Error> {
+    if a.no_state {
+        return Err(usage(format!(
+            "{what} needs the state directory, which --no-state turns off"
+        )));
+    }
+    Ok(StateDir::locate()?)
+}
+
+/// The aliases and groups, unless `--no-state`. Without a state directory to find,
+/// only `--group` fails.
+fn names(a: &Args) -> Result<Option<Names>, Error> {
+    if a.no_state {
+        return Ok(None);
+    }
+    match StateDir::locate() {
+        Ok(dir) => Ok(Some(Names::load(dir)?)),
+        Err(StateError::NoDir) if a.groups.is_empty() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A registry whose queries know the aliases, narrowed to `--group` when given.
+pub(super) fn named(registry: Registry, a: &Args) -> Result<Registry, Error> {
+    let mut registry = match names(a)? {
+        Some(n) => registry.with_names(n),
+        None => registry,
+    };
+    registry.keep_groups(&a.groups)?;
+    Ok(registry)
+}
+
+pub(super) fn run(a: &Args) -> Result<u8, Error> {
+    match &a.command {
+        Command::AliasSet(name, query) => {
+            check_name(name)?;
+            let dir = state(a, "alias")?;
+            let registry = registry(a)?;
+            let r = Remembered::of(registry.get(Some(query))?);
+            let entry = r.clone();
+            dir.update(|al: &mut Aliases| al.aliases.insert(name.clone(), entry))?;
+            print_aliases(&[(name, &r)], a.json);
+        }
+        Command::AliasRm(name) => {
+            let dir = state(a, "alias")?;
+            if dir
+                .update(|al: &mut Aliases| al.aliases.remove(name))?
+                .is_none()
+            {
+                return Err(Error::Failed(format!(
+                    "no alias named '{name}' (angrav alias list)"
+                )));
+            }
+        }
+        Command::AliasList => {
+            let al: Aliases = state(a, "alias")?.read()?;
+            let list: Vec<_> = al.aliases.iter().collect();
+            print_aliases(&list, a.json);
+        }
+        Command::GroupSet(name, queries) => {
+            check_name(name)?;
+            let dir = state(a, "group")?;
+            let registry = registry(a)?;
+            let mut members: Vec<Remembered> = Vec::new();
+            for q in queries {
+                let r = Remembered::of(registry.get(Some(q))?);
+                if !members.contains(&r) {
+                    members.push(r);
+                }
+            }
+            let stored = members.clone();
+            dir.update(|g: &mut Groups| g.groups.insert(name.clone(), stored))?;
+            print_groups(&[(name, &members)], a.json);
+        }
+        Command::GroupRm(name) => {
+            let dir = state(a, "group")?;
+            if dir
+                .update(|g: &mut Groups| g.groups.remove(name))?
+                .is_none()
+            {
+                return Err(Error::Failed(format!(
+                    "no group named '{name}' (angrav group list)"
+                )));
+            }
+        }
+        Command::GroupList => {
+            let g: Groups = state(a, "group")?.read()?;
+            let list: Vec<_> = g.groups.iter().collect();
+            print_groups(&list, a.json);
+        }
+        Command::Log => {
+            let dir = state(a, "log")?;
+            let read = journal::read(&dir, &filter(a, &dir)?)?;
+            note_skipped(read.skipped, &dir);
+            for e in &read.entries {
+                if a.json {
+                    println!("{}", e.line);
+                } else {
+                    println!("{}", log_line(&e.value));
+                }
+            }
+        }
+        Command::Turns => {
+            let dir = state(a, "turns")?;
+            let mut f = filter(a, &dir)?;
+            f.kind = None;
+            let read = journal::read(&dir, &f)?;
+            note_skipped(read.skipped, &dir);
+            let turns = journal::turns(&read.entries);
+            if a.json {
+                println!("{}", serde_json::to_string(&turns).expect("serialises"));
+            } else {
+                for t in &turns {
+                    println!("{}", turn_line(t));
+                }
+            }
+        }
+        _ => unreachable!("not a state command"),
+    }
+    Ok(exit::OK)
+}
+
+/// `--since`, `--kind`, `--session` and `--group` as a journal filter. Aliases and
+/// groups stand for the windows they remember.
+fn filter(a: &Args, dir: &StateDir) -> Result<Filter, Error> {
+    let mut sessions = Vec::new();
+    // Aliases and groups are read only when named: a bad file of theirs does not
+    // keep the journal from being read.
+    let names = if a.sessions.is_empty() && a.groups.is_empty() {
+        None
+    } else {
+        Some(Names::load(dir.clone())?)
+    };
+    for q in &a.sessions {
+        sessions.push(match names.as_ref().and_then(|n| n.alias_target(q)) {
+            Some(t) => Who::Target(t.to_string()),
+            None => Who::Query(q.clone()),
+        });
+    }
+    for g in &a.groups {
+        let targets = names
+            .as_ref()
+            .and_then(|n| n.group_targets(g))
+            .ok_or_else(|| usage(format!("no group named '{g}' (angrav group list)")))?;
+        sessions.extend(targets.into_iter().map(|t| Who::Target(t.to_string())));
+    }
+    let kind = match &a.kind {
+        None => None,
+        Some(k) => Some(journal::Kind::parse(k).ok_or_else(|| {
+            let all: Vec<&str> = journal::Kind::ALL.iter().map(|k| k.name()).collect();
+            usage(format!("unknown kind '{k}' ({})", all.join(", ")))
+        })?),
+    };
+    let since = match &a.since {
+        None => Since::Start,
+        Some(s) => since(s)?,
+    };
+    Ok(Filter {
+        since,
+        sessions,
+        kind,
+    })
+}
+
+/// A seq (`120`), an RFC 3339 time, or a time ago (`90s`, `10m`, `2h`).
+fn since(s: &str) -> Result<Since, Error> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let n = s
+            .parse()
+            .map_err(|_| usage(format!("--since {s}: too large")))?;
+        return Ok(Since::Seq(n));
+    }
+    if let Some(t) = parse_rfc3339(s) {
+        return Ok(Since::Time(t));
+    }
+    let ago = parse_duration(s).map_err(|_| {
+        usage(format!(
+            "--since takes a seq (120), an RFC 3339 time (2026-11-28T09:00:00Z) or a time ago (10m, 2h), not '{s}'"
+        ))
+    })?;
+    Ok(Since::Time(
+        SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    ))
+}
+
+fn note_skipped(skipped: usize, dir: &StateDir) {
+    if skipped > 0 {
+        eprintln!(
+            "angrav: {skipped} line(s) of the journal in {} are no journal entries (cut short?); left out",
+            dir.path().display()
+        );
+    }
+}
+
+fn print_aliases(list: &[(&String, &Remembered)], json: bool) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        name: &'a str,
+        #[serde(flatten)]
+        window: &'a Remembered,
+    }
+    if json {
+        let lines: Vec<Line> = list
+            .iter()
+            .map(|(name, window)| Line { name, window })
+            .collect();
+        println!("{}", serde_json::to_string(&lines).expect("serialises"));
+        return;
+    }
+    for (name, r) in list {
+        println!(
+            "{name}  {}  {}  {}",
+            r.target_id,
+            r.workspace.as_deref().unwrap_or("-"),
+            r.endpoint
+        );
+    }
+}
+
+fn print_groups(list: &[(&String, &Vec<Remembered>)], json: bool) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        name: &'a str,
+        members: &'a [Remembered],
+    }
+    if json {
+        let lines: Vec<Line> = list
+            .iter()
+            .map(|(name, members)| Line { name, members })
+            .collect();
+        println!("{}", serde_json::to_string(&lines).expect("serialises"));
+        return;
+    }
+    for (name, members) in list {
+        let shown: Vec<String> = members
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.target_id,
+                    r.workspace.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
+        println!("{name}  {}", shown.join(", "));
+    }
+}
+
+/// The first line of a text, at most `max` characters.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max || text.lines().nth(1).is_some() {
+        line.chars().take(max).collect::<String>() + "…"
+    } else {
+        line.to_string()
+    }
+}
+
+/// `SEQ  TIME  KIND  SESSION  WORKSPACE  details`
+fn log_line(v: &Value) -> String {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-");
+    let mut line = format!(
+        "{:>6}  {}  {:16}  {}  {}",
+        v.get("seq").and_then(Value::as_u64).unwrap_or(0),
+        s("timestamp"),
+        s("kind"),
+        s("session"),
+        s("workspace")
+    );
+    if v.get("previous").is_some() || v.get("current").is_some() {
+        line += &format!("  {} -> {}", s("previous"), s("current"));
+    }
+    const SHOWN: &[&str] = &[
+        "seq",
+        "timestamp",
+        "kind",
+        "session",
+        "workspace",
+        "target_id",
+        "previous",
+        "current",
+        "answer",
+        "started",
+        "finished",
+    ];
+    for (k, val) in v.as_object().into_iter().flatten() {
+        if SHOWN.contains(&k.as_str()) || val.is_null() {
+            continue;
+        }
+        let shown = match val {
+            Value::String(t) => first_line(t, 60),
+            other => other.to_string(),
+        };
+        line += &format!("  {k}={shown}");
+    }
+    line
+}
+
+/// `STARTED  SESSION  WORKSPACE  OUTCOME  DURATION  PROMPT -> ANSWER`
+fn turn_line(t: &Turn) -> String {
+    let (outcome, duration, answer) = match &t.ended {
+        Some(e) => (
+            e.outcome.name(),
+            format!("{:.1}s", e.duration_ms as f64 / 1e3),
+            first_line(&e.answer, 60),
+        ),
+        None => ("-", "-".into(), String::new()),
+    };
+    format!(
+        "{}  {}  {}  {outcome:8}  {duration:>7}  {}  -> {answer}",
+        t.sent.started,
+        t.sent.session,
+        t.sent.workspace.as_deref().unwrap_or("-"),
+        first_line(&t.sent.prompt, 40)
+    )
+}

@@ -1,0 +1,559 @@
+//! What angrav remembers across runs: the state directory, aliases, groups, the
+//! journal, `log` and `turns`. Most tests need no browser; the alias and group ones
+//! open simulated windows.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+use angrav::journal::{self, Ended, Filter, Journal, Kind, Sent, Since, TurnOutcome, TurnRecord};
+use angrav::panel::Layout;
+use angrav::sim::Window;
+use angrav::state::StateDir;
+use common::{open, sim, stderr, stdout};
+use serde_json::{Value, json};
+
+/// A state directory of its own for one test, removed when the test ends.
+struct TempState(PathBuf);
+
+impl TempState {
+    fn new(test: &str) -> TempState {
+        let p = std::env::temp_dir().join(format!("angrav-memory-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        TempState(p)
+    }
+
+    fn dir(&self) -> StateDir {
+        StateDir::at(&self.0)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn command(state: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_angrav"));
+    c.args(args)
+        .env("ANGRAV_STATE_DIR", state)
+        .env_remove("ANGRAV_SELECTORS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// `angrav ARGS` with this state directory and no browser.
+fn offline(state: &TempState, args: &[&str]) -> Output {
+    command(&state.0, args).output().expect("run angrav")
+}
+
+/// `angrav --cdp <the test browser> ARGS` with this state directory.
+fn online(state: &TempState, args: &[&str]) -> Output {
+    let mut all = vec!["--cdp", sim().endpoint().label()];
+    all.extend_from_slice(args);
+    offline(state, &all)
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_str(&ok(o)).expect("JSON on stdout")
+}
+
+/// `N` events from one writer, each through a journal of its own (open, record,
+/// drop), so every event is one append competing for the lock.
+fn write_events(dir: &StateDir, writer: &str, n: usize) {
+    for i in 0..n {
+        let j = Journal::open(dir.clone());
+        j.record(Kind::StateChange, json!({ "writer": writer, "n": i }));
+    }
+}
+
+const CHILD_ENV: &str = "ANGRAV_TEST_JOURNAL_CHILD";
+
+/// Not a test: the other process of `journal_appends_from_processes_at_once_...`.
+#[test]
+#[ignore = "a helper process started by another test"]
+fn journal_child() {
+    if let (Some(dir), Ok(writer)) = (std::env::var_os(CHILD_ENV), std::env::var("WRITER")) {
+        write_events(&StateDir::at(dir), &writer, PER_WRITER);
+    }
+}
+
+const PER_WRITER: usize = 150;
+
+#[test]
+fn journal_appends_from_processes_at_once_lose_no_line_and_keep_seq_increasing() {
+    let state = TempState::new("race");
+    let children: Vec<_> = ["p1", "p2"]
+        .into_iter()
+        .map(|w| {
+            Command::new(std::env::current_exe().expect("test binary"))
+                .args(["journal_child", "--exact", "--ignored", "--quiet"])
+                .env(CHILD_ENV, &state.0)
+                .env("WRITER", w)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start a second process")
+        })
+        .collect();
+    // Two threads here, with their own journals, write at the same time.
+    std::thread::scope(|s| {
+        for w in ["t1", "t2"] {
+            let dir = state.dir();
+            s.spawn(move || write_events(&dir, w, PER_WRITER));
+        }
+    });
+    for mut c in children {
+        assert!(c.wait().expect("child exits").success());
+    }
+    let read = journal::read(&state.dir(), &Filter::default()).expect("read");
+    let total = 4 * PER_WRITER as u64;
+    assert_eq!(read.skipped, 0);
+    assert_eq!(read.last_seq, total);
+    let seqs: Vec<u64> = read.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "unique, increasing, none lost"
+    );
+    for w in ["p1", "p2", "t1", "t2"] {
+        let ns: Vec<u64> = read
+            .entries
+            .iter()
+            .filter(|e| e.value["writer"] == w)
+            .map(|e| e.value["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ns, (0..PER_WRITER as u64).collect::<Vec<_>>(), "{w}");
+    }
+}
+
+#[test]
+fn journal_rotates_within_its_limit_and_seq_goes_on_across_runs() {
+    let state = TempState::new("rotate");
+    let limit = 8 * 1024;
+    let filler = "x".repeat(100);
+    for run in 0..10 {
+        let j = Journal::with_limit(state.dir(), limit);
+        for i in 0..20 {
+            j.record(
+                Kind::Snapshot,
+                json!({ "run": run, "i": i, "filler": filler }),
+            );
+        }
+    }
+    let read = journal::read(&state.dir(), &Filter::default()).expect("read");
+    assert_eq!(read.last_seq, 200);
+    let seqs: Vec<u64> = read.entries.iter().map(|e| e.seq).collect();
+    let first = seqs[0];
+    assert!(first > 1, "the oldest entries were dropped");
+    assert_eq!(seqs, (first..=200).collect::<Vec<_>>());
+    let size = |n: &str| std::fs::metadata(state.file(n)).map_or(0, |m| m.len());
+    let kept = size("journal.ndjson") + size("journal.1.ndjson");
+    // Each file rotates at half the limit, plus at most one append (20 lines here).
+    let batch = 20 * read.entries[0].line.len() as u64 + 200;
+    assert!(kept <= limit + 2 * batch, "{kept} bytes kept");
+}
+
+/// Ten events a second apart from 2026-01-01T00:00:00Z, alternating two sessions.
+fn ten_events(dir: &StateDir) {
+    let j = Journal::open(dir.clone());
+    for i in 0..10 {
+        let (session, target, ws) = if i % 2 == 0 {
+            ("AAA111", "AAA111FFFF", "alpha")
+        } else {
+            ("BBB222", "BBB222FFFF", "beta")
+        };
+        let kind = if i % 3 == 0 {
+            Kind::NewSession
+        } else {
+            Kind::StateChange
+        };
+        j.record(
+            kind,
+            json!({
+                "timestamp": format!("2026-01-01T00:00:0{i}.000Z"),
+                "session": session,
+                "target_id": target,
+                "workspace": ws,
+                "previous": "idle",
+                "current": "thinking",
+            }),
+        );
+    }
+}
+
+fn seqs_of(ndjson: &str) -> Vec<u64> {
+    ndjson
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("a JSON line")["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn log_filters_by_seq_time_kind_and_session_exactly() {
+    let state = TempState::new("log");
+    ten_events(&state.dir());
+    let stored = std::fs::read_to_string(state.file("journal.ndjson")).unwrap();
+    let after4 = ok(&offline(&state, &["log", "--json", "--since", "4"]));
+    assert_eq!(seqs_of(&after4), (5..=10).collect::<Vec<_>>());
+    // The lines as stored.
+    assert!(stored.ends_with(&after4), "{after4}");
+    let from7 = ok(&offline(
+        &state,
+        &["log", "--json", "--since", "2026-01-01T00:00:07Z"],
+    ));
+    assert_eq!(seqs_of(&from7), [8, 9, 10]);
+    let from7_offset = ok(&offline(
+        &state,
+        &["log", "--json", "--since", "2026-01-01T01:00:07+01:00"],
+    ));
+    assert_eq!(from7_offset, from7);
+    // Seqs 1, 4, 7, 10 are new_session; alpha has the odd seqs.
+    let changes = ok(&offline(
+        &state,
+        &[
+            "log",
+            "--json",
+            "--kind",
+            "state_change",
+            "--session",
+            "alpha",
+        ],
+    ));
+    assert_eq!(seqs_of(&changes), [3, 5, 9]);
+    let by_prefix = ok(&offline(&state, &["log", "--json", "--session", "bbb2"]));
+    assert_eq!(seqs_of(&by_prefix), [2, 4, 6, 8, 10]);
+    // Everything was long before ten minutes ago.
+    assert_eq!(ok(&offline(&state, &["log", "--since", "10m"])), "");
+    let plain = ok(&offline(&state, &["log"]));
+    assert_eq!(plain.lines().count(), 10);
+    let third = plain.lines().nth(2).unwrap();
+    assert!(
+        third.contains("2026-01-01T00:00:02.000Z")
+            && third.contains("state_change")
+            && third.contains("AAA111")
+            && third.contains("idle -> thinking"),
+        "{third}"
+    );
+    let bad = offline(&state, &["log", "--kind", "mood_swing"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("state_change"), "{}", stderr(&bad));
+}
+
+fn after(since: u64) -> Filter {
+    Filter {
+        since: Since::Seq(since),
+        ..Filter::default()
+    }
+}
+
+#[test]
+fn a_replay_after_a_seq_then_live_entries_have_no_gap_and_no_duplicate() {
+    let state = TempState::new("replay");
+    ten_events(&state.dir());
+    // A consumer saw up to seq 6 and comes back: live recording starts first (as a
+    // watch's would), an event comes in around the replay, another after it.
+    let (echo_tx, echo) = crossbeam_channel::unbounded();
+    let live = Journal::with_echo(state.dir(), echo_tx);
+    live.record(Kind::EndpointLost, json!({ "endpoint": "127.0.0.1:1" }));
+    let replay = journal::read(&state.dir(), &after(6)).expect("read");
+    live.record(Kind::EndpointBack, json!({ "endpoint": "127.0.0.1:1" }));
+    drop(live);
+    let mut seen: Vec<u64> = replay.entries.iter().map(|e| e.seq).collect();
+    seen.extend(
+        echo.try_iter()
+            .map(|e| e.seq)
+            .filter(|&s| s > replay.last_seq),
+    );
+    assert_eq!(seen, (7..=12).collect::<Vec<_>>());
+    // A later run resumes after the last seq it saw and gets exactly what followed.
+    Journal::open(state.dir()).record(Kind::Snapshot, json!({ "session": "AAA111" }));
+    let next = journal::read(&state.dir(), &after(12)).expect("read");
+    assert_eq!(next.entries.len(), 1);
+    assert_eq!(next.entries[0].seq, 13);
+    assert_eq!(next.entries[0].value["kind"], "snapshot");
+    assert_eq!(next.last_seq, 13);
+}
+
+#[test]
+fn a_line_cut_short_by_a_crash_is_left_out_and_the_journal_goes_on() {
+    let state = TempState::new("cut");
+    ten_events(&state.dir());
+    let live = state.file("journal.ndjson");
+    let mut text = std::fs::read_to_string(&live).unwrap();
+    text += "{\"seq\":11,\"timestamp\":\"2026-01-";
+    std::fs::write(&live, &text).unwrap();
+    Journal::open(state.dir()).record(Kind::Snapshot, json!({}));
+    let read = journal::read(&state.dir(), &after(9)).expect("read");
+    assert_eq!(read.skipped, 1);
+    assert_eq!(
+        read.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [10, 11]
+    );
+}
+
+#[test]
+fn turns_lists_each_prompt_with_its_outcome_and_answer() {
+    let state = TempState::new("turns");
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let sent = |prompt: &str, target: &str, ws: &str, at: u64| Sent {
+        session: target[..6].to_string(),
+        target_id: target.to_string(),
+        workspace: Some(ws.to_string()),
+        prompt: prompt.to_string(),
+        started: angrav::timestamp::rfc3339(t0 + Duration::from_secs(at)),
+    };
+    let j = Journal::open(state.dir());
+    let first = sent("Review auth.rs", "CCC333AAAA", "gamma", 0);
+    j.record_prompt(&first);
+    j.record_turn(&TurnRecord {
+        sent: first,
+        ended: Ended::new(
+            TurnOutcome::Idle,
+            "## Findings\nNo bug.",
+            Duration::from_millis(2500),
+            t0 + Duration::from_millis(2500),
+        ),
+    });
+    j.record_prompt(&sent("Only sent", "DDD444AAAA", "delta", 5));
+    let third = sent("Run the tests", "CCC333AAAA", "gamma", 10);
+    j.record_prompt(&third);
+    j.record_turn(&TurnRecord {
+        sent: third,
+        ended: Ended::new(
+            TurnOutcome::Timeout,
+            "",
+            Duration::from_secs(120),
+            t0 + Duration::from_secs(130),
+        ),
+    });
+    drop(j);
+    let turns = json_of(&offline(&state, &["turns", "--json"]));
+    let turns = turns.as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{turns:?}");
+    assert_eq!(turns[0]["prompt"], "Review auth.rs");
+    assert_eq!(turns[0]["outcome"], "idle");
+    assert_eq!(turns[0]["duration_ms"], 2500);
+    assert_eq!(turns[0]["answer"], "## Findings\nNo bug.");
+    assert_eq!(turns[0]["answer_len"], 19);
+    assert_eq!(turns[1]["prompt"], "Only sent");
+    assert!(
+        turns[1].get("outcome").is_none(),
+        "not seen to end: {}",
+        turns[1]
+    );
+    assert_eq!(turns[2]["outcome"], "timeout");
+    let plain = ok(&offline(&state, &["turns", "--session", "gamma"]));
+    let lines: Vec<&str> = plain.lines().collect();
+    assert_eq!(lines.len(), 2, "{plain}");
+    assert!(
+        lines[0].contains("CCC333") && lines[0].contains("idle") && lines[0].contains("2.5s"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("## Findings") && !lines[0].contains("No bug"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("timeout"), "{}", lines[1]);
+}
+
+#[test]
+fn a_corrupt_or_foreign_state_file_is_reported_and_left_untouched() {
+    let state = TempState::new("corrupt");
+    std::fs::create_dir_all(&state.0).unwrap();
+    let files = [
+        ("aliases.json", "{\"aliases\": {\"x\": "),
+        ("groups.json", "{\"groups\": {}}"),
+        (
+            "journal.ndjson",
+            "these are not the entries you are looking for\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(state.file(name), text).unwrap();
+    }
+    for args in [
+        &["alias", "list"][..],
+        &["alias", "rm", "x"],
+        &["group", "list"],
+        &["group", "rm", "x"],
+    ] {
+        let o = offline(&state, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let name = if args[0] == "alias" {
+            "aliases.json"
+        } else {
+            "groups.json"
+        };
+        let err = stderr(&o);
+        assert!(
+            err.contains(&state.file(name).display().to_string())
+                && err.contains("left it as it is"),
+            "{err}"
+        );
+    }
+    // An append to a journal that is not one is refused, said on stderr.
+    Journal::open(state.dir()).record(Kind::Snapshot, json!({}));
+    for (name, text) in files {
+        assert_eq!(
+            std::fs::read_to_string(state.file(name)).unwrap(),
+            text,
+            "{name}"
+        );
+    }
+    // Reading it leaves out what is no entry, and says so.
+    let o = offline(&state, &["log"]);
+    assert_eq!(ok(&o), "");
+    assert!(stderr(&o).contains("no journal entries"), "{}", stderr(&o));
+}
+
+#[test]
+fn no_state_runs_without_the_directory_and_state_commands_say_so() {
+    let state = TempState::new("nostate");
+    for args in [
+        &["--no-state", "alias", "list"][..],
+        &["log", "--no-state"],
+        &["--no-state", "turns"],
+    ] {
+        let o = offline(&state, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("--no-state"), "{}", stderr(&o));
+    }
+    assert!(!state.0.exists(), "nothing written");
+}
+
+#[test]
+fn an_alias_follows_its_window_closed_and_reopened_with_the_same_workspace() {
+    let state = TempState::new("follow");
+    let ws = format!("memory-follow-{}", std::process::id());
+    let first = open(&[Window::new(Layout::Current, &ws)]);
+    let old = first.id(0).to_string();
+    ok(&online(&state, &["alias", "set", "reviewer", &old]));
+    let status = json_of(&online(
+        &state,
+        &["--json", "status", "--session", "reviewer"],
+    ));
+    assert_eq!(status["session"]["target_id"], old.as_str());
+    drop(first);
+    let second = open(&[Window::new(Layout::LegacyFrame, &ws)]);
+    let new = second.id(0).to_string();
+    let o = online(&state, &["--json", "status", "--session", "reviewer"]);
+    assert_eq!(json_of(&o)["session"]["target_id"], new.as_str());
+    assert!(stderr(&o).contains("following workspace"), "{}", stderr(&o));
+    // The alias now remembers the new window.
+    let list = json_of(&offline(&state, &["--json", "alias", "list"]));
+    assert_eq!(list[0]["name"], "reviewer");
+    assert_eq!(list[0]["target_id"], new.as_str());
+    assert_eq!(list[0]["workspace"], ws.as_str());
+    drop(second);
+    let gone = online(&state, &["status", "--session", "reviewer"]);
+    assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
+    assert!(stderr(&gone).contains("is gone"), "{}", stderr(&gone));
+    ok(&offline(&state, &["alias", "rm", "reviewer"]));
+    assert_eq!(
+        json_of(&offline(&state, &["--json", "alias", "list"])),
+        json!([])
+    );
+}
+
+#[test]
+fn aliases_set_by_processes_at_once_are_all_kept() {
+    let state = TempState::new("alias-race");
+    let w = open(&[Window::new(Layout::Current, "memory-alias-race")]);
+    let names: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let mut c = command(
+                &state.0,
+                &[
+                    "--cdp",
+                    sim().endpoint().label(),
+                    "alias",
+                    "set",
+                    n,
+                    w.id(0),
+                ],
+            );
+            c.spawn().expect("run angrav")
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().expect("angrav exits");
+        ok(&o);
+    }
+    let list = json_of(&offline(&state, &["--json", "alias", "list"]));
+    let kept: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, names);
+}
+
+#[test]
+fn a_group_narrows_the_sessions_commands_to_its_members() {
+    let state = TempState::new("group");
+    let w = open(&[
+        Window::new(Layout::Current, "memory-group-a"),
+        Window::new(Layout::LegacyTarget, "memory-group-b"),
+        Window::new(Layout::Current, "memory-group-c"),
+    ]);
+    ok(&online(
+        &state,
+        &["group", "set", "pair", w.id(0), "memory-group-b"],
+    ));
+    let ids = |v: &Value| {
+        let mut ids: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["target_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut members = vec![w.id(0).to_string(), w.id(1).to_string()];
+    members.sort();
+    let listed = json_of(&online(
+        &state,
+        &["--json", "sessions", "list", "--group", "pair"],
+    ));
+    assert_eq!(ids(&listed), members);
+    let report = json_of(&online(
+        &state,
+        &["--json", "sessions", "wait", "--group", "pair"],
+    ));
+    assert_eq!(ids(&report["sessions"]), members);
+    let groups = json_of(&offline(&state, &["--json", "group", "list"]));
+    assert_eq!(groups[0]["name"], "pair");
+    assert_eq!(ids(&groups[0]["members"]), members);
+    let unknown = online(&state, &["sessions", "list", "--group", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+}
