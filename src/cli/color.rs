@@ -51,11 +51,11 @@ pub(super) fn paint(name: &str, text: &str) -> String {
         return text.to_string();
     }
     let code = match name {
-        "idle" | "done" => "32",                   // green
-        "thinking" | "pending" => "33",            // yellow
-        "awaiting_approval" => "35",               // magenta
-        "error" | "failed" | "closed" => "31",     // red
-        "no_panel" | "unknown" => "2",             // dim
+        "idle" | "done" => "32",               // green
+        "thinking" | "pending" => "33",        // yellow
+        "awaiting_approval" => "35",           // magenta
+        "error" | "failed" | "closed" => "31", // red
+        "no_panel" | "unknown" => "2",         // dim
         _ => return text.to_string(),
     };
     format!("\x1b[{code}m{text}\x1b[0m")

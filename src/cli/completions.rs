@@ -101,7 +101,9 @@ fn fish() -> String {
     for c in COMMANDS {
         let condition = match c.words.split_once(' ') {
             Some((group, sub)) => {
-                format!("__fish_seen_subcommand_from {group}; and __fish_seen_subcommand_from {sub}")
+                format!(
+                    "__fish_seen_subcommand_from {group}; and __fish_seen_subcommand_from {sub}"
+                )
             }
             None => format!("__fish_seen_subcommand_from {}", c.words),
         };

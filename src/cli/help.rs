@@ -195,14 +195,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions wait",
         args: "",
         summary: "wait for chats to stop: the first (--any) or every one (--all, the default)",
-        flags: &[
-            &ANY,
-            &ALL,
-            &SESSION_MANY,
-            &TIMEOUT,
-            &SETTLE,
-            &NO_EXTRACT,
-        ],
+        flags: &[&ANY, &ALL, &SESSION_MANY, &TIMEOUT, &SETTLE, &NO_EXTRACT],
         common: true,
     },
     Cmd {
@@ -463,7 +456,8 @@ mod tests {
 
     #[test]
     fn words_find_their_command() {
-        let words = |s: &str| find(&s.split(' ').collect::<Vec<_>>()).map(|(c, r)| (c.words, r.len()));
+        let words =
+            |s: &str| find(&s.split(' ').collect::<Vec<_>>()).map(|(c, r)| (c.words, r.len()));
         assert_eq!(words("sessions"), Some(("sessions list", 0)));
         assert_eq!(words("output code"), Some(("output code", 0)));
         assert_eq!(words("prompt one two"), Some(("prompt", 2)));

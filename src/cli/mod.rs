@@ -191,7 +191,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         }
     }
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    if words.is_empty() {
+    if words.is_empty() || (version && !help) {
         a.command = if version {
             Command::Version
         } else {
@@ -212,18 +212,13 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         a.command = Command::Help(Some(topic));
         return Ok(a);
     }
-    for flag in given {
-        if !cmd.takes(flag) {
-            return Err(Error::Misused {
-                command: cmd.words,
-                message: format!("{flag} does not apply to '{}'", cmd.words),
-            });
-        }
-    }
     let misused = |message: String| Error::Misused {
         command: cmd.words,
         message,
     };
+    if let Some(flag) = given.iter().find(|f| !cmd.takes(f)) {
+        return Err(misused(format!("{flag} does not apply to '{}'", cmd.words)));
+    }
     let operand = match rest {
         [] => None,
         [one] if !cmd.args.is_empty() => Some(one.to_string()),
@@ -474,6 +469,30 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn every_command_in_the_table_parses_with_each_of_its_flags() {
+        for c in help::COMMANDS {
+            let mut argv: Vec<&str> = c.words.split(' ').collect();
+            if c.words == "completions" {
+                argv.push("bash");
+            }
+            for f in c.flags() {
+                let mut with = argv.clone();
+                with.push(f.name);
+                if f.takes_value() {
+                    with.push(match f.name {
+                        "--color" => "never",
+                        "--layout" => "current",
+                        "--task" => "a=b",
+                        _ => "1",
+                    });
+                }
+                let parsed = parse(with.iter().map(OsString::from));
+                assert!(parsed.is_ok(), "{with:?}: {:?}", parsed.err());
+            }
+        }
     }
 
     #[test]

@@ -81,7 +81,11 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             .collect();
         eprintln!(
             "angrav: interrupted; still waiting for {}",
-            if pending.is_empty() { "none".to_string() } else { pending.join(", ") }
+            if pending.is_empty() {
+                "none".to_string()
+            } else {
+                pending.join(", ")
+            }
         );
         return Ok(exit::INTERRUPTED);
     }
