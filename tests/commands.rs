@@ -301,13 +301,17 @@ fn unknown_and_ambiguous_sessions_exit_3_and_list_what_there_is() {
         msg.contains("(pick-a)") && msg.contains("(pick-b)"),
         "{msg}"
     );
-    let o = angrav(&["--session", "", "status"]);
+    // No --session with several chats open (this test's two at least): ambiguous.
+    let o = angrav(&["status"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
-        stderr(&o).contains("matches several sessions"),
+        stderr(&o).contains("several sessions are open"),
         "{}",
         stderr(&o)
     );
+    // An empty --session names nothing: a usage error, not a match of every chat.
+    let o = angrav(&["--session", "", "status"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // A workspace name picks its window; any unique id prefix does too.
     let s = angrav_json(&["--session", "pick-b", "status"], 0);
     assert_eq!(s["session"]["target_id"], w.id(1));
