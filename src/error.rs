@@ -10,6 +10,11 @@ pub enum Error {
     Cdp(cdp::Error),
     /// The command line is wrong.
     Usage(String),
+    /// The command line is wrong for this command (`command`: its words).
+    Misused {
+        command: &'static str,
+        message: String,
+    },
     Profile(ProfileError),
     /// No session matches `--session`, or none is running.
     SessionNotFound {
@@ -48,15 +53,43 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const NO_SESSION: u8 = 3;
     pub const TIMEOUT: u8 = 124;
+    /// ^C (SIGINT): 128 + its signal number, as shells report it.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Profile(_) => exit::USAGE,
+            Error::Usage(_) | Error::Misused { .. } | Error::Profile(_) => exit::USAGE,
             Error::SessionNotFound { .. } | Error::SessionAmbiguous { .. } => exit::NO_SESSION,
             Error::Timeout { .. } => exit::TIMEOUT,
             _ => exit::FAILURE,
+        }
+    }
+
+    /// A stable name for the kind of error, for scripts (`--json` errors carry it).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Usage(_) | Error::Misused { .. } => "usage",
+            Error::Profile(_) => "profile",
+            Error::SessionNotFound { .. } => "session_not_found",
+            Error::SessionAmbiguous { .. } => "session_ambiguous",
+            Error::NoPanel => "no_panel",
+            Error::ContextGone => "context_gone",
+            Error::NotAccepted(_) => "not_accepted",
+            Error::NotDelivered(_) => "not_delivered",
+            Error::State(_) => "state",
+            Error::Timeout { .. } => "timeout",
+            Error::Cdp(
+                cdp::Error::BadEndpoint { .. }
+                | cdp::Error::Unresolved { .. }
+                | cdp::Error::Unreachable { .. }
+                | cdp::Error::NotDevTools { .. }
+                | cdp::Error::Http { .. },
+            ) => "endpoint",
+            Error::Cdp(_) => "cdp",
+            Error::Sim(_) => "simulator",
+            Error::Failed(_) => "failed",
         }
     }
 
@@ -78,6 +111,9 @@ impl fmt::Display for Error {
         match self {
             Error::Cdp(e) => write!(f, "{e}"),
             Error::Usage(m) => write!(f, "{m}; see 'angrav --help'"),
+            Error::Misused { command, message } => {
+                write!(f, "{message}; see 'angrav {command} --help'")
+            }
             Error::Profile(e) => write!(f, "{e}"),
             Error::SessionNotFound {
                 query: Some(q),

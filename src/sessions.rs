@@ -74,9 +74,20 @@ pub fn discover_all(
 ) -> Result<(Vec<Session>, Vec<Manager>), Error> {
     let mut windows = Vec::new();
     let mut managers = Vec::new();
+    let mut answered = false;
+    let mut failures = Vec::new();
     for endpoint in endpoints {
         let direct = matches!(endpoint, Endpoint::Target { .. });
-        let targets = endpoint.list()?;
+        // Of several endpoints, one that fails is a warning: the others are served.
+        let targets = match endpoint.list() {
+            Ok(targets) => targets,
+            Err(e) if endpoints.len() > 1 => {
+                failures.push(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        answered = true;
         // An out-of-process panel iframe is listed as a target whose parent is the window.
         let panel_target = |window: &str| {
             targets
@@ -114,6 +125,15 @@ pub fn discover_all(
                 });
             }
         }
+    }
+    // The first failure is the error when none answered; the others are warnings.
+    let mut failures = failures.into_iter();
+    let first = if answered { None } else { failures.next() };
+    for e in failures {
+        eprintln!("angrav: warning: {e}");
+    }
+    if let Some(e) = first {
+        return Err(e.into());
     }
     let ids: Vec<String> = windows
         .iter()

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{never, select, tick};
+use crossbeam_channel::{Receiver, never, select, tick};
 use serde::Serialize;
 
 use crate::monitor::{Monitors, Update};
@@ -88,6 +88,19 @@ pub fn wait(
     spec: WaitSpec,
     progress: Option<Progress>,
 ) -> Report {
+    wait_or_cancel(sessions, prompts, profile, spec, progress, &never())
+}
+
+/// [`wait`], ended early by a message on `cancel` (^C): the report then holds the
+/// outcomes so far, the sessions still awaited as pending.
+pub fn wait_or_cancel(
+    sessions: &[Session],
+    prompts: &HashMap<String, String>,
+    profile: &Profile,
+    spec: WaitSpec,
+    progress: Option<Progress>,
+    cancel: &Receiver<()>,
+) -> Report {
     let start = Instant::now();
     let deadline = start + spec.timeout;
     let (mut monitors, rx) = Monitors::new(profile);
@@ -149,6 +162,7 @@ pub fn wait(
                 }
             }
             recv(ticker) -> _ => changed = true,
+            recv(cancel) -> _ => break,
         }
         if changed && let Some(p) = progress.as_mut() {
             p(&outcomes, start.elapsed());

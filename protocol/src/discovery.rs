@@ -82,16 +82,33 @@ impl Endpoint {
             return Err(bad("an HTTP endpoint has no path"));
         }
         let (host, port) = hostport.rsplit_once(':').ok_or_else(|| bad("no port"))?;
-        let port: u16 = port.parse().map_err(|_| bad("the port is not a number"))?;
+        let port: u32 = port.parse().map_err(|_| bad("the port is not a number"))?;
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad(&format!("the port {port} is out of range (1-65535)")))?;
         let host = match host {
             "" => "127.0.0.1",
             h => h.trim_start_matches('[').trim_end_matches(']'),
         };
-        let addr = resolve(host, port).map_err(|why| bad(&why))?;
+        let addr = resolve(host, port).map_err(|detail| Error::Unresolved {
+            host: host.to_string(),
+            detail,
+        })?;
         Ok(Endpoint::Http {
             addr,
             label: format!("http://{host}:{port}"),
         })
+    }
+
+    /// The same browser endpoint: the same address (after resolution), or the same
+    /// target URL.
+    pub fn same_as(&self, other: &Endpoint) -> bool {
+        match (self, other) {
+            (Endpoint::Http { addr: a, .. }, Endpoint::Http { addr: b, .. }) => a == b,
+            (Endpoint::Target { ws_url: a, .. }, Endpoint::Target { ws_url: b, .. }) => a == b,
+            _ => false,
+        }
     }
 
     /// Text for messages: what the user named.
@@ -184,6 +201,14 @@ impl Endpoint {
             url: url.clone(),
             detail: e.to_string(),
         })?;
+        // A server that is not DevTools (anything else on the port) gets one line,
+        // not its error page; only target ids in a path can be unknown to DevTools.
+        if status != 200 && !path.contains("/json/close/") {
+            return Err(Error::NotDevTools {
+                endpoint: self.label().trim_start_matches("http://").to_string(),
+                status,
+            });
+        }
         if status != 200 {
             return Err(Error::Http {
                 url,
@@ -259,9 +284,15 @@ mod tests {
             "https://a:1",
             "ws://host:1",
             "http://a:1/json",
+            ":0",
         ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+            assert!(
+                matches!(Endpoint::parse(bad), Err(Error::BadEndpoint { .. })),
+                "{bad}"
+            );
         }
+        let out_of_range = Endpoint::parse(":99999").unwrap_err().to_string();
+        assert!(out_of_range.contains("out of range"), "{out_of_range}");
     }
 
     #[test]

@@ -27,6 +27,10 @@ impl CdpError {
 pub enum Error {
     /// The text given as an endpoint is not one we understand.
     BadEndpoint { given: String, why: String },
+    /// The endpoint's host name does not resolve to an address.
+    Unresolved { host: String, detail: String },
+    /// An HTTP server answered with an error status where DevTools would list targets.
+    NotDevTools { endpoint: String, status: u16 },
     /// Nothing answered HTTP at the endpoint.
     Unreachable { endpoint: String, detail: String },
     /// The endpoint answered, but not as a DevTools endpoint does.
@@ -71,6 +75,14 @@ impl fmt::Display for Error {
             Error::BadEndpoint { given, why } => write!(
                 f,
                 "'{given}' is not a DevTools endpoint ({why}); give http://HOST:PORT, HOST:PORT, :PORT or a ws:// target URL"
+            ),
+            Error::Unresolved { host, detail } => write!(
+                f,
+                "{detail}; give {host}'s IP address, or check the name in --cdp"
+            ),
+            Error::NotDevTools { endpoint, status } => write!(
+                f,
+                "{endpoint} answered HTTP {status}: not a DevTools endpoint"
             ),
             Error::Unreachable { endpoint, detail } => write!(
                 f,

@@ -1,287 +1,463 @@
-//! `--help`: the whole command line, or one command with its own flags. Each flag and
-//! command is described once, here, and both views are made from the same table.
+//! The command table: every command with its flags, described once. The help, the
+//! parser's check of which flags apply, and the shell completions are all made from it.
 
-struct Cmd {
-    words: &'static str,
-    args: &'static str,
-    summary: &'static str,
-    flags: &'static [&'static str],
+/// A flag as the help shows it.
+pub(super) struct Flag {
+    /// As typed, and as the parser names it: `--session`, `-f`.
+    pub name: &'static str,
+    /// With its value: `--session ID`.
+    shown: &'static str,
+    text: &'static str,
 }
 
-/// Flags every command takes that talks to Antigravity.
-const COMMON: &[&str] = &["--cdp", "--json", "--selectors"];
+impl Flag {
+    /// Takes a value (`--cdp URL`), as opposed to a switch (`--json`).
+    pub fn takes_value(&self) -> bool {
+        self.shown.contains(' ')
+    }
+}
 
-const COMMANDS: &[Cmd] = &[
+pub(super) struct Cmd {
+    /// As typed: `sessions list`.
+    pub words: &'static str,
+    /// What follows the words: `" TEXT"`; empty when nothing does.
+    pub args: &'static str,
+    summary: &'static str,
+    flags: &'static [&'static Flag],
+    /// Takes the flags of every command that talks to Antigravity (`COMMON`).
+    common: bool,
+}
+
+impl Cmd {
+    /// Every flag this command takes: its own, then the common ones.
+    pub fn flags(&self) -> impl Iterator<Item = &'static Flag> + '_ {
+        let common: &[&Flag] = if self.common { COMMON } else { &[] };
+        self.flags.iter().chain(common).copied()
+    }
+
+    pub fn takes(&self, flag: &str) -> bool {
+        self.flags().any(|f| f.name == flag)
+    }
+
+    /// How many words may follow the command's own, read from `args`: `" TEXT"` one
+    /// at most, `" NAME SESSION"` exactly two, `" NAME SESSION..."` two or more.
+    pub fn operands(&self) -> Operands {
+        let names: Vec<&str> = self.args.split_whitespace().collect();
+        let optional = |n: &&str| n.starts_with('[') || *n == "TEXT" || *n == "SHELL";
+        let min = names.iter().filter(|n| !optional(n)).count();
+        let max = if names.iter().any(|n| n.ends_with("...")) {
+            usize::MAX
+        } else {
+            names.len()
+        };
+        Operands { min, max }
+    }
+}
+
+/// The number of words a command takes after its own.
+pub(super) struct Operands {
+    pub min: usize,
+    pub max: usize,
+}
+
+const CDP: Flag = Flag {
+    name: "--cdp",
+    shown: "--cdp URL",
+    text: "DevTools endpoint: http://HOST:PORT, HOST:PORT, :PORT or a ws:// target URL; repeatable (the same endpoint twice counts once) [env: ANGRAV_CDP (comma-separated), BROWSER_CDP_ENDPOINT] [default: http://127.0.0.1:9222, else the port in DevToolsActivePort of Antigravity's user-data directory (env: ANGRAV_USER_DATA_DIR), else the first of 9223-9229 to answer]",
+};
+const JSON: Flag = Flag {
+    name: "--json",
+    shown: "--json",
+    text: "machine-readable output on stdout; errors as one JSON object on stderr",
+};
+const SELECTORS: Flag = Flag {
+    name: "--selectors",
+    shown: "--selectors FILE",
+    text: "selector profile laid over the built-in one [env: ANGRAV_SELECTORS]",
+};
+const COLOR: Flag = Flag {
+    name: "--color",
+    shown: "--color WHEN",
+    text: "colour the states: auto, always, never [default: auto: on a terminal, unless NO_COLOR is set or TERM=dumb]",
+};
+/// The `--session` of the commands on one chat.
+const SESSION_ONE: Flag = Flag {
+    name: "--session",
+    shown: "--session ID",
+    text: "the chat: any unique prefix of its id, or its workspace name; may be left out when only one chat is open",
+};
+/// The `--session` of the commands on many chats.
+const SESSION_MANY: Flag = Flag {
+    name: "--session",
+    shown: "--session ID",
+    text: "a chat to include: any unique prefix of its id, or its workspace name; repeatable [default: all]",
+};
+const SESSION_FANOUT: Flag = Flag {
+    name: "--session",
+    shown: "--session ID",
+    text: "a chat to send to: any unique prefix of its id, or its workspace name; repeatable [default: every idle chat]",
+};
+/// Shown by the whole help, in place of the three above.
+const SESSION: Flag = Flag {
+    name: "--session",
+    shown: "--session ID",
+    text: "a chat: any unique prefix of its id, or its workspace name; once for the commands on one chat (implied when only one chat is open), repeatable for the others [default: all]",
+};
+const TIMEOUT: Flag = Flag {
+    name: "--timeout",
+    shown: "--timeout D",
+    text: "how long a wait may take [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
+};
+const SETTLE: Flag = Flag {
+    name: "--settle",
+    shown: "--settle D",
+    text: "how long idle must hold before a turn counts as finished [default: 400ms]",
+};
+const ANY: Flag = Flag {
+    name: "--any",
+    shown: "--any",
+    text: "end when the first chat stops",
+};
+const ALL: Flag = Flag {
+    name: "--all",
+    shown: "--all",
+    text: "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager",
+};
+const NO_EXTRACT: Flag = Flag {
+    name: "--no-extract",
+    shown: "--no-extract",
+    text: "do not collect the answers",
+};
+const WAIT: Flag = Flag {
+    name: "--wait",
+    shown: "--wait",
+    text: "wait for this prompt's answer and print it",
+};
+const FILE: Flag = Flag {
+    name: "-f",
+    shown: "-f FILE",
+    text: "read the input from FILE (- for stdin)",
+};
+const TASK: Flag = Flag {
+    name: "--task",
+    shown: "--task ID=TEXT",
+    text: "one chat's prompt (repeatable)",
+};
+const LANG: Flag = Flag {
+    name: "--lang",
+    shown: "--lang L",
+    text: "only code blocks in language L",
+};
+const UNTIL_IDLE: Flag = Flag {
+    name: "--until-idle",
+    shown: "--until-idle",
+    text: "stop once every chat is idle (for the settle time)",
+};
+const COUNT: Flag = Flag {
+    name: "--count",
+    shown: "--count N",
+    text: "stop after N events",
+};
+const WINDOWS: Flag = Flag {
+    name: "--windows",
+    shown: "--windows N",
+    text: "how many simulated windows [default: 3]",
+};
+const LAYOUT: Flag = Flag {
+    name: "--layout",
+    shown: "--layout L[,L...]",
+    text: "their layouts, in turn: current, legacy-frame, legacy-target [default: all three]",
+};
+const SCENARIO: Flag = Flag {
+    name: "--scenario",
+    shown: "--scenario S[,S...]",
+    text: "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
+};
+
+const REPLACE_DRAFT: Flag = Flag {
+    name: "--replace-draft",
+    shown: "--replace-draft",
+    text: "replace text someone left in the editor instead of refusing the prompt",
+};
+const GROUP: Flag = Flag {
+    name: "--group",
+    shown: "--group NAME",
+    text: "the chats of a group (angrav group set); repeatable",
+};
+const SINCE: Flag = Flag {
+    name: "--since",
+    shown: "--since SEQ|TIME",
+    text: "entries after seq SEQ, or from TIME on: RFC 3339 (2026-11-28T09:00:00Z) or ago (10m, 2h)",
+};
+const KIND: Flag = Flag {
+    name: "--kind",
+    shown: "--kind K",
+    text: "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back",
+};
+const NO_STATE: Flag = Flag {
+    name: "--no-state",
+    shown: "--no-state",
+    text: "run without the state directory (no aliases, groups or journal) [state: ANGRAV_STATE_DIR, else $XDG_STATE_HOME/angrav or ~/.local/state/angrav]",
+};
+
+/// Flags every command takes that talks to Antigravity.
+const COMMON: &[&Flag] = &[&CDP, &JSON, &SELECTORS, &COLOR, &NO_STATE];
+
+/// The flags in the order the whole help lists them.
+const ALL_FLAGS: &[&Flag] = &[
+    &CDP,
+    &SESSION,
+    &JSON,
+    &SELECTORS,
+    &COLOR,
+    &TIMEOUT,
+    &SETTLE,
+    &ANY,
+    &ALL,
+    &NO_EXTRACT,
+    &WAIT,
+    &REPLACE_DRAFT,
+    &FILE,
+    &TASK,
+    &LANG,
+    &UNTIL_IDLE,
+    &COUNT,
+    &GROUP,
+    &SINCE,
+    &KIND,
+    &NO_STATE,
+    &WINDOWS,
+    &LAYOUT,
+    &SCENARIO,
+];
+
+/// Words that group commands, and the command each means alone.
+const GROUPS: &[(&str, &str)] = &[
+    ("sessions", "sessions list"),
+    ("output", "output last"),
+    ("alias", "alias list"),
+    ("group", "group list"),
+];
+
+pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
         summary: "every chat: id, workspace, title, state, layout, endpoint (--all: also the Agent Manager, as kind manager)",
-        flags: &["--all", "--group"],
+        flags: &[&ALL, &GROUP],
+        common: true,
     },
     Cmd {
         words: "sessions wait",
         args: "",
         summary: "wait for chats to stop: the first (--any) or every one (--all, the default)",
         flags: &[
-            "--any",
-            "--all",
-            "--session",
-            "--group",
-            "--timeout",
-            "--settle",
-            "--no-extract",
+            &ANY,
+            &ALL,
+            &SESSION_MANY,
+            &GROUP,
+            &TIMEOUT,
+            &SETTLE,
+            &NO_EXTRACT,
         ],
+        common: true,
     },
     Cmd {
         words: "sessions fanout",
         args: " TEXT",
         summary: "the same prompt to every chosen chat (default: every idle one), sent concurrently; each chat's own answer is awaited and collected (TEXT may be - for stdin, or use -f FILE)",
         flags: &[
-            "--session",
-            "--group",
-            "--timeout",
-            "--settle",
-            "--no-extract",
-            "-f",
+            &SESSION_FANOUT,
+            &GROUP,
+            &TIMEOUT,
+            &SETTLE,
+            &NO_EXTRACT,
+            &FILE,
         ],
+        common: true,
     },
     Cmd {
         words: "sessions run",
         args: "",
         summary: "a prompt per chat: --task ID=TEXT (repeatable), or -f FILE with a JSON list of {\"session\", \"prompt\"} (- for stdin); awaited like fanout",
-        flags: &[
-            "--task",
-            "-f",
-            "--group",
-            "--timeout",
-            "--settle",
-            "--no-extract",
-        ],
+        flags: &[&TASK, &FILE, &GROUP, &TIMEOUT, &SETTLE, &NO_EXTRACT],
+        common: true,
     },
     Cmd {
         words: "sessions watch",
         args: "",
         summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed); NDJSON with --json; runs until interrupted",
         flags: &[
-            "--session",
-            "--group",
-            "--until-idle",
-            "--count",
-            "--timeout",
-            "--settle",
+            &SESSION_MANY,
+            &GROUP,
+            &UNTIL_IDLE,
+            &COUNT,
+            &TIMEOUT,
+            &SETTLE,
         ],
+        common: true,
     },
     Cmd {
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel) and the markers that say so",
-        flags: &["--session"],
+        flags: &[&SESSION_ONE],
+        common: true,
     },
     Cmd {
         words: "prompt",
         args: " TEXT",
         summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s for its turn to start; a busy agent and a draft in the editor are refused",
         flags: &[
-            "--session",
-            "-f",
-            "--wait",
-            "--replace-draft",
-            "--timeout",
-            "--settle",
+            &SESSION_ONE,
+            &FILE,
+            &WAIT,
+            &REPLACE_DRAFT,
+            &TIMEOUT,
+            &SETTLE,
         ],
+        common: true,
     },
     Cmd {
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &["--session", "--timeout", "--settle"],
+        flags: &[&SESSION_ONE, &TIMEOUT, &SETTLE],
+        common: true,
     },
     Cmd {
         words: "output last",
         args: "",
         summary: "the last answer as Markdown (--json: with its thoughts and code blocks)",
-        flags: &["--session"],
+        flags: &[&SESSION_ONE],
+        common: true,
     },
     Cmd {
         words: "output code",
         args: "",
         summary: "the last answer's code blocks",
-        flags: &["--session", "--lang"],
+        flags: &[&SESSION_ONE, &LANG],
+        common: true,
     },
     Cmd {
         words: "history",
         args: "",
         summary: "every message of the conversation, oldest first",
-        flags: &["--session"],
+        flags: &[&SESSION_ONE],
+        common: true,
     },
     Cmd {
         words: "new",
         args: "",
         summary: "start a new conversation",
-        flags: &["--session"],
+        flags: &[&SESSION_ONE],
+        common: true,
     },
     Cmd {
         words: "simulate",
         args: "",
         summary: "start a simulated Antigravity (headless Chromium) and print its endpoint; runs until stopped",
-        flags: &["--windows", "--layout", "--scenario"],
+        flags: &[&WINDOWS, &LAYOUT, &SCENARIO],
+        common: false,
     },
     Cmd {
         words: "demo",
         args: "",
         summary: "the main job: against Antigravity, list every chat; against the simulator (started when none answers), also prompt every chat and print the answers",
-        flags: &["--settle"],
+        flags: &[&SETTLE],
+        common: true,
     },
     Cmd {
         words: "doctor",
         args: "",
         summary: "how angrav reads each chat after an Antigravity update: the endpoint and how it was found; per window the layout, the state and why, and for every profile role the alternative that matched (or none matched) with counts; warnings for markers a healthy panel shows that matched nothing, and for invalid selectors; exit 0 only when every chat reads cleanly",
-        flags: &["--session"],
+        flags: &[&SESSION_MANY],
+        common: true,
     },
     Cmd {
         words: "profile",
         args: "",
-        summary: "print the built-in selector profile, a start for --selectors",
-        flags: &[],
+        summary: "print the selector profile: the built-in one, a start for --selectors; with --selectors FILE, that file laid over it",
+        flags: &[&SELECTORS],
+        common: false,
     },
     Cmd {
         words: "alias set",
         args: " NAME SESSION",
         summary: "name a chat: NAME then works wherever --session does, before id prefixes and workspace names; when its window is gone and one window of the same workspace is open, the alias follows it",
         flags: &[],
+        common: true,
     },
     Cmd {
         words: "alias rm",
         args: " NAME",
         summary: "forget an alias",
-        flags: &[],
+        flags: &[&JSON, &NO_STATE],
+        common: false,
     },
     Cmd {
         words: "alias list",
         args: "",
         summary: "every alias: name, target id, workspace, endpoint",
-        flags: &[],
+        flags: &[&JSON, &NO_STATE],
+        common: false,
     },
     Cmd {
         words: "group set",
         args: " NAME SESSION...",
         summary: "name several chats: --group NAME then stands for them in the sessions commands (members follow their workspace like aliases)",
         flags: &[],
+        common: true,
     },
     Cmd {
         words: "group rm",
         args: " NAME",
         summary: "forget a group",
-        flags: &[],
+        flags: &[&JSON, &NO_STATE],
+        common: false,
     },
     Cmd {
         words: "group list",
         args: "",
         summary: "every group and its members",
-        flags: &[],
+        flags: &[&JSON, &NO_STATE],
+        common: false,
     },
     Cmd {
         words: "log",
         args: "",
         summary: "the journal of events angrav saw (one line each; --json: the NDJSON lines as stored)",
-        flags: &["--session", "--group", "--since", "--kind"],
+        flags: &[&SESSION_MANY, &GROUP, &SINCE, &KIND],
+        common: true,
     },
     Cmd {
         words: "turns",
         args: "",
         summary: "each prompt angrav sent: time, session, outcome (idle, approval, error, timeout), duration, the answer's first line (--json: the whole answer)",
-        flags: &["--session", "--group", "--since"],
+        flags: &[&SESSION_MANY, &GROUP, &SINCE],
+        common: true,
     },
-];
-
-const FLAGS: &[(&str, &str, &str)] = &[
-    (
-        "--cdp",
-        "--cdp URL",
-        "DevTools endpoint: http://HOST:PORT, HOST:PORT, :PORT or a ws:// target URL; repeatable [env: ANGRAV_CDP (comma-separated), BROWSER_CDP_ENDPOINT] [default: http://127.0.0.1:9222, else the port in DevToolsActivePort of Antigravity's user-data directory (env: ANGRAV_USER_DATA_DIR), else the first of 9223-9229 to answer]",
-    ),
-    (
-        "--session",
-        "--session ID",
-        "a chat: an alias (angrav alias set), any unique prefix of its id, or its workspace name; implied when only one chat is open; repeatable where several chats are meant [default: all]",
-    ),
-    ("--json", "--json", "machine-readable output on stdout"),
-    (
-        "--selectors",
-        "--selectors FILE",
-        "selector profile laid over the built-in one [env: ANGRAV_SELECTORS]",
-    ),
-    (
-        "--timeout",
-        "--timeout D",
-        "how long a wait may take [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
-    ),
-    (
-        "--settle",
-        "--settle D",
-        "how long idle must hold before a turn counts as finished [default: 400ms]",
-    ),
-    ("--any", "--any", "end when the first chat stops"),
-    (
-        "--all",
-        "--all",
-        "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager",
-    ),
-    ("--no-extract", "--no-extract", "do not collect the answers"),
-    (
-        "--wait",
-        "--wait",
-        "wait for this prompt's answer and print it",
-    ),
-    (
-        "--replace-draft",
-        "--replace-draft",
-        "replace text someone left in the editor instead of refusing the prompt",
-    ),
-    ("-f", "-f FILE", "read the input from FILE (- for stdin)"),
-    ("--task", "--task ID=TEXT", "one chat's prompt (repeatable)"),
-    ("--lang", "--lang L", "only code blocks in language L"),
-    (
-        "--until-idle",
-        "--until-idle",
-        "stop once every chat is idle (for the settle time)",
-    ),
-    ("--count", "--count N", "stop after N events"),
-    (
-        "--group",
-        "--group NAME",
-        "the chats of a group (angrav group set); repeatable",
-    ),
-    (
-        "--since",
-        "--since SEQ|TIME",
-        "entries after seq SEQ, or from TIME on: RFC 3339 (2026-11-28T09:00:00Z) or ago (10m, 2h)",
-    ),
-    (
-        "--kind",
-        "--kind K",
-        "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back",
-    ),
-    (
-        "--no-state",
-        "--no-state",
-        "run without the state directory (no aliases, groups or journal) [state: ANGRAV_STATE_DIR, else $XDG_STATE_HOME/angrav or ~/.local/state/angrav]",
-    ),
-    (
-        "--windows",
-        "--windows N",
-        "how many simulated windows [default: 3]",
-    ),
-    (
-        "--layout",
-        "--layout L[,L...]",
-        "their layouts, in turn: current, legacy-frame, legacy-target [default: all three]",
-    ),
-    (
-        "--scenario",
-        "--scenario S[,S...]",
-        "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
-    ),
+    Cmd {
+        words: "help",
+        args: " [COMMAND]",
+        summary: "this help, or one command's (also: angrav COMMAND --help)",
+        flags: &[],
+        common: false,
+    },
+    Cmd {
+        words: "version",
+        args: "",
+        summary: "angrav's version (--json: also the CDP features it relies on)",
+        flags: &[&JSON],
+        common: false,
+    },
+    Cmd {
+        words: "completions",
+        args: " SHELL",
+        summary: "a completion script for bash, zsh or fish; e.g. source <(angrav completions bash)",
+        flags: &[],
+        common: false,
+    },
 ];
 
 const EXIT_CODES: &str = "\
@@ -292,7 +468,46 @@ Exit codes:
   2    usage error (including a malformed selector profile)
   3    session not found, or ambiguous
   124  timeout (the output names what was done and what was still pending)
+  130  interrupted (^C); a wait or fan-out first prints what it collected
 ";
+
+/// The command `words` (the typed words, flags left out) name, and the words after
+/// it. A group word alone (`sessions`, `output`) means its default command.
+pub(super) fn find<'w>(words: &'w [&'w str]) -> Option<(&'static Cmd, &'w [&'w str])> {
+    let by_words = |w: &str| COMMANDS.iter().find(|c| c.words == w);
+    match words {
+        [group, rest @ ..] if GROUPS.iter().any(|(g, _)| g == group) => match rest {
+            [] => GROUPS
+                .iter()
+                .find(|(g, _)| g == group)
+                .and_then(|(_, default)| by_words(default))
+                .map(|c| (c, rest)),
+            [sub, rest @ ..] => by_words(&format!("{group} {sub}")).map(|c| (c, rest)),
+        },
+        [word, rest @ ..] => by_words(word).map(|c| (c, rest)),
+        [] => None,
+    }
+}
+
+/// The first words of every command, each once: `sessions`, `status`, ...
+pub(super) fn first_words() -> Vec<&'static str> {
+    let mut words: Vec<&str> = Vec::new();
+    for c in COMMANDS {
+        let first = c.words.split(' ').next().unwrap_or(c.words);
+        if !words.contains(&first) {
+            words.push(first);
+        }
+    }
+    words
+}
+
+/// The commands of a group: `list`, `wait`, ... for `sessions`.
+pub(super) fn subcommands(group: &str) -> Vec<&'static str> {
+    COMMANDS
+        .iter()
+        .filter_map(|c| c.words.strip_prefix(group)?.strip_prefix(' '))
+        .collect()
+}
 
 /// `  NAME                  text`, the text wrapped to fit 88 columns.
 fn entry(name: &str, text: &str) -> String {
@@ -313,12 +528,8 @@ fn entry(name: &str, text: &str) -> String {
     out + "\n"
 }
 
-fn flag_lines(names: &[&str]) -> String {
-    names
-        .iter()
-        .filter_map(|name| FLAGS.iter().find(|(n, _, _)| n == name))
-        .map(|(_, shown, text)| entry(shown, text))
-        .collect()
+fn flag_lines<'a>(flags: impl IntoIterator<Item = &'a Flag>) -> String {
+    flags.into_iter().map(|f| entry(f.shown, f.text)).collect()
 }
 
 /// The whole command line.
@@ -330,34 +541,39 @@ pub fn global() -> String {
     for c in COMMANDS {
         out += &entry(&format!("{}{}", c.words, c.args), c.summary);
     }
-    out += "\nOptions:\n";
-    let names: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
-    out += &flag_lines(&names);
+    out += "\nOptions (each command takes those its own help lists):\n";
+    out += &flag_lines(ALL_FLAGS.iter().copied());
     out += &entry("-h, --help", "this help");
-    out += &entry(
-        "-V, --version",
-        "version and the CDP features angrav relies on",
-    );
+    out += &entry("-V, --version", "the version, on one line");
     out += "\n";
     out + EXIT_CODES
 }
 
-/// One command: what it does, its flags with their defaults, the exit codes.
-pub fn command(words: &str) -> Option<String> {
-    let c = COMMANDS.iter().find(|c| c.words == words)?;
+/// One command (`status`, `sessions wait`): what it does, its flags with their
+/// defaults, the exit codes. A group (`sessions`): its commands. `None`: no such topic.
+pub fn command(topic: &str) -> Option<String> {
+    let words: Vec<&str> = topic.split_whitespace().collect();
+    if let [group] = words.as_slice()
+        && GROUPS.iter().any(|(g, _)| g == group)
+    {
+        let mut out = format!("Usage: angrav {group} <COMMAND> [OPTIONS]\n\nCommands:\n");
+        for c in COMMANDS.iter().filter(|c| c.words.starts_with(group)) {
+            out += &entry(&format!("{}{}", c.words, c.args), c.summary);
+        }
+        out += &format!("\n'angrav {group} COMMAND --help' shows one with its flags.\n");
+        return Some(out);
+    }
+    let c = match find(&words)? {
+        (c, []) => c,
+        _ => return None,
+    };
     let mut out = format!("angrav {}{}: {}\n", c.words, c.args, c.summary);
     out += &format!(
         "\nUsage: angrav {}{} [OPTIONS]\n\nOptions:\n",
         c.words, c.args
     );
-    let common: &[&str] = if matches!(c.words, "simulate" | "profile") {
-        &[]
-    } else {
-        COMMON
-    };
-    let mut names: Vec<&str> = c.flags.to_vec();
-    names.extend(common.iter().filter(|n| !c.flags.contains(n)));
-    out += &flag_lines(&names);
+    out += &flag_lines(c.flags());
+    out += &entry("-h, --help", "this help");
     Some(out + "\n" + EXIT_CODES)
 }
 
@@ -366,15 +582,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_flag_named_by_a_command_is_described() {
+    fn every_flag_a_command_takes_is_in_the_whole_help() {
         for c in COMMANDS {
-            for f in c.flags.iter().chain(COMMON) {
+            for f in c.flags() {
                 assert!(
-                    FLAGS.iter().any(|(n, _, _)| n == f),
-                    "{} names {f}",
-                    c.words
+                    ALL_FLAGS.iter().any(|g| g.name == f.name),
+                    "{} takes {}",
+                    c.words,
+                    f.name
                 );
             }
         }
+    }
+
+    #[test]
+    fn words_find_their_command() {
+        let words =
+            |s: &str| find(&s.split(' ').collect::<Vec<_>>()).map(|(c, r)| (c.words, r.len()));
+        assert_eq!(words("sessions"), Some(("sessions list", 0)));
+        assert_eq!(words("output code"), Some(("output code", 0)));
+        assert_eq!(words("prompt one two"), Some(("prompt", 2)));
+        assert_eq!(words("sessions frob"), None);
+        assert_eq!(words("frob"), None);
     }
 }

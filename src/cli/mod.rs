@@ -1,9 +1,12 @@
 //! The command line: parsing, running a command, printing its result.
 //! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
 
+mod color;
+mod completions;
 mod demo;
 mod doctor;
 mod help;
+mod interrupt;
 mod memory;
 mod multi;
 mod output;
@@ -27,6 +30,8 @@ enum Command {
     /// The whole help, or one command's (its words).
     Help(Option<String>),
     Version,
+    /// A completion script for this shell.
+    Completions(String),
     SessionsList,
     SessionsWait,
     SessionsFanout(Option<String>),
@@ -79,11 +84,22 @@ struct Args {
     groups: Vec<String>,
     since: Option<String>,
     kind: Option<String>,
+    color: color::When,
 }
 
 pub fn main() -> u8 {
-    match parse(std::env::args_os().skip(1)).and_then(run) {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // Known even when parsing fails: a script that asked for JSON gets its error so.
+    let json = argv.iter().any(|a| a == "--json");
+    match parse(argv).and_then(run) {
         Ok(code) => code,
+        Err(e) if json => {
+            let error = serde_json::json!({
+                "error": { "code": e.code(), "message": e.to_string(), "exit": e.exit_code() }
+            });
+            eprintln!("{error}");
+            e.exit_code()
+        }
         Err(e) => {
             eprintln!("angrav: {e}");
             e.exit_code()
@@ -124,8 +140,11 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         groups: Vec::new(),
         since: None,
         kind: None,
+        color: color::When::Auto,
     };
     let (mut help, mut version) = (false, false);
+    // Every flag given, by the name the command table knows it by.
+    let mut given: Vec<&'static str> = Vec::new();
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
         v.map_err(|e| usage(e.to_string()))?
             .into_string()
@@ -136,9 +155,21 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             .map_err(|_| usage(format!("{flag} takes a number")))
     };
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        if let Some(name) = flag_name(&arg) {
+            given.push(name);
+        }
         match arg {
             Long("cdp") => a.cdp.push(text(p.value())?),
-            Long("session") => a.sessions.push(text(p.value())?),
+            Long("session") => {
+                let s = text(p.value())?;
+                if s.trim().is_empty() {
+                    return Err(usage(
+                        "--session needs an id (or a prefix of one) or a workspace name, not an empty string",
+                    ));
+                }
+                a.sessions.push(s)
+            }
+            Long("color") => a.color = color::When::parse(&text(p.value())?)?,
             Long("json") => a.json = true,
             Long("selectors") => a.selectors = Some(text(p.value())?.into()),
             Long("timeout") => {
@@ -184,45 +215,121 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         }
     }
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    a.command = match words.as_slice() {
-        _ if help => Command::Help(Some(words.join(" ")).filter(|w| !w.is_empty())),
-        _ if version => Command::Version,
-        [] => Command::Help(None),
-        ["sessions", "list"] | ["sessions"] => Command::SessionsList,
-        ["sessions", "wait"] => Command::SessionsWait,
-        ["sessions", "fanout"] => Command::SessionsFanout(None),
-        ["sessions", "fanout", t] => Command::SessionsFanout(Some(t.to_string())),
-        ["sessions", "run"] => Command::SessionsRun,
-        ["sessions", "watch"] => Command::SessionsWatch,
-        ["status"] => Command::Status,
-        ["prompt"] => Command::Prompt(None),
-        ["prompt", t] => Command::Prompt(Some(t.to_string())),
-        ["wait"] => Command::Wait,
-        ["output"] | ["output", "last"] => Command::OutputLast,
-        ["output", "code"] => Command::OutputCode,
-        ["history"] => Command::History,
-        ["new"] => Command::New,
-        ["simulate"] => Command::Simulate,
-        ["demo"] => Command::Demo,
-        ["profile"] => Command::Profile,
-        ["doctor"] => Command::Doctor,
-        ["alias", "set", name, session] => Command::AliasSet(name.to_string(), session.to_string()),
-        ["alias", "rm", name] => Command::AliasRm(name.to_string()),
-        ["alias", "list"] | ["alias"] => Command::AliasList,
-        ["group", "set", name, members @ ..] if !members.is_empty() => Command::GroupSet(
-            name.to_string(),
-            members.iter().map(|m| m.to_string()).collect(),
+    if words.is_empty() || (version && !help) {
+        a.command = if version {
+            Command::Version
+        } else {
+            Command::Help(None)
+        };
+        return Ok(a);
+    }
+    let unknown = || usage(format!("unknown command '{}'", words.join(" ")));
+    let (cmd, rest) = help::find(&words).ok_or_else(unknown)?;
+    if help {
+        // `sessions --help` is about the group, `prompt hi --help` about `prompt`.
+        let topic = words.join(" ");
+        let topic = if help::command(&topic).is_some() {
+            topic
+        } else {
+            cmd.words.to_string()
+        };
+        a.command = Command::Help(Some(topic));
+        return Ok(a);
+    }
+    let misused = |message: String| Error::Misused {
+        command: cmd.words,
+        message,
+    };
+    if let Some(flag) = given.iter().find(|f| !cmd.takes(f)) {
+        return Err(misused(format!("{flag} does not apply to '{}'", cmd.words)));
+    }
+    // What follows the command's words, checked against what its table entry names.
+    let operands = cmd.operands();
+    let fits = rest.len() >= operands.min && rest.len() <= operands.max;
+    if !fits && cmd.words != "help" {
+        return Err(misused(if cmd.args == " TEXT" && rest.len() > 1 {
+            format!(
+                "'{}' takes one TEXT, not {} words; quote the prompt: angrav {} \"{}\"",
+                cmd.words,
+                rest.len(),
+                cmd.words,
+                rest.join(" ")
+            )
+        } else if rest.len() > operands.max {
+            format!(
+                "unexpected '{}' after '{}'",
+                rest[operands.max..].join(" "),
+                cmd.words
+            )
+        } else {
+            format!("'{}' needs{}", cmd.words, cmd.args)
+        }));
+    }
+    let mut rest = rest.iter().map(|w| w.to_string());
+    let operand = if cmd.words == "help" {
+        Some(rest.by_ref().collect::<Vec<_>>().join(" ")).filter(|t| !t.is_empty())
+    } else {
+        rest.next()
+    };
+    a.command = match cmd.words {
+        "help" => match operand {
+            Some(topic) if help::command(&topic).is_none() => {
+                return Err(usage(format!("no help on '{topic}': not a command")));
+            }
+            topic => Command::Help(topic),
+        },
+        "version" => Command::Version,
+        "completions" => Command::Completions(
+            operand.ok_or_else(|| misused("which shell? bash, zsh or fish".into()))?,
         ),
-        ["group", "rm", name] => Command::GroupRm(name.to_string()),
-        ["group", "list"] | ["group"] => Command::GroupList,
-        ["log"] => Command::Log,
-        ["turns"] => Command::Turns,
-        other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
+        "sessions list" => Command::SessionsList,
+        "sessions wait" => Command::SessionsWait,
+        "sessions fanout" => Command::SessionsFanout(operand),
+        "sessions run" => Command::SessionsRun,
+        "sessions watch" => Command::SessionsWatch,
+        "status" => Command::Status,
+        "prompt" => Command::Prompt(operand),
+        "wait" => Command::Wait,
+        "output last" => Command::OutputLast,
+        "output code" => Command::OutputCode,
+        "history" => Command::History,
+        "new" => Command::New,
+        "simulate" => Command::Simulate,
+        "demo" => Command::Demo,
+        "profile" => Command::Profile,
+        "doctor" => Command::Doctor,
+        "alias set" => {
+            Command::AliasSet(operand.unwrap_or_default(), rest.next().unwrap_or_default())
+        }
+        "alias rm" => Command::AliasRm(operand.unwrap_or_default()),
+        "alias list" => Command::AliasList,
+        "group set" => Command::GroupSet(operand.unwrap_or_default(), rest.by_ref().collect()),
+        "group rm" => Command::GroupRm(operand.unwrap_or_default()),
+        "group list" => Command::GroupList,
+        "log" => Command::Log,
+        "turns" => Command::Turns,
+        other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
         return Err(usage("--any and --all exclude each other"));
     }
     Ok(a)
+}
+
+/// The name a flag has in the command table (`-f` for `--file`); `None` for what is
+/// not a flag, and for `--help` and `--version`, which every command takes.
+fn flag_name(arg: &lexopt::Arg) -> Option<&'static str> {
+    use lexopt::Arg::{Long, Short};
+    let name = match arg {
+        Short('f') | Long("file") => "-f",
+        Long(long) => help::COMMANDS
+            .iter()
+            .flat_map(help::Cmd::flags)
+            .map(|f| f.name)
+            .find(|n| n.strip_prefix("--") == Some(long))?,
+        _ => return None,
+    };
+    Some(name)
 }
 
 /// `120000` (milliseconds, as the spec writes them), `500ms`, `90s`, `2m`, `1h`.
@@ -289,10 +396,18 @@ fn found_endpoints(a: &Args) -> Result<(Vec<Endpoint>, Source), Error> {
         }
         return Ok((vec![endpoint], source));
     }
-    let endpoints = given
-        .iter()
-        .map(|g| Endpoint::parse(g).map_err(|e| usage(e.to_string())))
-        .collect::<Result<_, _>>()?;
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for g in &given {
+        // A malformed endpoint is a usage error; one that does not resolve is not.
+        let endpoint = Endpoint::parse(g).map_err(|e| match e {
+            cdp::Error::BadEndpoint { .. } => usage(e.to_string()),
+            e => Error::Cdp(e),
+        })?;
+        // The same endpoint given twice (`:9222`, `localhost:9222`) counts once.
+        if !endpoints.iter().any(|known| known.same_as(&endpoint)) {
+            endpoints.push(endpoint);
+        }
+    }
     Ok((endpoints, Source::Given(by)))
 }
 
@@ -323,21 +438,47 @@ fn nothing_found(source: &Source) -> Error {
     ))
 }
 
+/// What `version --json` names: the parts of CDP angrav relies on.
+const CDP_FEATURES: &[&str] = &[
+    "/json/version",
+    "/json/list",
+    "Target.setDiscoverTargets",
+    "Page.getFrameTree",
+    "Page.createIsolatedWorld",
+    "Runtime.callFunctionOn (awaitPromise)",
+    "Input.insertText",
+    "Input.dispatchKeyEvent",
+];
+
 fn run(a: Args) -> Result<u8, Error> {
+    color::init(a.color);
     match &a.command {
         Command::Help(topic) => {
-            let one = topic
-                .as_deref()
-                .and_then(|t| help::command(if t == "output" { "output last" } else { t }));
+            let one = topic.as_deref().and_then(help::command);
             print!("{}", one.unwrap_or_else(help::global));
             Ok(exit::OK)
         }
+        Command::Version if a.json => {
+            let details = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "cdp": CDP_FEATURES,
+            });
+            println!("{details}");
+            Ok(exit::OK)
+        }
         Command::Version => {
+            println!("angrav {}", env!("CARGO_PKG_VERSION"));
+            Ok(exit::OK)
+        }
+        Command::Completions(shell) => {
+            print!("{}", completions::script(shell)?);
+            Ok(exit::OK)
+        }
+        Command::Profile if a.selectors.is_some() => {
+            let merged = profile(&a)?.to_json();
             println!(
-                "angrav {}\nCDP: /json/version, /json/list, Target.setDiscoverTargets, Page.getFrameTree, \
-                 Page.createIsolatedWorld, Runtime.callFunctionOn (awaitPromise), Input.insertText, \
-                 Input.dispatchKeyEvent",
-                env!("CARGO_PKG_VERSION")
+                "{}",
+                serde_json::to_string_pretty(&merged).expect("serialises")
             );
             Ok(exit::OK)
         }
@@ -377,6 +518,30 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn every_command_in_the_table_parses_with_each_of_its_flags() {
+        for c in help::COMMANDS {
+            let mut argv: Vec<&str> = c.words.split(' ').collect();
+            // Words for the operands it needs.
+            let needs = c.operands().min;
+            argv.extend(["bash", "x", "y"].iter().take(needs));
+            for f in c.flags() {
+                let mut with = argv.clone();
+                with.push(f.name);
+                if f.takes_value() {
+                    with.push(match f.name {
+                        "--color" => "never",
+                        "--layout" => "current",
+                        "--task" => "a=b",
+                        _ => "1",
+                    });
+                }
+                let parsed = parse(with.iter().map(OsString::from));
+                assert!(parsed.is_ok(), "{with:?}: {:?}", parsed.err());
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{never, select};
 use serde::{Deserialize, Serialize};
 
+use super::color;
 use super::output::print_list;
 use super::single::read_input;
 use super::{Args, Command, registry, show_duration, usage};
@@ -15,7 +16,7 @@ use crate::panel::{State, WindowRef};
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
 use crate::turn::{Tracker, Verdict};
-use crate::waiter::{Outcome, Progress, Report, Status, Strategy, WaitSpec};
+use crate::waiter::{self, Outcome, Progress, Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
 
 pub(super) fn list(a: &Args) -> Result<u8, Error> {
@@ -62,10 +63,33 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if strategy == Strategy::Any && !prompts.is_empty() {
         return Err(usage("--any goes with sessions wait"));
     }
+    let interrupt = super::interrupt::on_interrupt();
     let report = with_live(a.json, |live| {
-        registry.wait(&sessions, &prompts, spec, live)
+        waiter::wait_or_cancel(
+            &sessions,
+            &prompts,
+            registry.profile(),
+            spec,
+            live,
+            &interrupt,
+        )
     });
     print_report(&report, a.json);
+    if super::interrupt::happened() {
+        let pending: Vec<&str> = report
+            .with_status(Status::Pending)
+            .map(|o| o.session.as_str())
+            .collect();
+        eprintln!(
+            "angrav: interrupted; still waiting for {}",
+            if pending.is_empty() {
+                "none".to_string()
+            } else {
+                pending.join(", ")
+            }
+        );
+        return Ok(exit::INTERRUPTED);
+    }
     if report.timed_out {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
@@ -137,9 +161,11 @@ fn outcome_line(o: &Outcome) -> String {
     };
     let state = o.state.map_or("-", State::name);
     let mut line = format!(
-        "{}  {:10}  {status:7}  {state:17}  {:>7.1}s",
+        "{}  {:10}  {}  {}  {:>7.1}s",
         o.session,
         o.workspace.as_deref().unwrap_or("-"),
+        color::paint(status, &format!("{status:7}")),
+        color::paint(state, &format!("{state:17}")),
         o.duration_ms as f64 / 1e3
     );
     if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
@@ -168,7 +194,8 @@ pub(super) fn report_code(report: &Report) -> u8 {
 /// Runs `f` with one live status line per session on stderr when stderr is a
 /// terminal (and not `--json`); otherwise without.
 pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) -> T {
-    if json || !std::io::stderr().is_terminal() {
+    // Live lines move the cursor: not on a terminal that takes no escape codes.
+    if json || !std::io::stderr().is_terminal() || color::dumb_terminal() {
         return f(None);
     }
     let mut drawn = 0;
@@ -244,7 +271,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     }
     let mut printer = Printer {
         json: a.json,
-        table: !a.json && std::io::stdout().is_terminal(),
+        table: !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal(),
         seq: 0,
         events: 0,
     };

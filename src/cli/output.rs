@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::color;
 use crate::panel::{Layout, Message, Snapshot, State};
 use crate::registry::Listed;
 use crate::sessions::{Manager, Session};
@@ -102,9 +103,24 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
         .map(|l| l.session.workspace.as_deref().unwrap_or("-").len())
         .max()
         .unwrap_or(1);
+    let w = w.max("WORKSPACE".len());
+    let id_w = list
+        .iter()
+        .map(|l| l.session.id.len())
+        .chain(managers.iter().map(|m| m.id.len()))
+        .max()
+        .unwrap_or(0)
+        .max("ID".len());
     let several = list
         .iter()
         .any(|l| l.session.endpoint != list[0].session.endpoint);
+    if !list.is_empty() || !managers.is_empty() {
+        let endpoint = if several { "  ENDPOINT" } else { "" };
+        println!(
+            "{:id_w$}  {:w$}  {:17}  {:13}  TITLE{endpoint}",
+            "ID", "WORKSPACE", "STATE", "LAYOUT"
+        );
+    }
     for l in list {
         let state = l.state.map_or("unknown", State::name);
         let layout = l.layout.map_or("-", Layout::name);
@@ -115,8 +131,10 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
             String::new()
         };
         println!(
-            "{}  {ws:w$}  {state:17}  {layout:13}  {}{endpoint}",
-            l.session.id, l.session.title
+            "{:id_w$}  {ws:w$}  {}  {layout:13}  {}{endpoint}",
+            l.session.id,
+            color::paint(state, &format!("{state:17}")),
+            l.session.title
         );
         if let Some(p) = &l.problem {
             println!("    {p}");
@@ -124,7 +142,7 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
     }
     for m in managers {
         println!(
-            "{}  {:w$}  {:17}  {:13}  {}",
+            "{:id_w$}  {:w$}  {:17}  {:13}  {}",
             m.id, "-", "manager", "-", m.title
         );
     }

@@ -1,0 +1,443 @@
+//! The command line itself: strict parsing, help, version, completions, endpoints
+//! given by hand, errors as JSON, colour on a terminal, and ^C during a fan-out.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use angrav::panel::Layout;
+use angrav::sim::Window;
+use common::{angrav, open, stderr, stdout};
+use serde_json::Value;
+
+/// Runs angrav with exactly `args` (no `--cdp`: these need no browser).
+fn bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(args)
+        .env_remove("ANGRAV_CDP")
+        .env_remove("BROWSER_CDP_ENDPOINT")
+        .env_remove("ANGRAV_SELECTORS")
+        .output()
+        .expect("run angrav")
+}
+
+#[test]
+fn a_flag_that_does_not_apply_is_a_usage_error_naming_the_command() {
+    for (args, flag, command) in [
+        (&["status", "--wait"][..], "--wait", "status"),
+        (
+            &["output", "last", "--lang", "rust"],
+            "--lang",
+            "output last",
+        ),
+        (
+            &["sessions", "fanout", "hi", "--task", "a=b"],
+            "--task",
+            "sessions fanout",
+        ),
+        (
+            &["sessions", "list", "--session", "a"],
+            "--session",
+            "sessions list",
+        ),
+        (&["--any", "sessions", "watch"], "--any", "sessions watch"),
+        (&["history", "--until-idle"], "--until-idle", "history"),
+        (&["simulate", "--session", "a"], "--session", "simulate"),
+        (&["profile", "--cdp", ":9222"], "--cdp", "profile"),
+        (
+            &["completions", "bash", "--cdp", ":1"],
+            "--cdp",
+            "completions",
+        ),
+        (&["version", "--settle", "1s"], "--settle", "version"),
+    ] {
+        let o = bare(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let want = format!(
+            "angrav: {flag} does not apply to '{command}'; see 'angrav {command} --help'\n"
+        );
+        assert_eq!(stderr(&o), want, "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn words_after_a_prompt_ask_for_quotes_and_an_empty_session_is_a_usage_error() {
+    let o = bare(&["prompt", "--session", "alpha", "one", "two"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("quote the prompt: angrav prompt \"one two\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = bare(&["sessions", "fanout", "one", "two"]);
+    assert!(stderr(&o).contains("quote the prompt"), "{}", stderr(&o));
+    let o = bare(&["status", "extra"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unexpected 'extra'"), "{}", stderr(&o));
+    let o = bare(&["--session", "", "status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--session needs") && !stderr(&o).contains("several"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_in_every_form() {
+    let whole = stdout(&bare(&["--help"]));
+    assert_eq!(stdout(&bare(&["help"])), whole);
+    assert_eq!(stdout(&bare(&[])), whole);
+    for word in ["sessions wait", "completions SHELL", "--color WHEN", "130"] {
+        assert!(whole.contains(word), "{word}");
+    }
+    // `help COMMAND` and `COMMAND --help` are the same page.
+    let prompt = stdout(&bare(&["help", "prompt"]));
+    assert!(prompt.starts_with("angrav prompt TEXT: "), "{prompt}");
+    assert_eq!(stdout(&bare(&["prompt", "--help"])), prompt);
+    assert_eq!(
+        stdout(&bare(&["help", "sessions", "wait"])),
+        stdout(&bare(&["sessions", "wait", "--help"]))
+    );
+    // A one-chat command's --session has no "default: all"; a many-chat one's has.
+    assert!(
+        !prompt.contains("[default: all]") && prompt.contains("--session ID"),
+        "{prompt}"
+    );
+    let status = stdout(&bare(&["status", "--help"]));
+    assert!(
+        !status.contains("[default: all]") && !status.contains("--wait"),
+        "{status}"
+    );
+    let wait = stdout(&bare(&["sessions", "wait", "--help"]));
+    assert!(wait.contains("[default: all]"), "{wait}");
+    // A group: its commands, not the whole help.
+    let sessions = stdout(&bare(&["sessions", "--help"]));
+    for sub in [
+        "sessions list",
+        "sessions wait",
+        "sessions fanout",
+        "sessions run",
+        "sessions watch",
+    ] {
+        assert!(sessions.contains(sub), "{sub}: {sessions}");
+    }
+    assert!(!sessions.contains("simulate"), "{sessions}");
+    assert_eq!(stdout(&bare(&["help", "sessions"])), sessions);
+    let o = bare(&["help", "frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn version_is_one_line_and_its_details_are_json() {
+    let want = format!("angrav {}\n", env!("CARGO_PKG_VERSION"));
+    for args in [&["--version"][..], &["-V"], &["version"]] {
+        let o = bare(args);
+        assert_eq!(o.status.code(), Some(0));
+        assert_eq!(stdout(&o), want, "{args:?}");
+    }
+    let o = bare(&["version", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let cdp: Vec<&str> = v["cdp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        cdp.iter().any(|f| f.starts_with("Runtime.callFunctionOn")),
+        "{v}"
+    );
+}
+
+#[test]
+fn completions_from_the_command_table() {
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    // Bash can source it, and it completes commands, subcommands and each one's flags.
+    let script = format!(
+        "source <('{bin}' completions bash) && complete -p angrav && \
+         COMP_WORDS=(angrav sessions w); COMP_CWORD=2; _angrav; echo \"${{COMPREPLY[*]}}\"; \
+         COMP_WORDS=(angrav --cdp :1 status --); COMP_CWORD=4; _angrav; echo \"${{COMPREPLY[*]}}\""
+    );
+    let o = Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("bash");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "complete -F _angrav angrav");
+    assert_eq!(lines[1], "wait watch");
+    let status_flags: Vec<&str> = lines[2].split(' ').collect();
+    assert!(status_flags.contains(&"--session"), "{out}");
+    assert!(!status_flags.contains(&"--wait"), "{out}");
+    let zsh = stdout(&bare(&["completions", "zsh"]));
+    assert!(zsh.contains("bashcompinit") && zsh.contains("complete -F _angrav angrav"));
+    let fish = stdout(&bare(&["completions", "fish"]));
+    assert!(
+        fish.contains(
+            "__fish_seen_subcommand_from output; and __fish_seen_subcommand_from code' -l lang"
+        ),
+        "{fish}"
+    );
+    assert_eq!(bare(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn profile_with_selectors_prints_the_merged_profile() {
+    let file = std::env::temp_dir().join(format!("angrav-cli-profile-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"extends": "default", "busy": [".my-spinner"]}"#).unwrap();
+    let o = bare(&["profile", "--selectors", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let merged: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let builtin: Value = serde_json::from_slice(&bare(&["profile"]).stdout).expect("JSON");
+    assert_eq!(merged["busy"][0], ".my-spinner");
+    assert_eq!(merged["busy"][1], builtin["busy"][0]);
+    assert_eq!(merged["input"], builtin["input"]);
+}
+
+#[test]
+fn endpoint_usage_errors_and_runtime_failures_differ() {
+    let o = bare(&["--cdp", ":99999", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("out of range"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not a number"), "{}", stderr(&o));
+    let o = bare(&["--cdp", "no-such-host.invalid:9222", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = bare(&["--cdp", &format!(":{}", dead_port()), "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+/// A port nothing listens on (bound, then released).
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_plain_http_server_gives_one_line() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in server.incoming().map_while(Result::ok) {
+            let mut request = [0; 4096];
+            let _ = conn.read(&mut request);
+            let page = "<html><body>\n<h1>Not Found</h1>\n<p>Nothing here.</p>\n</body></html>\n";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let o = bare(&["--cdp", &format!(":{port}"), "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!("angrav: 127.0.0.1:{port} answered HTTP 404: not a DevTools endpoint\n")
+    );
+}
+
+#[test]
+fn the_same_endpoint_twice_counts_once_and_a_dead_one_is_a_warning() {
+    let w = open(&[Window::new(Layout::Current, "cli-endpoints")]);
+    let port = common::sim().chromium().port();
+    // `--cdp <the browser>` comes first from common::angrav; the same again by name.
+    let o = angrav(&[
+        "--cdp",
+        &format!("localhost:{port}"),
+        "--json",
+        "sessions",
+        "list",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ours = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["target_id"] == w.id(0))
+        .count();
+    assert_eq!(ours, 1, "{list}");
+    // One dead endpoint of two: a warning; the live one is served.
+    let dead = format!("127.0.0.1:{}", dead_port());
+    let o = angrav(&["--cdp", &dead, "--json", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(common::by_target(&list, w.id(0)).is_some(), "{list}");
+    assert!(
+        stderr(&o).starts_with("angrav: warning: nothing answers at http://")
+            && stderr(&o).contains(&dead),
+        "{}",
+        stderr(&o)
+    );
+    // Every endpoint dead: a failure.
+    let o = bare(&[
+        "--cdp",
+        &dead,
+        "--cdp",
+        &format!(":{}", dead_port()),
+        "sessions",
+        "list",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn errors_are_json_with_json() {
+    let _w = open(&[Window::new(Layout::Current, "cli-json-error")]);
+    let o = angrav(&["--json", "--session", "no-such-chat", "status"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(o.stdout.is_empty());
+    let e: Value = serde_json::from_str(stderr(&o).trim()).expect("one JSON object");
+    assert_eq!(e["error"]["code"], "session_not_found");
+    assert_eq!(e["error"]["exit"], 3);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-chat")
+    );
+    let o = bare(&["--json", "status", "--wait"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e: Value = serde_json::from_str(stderr(&o).trim()).expect("one JSON object");
+    assert_eq!(e["error"]["code"], "usage");
+    assert_eq!(e["error"]["exit"], 2);
+}
+
+/// Runs `angrav --cdp <the test browser> ARGS` on a terminal (`script` gives it one),
+/// with `env` set; returns everything it wrote there.
+fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut line = format!(
+        "'{}' --cdp {}",
+        env!("CARGO_BIN_EXE_angrav"),
+        common::sim().endpoint().label()
+    );
+    for a in args {
+        line += &format!(" '{a}'");
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("script (util-linux) runs");
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stdout(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn colours_on_a_terminal_unless_no_color_never_or_a_dumb_terminal() {
+    let w = open(&[Window::new(Layout::Current, "cli-colour")]);
+    let list = ["sessions", "list"];
+    let coloured = on_terminal(&list, &[("TERM", "xterm")]);
+    assert!(coloured.contains("\x1b[32midle"), "{coloured:?}");
+    let header = coloured.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("ID ") && header.contains("STATE"),
+        "{coloured:?}"
+    );
+    for env in [
+        &[("TERM", "xterm"), ("NO_COLOR", "1")][..],
+        &[("TERM", "dumb")],
+    ] {
+        let plain = on_terminal(&list, env);
+        assert!(
+            plain.contains("cli-colour") && !plain.contains('\x1b'),
+            "{env:?}: {plain:?}"
+        );
+    }
+    let never = on_terminal(
+        &["--color", "never", "sessions", "list"],
+        &[("TERM", "xterm")],
+    );
+    assert!(!never.contains('\x1b'), "{never:?}");
+    // Without a terminal, `always` still colours.
+    let o = angrav(&["--color", "always", "sessions", "list"]);
+    assert!(stdout(&o).contains("\x1b[32m"), "{}", stdout(&o));
+    // A wait on a dumb terminal: no live lines with cursor codes either.
+    let waited = on_terminal(
+        &["sessions", "wait", "--session", w.id(0)],
+        &[("TERM", "dumb")],
+    );
+    assert!(
+        waited.contains("done") && !waited.contains('\x1b'),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn interrupting_a_fanout_prints_what_was_collected_and_exits_130() {
+    let w = open(&[
+        Window::new(Layout::Current, "cli-int-quick").scenario("instant"),
+        Window::new(Layout::LegacyFrame, "cli-int-slow").scenario("slow"),
+    ]);
+    // On a terminal (`script`), where a fan-out keeps a live line per chat and ^C
+    // typed on the terminal reaches angrav as SIGINT.
+    let mut line = format!(
+        "'{}' --cdp {} sessions fanout 'collect this' --settle 0 --timeout 60s",
+        env!("CARGO_BIN_EXE_angrav"),
+        common::sim().endpoint().label()
+    );
+    for arg in common::session_args(&w) {
+        line += &format!(" {arg}");
+    }
+    let mut child = common::Reaped(
+        Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs"),
+    );
+    let terminal = common::lines(child.0.stdout.take().expect("piped"));
+    // The quick chat's live line says it is done: angrav has collected it.
+    let quick = &w.id(0)[..6];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let l = terminal
+            .recv_deadline(deadline)
+            .unwrap_or_else(|_| panic!("no live line with {quick} done: {seen:?}"));
+        let done = l.contains(quick) && l.contains(" done ");
+        seen.push(l);
+        if done {
+            break;
+        }
+    }
+    let mut stdin = child.0.stdin.take().expect("piped");
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    let rest: Vec<String> = terminal.iter().collect();
+    let status = child.0.wait().unwrap();
+    let out = rest.join("\n");
+    assert_eq!(status.code(), Some(130), "{out}");
+    // The final report: every chat, the quick one done with its answer, the slow one
+    // pending; the message names the pending one.
+    let row = |i: usize| {
+        rest.iter()
+            .rev()
+            .find(|l| l.starts_with(&w.id(i)[..6]))
+            .unwrap_or_else(|| panic!("no row for window {i}: {out}"))
+    };
+    assert!(row(0).contains("done") && row(0).contains("idle"), "{out}");
+    assert!(row(1).contains("pending"), "{out}");
+    assert!(
+        out.contains("You asked: `collect this`"),
+        "the quick chat's answer: {out}"
+    );
+    assert!(out.contains("interrupted; still waiting for"), "{out}");
+}
