@@ -9,7 +9,7 @@ struct Cmd {
 }
 
 /// Flags every command takes that talks to Antigravity.
-const COMMON: &[&str] = &["--cdp", "--json", "--selectors"];
+const COMMON: &[&str] = &["--cdp", "--json", "--raw", "--selectors"];
 
 const COMMANDS: &[Cmd] = &[
     Cmd {
@@ -130,6 +130,11 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ),
     ("--json", "--json", "machine-readable output on stdout"),
     (
+        "--raw",
+        "--raw",
+        "page text (answers, titles, error texts) to a terminal as it is, escape sequences included; without it they are shown visibly (\\e]52;...)",
+    ),
+    (
         "--selectors",
         "--selectors FILE",
         "selector profile laid over the built-in one [env: ANGRAV_SELECTORS]",
@@ -184,7 +189,8 @@ const FLAGS: &[(&str, &str, &str)] = &[
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    ok (a wait or fan-out: every awaited chat ended idle)
+  0    ok (a wait or fan-out: every awaited chat ended idle); also when the reader
+       of stdout went away
   1    failure: the message says what; a chat ended in error or awaiting approval,
        closed, or could not be awaited
   2    usage error (including a malformed selector profile)

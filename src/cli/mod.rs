@@ -6,6 +6,7 @@ mod help;
 mod multi;
 mod output;
 mod single;
+mod term;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ struct Args {
     cdp: Vec<String>,
     sessions: Vec<String>,
     json: bool,
+    raw: bool,
     selectors: Option<PathBuf>,
     wait: WaitOptions,
     timeout_given: bool,
@@ -70,7 +72,7 @@ pub fn main() -> u8 {
     match parse(std::env::args_os().skip(1)).and_then(run) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("angrav: {e}");
+            output::message(&e.to_string());
             e.exit_code()
         }
     }
@@ -89,6 +91,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         cdp: Vec::new(),
         sessions: Vec::new(),
         json: false,
+        raw: false,
         selectors: None,
         wait: WaitOptions::default(),
         timeout_given: false,
@@ -120,6 +123,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("cdp") => a.cdp.push(text(p.value())?),
             Long("session") => a.sessions.push(text(p.value())?),
             Long("json") => a.json = true,
+            Long("raw") => a.raw = true,
             Long("selectors") => a.selectors = Some(text(p.value())?.into()),
             Long("timeout") => {
                 a.wait.timeout = parse_duration(&text(p.value())?)?;
@@ -260,25 +264,33 @@ fn registry(a: &Args) -> Result<Registry, Error> {
 }
 
 fn run(a: Args) -> Result<u8, Error> {
+    output::set_raw(a.raw);
+    if !matches!(
+        a.command,
+        Command::Help(_) | Command::Version | Command::Profile
+    ) {
+        // These may wait long: a reader that goes away must not leave them running.
+        output::exit_when_stdout_closes();
+    }
     match &a.command {
         Command::Help(topic) => {
             let one = topic
                 .as_deref()
                 .and_then(|t| help::command(if t == "output" { "output last" } else { t }));
-            print!("{}", one.unwrap_or_else(help::global));
+            output::print(&one.unwrap_or_else(help::global));
             Ok(exit::OK)
         }
         Command::Version => {
-            println!(
+            output::line(&format!(
                 "angrav {}\nCDP: /json/version, /json/list, Target.setDiscoverTargets, Page.getFrameTree, \
                  Page.createIsolatedWorld, Runtime.callFunctionOn (awaitPromise), Input.insertText, \
                  Input.dispatchKeyEvent",
                 env!("CARGO_PKG_VERSION")
-            );
+            ));
             Ok(exit::OK)
         }
         Command::Profile => {
-            print!("{}", Profile::default_json());
+            output::print(Profile::default_json());
             Ok(exit::OK)
         }
         Command::Simulate => demo::simulate(&a),

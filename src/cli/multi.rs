@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{never, select};
 use serde::{Deserialize, Serialize};
 
-use super::output::print_list;
+use super::output::{self, Stream, print_list};
 use super::single::read_input;
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::Update;
@@ -68,11 +68,11 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             .with_status(Status::Pending)
             .map(|o| o.session.as_str())
             .collect();
-        eprintln!(
-            "angrav: timed out after {}; still waiting for {}",
+        output::message(&format!(
+            "timed out after {}; still waiting for {}",
             show_duration(a.wait.timeout),
             pending.join(", ")
-        );
+        ));
     }
     Ok(report_code(&report))
 }
@@ -109,20 +109,22 @@ fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
 
 pub(super) fn print_report(report: &Report, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(report).expect("serialises"));
-        return;
+        return output::json(report);
     }
+    let mut text = String::new();
     for o in &report.sessions {
-        println!("{}", outcome_line(o));
+        text += &outcome_line(o);
+        text.push('\n');
     }
     for o in report.sessions.iter().filter(|o| o.answer.is_some()) {
         let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
-        println!(
-            "\n### {} ({})\n\n{answer}",
+        text += &format!(
+            "\n### {} ({})\n\n{answer}\n",
             o.session,
             o.workspace.as_deref().unwrap_or("-")
         );
     }
+    output::print(&text);
 }
 
 fn outcome_line(o: &Outcome) -> String {
@@ -179,7 +181,8 @@ pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) ->
             if o.status == Status::Pending {
                 o.duration_ms = elapsed.as_millis() as u64;
             }
-            let _ = writeln!(err, "\x1b[2K{}", outcome_line(&o));
+            let line = outcome_line(&o);
+            let _ = writeln!(err, "\x1b[2K{}", output::shown(&line, Stream::Stderr));
         }
         drawn = outcomes.len();
     };
@@ -554,13 +557,11 @@ impl Printer {
     }
 
     fn emit(&self, line: &impl Serialize) {
-        self.emit_text(&serde_json::to_string(line).expect("serialises"));
+        output::json(line);
     }
 
     fn emit_text(&self, line: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        output::line(line);
     }
 
     /// Redraws the whole table (stdout a terminal, no `--json`).
@@ -568,8 +569,7 @@ impl Printer {
         if !self.table {
             return;
         }
-        let mut out = String::from("\x1b[H\x1b[2J");
-        out += &format!(
+        let mut out = format!(
             "{:8}  {:10}  {:17}  {:13}  title\n",
             "id", "workspace", "state", "layout"
         );
@@ -588,9 +588,11 @@ impl Printer {
             );
         }
         out += &format!("\n{} events. Ctrl-C stops.\n", self.events);
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
+        // Home and clear: angrav's own codes, written around the neutralised table.
+        output::write_stdout(&format!(
+            "\x1b[H\x1b[2J{}",
+            output::shown(&out, Stream::Stdout)
+        ));
     }
 }
 
