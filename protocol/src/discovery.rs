@@ -40,6 +40,57 @@ pub struct TargetInfo {
     pub web_socket_debugger_url: Option<String>,
 }
 
+impl TargetInfo {
+    /// The HTTP endpoints give titles HTML-escaped (`a&amp;b &lt;x&gt;`); CDP events
+    /// give them as they are. This makes the former the latter.
+    fn unescaped(mut self) -> TargetInfo {
+        self.title = html_unescape(&self.title);
+        self
+    }
+}
+
+/// Decodes the character references Chromium's `EscapeForHTML` writes (`&amp;`,
+/// `&lt;`, `&gt;`, `&quot;`, `&#39;`), and numeric ones; anything else stays as it is.
+/// One pass, so `&amp;lt;` is the text `&lt;`.
+fn html_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // The longest reference is `&#1114111;`.
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let c = match &rest[1..end] {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                n => {
+                    let n = n.strip_prefix('#')?;
+                    let code = match n.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => n.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out + rest
+}
+
 /// `/json/version`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Version {
@@ -144,13 +195,17 @@ impl Endpoint {
                 parent_id: None,
                 web_socket_debugger_url: Some(ws_url.clone()),
             }]),
-            Endpoint::Http { .. } => self.get_json("/json/list"),
+            Endpoint::Http { .. } => {
+                let list: Vec<TargetInfo> = self.get_json("/json/list")?;
+                Ok(list.into_iter().map(TargetInfo::unescaped).collect())
+            }
         }
     }
 
     /// Opens a new tab on `url` (`PUT /json/new?URL`).
     pub fn new_target(&self, url: &str) -> Result<TargetInfo> {
         self.request("PUT", &format!("/json/new?{}", percent_encode(url)))
+            .map(TargetInfo::unescaped)
     }
 
     /// Closes a target (`/json/close/ID`).
@@ -293,6 +348,29 @@ mod tests {
         }
         let out_of_range = Endpoint::parse(":99999").unwrap_err().to_string();
         assert!(out_of_range.contains("out of range"), "{out_of_range}");
+    }
+
+    #[test]
+    fn titles_are_html_unescaped() {
+        assert_eq!(
+            html_unescape("a&amp;b &lt;x&gt; &quot;q&quot; &#39;s&#39; - ws&amp;1 - Antigravity"),
+            "a&b <x> \"q\" 's' - ws&1 - Antigravity"
+        );
+        assert_eq!(
+            html_unescape("&amp;lt; &#x263A; &#9731;"),
+            "&lt; \u{263a} \u{2603}"
+        );
+        for kept in [
+            "R&D",
+            "a & b",
+            "&nbsp;",
+            "&#xZZ;",
+            "&#;",
+            "tail &",
+            "&#1114112;",
+        ] {
+            assert_eq!(html_unescape(kept), kept);
+        }
     }
 
     #[test]

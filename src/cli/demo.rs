@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::multi::{print_report, report_code, with_live};
-use super::output::print_list;
+use super::output::{self, print_list};
 use super::{Args, endpoints, profile};
 use crate::panel::Layout;
 use crate::registry::Registry;
@@ -18,11 +18,11 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
         sim.open(&Window::new(layout, &workspace_name(i)).scenario(&a.scenario))?;
     }
     let ep = sim.endpoint().label();
-    println!("{ep}");
-    eprintln!(
-        "angrav: simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
+    output::line(ep);
+    output::message(&format!(
+        "simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
         a.windows
-    );
+    ));
     loop {
         std::thread::park();
     }
@@ -45,13 +45,16 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     let real = endpoints.iter().all(|e| e.version().is_ok());
     let sim;
     let registry = if real {
-        eprintln!("angrav: using the Antigravity at {}", endpoints[0].label());
+        output::message(&format!(
+            "using the Antigravity at {}",
+            endpoints[0].label()
+        ));
         Registry::with(endpoints, profile)?
     } else {
-        eprintln!(
-            "angrav: no Antigravity answers at {}; starting the simulated one",
+        output::message(&format!(
+            "no Antigravity answers at {}; starting the simulated one",
             endpoints[0].label()
-        );
+        ));
         sim = Simulator::start()?;
         for (i, layout) in Layout::ALL.into_iter().enumerate() {
             sim.open(&Window::new(layout, &workspace_name(i)))?;
@@ -64,7 +67,7 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     }
     let prompt = "Summarise what this workspace is for, with an example.";
     if !a.json {
-        println!("\nprompt to every chat: {prompt}\n");
+        output::line(&format!("\nprompt to every chat: {prompt}\n"));
     }
     let tasks: Vec<(String, String)> = registry
         .sessions()

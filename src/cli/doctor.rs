@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::output::describe_state;
+use super::output::{self, describe_state};
 use super::{Args, found_endpoints, nothing_found, profile};
 use crate::locate::Source;
 use crate::panel::{Layout, Panel, Snapshot, State};
@@ -84,25 +84,25 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             "clean": clean,
             "sessions": examined,
         });
-        println!("{report}");
+        output::json(&report);
     } else {
         let shown = if nothing {
             "none".into()
         } else {
             labels.join(", ")
         };
-        println!("endpoint: {shown} ({source})");
+        output::line(&format!("endpoint: {shown} ({source})"));
         for e in &examined {
             print_examined(e);
         }
     }
     if nothing {
-        eprintln!("angrav: {}", nothing_found(&source));
+        output::message(&nothing_found(&source).to_string());
     } else if examined.is_empty() {
-        eprintln!("angrav: no Antigravity editor window found");
+        output::message("no Antigravity editor window found");
     } else if !clean {
         let n: usize = examined.iter().map(|e| e.warnings.len()).sum();
-        eprintln!("angrav: {n} warning(s); see above");
+        output::message(&format!("{n} warning(s); see above"));
     }
     Ok(if clean { exit::OK } else { exit::FAILURE })
 }
@@ -189,21 +189,21 @@ fn warnings(snap: &Snapshot, roles: &[RoleMatch]) -> Vec<String> {
 
 fn print_examined(e: &Examined) {
     let s = e.session;
-    println!(
+    output::line(&format!(
         "\n{}  {}  {}",
         s.id,
         s.workspace.as_deref().unwrap_or("-"),
         s.title
-    );
+    ));
     if let Some(snap) = &e.status {
-        println!(
+        output::line(&format!(
             "  layout: {}; state: {}; messages: {} user, {} agent",
             snap.layout.map_or("none", Layout::name),
             describe_state(snap),
             snap.user_messages,
             snap.agent_messages
-        );
-        println!("  why:    {}", snap.markers.join("; "));
+        ));
+        output::line(&format!("  why:    {}", snap.markers.join("; ")));
     }
     let width = e.roles.iter().map(|r| r.role.len()).max().unwrap_or(0);
     for r in &e.roles {
@@ -216,13 +216,13 @@ fn print_examined(e: &Examined) {
             (Some(m), Some(v)) => format!("{m:?}  ({}, {v} visible)", r.count),
             (Some(m), None) => format!("{m:?}  ({})", r.count),
         };
-        println!("  {:width$}  {found}", r.role);
+        output::line(&format!("  {:width$}  {found}", r.role));
     }
     for w in &e.warnings {
-        println!("  warning: {w}");
+        output::line(&format!("  warning: {w}"));
     }
     if e.warnings.is_empty() {
-        println!("  ok");
+        output::line("  ok");
     }
 }
 

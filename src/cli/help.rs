@@ -194,6 +194,11 @@ const KIND: Flag = Flag {
     shown: "--kind K",
     text: "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back",
 };
+const RAW: Flag = Flag {
+    name: "--raw",
+    shown: "--raw",
+    text: "page text (answers, titles, error texts) to a terminal as it is, escape sequences included; without it they are shown visibly (\\e]52;...)",
+};
 const NO_STATE: Flag = Flag {
     name: "--no-state",
     shown: "--no-state",
@@ -201,13 +206,14 @@ const NO_STATE: Flag = Flag {
 };
 
 /// Flags every command takes that talks to Antigravity.
-const COMMON: &[&Flag] = &[&CDP, &JSON, &SELECTORS, &COLOR, &NO_STATE];
+const COMMON: &[&Flag] = &[&CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE];
 
 /// The flags in the order the whole help lists them.
 const ALL_FLAGS: &[&Flag] = &[
     &CDP,
     &SESSION,
     &JSON,
+    &RAW,
     &SELECTORS,
     &COLOR,
     &TIMEOUT,
@@ -462,7 +468,8 @@ pub(super) const COMMANDS: &[Cmd] = &[
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    ok (a wait or fan-out: every awaited chat ended idle)
+  0    ok (a wait or fan-out: every awaited chat ended idle); also when the reader
+       of stdout went away
   1    failure: the message says what; a chat ended in error or awaiting approval,
        closed, or could not be awaited; doctor: a chat does not read cleanly
   2    usage error (including a malformed selector profile)

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::output;
 use super::{Args, Command, parse_duration, registry, usage};
 use crate::journal::{self, Filter, Since, Turn, Who};
 use crate::names::{Aliases, Groups, Names, Remembered, check_name};
@@ -111,9 +112,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             note_skipped(read.skipped, &dir);
             for e in &read.entries {
                 if a.json {
-                    println!("{}", e.line);
+                    output::line(&e.line);
                 } else {
-                    println!("{}", log_line(&e.value));
+                    output::line(&log_line(&e.value));
                 }
             }
         }
@@ -125,10 +126,10 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             note_skipped(read.skipped, &dir);
             let turns = journal::turns(&read.entries);
             if a.json {
-                println!("{}", serde_json::to_string(&turns).expect("serialises"));
+                output::json(&turns);
             } else {
                 for t in &turns {
-                    println!("{}", turn_line(t));
+                    output::line(&turn_line(t));
                 }
             }
         }
@@ -204,10 +205,10 @@ fn since(s: &str) -> Result<Since, Error> {
 
 fn note_skipped(skipped: usize, dir: &StateDir) {
     if skipped > 0 {
-        eprintln!(
-            "angrav: {skipped} line(s) of the journal in {} are no journal entries (cut short?); left out",
+        output::message(&format!(
+            "{skipped} line(s) of the journal in {} are no journal entries (cut short?); left out",
             dir.path().display()
-        );
+        ));
     }
 }
 
@@ -223,16 +224,16 @@ fn print_aliases(list: &[(&String, &Remembered)], json: bool) {
             .iter()
             .map(|(name, window)| Line { name, window })
             .collect();
-        println!("{}", serde_json::to_string(&lines).expect("serialises"));
+        output::json(&lines);
         return;
     }
     for (name, r) in list {
-        println!(
+        output::line(&format!(
             "{name}  {}  {}  {}",
             r.target_id,
             r.workspace.as_deref().unwrap_or("-"),
             r.endpoint
-        );
+        ));
     }
 }
 
@@ -247,7 +248,7 @@ fn print_groups(list: &[(&String, &Vec<Remembered>)], json: bool) {
             .iter()
             .map(|(name, members)| Line { name, members })
             .collect();
-        println!("{}", serde_json::to_string(&lines).expect("serialises"));
+        output::json(&lines);
         return;
     }
     for (name, members) in list {
@@ -261,7 +262,7 @@ fn print_groups(list: &[(&String, &Vec<Remembered>)], json: bool) {
                 )
             })
             .collect();
-        println!("{name}  {}", shown.join(", "));
+        output::line(&format!("{name}  {}", shown.join(", ")));
     }
 }
 

@@ -11,6 +11,7 @@ mod memory;
 mod multi;
 mod output;
 mod single;
+mod term;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -64,6 +65,7 @@ struct Args {
     cdp: Vec<String>,
     sessions: Vec<String>,
     json: bool,
+    raw: bool,
     selectors: Option<PathBuf>,
     wait: WaitOptions,
     timeout_given: bool,
@@ -97,11 +99,11 @@ pub fn main() -> u8 {
             let error = serde_json::json!({
                 "error": { "code": e.code(), "message": e.to_string(), "exit": e.exit_code() }
             });
-            eprintln!("{error}");
+            output::json_message(&error);
             e.exit_code()
         }
         Err(e) => {
-            eprintln!("angrav: {e}");
+            output::message(&e.to_string());
             e.exit_code()
         }
     }
@@ -120,6 +122,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         cdp: Vec::new(),
         sessions: Vec::new(),
         json: false,
+        raw: false,
         selectors: None,
         wait: WaitOptions::default(),
         timeout_given: false,
@@ -171,6 +174,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("color") => a.color = color::When::parse(&text(p.value())?)?,
             Long("json") => a.json = true,
+            Long("raw") => a.raw = true,
             Long("selectors") => a.selectors = Some(text(p.value())?.into()),
             Long("timeout") => {
                 a.wait.timeout = parse_duration(&text(p.value())?)?;
@@ -392,7 +396,7 @@ fn found_endpoints(a: &Args) -> Result<(Vec<Endpoint>, Source), Error> {
     if given.is_empty() {
         let (endpoint, source) = locate::locate();
         if source.is_discovered() {
-            eprintln!("angrav: using {} ({source})", endpoint.label());
+            output::message(&format!("using {} ({source})", endpoint.label()));
         }
         return Ok((vec![endpoint], source));
     }
@@ -452,10 +456,18 @@ const CDP_FEATURES: &[&str] = &[
 
 fn run(a: Args) -> Result<u8, Error> {
     color::init(a.color);
+    output::set_raw(a.raw);
+    if !matches!(
+        a.command,
+        Command::Help(_) | Command::Version | Command::Profile | Command::Completions(_)
+    ) {
+        // These may wait long: a reader that goes away must not leave them running.
+        output::exit_when_stdout_closes();
+    }
     match &a.command {
         Command::Help(topic) => {
             let one = topic.as_deref().and_then(help::command);
-            print!("{}", one.unwrap_or_else(help::global));
+            output::print(&one.unwrap_or_else(help::global));
             Ok(exit::OK)
         }
         Command::Version if a.json => {
@@ -463,27 +475,24 @@ fn run(a: Args) -> Result<u8, Error> {
                 "version": env!("CARGO_PKG_VERSION"),
                 "cdp": CDP_FEATURES,
             });
-            println!("{details}");
+            output::line(&details.to_string());
             Ok(exit::OK)
         }
         Command::Version => {
-            println!("angrav {}", env!("CARGO_PKG_VERSION"));
+            output::line(&format!("angrav {}", env!("CARGO_PKG_VERSION")));
             Ok(exit::OK)
         }
         Command::Completions(shell) => {
-            print!("{}", completions::script(shell)?);
+            output::print(&completions::script(shell)?);
             Ok(exit::OK)
         }
         Command::Profile if a.selectors.is_some() => {
             let merged = profile(&a)?.to_json();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&merged).expect("serialises")
-            );
+            output::line(&serde_json::to_string_pretty(&merged).expect("serialises"));
             Ok(exit::OK)
         }
         Command::Profile => {
-            print!("{}", Profile::default_json());
+            output::print(Profile::default_json());
             Ok(exit::OK)
         }
         Command::Simulate => demo::simulate(&a),

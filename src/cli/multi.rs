@@ -8,7 +8,7 @@ use crossbeam_channel::{never, select};
 use serde::{Deserialize, Serialize};
 
 use super::color;
-use super::output::print_list;
+use super::output::{self, Stream, print_list, shown};
 use super::single::read_input;
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::Update;
@@ -80,14 +80,14 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             .with_status(Status::Pending)
             .map(|o| o.session.as_str())
             .collect();
-        eprintln!(
-            "angrav: interrupted; still waiting for {}",
+        output::message(&format!(
+            "interrupted; still waiting for {}",
             if pending.is_empty() {
                 "none".to_string()
             } else {
                 pending.join(", ")
             }
-        );
+        ));
         return Ok(exit::INTERRUPTED);
     }
     if report.timed_out {
@@ -95,11 +95,11 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             .with_status(Status::Pending)
             .map(|o| o.session.as_str())
             .collect();
-        eprintln!(
-            "angrav: timed out after {}; still waiting for {}",
+        output::message(&format!(
+            "timed out after {}; still waiting for {}",
             show_duration(a.wait.timeout),
             pending.join(", ")
-        );
+        ));
     }
     Ok(report_code(&report))
 }
@@ -136,23 +136,26 @@ fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
 
 pub(super) fn print_report(report: &Report, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(report).expect("serialises"));
-        return;
+        return output::json(report);
     }
     for o in &report.sessions {
-        println!("{}", outcome_line(o));
+        output::write_stdout(&(outcome_line(o, Stream::Stdout) + "\n"));
     }
+    let mut text = String::new();
     for o in report.sessions.iter().filter(|o| o.answer.is_some()) {
         let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
-        println!(
-            "\n### {} ({})\n\n{answer}",
+        text += &format!(
+            "\n### {} ({})\n\n{answer}\n",
             o.session,
             o.workspace.as_deref().unwrap_or("-")
         );
     }
+    output::print(&text);
 }
 
-fn outcome_line(o: &Outcome) -> String {
+/// A session's result as a line for `stream`: page text shown as that stream may take
+/// it, the status and state coloured.
+fn outcome_line(o: &Outcome, stream: Stream) -> String {
     let status = match o.status {
         Status::Done => "done",
         Status::Pending => "pending",
@@ -160,21 +163,25 @@ fn outcome_line(o: &Outcome) -> String {
         Status::Failed => "failed",
     };
     let state = o.state.map_or("-", State::name);
-    let mut line = format!(
-        "{}  {:10}  {}  {}  {:>7.1}s",
+    let head = format!(
+        "{}  {:10}  ",
         o.session,
-        o.workspace.as_deref().unwrap_or("-"),
-        color::paint(status, &format!("{status:7}")),
-        color::paint(state, &format!("{state:17}")),
-        o.duration_ms as f64 / 1e3
+        o.workspace.as_deref().unwrap_or("-")
     );
+    let mut tail = format!("  {:>7.1}s", o.duration_ms as f64 / 1e3);
     if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
-        line += &format!("  {r}");
+        tail += &format!("  {r}");
     }
     if !o.approvals.is_empty() {
-        line += &format!("  (choices: {})", o.approvals.join(", "));
+        tail += &format!("  (choices: {})", o.approvals.join(", "));
     }
-    line
+    format!(
+        "{}{}  {}{}",
+        shown(&head, stream),
+        color::paint(status, &format!("{status:7}")),
+        color::paint(state, &format!("{state:17}")),
+        shown(&tail, stream)
+    )
 }
 
 /// 124 on timeout; 0 when every awaited session ended idle; 1 otherwise.
@@ -209,7 +216,7 @@ pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) ->
             if o.status == Status::Pending {
                 o.duration_ms = elapsed.as_millis() as u64;
             }
-            let _ = writeln!(err, "\x1b[2K{}", outcome_line(&o));
+            let _ = writeln!(err, "\x1b[2K{}", outcome_line(&o, Stream::Stderr));
         }
         drawn = outcomes.len();
     };
@@ -316,7 +323,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
             }
             recv(timer) -> _ => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    eprintln!("angrav: watch timed out after {}", show_duration(a.wait.timeout));
+                    output::message(&format!("watch timed out after {}", show_duration(a.wait.timeout)));
                     return Ok(exit::TIMEOUT);
                 }
             }
@@ -560,13 +567,11 @@ impl Printer {
     }
 
     fn emit(&self, line: &impl Serialize) {
-        self.emit_text(&serde_json::to_string(line).expect("serialises"));
+        output::json(line);
     }
 
     fn emit_text(&self, line: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        output::line(line);
     }
 
     /// Redraws the whole table (stdout a terminal, no `--json`).
@@ -574,8 +579,7 @@ impl Printer {
         if !self.table {
             return;
         }
-        let mut out = String::from("\x1b[H\x1b[2J");
-        out += &format!(
+        let mut out = format!(
             "{:8}  {:10}  {:17}  {:13}  title\n",
             "id", "workspace", "state", "layout"
         );
@@ -594,9 +598,11 @@ impl Printer {
             );
         }
         out += &format!("\n{} events. Ctrl-C stops.\n", self.events);
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
+        // Home and clear: angrav's own codes, written around the neutralised table.
+        output::write_stdout(&format!(
+            "\x1b[H\x1b[2J{}",
+            output::shown(&out, Stream::Stdout)
+        ));
     }
 }
 

@@ -1,11 +1,170 @@
-//! How results look: JSON on stdout with `--json`, short readable text otherwise.
+//! The one place results and messages are written.
+//!
+//! Results go to stdout: JSON with `--json`, short readable text otherwise. Messages go
+//! to stderr. On a terminal, page text (answers, titles, error texts, approval labels)
+//! is shown with its control characters and escape sequences made visible (see
+//! [`term`]) unless `--raw`; into a pipe or a file it is written as it is. A reader
+//! that goes away ends angrav at once, with exit code 0, as `head` users expect.
+
+use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use super::color;
+use super::{color, term};
 use crate::panel::{Layout, Message, Snapshot, State};
 use crate::registry::Listed;
 use crate::sessions::{Manager, Session};
+
+/// `--raw`: page text goes to a terminal unaltered.
+static RAW: AtomicBool = AtomicBool::new(false);
+
+pub(super) fn set_raw(raw: bool) {
+    RAW.store(raw, Ordering::Relaxed);
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// Whether text written to this stream is neutralised: a terminal, without `--raw`.
+    fn guarded(self) -> bool {
+        static STDOUT: OnceLock<bool> = OnceLock::new();
+        static STDERR: OnceLock<bool> = OnceLock::new();
+        let terminal = match self {
+            Stream::Stdout => *STDOUT.get_or_init(|| std::io::stdout().is_terminal()),
+            Stream::Stderr => *STDERR.get_or_init(|| std::io::stderr().is_terminal()),
+        };
+        terminal && !RAW.load(Ordering::Relaxed)
+    }
+}
+
+/// Text as it may be written to `stream`. angrav's own text holds no control
+/// characters, so whole lines may pass through here; cursor codes must not.
+pub(super) fn shown(text: &str, stream: Stream) -> Cow<'_, str> {
+    if stream.guarded() {
+        term::neutralise(text)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Results on stdout.
+pub(super) fn print(text: &str) {
+    write_stdout(&shown(text, Stream::Stdout));
+}
+
+/// A line of results on stdout.
+pub(super) fn line(text: &str) {
+    print(&format!("{text}\n"));
+}
+
+/// Text on stdout as it is: for text already [`shown`] with angrav's cursor codes.
+pub(super) fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader is gone (`| head -1`): nothing is left to do.
+            std::process::exit(0);
+        }
+        message(&format!("cannot write the results: {e}"));
+        std::process::exit(i32::from(crate::exit::FAILURE));
+    }
+}
+
+/// One JSON document on a line of stdout. Control characters are escaped, so it is
+/// safe on a terminal and still the exact text once parsed.
+pub(super) fn json(value: &impl Serialize) {
+    let text = serde_json::to_string(value).expect("serialises");
+    write_stdout(&(term::json_escaped(text) + "\n"));
+}
+
+/// One JSON document on a line of stderr: an error, with `--json`.
+pub(super) fn json_message(value: &impl Serialize) {
+    let text = serde_json::to_string(value).expect("serialises");
+    let _ = writeln!(std::io::stderr(), "{}", term::json_escaped(text));
+}
+
+/// `angrav: TEXT` on stderr. A stderr that cannot be written to is no reason to stop.
+pub(super) fn message(text: &str) {
+    let _ = writeln!(std::io::stderr(), "angrav: {}", shown(text, Stream::Stderr));
+}
+
+/// Ends angrav (exit 0) as soon as stdout is a pipe or socket whose reader has gone,
+/// even while nothing is being written: `sessions watch --json | head -1` stops when
+/// `head` does, not at an event that may never come. Costs one thread blocked in
+/// `poll(2)`, and nothing when stdout is a terminal or a file.
+pub(super) fn exit_when_stdout_closes() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return;
+        };
+        let Ok(meta) = std::fs::File::from(fd).metadata() else {
+            return;
+        };
+        if !(meta.file_type().is_fifo() || meta.file_type().is_socket()) {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("stdout-reader".into())
+            .spawn(|| {
+                if poll::hung_up(1) {
+                    std::process::exit(0);
+                }
+            });
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod poll {
+    use std::ffi::{c_int, c_short, c_ulong};
+
+    /// `struct pollfd` of poll(2).
+    #[repr(C)]
+    struct PollFd {
+        fd: c_int,
+        events: c_short,
+        revents: c_short,
+    }
+
+    const POLLERR: c_short = 0x8;
+    const POLLHUP: c_short = 0x10;
+
+    unsafe extern "C" {
+        /// poll(2) from the C library std already links.
+        fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
+    }
+
+    /// Blocks until `fd` reports an error or hang-up (for the write end of a pipe:
+    /// its last reader closed it); false when it cannot be watched.
+    pub(super) fn hung_up(fd: c_int) -> bool {
+        loop {
+            // No events asked for: POLLERR and POLLHUP are always reported.
+            let mut p = PollFd {
+                fd,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: `p` is one valid, exclusively borrowed pollfd for the call's
+            // duration, and nfds is 1; timeout -1 blocks until an event.
+            let n = unsafe { poll(&mut p, 1, -1) };
+            if n > 0 {
+                return p.revents & (POLLERR | POLLHUP) != 0;
+            }
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return false;
+            }
+        }
+    }
+}
 
 pub(super) fn describe_state(s: &Snapshot) -> String {
     let mut out = s.state.name().to_string();
@@ -23,9 +182,9 @@ pub(super) fn describe_state(s: &Snapshot) -> String {
 
 pub(super) fn print_answer(m: &Message, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(m).expect("serialises"));
+        self::json(m);
     } else {
-        println!("{}", m.content);
+        line(&m.content);
     }
 }
 
@@ -38,35 +197,30 @@ struct Status<'a> {
 
 pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&Status {
-                session,
-                snapshot: snap
-            })
-            .expect("serialises")
-        );
-        return;
+        return self::json(&Status {
+            session,
+            snapshot: snap,
+        });
     }
     let layout = snap.layout.map_or("none", Layout::name);
-    println!(
+    line(&format!(
         "{}  {}  {}",
         session.id,
         session.workspace.as_deref().unwrap_or("-"),
         describe_state(snap)
-    );
-    println!("  title:    {}", session.title);
-    println!("  layout:   {layout}");
+    ));
+    line(&format!("  title:    {}", session.title));
+    line(&format!("  layout:   {layout}"));
     let input = match (snap.input_found, snap.input_editable) {
         (false, _) => "not found",
         (true, true) => "editable",
         (true, false) => "read-only",
     };
-    println!(
+    line(&format!(
         "  messages: {} user, {} agent; input {input}",
         snap.user_messages, snap.agent_messages
-    );
-    println!("  markers:  {}", snap.markers.join("; "));
+    ));
+    line(&format!("  markers:  {}", snap.markers.join("; ")));
 }
 
 /// A line of `sessions list --json`: a chat, or (with `--all`) a window that is not one.
@@ -92,11 +246,10 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
                 state: None,
             }))
             .collect();
-        println!("{}", serde_json::to_string(&rows).expect("serialises"));
-        return;
+        return self::json(&rows);
     }
     if list.is_empty() {
-        eprintln!("angrav: no Antigravity editor windows found");
+        message("no Antigravity editor windows found");
     }
     let w = list
         .iter()
@@ -116,10 +269,10 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
         .any(|l| l.session.endpoint != list[0].session.endpoint);
     if !list.is_empty() || !managers.is_empty() {
         let endpoint = if several { "  ENDPOINT" } else { "" };
-        println!(
+        line(&format!(
             "{:id_w$}  {:w$}  {:17}  {:13}  TITLE{endpoint}",
             "ID", "WORKSPACE", "STATE", "LAYOUT"
-        );
+        ));
     }
     for l in list {
         let state = l.state.map_or("unknown", State::name);
@@ -130,20 +283,23 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
         } else {
             String::new()
         };
-        println!(
-            "{:id_w$}  {ws:w$}  {}  {layout:13}  {}{endpoint}",
-            l.session.id,
+        // Page text shown piece by piece, so that the state's colour codes stay.
+        let left = format!("{:id_w$}  {ws:w$}  ", l.session.id);
+        let right = format!("  {layout:13}  {}{endpoint}", l.session.title);
+        write_stdout(&format!(
+            "{}{}{}\n",
+            shown(&left, Stream::Stdout),
             color::paint(state, &format!("{state:17}")),
-            l.session.title
-        );
+            shown(&right, Stream::Stdout)
+        ));
         if let Some(p) = &l.problem {
-            println!("    {p}");
+            line(&format!("    {p}"));
         }
     }
     for m in managers {
-        println!(
+        line(&format!(
             "{:id_w$}  {:w$}  {:17}  {:13}  {}",
             m.id, "-", "manager", "-", m.title
-        );
+        ));
     }
 }

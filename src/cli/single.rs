@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::output::{describe_state, print_answer, print_status};
+use super::output::{self, describe_state, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Message, Panel, Role, Snapshot, State};
@@ -46,17 +46,16 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             let sent = turn::send_prompt(&mut panel, &text, opts)?;
             if !a.wait_answer {
                 if a.json {
-                    println!(
-                        "{}",
-                        json!({ "session": session.id, "delivered": true, "started": sent.started })
+                    output::json(
+                        &json!({ "session": session.id, "delivered": true, "started": sent.started }),
                     );
                 }
                 if !sent.started {
-                    eprintln!(
-                        "angrav: {}: prompt delivered; the agent has not started on it within {}",
+                    output::message(&format!(
+                        "{}: prompt delivered; the agent has not started on it within {}",
                         session.id,
                         show_duration(opts.start_within)
-                    );
+                    ));
                 }
                 return Ok(exit::OK);
             }
@@ -70,9 +69,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         Command::Wait => {
             let end = turn::wait_stopped(&mut panel, snap, None, a.wait)?;
             if a.json {
-                println!("{}", stopped_json(session, &end));
+                output::json(&stopped_json(session, &end));
             } else {
-                println!("{} {}", session.id, describe_state(&end));
+                output::line(&format!("{} {}", session.id, describe_state(&end)));
             }
             Ok(if end.state == State::Idle {
                 exit::OK
@@ -97,26 +96,28 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 .filter(|b| wanted(&b.lang))
                 .collect();
             if a.json {
-                println!("{}", serde_json::to_string(&blocks).expect("serialises"));
+                output::json(&blocks);
             } else {
                 let texts: Vec<&str> = blocks.iter().map(|b| b.code.as_str()).collect();
-                println!("{}", texts.join("\n\n"));
+                output::line(&texts.join("\n\n"));
             }
             Ok(exit::OK)
         }
         Command::History => {
             let messages = panel.history()?;
             if a.json {
-                println!("{}", serde_json::to_string(&messages).expect("serialises"));
+                output::json(&messages);
             } else {
+                let mut text = String::new();
                 for m in &messages {
                     let who = if m.role == Role::User {
                         "user"
                     } else {
                         "agent"
                     };
-                    println!("## {who}\n\n{}\n", m.content);
+                    text += &format!("## {who}\n\n{}\n\n", m.content);
                 }
+                output::print(&text);
             }
             Ok(exit::OK)
         }
@@ -129,14 +130,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             let clicked = panel.new_conversation()?;
             if a.json {
-                println!(
-                    "{}",
-                    json!({ "session": session.id, "new_conversation": clicked })
-                );
+                output::json(&json!({ "session": session.id, "new_conversation": clicked }));
             } else if clicked {
-                println!("{}: new conversation", session.id);
+                output::line(&format!("{}: new conversation", session.id));
             } else {
-                println!("{}: the conversation is already empty", session.id);
+                output::line(&format!(
+                    "{}: the conversation is already empty",
+                    session.id
+                ));
             }
             Ok(exit::OK)
         }
@@ -192,9 +193,9 @@ fn finish_turn(
 ) -> Result<u8, Error> {
     if end.state != State::Idle {
         if json {
-            println!("{}", stopped_json(session, end));
+            output::json(&stopped_json(session, end));
         }
-        eprintln!("angrav: {} stopped: {}", session.id, describe_state(end));
+        output::message(&format!("{} stopped: {}", session.id, describe_state(end)));
         return Ok(exit::FAILURE);
     }
     let history = panel.history()?;

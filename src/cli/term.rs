@@ -1,0 +1,89 @@
+//! Page text made harmless for a terminal.
+//!
+//! Answers, titles and error texts come from web pages, and a page can hold escape
+//! sequences: OSC 52 writes the user's clipboard, `ESC[2J` clears the screen, C1
+//! controls are escape sequences of their own on some terminals, and bidi overrides
+//! make text read differently from what it is. Shown on a terminal, such characters
+//! are written visibly instead (`\e]52;…`), so the text is readable and inert.
+
+use std::borrow::Cow;
+
+/// A character a terminal could act on: C0 controls but newline and tab, DEL, C1
+/// controls, and the bidi embedding, override and isolate characters.
+fn is_unsafe(c: char) -> bool {
+    matches!(c,
+        '\0'..='\x08' | '\x0b'..='\x1f' | '\x7f'..='\u{9f}'
+        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every character a terminal could act on written visibly: ESC as `\e`,
+/// CR as `\r`, other C0 controls and DEL as `\xNN`, the rest as `\u{NNNN}`. Newlines
+/// and tabs stay; text without such characters is returned as it is.
+pub(super) fn neutralise(text: &str) -> Cow<'_, str> {
+    if !text.contains(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\x1b' => out.push_str("\\e"),
+            '\r' => out.push_str("\\r"),
+            c if c < '\u{80}' && is_unsafe(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Serialised JSON with DEL, C1 and bidi characters written as `\uNNNN` escapes, which
+/// serde_json leaves raw (it escapes only C0): the same JSON value, inert on a
+/// terminal. Such characters only occur inside JSON strings, so escaping them in place
+/// keeps the document valid.
+pub(super) fn json_escaped(json: String) -> String {
+    if !json.contains(is_unsafe) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_are_shown_visibly() {
+        assert_eq!(
+            neutralise("copy \x1b]52;c;aGk=\x07 done"),
+            "copy \\e]52;c;aGk=\\x07 done"
+        );
+        assert_eq!(
+            neutralise("\x1b[2J\u{9b}31m\u{202e}olleh\u{2069}\x7f\r"),
+            "\\e[2J\\u{9b}31m\\u{202e}olleh\\u{2069}\\x7f\\r"
+        );
+        assert_eq!(neutralise("\0"), "\\x00");
+    }
+
+    #[test]
+    fn ordinary_text_is_untouched() {
+        let text = "## agent\n\n\tfn main() {}\nüñíçødé \\e 日本 \u{a0}é";
+        assert!(matches!(neutralise(text), Cow::Borrowed(t) if t == text));
+    }
+
+    #[test]
+    fn json_keeps_its_value() {
+        let original = "a\x1b]52;\u{9b}\u{85}\u{202e}\x7fz \"q\" é";
+        let json = serde_json::to_string(original).unwrap();
+        let escaped = json_escaped(json);
+        assert!(!escaped.contains(is_unsafe), "{escaped}");
+        assert_eq!(serde_json::from_str::<String>(&escaped).unwrap(), original);
+    }
+}
