@@ -27,6 +27,12 @@ pub enum Error {
     ContextGone,
     /// The agent did not start a turn for the prompt.
     NotAccepted(String),
+    /// The page did not answer `what` within the time a page takes: its main thread
+    /// is busy or frozen.
+    Unresponsive {
+        what: String,
+        after: Duration,
+    },
     /// A wait ran out; `pending` names what was still awaited.
     Timeout {
         after: Duration,
@@ -58,6 +64,12 @@ impl Error {
 
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Cdp(e) if e.is_closed())
+    }
+
+    /// The page did not answer in time (its own bound, or the command's deadline):
+    /// it is still there, and may answer later.
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, Error::Unresponsive { .. } | Error::Timeout { .. })
     }
 
     pub fn is_context_gone(&self) -> bool {
@@ -114,6 +126,11 @@ impl fmt::Display for Error {
             Error::ContextGone => write!(
                 f,
                 "the page navigated while angrav was reading it; try again"
+            ),
+            Error::Unresponsive { what, after } => write!(
+                f,
+                "the page did not answer {what} within {}: it is busy or frozen (unresponsive); try again later",
+                crate::cli::show_duration(*after)
             ),
             Error::NotAccepted(why) => write!(f, "prompt not accepted: {why}"),
             Error::Timeout { after, pending } => {

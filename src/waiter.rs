@@ -8,7 +8,7 @@ use crossbeam_channel::{never, select, tick};
 use serde::Serialize;
 
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Message, Panel, Role, State};
+use crate::panel::{Deadline, Message, Panel, Role, State};
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::turn::{Tracker, Verdict};
@@ -36,7 +36,7 @@ pub struct WaitSpec {
 pub enum Status {
     /// The agent stopped: `state` says idle, awaiting approval, or error.
     Done,
-    /// Still going when the wait ended.
+    /// Still going when the wait ended, or not answering (`state` is `unresponsive`).
     Pending,
     /// The window closed during the wait.
     Closed,
@@ -89,7 +89,8 @@ pub fn wait(
     progress: Option<Progress>,
 ) -> Report {
     let start = Instant::now();
-    let deadline = start + spec.timeout;
+    let by = Deadline::within(spec.timeout);
+    let deadline = by.at();
     let (mut monitors, rx) = Monitors::new(profile);
     let mut outcomes: Vec<Outcome> = sessions.iter().map(pending).collect();
     let index: HashMap<String, usize> = sessions
@@ -164,7 +165,7 @@ pub fn wait(
         p(&outcomes, start.elapsed());
     }
     if spec.extract {
-        extract_answers(sessions, profile, &mut outcomes);
+        extract_answers(sessions, profile, by, &mut outcomes);
     }
     Report {
         timed_out,
@@ -251,7 +252,10 @@ fn apply(
                 outcomes[i].duration_ms = elapsed_ms;
             }
         }
-        Update::Appeared { .. } | Update::Retitled { .. } => {}
+        Update::Appeared { .. }
+        | Update::Retitled { .. }
+        | Update::EndpointLost { .. }
+        | Update::EndpointBack { .. } => {}
     }
 }
 
@@ -276,8 +280,13 @@ fn settle(
     }
 }
 
-/// The last answer of every session that stopped, read in parallel.
-fn extract_answers(sessions: &[Session], profile: &Profile, outcomes: &mut [Outcome]) {
+/// The last answer of every session that stopped, read in parallel, by the deadline.
+fn extract_answers(
+    sessions: &[Session],
+    profile: &Profile,
+    deadline: Deadline,
+    outcomes: &mut [Outcome],
+) {
     std::thread::scope(|scope| {
         let jobs: Vec<_> = sessions
             .iter()
@@ -285,7 +294,9 @@ fn extract_answers(sessions: &[Session], profile: &Profile, outcomes: &mut [Outc
             .filter(|(_, o)| o.status == Status::Done)
             .map(|(s, o)| {
                 let handle = scope.spawn(move || -> Result<Option<Message>, crate::Error> {
-                    let (mut panel, _) = Panel::attach(&s.window, profile)?;
+                    let group = Default::default();
+                    let (mut panel, _) =
+                        Panel::attach_in(&s.window, profile, group, Some(deadline))?;
                     Ok(panel
                         .history()?
                         .into_iter()
