@@ -401,17 +401,30 @@ pub const ACCEPT_WITHIN: Duration = Duration::from_secs(10);
 /// ends, reports it lost, retries (a bounded `/json/version` each time) with backoff,
 /// reports it back, and follows it again.
 fn discover(endpoint: Endpoint, profile: Profile, stop: Stop, tx: Sender<Update>) {
+    // Retries of a browser connection that fails while the endpoint answers.
+    let mut reconnect = Backoff::new();
     loop {
         let why = match follow_targets(&endpoint, &profile, &stop, &tx) {
             Ok(()) => return,
             Err(why) => why,
         };
+        if stop.requested() {
+            return;
+        }
+        // Only the browser connection failed: the endpoint (and its windows) is there.
+        if endpoint.version().is_ok() {
+            if !stop.pause(reconnect.next()) {
+                return;
+            }
+            continue;
+        }
+        reconnect = Backoff::new();
         let lost = Update::EndpointLost {
             endpoint: endpoint.clone(),
             reason: why,
             at: Instant::now(),
         };
-        if stop.requested() || tx.send(lost).is_err() {
+        if tx.send(lost).is_err() {
             return;
         }
         let mut backoff = Backoff::new();

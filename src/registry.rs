@@ -124,11 +124,9 @@ impl Registry {
         let (state, layout, problem) =
             match Panel::attach_in(&session.window, &self.profile, group, Some(deadline)) {
                 Ok((_, snap)) => (Some(snap.state), snap.layout, None),
-                Err(e) if e.is_unanswered() => (
-                    Some(State::Unresponsive),
-                    None,
-                    Some(format!("the page does not answer (busy or frozen): {e}")),
-                ),
+                Err(e) if e.is_unanswered() => {
+                    (Some(State::Unresponsive), None, Some(e.to_string()))
+                }
                 Err(e) => (None, None, Some(e.to_string())),
             };
         Listed {

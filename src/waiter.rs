@@ -207,6 +207,7 @@ fn apply(
             let Some(&i) = index.get(&target_id) else {
                 return;
             };
+            // The first state the page answered with (`last` keeps only those).
             let first = last[i].is_none();
             if outcomes[i].status != Status::Pending {
                 return;
@@ -225,7 +226,9 @@ fn apply(
                 at,
                 elapsed_ms,
             );
-            last[i] = Some(snapshot);
+            if snapshot.state != State::Unresponsive {
+                last[i] = Some(snapshot);
+            }
         }
         Update::Prompted { target_id, result } => {
             let Some(&i) = index.get(&target_id) else {

@@ -175,7 +175,7 @@ fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
     let o = wait.join().unwrap();
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("timed out after 1500 ms"),
+        stderr(&o).contains("timed out after 1500 ms; still waiting for the page to answer"),
         "{}",
         stderr(&o)
     );
