@@ -15,8 +15,8 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint",
-        flags: &[],
+        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive)",
+        flags: &["--timeout"],
     },
     Cmd {
         words: "sessions wait",
@@ -46,7 +46,7 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed); NDJSON with --json; runs until interrupted",
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back); NDJSON with --json; runs until interrupted",
         flags: &[
             "--session",
             "--until-idle",
@@ -58,8 +58,8 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "status",
         args: "",
-        summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel) and the markers that say so",
-        flags: &["--session"],
+        summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
+        flags: &["--session", "--timeout"],
     },
     Cmd {
         words: "prompt",
@@ -137,7 +137,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--timeout",
         "--timeout D",
-        "how long a wait may take [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
+        "how long a command may take, a page that never answers included [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
     ),
     (
         "--settle",
@@ -162,7 +162,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--until-idle",
         "--until-idle",
-        "stop once every chat is idle (for the settle time)",
+        "stop once every chat is idle (for the settle time); exit 1 if a chat closed or an endpoint was lost meanwhile",
     ),
     ("--count", "--count N", "stop after N events"),
     (
