@@ -243,6 +243,8 @@ impl Follow {
         };
         let mut bound = PROBE_WITHIN;
         let mut backoff = Backoff::new();
+        // A window reloading may fail an attach once: retried before it counts.
+        let mut once = true;
         loop {
             if self.stop.requested() {
                 return None;
@@ -280,6 +282,7 @@ impl Follow {
                     });
                     return None;
                 }
+                Presence::Listed if once => once = false,
                 Presence::Listed => {
                     if !report(format!("the window is listed but cannot be reached: {e}")) {
                         return None;
@@ -523,5 +526,17 @@ fn page_ws_url(endpoint: &Endpoint, target_id: &str) -> String {
     match endpoint {
         Endpoint::Http { addr, .. } => format!("ws://{addr}/devtools/page/{target_id}"),
         Endpoint::Target { ws_url, .. } => ws_url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_a_quarter_second_to_five_seconds() {
+        let mut b = Backoff::new();
+        let ms: Vec<u128> = (0..7).map(|_| b.next().as_millis()).collect();
+        assert_eq!(ms, [250, 500, 1000, 2000, 4000, 5000, 5000]);
     }
 }
