@@ -299,7 +299,7 @@ impl Panel {
         if let Some(ws) = &window.panel_target {
             match Panel::enter_target(window, ws, profile, &json, &group, deadline) {
                 Ok(Some(found)) => return Ok(found),
-                // A page that does not answer: the same one is found below.
+                // The deadline passed: nothing else can be tried in time.
                 Err(e @ Error::Timeout { .. }) => return Err(e),
                 _ => {}
             }
