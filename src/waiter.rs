@@ -2,6 +2,7 @@
 //! the deadlines (the overall timeout, and each session's settle time).
 
 use std::collections::HashMap;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{never, select, tick};
@@ -104,6 +105,8 @@ pub fn wait(
         .collect();
     let mut last = vec![None; sessions.len()];
     let mut wakes: Vec<Option<Instant>> = vec![None; sessions.len()];
+    // Each stopped session's answer, read as soon as it stopped.
+    let mut readings: Vec<Option<Reading>> = sessions.iter().map(|_| None).collect();
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }
@@ -151,6 +154,13 @@ pub fn wait(
             }
             recv(ticker) -> _ => changed = true,
         }
+        if spec.extract {
+            for (i, o) in outcomes.iter().enumerate() {
+                if o.status == Status::Done && readings[i].is_none() {
+                    readings[i] = Some(read_answer(&sessions[i], profile, by));
+                }
+            }
+        }
         if changed && let Some(p) = progress.as_mut() {
             p(&outcomes, start.elapsed());
         }
@@ -164,8 +174,12 @@ pub fn wait(
     if let Some(p) = progress.as_mut() {
         p(&outcomes, start.elapsed());
     }
-    if spec.extract {
-        extract_answers(sessions, profile, by, &mut outcomes);
+    for (o, reading) in outcomes.iter_mut().zip(readings) {
+        match reading.map(|r| r.join().expect("answer thread")) {
+            Some(Ok(answer)) => o.answer = answer,
+            Some(Err(e)) => o.reason = Some(format!("answer not read: {e}")),
+            None => {}
+        }
     }
     Report {
         timed_out,
@@ -283,37 +297,19 @@ fn settle(
     }
 }
 
-/// The last answer of every session that stopped, read in parallel, by the deadline.
-fn extract_answers(
-    sessions: &[Session],
-    profile: &Profile,
-    deadline: Deadline,
-    outcomes: &mut [Outcome],
-) {
-    std::thread::scope(|scope| {
-        let jobs: Vec<_> = sessions
-            .iter()
-            .zip(outcomes.iter_mut())
-            .filter(|(_, o)| o.status == Status::Done)
-            .map(|(s, o)| {
-                let handle = scope.spawn(move || -> Result<Option<Message>, crate::Error> {
-                    let group = Default::default();
-                    let (mut panel, _) =
-                        Panel::attach_in(&s.window, profile, group, Some(deadline))?;
-                    Ok(panel
-                        .history()?
-                        .into_iter()
-                        .rev()
-                        .find(|m| m.role == Role::Agent))
-                });
-                (o, handle)
-            })
-            .collect();
-        for (o, handle) in jobs {
-            match handle.join().expect("extraction thread") {
-                Ok(answer) => o.answer = answer,
-                Err(e) => o.reason = Some(format!("answer not read: {e}")),
-            }
-        }
-    });
+/// A session's last answer, being read on a thread of its own.
+type Reading = JoinHandle<Result<Option<Message>, crate::Error>>;
+
+/// Starts reading the last answer of a session that stopped, by the deadline.
+fn read_answer(session: &Session, profile: &Profile, deadline: Deadline) -> Reading {
+    let (window, profile) = (session.window.clone(), profile.clone());
+    std::thread::spawn(move || {
+        let group = Default::default();
+        let (mut panel, _) = Panel::attach_in(&window, &profile, group, Some(deadline))?;
+        Ok(panel
+            .history()?
+            .into_iter()
+            .rev()
+            .find(|m| m.role == Role::Agent))
+    })
 }

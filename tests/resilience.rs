@@ -345,3 +345,35 @@ fn watch_follows_a_browser_killed_and_restarted_on_the_same_port() {
     drop(watch);
     drop(second);
 }
+
+#[test]
+fn until_idle_does_not_end_well_when_a_session_closes() {
+    let w = open(&[
+        Window::new(Layout::Current, "ui-idle"),
+        Window::new(Layout::Current, "ui-busy").start("thinking"),
+    ]);
+    let cdp = common::sim().endpoint().label().to_string();
+    let mut args = vec!["--json", "sessions", "watch", "--until-idle"];
+    let s = common::session_args(&w);
+    args.extend(s.iter().map(String::as_str));
+    let (mut child, out, err) = common::spawn_angrav_at(&cdp, &args);
+    let mut seen = Vec::new();
+    let mut snapshots = 0;
+    next_line(&out, &mut seen, |v| {
+        snapshots += usize::from(v["type"] == "snapshot");
+        snapshots == 2
+    });
+    // The busy one goes mid-turn; the one left is idle.
+    common::sim().close(w.id(1)).unwrap();
+    let closed = next_line(&out, &mut seen, |v| v["type"] == "session_closed");
+    assert!(about(&closed, w.id(1)), "{closed}");
+    let by = Instant::now() + PATIENCE;
+    while out.recv_deadline(by).is_ok() {}
+    assert_eq!(child.0.wait().unwrap().code(), Some(1));
+    let short = closed["session"].as_str().unwrap();
+    let said = next_text(&err, "not every session ended idle");
+    assert!(
+        said.contains(&format!("session {short} (")) && said.contains("closed"),
+        "{said}"
+    );
+}
