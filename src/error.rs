@@ -34,6 +34,12 @@ pub enum Error {
     NotAccepted(String),
     /// The prompt was typed but not delivered; the editor was put back.
     NotDelivered(String),
+    /// The page did not answer `what` within the time a page takes: its main thread
+    /// is busy or frozen.
+    Unresponsive {
+        what: String,
+        after: Duration,
+    },
     /// A wait ran out; `pending` names what was still awaited.
     Timeout {
         after: Duration,
@@ -78,6 +84,7 @@ impl Error {
             Error::ContextGone => "context_gone",
             Error::NotAccepted(_) => "not_accepted",
             Error::NotDelivered(_) => "not_delivered",
+            Error::Unresponsive { .. } => "unresponsive",
             Error::State(_) => "state",
             Error::Timeout { .. } => "timeout",
             Error::Cdp(
@@ -95,6 +102,12 @@ impl Error {
 
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Cdp(e) if e.is_closed())
+    }
+
+    /// The page did not answer in time (its own bound, or the command's deadline):
+    /// it is still there, and may answer later.
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, Error::Unresponsive { .. } | Error::Timeout { .. })
     }
 
     pub fn is_context_gone(&self) -> bool {
@@ -154,6 +167,11 @@ impl fmt::Display for Error {
             Error::ContextGone => write!(
                 f,
                 "the page navigated while angrav was reading it; try again"
+            ),
+            Error::Unresponsive { what, after } => write!(
+                f,
+                "the page did not answer {what} within {}: it is busy or frozen (unresponsive); try again later",
+                crate::cli::show_duration(*after)
             ),
             Error::NotAccepted(why) => write!(f, "prompt not accepted: {why}"),
             Error::NotDelivered(why) => write!(f, "prompt not delivered: {why}"),

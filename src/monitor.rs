@@ -2,6 +2,12 @@
 //! its session's state over a channel. The page tells the thread when something
 //! changed (see [`Panel::watch`]); between changes the thread blocks in one awaited
 //! call, waking for a heartbeat every few seconds at most.
+//!
+//! A monitor keeps its session as long as the window exists: a page that stops
+//! answering is reported `unresponsive` and followed again when it answers; a lost
+//! connection is re-made; only a window its endpoint no longer lists is closed. While
+//! the endpoint itself does not answer, its sessions are `unresponsive` and retried
+//! with backoff.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -9,20 +15,24 @@ use std::time::{Duration, Instant};
 
 use cdp::methods::target::{SetDiscoverTargets, TargetDestroyed, TargetInfoEvent};
 use cdp::{CloseGroup, Connection, Endpoint};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::panel::{Panel, Snapshot};
+use crate::panel::{Deadline, PROBE_WITHIN, Panel, Snapshot, WindowRef};
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::turn::{self, Baseline, HEARTBEAT};
 
 /// A monitor thread needs little stack: it parses JSON and waits.
 const STACK: usize = 256 * 1024;
+/// Retries of what did not answer: the first pause, doubled up to the last.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LAST_RETRY: Duration = Duration::from_secs(5);
 
 /// What monitors report, each tagged with the session's full target id.
 #[derive(Debug)]
 pub enum Update {
-    /// The session's state, first when the monitor starts and then on every change.
+    /// The session's state, first when the monitor starts and then on every change;
+    /// `unresponsive` (with the reason in `error`) while the page does not answer.
     Changed {
         target_id: String,
         snapshot: Snapshot,
@@ -34,7 +44,7 @@ pub enum Update {
         target_id: String,
         result: Result<Baseline, String>,
     },
-    /// The window closed, or its panel could not be reached any more.
+    /// The window closed: its endpoint no longer lists it.
     Closed {
         target_id: String,
         reason: String,
@@ -50,14 +60,59 @@ pub enum Update {
     },
     /// A window's title changed (the workspace name comes from it).
     Retitled { target_id: String, title: String },
+    /// An endpoint stopped answering (its browser exited, or the way to it broke); it
+    /// is retried with backoff (see [`Monitors::watch_targets`]).
+    EndpointLost {
+        endpoint: Endpoint,
+        reason: String,
+        at: Instant,
+    },
+    /// A lost endpoint answers again; its windows follow as `Appeared`.
+    EndpointBack { endpoint: Endpoint, at: Instant },
 }
 
 /// Monitor threads, the channel they report on, and the means to stop them all at once.
 pub struct Monitors {
-    group: Arc<CloseGroup>,
+    stop: Stop,
+    /// Dropped to wake every thread pausing between retries.
+    halt: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
     tx: Sender<Update>,
     profile: Profile,
+    heartbeat: Duration,
+}
+
+/// What a thread checks to know it must end.
+#[derive(Clone)]
+struct Stop {
+    group: Arc<CloseGroup>,
+    halt: Receiver<()>,
+}
+
+impl Stop {
+    fn requested(&self) -> bool {
+        self.group.is_closed()
+    }
+
+    /// Pauses for `d` unless stopped first; false when stopped.
+    fn pause(&self, d: Duration) -> bool {
+        matches!(self.halt.recv_timeout(d), Err(RecvTimeoutError::Timeout)) && !self.requested()
+    }
+}
+
+/// Pauses between retries: `FIRST_RETRY`, doubling up to `LAST_RETRY`.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(FIRST_RETRY)
+    }
+
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (d * 2).min(LAST_RETRY);
+        d
+    }
 }
 
 impl Monitors {
@@ -65,60 +120,79 @@ impl Monitors {
     pub fn new(profile: &Profile) -> (Monitors, Receiver<Update>) {
         // Bounded: a consumer that falls behind slows the monitors, not memory.
         let (tx, rx) = crossbeam_channel::bounded(1024);
+        let (halt, halted) = crossbeam_channel::bounded(0);
         (
             Monitors {
-                group: Arc::default(),
+                stop: Stop {
+                    group: Arc::default(),
+                    halt: halted,
+                },
+                halt: Some(halt),
                 threads: Vec::new(),
                 tx,
                 profile: profile.clone(),
+                heartbeat: HEARTBEAT,
             },
             rx,
         )
+    }
+
+    /// How long a quiet page may go without reporting (default [`HEARTBEAT`]): a page
+    /// that has not answered `PROBE_WITHIN` after it is reported `unresponsive`. For
+    /// monitors spawned after this call.
+    pub fn heartbeat(&mut self, every: Duration) {
+        self.heartbeat = every;
     }
 
     /// Starts monitoring `session`; with a prompt, sends it first.
     pub fn spawn(&mut self, session: &Session, prompt: Option<String>) {
         // Threads of windows gone by are done: a long watch keeps no handle of theirs.
         self.threads.retain(|t| !t.is_finished());
-        let (session, profile, group, tx) = (
-            session.clone(),
-            self.profile.clone(),
-            self.group.clone(),
-            self.tx.clone(),
-        );
+        let follow = Follow {
+            id: session.target_id.clone(),
+            window: session.window.clone(),
+            profile: self.profile.clone(),
+            stop: self.stop.clone(),
+            tx: self.tx.clone(),
+        };
+        let heartbeat = self.heartbeat;
         let handle = std::thread::Builder::new()
             .name(format!("monitor {}", session.id))
             .stack_size(STACK)
-            .spawn(move || monitor(session, profile, prompt, group, tx))
+            .spawn(move || monitor(follow, prompt, heartbeat))
             .expect("spawn a monitor thread");
         self.threads.push(handle);
     }
 
     /// Watches every endpoint for new editor windows (`Target.setDiscoverTargets` on
-    /// the browser's own connection): no polling of `/json/list`.
+    /// the browser's own connection): no polling of `/json/list`. An endpoint whose
+    /// connection ends is reported lost, retried with backoff, and reported back when
+    /// it answers; its windows then come as new.
     pub fn watch_targets(&mut self, endpoints: &[Endpoint]) {
         for endpoint in endpoints {
             let Endpoint::Http { .. } = endpoint else {
                 continue;
             };
-            let (endpoint, profile, group, tx) = (
+            let (endpoint, profile, stop, tx) = (
                 endpoint.clone(),
                 self.profile.clone(),
-                self.group.clone(),
+                self.stop.clone(),
                 self.tx.clone(),
             );
             let handle = std::thread::Builder::new()
                 .name("target discovery".into())
                 .stack_size(STACK)
-                .spawn(move || discover(endpoint, profile, group, tx))
+                .spawn(move || discover(endpoint, profile, stop, tx))
                 .expect("spawn a discovery thread");
             self.threads.push(handle);
         }
     }
 
-    /// Stops every thread now (they are blocked on sockets this closes) and joins them.
+    /// Stops every thread now (they are blocked on sockets this closes, or pausing
+    /// on the halt channel this drops) and joins them.
     pub fn stop(&mut self) {
-        self.group.close();
+        self.stop.group.close();
+        self.halt = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -131,28 +205,108 @@ impl Drop for Monitors {
     }
 }
 
-fn monitor(
-    session: Session,
+/// One monitor's session and its ways to report.
+struct Follow {
+    id: String,
+    window: WindowRef,
     profile: Profile,
-    prompt: Option<String>,
-    group: Arc<CloseGroup>,
+    stop: Stop,
     tx: Sender<Update>,
-) {
-    let id = session.target_id.clone();
-    let closed = |reason: String| Update::Closed {
-        target_id: id.clone(),
-        reason,
-        at: Instant::now(),
-    };
-    let (mut panel, mut snap) = match Panel::attach_in(&session.window, &profile, group.clone()) {
-        Ok(p) => p,
-        Err(e) => {
-            if !group.is_closed() {
-                let _ = tx.send(closed(e.to_string()));
+}
+
+impl Follow {
+    /// False when nobody listens any more.
+    fn send(&self, update: Update) -> bool {
+        self.tx.send(update).is_ok()
+    }
+
+    fn changed(&self, snapshot: Snapshot) -> bool {
+        self.send(Update::Changed {
+            target_id: self.id.clone(),
+            snapshot,
+            at: Instant::now(),
+        })
+    }
+
+    fn unresponsive(&self, last: Option<&Snapshot>, why: String) -> bool {
+        self.changed(Snapshot::unresponsive(last, why))
+    }
+
+    /// Attaches to the panel, for as long as the window exists: a page that does not
+    /// answer (or an endpoint that does not) is reported unresponsive once and tried
+    /// again; `None` when the window is gone (reported closed) or the monitor stops.
+    fn reach(&self, last: Option<&Snapshot>) -> Option<(Panel, Snapshot)> {
+        let mut reported = false;
+        let mut report = |why: String| {
+            let first = !reported;
+            reported = true;
+            !first || self.unresponsive(last, why)
+        };
+        let mut bound = PROBE_WITHIN;
+        let mut backoff = Backoff::new();
+        // A window reloading may fail an attach once: retried before it counts.
+        let mut once = true;
+        loop {
+            if self.stop.requested() {
+                return None;
             }
-            return;
+            let deadline = Some(Deadline::within(bound));
+            let e = match Panel::attach_in(
+                &self.window,
+                &self.profile,
+                self.stop.group.clone(),
+                deadline,
+            ) {
+                Ok((mut panel, snap)) => {
+                    panel.set_deadline(None);
+                    return Some((panel, snap));
+                }
+                Err(e) => e,
+            };
+            if self.stop.requested() {
+                return None;
+            }
+            if e.is_unanswered() {
+                // The attempt itself took its time: try again at once, more patiently.
+                bound = HEARTBEAT;
+                if !report("the page does not answer (busy or frozen)".into()) {
+                    return None;
+                }
+                continue;
+            }
+            match presence(&self.window) {
+                Presence::Gone => {
+                    self.send(Update::Closed {
+                        target_id: self.id.clone(),
+                        reason: e.to_string(),
+                        at: Instant::now(),
+                    });
+                    return None;
+                }
+                Presence::Listed if once => once = false,
+                Presence::Listed => {
+                    if !report(format!("the window is listed but cannot be reached: {e}")) {
+                        return None;
+                    }
+                }
+                Presence::Unreachable(why) => {
+                    if !report(format!("endpoint lost: {why}")) {
+                        return None;
+                    }
+                }
+            }
+            if !self.stop.pause(backoff.next()) {
+                return None;
+            }
         }
+    }
+}
+
+fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration) {
+    let Some((mut panel, mut snap)) = follow.reach(None) else {
+        return;
     };
+    let (id, tx) = (follow.id.clone(), follow.tx.clone());
     if let Some(text) = prompt {
         // The turn's start is the tracker's to see: do not wait for it here.
         let opts = turn::SendOptions {
@@ -176,38 +330,74 @@ fn monitor(
             Err(_) => return,
         }
     }
-    if tx
-        .send(Update::Changed {
-            target_id: id.clone(),
-            snapshot: snap.clone(),
-            at: Instant::now(),
-        })
-        .is_err()
-    {
+    if !follow.changed(snap.clone()) {
         return;
     }
     loop {
-        match panel.watch(&snap.key, HEARTBEAT) {
+        // A page that has not answered `PROBE_WITHIN` after its heartbeat is unresponsive.
+        panel.set_deadline(Some(Deadline::within(heartbeat + PROBE_WITHIN)));
+        let watched = panel.watch(&snap.key, heartbeat);
+        panel.set_deadline(None);
+        let e = match watched {
             Ok(next) => {
-                if next.key != snap.key {
-                    let update = Update::Changed {
-                        target_id: id.clone(),
-                        snapshot: next.clone(),
-                        at: Instant::now(),
-                    };
-                    if tx.send(update).is_err() {
-                        return;
-                    }
+                if next.key != snap.key && !follow.changed(next.clone()) {
+                    return;
                 }
                 snap = next;
+                continue;
             }
-            Err(e) => {
-                if !group.is_closed() {
-                    let _ = tx.send(closed(e.to_string()));
-                }
+            Err(e) => e,
+        };
+        if follow.stop.requested() {
+            return;
+        }
+        let found = if e.is_unanswered() {
+            // Frozen or busy: keep the connection, and report the state once the page
+            // answers a probe again.
+            let why = "the page stopped answering (busy or frozen)";
+            if !follow.unresponsive(Some(&snap), why.into()) {
                 return;
             }
+            loop {
+                match panel.probe() {
+                    Ok(now) => break Some((panel, now)),
+                    Err(e) if e.is_unanswered() && !follow.stop.requested() => continue,
+                    Err(_) => break follow.reach(Some(&snap)),
+                }
+            }
+        } else {
+            // The connection ended: the window closed, or its endpoint went.
+            follow.reach(Some(&snap))
+        };
+        let Some((fresh, now)) = found else {
+            return;
+        };
+        panel = fresh;
+        snap = now;
+        // Always: the last state reported may have been `unresponsive`.
+        if !follow.changed(snap.clone()) {
+            return;
         }
+    }
+}
+
+/// Whether a window is still there, by its endpoint's target list.
+enum Presence {
+    Listed,
+    Gone,
+    /// The endpoint does not answer.
+    Unreachable(String),
+}
+
+fn presence(window: &WindowRef) -> Presence {
+    // A window given by its own ws:// URL has no list to be found in.
+    if let Endpoint::Target { .. } = window.endpoint {
+        return Presence::Gone;
+    }
+    match window.endpoint.list() {
+        Ok(targets) if targets.iter().any(|t| t.id == window.target_id) => Presence::Listed,
+        Ok(_) => Presence::Gone,
+        Err(e) => Presence::Unreachable(e.to_string()),
     }
 }
 
@@ -215,71 +405,123 @@ fn monitor(
 /// returns without it; also how long a sender waits for another's claim on the editor.
 pub const ACCEPT_WITHIN: Duration = Duration::from_secs(10);
 
-fn discover(endpoint: Endpoint, profile: Profile, group: Arc<CloseGroup>, tx: Sender<Update>) {
-    let Some(ws) = endpoint
-        .version()
-        .ok()
-        .and_then(|v| v.web_socket_debugger_url)
-    else {
-        return;
-    };
-    let Ok(mut conn) = Connection::open(&ws) else {
-        return;
-    };
-    group.add(conn.close_handle());
-    if conn
-        .call(
-            &SetDiscoverTargets { discover: true },
-            Duration::from_secs(10),
-        )
-        .is_err()
-    {
-        return;
+/// Follows an endpoint's windows as long as the monitors run: when its connection
+/// ends, reports it lost, retries (a bounded `/json/version` each time) with backoff,
+/// reports it back, and follows it again.
+fn discover(endpoint: Endpoint, profile: Profile, stop: Stop, tx: Sender<Update>) {
+    // Retries of a browser connection that fails while the endpoint answers.
+    let mut reconnect = Backoff::new();
+    loop {
+        let why = match follow_targets(&endpoint, &profile, &stop, &tx) {
+            Ok(()) => return,
+            Err(why) => why,
+        };
+        if stop.requested() {
+            return;
+        }
+        // Only the browser connection failed: the endpoint (and its windows) is there.
+        if endpoint.version().is_ok() {
+            if !stop.pause(reconnect.next()) {
+                return;
+            }
+            continue;
+        }
+        reconnect = Backoff::new();
+        let lost = Update::EndpointLost {
+            endpoint: endpoint.clone(),
+            reason: why,
+            at: Instant::now(),
+        };
+        if tx.send(lost).is_err() {
+            return;
+        }
+        let mut backoff = Backoff::new();
+        loop {
+            if !stop.pause(backoff.next()) {
+                return;
+            }
+            if endpoint.version().is_ok() {
+                break;
+            }
+        }
+        let back = Update::EndpointBack {
+            endpoint: endpoint.clone(),
+            at: Instant::now(),
+        };
+        if tx.send(back).is_err() {
+            return;
+        }
     }
+}
+
+/// Reports the endpoint's windows (those there now come first: the browser lists
+/// every target when discovery starts) until its connection ends: `Err` says why.
+/// `Ok` when the monitors stop or nobody listens.
+fn follow_targets(
+    endpoint: &Endpoint,
+    profile: &Profile,
+    stop: &Stop,
+    tx: &Sender<Update>,
+) -> Result<(), String> {
+    let ws = endpoint
+        .version()
+        .map_err(|e| e.to_string())?
+        .web_socket_debugger_url
+        .ok_or("the endpoint names no browser connection")?;
+    let mut conn = Connection::open(&ws).map_err(|e| e.to_string())?;
+    stop.group.add(conn.close_handle());
+    conn.call(
+        &SetDiscoverTargets { discover: true },
+        Duration::from_secs(10),
+    )
+    .map_err(|e| e.to_string())?;
     // Windows seen, with their titles.
     let mut seen = std::collections::HashMap::new();
-    while let Ok(Some(event)) = conn.next_event(None) {
-        match event.method.as_str() {
+    loop {
+        let event = match conn.next_event(None) {
+            Ok(Some(event)) => event,
+            Ok(None) => continue,
+            Err(_) if stop.requested() => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let update = match event.method.as_str() {
             "Target.targetCreated" | "Target.targetInfoChanged" => {
                 let Ok(TargetInfoEvent { target_info: t }) = event.decode() else {
                     continue;
                 };
-                let is_window = profile.is_window(&t.kind, &t.url);
-                if !is_window {
+                if !profile.is_window(&t.kind, &t.url) {
                     continue;
                 }
                 if let Some(title) = seen.get_mut(&t.target_id) {
-                    if *title != t.title {
-                        *title = t.title.clone();
-                        let update = Update::Retitled {
-                            target_id: t.target_id,
-                            title: t.title,
-                        };
-                        if tx.send(update).is_err() {
-                            return;
-                        }
+                    if *title == t.title {
+                        continue;
                     }
-                    continue;
-                }
-                seen.insert(t.target_id.clone(), t.title.clone());
-                let ws_url = page_ws_url(&endpoint, &t.target_id);
-                let update = Update::Appeared {
-                    endpoint: endpoint.clone(),
-                    target_id: t.target_id,
-                    title: t.title,
-                    url: t.url,
-                    ws_url,
-                };
-                if tx.send(update).is_err() {
-                    return;
+                    *title = t.title.clone();
+                    Update::Retitled {
+                        target_id: t.target_id,
+                        title: t.title,
+                    }
+                } else {
+                    seen.insert(t.target_id.clone(), t.title.clone());
+                    Update::Appeared {
+                        endpoint: endpoint.clone(),
+                        ws_url: page_ws_url(endpoint, &t.target_id),
+                        target_id: t.target_id,
+                        title: t.title,
+                        url: t.url,
+                    }
                 }
             }
             "Target.targetDestroyed" => {
                 if let Ok(TargetDestroyed { target_id }) = event.decode() {
                     seen.remove(&target_id);
                 }
+                continue;
             }
-            _ => {}
+            _ => continue,
+        };
+        if tx.send(update).is_err() {
+            return Ok(());
         }
     }
 }
@@ -289,5 +531,17 @@ fn page_ws_url(endpoint: &Endpoint, target_id: &str) -> String {
     match endpoint {
         Endpoint::Http { addr, .. } => format!("ws://{addr}/devtools/page/{target_id}"),
         Endpoint::Target { ws_url, .. } => ws_url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_a_quarter_second_to_five_seconds() {
+        let mut b = Backoff::new();
+        let ms: Vec<u128> = (0..7).map(|_| b.next().as_millis()).collect();
+        assert_eq!(ms, [250, 500, 1000, 2000, 4000, 5000, 5000]);
     }
 }

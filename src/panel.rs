@@ -24,6 +24,82 @@ const RUN_OP: &str = "function (op, args) { const a = globalThis.__angrav; retur
 const WORLD: &str = "angrav";
 /// The longest a single probe may take; they take a millisecond or two.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a page may take to answer a probe before it counts as `unresponsive`
+/// (its main thread busy or frozen) where a state must be shown now: `list`,
+/// `status`, a monitor.
+pub const PROBE_WITHIN: Duration = Duration::from_secs(2);
+/// A call may end this much after its command's deadline, so that a page answering
+/// right at the deadline (its own timer) is heard rather than cut off.
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
+/// When a command must be done (its `--timeout`): every call to a page ends by then,
+/// whether or not the page answers, as [`Error::Timeout`].
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    after: Duration,
+}
+
+impl Deadline {
+    pub fn within(after: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + after,
+            after,
+        }
+    }
+
+    /// Whichever comes first.
+    pub fn earliest(self, other: Deadline) -> Deadline {
+        if other.at < self.at { other } else { self }
+    }
+
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The time left (zero once passed).
+    pub fn left(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// The timeout error, naming what was still awaited.
+    pub fn missed(&self, pending: impl Into<String>) -> Error {
+        Error::Timeout {
+            after: self.after,
+            pending: pending.into(),
+        }
+    }
+}
+
+/// Sends `cmd` and waits for its reply at most `own`, and never past `deadline`.
+/// The page not answering within its own bound is [`Error::Unresponsive`]; reaching
+/// the deadline is [`Error::Timeout`].
+fn call<C: cdp::Command>(
+    conn: &mut Connection,
+    cmd: &C,
+    own: Duration,
+    deadline: Option<Deadline>,
+    what: &str,
+) -> Result<C::Response, Error> {
+    let left = deadline.map(|d| d.left() + DEADLINE_GRACE);
+    let bound = left.map_or(own, |l| l.min(own));
+    match conn.call(cmd, bound) {
+        Err(cdp::Error::Timeout { after, .. }) => Err(match deadline {
+            Some(d) if left.is_some_and(|l| l <= own) => {
+                d.missed(format!("the page to answer {what} (busy or frozen)"))
+            }
+            _ => Error::Unresponsive {
+                what: what.to_string(),
+                after,
+            },
+        }),
+        other => Ok(other?),
+    }
+}
 
 /// Where the panel lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +138,9 @@ pub enum State {
     AwaitingApproval,
     Error,
     NoPanel,
+    /// The page did not answer a probe in time: its main thread is busy or frozen,
+    /// or its endpoint is lost. The window is still there.
+    Unresponsive,
 }
 
 impl State {
@@ -72,6 +151,7 @@ impl State {
             State::AwaitingApproval => "awaiting_approval",
             State::Error => "error",
             State::NoPanel => "no_panel",
+            State::Unresponsive => "unresponsive",
         }
     }
 }
@@ -83,6 +163,7 @@ pub struct Snapshot {
     #[serde(default)]
     pub layout: Option<Layout>,
     pub busy: bool,
+    /// The agent's error text (`error`), or why the page is `unresponsive`.
     pub error: Option<String>,
     pub quota_resume: Option<String>,
     pub approvals: Vec<String>,
@@ -101,6 +182,40 @@ pub struct Snapshot {
     /// No panel here, but a panel iframe exists: look again.
     #[serde(default, skip_serializing)]
     pub panel_frame: bool,
+}
+
+impl Snapshot {
+    /// A page that does not answer: the counts are those last seen (none when it
+    /// never answered), `error` says why.
+    pub fn unresponsive(last: Option<&Snapshot>, why: String) -> Snapshot {
+        let (layout, user_messages, agent_messages, answer_blocks, turn_open) =
+            last.map_or((None, 0, 0, 0, false), |s| {
+                (
+                    s.layout,
+                    s.user_messages,
+                    s.agent_messages,
+                    s.answer_blocks,
+                    s.turn_open,
+                )
+            });
+        Snapshot {
+            state: State::Unresponsive,
+            layout,
+            busy: false,
+            error: Some(why),
+            quota_resume: None,
+            approvals: Vec::new(),
+            input_found: false,
+            input_editable: false,
+            user_messages,
+            agent_messages,
+            answer_blocks,
+            turn_open,
+            markers: Vec::new(),
+            key: "unresponsive".into(),
+            panel_frame: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +341,8 @@ pub struct Panel {
     profile: Profile,
     /// Closing it stops this panel's connections, including those it opens later.
     group: Arc<CloseGroup>,
+    /// Every call ends by then (see [`Panel::set_deadline`]).
+    deadline: Option<Deadline>,
 }
 
 impl Panel {
@@ -233,26 +350,38 @@ impl Panel {
     /// process, then in an out-of-process iframe target. Without one, the panel probes
     /// the window's main frame and reads `no_panel`.
     pub fn attach(window: &WindowRef, profile: &Profile) -> Result<(Panel, Snapshot), Error> {
-        Panel::attach_in(window, profile, Arc::default())
+        Panel::attach_in(window, profile, Arc::default(), None)
     }
 
     /// As [`Panel::attach`], with every connection in `group`, so that another thread
-    /// can stop this panel at once, whatever it is waiting for.
+    /// can stop this panel at once, whatever it is waiting for; and every call, these
+    /// and later ones, ending by `deadline` (see [`Panel::set_deadline`]).
     pub fn attach_in(
         window: &WindowRef,
         profile: &Profile,
         group: Arc<CloseGroup>,
+        deadline: Option<Deadline>,
     ) -> Result<(Panel, Snapshot), Error> {
         let json = profile.to_json();
         // Out of process, as the target list said: the panel is its own target.
-        if let Some(ws) = &window.panel_target
-            && let Ok(Some(found)) = Panel::enter_target(window, ws, profile, &json, &group)
-        {
-            return Ok(found);
+        if let Some(ws) = &window.panel_target {
+            match Panel::enter_target(window, ws, profile, &json, &group, deadline) {
+                Ok(Some(found)) => return Ok(found),
+                // The deadline passed: nothing else can be tried in time.
+                Err(e @ Error::Timeout { .. }) => return Err(e),
+                _ => {}
+            }
         }
         let mut conn = Connection::open(&window.ws_url)?;
         group.add(conn.close_handle());
-        let tree = conn.call(&GetFrameTree {}, CALL_TIMEOUT)?.frame_tree;
+        let tree = call(
+            &mut conn,
+            &GetFrameTree {},
+            CALL_TIMEOUT,
+            deadline,
+            "Page.getFrameTree",
+        )?
+        .frame_tree;
         let frames: Vec<String> = tree
             .frames()
             .into_iter()
@@ -267,11 +396,12 @@ impl Panel {
             context: 0,
             profile: profile.clone(),
             group,
+            deadline,
         };
         // In process, the panel iframe's frame is ours to enter (out of process it
         // is remote here, and creating a world in it fails).
         for frame in &frames {
-            if let Ok((ctx, snap)) = install(&mut panel.conn, frame, &json) {
+            if let Ok((ctx, snap)) = install(&mut panel.conn, frame, &json, deadline) {
                 panel.context = ctx;
                 if snap.state != State::NoPanel {
                     return Ok(panel.found(snap));
@@ -279,7 +409,7 @@ impl Panel {
             }
         }
         // The current layout: the panel is in the window's own document.
-        let (ctx, snap) = install(&mut panel.conn, &tree.frame.id, &json)?;
+        let (ctx, snap) = install(&mut panel.conn, &tree.frame.id, &json, deadline)?;
         panel.context = ctx;
         panel.layout = (snap.state != State::NoPanel).then_some(Layout::Current);
         if panel.layout.is_some() || !snap.panel_frame {
@@ -295,7 +425,8 @@ impl Panel {
                 let Some(ws) = &t.web_socket_debugger_url else {
                     continue;
                 };
-                if let Some(found) = Panel::enter_target(window, ws, profile, &json, &panel.group)?
+                if let Some(found) =
+                    Panel::enter_target(window, ws, profile, &json, &panel.group, deadline)?
                 {
                     return Ok(found);
                 }
@@ -311,15 +442,22 @@ impl Panel {
         profile: &Profile,
         json: &Value,
         group: &Arc<CloseGroup>,
+        deadline: Option<Deadline>,
     ) -> Result<Option<(Panel, Snapshot)>, Error> {
         let mut conn = Connection::open(ws)?;
         group.add(conn.close_handle());
-        let root = conn
-            .call(&GetFrameTree {}, CALL_TIMEOUT)?
-            .frame_tree
-            .frame
-            .id;
-        let (context, snap) = install(&mut conn, &root, json)?;
+        let get_tree = GetFrameTree {};
+        let root = call(
+            &mut conn,
+            &get_tree,
+            CALL_TIMEOUT,
+            deadline,
+            "Page.getFrameTree",
+        )?
+        .frame_tree
+        .frame
+        .id;
+        let (context, snap) = install(&mut conn, &root, json, deadline)?;
         if snap.state == State::NoPanel {
             return Ok(None);
         }
@@ -335,6 +473,7 @@ impl Panel {
             context,
             profile: profile.clone(),
             group: group.clone(),
+            deadline,
         };
         Ok(Some(panel.found(snap)))
     }
@@ -344,15 +483,32 @@ impl Panel {
         (self, snap)
     }
 
+    /// From now on every call ends by `deadline` (`None`: by its own bound only).
+    pub fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        self.deadline = deadline;
+    }
+
+    /// Finds this panel again (after a reload), with the same deadline.
+    fn reattach(&self) -> Result<(Panel, Snapshot), Error> {
+        Panel::attach_in(
+            &self.window,
+            &self.profile,
+            self.group.clone(),
+            self.deadline,
+        )
+    }
+
     /// The state now.
     pub fn probe(&mut self) -> Result<Snapshot, Error> {
         let v = self.op("probe", Value::Null, CALL_TIMEOUT)?;
         self.snapshot(v)
     }
 
-    /// Returns as soon as the state differs from `key`, or after `timeout` with the
-    /// state then. The page tells us (a MutationObserver); nothing polls.
+    /// Returns as soon as the state differs from `key`, or after `timeout` (at the
+    /// deadline at the latest) with the state then. The page tells us (a
+    /// MutationObserver); nothing polls.
     pub fn watch(&mut self, key: &str, timeout: Duration) -> Result<Snapshot, Error> {
+        let timeout = self.deadline.map_or(timeout, |d| d.left().min(timeout));
         let args = json!({ "key": key, "timeout_ms": timeout.as_millis() as u64 });
         let v = self.op("watch", args, timeout + CALL_TIMEOUT)?;
         self.snapshot(v)
@@ -368,8 +524,7 @@ impl Panel {
         let snap = self.parse(v)?;
         if snap.state == State::NoPanel && snap.panel_frame {
             // A panel iframe appeared (or finished loading) in the window: enter it.
-            let (fresh, fresh_snap) =
-                Panel::attach_in(&self.window, &self.profile, self.group.clone())?;
+            let (fresh, fresh_snap) = self.reattach()?;
             if fresh.layout.is_some() {
                 *self = fresh;
                 return Ok(fresh_snap);
@@ -437,7 +592,13 @@ impl Panel {
 
     /// Types `text` as one insertion: it travels as a JSON string, verbatim.
     pub fn insert_text(&mut self, text: &str) -> Result<(), Error> {
-        self.conn.call(&InsertText { text }, CALL_TIMEOUT)?;
+        call(
+            &mut self.conn,
+            &InsertText { text },
+            CALL_TIMEOUT,
+            self.deadline,
+            "Input.insertText",
+        )?;
         Ok(())
     }
 
@@ -453,7 +614,10 @@ impl Panel {
     }
 
     fn press(&mut self, name: &str, code: u32, text: Option<&str>) -> Result<(), Error> {
-        let deadline = Instant::now() + CALL_TIMEOUT;
+        let bound = self.deadline.map_or(CALL_TIMEOUT, |d| {
+            (d.left() + DEADLINE_GRACE).min(CALL_TIMEOUT)
+        });
+        let deadline = Instant::now() + bound;
         let mut key = DispatchKeyEvent {
             kind: "keyDown",
             key: name,
@@ -496,7 +660,7 @@ impl Panel {
     /// Calls a function in the panel's isolated world with JSON arguments (for tests
     /// and diagnostics).
     pub fn call_function(&mut self, declaration: &str, args: &[Value]) -> Result<Value, Error> {
-        let call = CallFunctionOn {
+        let call_fn = CallFunctionOn {
             function_declaration: declaration,
             execution_context_id: Some(self.context),
             arguments: args.iter().map(|value| CallArgument { value }).collect(),
@@ -504,7 +668,8 @@ impl Panel {
             await_promise: true,
             ..Default::default()
         };
-        Ok(self.conn.call(&call, CALL_TIMEOUT)?.into_value()?)
+        let what = "Runtime.callFunctionOn";
+        Ok(call(&mut self.conn, &call_fn, CALL_TIMEOUT, self.deadline, what)?.into_value()?)
     }
 
     /// Runs an operation of the library. A reload or navigation destroys the world:
@@ -516,7 +681,8 @@ impl Panel {
                 if e.is_context_gone()
                     || (self.layout == Some(Layout::LegacyTarget) && e.is_closed()) =>
             {
-                let (fresh, _) = Panel::attach_in(&self.window, &self.profile, self.group.clone())
+                let (fresh, _) = self
+                    .reattach()
                     .map_err(|again| if e.is_closed() { e } else { again })?;
                 *self = fresh;
                 self.op_once(op, &args, timeout)
@@ -527,7 +693,7 @@ impl Panel {
 
     fn op_once(&mut self, op: &str, args: &Value, timeout: Duration) -> Result<Value, Error> {
         let op_value = Value::from(op);
-        let call = CallFunctionOn {
+        let call_fn = CallFunctionOn {
             function_declaration: RUN_OP,
             execution_context_id: Some(self.context),
             arguments: vec![
@@ -538,7 +704,8 @@ impl Panel {
             await_promise: true,
             ..Default::default()
         };
-        let v = self.conn.call(&call, timeout)?.into_value()?;
+        let what = format!("'{op}'");
+        let v = call(&mut self.conn, &call_fn, timeout, self.deadline, &what)?.into_value()?;
         if v.get("angrav_missing").is_some() {
             return Err(Error::ContextGone);
         }
@@ -556,20 +723,26 @@ fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
 
 /// Creates angrav's isolated world in `frame`, installs the probe library there, and
 /// returns the world's context id with a first probe (one round trip for both).
-fn install(conn: &mut Connection, frame: &str, profile: &Value) -> Result<(i64, Snapshot), Error> {
+fn install(
+    conn: &mut Connection,
+    frame: &str,
+    profile: &Value,
+    deadline: Option<Deadline>,
+) -> Result<(i64, Snapshot), Error> {
     let world = CreateIsolatedWorld {
         frame_id: frame,
         world_name: WORLD,
         grant_univeral_access: false,
     };
-    let context = conn.call(&world, CALL_TIMEOUT)?.execution_context_id;
-    let call = CallFunctionOn {
+    let what = "Page.createIsolatedWorld";
+    let context = call(conn, &world, CALL_TIMEOUT, deadline, what)?.execution_context_id;
+    let library = CallFunctionOn {
         function_declaration: LIBRARY,
         execution_context_id: Some(context),
         arguments: vec![CallArgument { value: profile }],
         return_by_value: true,
         ..Default::default()
     };
-    let snap = conn.call(&call, CALL_TIMEOUT)?.into_value()?;
+    let snap = call(conn, &library, CALL_TIMEOUT, deadline, "the probe library")?.into_value()?;
     Ok((context, cdp::methods::from_value(snap, "probe result")?))
 }

@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::Error;
 use crate::monitor::{Monitors, Update};
 use crate::names::Names;
-use crate::panel::{Layout, Panel, State};
+use crate::panel::{Deadline, Layout, PROBE_WITHIN, Panel, State};
 use crate::profile::Profile;
 use crate::sessions::{self, Manager, Session};
 use crate::turn::WaitOptions;
@@ -138,36 +138,46 @@ impl Registry {
         queries.iter().map(|q| self.get(Some(q)).cloned()).collect()
     }
 
-    /// Every session with its state, probed in parallel (one thread per window).
+    /// Every session with its state, probed in parallel (one thread per window). A
+    /// page that does not answer within [`PROBE_WITHIN`] is `unresponsive`.
     pub fn states(&self) -> Vec<Listed> {
+        self.states_by(Deadline::within(PROBE_WITHIN))
+    }
+
+    /// As [`Registry::states`], every probe ending by `deadline` too (a page that has
+    /// not answered then is `unresponsive`).
+    pub fn states_by(&self, deadline: Deadline) -> Vec<Listed> {
+        let deadline = deadline.earliest(Deadline::within(PROBE_WITHIN));
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .sessions
                 .iter()
-                .map(|session| {
-                    scope.spawn(
-                        move || match Panel::attach(&session.window, &self.profile) {
-                            Ok((_, snap)) => Listed {
-                                session: session.clone(),
-                                state: Some(snap.state),
-                                layout: snap.layout,
-                                problem: None,
-                            },
-                            Err(e) => Listed {
-                                session: session.clone(),
-                                state: None,
-                                layout: None,
-                                problem: Some(e.to_string()),
-                            },
-                        },
-                    )
-                })
+                .map(|session| scope.spawn(move || self.state(session, deadline)))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("probe thread"))
                 .collect()
         })
+    }
+
+    /// One session's state, its probe ending by `deadline`.
+    fn state(&self, session: &Session, deadline: Deadline) -> Listed {
+        let group = Default::default();
+        let (state, layout, problem) =
+            match Panel::attach_in(&session.window, &self.profile, group, Some(deadline)) {
+                Ok((_, snap)) => (Some(snap.state), snap.layout, None),
+                Err(e) if e.is_unanswered() => {
+                    (Some(State::Unresponsive), None, Some(e.to_string()))
+                }
+                Err(e) => (None, None, Some(e.to_string())),
+            };
+        Listed {
+            session: session.clone(),
+            state,
+            layout,
+            problem,
+        }
     }
 
     /// Waits for the first of `sessions` (all when empty) to stop.
@@ -207,18 +217,20 @@ impl Registry {
 
     /// The same prompt to every idle session.
     pub fn fan_out(&self, prompt: &str, opts: WaitOptions) -> Result<Report, Error> {
+        let deadline = Deadline::within(opts.timeout);
         let tasks: Vec<(String, String)> = self
-            .idle_sessions()?
+            .idle_sessions(deadline)?
             .into_iter()
             .map(|s| (s.target_id, prompt.to_string()))
             .collect();
-        self.execute_parallel(&tasks, opts)
+        let timeout = deadline.left();
+        self.execute_parallel(&tasks, WaitOptions { timeout, ..opts })
     }
 
-    /// The sessions idle now; an error when there is none.
-    pub fn idle_sessions(&self) -> Result<Vec<Session>, Error> {
+    /// The sessions idle now (a probe ending by `deadline`); an error when there is none.
+    pub fn idle_sessions(&self, deadline: Deadline) -> Result<Vec<Session>, Error> {
         let idle: Vec<Session> = self
-            .states()
+            .states_by(deadline)
             .into_iter()
             .filter(|l| l.state == Some(State::Idle))
             .map(|l| l.session)

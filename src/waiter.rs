@@ -2,13 +2,14 @@
 //! the deadlines (the overall timeout, and each session's settle time).
 
 use std::collections::HashMap;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, never, select, tick};
 use serde::Serialize;
 
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Message, Panel, Role, State};
+use crate::panel::{Deadline, Message, Panel, Role, State};
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::turn::{Tracker, Verdict};
@@ -36,7 +37,7 @@ pub struct WaitSpec {
 pub enum Status {
     /// The agent stopped: `state` says idle, awaiting approval, or error.
     Done,
-    /// Still going when the wait ended.
+    /// Still going when the wait ended, or not answering (`state` is `unresponsive`).
     Pending,
     /// The window closed during the wait.
     Closed,
@@ -102,7 +103,8 @@ pub fn wait_or_cancel(
     cancel: &Receiver<()>,
 ) -> Report {
     let start = Instant::now();
-    let deadline = start + spec.timeout;
+    let by = Deadline::within(spec.timeout);
+    let deadline = by.at();
     let (mut monitors, rx) = Monitors::new(profile);
     let mut outcomes: Vec<Outcome> = sessions.iter().map(pending).collect();
     let index: HashMap<String, usize> = sessions
@@ -116,6 +118,8 @@ pub fn wait_or_cancel(
         .collect();
     let mut last = vec![None; sessions.len()];
     let mut wakes: Vec<Option<Instant>> = vec![None; sessions.len()];
+    // Each stopped session's answer, read as soon as it stopped.
+    let mut readings: Vec<Option<Reading>> = sessions.iter().map(|_| None).collect();
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }
@@ -164,6 +168,13 @@ pub fn wait_or_cancel(
             recv(ticker) -> _ => changed = true,
             recv(cancel) -> _ => break,
         }
+        if spec.extract {
+            for (i, o) in outcomes.iter().enumerate() {
+                if o.status == Status::Done && readings[i].is_none() {
+                    readings[i] = Some(read_answer(&sessions[i], profile, by));
+                }
+            }
+        }
         if changed && let Some(p) = progress.as_mut() {
             p(&outcomes, start.elapsed());
         }
@@ -177,8 +188,12 @@ pub fn wait_or_cancel(
     if let Some(p) = progress.as_mut() {
         p(&outcomes, start.elapsed());
     }
-    if spec.extract {
-        extract_answers(sessions, profile, &mut outcomes);
+    for (o, reading) in outcomes.iter_mut().zip(readings) {
+        match reading.map(|r| r.join().expect("answer thread")) {
+            Some(Ok(answer)) => o.answer = answer,
+            Some(Err(e)) => o.reason = Some(format!("answer not read: {e}")),
+            None => {}
+        }
     }
     Report {
         timed_out,
@@ -220,6 +235,7 @@ fn apply(
             let Some(&i) = index.get(&target_id) else {
                 return;
             };
+            // The first state the page answered with (`last` keeps only those).
             let first = last[i].is_none();
             if outcomes[i].status != Status::Pending {
                 return;
@@ -238,7 +254,9 @@ fn apply(
                 at,
                 elapsed_ms,
             );
-            last[i] = Some(snapshot);
+            if snapshot.state != State::Unresponsive {
+                last[i] = Some(snapshot);
+            }
         }
         Update::Prompted { target_id, result } => {
             let Some(&i) = index.get(&target_id) else {
@@ -265,7 +283,10 @@ fn apply(
                 outcomes[i].duration_ms = elapsed_ms;
             }
         }
-        Update::Appeared { .. } | Update::Retitled { .. } => {}
+        Update::Appeared { .. }
+        | Update::Retitled { .. }
+        | Update::EndpointLost { .. }
+        | Update::EndpointBack { .. } => {}
     }
 }
 
@@ -290,30 +311,19 @@ fn settle(
     }
 }
 
-/// The last answer of every session that stopped, read in parallel.
-fn extract_answers(sessions: &[Session], profile: &Profile, outcomes: &mut [Outcome]) {
-    std::thread::scope(|scope| {
-        let jobs: Vec<_> = sessions
-            .iter()
-            .zip(outcomes.iter_mut())
-            .filter(|(_, o)| o.status == Status::Done)
-            .map(|(s, o)| {
-                let handle = scope.spawn(move || -> Result<Option<Message>, crate::Error> {
-                    let (mut panel, _) = Panel::attach(&s.window, profile)?;
-                    Ok(panel
-                        .history()?
-                        .into_iter()
-                        .rev()
-                        .find(|m| m.role == Role::Agent))
-                });
-                (o, handle)
-            })
-            .collect();
-        for (o, handle) in jobs {
-            match handle.join().expect("extraction thread") {
-                Ok(answer) => o.answer = answer,
-                Err(e) => o.reason = Some(format!("answer not read: {e}")),
-            }
-        }
-    });
+/// A session's last answer, being read on a thread of its own.
+type Reading = JoinHandle<Result<Option<Message>, crate::Error>>;
+
+/// Starts reading the last answer of a session that stopped, by the deadline.
+fn read_answer(session: &Session, profile: &Profile, deadline: Deadline) -> Reading {
+    let (window, profile) = (session.window.clone(), profile.clone());
+    std::thread::spawn(move || {
+        let group = Default::default();
+        let (mut panel, _) = Panel::attach_in(&window, &profile, group, Some(deadline))?;
+        Ok(panel
+            .history()?
+            .into_iter()
+            .rev()
+            .find(|m| m.role == Role::Agent))
+    })
 }

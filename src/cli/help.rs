@@ -106,7 +106,7 @@ const SESSION: Flag = Flag {
 const TIMEOUT: Flag = Flag {
     name: "--timeout",
     shown: "--timeout D",
-    text: "how long a wait may take [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
+    text: "how long a command may take, a page that never answers included [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
 };
 const SETTLE: Flag = Flag {
     name: "--settle",
@@ -151,7 +151,7 @@ const LANG: Flag = Flag {
 const UNTIL_IDLE: Flag = Flag {
     name: "--until-idle",
     shown: "--until-idle",
-    text: "stop once every chat is idle (for the settle time)",
+    text: "stop once every chat is idle (for the settle time); exit 1 if a chat closed or an endpoint was lost meanwhile",
 };
 const COUNT: Flag = Flag {
     name: "--count",
@@ -249,8 +249,8 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint (--all: also the Agent Manager, as kind manager)",
-        flags: &[&ALL, &GROUP],
+        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager)",
+        flags: &[&ALL, &GROUP, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -292,7 +292,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed); NDJSON with --json; runs until interrupted",
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back); NDJSON with --json; runs until interrupted",
         flags: &[
             &SESSION_MANY,
             &GROUP,
@@ -306,8 +306,8 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "status",
         args: "",
-        summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel) and the markers that say so",
-        flags: &[&SESSION_ONE],
+        summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
+        flags: &[&SESSION_ONE, &TIMEOUT],
         common: true,
     },
     Cmd {

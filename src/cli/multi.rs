@@ -1,6 +1,6 @@
 //! The commands on many sessions: list, wait, fanout, run, watch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,36 +12,44 @@ use super::output::{self, Stream, print_list, shown};
 use super::single::read_input;
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::Update;
-use crate::panel::{State, WindowRef};
+use crate::panel::{Deadline, State, WindowRef};
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
 use crate::turn::{Tracker, Verdict};
 use crate::waiter::{self, Outcome, Progress, Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
 
+/// A page that does not answer within the probe time is listed `unresponsive`; one
+/// still unanswered at `--timeout` (when shorter) makes it a timeout.
 pub(super) fn list(a: &Args) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
     let registry = registry(a)?;
     let managers = if a.all { registry.managers() } else { &[] };
-    print_list(&registry.states(), managers, a.json);
+    let listed = registry.states_by(deadline);
+    print_list(&listed, managers, a.json);
+    let unanswered: Vec<&str> = listed
+        .iter()
+        .filter(|l| l.state == Some(State::Unresponsive))
+        .map(|l| l.session.id.as_str())
+        .collect();
+    if deadline.passed() && !unanswered.is_empty() {
+        output::message(&deadline.missed(unanswered.join(", ")).to_string());
+        return Ok(exit::TIMEOUT);
+    }
     Ok(exit::OK)
 }
 
 /// `sessions wait`, `sessions fanout`, `sessions run`.
 pub(super) fn wait(a: &Args) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
     let registry = registry(a)?;
     let strategy = if a.any { Strategy::Any } else { Strategy::All };
-    let spec = WaitSpec {
-        strategy,
-        timeout: a.wait.timeout,
-        settle: a.wait.settle,
-        extract: a.extract,
-    };
     let (sessions, prompts) = match &a.command {
         Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
         Command::SessionsFanout(text) => {
             let text = read_input(text.as_deref(), a.file.as_deref())?;
             let chosen = if a.sessions.is_empty() {
-                registry.idle_sessions()?
+                registry.idle_sessions(deadline)?
             } else {
                 registry.select(&a.sessions)?
             };
@@ -64,6 +72,13 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
         return Err(usage("--any goes with sessions wait"));
     }
     let interrupt = super::interrupt::on_interrupt();
+    // What is left of --timeout after finding the sessions.
+    let spec = WaitSpec {
+        strategy,
+        timeout: deadline.left(),
+        settle: a.wait.settle,
+        extract: a.extract,
+    };
     let report = with_live(a.json, |live| {
         waiter::wait_or_cancel(
             &sessions,
@@ -260,11 +275,10 @@ const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
 
 /// `sessions watch`: a snapshot of every session, then one line per event.
 pub(super) fn watch(a: &Args) -> Result<u8, Error> {
+    let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
     let registry = registry(a)?;
     let chosen = registry.select(&a.sessions)?;
-    let follow_new = a.sessions.is_empty() && a.groups.is_empty();
     let clock = Clock::now();
-    let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
     let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());
     let mut order: Vec<String> = Vec::new();
     let mut watched: HashMap<String, Watched> = HashMap::new();
@@ -273,9 +287,9 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         order.push(s.target_id.clone());
         watched.insert(s.target_id.clone(), new_watched(s.clone(), a));
     }
-    if follow_new {
-        monitors.watch_targets(registry.endpoints());
-    }
+    // Also with --session: the endpoints' losses and returns are reported.
+    monitors.watch_targets(registry.endpoints());
+    let mut gone = Gone::default();
     let mut printer = Printer {
         json: a.json,
         table: !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal(),
@@ -283,7 +297,11 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         events: 0,
     };
     // Phase 1: the first state of every session, then the snapshot lines.
-    let first_by = Instant::now() + FIRST_SNAPSHOT;
+    let first_by = [Some(Instant::now() + FIRST_SNAPSHOT), deadline]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("one at least");
     while watched.values().any(|w| w.snapshot.is_none()) && Instant::now() < first_by {
         let Ok(update) = rx.recv_deadline(first_by) else {
             break;
@@ -296,6 +314,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
             &registry,
             a,
             &clock,
+            &mut gone,
             None,
         );
     }
@@ -307,8 +326,8 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         never()
     };
     loop {
-        if a.until_idle && all_idle(&mut watched) {
-            return Ok(exit::OK);
+        if a.until_idle && all_idle(&mut watched, &gone.lost) {
+            return Ok(gone.until_idle_code());
         }
         if a.count.is_some_and(|n| printer.events >= n) {
             return Ok(exit::OK);
@@ -319,7 +338,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         select! {
             recv(rx) -> update => {
                 let Ok(update) = update else { return Ok(exit::OK) };
-                apply_watch(update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, Some(&mut printer));
+                apply_watch(update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, &mut gone, Some(&mut printer));
             }
             recv(timer) -> _ => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -341,11 +360,56 @@ fn new_watched(session: Session, a: &Args) -> Watched {
     }
 }
 
-/// Every session idle for the settle time (none at all counts as idle).
-fn all_idle(watched: &mut HashMap<String, Watched>) -> bool {
+/// What `sessions watch` lost sight of: after it, `--until-idle` cannot end well.
+#[derive(Default)]
+struct Gone {
+    /// Endpoints lost and not back yet, by label.
+    lost: BTreeSet<String>,
+    /// Sessions closed during the watch: `ID (reason)`.
+    closed: Vec<String>,
+}
+
+impl Gone {
+    /// 0 when nothing vanished; else 1, saying what did.
+    fn until_idle_code(&self) -> u8 {
+        if self.lost.is_empty() && self.closed.is_empty() {
+            return exit::OK;
+        }
+        let mut what: Vec<String> = self
+            .closed
+            .iter()
+            .map(|c| format!("session {c} closed"))
+            .collect();
+        what.extend(self.lost.iter().map(|e| format!("endpoint {e} lost")));
+        output::message(&format!(
+            "not every session ended idle: {}",
+            what.join("; ")
+        ));
+        exit::FAILURE
+    }
+
+    /// A lost endpoint answered (its discovery saw it, or a window of it was found
+    /// again or found closed): say so once.
+    fn back(&mut self, endpoint: &str, printer: Option<&mut Printer>, timestamp: String) {
+        if !self.lost.remove(endpoint) {
+            return;
+        }
+        output::message(&format!("{endpoint} answers again"));
+        if let Some(p) = printer {
+            p.endpoint_event("endpoint_back", endpoint, None, timestamp);
+        }
+    }
+}
+
+/// Every session idle for the settle time (none at all counts as idle); sessions of
+/// a lost endpoint are not waited for.
+fn all_idle(watched: &mut HashMap<String, Watched>, lost: &BTreeSet<String>) -> bool {
     let now = Instant::now();
     let mut all = true;
-    for w in watched.values_mut() {
+    for w in watched
+        .values_mut()
+        .filter(|w| !lost.contains(&w.session.endpoint))
+    {
         let Some(snap) = &w.snapshot else {
             all = false;
             continue;
@@ -374,7 +438,8 @@ fn apply_watch(
     registry: &crate::registry::Registry,
     a: &Args,
     clock: &Clock,
-    printer: Option<&mut Printer>,
+    gone: &mut Gone,
+    mut printer: Option<&mut Printer>,
 ) -> Option<()> {
     match update {
         Update::Changed {
@@ -383,6 +448,9 @@ fn apply_watch(
             at,
         } => {
             let w = watched.get_mut(&target_id)?;
+            if snapshot.state != State::Unresponsive {
+                gone.back(&w.session.endpoint, printer.as_deref_mut(), clock.stamp(at));
+            }
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let current = snapshot.state;
             w.snapshot = Some(snapshot);
@@ -409,6 +477,9 @@ fn apply_watch(
             // A closed window is forgotten: a long watch keeps no trace of it.
             let w = watched.remove(&target_id)?;
             order.retain(|id| *id != target_id);
+            // Its endpoint answered: that is how the window was found gone.
+            gone.back(&w.session.endpoint, printer.as_deref_mut(), clock.stamp(at));
+            gone.closed.push(format!("{} ({reason})", w.session.id));
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let p = printer?;
             p.event(
@@ -428,7 +499,8 @@ fn apply_watch(
             url,
             ws_url,
         } => {
-            if watched.contains_key(&target_id) {
+            // With --session or --group, only the sessions chosen are followed.
+            if watched.contains_key(&target_id) || !a.sessions.is_empty() || !a.groups.is_empty() {
                 return None;
             }
             let all: Vec<String> = watched.keys().cloned().chain([target_id.clone()]).collect();
@@ -446,6 +518,22 @@ fn apply_watch(
         Update::Retitled { target_id, title } => {
             let w = watched.get_mut(&target_id)?;
             w.session.retitle(title, registry.profile());
+        }
+        Update::EndpointLost {
+            endpoint,
+            reason,
+            at,
+        } => {
+            let label = endpoint.label().to_string();
+            output::message(&format!("lost {label} ({reason}); retrying"));
+            if gone.lost.insert(label.clone())
+                && let Some(p) = printer
+            {
+                p.endpoint_event("endpoint_lost", &label, Some(&reason), clock.stamp(at));
+            }
+        }
+        Update::EndpointBack { endpoint, at } => {
+            gone.back(endpoint.label(), printer, clock.stamp(at));
         }
         Update::Prompted { .. } => {}
     }
@@ -482,6 +570,18 @@ struct EventLine<'a> {
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     approvals: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// `endpoint_lost` and `endpoint_back` in `sessions watch --json`.
+#[derive(Serialize)]
+struct EndpointLine<'a> {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    endpoint: &'a str,
+    timestamp: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
@@ -563,6 +663,32 @@ impl Printer {
                 name(previous),
                 name(current)
             ));
+        }
+    }
+
+    fn endpoint_event(
+        &mut self,
+        kind: &str,
+        endpoint: &str,
+        reason: Option<&str>,
+        timestamp: String,
+    ) {
+        self.seq += 1;
+        self.events += 1;
+        if self.table {
+            return;
+        }
+        if self.json {
+            self.emit(&EndpointLine {
+                seq: self.seq,
+                kind,
+                endpoint,
+                timestamp,
+                reason,
+            });
+        } else {
+            let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+            self.emit_text(&format!("{timestamp}  {endpoint}  {kind}{reason}"));
         }
     }
 

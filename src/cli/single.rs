@@ -2,18 +2,19 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Instant;
 
 use serde_json::json;
 
 use super::output::{self, describe_state, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::ACCEPT_WITHIN;
-use crate::panel::{Message, Panel, Role, Snapshot, State};
+use crate::panel::{Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
 use crate::{Error, exit, turn};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
+    // Every call to the page ends by --timeout, whether the page answers or not.
+    let deadline = Deadline::within(a.wait.timeout);
     // Read the prompt before touching the browser: a bad -f fails fast.
     let prompt_text = match &a.command {
         Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
@@ -26,7 +27,25 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     }
     let registry = registry(a)?;
     let session = registry.get(a.sessions.first().map(String::as_str))?;
-    let (mut panel, snap) = Panel::attach(&session.window, registry.profile())?;
+    // `status` shows a page that does not answer within the probe time as such.
+    let attach_by = match a.command {
+        Command::Status => deadline.earliest(Deadline::within(PROBE_WITHIN)),
+        _ => deadline,
+    };
+    let group = Default::default();
+    let (mut panel, snap) =
+        match Panel::attach_in(&session.window, registry.profile(), group, Some(attach_by)) {
+            Err(e) if a.command == Command::Status && e.is_unanswered() && !deadline.passed() => {
+                print_unresponsive(session, a.json);
+                return Ok(exit::OK);
+            }
+            other => other?,
+        };
+    // What is left of --timeout for a wait.
+    let wait = turn::WaitOptions {
+        timeout: deadline.left(),
+        ..a.wait
+    };
     if a.command != Command::Status && snap.state == State::NoPanel {
         return Err(Error::NoPanel);
     }
@@ -37,9 +56,8 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
-            let begun = Instant::now();
             let opts = turn::SendOptions {
-                claim_within: a.wait.timeout,
+                claim_within: deadline.left(),
                 start_within: ACCEPT_WITHIN.min(a.wait.timeout),
                 replace_draft: a.replace_draft,
             };
@@ -59,15 +77,16 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 return Ok(exit::OK);
             }
+            // What is left of --timeout, after the delivery, for its turn.
             let wait = turn::WaitOptions {
-                timeout: a.wait.timeout.saturating_sub(begun.elapsed()),
+                timeout: deadline.left(),
                 ..a.wait
             };
             let end = turn::wait_stopped(&mut panel, sent.snapshot, Some(sent.baseline), wait)?;
             finish_turn(&mut panel, session, &end, sent.baseline, a.json)
         }
         Command::Wait => {
-            let end = turn::wait_stopped(&mut panel, snap, None, a.wait)?;
+            let end = turn::wait_stopped(&mut panel, snap, None, wait)?;
             if a.json {
                 output::json(&stopped_json(session, &end));
             } else {
@@ -142,6 +161,24 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         _ => unreachable!("not a single-session command"),
+    }
+}
+
+/// `status` of a page that does not answer: what is known, nothing guessed.
+fn print_unresponsive(session: &Session, json: bool) {
+    let why = "the page does not answer (busy or frozen)";
+    if json {
+        output::line(&format!(
+            "{}",
+            json!({ "session": session, "state": State::Unresponsive, "error": why })
+        ));
+    } else {
+        output::line(&format!(
+            "{}  {}  unresponsive: {why}",
+            session.id,
+            session.workspace.as_deref().unwrap_or("-")
+        ));
+        output::line(&format!("  title:    {}", session.title));
     }
 }
 

@@ -30,17 +30,17 @@ const FLAGS: &[&str] = &[
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
     "--site-per-process",
-    "--remote-debugging-port=0",
 ];
 
 /// Once Chromium runs, the watchdog ignores the terminal's Ctrl-C (sent to the whole
 /// process group) so that it lives to clean up, which it does when our end of its
-/// stdin closes.
+/// stdin closes; with SIGKILL, as a crash would end it, when the line it reads is `kill`.
 const WATCHDOG: &str = r#"dir=$1; shift
 "$@" & c=$!
 trap '' INT TERM HUP
-read _
-kill $c 2>/dev/null; wait $c 2>/dev/null; rm -rf "$dir""#;
+read how
+if [ "$how" = kill ]; then kill -KILL $c 2>/dev/null; else kill $c 2>/dev/null; fi
+wait $c 2>/dev/null; rm -rf "$dir""#;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -55,6 +55,11 @@ pub struct Chromium {
 impl Chromium {
     /// Starts Chromium (`ANGRAV_CHROMIUM`, else `chromium` on the PATH).
     pub fn launch() -> Result<Chromium, SimError> {
+        Chromium::launch_on(0)
+    }
+
+    /// As [`Chromium::launch`], with DevTools on `port` (0: any free port).
+    pub fn launch_on(port: u16) -> Result<Chromium, SimError> {
         let binary = find_binary()?;
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -71,6 +76,7 @@ impl Chromium {
             .arg(&dir)
             .arg(&binary)
             .args(FLAGS)
+            .arg(format!("--remote-debugging-port={port}"))
             .arg(format!("--user-data-dir={}", dir.display()))
             .arg("about:blank")
             .stdin(Stdio::piped())
@@ -138,15 +144,25 @@ impl Chromium {
     pub fn user_data_dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Ends Chromium at once (SIGKILL), as a crash would: it closes no window first.
+    pub fn kill(mut self) {
+        self.end(b"kill\n");
+    }
+
+    /// Tells the watchdog how to end Chromium, and reaps it.
+    fn end(&mut self, how: &[u8]) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(how);
+        }
+        let _ = self.watchdog.wait();
+    }
 }
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        // Closing the pipe is the watchdog's signal; then reap it.
-        if let Some(mut stdin) = self.stdin.take() {
-            let _ = stdin.write_all(b"\n");
-        }
-        let _ = self.watchdog.wait();
+        // A line, or the pipe closing, is the watchdog's signal.
+        self.end(b"\n");
     }
 }
 

@@ -114,9 +114,19 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Simulator {
     pub fn start() -> Result<Simulator, SimError> {
+        Simulator::start_on(0)
+    }
+
+    /// As [`Simulator::start`], with the browser's DevTools on `port` (0: any).
+    pub fn start_on(port: u16) -> Result<Simulator, SimError> {
         let server = FixtureServer::start()?;
-        let chromium = Chromium::launch()?;
+        let chromium = Chromium::launch_on(port)?;
         Ok(Simulator { chromium, server })
+    }
+
+    /// Kills the browser at once (SIGKILL), as a crash would.
+    pub fn kill(self) {
+        self.chromium.kill();
     }
 
     pub fn endpoint(&self) -> &Endpoint {

@@ -136,8 +136,9 @@ pub fn session_args(w: &Windows) -> Vec<String> {
         .collect()
 }
 
-/// Reads a child's stdout lines on a thread, so a test can wait for each with a deadline.
-pub fn lines(stdout: std::process::ChildStdout) -> crossbeam_channel::Receiver<String> {
+/// Reads a child's stdout (or stderr) lines on a thread, so a test can wait for each
+/// with a deadline; the channel disconnects when the child closes it (exits).
+pub fn lines(stdout: impl std::io::Read + Send + 'static) -> crossbeam_channel::Receiver<String> {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -174,15 +175,43 @@ pub fn by_target<'a>(list: &'a Value, target_id: &str) -> Option<&'a Value> {
 /// Starts `angrav --cdp <the test browser> ARGS` and reads its stdout line by line.
 pub fn spawn_angrav(args: &[&str]) -> (Reaped, crossbeam_channel::Receiver<String>) {
     let mut child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_angrav"))
-            .arg("--cdp")
-            .arg(sim().endpoint().label())
-            .args(args)
-            .stdout(Stdio::piped())
+        angrav_command(sim().endpoint().label(), args)
             .stderr(Stdio::null())
             .spawn()
             .expect("run angrav"),
     );
     let rx = lines(child.0.stdout.take().expect("piped"));
     (child, rx)
+}
+
+/// Starts `angrav --cdp CDP ARGS` and reads its stdout and its stderr line by line
+/// (keep both receivers while it runs: a closed stderr would fail its messages).
+pub fn spawn_angrav_at(
+    cdp: &str,
+    args: &[&str],
+) -> (
+    Reaped,
+    crossbeam_channel::Receiver<String>,
+    crossbeam_channel::Receiver<String>,
+) {
+    let mut child = Reaped(
+        angrav_command(cdp, args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let out = lines(child.0.stdout.take().expect("piped"));
+    let err = lines(child.0.stderr.take().expect("piped"));
+    (child, out, err)
+}
+
+fn angrav_command(cdp: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_angrav"));
+    command
+        .arg("--cdp")
+        .arg(cdp)
+        .args(args)
+        .env_remove("ANGRAV_SELECTORS")
+        .stdout(Stdio::piped());
+    command
 }

@@ -1,0 +1,379 @@
+//! Pages that stop answering and browsers that go away: angrav keeps its deadlines,
+//! calls such a page `unresponsive` (not closed), follows it again when it answers,
+//! and follows a browser that is killed and restarted on the same port.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use angrav::monitor::{Monitors, Update};
+use angrav::panel::{Layout, State};
+use angrav::sim::{Simulator, Window};
+use cdp::methods::runtime::Evaluate;
+use cdp::{Connection, TargetInfo};
+use common::{angrav, open, stderr, stdout};
+use crossbeam_channel::Receiver;
+use serde_json::Value;
+
+/// How long a test waits for what it expects before failing; never a pause.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs `while (Date.now() < end) {}` in the page's main world, without waiting for
+/// it: the page answers nothing for `stall`. Returns the connection it was sent on;
+/// [`recovered`] waits on it for the page to answer again.
+fn freeze(target: &TargetInfo, stall: Duration) -> Connection {
+    let ws = target.web_socket_debugger_url.as_deref().expect("a ws URL");
+    let mut conn = Connection::open(ws).expect("connect to the page");
+    let expression = format!(
+        "{{ const end = Date.now() + {}; while (Date.now() < end) {{}} }}",
+        stall.as_millis()
+    );
+    let _ = conn
+        .send(&Evaluate {
+            expression: &expression,
+            ..Default::default()
+        })
+        .expect("send the stall");
+    conn
+}
+
+/// Waits until the page answers again (the stall is over).
+fn recovered(conn: &mut Connection) {
+    let one = Evaluate {
+        expression: "1",
+        ..Default::default()
+    };
+    conn.call(&one, PATIENCE)
+        .expect("the page answers after its stall");
+}
+
+/// The next JSON line from a child that satisfies `want`; every line read goes to `seen`.
+fn next_line(
+    rx: &Receiver<String>,
+    seen: &mut Vec<Value>,
+    mut want: impl FnMut(&Value) -> bool,
+) -> Value {
+    let by = Instant::now() + PATIENCE;
+    loop {
+        let line = rx
+            .recv_deadline(by)
+            .unwrap_or_else(|e| panic!("no line as expected ({e}); lines so far: {seen:#?}"));
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        seen.push(v.clone());
+        if want(&v) {
+            return v;
+        }
+    }
+}
+
+/// The line in `seen` that satisfies `want`, or else the next such line.
+fn find_line(rx: &Receiver<String>, seen: &mut Vec<Value>, want: impl Fn(&Value) -> bool) -> Value {
+    match seen.iter().find(|v| want(v)) {
+        Some(v) => v.clone(),
+        None => next_line(rx, seen, want),
+    }
+}
+
+/// The next line of text (stderr) containing `part`.
+fn next_text(rx: &Receiver<String>, part: &str) -> String {
+    let by = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_deadline(by) {
+            Ok(line) if line.contains(part) => return line,
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no line with '{part}' ({e}); lines: {seen:#?}"),
+        }
+    }
+}
+
+/// A line about the session whose target id starts with its `session` field.
+fn about(v: &Value, target_id: &str) -> bool {
+    v["session"]
+        .as_str()
+        .is_some_and(|s| target_id.starts_with(s))
+}
+
+#[test]
+fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
+    let w = open(&[
+        Window::new(Layout::Current, "frozen"),
+        Window::new(Layout::Current, "fr-wait"),
+        Window::new(Layout::LegacyFrame, "fr-fanout"),
+    ]);
+    let frozen = w.id(0).to_string();
+    // Long enough to outlast every command below; they run side by side.
+    let mut stalled = freeze(&w.0[0], Duration::from_secs(12));
+    let (watch, rx) = common::spawn_angrav(&["--json", "sessions", "watch", "--session", &frozen]);
+    let run = |args: Vec<String>| {
+        thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            angrav(&args)
+        })
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let status = run(strings(&[
+        "--json",
+        "status",
+        "--session",
+        &frozen,
+        "--timeout",
+        "5s",
+    ]));
+    let list = run(strings(&["--json", "sessions", "list", "--timeout", "5s"]));
+    let short_list = run(strings(&["sessions", "list", "--timeout", "1s"]));
+    let wait = run(strings(&[
+        "wait",
+        "--session",
+        &frozen,
+        "--timeout",
+        "1500ms",
+    ]));
+    let sessions_wait = run(strings(&[
+        "--json",
+        "sessions",
+        "wait",
+        "--session",
+        &frozen,
+        "--session",
+        w.id(1),
+        "--timeout",
+        "3s",
+    ]));
+    let fanout = run(strings(&[
+        "--json",
+        "sessions",
+        "fanout",
+        "to the frozen and the other",
+        "--session",
+        &frozen,
+        "--session",
+        w.id(2),
+        "--timeout",
+        "3s",
+    ]));
+
+    let o = status.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["state"], "unresponsive", "{s}");
+    assert_eq!(s["session"]["target_id"], frozen.as_str());
+
+    let o = list.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let l: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = |id: &str| common::by_target(&l, id).expect("listed").clone();
+    assert_eq!(listed(&frozen)["state"], "unresponsive");
+    assert_eq!(listed(w.id(1))["state"], "idle", "the rest is not held up");
+
+    // A timeout shorter than the probe time: the list says so, with 124.
+    let o = short_list.join().unwrap();
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stdout(&o).contains("unresponsive"), "{}", stdout(&o));
+
+    let o = wait.join().unwrap();
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("timed out after 1500 ms; still waiting for the page to answer"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = sessions_wait.join().unwrap();
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let of = |id: &str| {
+        common::by_target(&r["sessions"], id)
+            .expect("reported")
+            .clone()
+    };
+    assert_eq!(of(&frozen)["status"], "pending", "{r}");
+    assert_eq!(of(&frozen)["state"], "unresponsive", "{r}");
+    assert_eq!(of(w.id(1))["status"], "done", "{r}");
+
+    let o = fanout.join().unwrap();
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let of = |id: &str| {
+        common::by_target(&r["sessions"], id)
+            .expect("reported")
+            .clone()
+    };
+    assert_eq!(of(&frozen)["status"], "pending", "{r}");
+    assert_eq!(of(&frozen)["state"], "unresponsive", "{r}");
+    assert_eq!(of(w.id(2))["status"], "done", "{r}");
+    assert!(
+        of(w.id(2))["answer"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("to the frozen and the other")
+    );
+
+    // `watch` saw it unresponsive from the start, and idle once the stall was over.
+    let mut seen = Vec::new();
+    let first = next_line(&rx, &mut seen, |v| v["type"] == "snapshot");
+    assert_eq!(first["state"], "unresponsive", "{first}");
+    recovered(&mut stalled);
+    let back = next_line(&rx, &mut seen, |v| v["type"] == "state_change");
+    assert_eq!(back["previous"], "unresponsive", "{back}");
+    assert_eq!(back["current"], "idle", "{back}");
+    assert!(
+        seen.iter().all(|v| v["type"] != "session_closed"),
+        "{seen:#?}"
+    );
+    drop(watch);
+    // The prompt to the frozen page was never typed: it was not idle when sent.
+    assert!(w.received(0).is_empty());
+}
+
+#[test]
+fn a_page_stalled_mid_watch_is_unresponsive_then_followed_again() {
+    let w = open(&[Window::new(Layout::Current, "stall")]);
+    let session = common::registry().get(Some(w.id(0))).unwrap().clone();
+    let (mut monitors, rx) = Monitors::new(&angrav::profile::Profile::default());
+    // A short heartbeat, so that a short stall shows; the logic is the default one's.
+    let heartbeat = Duration::from_millis(500);
+    monitors.heartbeat(heartbeat);
+    monitors.spawn(&session, None);
+    let next = || loop {
+        match rx
+            .recv_deadline(Instant::now() + PATIENCE)
+            .expect("an update")
+        {
+            Update::Changed { snapshot, .. } => return snapshot,
+            Update::Closed { reason, .. } => panic!("reported closed: {reason}"),
+            _ => continue,
+        }
+    };
+    assert_eq!(next().state, State::Idle);
+    // Longer than the heartbeat and the probe time together: it must show.
+    let mut stalled = freeze(&w.0[0], heartbeat + Duration::from_secs(5));
+    let during = next();
+    assert_eq!(during.state, State::Unresponsive, "{during:?}");
+    assert!(during.error.is_some());
+    recovered(&mut stalled);
+    assert_eq!(next().state, State::Idle, "followed again once it answers");
+    // Still followed: a prompt's turn shows.
+    let o = angrav(&["--session", w.id(0), "prompt", "after the stall"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    while next().state != State::Thinking {}
+    monitors.stop();
+}
+
+/// A port free now, for a browser that must come back on the same one.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn watch_follows_a_browser_killed_and_restarted_on_the_same_port() {
+    let port = free_port();
+    let first = Simulator::start_on(port).expect("a browser on a fixed port");
+    let a = first
+        .open(&Window::new(Layout::Current, "before"))
+        .expect("a window");
+    let busy = first
+        .open(&Window::new(Layout::Current, "busy").start("thinking"))
+        .expect("a window");
+    let cdp = first.endpoint().label().to_string();
+    let (watch, out, err) = common::spawn_angrav_at(&cdp, &["--json", "sessions", "watch"]);
+    let (until_idle, idle_out, idle_err) =
+        common::spawn_angrav_at(&cdp, &["--json", "sessions", "watch", "--until-idle"]);
+    let mut seen = Vec::new();
+    let mut snapshots = 0;
+    next_line(&out, &mut seen, |v| {
+        snapshots += usize::from(v["type"] == "snapshot");
+        snapshots == 2
+    });
+    let mut idle_seen = Vec::new();
+    let mut idle_snapshots = 0;
+    next_line(&idle_out, &mut idle_seen, |v| {
+        idle_snapshots += usize::from(v["type"] == "snapshot");
+        idle_snapshots == 2
+    });
+
+    first.kill();
+    let lost = next_line(&out, &mut seen, |v| v["type"] == "endpoint_lost");
+    assert_eq!(lost["endpoint"], cdp.as_str());
+    next_text(&err, &format!("lost {cdp}"));
+    // Before or after endpoint_lost: the two come from different threads.
+    let frozen = find_line(&out, &mut seen, |v| {
+        v["type"] == "state_change" && about(v, &a.id)
+    });
+    assert_eq!(frozen["current"], "unresponsive", "not closed: {frozen}");
+    // --until-idle cannot end well: a browser went with a turn in it.
+    let by = Instant::now() + PATIENCE;
+    while idle_out.recv_deadline(by).is_ok() {}
+    let mut until_idle = until_idle;
+    assert_eq!(until_idle.0.wait().unwrap().code(), Some(1));
+    next_text(&idle_err, &format!("endpoint {cdp} lost"));
+
+    let second = Simulator::start_on(port).expect("the browser again, on the same port");
+    let b = second
+        .open(&Window::new(Layout::Current, "after"))
+        .expect("a window");
+    let back = find_line(&out, &mut seen, |v| v["type"] == "endpoint_back");
+    assert_eq!(back["endpoint"], cdp.as_str());
+    find_line(&out, &mut seen, |v| {
+        v["type"] == "new_session" && about(v, &b.id)
+    });
+    // Found as soon as it opens: its panel may show a moment later.
+    find_line(&out, &mut seen, |v| {
+        about(v, &b.id) && v["current"] == "idle"
+    });
+    // The windows of the first browser are gone for good now that it answers.
+    for old in [&a.id, &busy.id] {
+        find_line(&out, &mut seen, |v| {
+            v["type"] == "session_closed" && about(v, old)
+        });
+    }
+    let at = |kind: &str, id: &str| {
+        seen.iter()
+            .position(|v| v["type"] == kind && (id.is_empty() || about(v, id)))
+            .unwrap_or_else(|| panic!("no {kind}: {seen:#?}"))
+    };
+    assert!(at("endpoint_lost", "") < at("endpoint_back", ""));
+    assert!(
+        at("endpoint_back", "") < at("session_closed", &a.id),
+        "{seen:#?}"
+    );
+    next_text(&err, &format!("{cdp} answers again"));
+    drop(watch);
+    drop(second);
+}
+
+#[test]
+fn until_idle_does_not_end_well_when_a_session_closes() {
+    let w = open(&[
+        Window::new(Layout::Current, "ui-idle"),
+        Window::new(Layout::Current, "ui-busy").start("thinking"),
+    ]);
+    let cdp = common::sim().endpoint().label().to_string();
+    let mut args = vec!["--json", "sessions", "watch", "--until-idle"];
+    let s = common::session_args(&w);
+    args.extend(s.iter().map(String::as_str));
+    let (mut child, out, err) = common::spawn_angrav_at(&cdp, &args);
+    let mut seen = Vec::new();
+    let mut snapshots = 0;
+    next_line(&out, &mut seen, |v| {
+        snapshots += usize::from(v["type"] == "snapshot");
+        snapshots == 2
+    });
+    // The busy one goes mid-turn; the one left is idle.
+    common::sim().close(w.id(1)).unwrap();
+    let closed = next_line(&out, &mut seen, |v| v["type"] == "session_closed");
+    assert!(about(&closed, w.id(1)), "{closed}");
+    let by = Instant::now() + PATIENCE;
+    while out.recv_deadline(by).is_ok() {}
+    assert_eq!(child.0.wait().unwrap().code(), Some(1));
+    let short = closed["session"].as_str().unwrap();
+    let said = next_text(&err, "not every session ended idle");
+    assert!(
+        said.contains(&format!("session {short} (")) && said.contains("closed"),
+        "{said}"
+    );
+}
