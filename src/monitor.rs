@@ -505,7 +505,7 @@ fn follow_targets(
                     seen.insert(t.target_id.clone(), t.title.clone());
                     Update::Appeared {
                         endpoint: endpoint.clone(),
-                        ws_url: page_ws_url(endpoint, &t.target_id),
+                        ws_url: endpoint.page_ws_url(&t.target_id),
                         target_id: t.target_id,
                         title: t.title,
                         url: t.url,
@@ -523,14 +523,6 @@ fn follow_targets(
         if tx.send(update).is_err() {
             return Ok(());
         }
-    }
-}
-
-/// A page's WebSocket URL, as `/json/list` would give it.
-fn page_ws_url(endpoint: &Endpoint, target_id: &str) -> String {
-    match endpoint {
-        Endpoint::Http { addr, .. } => format!("ws://{addr}/devtools/page/{target_id}"),
-        Endpoint::Target { ws_url, .. } => ws_url.clone(),
     }
 }
 

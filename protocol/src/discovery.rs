@@ -162,6 +162,14 @@ impl Endpoint {
         }
     }
 
+    /// The WebSocket URL of one of this endpoint's pages, as `/json/list` would give it.
+    pub fn page_ws_url(&self, target_id: &str) -> String {
+        match self {
+            Endpoint::Http { addr, .. } => format!("ws://{addr}/devtools/page/{target_id}"),
+            Endpoint::Target { ws_url, .. } => ws_url.clone(),
+        }
+    }
+
     /// Text for messages: what the user named.
     pub fn label(&self) -> &str {
         match self {

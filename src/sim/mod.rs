@@ -147,8 +147,16 @@ impl Simulator {
         self.open_path("/workbench-jetski-agent.html")
     }
 
+    /// Closes a window, and returns once it is gone: its own DevTools socket has
+    /// ended, so no later listing shows it.
     pub fn close(&self, target_id: &str) -> Result<(), SimError> {
-        Ok(self.endpoint().close_target(target_id)?)
+        let mut window = Connection::open(&self.endpoint().page_ws_url(target_id)).ok();
+        self.endpoint().close_target(target_id)?;
+        if let Some(conn) = &mut window {
+            let deadline = Instant::now() + LOAD_TIMEOUT;
+            while let Ok(Some(_)) = conn.next_event(Some(deadline)) {}
+        }
+        Ok(())
     }
 
     /// Opens any fixture page by path and query (for example `/foreign/workbench.html`).
