@@ -56,6 +56,23 @@ const COMMANDS: &[Cmd] = &[
         ],
     },
     Cmd {
+        words: "dispatch",
+        args: "",
+        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error, stalls or whose chat closes goes to another chat (--retries); a chat awaiting approval or in error gets no more until idle again. Ctrl-C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130). --timeout bounds the whole run (default none)",
+        flags: &[
+            "--session",
+            "-f",
+            "--per-session",
+            "--retries",
+            "--start-within",
+            "--stall-after",
+            "--grace",
+            "--timeout",
+            "--settle",
+            "--no-extract",
+        ],
+    },
+    Cmd {
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel) and the markers that say so",
@@ -64,12 +81,14 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "prompt",
         args: " TEXT",
-        summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s for its turn to start; a busy agent and a draft in the editor are refused",
+        summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s (--start-within) for its turn to start, else it is reported stalled; a busy agent (unless --when-idle) and a draft in the editor are refused",
         flags: &[
             "--session",
             "-f",
             "--wait",
+            "--when-idle",
             "--replace-draft",
+            "--start-within",
             "--timeout",
             "--settle",
         ],
@@ -150,7 +169,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--timeout",
         "--timeout D",
-        "how long a wait may take [default: 120s; watch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
+        "how long a wait may take [default: 120s; watch, dispatch: none]; D is milliseconds (120000) or has a unit: 500ms, 90s, 2m",
     ),
     (
         "--settle",
@@ -173,6 +192,36 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "--replace-draft",
         "--replace-draft",
         "replace text someone left in the editor instead of refusing the prompt",
+    ),
+    (
+        "--when-idle",
+        "--when-idle",
+        "a busy agent is waited for (until idle, within --timeout) instead of refused",
+    ),
+    (
+        "--start-within",
+        "--start-within D",
+        "a delivered prompt whose turn shows no start within D is stalled [default: 10s]",
+    ),
+    (
+        "--stall-after",
+        "--stall-after D",
+        "a turn whose page shows no change at all for D is stalled [default: off]",
+    ),
+    (
+        "--per-session",
+        "--per-session N",
+        "prompts a chat holds at once: the one it runs, the others waiting in its own line [default: 1]",
+    ),
+    (
+        "--retries",
+        "--retries N",
+        "how often a prompt whose turn failed (error, stalled, chat closed) goes to another chat [default: 1]",
+    ),
+    (
+        "--grace",
+        "--grace D",
+        "after Ctrl-C, how long running turns may take to finish [default: 30s]",
     ),
     ("-f", "-f FILE", "read the input from FILE (- for stdin)"),
     ("--task", "--task ID=TEXT", "one chat's prompt (repeatable)"),

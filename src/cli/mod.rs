@@ -2,8 +2,10 @@
 //! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
 
 mod demo;
+mod dispatch;
 mod doctor;
 mod help;
+mod interrupt;
 mod multi;
 mod output;
 mod single;
@@ -42,6 +44,7 @@ enum Command {
     Demo,
     Profile,
     Doctor,
+    Dispatch,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,12 @@ struct Args {
     windows: usize,
     layouts: Vec<Layout>,
     scenario: String,
+    when_idle: bool,
+    start_within: Duration,
+    stall_after: Option<Duration>,
+    per_session: usize,
+    retries: u32,
+    grace: Duration,
 }
 
 pub fn main() -> u8 {
@@ -107,6 +116,12 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         windows: 3,
         layouts: Layout::ALL.to_vec(),
         scenario: String::new(),
+        when_idle: false,
+        start_within: crate::monitor::ACCEPT_WITHIN,
+        stall_after: None,
+        per_session: 1,
+        retries: 1,
+        grace: Duration::from_secs(30),
     };
     let (mut help, mut version) = (false, false);
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
@@ -153,6 +168,14 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                     .collect::<Result<_, _>>()?
             }
             Long("scenario") => a.scenario = text(p.value())?,
+            Long("when-idle") => a.when_idle = true,
+            Long("start-within") => a.start_within = parse_duration(&text(p.value())?)?,
+            Long("stall-after") => a.stall_after = Some(parse_duration(&text(p.value())?)?),
+            Long("per-session") => {
+                a.per_session = number(text(p.value())?, "--per-session")?.max(1) as usize
+            }
+            Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
+            Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -185,6 +208,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         ["demo"] => Command::Demo,
         ["profile"] => Command::Profile,
         ["doctor"] => Command::Doctor,
+        ["dispatch"] => Command::Dispatch,
         other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
     };
     if a.any && a.all {
@@ -321,6 +345,7 @@ fn run(a: Args) -> Result<u8, Error> {
             multi::wait(&a)
         }
         Command::SessionsWatch => multi::watch(&a),
+        Command::Dispatch => dispatch::run(&a),
         _ => single::run(&a),
     }
 }

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::output::{describe_state, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
-use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Message, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
 use crate::{Error, exit, turn};
@@ -38,22 +37,36 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
             let begun = Instant::now();
+            let deadline = begun + a.wait.timeout;
+            if a.when_idle && matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+                match turn::wait_idle(&mut panel, snap, a.wait.settle, Some(deadline))? {
+                    turn::Waited::Stopped(_) => {}
+                    turn::Waited::TimedOut(s) | turn::Waited::Stalled(s) => {
+                        return Err(Error::Timeout {
+                            after: a.wait.timeout,
+                            pending: format!("the agent to be idle ({})", s.state.name()),
+                        });
+                    }
+                }
+            }
+            let left = a.wait.timeout.saturating_sub(begun.elapsed());
             let opts = turn::SendOptions {
-                claim_within: a.wait.timeout,
-                start_within: ACCEPT_WITHIN.min(a.wait.timeout),
+                claim_within: left,
+                start_within: a.start_within.min(left),
                 replace_draft: a.replace_draft,
             };
             let sent = turn::send_prompt(&mut panel, &text, opts)?;
             if !a.wait_answer {
                 if a.json {
+                    let status = if sent.started { "started" } else { "stalled" };
                     println!(
                         "{}",
-                        json!({ "session": session.id, "delivered": true, "started": sent.started })
+                        json!({ "session": session.id, "delivered": true, "started": sent.started, "status": status })
                     );
                 }
                 if !sent.started {
                     eprintln!(
-                        "angrav: {}: prompt delivered; the agent has not started on it within {}",
+                        "angrav: {}: stalled: prompt delivered; the agent has not started on it within {}",
                         session.id,
                         show_duration(opts.start_within)
                     );
