@@ -140,8 +140,9 @@ pub struct Finished {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<String>,
-    /// When the last attempt's delivery began, and when its session was seen done
-    /// (for figures: the gap between one turn and the next on a session).
+    /// When the last attempt's delivery began, and when it ended: its session seen
+    /// done, before its answer was read (for figures: the gap between one turn and
+    /// the next on a session).
     #[serde(skip)]
     pub sent_at: Option<Instant>,
     #[serde(skip)]
@@ -225,7 +226,7 @@ impl Dispatcher {
         }
         drop(notes_tx);
         let coordinator = Coordinator {
-            queue: prompts.into_iter().map(Job::new).collect(),
+            queue: prompts.into_iter().enumerate().map(Job::new).collect(),
             workers,
             opts,
             events: events_tx,
@@ -276,6 +277,8 @@ impl Drop for Dispatcher {
 
 /// A prompt in the queue, with the sessions that already had it.
 struct Job {
+    /// Its place in the input.
+    order: usize,
     prompt: Prompt,
     attempts: u32,
     /// Attempts delivered whose turn then failed: what `retries` bounds.
@@ -284,8 +287,9 @@ struct Job {
 }
 
 impl Job {
-    fn new(prompt: Prompt) -> Job {
+    fn new((order, prompt): (usize, Prompt)) -> Job {
         Job {
+            order,
             prompt,
             attempts: 0,
             failures: 0,
@@ -351,7 +355,8 @@ struct Coordinator {
     events: Sender<Event>,
     stopping: Arc<AtomicBool>,
     group: Arc<CloseGroup>,
-    unsent: Vec<Prompt>,
+    /// Prompts never sent, taken back after a stop.
+    unsent: Vec<Job>,
 }
 
 impl Coordinator {
@@ -383,7 +388,7 @@ impl Coordinator {
             }
         }
         self.take_back();
-        self.unsent.extend(self.queue.drain(..).map(|j| j.prompt));
+        self.unsent.extend(self.queue.drain(..));
         // Workers still waiting for work, or for a session to be idle again: done.
         for w in &mut self.workers {
             w.inbox = None;
@@ -397,12 +402,13 @@ impl Coordinator {
         // Notes sent while stopping: prompts handed back.
         while let Ok(note) = notes.try_recv() {
             if let Note::Returned(_, job) = note {
-                self.unsent.push(job.prompt);
+                self.unsent.push(job);
             }
         }
-        let _ = self.events.send(Event::Ended {
-            unsent: std::mem::take(&mut self.unsent),
-        });
+        let mut unsent = std::mem::take(&mut self.unsent);
+        unsent.sort_by_key(|j| j.order);
+        let unsent = unsent.into_iter().map(|j| j.prompt).collect();
+        let _ = self.events.send(Event::Ended { unsent });
     }
 
     /// Takes back what workers hold but have not begun, once stopping.
@@ -410,7 +416,7 @@ impl Coordinator {
         for w in &mut self.workers {
             while let Ok(job) = w.backlog.try_recv() {
                 w.load -= 1;
-                self.unsent.push(job.prompt);
+                self.unsent.push(job);
             }
         }
     }
@@ -453,7 +459,7 @@ impl Coordinator {
             Note::Ended(i, job, attempt) => self.ended(i, job, *attempt),
             Note::Returned(i, job) => {
                 self.workers[i].load -= 1;
-                self.unsent.push(job.prompt);
+                self.unsent.push(job);
             }
         }
     }
@@ -473,7 +479,13 @@ impl Coordinator {
             }
             Outcome::Pending(_) => false,
         };
-        if retry && job.prompt.pin.is_none() && !self.stopping.load(Ordering::SeqCst) {
+        let stopping = self.stopping.load(Ordering::SeqCst);
+        if stopping && matches!(a.outcome, Outcome::Undelivered(_)) {
+            self.unsent.push(job);
+            return;
+        }
+        let elsewhere = (0..self.workers.len()).any(|k| self.eligible(k, &job));
+        if retry && elsewhere && !stopping {
             // To the front: it has waited longest.
             self.queue.push_front(job);
             return;
@@ -606,6 +618,10 @@ impl Worker {
         };
         let mut idle = snap.state == State::Idle && !snap.turn_open;
         loop {
+            // Stopped by the dispatcher: nothing to report any more.
+            if self.group.is_closed() {
+                return;
+            }
             if !idle {
                 let why = if snap.state == State::Idle {
                     "its last prompt has not been answered".to_string()
@@ -700,13 +716,18 @@ impl Worker {
         };
         match turn::wait_until(panel, snapshot, until) {
             Ok(Waited::Stopped(end)) => {
+                // Seen done now: reading the answer is part of the gap to the next prompt.
+                let seen = Instant::now();
                 let idle = end.state == State::Idle;
                 let answer = if self.opts.extract && baseline.answered(&end) {
                     last_answer(panel)
                 } else {
                     None
                 };
-                ended(Outcome::Done, Some(end), answer, idle)
+                Attempt {
+                    ended_at: seen,
+                    ..ended(Outcome::Done, Some(end), answer, idle)
+                }
             }
             Ok(Waited::Stalled(end)) => {
                 let why = format!(

@@ -438,7 +438,8 @@ pub struct Until {
     /// Which of the states the agent stopped in end the wait (others: wait on).
     pub accept: fn(State) -> bool,
     pub deadline: Option<Instant>,
-    /// A page that shows no change at all for this long is stalled.
+    /// A page whose document shows no change at all (no DOM mutation) for this long
+    /// is stalled.
     pub stall_after: Option<Duration>,
 }
 
@@ -469,18 +470,24 @@ pub fn wait_until(panel: &mut Panel, first: Snapshot, until: Until) -> Result<Wa
         if until.deadline.is_some_and(|d| now >= d) {
             return Ok(Waited::TimedOut(snap));
         }
-        let stalls = until.stall_after.map(|s| changed_at + s);
-        if stalls.is_some_and(|s| now >= s) {
-            return Ok(Waited::Stalled(snap));
-        }
-        let wake = [settles, until.deadline, stalls, Some(now + HEARTBEAT)]
+        let wake = [settles, until.deadline, Some(now + HEARTBEAT)]
             .into_iter()
             .flatten()
             .min()
             .unwrap_or(now + HEARTBEAT);
-        let next = panel.watch(&snap.key, wake.saturating_duration_since(now))?;
-        if next.key != snap.key {
-            changed_at = Instant::now();
+        let next = match until.stall_after.map(|s| changed_at + s) {
+            Some(stalls) if now >= stalls => return Ok(Waited::Stalled(snap)),
+            // The page also says when it has been still for the rest of the stall time.
+            Some(stalls) => {
+                panel.watch_quiet(&snap.key, wake.saturating_duration_since(now), stalls - now)?
+            }
+            None => panel.watch(&snap.key, wake.saturating_duration_since(now))?,
+        };
+        let at = Instant::now();
+        match next.quiet_ms {
+            Some(ago) => changed_at = at - Duration::from_millis(ago),
+            None if next.key != snap.key => changed_at = at,
+            None => {}
         }
         snap = next;
     }
@@ -507,6 +514,7 @@ mod tests {
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,
+            quiet_ms: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Dispatch: a queue of prompts spread over idle chats, in a real Chromium against
-//! simulated agents; and `prompt --when-idle`.
+//! simulated agents; `prompt --when-idle`; stalled turns.
 
 mod common;
 
@@ -273,4 +273,53 @@ fn prompt_when_idle_waits_for_the_running_turn_then_sends() {
         stdout(&o)
     );
     assert_eq!(w.received(0), ["the first task", "the second task"]);
+}
+
+#[test]
+fn a_turn_whose_page_never_changes_is_stalled_and_a_streaming_one_is_not() {
+    let w = open(&[
+        Window::new(Layout::Current, "frozen").start("thinking"),
+        Window::new(Layout::LegacyFrame, "streaming").scenario("slow"),
+    ]);
+    let until = turn::Until {
+        turn: None,
+        settle: Duration::from_millis(400),
+        accept: |_| true,
+        deadline: None,
+        stall_after: Some(Duration::from_secs(3)),
+    };
+    // Busy, and nothing in the page moves.
+    let mut frozen = w.panel(0);
+    let first = frozen.probe().unwrap();
+    assert_eq!(first.state, State::Thinking);
+    match turn::wait_until(&mut frozen, first, until).unwrap() {
+        turn::Waited::Stalled(s) => assert_eq!(s.state, State::Thinking),
+        other => panic!("not stalled: {other:?}"),
+    }
+    // `wait` says so too.
+    let o = angrav(&["--session", w.id(0), "wait", "--stall-after", "1s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "stalled: the page showed no change at all for 1000 ms (the agent: thinking)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // A slow answer streams a part every 600 ms: never still for 3 s, so it ends.
+    let mut streaming = w.panel(1);
+    let opts = SendOptions {
+        claim_within: Duration::from_secs(10),
+        start_within: Duration::from_secs(10),
+        replace_draft: false,
+    };
+    let sent = turn::send_prompt(&mut streaming, "take your time", opts).unwrap();
+    let until = turn::Until {
+        turn: Some(sent.baseline),
+        ..until
+    };
+    match turn::wait_until(&mut streaming, sent.snapshot, until).unwrap() {
+        turn::Waited::Stopped(s) => assert_eq!(s.state, State::Idle),
+        other => panic!("a streaming turn did not end: {other:?}"),
+    }
 }

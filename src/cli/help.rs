@@ -89,6 +89,7 @@ const COMMANDS: &[Cmd] = &[
             "--when-idle",
             "--replace-draft",
             "--start-within",
+            "--stall-after",
             "--timeout",
             "--settle",
         ],
@@ -97,7 +98,7 @@ const COMMANDS: &[Cmd] = &[
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &["--session", "--timeout", "--settle"],
+        flags: &["--session", "--timeout", "--settle", "--stall-after"],
     },
     Cmd {
         words: "output last",

@@ -73,15 +73,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 return Ok(exit::OK);
             }
-            let wait = turn::WaitOptions {
-                timeout: a.wait.timeout.saturating_sub(begun.elapsed()),
-                ..a.wait
-            };
-            let end = turn::wait_stopped(&mut panel, sent.snapshot, Some(sent.baseline), wait)?;
+            let timeout = a.wait.timeout.saturating_sub(begun.elapsed());
+            let end = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), timeout, a)?;
             finish_turn(&mut panel, session, &end, sent.baseline, a.json)
         }
         Command::Wait => {
-            let end = turn::wait_stopped(&mut panel, snap, None, a.wait)?;
+            let end = wait_end(&mut panel, snap, None, a.wait.timeout, a)?;
             if a.json {
                 println!("{}", stopped_json(session, &end));
             } else {
@@ -154,6 +151,40 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         _ => unreachable!("not a single-session command"),
+    }
+}
+
+/// Waits until the agent has stopped, within `timeout`; with `--stall-after`, a page
+/// that shows no change at all for that long ends the wait as stalled (exit 1).
+fn wait_end(
+    panel: &mut Panel,
+    first: Snapshot,
+    turn: Option<turn::Baseline>,
+    timeout: std::time::Duration,
+    a: &Args,
+) -> Result<Snapshot, Error> {
+    let Some(stall) = a.stall_after else {
+        let opts = turn::WaitOptions { timeout, ..a.wait };
+        return turn::wait_stopped(panel, first, turn, opts);
+    };
+    let until = turn::Until {
+        turn,
+        settle: a.wait.settle,
+        accept: |_| true,
+        deadline: Some(Instant::now() + timeout),
+        stall_after: Some(stall),
+    };
+    match turn::wait_until(panel, first, until)? {
+        turn::Waited::Stopped(end) => Ok(end),
+        turn::Waited::TimedOut(end) => Err(Error::Timeout {
+            after: timeout,
+            pending: format!("the agent ({})", end.state.name()),
+        }),
+        turn::Waited::Stalled(end) => Err(Error::Failed(format!(
+            "stalled: the page showed no change at all for {} (the agent: {})",
+            show_duration(stall),
+            describe_state(&end)
+        ))),
     }
 }
 
