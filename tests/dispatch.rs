@@ -323,3 +323,79 @@ fn a_turn_whose_page_never_changes_is_stalled_and_a_streaming_one_is_not() {
         other => panic!("a streaming turn did not end: {other:?}"),
     }
 }
+
+#[test]
+fn a_chat_that_stops_for_approval_is_reported_and_given_no_more_prompts() {
+    let w = open(&[
+        Window::new(Layout::Current, "asks").scenario("approval,instant"),
+        Window::new(Layout::LegacyTarget, "works").scenario("instant"),
+    ]);
+    let chats = sessions(&w);
+    let prompts = (0..4)
+        .map(|i| Prompt::new(i.to_string(), format!("job {i}")))
+        .collect();
+    let d = Dispatcher::start(
+        &chats,
+        &angrav::profile::Profile::default(),
+        prompts,
+        Options::default(),
+    );
+    let events = all_events(&d);
+    let results = finished(&events);
+    assert_eq!(results.len(), 4, "{events:#?}");
+    let asked: Vec<&&Finished> = results
+        .iter()
+        .filter(|r| r.target_id.as_deref() == Some(w.id(0)))
+        .collect();
+    // One prompt reached the chat that asks; it stopped there, reported, not retried.
+    assert_eq!(asked.len(), 1, "{events:#?}");
+    assert_eq!(
+        (asked[0].status, asked[0].state, asked[0].attempts),
+        (Status::Done, Some(State::AwaitingApproval), 1)
+    );
+    assert_eq!(asked[0].approvals, ["Run", "Reject"]);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::SetAside { session, reason } if *session == chats[0].id && reason.contains("awaiting_approval"))));
+    assert_eq!(w.received(0).len(), 1);
+    assert_eq!(w.received(1).len(), 3);
+}
+
+#[test]
+fn a_prompt_whose_turn_ends_in_error_is_retried_on_another_chat() {
+    let w = open(&[
+        Window::new(Layout::Current, "fails").scenario("error,instant"),
+        Window::new(Layout::LegacyFrame, "answers"),
+    ]);
+    let chats = sessions(&w);
+    let prompts = (0..2)
+        .map(|i| Prompt::new(i.to_string(), format!("try {i}")))
+        .collect();
+    let d = Dispatcher::start(
+        &chats,
+        &angrav::profile::Profile::default(),
+        prompts,
+        Options::default(),
+    );
+    let events = all_events(&d);
+    let results = finished(&events);
+    assert_eq!(results.len(), 2, "{events:#?}");
+    for r in &results {
+        assert_eq!(
+            (r.status, r.state),
+            (Status::Done, Some(State::Idle)),
+            "{r:?}"
+        );
+        assert_eq!(r.target_id.as_deref(), Some(w.id(1)));
+    }
+    let failed_once: Vec<&str> = results
+        .iter()
+        .filter(|r| r.attempts == 2)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(failed_once.len(), 1, "{events:#?}");
+    let n: usize = failed_once[0].parse().unwrap();
+    assert_eq!(w.received(0), [format!("try {n}")]);
+    let mut got = w.received(1);
+    got.sort();
+    assert_eq!(got, ["try 0", "try 1"]);
+}

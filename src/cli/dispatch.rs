@@ -98,7 +98,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                     screen.running.insert(id);
                 }
                 Ok(Event::SetAside { session, reason }) => {
-                    screen.note(&format!("{session} gets no more prompts for now: {reason}"))
+                    screen.note(&format!("{session} gets no prompts for now: {reason}"))
                 }
                 Ok(Event::Back { session }) => screen.note(&format!("{session} is idle again")),
             },

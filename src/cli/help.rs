@@ -258,6 +258,7 @@ Exit codes:
   2    usage error (including a malformed selector profile)
   3    session not found, or ambiguous
   124  timeout (the output names what was done and what was still pending)
+  130  dispatch interrupted (Ctrl-C): the prompts never sent are printed
 ";
 
 /// `  NAME                  text`, the text wrapped to fit 88 columns.
