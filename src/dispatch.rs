@@ -9,8 +9,9 @@
 //! a pinned prompt only to its session. A prompt whose turn ended in error, whose
 //! session closed, or whose turn stalled goes to another session, up to `retries`
 //! times; a prompt that was refused or not delivered (nothing reached the agent) goes
-//! to another session the same way. A session that stopped awaiting approval, in
-//! error, or with a stalled turn gets no more work until it is idle again.
+//! to another session whatever the count. A session that stopped awaiting approval,
+//! in error, or with a stalled turn gets no more work until it is idle again; one that
+//! refused a prompt (a draft in its editor) or closed, none for the rest of the run.
 //!
 //! ```no_run
 //! use angrav::dispatch::{Dispatcher, Event, Options, Prompt};
