@@ -4,6 +4,7 @@
 //! - [`sessions`]: the editor windows of one or more endpoints, with stable ids.
 //! - [`panel`]: finding a window's agent panel (either layout) and probing it.
 //! - [`turn`]: sending a prompt and waiting for its answer.
+//! - [`dispatch`]: a queue of prompts spread over the idle sessions.
 //! - [`profile`]: the selectors, as data.
 //! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
 //! - [`state`]: the state directory; [`names`]: aliases and groups kept there;
@@ -11,6 +12,7 @@
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 pub mod cli;
+pub mod dispatch;
 mod error;
 pub mod journal;
 pub mod locate;

@@ -182,6 +182,10 @@ pub struct Snapshot {
     /// No panel here, but a panel iframe exists: look again.
     #[serde(default, skip_serializing)]
     pub panel_frame: bool,
+    /// From [`Panel::watch_quiet`]: how long ago the document last changed during the
+    /// watch (`None`: it did not change at all).
+    #[serde(default, skip_serializing)]
+    pub quiet_ms: Option<u64>,
 }
 
 impl Snapshot {
@@ -214,6 +218,7 @@ impl Snapshot {
             markers: Vec::new(),
             key: "unresponsive".into(),
             panel_frame: false,
+            quiet_ms: None,
         }
     }
 }
@@ -510,6 +515,20 @@ impl Panel {
     pub fn watch(&mut self, key: &str, timeout: Duration) -> Result<Snapshot, Error> {
         let timeout = self.deadline.map_or(timeout, |d| d.left().min(timeout));
         let args = json!({ "key": key, "timeout_ms": timeout.as_millis() as u64 });
+        let v = self.op("watch", args, timeout + CALL_TIMEOUT)?;
+        self.snapshot(v)
+    }
+
+    /// As [`Panel::watch`], and also returns once the document has not changed at all
+    /// (any DOM mutation) for `quiet` (the snapshot's `quiet_ms` says since when).
+    pub fn watch_quiet(
+        &mut self,
+        key: &str,
+        timeout: Duration,
+        quiet: Duration,
+    ) -> Result<Snapshot, Error> {
+        let args = json!({ "key": key, "timeout_ms": timeout.as_millis() as u64,
+            "quiet_ms": quiet.as_millis() as u64 });
         let v = self.op("watch", args, timeout + CALL_TIMEOUT)?;
         self.snapshot(v)
     }

@@ -394,25 +394,102 @@ pub fn wait_stopped(
     if first.state == State::NoPanel {
         return Err(Error::NoPanel);
     }
-    let deadline = Instant::now() + opts.timeout;
-    let mut tracker = Tracker::new(turn, opts.settle);
+    let until = Until {
+        turn,
+        settle: opts.settle,
+        accept: |_| true,
+        deadline: Some(Instant::now() + opts.timeout),
+        stall_after: None,
+    };
+    match wait_until(panel, first, until)? {
+        Waited::Stopped(snap) => Ok(snap),
+        Waited::TimedOut(snap) | Waited::Stalled(snap) => Err(Error::Timeout {
+            after: opts.timeout,
+            pending: format!("the agent ({})", snap.state.name()),
+        }),
+    }
+}
+
+/// Waits until the agent is idle (for the settle time, with no prompt left
+/// unanswered), past approvals and errors, before `deadline`: what a prompt sent
+/// "when idle" waits for.
+pub fn wait_idle(
+    panel: &mut Panel,
+    first: Snapshot,
+    settle: Duration,
+    deadline: Option<Instant>,
+) -> Result<Waited, Error> {
+    let until = Until {
+        turn: None,
+        settle,
+        accept: |s| s == State::Idle,
+        deadline,
+        stall_after: None,
+    };
+    wait_until(panel, first, until)
+}
+
+/// What [`wait_until`] waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct Until {
+    /// The prompt whose turn must have started (see [`Tracker::new`]).
+    pub turn: Option<Baseline>,
+    pub settle: Duration,
+    /// Which of the states the agent stopped in end the wait (others: wait on).
+    pub accept: fn(State) -> bool,
+    pub deadline: Option<Instant>,
+    /// A page whose document shows no change at all (no DOM mutation) for this long
+    /// is stalled.
+    pub stall_after: Option<Duration>,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone)]
+pub enum Waited {
+    /// The agent stopped in an accepted state.
+    Stopped(Snapshot),
+    /// Nothing changed in the page for `stall_after`.
+    Stalled(Snapshot),
+    /// The deadline passed first.
+    TimedOut(Snapshot),
+}
+
+/// Watches the agent until it stops in a state `until` accepts, stalls, or the
+/// deadline passes.
+pub fn wait_until(panel: &mut Panel, first: Snapshot, until: Until) -> Result<Waited, Error> {
+    let mut tracker = Tracker::new(until.turn, until.settle);
     let mut snap = first;
+    let mut changed_at = Instant::now();
     loop {
         let now = Instant::now();
-        let wake = match tracker.observe(&snap, now) {
-            Verdict::Stopped => return Ok(snap),
-            Verdict::Pending { wake } => wake.map_or(deadline, |w| w.min(deadline)),
+        let settles = match tracker.observe(&snap, now) {
+            Verdict::Stopped if (until.accept)(snap.state) => return Ok(Waited::Stopped(snap)),
+            Verdict::Stopped => None,
+            Verdict::Pending { wake } => wake,
         };
-        if now >= deadline {
-            return Err(Error::Timeout {
-                after: opts.timeout,
-                pending: format!("the agent ({})", snap.state.name()),
-            });
+        if until.deadline.is_some_and(|d| now >= d) {
+            return Ok(Waited::TimedOut(snap));
         }
-        snap = panel.watch(
-            &snap.key,
-            wake.saturating_duration_since(now).min(HEARTBEAT),
-        )?;
+        let wake = [settles, until.deadline, Some(now + HEARTBEAT)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + HEARTBEAT);
+        let next = match until.stall_after.map(|s| changed_at + s) {
+            Some(stalls) if now >= stalls => return Ok(Waited::Stalled(snap)),
+            // The page also says when it has been still for the rest of the stall time.
+            Some(stalls) => {
+                panel.watch_quiet(&snap.key, wake.saturating_duration_since(now), stalls - now)?
+            }
+            None => panel.watch(&snap.key, wake.saturating_duration_since(now))?,
+        };
+        let at = Instant::now();
+        match next.quiet_ms {
+            Some(ago) => changed_at = at - Duration::from_millis(ago),
+            None if next.key != snap.key => changed_at = at,
+            None => {}
+        }
+        snap = next;
     }
 }
 
@@ -437,6 +514,7 @@ mod tests {
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,
+            quiet_ms: None,
         }
     }
 

@@ -194,6 +194,36 @@ const KIND: Flag = Flag {
     shown: "--kind K",
     text: "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back",
 };
+const WHEN_IDLE: Flag = Flag {
+    name: "--when-idle",
+    shown: "--when-idle",
+    text: "a busy agent is waited for (until idle, within --timeout) instead of refused",
+};
+const START_WITHIN: Flag = Flag {
+    name: "--start-within",
+    shown: "--start-within D",
+    text: "a delivered prompt whose turn shows no start within D is stalled [default: 10s]",
+};
+const STALL_AFTER: Flag = Flag {
+    name: "--stall-after",
+    shown: "--stall-after D",
+    text: "a turn whose page shows no change at all for D is stalled [default: off]",
+};
+const PER_SESSION: Flag = Flag {
+    name: "--per-session",
+    shown: "--per-session N",
+    text: "prompts a chat holds at once: the one it runs, the others waiting in its own line [default: 1]",
+};
+const RETRIES: Flag = Flag {
+    name: "--retries",
+    shown: "--retries N",
+    text: "how often a prompt whose turn failed (error, stalled, chat closed) goes to another chat [default: 1]",
+};
+const GRACE: Flag = Flag {
+    name: "--grace",
+    shown: "--grace D",
+    text: "after ^C, how long running turns may take to finish [default: 30s]",
+};
 const RAW: Flag = Flag {
     name: "--raw",
     shown: "--raw",
@@ -222,7 +252,13 @@ const ALL_FLAGS: &[&Flag] = &[
     &ALL,
     &NO_EXTRACT,
     &WAIT,
+    &WHEN_IDLE,
     &REPLACE_DRAFT,
+    &START_WITHIN,
+    &STALL_AFTER,
+    &PER_SESSION,
+    &RETRIES,
+    &GRACE,
     &FILE,
     &TASK,
     &LANG,
@@ -304,6 +340,24 @@ pub(super) const COMMANDS: &[Cmd] = &[
         common: true,
     },
     Cmd {
+        words: "dispatch",
+        args: "",
+        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error, stalls or whose chat closes goes to another chat (--retries); a chat awaiting approval or in error gets no more until idle again. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130). --timeout bounds the whole run (default none)",
+        flags: &[
+            &SESSION_MANY,
+            &FILE,
+            &PER_SESSION,
+            &RETRIES,
+            &START_WITHIN,
+            &STALL_AFTER,
+            &GRACE,
+            &TIMEOUT,
+            &SETTLE,
+            &NO_EXTRACT,
+        ],
+        common: true,
+    },
+    Cmd {
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
@@ -313,12 +367,15 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "prompt",
         args: " TEXT",
-        summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s for its turn to start; a busy agent and a draft in the editor are refused",
+        summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s (--start-within) for its turn to start, else it is reported stalled; a busy agent (unless --when-idle) and a draft in the editor are refused",
         flags: &[
             &SESSION_ONE,
             &FILE,
             &WAIT,
+            &WHEN_IDLE,
             &REPLACE_DRAFT,
+            &START_WITHIN,
+            &STALL_AFTER,
             &TIMEOUT,
             &SETTLE,
         ],
@@ -328,7 +385,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &[&SESSION_ONE, &TIMEOUT, &SETTLE],
+        flags: &[&SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
         common: true,
     },
     Cmd {
@@ -475,7 +532,8 @@ Exit codes:
   2    usage error (including a malformed selector profile)
   3    session not found, or ambiguous
   124  timeout (the output names what was done and what was still pending)
-  130  interrupted (^C); a wait or fan-out first prints what it collected
+  130  interrupted (^C): a wait or fan-out first prints what it collected; a
+       dispatch, the prompts never sent
 ";
 
 /// The command `words` (the typed words, flags left out) name, and the words after

@@ -4,6 +4,7 @@
 mod color;
 mod completions;
 mod demo;
+mod dispatch;
 mod doctor;
 mod help;
 mod interrupt;
@@ -57,6 +58,7 @@ enum Command {
     GroupList,
     Log,
     Turns,
+    Dispatch,
 }
 
 #[derive(Debug)]
@@ -87,6 +89,12 @@ struct Args {
     since: Option<String>,
     kind: Option<String>,
     color: color::When,
+    when_idle: bool,
+    start_within: Duration,
+    stall_after: Option<Duration>,
+    per_session: usize,
+    retries: u32,
+    grace: Duration,
 }
 
 pub fn main() -> u8 {
@@ -144,6 +152,12 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         since: None,
         kind: None,
         color: color::When::Auto,
+        when_idle: false,
+        start_within: crate::monitor::ACCEPT_WITHIN,
+        stall_after: None,
+        per_session: 1,
+        retries: 1,
+        grace: Duration::from_secs(30),
     };
     let (mut help, mut version) = (false, false);
     // Every flag given, by the name the command table knows it by.
@@ -209,6 +223,14 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("group") => a.groups.push(text(p.value())?),
             Long("since") => a.since = Some(text(p.value())?),
             Long("kind") => a.kind = Some(text(p.value())?),
+            Long("when-idle") => a.when_idle = true,
+            Long("start-within") => a.start_within = parse_duration(&text(p.value())?)?,
+            Long("stall-after") => a.stall_after = Some(parse_duration(&text(p.value())?)?),
+            Long("per-session") => {
+                a.per_session = number(text(p.value())?, "--per-session")?.max(1) as usize
+            }
+            Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
+            Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -312,6 +334,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "group list" => Command::GroupList,
         "log" => Command::Log,
         "turns" => Command::Turns,
+        "dispatch" => Command::Dispatch,
         other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
@@ -511,6 +534,7 @@ fn run(a: Args) -> Result<u8, Error> {
         | Command::GroupList
         | Command::Log
         | Command::Turns => memory::run(&a),
+        Command::Dispatch => dispatch::run(&a),
         _ => single::run(&a),
     }
 }

@@ -71,7 +71,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if strategy == Strategy::Any && !prompts.is_empty() {
         return Err(usage("--any goes with sessions wait"));
     }
-    let interrupt = super::interrupt::on_interrupt();
+    let interrupt = super::interrupt::interrupts();
     // What is left of --timeout after finding the sessions.
     let spec = WaitSpec {
         strategy,

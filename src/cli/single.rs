@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::output::{self, describe_state, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
-use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
 use crate::{Error, exit, turn};
@@ -41,11 +40,6 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             other => other?,
         };
-    // What is left of --timeout for a wait.
-    let wait = turn::WaitOptions {
-        timeout: deadline.left(),
-        ..a.wait
-    };
     if a.command != Command::Status && snap.state == State::NoPanel {
         return Err(Error::NoPanel);
     }
@@ -56,37 +50,43 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
+            if a.when_idle && matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+                match turn::wait_idle(&mut panel, snap, a.wait.settle, Some(deadline.at()))? {
+                    turn::Waited::Stopped(_) => {}
+                    turn::Waited::TimedOut(s) | turn::Waited::Stalled(s) => {
+                        return Err(
+                            deadline.missed(format!("the agent to be idle ({})", s.state.name()))
+                        );
+                    }
+                }
+            }
             let opts = turn::SendOptions {
                 claim_within: deadline.left(),
-                start_within: ACCEPT_WITHIN.min(a.wait.timeout),
+                start_within: a.start_within.min(deadline.left()),
                 replace_draft: a.replace_draft,
             };
             let sent = turn::send_prompt(&mut panel, &text, opts)?;
             if !a.wait_answer {
                 if a.json {
-                    output::json(
-                        &json!({ "session": session.id, "delivered": true, "started": sent.started }),
-                    );
+                    let status = if sent.started { "started" } else { "stalled" };
+                    output::json(&json!({
+                        "session": session.id, "delivered": true, "started": sent.started, "status": status
+                    }));
                 }
                 if !sent.started {
                     output::message(&format!(
-                        "{}: prompt delivered; the agent has not started on it within {}",
+                        "{}: stalled: prompt delivered; the agent has not started on it within {}",
                         session.id,
                         show_duration(opts.start_within)
                     ));
                 }
                 return Ok(exit::OK);
             }
-            // What is left of --timeout, after the delivery, for its turn.
-            let wait = turn::WaitOptions {
-                timeout: deadline.left(),
-                ..a.wait
-            };
-            let end = turn::wait_stopped(&mut panel, sent.snapshot, Some(sent.baseline), wait)?;
+            let end = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a)?;
             finish_turn(&mut panel, session, &end, sent.baseline, a.json)
         }
         Command::Wait => {
-            let end = turn::wait_stopped(&mut panel, snap, None, wait)?;
+            let end = wait_end(&mut panel, snap, None, deadline, a)?;
             if a.json {
                 output::json(&stopped_json(session, &end));
             } else {
@@ -168,10 +168,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
 fn print_unresponsive(session: &Session, json: bool) {
     let why = "the page does not answer (busy or frozen)";
     if json {
-        output::line(&format!(
-            "{}",
-            json!({ "session": session, "state": State::Unresponsive, "error": why })
-        ));
+        output::json(&json!({ "session": session, "state": State::Unresponsive, "error": why }));
     } else {
         output::line(&format!(
             "{}  {}  unresponsive: {why}",
@@ -179,6 +176,42 @@ fn print_unresponsive(session: &Session, json: bool) {
             session.workspace.as_deref().unwrap_or("-")
         ));
         output::line(&format!("  title:    {}", session.title));
+    }
+}
+
+/// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
+/// that shows no change at all for that long ends the wait as stalled (exit 1).
+fn wait_end(
+    panel: &mut Panel,
+    first: Snapshot,
+    turn: Option<turn::Baseline>,
+    deadline: Deadline,
+    a: &Args,
+) -> Result<Snapshot, Error> {
+    let Some(stall) = a.stall_after else {
+        let opts = turn::WaitOptions {
+            timeout: deadline.left(),
+            ..a.wait
+        };
+        return turn::wait_stopped(panel, first, turn, opts);
+    };
+    let until = turn::Until {
+        turn,
+        settle: a.wait.settle,
+        accept: |_| true,
+        deadline: Some(deadline.at()),
+        stall_after: Some(stall),
+    };
+    match turn::wait_until(panel, first, until)? {
+        turn::Waited::Stopped(end) => Ok(end),
+        turn::Waited::TimedOut(end) => {
+            Err(deadline.missed(format!("the agent ({})", end.state.name())))
+        }
+        turn::Waited::Stalled(end) => Err(Error::Failed(format!(
+            "stalled: the page showed no change at all for {} (the agent: {})",
+            show_duration(stall),
+            describe_state(&end)
+        ))),
     }
 }
 

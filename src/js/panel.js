@@ -400,20 +400,34 @@ function install(profile) {
     },
     probe,
     // Resolves with a new snapshot as soon as the state differs from `key`, or at
-    // `timeout_ms`. The observer goes with it: nothing is left in the page.
-    watch({ key, timeout_ms }) {
+    // `timeout_ms`, or (given `quiet_ms`) once the document has not changed at all for
+    // `quiet_ms`. The snapshot's `quiet_ms` says how long ago the document last
+    // changed during the call (null: it did not). The observer goes with it: nothing
+    // is left in the page.
+    watch({ key, timeout_ms, quiet_ms }) {
       return new Promise((resolve) => {
         let timer = 0;
-        const obs = new MutationObserver(() => check());
+        let quiet = 0;
+        const since = Date.now();
+        let last = since;
+        const arm = () => {
+          if (quiet_ms == null) return;
+          clearTimeout(quiet);
+          quiet = setTimeout(() => done(probe()), quiet_ms - (Date.now() - last));
+        };
+        const obs = new MutationObserver(() => { last = Date.now(); arm(); check(); });
         // A panel iframe that finishes loading changes nothing in this document.
         const loaded = (e) => { if (e.target.tagName === 'IFRAME') done(probe()); };
         const done = (s) => {
-          obs.disconnect(); clearTimeout(timer); doc.removeEventListener('load', loaded, true); resolve(s);
+          obs.disconnect(); clearTimeout(timer); clearTimeout(quiet); doc.removeEventListener('load', loaded, true);
+          s.quiet_ms = last > since ? Date.now() - last : null;
+          resolve(s);
         };
         const check = () => { const s = probe(); if (s.key !== key) done(s); };
         obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
         doc.addEventListener('load', loaded, true);
         timer = setTimeout(() => done(probe()), timeout_ms);
+        arm();
         check();
       });
     },

@@ -7,7 +7,8 @@
 //! `sessions watch` at 1, 10, 50 and 100 windows, with a 1 s polling loop for
 //! comparison at 50), `once` (two `sessions run` at once over the same 10 chats, 20
 //! rounds: how many prompts arrived exactly once, and whether every one reported
-//! `done` did); pass names to run a subset. `--idle-secs N` sets how long the
+//! `done` did), `dispatch` (100 prompts over 20 chats: the gap from a chat seen done
+//! to its next prompt, and the total time against the ideal); pass names to run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -40,6 +41,9 @@ fn main() {
     }
     if run("once") {
         fanout_once(&sim);
+    }
+    if run("dispatch") {
+        dispatch(&sim);
     }
     if run("hundred") {
         let second = Simulator::start().unwrap();
@@ -650,6 +654,71 @@ fn fanout_once(sim: &Simulator) {
         "fan-out exactly-once count, {RUNS} concurrent `sessions run` x {CHATS} chats x {ROUNDS} rounds: \
          {sent} prompts, {once} received exactly once, {twice} more than once, {strange} received texts nobody sent (merged); \
          {done} reported done, {done_once} of them received exactly once; {failed} reported failed, {failed_received} of them received"
+    );
+    for t in &targets {
+        sim.close(&t.id).unwrap();
+    }
+}
+
+/// `angrav dispatch`'s library at work: 100 prompts over 20 chats. Figures: the gap
+/// between a chat seen done and its next prompt's delivery beginning (which includes
+/// reading the finished turn's answer), and the total time against the ideal, the sum
+/// of the turn times over the number of chats.
+fn dispatch(sim: &Simulator) {
+    use angrav::dispatch::{Dispatcher, Event, Options, Prompt, Status};
+    const CHATS: usize = 20;
+    const PROMPTS: usize = 100;
+    let targets: Vec<TargetInfo> = (0..CHATS)
+        .map(|i| {
+            sim.open(&Window::new(Layout::ALL[i % 3], &format!("dispatch{i}")))
+                .unwrap()
+        })
+        .collect();
+    let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+    let registry =
+        angrav::registry::Registry::with(vec![sim.endpoint().clone()], Profile::default()).unwrap();
+    let sessions = registry.select(&ids).unwrap();
+    let prompts = (0..PROMPTS)
+        .map(|i| Prompt::new(i.to_string(), format!("dispatched task {i}")))
+        .collect();
+    let start = Instant::now();
+    let d = Dispatcher::start(&sessions, registry.profile(), prompts, Options::default());
+    let mut results = Vec::new();
+    for e in d.events() {
+        match e {
+            Event::Finished(r) => results.push(*r),
+            Event::Ended { .. } => break,
+            _ => {}
+        }
+    }
+    let total = start.elapsed();
+    let ok = results.iter().filter(|r| r.status == Status::Done).count();
+    let turns: Duration = results
+        .iter()
+        .map(|r| Duration::from_millis(r.duration_ms))
+        .sum();
+    let ideal = turns / CHATS as u32;
+    let mut gaps = Vec::new();
+    for t in &targets {
+        let mut mine: Vec<_> = results
+            .iter()
+            .filter(|r| r.target_id.as_deref() == Some(t.id.as_str()))
+            .collect();
+        mine.sort_by_key(|r| r.sent_at);
+        for pair in mine.windows(2) {
+            if let Some(next) = pair[1].sent_at {
+                gaps.push(next.saturating_duration_since(pair[0].ended_at));
+            }
+        }
+    }
+    println!(
+        "dispatch, {PROMPTS} prompts over {CHATS} chats: {ok} done; chat seen done -> next prompt sent: {}; \
+         total {:.2} s, ideal (sum of turn times {:.1} s / {CHATS}) {:.2} s, {:.0} % over",
+        summary(gaps),
+        total.as_secs_f64(),
+        turns.as_secs_f64(),
+        ideal.as_secs_f64(),
+        (total.as_secs_f64() / ideal.as_secs_f64() - 1.0) * 100.0
     );
     for t in &targets {
         sim.close(&t.id).unwrap();

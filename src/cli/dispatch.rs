@@ -1,0 +1,423 @@
+//! `angrav dispatch`: a file of prompts spread over the idle chats, a result line per
+//! prompt as it finishes.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{never, select};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::interrupt::interrupts;
+use super::output;
+use super::single::read_input;
+use super::{Args, parse_duration, registry, show_duration, usage};
+use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
+use crate::panel::State;
+use crate::{Error, exit};
+
+pub(super) fn run(a: &Args) -> Result<u8, Error> {
+    // Read and check the prompts before touching the browser: a bad file fails fast.
+    let text = match &a.file {
+        Some(f) => read_input(None, Some(f))?,
+        None => read_input(Some("-"), None)?,
+    };
+    let tasks = parse_tasks(&text)?;
+    if tasks.is_empty() {
+        return Err(usage(
+            "no prompts to dispatch: give -f FILE or prompts on stdin",
+        ));
+    }
+    let registry = registry(a)?;
+    let chosen = registry.select(&a.sessions)?;
+    if chosen.is_empty() {
+        return Err(Error::SessionNotFound {
+            query: None,
+            known: vec![],
+        });
+    }
+    let mut prompts = Vec::new();
+    for t in tasks {
+        let pin = match &t.session {
+            None => None,
+            Some(q) => {
+                let s = registry.get(Some(q))?;
+                if !chosen.iter().any(|c| c.target_id == s.target_id) {
+                    return Err(usage(format!(
+                        "prompt {} is pinned to {}, which is not among the chosen sessions",
+                        t.id, s.id
+                    )));
+                }
+                Some(s.target_id.clone())
+            }
+        };
+        prompts.push(Prompt {
+            id: t.id,
+            text: t.prompt,
+            pin,
+            timeout: t.timeout,
+        });
+    }
+    let opts = Options {
+        per_session: a.per_session,
+        retries: a.retries,
+        settle: a.wait.settle,
+        start_within: a.start_within,
+        stall_after: a.stall_after,
+        claim_within: Options::default().claim_within,
+        extract: a.extract,
+    };
+    let total = prompts.len();
+    let dispatcher = Dispatcher::start(&chosen, registry.profile(), prompts, opts);
+    let ctrl_c = interrupts();
+    let mut screen = Screen::new(a.json, total);
+    let start = Instant::now();
+    let run_deadline = a.timeout_given.then(|| start + a.wait.timeout);
+    let mut grace_deadline: Option<Instant> = None;
+    let (mut interrupted, mut timed_out, mut all_idle) = (false, false, true);
+    let ticker = if screen.progress {
+        crossbeam_channel::tick(Duration::from_secs(1))
+    } else {
+        never()
+    };
+    let unsent = loop {
+        let next = [run_deadline, grace_deadline].into_iter().flatten().min();
+        let timer = next.map_or_else(never, crossbeam_channel::at);
+        select! {
+            recv(dispatcher.events()) -> event => match event {
+                Ok(Event::Ended { unsent }) => break unsent,
+                Err(_) => break Vec::new(),
+                Ok(Event::Finished(r)) => {
+                    all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
+                    screen.finished(&r);
+                }
+                Ok(Event::Sent { id, .. }) => {
+                    screen.running.insert(id);
+                }
+                Ok(Event::SetAside { session, reason }) => {
+                    screen.note(&format!("{session} gets no prompts for now: {reason}"))
+                }
+                Ok(Event::Back { session }) => screen.note(&format!("{session} is idle again")),
+            },
+            recv(ctrl_c) -> _ => {
+                if interrupted {
+                    screen.note("interrupted again: stopping the running turns now");
+                    dispatcher.abort();
+                } else {
+                    interrupted = true;
+                    screen.note(&format!(
+                        "interrupted: no more prompts are sent; waiting up to {} for the running turns (Ctrl-C again: stop now)",
+                        show_duration(a.grace)
+                    ));
+                    dispatcher.stop();
+                    grace_deadline = Some(Instant::now() + a.grace);
+                }
+            },
+            recv(timer) -> _ => {
+                let now = Instant::now();
+                if run_deadline.is_some_and(|d| now >= d) && !timed_out {
+                    timed_out = true;
+                    screen.note(&format!("timed out after {}", show_duration(a.wait.timeout)));
+                    dispatcher.abort();
+                }
+                if grace_deadline.is_some_and(|d| now >= d) {
+                    grace_deadline = None;
+                    dispatcher.abort();
+                }
+            },
+            recv(ticker) -> _ => {},
+        }
+        screen.draw(start.elapsed());
+    };
+    screen.clear();
+    if !unsent.is_empty() {
+        output::message(&format!(
+            "{} prompts were never sent; they follow on stdout, one JSON line each: feed them to 'angrav dispatch' again",
+            unsent.len()
+        ));
+        for p in &unsent {
+            output::line(&unsent_line(p, a.json));
+        }
+    }
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if timed_out {
+        exit::TIMEOUT
+    } else if all_idle && unsent.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// One prompt of the input.
+#[derive(Debug, PartialEq)]
+struct Task {
+    id: String,
+    prompt: String,
+    /// A session query (id prefix or workspace name).
+    session: Option<String>,
+    timeout: Option<Duration>,
+}
+
+/// JSON lines with `prompt` (and optional `id`, `session`, `timeout`) when the first
+/// line is a JSON object; otherwise one prompt per line. Blank lines are skipped; a
+/// prompt without an id is named by its line number.
+fn parse_tasks(text: &str) -> Result<Vec<Task>, Error> {
+    #[derive(Deserialize)]
+    struct Line {
+        prompt: String,
+        id: Option<Value>,
+        session: Option<String>,
+        timeout: Option<Value>,
+        group: Option<Value>,
+    }
+    let lines = text
+        .lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty());
+    let jsonl = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .is_some_and(|l| serde_json::from_str::<serde_json::Map<String, Value>>(l).is_ok());
+    let mut tasks = Vec::new();
+    let mut ids = HashSet::new();
+    for (n, line) in lines {
+        let task = if jsonl {
+            let bad = |why: String| usage(format!("line {n}: {why}"));
+            let l: Line = serde_json::from_str(line)
+                .map_err(|e| bad(format!("not a JSON object with \"prompt\": {e}")))?;
+            if l.group.is_some() {
+                return Err(bad(
+                    "group pins are not supported yet; pin to a session".into()
+                ));
+            }
+            let timeout = match l.timeout {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(ms)) => Some(parse_duration(&ms.to_string())?),
+                Some(Value::String(d)) => Some(parse_duration(&d)?),
+                Some(other) => return Err(bad(format!("timeout {other} is not a duration"))),
+            };
+            let id = match l.id {
+                None | Some(Value::Null) => n.to_string(),
+                Some(Value::String(s)) => s,
+                Some(other) => other.to_string(),
+            };
+            Task {
+                id,
+                prompt: l.prompt,
+                session: l.session,
+                timeout,
+            }
+        } else {
+            Task {
+                id: n.to_string(),
+                prompt: line.to_string(),
+                session: None,
+                timeout: None,
+            }
+        };
+        if task.prompt.trim().is_empty() {
+            return Err(usage(format!("line {n}: the prompt is empty")));
+        }
+        if !ids.insert(task.id.clone()) {
+            return Err(usage(format!(
+                "line {n}: the id {} is given twice",
+                task.id
+            )));
+        }
+        tasks.push(task);
+    }
+    Ok(tasks)
+}
+
+/// A prompt never sent, as an input line (with `--json`, also `"status": "unsent"`).
+fn unsent_line(p: &Prompt, json: bool) -> String {
+    let mut line = json!({ "id": p.id, "prompt": p.text });
+    if let Some(pin) = &p.pin {
+        line["session"] = pin.clone().into();
+    }
+    if let Some(t) = p.timeout {
+        line["timeout"] = (t.as_millis() as u64).into();
+    }
+    if json {
+        line["status"] = "unsent".into();
+    }
+    line.to_string()
+}
+
+/// Results on stdout, notes and a progress line on stderr (when it is a terminal).
+struct Screen {
+    json: bool,
+    progress: bool,
+    total: usize,
+    /// The prompts handed to a session and not finished yet.
+    running: HashSet<String>,
+    ok: usize,
+    failed: usize,
+    drawn: bool,
+}
+
+impl Screen {
+    fn new(json: bool, total: usize) -> Screen {
+        Screen {
+            json,
+            progress: std::io::stderr().is_terminal(),
+            total,
+            running: HashSet::new(),
+            ok: 0,
+            failed: 0,
+            drawn: false,
+        }
+    }
+
+    fn finished(&mut self, r: &Finished) {
+        self.running.remove(&r.id);
+        if r.status == Status::Done && r.state == Some(State::Idle) {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.clear();
+        if self.json {
+            output::json(r);
+        } else {
+            output::line(&result_line(r));
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        self.clear();
+        output::message(text);
+    }
+
+    /// `[#####.....] 5/12  done 4  running 3  queued 4  failed 1  12.3s  ETA 20s`
+    fn draw(&mut self, elapsed: Duration) {
+        if !self.progress {
+            return;
+        }
+        let finished = self.ok + self.failed;
+        let running = self.running.len();
+        let queued = self.total.saturating_sub(finished + running);
+        let width = 20;
+        let filled = finished * width / self.total.max(1);
+        let eta = if finished == 0 || finished == self.total {
+            "-".to_string()
+        } else {
+            let left = elapsed.mul_f64((self.total - finished) as f64 / finished as f64);
+            format!("{}s", left.as_secs())
+        };
+        eprint!(
+            "\r\x1b[2K[{}{}] {finished}/{}  done {}  running {running}  queued {queued}  failed {}  {:.1}s  ETA {eta}",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            self.total,
+            self.ok,
+            self.failed,
+            elapsed.as_secs_f64()
+        );
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if std::mem::take(&mut self.drawn) {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+/// `ID  SESSION  STATUS  STATE  DURATION  answer's first line, or why`
+fn result_line(r: &Finished) -> String {
+    let status = match r.status {
+        Status::Done => "done",
+        Status::Stalled => "stalled",
+        Status::Closed => "closed",
+        Status::Failed => "failed",
+        Status::Pending => "pending",
+    };
+    let what = r
+        .reason
+        .clone()
+        .or_else(|| r.error.clone())
+        .or_else(|| {
+            r.answer
+                .as_ref()
+                .and_then(|m| m.content.lines().find(|l| !l.trim().is_empty()))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    // Page text, on one line and without control characters.
+    let what: String = what.chars().filter(|c| !c.is_control()).take(100).collect();
+    format!(
+        "{}  {}  {status:7}  {:17}  {:>6.1}s  {what}",
+        r.id,
+        r.session.as_deref().unwrap_or("-"),
+        r.state.map_or("-", State::name),
+        r.duration_ms as f64 / 1e3
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_are_prompts_named_by_line_number() {
+        let t = parse_tasks("review a.rs\n\n  review b.rs  \n").unwrap();
+        let got: Vec<(&str, &str)> = t
+            .iter()
+            .map(|t| (t.id.as_str(), t.prompt.as_str()))
+            .collect();
+        assert_eq!(got, [("1", "review a.rs"), ("3", "review b.rs")]);
+    }
+
+    #[test]
+    fn json_lines_carry_ids_pins_and_timeouts() {
+        let t = parse_tasks(
+            "{\"prompt\": \"a\", \"id\": \"x\", \"session\": \"alpha\", \"timeout\": \"90s\"}\n\
+             {\"prompt\": \"b\", \"timeout\": 5000, \"id\": 7}\n{\"prompt\": \"c\"}",
+        )
+        .unwrap();
+        assert_eq!(
+            t[0],
+            Task {
+                id: "x".into(),
+                prompt: "a".into(),
+                session: Some("alpha".into()),
+                timeout: Some(Duration::from_secs(90)),
+            }
+        );
+        assert_eq!(
+            (t[1].id.as_str(), t[1].timeout),
+            ("7", Some(Duration::from_secs(5)))
+        );
+        assert_eq!(t[2].id, "3");
+        // A line that is an unsent result of an earlier run reads as input again.
+        let back = unsent_line(&Prompt::new("x", "a \"quoted\"\nprompt"), true);
+        assert_eq!(
+            parse_tasks(&back).unwrap()[0].prompt,
+            "a \"quoted\"\nprompt"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error_naming_the_line() {
+        for (text, says) in [
+            ("{\"prompt\": \"a\"}\nnot json", "line 2"),
+            ("{\"prompt\": \"a\", \"group\": \"g\"}", "group"),
+            (
+                "{\"prompt\": \"a\", \"id\": 1}\n{\"prompt\": \"b\", \"id\": 1}",
+                "twice",
+            ),
+            ("{\"prompt\": \"  \"}", "empty"),
+            ("{\"prompt\": \"a\", \"timeout\": \"soon\"}", "duration"),
+        ] {
+            let e = parse_tasks(text).unwrap_err();
+            assert_eq!(e.exit_code(), exit::USAGE, "{text}");
+            assert!(e.to_string().contains(says), "{text}: {e}");
+        }
+    }
+}

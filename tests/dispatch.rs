@@ -1,0 +1,401 @@
+//! Dispatch: a queue of prompts spread over idle chats, in a real Chromium against
+//! simulated agents; `prompt --when-idle`; stalled turns.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use angrav::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
+use angrav::panel::{Layout, State};
+use angrav::sessions::Session;
+use angrav::sim::Window;
+use angrav::turn::{self, SendOptions};
+use common::{Windows, angrav, open, spawn_angrav, stderr, stdout};
+use serde_json::Value;
+
+/// The sessions of this test's windows, in window order.
+fn sessions(w: &Windows) -> Vec<Session> {
+    let ids: Vec<String> = w.0.iter().map(|t| t.id.clone()).collect();
+    common::registry().select(&ids).expect("the test's windows")
+}
+
+/// Every event of a dispatcher, up to and with `Ended`.
+fn all_events(d: &Dispatcher) -> Vec<Event> {
+    let mut events = Vec::new();
+    for e in d.events() {
+        let end = matches!(e, Event::Ended { .. });
+        events.push(e);
+        if end {
+            break;
+        }
+    }
+    events
+}
+
+fn finished(events: &[Event]) -> Vec<&Finished> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finished(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn twelve_prompts_over_three_chats_run_once_each_and_no_chat_waits_while_prompts_do() {
+    let w = open(&[
+        Window::new(Layout::Current, "d-instant").scenario("instant"),
+        Window::new(Layout::LegacyFrame, "d-default"),
+        Window::new(Layout::LegacyTarget, "d-slow").scenario("slow"),
+    ]);
+    let chats = sessions(&w);
+    let texts: Vec<String> = (0..12).map(|i| format!("task number {i}")).collect();
+    let prompts = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Prompt::new(format!("p{i}"), t.as_str()))
+        .collect();
+    let d = Dispatcher::start(
+        &chats,
+        &angrav::profile::Profile::default(),
+        prompts,
+        Options::default(),
+    );
+    let events = all_events(&d);
+    let results = finished(&events);
+    assert_eq!(results.len(), 12, "{events:#?}");
+    let mut on: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &results {
+        assert_eq!(
+            (r.status, r.state, r.attempts),
+            (Status::Done, Some(State::Idle), 1),
+            "{r:?}"
+        );
+        let n: usize = r.id[1..].parse().unwrap();
+        let answer = &r.answer.as_ref().expect("an answer").content;
+        assert!(answer.contains(&format!("task number {n}")), "{answer}");
+        on.entry(r.target_id.clone().unwrap())
+            .or_default()
+            .push(texts[n].clone());
+    }
+    // Each prompt reached exactly one agent, once: the one its result names.
+    let mut all = Vec::new();
+    for i in 0..3 {
+        let mut got = w.received(i);
+        let mut said = on.remove(w.id(i)).unwrap_or_default();
+        got.sort();
+        said.sort();
+        assert_eq!(got, said, "window {i}");
+        assert!(!got.is_empty(), "window {i} got no prompt at all");
+        all.extend(got);
+    }
+    all.sort();
+    let mut want = texts.clone();
+    want.sort();
+    assert_eq!(all, want);
+    // No chat was left idle while prompts were queued: whenever a chat's turn ended
+    // with prompts still waiting (fewer than 12 handed out so far), the very next
+    // thing the dispatcher did was to give that chat another one.
+    let mut handed = 0;
+    for (k, e) in events.iter().enumerate() {
+        match e {
+            Event::Sent { .. } => handed += 1,
+            Event::Finished(r) if handed < 12 => match &events[k + 1] {
+                Event::Sent { session, .. } => assert_eq!(
+                    Some(session),
+                    r.session.as_ref(),
+                    "{} finished with prompts queued, but another chat got the next",
+                    r.id
+                ),
+                other => panic!("{} finished with prompts queued, then {other:?}", r.id),
+            },
+            _ => {}
+        }
+    }
+    assert!(matches!(events.last(), Some(Event::Ended { unsent }) if unsent.is_empty()));
+}
+
+#[test]
+fn a_prompt_whose_chat_closes_mid_turn_is_retried_on_another() {
+    let w = open(&[
+        Window::new(Layout::Current, "close-a").scenario("slow"),
+        Window::new(Layout::Current, "close-b").scenario("slow"),
+    ]);
+    let chats = sessions(&w);
+    let d = Dispatcher::start(
+        &chats,
+        &angrav::profile::Profile::default(),
+        vec![Prompt::new("only", "survive a closed window")],
+        Options::default(),
+    );
+    let first = loop {
+        match d.events().recv().expect("events") {
+            Event::Sent { session, .. } => break session,
+            Event::Finished(r) => panic!("finished before its chat closed: {r:?}"),
+            _ => {}
+        }
+    };
+    let (gone, other) = if chats[0].id == first { (0, 1) } else { (1, 0) };
+    // Close it once its agent has the prompt (its turn runs for seconds).
+    let mut panel = w.panel(gone);
+    let mut snap = panel.probe().unwrap();
+    while !snap.busy {
+        snap = panel.watch(&snap.key, Duration::from_secs(10)).unwrap();
+    }
+    assert_eq!(w.received(gone), ["survive a closed window"]);
+    common::sim().close(w.id(gone)).unwrap();
+    let events = all_events(&d);
+    let results = finished(&events);
+    assert_eq!(results.len(), 1, "{events:#?}");
+    let r = results[0];
+    assert_eq!(
+        (r.status, r.state, r.attempts),
+        (Status::Done, Some(State::Idle), 2),
+        "{r:?}"
+    );
+    assert_eq!(r.target_id.as_deref(), Some(w.id(other)));
+    assert_eq!(w.received(other), ["survive a closed window"]);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SetAside { session, .. } if *session == chats[gone].id)),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_sending_and_prints_the_prompts_never_sent() {
+    let w = open(&[Window::new(Layout::Current, "ctrl-c")]);
+    let file = std::env::temp_dir().join(format!("angrav-dispatch-{}.txt", std::process::id()));
+    let texts: Vec<String> = (1..=6).map(|i| format!("queued prompt {i}")).collect();
+    std::fs::write(&file, texts.join("\n")).unwrap();
+    let (mut child, lines) = spawn_angrav(&[
+        "--json",
+        "dispatch",
+        "--session",
+        w.id(0),
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    // The first result: the next prompt is already on its way, the others wait.
+    let first = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a first result");
+    let pid = child.0.id().to_string();
+    let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(kill.success());
+    let code = child.0.wait().unwrap().code();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, Some(130));
+    let out: Vec<Value> = std::iter::once(first)
+        .chain(lines.iter())
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    let (unsent, results): (Vec<&Value>, Vec<&Value>) =
+        out.iter().partition(|v| v["status"] == "unsent");
+    assert!(!unsent.is_empty(), "{out:?}");
+    assert_eq!(unsent.len() + results.len(), 6, "{out:?}");
+    // Results first (a running turn is let finish), then the unsent prompts, in the
+    // input format with the text they had.
+    assert!(
+        out[..results.len()].iter().all(|v| v["status"] != "unsent"),
+        "{out:?}"
+    );
+    let received = w.received(0);
+    for r in &results {
+        assert_eq!(
+            (&r["status"], &r["state"]),
+            (&Value::from("done"), &Value::from("idle"))
+        );
+        let n: usize = r["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(received.iter().filter(|t| **t == texts[n - 1]).count(), 1);
+    }
+    for u in &unsent {
+        let n: usize = u["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(u["prompt"], texts[n - 1].as_str());
+        assert!(!received.contains(&texts[n - 1]), "{u} was sent");
+    }
+    assert_eq!(received.len(), results.len());
+}
+
+#[test]
+fn a_pinned_prompt_whose_turn_never_starts_is_reported_stalled() {
+    let w = open(&[
+        Window::new(Layout::Current, "stall-a").scenario("start-delay=4000,instant"),
+        Window::new(Layout::Current, "stall-b"),
+    ]);
+    let task = format!(
+        "{{\"id\": \"late\", \"prompt\": \"wait for me\", \"session\": \"{}\"}}\n",
+        w.id(0)
+    );
+    let mut args = vec!["--json", "dispatch", "--start-within", "500ms"];
+    let s = common::session_args(&w);
+    args.extend(s.iter().map(String::as_str));
+    let o = common::angrav_in(&args, &task);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(r["id"], "late");
+    assert_eq!(r["status"], "stalled", "{r}");
+    assert_eq!(r["target_id"], w.id(0));
+    let reason = r["reason"].as_str().unwrap();
+    assert!(reason.contains("no turn started within 500 ms"), "{reason}");
+    // Delivered once, never to the other chat: a pin is not moved.
+    assert_eq!(w.received(0), ["wait for me"]);
+    assert!(w.received(1).is_empty());
+}
+
+#[test]
+fn prompt_when_idle_waits_for_the_running_turn_then_sends() {
+    let w = open(&[Window::new(Layout::Current, "when-idle").scenario("slow")]);
+    let mut panel = w.panel(0);
+    let opts = SendOptions {
+        claim_within: Duration::from_secs(10),
+        start_within: Duration::from_secs(10),
+        replace_draft: false,
+    };
+    let sent = turn::send_prompt(&mut panel, "the first task", opts).unwrap();
+    assert!(sent.started);
+    let o = angrav(&[
+        "--session",
+        w.id(0),
+        "prompt",
+        "--when-idle",
+        "--wait",
+        "the second task",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("You asked: `the second task`"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(w.received(0), ["the first task", "the second task"]);
+}
+
+#[test]
+fn a_turn_whose_page_never_changes_is_stalled_and_a_streaming_one_is_not() {
+    let w = open(&[
+        Window::new(Layout::Current, "frozen").start("thinking"),
+        Window::new(Layout::LegacyFrame, "streaming").scenario("slow"),
+    ]);
+    let until = turn::Until {
+        turn: None,
+        settle: Duration::from_millis(400),
+        accept: |_| true,
+        deadline: None,
+        stall_after: Some(Duration::from_secs(3)),
+    };
+    // Busy, and nothing in the page moves.
+    let mut frozen = w.panel(0);
+    let first = frozen.probe().unwrap();
+    assert_eq!(first.state, State::Thinking);
+    match turn::wait_until(&mut frozen, first, until).unwrap() {
+        turn::Waited::Stalled(s) => assert_eq!(s.state, State::Thinking),
+        other => panic!("not stalled: {other:?}"),
+    }
+    // `wait` says so too.
+    let o = angrav(&["--session", w.id(0), "wait", "--stall-after", "1s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "stalled: the page showed no change at all for 1000 ms (the agent: thinking)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // A slow answer streams a part every 600 ms: never still for 3 s, so it ends.
+    let mut streaming = w.panel(1);
+    let opts = SendOptions {
+        claim_within: Duration::from_secs(10),
+        start_within: Duration::from_secs(10),
+        replace_draft: false,
+    };
+    let sent = turn::send_prompt(&mut streaming, "take your time", opts).unwrap();
+    let until = turn::Until {
+        turn: Some(sent.baseline),
+        ..until
+    };
+    match turn::wait_until(&mut streaming, sent.snapshot, until).unwrap() {
+        turn::Waited::Stopped(s) => assert_eq!(s.state, State::Idle),
+        other => panic!("a streaming turn did not end: {other:?}"),
+    }
+}
+
+#[test]
+fn a_chat_that_stops_for_approval_is_reported_and_given_no_more_prompts() {
+    let w = open(&[
+        Window::new(Layout::Current, "asks").scenario("approval,instant"),
+        Window::new(Layout::LegacyTarget, "works").scenario("instant"),
+    ]);
+    let chats = sessions(&w);
+    let prompts = (0..4)
+        .map(|i| Prompt::new(i.to_string(), format!("job {i}")))
+        .collect();
+    let d = Dispatcher::start(
+        &chats,
+        &angrav::profile::Profile::default(),
+        prompts,
+        Options::default(),
+    );
+    let events = all_events(&d);
+    let results = finished(&events);
+    assert_eq!(results.len(), 4, "{events:#?}");
+    let asked: Vec<&&Finished> = results
+        .iter()
+        .filter(|r| r.target_id.as_deref() == Some(w.id(0)))
+        .collect();
+    // One prompt reached the chat that asks; it stopped there, reported, not retried.
+    assert_eq!(asked.len(), 1, "{events:#?}");
+    assert_eq!(
+        (asked[0].status, asked[0].state, asked[0].attempts),
+        (Status::Done, Some(State::AwaitingApproval), 1)
+    );
+    assert_eq!(asked[0].approvals, ["Run", "Reject"]);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::SetAside { session, reason } if *session == chats[0].id && reason.contains("awaiting_approval"))));
+    assert_eq!(w.received(0).len(), 1);
+    assert_eq!(w.received(1).len(), 3);
+}
+
+#[test]
+fn a_prompt_whose_turn_ends_in_error_is_retried_on_another_chat() {
+    let w = open(&[
+        Window::new(Layout::Current, "fails").scenario("error,instant"),
+        Window::new(Layout::LegacyFrame, "answers"),
+    ]);
+    let chats = sessions(&w);
+    let prompts = (0..2)
+        .map(|i| Prompt::new(i.to_string(), format!("try {i}")))
+        .collect();
+    let d = Dispatcher::start(
+        &chats,
+        &angrav::profile::Profile::default(),
+        prompts,
+        Options::default(),
+    );
+    let events = all_events(&d);
+    let results = finished(&events);
+    assert_eq!(results.len(), 2, "{events:#?}");
+    for r in &results {
+        assert_eq!(
+            (r.status, r.state),
+            (Status::Done, Some(State::Idle)),
+            "{r:?}"
+        );
+        assert_eq!(r.target_id.as_deref(), Some(w.id(1)));
+    }
+    let failed_once: Vec<&str> = results
+        .iter()
+        .filter(|r| r.attempts == 2)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(failed_once.len(), 1, "{events:#?}");
+    let n: usize = failed_once[0].parse().unwrap();
+    assert_eq!(w.received(0), [format!("try {n}")]);
+    let mut got = w.received(1);
+    got.sort();
+    assert_eq!(got, ["try 0", "try 1"]);
+}
