@@ -173,7 +173,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     (
         "--layout",
         "--layout L[,L...]",
-        "their layouts, in turn: current, legacy-frame, legacy-target [default: all three]",
+        "their layouts, in turn: current, legacy-frame, legacy-target, v2 [default: all four]",
     ),
     (
         "--scenario",
