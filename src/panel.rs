@@ -150,6 +150,18 @@ pub enum ApprovalKind {
     Collapsed,
 }
 
+impl ApprovalKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalKind::Command => "command",
+            ApprovalKind::FileEdits => "file_edits",
+            ApprovalKind::Permission => "permission",
+            ApprovalKind::Plan => "plan",
+            ApprovalKind::Collapsed => "collapsed",
+        }
+    }
+}
+
 /// One choice offered: its label, without a shortcut suffix, is what a later
 /// operation looks for to press it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -142,6 +142,17 @@ fn turns_stay_apart_when_no_user_message_marker_matches() {
         assert_eq!(s["agent_messages"], 2, "{layout:?}: {s}");
         assert_eq!(s["user_messages"], 0, "{layout:?}: {s}");
     }
+    // An error in a row of its own after the last answer is still this turn's.
+    let foreign = common::sim()
+        .open_path("/foreign/workbench.html?state=error")
+        .unwrap();
+    let s = angrav_json(
+        &["--selectors", selectors, "--session", &foreign.id, "status"],
+        0,
+    );
+    common::sim().close(&foreign.id).unwrap();
+    assert_eq!(s["state"], "error", "{s}");
+    assert_eq!(s["error"], "Something broke in the agent", "{s}");
     std::fs::remove_file(&profile).unwrap();
 }
 
@@ -194,6 +205,11 @@ fn each_approval_kind_is_read_with_its_choices() {
         assert_eq!(s["approval"]["choices"], json!(labels), "{start}: {s}");
         assert_eq!(s["approvals"], json!(choices), "{start}: {s}");
     }
+    let text = stdout(&angrav(&["--session", w.id(0), "status"]));
+    assert!(
+        text.contains("approval: command: cargo test") && text.contains("mode Fast"),
+        "{text}"
+    );
     let idle = open(&[Window::new(Layout::V2, "kinds-idle")]);
     let s = angrav_json(&["--session", idle.id(0), "status"], 0);
     assert_eq!(s["approval"], Value::Null);
@@ -283,4 +299,34 @@ fn a_watch_sees_a_change_deep_in_an_old_turn() {
         .watch(&before.key, std::time::Duration::from_secs(10))
         .unwrap();
     assert_eq!(after.answer_blocks, 4, "{after:?}");
+}
+
+/// The demo, with no Antigravity answering, runs the simulated one: a window of every
+/// layout, the 2.x one included, each answering its prompt.
+#[test]
+fn the_demo_includes_a_2x_window() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(["--cdp", "127.0.0.1:1", "--json", "demo"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    let mut lines = out.lines();
+    let list: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let layouts: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["layout"].as_str().unwrap())
+        .collect();
+    assert!(layouts.contains(&"v2"), "{list}");
+    let report: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    for s in report["sessions"].as_array().unwrap() {
+        assert_eq!(s["status"], "done", "{report}");
+    }
 }

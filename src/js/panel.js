@@ -161,10 +161,12 @@ function install(profile) {
     let answers = 0;
     let agent = null;
     let turnRow = 0; // the current turn's rows start here
+    let boundary = -1; // an unexplained row, a boundary if answers follow it
     classes.forEach((c, i) => {
-      if (!anyUser && c.plain()) { agent = null; turnRow = i + 1; return; }
+      if (!anyUser && c.plain()) { boundary = i; return; }
       answers += c.answers;
       for (const it of c.items) {
+        if (it.role !== 'user' && boundary >= 0) { agent = null; turnRow = boundary + 1; boundary = -1; }
         if (it.role === 'user') {
           agent = null;
           users.push(it.e);
@@ -206,7 +208,7 @@ function install(profile) {
     const conv = conversation(root, c.cache);
     const sh = conv.shape;
     const parts = conv.turn;
-    const isUser = (e) => conv.lastUser !== null && (conv.lastUser === e || conv.lastUser.contains(e) || e.contains(conv.lastUser));
+    const isUser = (e) => conv.lastUser !== null && conv.lastUser.contains(e);
     const answerEls = new Set(conv.messages.flatMap((m) => m.els));
     const inAnswer = (e) => answerEls.has(e);
 
