@@ -330,3 +330,32 @@ fn the_demo_includes_a_2x_window() {
         assert_eq!(s["status"], "done", "{report}");
     }
 }
+
+/// A panel re-rendered as a whole (its root replaced) is followed by a running watch:
+/// it reports the new panel's state when it shows, not only at its timeout.
+#[test]
+fn a_watch_follows_a_panel_replaced_by_a_new_one() {
+    let w = open(&[Window::new(Layout::V2, "rerender").history(1)]);
+    let mut panel = w.panel(0);
+    let before = panel.probe().unwrap();
+    assert_eq!(before.state, angrav::panel::State::Idle);
+    panel
+        .call_function(
+            "function () {
+              setTimeout(() => {
+                const old = document.querySelector('.antigravity-agent-side-panel');
+                const fresh = old.cloneNode(true);
+                fresh.querySelector('button.hidden[data-tooltip-id=\"input-send-button-cancel-tooltip\"]').classList.remove('hidden');
+                old.replaceWith(fresh);
+                // Idle again later: a watch that missed the new panel ends idle.
+                setTimeout(() => fresh.querySelector('[data-tooltip-id=\"input-send-button-cancel-tooltip\"]:not(.invisible)').classList.add('hidden'), 5000);
+              }, 500);
+            }",
+            &[],
+        )
+        .unwrap();
+    let after = panel
+        .watch(&before.key, std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(after.state, angrav::panel::State::Thinking, "{after:?}");
+}

@@ -180,10 +180,12 @@ function install(profile) {
     });
     const msgs = messages.filter((m) => m.els.length > 0);
     const lastUser = users.length ? users[users.length - 1] : null;
+    // Where this turn's cards and errors can be: its rows, and the panel after the
+    // conversation (all of the panel while no turn boundary was seen).
+    const below = turnRow > 0 ? sh.chrome.filter((p) => before(sh.parent, p)) : sh.chrome;
     return {
       shape: sh, users, answers, messages: msgs, lastUser,
-      // Where this turn's cards and errors can be: its rows and the panel around them.
-      turn: rows.slice(turnRow).concat(sh.chrome),
+      rows: rows.slice(turnRow), turn: rows.slice(turnRow).concat(below),
     };
   }
 
@@ -213,13 +215,14 @@ function install(profile) {
     const inAnswer = (e) => answerEls.has(e);
 
     // busy: a visible marker only (a build may keep a hidden copy at all times)
+    const around = conv.rows.concat(sh.chrome);
     let busy = false;
     for (const s of valid(P.busy)) {
-      if (within(parts, s).some(visible)) { busy = true; markers.push('busy: ' + s); break; }
+      if (within(around, s).some(visible)) { busy = true; markers.push('busy: ' + s); break; }
     }
     const btns = clickables(parts).filter((b) => !isUser(b));
     if (!busy) {
-      const b = btns.find((e) => P.busy_text.includes(e.textContent.trim()));
+      const b = clickables(around).find((e) => !isUser(e) && P.busy_text.includes(e.textContent.trim()));
       if (b) { busy = true; markers.push('busy_text: ' + b.textContent.trim()); }
     }
 
@@ -483,7 +486,8 @@ function install(profile) {
           let relevant = false;
           for (const r of records) {
             const t = r.target;
-            if (root && !root.contains(t) && !t.contains(root)) continue;
+            // Outside a panel that is still there: nothing of the key can change.
+            if (root && root.isConnected && !root.contains(t) && !t.contains(root)) continue;
             relevant = true;
             for (let n = t; n && !seen.has(n); n = n.parentNode) { seen.add(n); ctx.cache.delete(n); }
           }
