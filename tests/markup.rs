@@ -359,3 +359,32 @@ fn a_watch_follows_a_panel_replaced_by_a_new_one() {
         .unwrap();
     assert_eq!(after.state, angrav::panel::State::Thinking, "{after:?}");
 }
+
+/// What one watch read is handed to the next: a change between the two, deep in an
+/// old turn, must still be seen.
+#[test]
+fn a_change_between_two_watches_is_seen_by_the_second() {
+    let w = open(&[Window::new(Layout::Current, "between").history(3)]);
+    let mut panel = w.panel(0);
+    let s0 = panel.probe().unwrap();
+    panel
+        .call_function(
+            "function () { setTimeout(() => document.querySelector('[data-tooltip-id=\"input-send-button-cancel-tooltip\"]').classList.remove('hidden'), 300); }",
+            &[],
+        )
+        .unwrap();
+    let s1 = panel
+        .watch(&s0.key, std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(s1.state, angrav::panel::State::Thinking, "{s1:?}");
+    panel
+        .call_function(
+            "function () { const a = document.querySelector('.rendered-markdown'); const d = document.createElement('div'); d.className = 'prose'; d.textContent = 'late'; a.parentElement.parentElement.appendChild(d); }",
+            &[],
+        )
+        .unwrap();
+    let s2 = panel
+        .watch(&s1.key, std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(s2.answer_blocks, 4, "{s2:?}");
+}

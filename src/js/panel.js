@@ -39,11 +39,11 @@ function install(profile) {
     }
     return [null, null];
   };
+  // checkVisibility needs style only (an element without a box is not visible);
+  // getClientRects, for engines without it, forces a layout.
   const visible = (e) => {
     if (!e || !e.isConnected) return false;
-    if (typeof e.checkVisibility === 'function') {
-      if (!e.checkVisibility({ visibilityProperty: true })) return false;
-    }
+    if (typeof e.checkVisibility === 'function') return e.checkVisibility({ visibilityProperty: true });
     return e.getClientRects().length > 0;
   };
   const text = (e) => (e.innerText !== undefined && visible(e) ? e.innerText : e.textContent || '').trim();
@@ -468,39 +468,68 @@ function install(profile) {
     };
   }
 
+  // --- watching -----------------------------------------------------------------
+  // The rows a watch has read stay valid while an observer forgets each row a change
+  // touches. When a watch reports, its observer goes on doing only that (no probes)
+  // for HANDOFF_MS, so that the next watch, which follows at once, starts from those
+  // rows instead of reading the whole transcript again; then it disconnects.
+  const HANDOFF_MS = 1000;
+  let handoff = null;
+  const forget = (ctx, records) => {
+    const root = ctx.root && ctx.root.root;
+    const seen = new Set();
+    let relevant = false;
+    for (const r of records) {
+      const t = r.target;
+      // Outside a panel that is still there: nothing of the key can change.
+      if (root && root.isConnected && !root.contains(t) && !t.contains(root)) continue;
+      relevant = true;
+      for (let n = t; n && !seen.has(n); n = n.parentNode) { seen.add(n); ctx.cache.delete(n); }
+    }
+    return relevant;
+  };
+  function observer() {
+    if (handoff) {
+      const h = handoff;
+      handoff = null;
+      clearTimeout(h.timer);
+      forget(h.ctx, h.obs.takeRecords());
+      h.ctx.lean = true;
+      return h;
+    }
+    const h = { ctx: { cache: new WeakMap(), lean: true, root: null }, onChange: null };
+    h.obs = new MutationObserver((records) => { if (forget(h.ctx, records) && h.onChange) h.onChange(); });
+    h.obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+    return h;
+  }
+  function handOver(h) {
+    h.onChange = null;
+    h.timer = setTimeout(() => { h.obs.disconnect(); if (handoff === h) handoff = null; }, HANDOFF_MS);
+    if (handoff) { clearTimeout(handoff.timer); handoff.obs.disconnect(); }
+    handoff = h;
+  }
+
   // --- operations ------------------------------------------------------------
   const ops = {
     probe: () => probe(),
     // Resolves with a new snapshot as soon as the state differs from `key`, or at
-    // `timeout_ms`. The observer goes with it: nothing is left in the page. Work per
-    // change is proportional to the change: rows read once stay read until a mutation
-    // touches them, changes outside the panel are ignored, and text is searched in
-    // the current turn and the panel around the conversation only.
+    // `timeout_ms`. Work per change is proportional to the change: rows read once stay
+    // read until a mutation touches them, changes outside the panel are ignored, and
+    // text is searched in the current turn and the panel around the conversation only.
+    // Its observer is handed over to the next watch (see HANDOFF_MS), else it ends.
     watch({ key, timeout_ms }) {
       return new Promise((resolve) => {
         let timer = 0;
-        const ctx = { cache: new WeakMap(), lean: true, root: null };
-        const obs = new MutationObserver((records) => {
-          const root = ctx.root && ctx.root.root;
-          const seen = new Set();
-          let relevant = false;
-          for (const r of records) {
-            const t = r.target;
-            // Outside a panel that is still there: nothing of the key can change.
-            if (root && root.isConnected && !root.contains(t) && !t.contains(root)) continue;
-            relevant = true;
-            for (let n = t; n && !seen.has(n); n = n.parentNode) { seen.add(n); ctx.cache.delete(n); }
-          }
-          if (relevant) check();
-        });
+        const h = observer();
+        const ctx = h.ctx;
         // A panel iframe that finishes loading changes nothing in this document.
         const loaded = (e) => { if (e.target.tagName === 'IFRAME') done(probe()); };
         const done = (s) => {
-          obs.disconnect(); clearTimeout(timer); doc.removeEventListener('load', loaded, true); resolve(s);
+          clearTimeout(timer); doc.removeEventListener('load', loaded, true); handOver(h); resolve(s);
         };
         const complete = () => { ctx.lean = false; return probe(ctx); };
         const check = () => { if (probe(ctx).key !== key) done(complete()); };
-        obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+        h.onChange = check;
         doc.addEventListener('load', loaded, true);
         timer = setTimeout(() => done(complete()), timeout_ms);
         check();
