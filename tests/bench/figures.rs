@@ -627,6 +627,22 @@ fn transcript(sim: &Simulator) {
     );
     let mut panel = Panel::attach(&window, &Profile::default()).unwrap().0;
     let mb = panel.call_function(GROW, &[20.into()]).unwrap();
+    // What one full read of it costs (a `status`, or a watch's first look).
+    let full: Vec<Duration> = (0..5)
+        .map(|_| {
+            let ms = panel
+                .call_function(
+                    "function () { const t = performance.now(); globalThis.__angrav.probe(); return performance.now() - t; }",
+                    &[],
+                )
+                .unwrap();
+            Duration::from_secs_f64(ms.as_f64().unwrap() / 1e3)
+        })
+        .collect();
+    println!(
+        "a full probe of the 20 MB transcript, in the page: {}",
+        summary(full)
+    );
     panel.call_function(STREAM, &[]).unwrap();
     let mut page = Connection::open(t.web_socket_debugger_url.as_deref().unwrap()).unwrap();
     page.call(&PerformanceEnable {}, Duration::from_secs(10))
