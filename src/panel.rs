@@ -111,16 +111,24 @@ pub enum Layout {
     LegacyFrame,
     /// The same iframe run out of process: a target of its own.
     LegacyTarget,
+    /// 2.x: in the window's document, with the 2.x markers (`layout_v2`).
+    V2,
 }
 
 impl Layout {
-    pub const ALL: [Layout; 3] = [Layout::Current, Layout::LegacyFrame, Layout::LegacyTarget];
+    pub const ALL: [Layout; 4] = [
+        Layout::Current,
+        Layout::LegacyFrame,
+        Layout::LegacyTarget,
+        Layout::V2,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Layout::Current => "current",
             Layout::LegacyFrame => "legacy-frame",
             Layout::LegacyTarget => "legacy-target",
+            Layout::V2 => "v2",
         }
     }
 
@@ -166,7 +174,11 @@ pub struct Snapshot {
     /// The agent's error text (`error`), or why the page is `unresponsive`.
     pub error: Option<String>,
     pub quota_resume: Option<String>,
+    /// The labels of the approval's choices (kept for scripts that read only them).
     pub approvals: Vec<String>,
+    /// What the agent waits for, when it does.
+    #[serde(default)]
+    pub approval: Option<Approval>,
     pub input_found: bool,
     pub input_editable: bool,
     pub user_messages: u32,
@@ -174,6 +186,14 @@ pub struct Snapshot {
     pub answer_blocks: u32,
     /// The last message is the user's: the agent has not answered it yet.
     pub turn_open: bool,
+    /// The conversation's title, the mode (`Fast`, `Planning`) and the model, where
+    /// the page shows them.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
     /// Which profile markers matched: why angrav reads the state as it does.
     pub markers: Vec<String>,
     /// Changes whenever anything above does (computed in the page).
@@ -186,6 +206,9 @@ pub struct Snapshot {
     /// watch (`None`: it did not change at all).
     #[serde(default, skip_serializing)]
     pub quiet_ms: Option<u64>,
+    /// The panel shows 2.x markers.
+    #[serde(default, skip_serializing)]
+    pub v2: bool,
 }
 
 impl Snapshot {
@@ -219,8 +242,56 @@ impl Snapshot {
             key: "unresponsive".into(),
             panel_frame: false,
             quiet_ms: None,
+            approval: None,
+            title: None,
+            mode: None,
+            model: None,
+            v2: false,
         }
     }
+}
+
+/// An approval the agent waits for: what kind, and the choices offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub kind: ApprovalKind,
+    /// For a command: the command it would run (without the `<dir> $ ` prompt).
+    pub command: Option<String>,
+    pub choices: Vec<Choice>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// `Run command?` with `Run` / `Reject`.
+    Command,
+    /// `Accept all` / `Reject all` (or `Accept` / `Reject`).
+    FileEdits,
+    /// `Allow Once`, `Allow This Conversation`, `Always Allow`, `Deny`.
+    Permission,
+    /// Planning mode's card (`Proceed`).
+    Plan,
+    /// A collapsed step that `requires input`: `Expand` shows the choice.
+    Collapsed,
+}
+
+impl ApprovalKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalKind::Command => "command",
+            ApprovalKind::FileEdits => "file_edits",
+            ApprovalKind::Permission => "permission",
+            ApprovalKind::Plan => "plan",
+            ApprovalKind::Collapsed => "collapsed",
+        }
+    }
+}
+
+/// One choice offered: its label, without a shortcut suffix, is what a later
+/// operation looks for to press it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,7 +487,11 @@ impl Panel {
         // The current layout: the panel is in the window's own document.
         let (ctx, snap) = install(&mut panel.conn, &tree.frame.id, &json, deadline)?;
         panel.context = ctx;
-        panel.layout = (snap.state != State::NoPanel).then_some(Layout::Current);
+        panel.layout = (snap.state != State::NoPanel).then_some(if snap.v2 {
+            Layout::V2
+        } else {
+            Layout::Current
+        });
         if panel.layout.is_some() || !snap.panel_frame {
             return Ok(panel.found(snap));
         }

@@ -22,6 +22,8 @@ pub struct Profile {
     pub input: Vec<String>,
     pub input_exclude: Vec<String>,
     pub input_box: Vec<String>,
+    /// Markers only a 2.x build shows (its panel is read as layout `v2`).
+    pub layout_v2: Vec<String>,
     pub busy: Vec<String>,
     pub busy_text: Vec<String>,
     pub send: Vec<String>,
@@ -29,16 +31,36 @@ pub struct Profile {
     pub disabled_class: Vec<String>,
     pub conversation: Vec<String>,
     pub user_message: Vec<String>,
+    /// Where a user message's own text is, inside its box.
+    pub user_message_text: Vec<String>,
     pub answer: Vec<String>,
     pub thoughts: Vec<String>,
     pub thoughts_toggle_text: Vec<String>,
     pub code_block: Vec<String>,
     pub approval_labels: Vec<String>,
     pub approval_card_text: Vec<String>,
+    /// In a command card: the element holding `<dir> $ <command>`.
+    pub approval_command: Vec<String>,
+    pub approval_command_labels: Vec<String>,
+    pub approval_permission_labels: Vec<String>,
+    /// File-edit choices that may be plain elements, not buttons.
+    pub approval_bar_labels: Vec<String>,
+    pub approval_collapsed_text: Vec<String>,
+    pub approval_expand_labels: Vec<String>,
+    pub approval_plan: Vec<String>,
+    pub approval_plan_labels: Vec<String>,
     pub error_text: Vec<String>,
     pub quota_text: Vec<String>,
     pub quota_resume_prefix: Vec<String>,
     pub error_element: Vec<String>,
+    pub title: Vec<String>,
+    /// A title that means an empty chat.
+    pub title_empty: Vec<String>,
+    pub mode: Vec<String>,
+    pub mode_names: Vec<String>,
+    pub model: Vec<String>,
+    /// Regular expressions a model name matches.
+    pub model_names: Vec<String>,
     pub noise: Vec<String>,
 }
 

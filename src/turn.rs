@@ -505,16 +505,21 @@ mod tests {
             error: None,
             quota_resume: None,
             approvals: Vec::new(),
+            approval: None,
             input_found: true,
             input_editable: !busy,
             user_messages: 1,
             agent_messages,
             answer_blocks: agent_messages,
             turn_open,
+            title: None,
+            mode: None,
+            model: None,
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,
             quiet_ms: None,
+            v2: false,
         }
     }
 

@@ -6,7 +6,7 @@ use angrav::panel::Layout;
 use angrav::sim::Window;
 use common::{angrav, angrav_in, angrav_json, open, stderr, stdout};
 
-const LAYOUTS: [Layout; 3] = Layout::ALL;
+const LAYOUTS: [Layout; 4] = Layout::ALL;
 
 #[test]
 fn sessions_list_shows_windows_of_every_layout_but_not_the_agent_manager() {

@@ -166,7 +166,7 @@ const WINDOWS: Flag = Flag {
 const LAYOUT: Flag = Flag {
     name: "--layout",
     shown: "--layout L[,L...]",
-    text: "their layouts, in turn: current, legacy-frame, legacy-target [default: all three]",
+    text: "their layouts, in turn: current, legacy-frame, legacy-target, v2 [default: all four]",
 };
 const SCENARIO: Flag = Flag {
     name: "--scenario",

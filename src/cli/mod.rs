@@ -212,7 +212,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                     .map(|l| {
                         Layout::parse(l).ok_or_else(|| {
                             usage(format!(
-                                "unknown layout '{l}' (current, legacy-frame, legacy-target)"
+                                "unknown layout '{l}' (current, legacy-frame, legacy-target, v2)"
                             ))
                         })
                     })

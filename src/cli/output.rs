@@ -220,6 +220,20 @@ pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
         "  messages: {} user, {} agent; input {input}",
         snap.user_messages, snap.agent_messages
     ));
+    if let Some(a) = &snap.approval {
+        let command = a
+            .command
+            .as_deref()
+            .map_or(String::new(), |c| format!(": {c}"));
+        line(&format!("  approval: {}{command}", a.kind.name()));
+    }
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    line(&format!(
+        "  chat:     {}; mode {}; model {}",
+        shown(&snap.title),
+        shown(&snap.mode),
+        shown(&snap.model)
+    ));
     line(&format!("  markers:  {}", snap.markers.join("; ")));
 }
 

@@ -10,35 +10,85 @@ function install(profile) {
   const doc = document;
 
   // --- small helpers ---------------------------------------------------------
-  const all = (root, sels) => {
+  // Selectors this engine can parse (checked once, against an empty fragment), and
+  // each role's alternatives joined into one selector list: one query per role.
+  const scratch = doc.createDocumentFragment();
+  const parses = (s) => { try { scratch.querySelector(s); return true; } catch (_) { return false; } };
+  const valid = (sels) => sels.filter(parses);
+  const joined = (sels) => valid(sels).join(', ') || null;
+  const SEL = {
+    user: joined(P.user_message), answer: joined(P.answer), thoughts: joined(P.thoughts),
+    item: joined(P.user_message.concat(P.answer, P.thoughts)),
+    errorElement: joined(P.error_element), plan: joined(P.approval_plan),
+  };
+  const matches = (e, sel) => !!sel && e.nodeType === Node.ELEMENT_NODE && e.matches(sel);
+  // Every element matching `sel` in the subtrees `parts` (disjoint), roots included.
+  const within = (parts, sel) => {
     const out = [];
-    for (const s of sels) {
-      try { for (const e of root.querySelectorAll(s)) if (!out.includes(e)) out.push(e); } catch (_) { /* a selector this engine lacks */ }
+    if (!sel) return out;
+    for (const p of parts) {
+      if (p.matches(sel)) out.push(p);
+      for (const e of p.querySelectorAll(sel)) out.push(e);
     }
     return out;
   };
-  const first = (root, sels) => {
-    for (const s of sels) {
-      try { const e = root.querySelector(s); if (e) return [e, s]; } catch (_) { /* as above */ }
+  // The first alternative that matches in `parts`, in the profile's order.
+  const first = (parts, sels) => {
+    for (const s of valid(sels)) {
+      for (const p of parts) { const e = p.matches(s) ? p : p.querySelector(s); if (e) return [e, s]; }
     }
     return [null, null];
   };
+  // checkVisibility needs style only (an element without a box is not visible);
+  // getClientRects, for engines without it, forces a layout.
   const visible = (e) => {
     if (!e || !e.isConnected) return false;
-    if (typeof e.checkVisibility === 'function') {
-      if (!e.checkVisibility({ visibilityProperty: true })) return false;
-    }
+    if (typeof e.checkVisibility === 'function') return e.checkVisibility({ visibilityProperty: true });
     return e.getClientRects().length > 0;
   };
   const text = (e) => (e.innerText !== undefined && visible(e) ? e.innerText : e.textContent || '').trim();
   const outermost = (els) => els.filter((e) => !els.some((o) => o !== e && o.contains(e)));
   const before = (a, b) => !!(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING);
+  const inOrder = (a, b) => (a === b ? 0 : before(a, b) ? -1 : 1);
   const inside = (e, containers) => containers.some((c) => c !== e && c.contains(e));
   const noise = P.noise.map((r) => new RegExp(r));
   const isNoise = (line) => noise.some((r) => r.test(line.trim()));
-  const buttons = (root) => Array.from(root.querySelectorAll('button, [role="button"]')).filter(visible);
+  const clickables = (parts) => within(parts, 'button, [role="button"]').filter(visible);
+  // The subtrees of `root` outside `inner`: the siblings along the path between them.
+  const outside = (root, inner) => {
+    if (!inner || inner === root || !root.contains(inner)) return inner === root ? [] : [root];
+    const parts = [];
+    for (let n = inner; n !== root; n = n.parentElement) {
+      for (const s of n.parentElement.children) if (s !== n) parts.push(s);
+    }
+    return parts;
+  };
+  // The innermost visible elements of `parts` whose text holds `needle` (any case),
+  // not looking into elements `skip` rejects. Costs the size of `parts` only.
+  const holding = (parts, needle, skip) => {
+    const n = needle.toLowerCase();
+    const has = (e) => (e.textContent || '').toLowerCase().includes(n);
+    const out = [];
+    const walk = (e) => {
+      let deeper = false;
+      for (const c of e.children) {
+        if (has(c)) { deeper = true; if (!skip(c)) walk(c); }
+      }
+      if (!deeper && visible(e)) out.push(e);
+    };
+    for (const p of parts) if (!skip(p) && has(p)) walk(p);
+    return out;
+  };
+  // A label, with an optional shortcut suffix (`RunAlt+⏎`), longest labels first.
+  const shortcut = /^\s*((Alt|Ctrl|Control|Cmd|Command|Shift|Meta|Option|Opt|⌘|⌥|⇧|⌃)\s*\+?\s*)*(⏎|↵|⌫|Enter|Return|Backspace|Esc|Escape)?\s*$/;
+  const byLength = (labels) => Array.from(new Set(labels)).sort((a, b) => b.length - a.length);
+  const labelOf = (e, labels) => {
+    const t = (e.textContent || '').trim();
+    return labels.find((l) => t === l || (t.startsWith(l) && shortcut.test(t.slice(l.length)))) || null;
+  };
 
-  function panelRoot() {
+  function panelRoot(hint) {
+    if (hint && hint.root.isConnected && hint.root.matches(hint.marker)) return hint;
     for (const s of P.panel_root) {
       let e = null;
       try { e = doc.querySelector(s); } catch (_) { continue; }
@@ -47,153 +97,269 @@ function install(profile) {
     return null;
   }
 
-  // --- the conversation: user rows and answers in document order -------------
-  function conversation(root) {
-    const [container] = first(root, P.conversation);
-    const scope = container || root;
-    const [box] = first(root, P.input_box);
-    const [editor] = first(root, P.input);
-    const excluded = [box, editor].filter(Boolean);
+  // --- the conversation: rows, each read once ---------------------------------
+  // Rows are the children of the conversation container (past wrappers that hold
+  // all of it). A row is read into its user messages, answers and thoughts in
+  // document order; a watch keeps what it read of rows it saw no change in.
+  function classify(row, excluded) {
     const keep = (e) => !excluded.some((x) => x === e || x.contains(e));
-    const users = outermost(all(scope, P.user_message).filter(keep));
-    const thoughts = outermost(all(scope, P.thoughts).filter(keep));
-    const answers = outermost(all(scope, P.answer).filter(keep)
+    const users = outermost(within([row], SEL.user).filter(keep));
+    const thoughts = outermost(within([row], SEL.thoughts).filter(keep));
+    const answers = outermost(within([row], SEL.answer).filter(keep)
       .filter((e) => !inside(e, thoughts) && !inside(e, users) && !thoughts.includes(e)));
     const items = [
       ...users.map((e) => ({ role: 'user', e })),
       ...answers.map((e) => ({ role: 'agent', e })),
       ...thoughts.map((e) => ({ role: 'thoughts', e })),
-    ].sort((a, b) => (a.e === b.e ? 0 : before(a.e, b.e) ? -1 : 1));
-    // One user message per row; one agent message per turn (the answers after a row).
-    const messages = [];
-    let agent = null;
-    for (const it of items) {
-      if (it.role === 'user') {
-        agent = null;
-        messages.push({ role: 'user', els: [it.e], thoughts: [] });
-      } else {
-        if (!agent) { agent = { role: 'agent', els: [], thoughts: [] }; messages.push(agent); }
-        (it.role === 'agent' ? agent.els : agent.thoughts).push(it.e);
+    ].sort((a, b) => inOrder(a.e, b.e));
+    let plain = null;
+    return {
+      items, users: users.length, answers: answers.length,
+      // Text that no marker explains: in a chat where no user message matched, such
+      // a row between answers is taken as a turn boundary (a user message in markup
+      // the profile does not know).
+      plain: () => {
+        if (plain === null) plain = items.length === 0 && (row.textContent || '').split('\n').some((l) => l.trim() && !isNoise(l));
+        return plain;
+      },
+    };
+  }
+
+  // The element whose children are the rows, and the panel's parts outside it.
+  function shape(root) {
+    const [container] = first([root], P.conversation);
+    const chrome0 = container ? outside(root, container) : [root];
+    const [box] = first(chrome0, P.input_box);
+    const input = findInput(chrome0);
+    const excluded = [box, input && input.e].filter(Boolean);
+    let parent = container;
+    if (!parent) {
+      // No container matched: the smallest element holding every item.
+      const items = within([root], SEL.item).filter((e) => !excluded.some((x) => x === e || x.contains(e)));
+      if (items.length) {
+        parent = items[0].parentElement;
+        while (parent && parent !== root && !parent.contains(items[items.length - 1])) parent = parent.parentElement;
+        if (items.length === 1 || parent === items[0]) parent = items[0].parentElement;
       }
     }
+    while (parent && parent.children.length === 1 && !matches(parent.firstElementChild, SEL.item)) parent = parent.firstElementChild;
+    return { container, parent, excluded, box, input, chrome: parent ? outside(root, parent) : [root] };
+  }
+
+  function conversation(root, cache) {
+    const sh = shape(root);
+    const rows = sh.parent ? Array.from(sh.parent.children) : [];
+    const classes = rows.map((r) => {
+      let c = cache.get(r);
+      if (!c) { c = classify(r, sh.excluded); cache.set(r, c); }
+      return c;
+    });
+    const anyUser = classes.some((c) => c.users > 0);
+    // One user message per marker; one agent message per turn (the answers after it).
+    const messages = [];
+    const users = [];
+    let answers = 0;
+    let agent = null;
+    let turnRow = 0; // the current turn's rows start here
+    let boundary = -1; // an unexplained row, a boundary if answers follow it
+    classes.forEach((c, i) => {
+      if (!anyUser && c.plain()) { boundary = i; return; }
+      answers += c.answers;
+      for (const it of c.items) {
+        if (it.role !== 'user' && boundary >= 0) { agent = null; turnRow = boundary + 1; boundary = -1; }
+        if (it.role === 'user') {
+          agent = null;
+          users.push(it.e);
+          messages.push({ role: 'user', els: [it.e], thoughts: [] });
+          turnRow = it === c.items[c.items.length - 1] ? i + 1 : i;
+        } else {
+          if (!agent) { agent = { role: 'agent', els: [], thoughts: [] }; messages.push(agent); }
+          (it.role === 'agent' ? agent.els : agent.thoughts).push(it.e);
+        }
+      }
+    });
     const msgs = messages.filter((m) => m.els.length > 0);
+    const lastUser = users.length ? users[users.length - 1] : null;
+    // Where this turn's cards and errors can be: its rows, and the panel after the
+    // conversation (all of the panel while no turn boundary was seen).
+    const below = turnRow > 0 ? sh.chrome.filter((p) => before(sh.parent, p)) : sh.chrome;
     return {
-      scope, container, users, answers, messages: msgs,
-      lastUser: users.length ? users[users.length - 1] : null,
+      shape: sh, users, answers, messages: msgs, lastUser,
+      rows: rows.slice(turnRow), turn: rows.slice(turnRow).concat(below),
     };
   }
 
   // --- what the agent is doing ------------------------------------------------
-  function probe() {
-    const found = panelRoot();
+  // `ctx.cache` keeps rows read before (a watch's); `ctx.lean` leaves out what is not
+  // part of the key (title, mode, model): a watch adds it when it reports.
+  function probe(ctx) {
+    const c = ctx || { cache: new WeakMap() };
+    const found = panelRoot(c.root);
     const markers = [];
     if (!found || !visible(found.root)) {
-      const frame = !!doc.querySelector('iframe') && all(doc, P.panel_frame_name.map((n) => 'iframe[name="' + CSS.escape(n) + '"]')
-        .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]'))).length > 0;
-      return finish({ state: 'no_panel', panel_frame: frame, busy: false, error: null, quota_resume: null,
-        approvals: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
-        answer_blocks: 0, turn_open: false, markers: found ? ['panel_root hidden: ' + found.marker] : [] });
+      const frame = !!doc.querySelector('iframe') && within([doc.documentElement], joined(P.panel_frame_name.map((n) => 'iframe[name="' + CSS.escape(n) + '"]')
+        .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]')))).length > 0;
+      return finish({ state: 'no_panel', panel_frame: frame, v2: false, busy: false, error: null, quota_resume: null,
+        approval: null, approvals: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
+        answer_blocks: 0, turn_open: false, title: null, mode: null, model: null,
+        markers: found ? ['panel_root hidden: ' + found.marker] : [] });
     }
+    c.root = found;
     const root = found.root;
     markers.push('panel_root: ' + found.marker);
-    const conv = conversation(root);
-    const afterLastUser = (e) => !conv.lastUser || before(conv.lastUser, e);
+    const conv = conversation(root, c.cache);
+    const sh = conv.shape;
+    const parts = conv.turn;
+    const isUser = (e) => conv.lastUser !== null && conv.lastUser.contains(e);
+    const answerEls = new Set(conv.messages.flatMap((m) => m.els));
+    const inAnswer = (e) => answerEls.has(e);
 
-    // busy
+    // busy: a visible marker only (a build may keep a hidden copy at all times)
+    const around = conv.rows.concat(sh.chrome);
     let busy = false;
-    for (const s of P.busy) {
-      let els = [];
-      try { els = Array.from(root.querySelectorAll(s)); } catch (_) { continue; }
-      if (els.some(visible)) { busy = true; markers.push('busy: ' + s); break; }
+    for (const s of valid(P.busy)) {
+      if (within(around, s).some(visible)) { busy = true; markers.push('busy: ' + s); break; }
     }
-    const btns = buttons(root);
+    const btns = clickables(parts).filter((b) => !isUser(b));
     if (!busy) {
-      const b = btns.find((e) => P.busy_text.includes(e.textContent.trim()));
+      const b = clickables(around).find((e) => !isUser(e) && P.busy_text.includes(e.textContent.trim()));
       if (b) { busy = true; markers.push('busy_text: ' + b.textContent.trim()); }
     }
 
     // errors, in this turn only (an old error stays in the transcript)
     let error = null;
     let quota = null;
-    // textContent, not innerText: no layout on every probe; visibility is checked per element.
-    const panelText = root.textContent || '';
-    // The innermost visible elements whose text holds `needle`, after the last user row.
-    const holding = (needle) => {
-      const n = needle.toLowerCase();
-      const has = (e) => (e.textContent || '').toLowerCase().includes(n);
-      return Array.from(root.querySelectorAll('*')).filter((e) => has(e) &&
-        !Array.from(e.children).some(has) && visible(e) && afterLastUser(e));
-    };
     for (const t of P.error_text) {
-      if (panelText.includes(t) && holding(t).length) { error = t; markers.push('error_text: ' + t); break; }
+      if (holding(parts, t, isUser).length) { error = t; markers.push('error_text: ' + t); break; }
     }
     if (!error) {
+      // Quota words count outside answers only: an answer may quote them.
       for (const t of P.quota_text) {
-        if (!panelText.toLowerCase().includes(t.toLowerCase())) continue;
-        const el = holding(t)[0];
+        const el = holding(parts, t, (e) => isUser(e) || inAnswer(e))[0];
         if (!el) continue;
         error = el.textContent.trim();
         markers.push('quota_text: ' + t);
         // The time runs to the sentence's end: a dot not followed by a digit.
-        const near = [el.textContent || '', el.parentElement ? el.parentElement.textContent || '' : '', panelText];
+        const near = [el, el.parentElement, el.parentElement && el.parentElement.parentElement]
+          .filter(Boolean).map((e) => e.textContent || '');
         for (const p of P.quota_resume_prefix) {
-          const text = near.find((t) => t.includes(p));
-          if (text) { quota = text.slice(text.indexOf(p) + p.length).split(/\.(?!\d)|\n/)[0].trim().slice(0, 60); break; }
+          const found = near.find((x) => x.includes(p));
+          if (found) { quota = found.slice(found.indexOf(p) + p.length).split(/\.(?!\d)|\n/)[0].trim().slice(0, 60); break; }
         }
         break;
       }
     }
     if (!error) {
-      for (const s of P.error_element) {
-        let els = [];
-        try { els = Array.from(root.querySelectorAll(s)); } catch (_) { continue; }
-        const e = els.find((x) => visible(x) && text(x) && afterLastUser(x));
+      for (const s of valid(P.error_element)) {
+        const e = within(parts, s).find((x) => visible(x) && !isUser(x) && text(x));
         if (e) { error = text(e); markers.push('error_element: ' + s); break; }
       }
     }
 
-    // approval choices offered in this turn
-    const approvals = [];
-    const shortcut = /^(\s|\+|Alt|Ctrl|Control|Cmd|Command|Shift|Meta|Option|Opt|⌘|⌥|⇧|⌃|⏎|↵|Enter|Return)/;
-    for (const b of btns) {
-      const t = b.textContent.trim();
-      if (!afterLastUser(b)) continue;
-      const label = P.approval_labels.find((l) => t === l || (t.startsWith(l) && shortcut.test(t.slice(l.length))));
-      if (label && !approvals.includes(label)) approvals.push(label);
-    }
-    if (approvals.length) markers.push('approval_labels: ' + approvals.join(', '));
-    const card = P.approval_card_text.find((t) => panelText.includes(t));
-    if (card) markers.push('approval_card_text: ' + card);
-
-    // the input
-    const input = findInput(root);
+    const approval = approvalIn(parts, btns, isUser, busy, markers);
+    const input = sh.input;
     if (input) markers.push('input: ' + input.marker);
 
     let state = 'idle';
     if (error) state = 'error';
-    else if (approvals.length || (card && busy)) state = 'awaiting_approval';
+    else if (approval) state = 'awaiting_approval';
     else if (busy) state = 'thinking';
     const agents = conv.messages.filter((m) => m.role === 'agent').length;
-    return finish({
-      state, panel_frame: false, busy, error, quota_resume: quota, approvals,
+    const snap = {
+      state, panel_frame: false, v2: within(sh.chrome, joined(P.layout_v2)).length > 0, busy, error, quota_resume: quota,
+      approval: approval && { kind: approval.kind, command: approval.command, choices: approval.choices.map((x) => ({ label: x.label })) },
+      approvals: approval ? approval.choices.map((x) => x.label) : [],
       input_found: !!input, input_editable: !!input && editable(input.e),
-      user_messages: conv.users.length, agent_messages: agents, answer_blocks: conv.answers.length,
+      user_messages: conv.users.length, agent_messages: agents, answer_blocks: conv.answers,
       turn_open: conv.messages.length > 0 && conv.messages[conv.messages.length - 1].role === 'user',
+      title: null, mode: null, model: null,
       markers,
-    });
+    };
+    if (!c.lean) about(snap, root, sh);
+    return finish(snap);
+  }
+
+  // What the agent waits for in this turn: `{kind, command, choices: [{label, e}]}`.
+  function approvalIn(parts, btns, isUser, busy, markers) {
+    const found = (kind, choices, command) => {
+      markers.push('approval: ' + kind + (choices.length ? ' (' + choices.map((x) => x.label).join(', ') + ')' : ''));
+      return { kind, command: command || null, choices };
+    };
+    // Planning mode: the agent waits in a notify-user card.
+    for (const card of within(parts, SEL.plan).filter(visible)) {
+      const labels = byLength(P.approval_plan_labels);
+      const choices = clickables([card]).map((e) => ({ label: labelOf(e, labels), e })).filter((x) => x.label);
+      if (choices.length) return found('plan', choices);
+    }
+    const labels = byLength(P.approval_labels.concat(P.approval_command_labels, P.approval_permission_labels));
+    const choices = [];
+    const offer = (label, e) => { if (label && !choices.some((x) => x.label === label)) choices.push({ label, e }); };
+    for (const b of btns) offer(labelOf(b, labels), b);
+    // File edits: an `Accept all` / `Reject all` bar of plain elements.
+    for (const l of P.approval_bar_labels) {
+      for (const e of holding(parts, l, isUser)) offer(labelOf(e, [l]), e);
+    }
+    const heading = P.approval_card_text.map((t) => holding(parts, t, isUser)[0]).find(Boolean);
+    const has = (list) => choices.some((x) => list.includes(x.label));
+    if (heading || has(P.approval_command_labels)) {
+      if (!choices.length && !busy) return null;
+      const anchor = heading || choices.find((x) => P.approval_command_labels.includes(x.label)).e;
+      return found('command', choices, commandNear(anchor, parts));
+    }
+    if (has(P.approval_permission_labels)) return found('permission', choices);
+    if (choices.length) return found('file_edits', choices);
+    // A collapsed step: the choice is hidden until expanded.
+    if (P.approval_collapsed_text.some((t) => holding(parts, t, isUser).length)) {
+      const expand = byLength(P.approval_expand_labels);
+      const open = btns.map((e) => ({ label: labelOf(e, expand), e })).filter((x) => x.label);
+      if (open.length) return found('collapsed', open.slice(0, 1));
+    }
+    return null;
+  }
+
+  // The command of a `Run command?` card: its `<pre>` holds `<dir> $ <command>`.
+  function commandNear(anchor, parts) {
+    for (let n = anchor; n; n = n.parentElement) {
+      const [pre] = first([n], P.approval_command);
+      if (pre) {
+        const t = (pre.textContent || '').trim();
+        const m = /^[^\n]*? \$ ([\s\S]*)$/.exec(t);
+        return m ? m[1].trim() : t;
+      }
+      if (parts.includes(n)) break;
+    }
+    return null;
+  }
+
+  // The conversation's title, the mode and the model, where the page shows them.
+  function about(snap, root, sh) {
+    const outsidePanel = outside(doc.documentElement, root);
+    const titles = within(sh.chrome, joined(P.title)).concat(within(outsidePanel, joined(P.title)));
+    const title = titles.map((e) => (e.textContent || '').trim()).find((t) => t && !P.title_empty.includes(t));
+    snap.title = title || null;
+    const mode = within(sh.chrome, joined(P.mode)).filter(visible)
+      .map((e) => (e.textContent || '').trim()).find((t) => P.mode_names.includes(t));
+    snap.mode = mode || null;
+    const names = P.model_names.map((r) => new RegExp(r));
+    // Not the editor: in 2.x it is a combobox too, and may hold any text.
+    const editor = sh.input && sh.input.e;
+    const model = within(sh.chrome, joined(P.model))
+      .filter((e) => !(editor && (editor.contains(e) || e.contains(editor))) && visible(e))
+      .map((e) => (e.textContent || '').trim()).find((t) => names.some((r) => r.test(t)));
+    snap.model = model || null;
   }
 
   function finish(snap) {
-    snap.key = JSON.stringify([snap.state, snap.busy, snap.error, snap.approvals, snap.input_editable,
-      snap.user_messages, snap.agent_messages, snap.answer_blocks, snap.turn_open, snap.panel_frame]);
+    snap.key = JSON.stringify([snap.state, snap.busy, snap.error, snap.approvals, snap.approval && snap.approval.kind,
+      snap.approval && snap.approval.command, snap.input_editable, snap.user_messages, snap.agent_messages,
+      snap.answer_blocks, snap.turn_open, snap.panel_frame]);
     return snap;
   }
 
-  function findInput(root) {
-    for (const s of P.input) {
-      let els = [];
-      try { els = Array.from(root.querySelectorAll(s)); } catch (_) { continue; }
-      const e = els.find((x) => visible(x) && !all(doc, P.input_exclude).includes(x));
+  function findInput(parts) {
+    const exclude = joined(P.input_exclude);
+    for (const s of valid(P.input)) {
+      const e = within(parts, s).find((x) => visible(x) && !matches(x, exclude));
       if (e) return { e, marker: s };
     }
     return null;
@@ -283,13 +449,17 @@ function install(profile) {
   function codeBlocks(els) {
     const out = [];
     for (const root of els) {
-      const cands = outermost(all(root, P.code_block).filter((e) => isCodeBlock(e)));
+      const cands = outermost(within([root], joined(P.code_block)).filter((e) => isCodeBlock(e)));
       for (const e of cands) out.push({ lang: langOf(e), code: codeText(e) });
     }
     return out;
   }
   function message(m) {
-    if (m.role === 'user') return { role: 'user', content: (m.els[0].innerText || m.els[0].textContent || '').trim() };
+    if (m.role === 'user') {
+      const [t] = first([m.els[0]], P.user_message_text);
+      const e = t || m.els[0];
+      return { role: 'user', content: (e.innerText || e.textContent || '').trim() };
+    }
     return {
       role: 'agent',
       content: m.els.map(markdown).filter(Boolean).join('\n\n'),
@@ -324,14 +494,15 @@ function install(profile) {
   };
   // The editor and the conversation's newest user message, as a sender checks them.
   // `renew`: also renew the claim (never from a MutationObserver callback: setting the
-  // attribute there would call it again, endlessly).
-  function editorState(token, lease_ms, renew) {
+  // attribute there would call it again, endlessly). `ctx`: a watch's rows, if any.
+  function editorState(token, lease_ms, renew, ctx) {
     const h = holder();
     const claimed = renew ? takeClaim(token, lease_ms) : !!h && h.token === token;
-    const s = probe();
-    const found = panelRoot();
-    const input = found && findInput(found.root);
-    const conv = found && conversation(found.root);
+    const c = ctx || { cache: new WeakMap() };
+    const s = probe(c);
+    const found = panelRoot(c.root);
+    const conv = found && conversation(found.root, c.cache);
+    const input = conv && conv.shape.input;
     const last = conv && conv.lastUser;
     const raw = input ? (input.e.value !== undefined ? input.e.value : text(input.e)) : '';
     // A placeholder rendered inside the editor is not a draft.
@@ -347,6 +518,51 @@ function install(profile) {
     st.key = JSON.stringify([st.state, st.busy, st.found, st.editable, st.text, st.users, st.last_user]);
     st.enter = enter;
     return st;
+  }
+
+  // --- watching -----------------------------------------------------------------
+  // The rows a watch has read stay valid while an observer forgets each row a change
+  // touches. When a watch reports, its observer goes on doing only that (no probes)
+  // for HANDOFF_MS, so that the next watch, which follows at once, starts from those
+  // rows instead of reading the whole transcript again; then it disconnects.
+  const HANDOFF_MS = 1000;
+  let handoff = null;
+  const forget = (ctx, records) => {
+    const root = ctx.root && ctx.root.root;
+    const seen = new Set();
+    let relevant = false;
+    for (const r of records) {
+      const t = r.target;
+      // Outside a panel that is still there: nothing of the key can change.
+      if (root && root.isConnected && !root.contains(t) && !t.contains(root)) continue;
+      relevant = true;
+      for (let n = t; n && !seen.has(n); n = n.parentNode) { seen.add(n); ctx.cache.delete(n); }
+    }
+    return relevant;
+  };
+  function observer() {
+    if (handoff) {
+      const h = handoff;
+      handoff = null;
+      clearTimeout(h.timer);
+      if (forget(h.ctx, h.obs.takeRecords())) h.changed = Date.now();
+      h.ctx.lean = true;
+      return h;
+    }
+    const h = { ctx: { cache: new WeakMap(), lean: true, root: null }, onChange: null, changed: 0 };
+    h.obs = new MutationObserver((records) => {
+      if (!forget(h.ctx, records)) return;
+      h.changed = Date.now();
+      if (h.onChange) h.onChange();
+    });
+    h.obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+    return h;
+  }
+  function handOver(h) {
+    h.onChange = null;
+    h.timer = setTimeout(() => { h.obs.disconnect(); if (handoff === h) handoff = null; }, HANDOFF_MS);
+    if (handoff) { clearTimeout(handoff.timer); handoff.obs.disconnect(); }
+    handoff = h;
   }
 
   // --- operations ------------------------------------------------------------
@@ -379,14 +595,13 @@ function install(profile) {
     // As `editor`, once the editor, the state or the newest user message differs
     // from `key`, or at `timeout_ms`.
     editor_watch({ token, lease_ms, key, timeout_ms }) {
-      const now = editorState(token, lease_ms, true);
-      if (now.key !== key) return now;
+      const h = observer();
+      const now = editorState(token, lease_ms, true, h.ctx);
+      if (now.key !== key) { handOver(h); return now; }
       return new Promise((resolve) => {
-        const obs = new MutationObserver(() => check());
-        const done = (s) => { obs.disconnect(); clearTimeout(timer); resolve(s); };
-        const check = () => { const s = editorState(token, lease_ms, false); if (s.key !== key) done(s); };
-        obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
-        const timer = setTimeout(() => done(editorState(token, lease_ms, true)), timeout_ms);
+        const done = (s) => { clearTimeout(timer); handOver(h); resolve(s); };
+        h.onChange = () => { const s = editorState(token, lease_ms, false, h.ctx); if (s.key !== key) done(s); };
+        const timer = setTimeout(() => done(editorState(token, lease_ms, true, h.ctx)), timeout_ms);
       });
     },
     // Focuses the editor with its content selected (inserted text replaces it), and
@@ -398,48 +613,51 @@ function install(profile) {
       window.addEventListener('keydown', onEnter);
       return ops.focus_input();
     },
-    probe,
+    probe: () => probe(),
     // Resolves with a new snapshot as soon as the state differs from `key`, or at
-    // `timeout_ms`, or (given `quiet_ms`) once the document has not changed at all for
-    // `quiet_ms`. The snapshot's `quiet_ms` says how long ago the document last
-    // changed during the call (null: it did not). The observer goes with it: nothing
-    // is left in the page.
+    // `timeout_ms`, or (given `quiet_ms`) once the panel has not changed at all for
+    // `quiet_ms`; the snapshot's `quiet_ms` says how long ago the panel last changed
+    // during the call (null: it did not). Work per change is proportional to the
+    // change: rows read once stay read until a mutation touches them, changes outside
+    // the panel are ignored, and text is searched in the current turn and the panel
+    // around the conversation only. Its observer is handed over to the next watch
+    // (see HANDOFF_MS), else it ends.
     watch({ key, timeout_ms, quiet_ms }) {
       return new Promise((resolve) => {
         let timer = 0;
         let quiet = 0;
         const since = Date.now();
-        let last = since;
+        const h = observer();
+        const ctx = h.ctx;
         const arm = () => {
           if (quiet_ms == null) return;
           clearTimeout(quiet);
-          quiet = setTimeout(() => done(probe()), quiet_ms - (Date.now() - last));
+          quiet = setTimeout(() => done(complete()), quiet_ms - (Date.now() - Math.max(since, h.changed)));
         };
-        const obs = new MutationObserver(() => { last = Date.now(); arm(); check(); });
         // A panel iframe that finishes loading changes nothing in this document.
         const loaded = (e) => { if (e.target.tagName === 'IFRAME') done(probe()); };
         const done = (s) => {
-          obs.disconnect(); clearTimeout(timer); clearTimeout(quiet); doc.removeEventListener('load', loaded, true);
-          s.quiet_ms = last > since ? Date.now() - last : null;
+          clearTimeout(timer); clearTimeout(quiet); doc.removeEventListener('load', loaded, true); handOver(h);
+          s.quiet_ms = h.changed > since ? Date.now() - h.changed : null;
           resolve(s);
         };
-        const check = () => { const s = probe(); if (s.key !== key) done(s); };
-        obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+        const complete = () => { ctx.lean = false; return probe(ctx); };
+        const check = () => { arm(); if (probe(ctx).key !== key) done(complete()); };
+        h.onChange = check;
         doc.addEventListener('load', loaded, true);
-        timer = setTimeout(() => done(probe()), timeout_ms);
-        arm();
+        timer = setTimeout(() => done(complete()), timeout_ms);
         check();
       });
     },
     history() {
       const found = panelRoot();
       if (!found) return null;
-      return conversation(found.root).messages.map(message);
+      return conversation(found.root, new WeakMap()).messages.map(message);
     },
     // Focuses the editor and selects its content, so inserted text replaces it.
     focus_input() {
       const found = panelRoot();
-      const input = found && findInput(found.root);
+      const input = found && shape(found.root).input;
       if (!input) return { ok: false, reason: 'editor not found' };
       if (!editable(input.e)) return { ok: false, reason: 'input read-only' };
       input.e.focus();
@@ -452,19 +670,18 @@ function install(profile) {
     // that took the Enter key has already sent (and cleared) it.
     click_send() {
       const found = panelRoot();
-      const input = found && findInput(found.root);
+      const sh = found && shape(found.root);
+      const input = sh && sh.input;
       if (!input || !(input.e.value || input.e.textContent || '').trim()) return { clicked: false };
-      for (const s of P.send) {
-        let els = [];
-        try { els = Array.from(found.root.querySelectorAll(s)); } catch (_) { continue; }
-        const b = els.find((x) => visible(x) && !x.disabled);
+      for (const s of valid(P.send)) {
+        const b = within(sh.chrome, s).find((x) => visible(x) && !x.disabled);
         if (b) { b.click(); return { clicked: true, marker: s }; }
       }
       return { clicked: false };
     },
     new_conversation() {
       const found = panelRoot();
-      const [b, marker] = found ? first(found.root, P.new_conversation) : [null, null];
+      const [b, marker] = found ? first([found.root], P.new_conversation) : [null, null];
       if (!b) return { clicked: false, reason: 'new-conversation button not found' };
       const cls = typeof b.className === 'string' ? b.className : '';
       if (b.disabled || P.disabled_class.some((c) => cls.split(/\s+/).includes(c))) {

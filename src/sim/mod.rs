@@ -57,6 +57,9 @@ pub struct Window {
     pub history: u32,
     /// False: the agent panel is closed.
     pub panel: bool,
+    /// In the `v2` layout: the 2.x desktop app's markers, the profile's other
+    /// alternatives (see `fixtures/agent.js`).
+    pub alt: bool,
 }
 
 impl Window {
@@ -68,6 +71,7 @@ impl Window {
             start: "idle".into(),
             history: 0,
             panel: true,
+            alt: false,
         }
     }
 
@@ -91,16 +95,22 @@ impl Window {
         self
     }
 
+    pub fn alt(mut self) -> Window {
+        self.alt = true;
+        self
+    }
+
     fn path(&self) -> String {
         let enc = cdp::discovery::percent_encode;
         format!(
-            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}",
+            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}",
             self.layout.name(),
             enc(&self.workspace),
             enc(&self.scenario),
             enc(&self.start),
             self.history,
             if self.panel { "open" } else { "closed" },
+            u8::from(self.alt),
         )
     }
 }

@@ -8,7 +8,9 @@
 //! comparison at 50), `once` (two `sessions run` at once over the same 10 chats, 20
 //! rounds: how many prompts arrived exactly once, and whether every one reported
 //! `done` did), `dispatch` (100 prompts over 20 chats: the gap from a chat seen done
-//! to its next prompt, and the total time against the ideal); pass names to run a subset. `--idle-secs N` sets how long the
+//! to its next prompt, and the total time against the ideal), `transcript` (the
+//! page's script time with a 20 MB transcript that streams a node every 200 ms,
+//! without and with `sessions watch`); pass names to run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -44,6 +46,9 @@ fn main() {
     }
     if run("dispatch") {
         dispatch(&sim);
+    }
+    if run("transcript") {
+        transcript(&sim);
     }
     if run("hundred") {
         let second = Simulator::start().unwrap();
@@ -723,4 +728,130 @@ fn dispatch(sim: &Simulator) {
     for t in &targets {
         sim.close(&t.id).unwrap();
     }
+}
+
+/// `Performance.enable` and `Performance.getMetrics`: the page's own counters.
+#[derive(serde::Serialize)]
+struct PerformanceEnable {}
+
+impl cdp::methods::Command for PerformanceEnable {
+    const METHOD: &'static str = "Performance.enable";
+    type Response = serde_json::Value;
+}
+
+#[derive(serde::Serialize)]
+struct GetMetrics {}
+
+impl cdp::methods::Command for GetMetrics {
+    const METHOD: &'static str = "Performance.getMetrics";
+    type Response = serde_json::Value;
+}
+
+/// (ScriptDuration, TaskDuration, Timestamp), in seconds, as the page counts them.
+fn page_metrics(conn: &mut Connection) -> (f64, f64, f64) {
+    let v = conn.call(&GetMetrics {}, Duration::from_secs(10)).unwrap();
+    let get = |name: &str| {
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["value"].as_f64())
+            .unwrap_or(0.0)
+    };
+    (get("ScriptDuration"), get("TaskDuration"), get("Timestamp"))
+}
+
+/// Share of the page's main thread spent in script, and in tasks, over `secs`.
+fn page_load(conn: &mut Connection, secs: u64) -> (f64, f64) {
+    let (s0, t0, at0) = page_metrics(conn);
+    std::thread::sleep(Duration::from_secs(secs));
+    let (s1, t1, at1) = page_metrics(conn);
+    let span = at1 - at0;
+    ((s1 - s0) / span * 100.0, (t1 - t0) / span * 100.0)
+}
+
+/// Builds the transcript: turns cloned from the window's own, each with a 10 KB
+/// paragraph, until the conversation holds `mb` MB of text; returns its size in MB.
+const GROW: &str = "function (mb) {
+  const conv = document.getElementById('conversation');
+  const turn = Array.from(conv.children).slice(0, 2);
+  const filler = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(180);
+  let size = conv.textContent.length;
+  while (size < mb * 1e6) {
+    for (const row of turn) {
+      const copy = row.cloneNode(true);
+      const answer = copy.querySelector('.rendered-markdown');
+      if (answer) { const p = document.createElement('p'); p.textContent = filler; answer.appendChild(p); }
+      conv.insertBefore(copy, conv.lastElementChild.previousElementSibling);
+      size += copy.textContent.length;
+    }
+  }
+  return conv.textContent.length / 1e6;
+}";
+
+/// The agent streams: a paragraph appended to the last answer every 200 ms, busy shown.
+const STREAM: &str = "function () {
+  document.querySelector('[data-tooltip-id=\"input-send-button-cancel-tooltip\"]').classList.remove('hidden');
+  let n = 0;
+  setInterval(() => {
+    const a = Array.from(document.querySelectorAll('#conversation > :last-child .rendered-markdown')).pop();
+    const p = document.createElement('p');
+    p.textContent = 'streamed paragraph ' + (n++) + ' with a few words of the answer in it.';
+    a.appendChild(p);
+  }, 200);
+}";
+
+fn transcript(sim: &Simulator) {
+    let t = sim
+        .open(&Window::new(Layout::Current, "transcript").history(2))
+        .unwrap();
+    let window = WindowRef::new(
+        sim.endpoint().clone(),
+        t.id.clone(),
+        t.web_socket_debugger_url.clone().unwrap(),
+    );
+    let mut panel = Panel::attach(&window, &Profile::default()).unwrap().0;
+    let mb = panel.call_function(GROW, &[20.into()]).unwrap();
+    // What one full read of it costs (a `status`, or a watch's first look).
+    let full: Vec<Duration> = (0..5)
+        .map(|_| {
+            let ms = panel
+                .call_function(
+                    "function () { const t = performance.now(); globalThis.__angrav.probe(); return performance.now() - t; }",
+                    &[],
+                )
+                .unwrap();
+            Duration::from_secs_f64(ms.as_f64().unwrap() / 1e3)
+        })
+        .collect();
+    println!(
+        "a full probe of the 20 MB transcript, in the page: {}",
+        summary(full)
+    );
+    panel.call_function(STREAM, &[]).unwrap();
+    let mut page = Connection::open(t.web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    page.call(&PerformanceEnable {}, Duration::from_secs(10))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let (script0, task0) = page_load(&mut page, 15);
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(["--cdp", sim.endpoint().label(), "--session", &t.id])
+        .args(["--json", "sessions", "watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(watch.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap(); // the snapshot: the watch is running
+    std::thread::sleep(Duration::from_secs(2));
+    let (script1, task1) = page_load(&mut page, 15);
+    let _ = watch.kill();
+    let _ = watch.wait();
+    println!(
+        "transcript of {:.1} MB streaming a node every 200 ms, page main thread over 15 s: script {script0:.2} % without angrav, {script1:.2} % with `sessions watch` (+{:.2} points); all tasks {task0:.2} % / {task1:.2} %",
+        mb.as_f64().unwrap_or(0.0),
+        script1 - script0
+    );
+    sim.close(&t.id).unwrap();
 }
