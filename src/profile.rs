@@ -32,7 +32,7 @@ pub struct Profile {
     pub conversation: Vec<String>,
     pub user_message: Vec<String>,
     /// Where a user message's own text is, inside its box.
-    pub user_message_text: Vec<String>,
+    pub user_message_body: Vec<String>,
     pub answer: Vec<String>,
     pub thoughts: Vec<String>,
     pub thoughts_toggle_text: Vec<String>,
@@ -55,12 +55,12 @@ pub struct Profile {
     pub error_element: Vec<String>,
     pub title: Vec<String>,
     /// A title that means an empty chat.
-    pub title_empty: Vec<String>,
+    pub title_empty_text: Vec<String>,
     pub mode: Vec<String>,
-    pub mode_names: Vec<String>,
+    pub mode_labels: Vec<String>,
     pub model: Vec<String>,
     /// Regular expressions a model name matches.
-    pub model_names: Vec<String>,
+    pub model_patterns: Vec<String>,
     pub noise: Vec<String>,
 }
 
@@ -83,7 +83,7 @@ pub enum RoleKind {
 impl RoleKind {
     pub fn of(role: &str) -> RoleKind {
         let ends = |suffixes: &[&str]| suffixes.iter().any(|s| role.ends_with(s));
-        if role == "noise" {
+        if role == "noise" || ends(&["_patterns"]) {
             RoleKind::Pattern
         } else if ends(&["_url"]) {
             RoleKind::Url
@@ -252,6 +252,10 @@ mod tests {
         assert_eq!(kind("title_suffix"), RoleKind::TitleSuffix);
         assert_eq!(kind("disabled_class"), RoleKind::ClassName);
         assert_eq!(kind("noise"), RoleKind::Pattern);
+        assert_eq!(kind("model_patterns"), RoleKind::Pattern);
+        assert_eq!(kind("user_message_body"), RoleKind::Selector);
+        assert_eq!(kind("mode_labels"), RoleKind::Text);
+        assert_eq!(kind("title_empty_text"), RoleKind::Text);
         assert_eq!(
             roles.len(),
             Profile::default().to_json().as_object().unwrap().len()

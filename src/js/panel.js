@@ -51,7 +51,9 @@ function install(profile) {
   const before = (a, b) => !!(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING);
   const inOrder = (a, b) => (a === b ? 0 : before(a, b) ? -1 : 1);
   const inside = (e, containers) => containers.some((c) => c !== e && c.contains(e));
-  const noise = P.noise.map((r) => new RegExp(r));
+  // Patterns this engine cannot compile are left out, as selectors are (doctor names them).
+  const regexes = (list) => list.flatMap((r) => { try { return [new RegExp(r)]; } catch (_) { return []; } });
+  const noise = regexes(P.noise);
   const isNoise = (line) => noise.some((r) => r.test(line.trim()));
   const clickables = (parts) => within(parts, 'button, [role="button"]').filter(visible);
   // The subtrees of `root` outside `inner`: the siblings along the path between them.
@@ -335,12 +337,12 @@ function install(profile) {
   function about(snap, root, sh) {
     const outsidePanel = outside(doc.documentElement, root);
     const titles = within(sh.chrome, joined(P.title)).concat(within(outsidePanel, joined(P.title)));
-    const title = titles.map((e) => (e.textContent || '').trim()).find((t) => t && !P.title_empty.includes(t));
+    const title = titles.map((e) => (e.textContent || '').trim()).find((t) => t && !P.title_empty_text.includes(t));
     snap.title = title || null;
     const mode = within(sh.chrome, joined(P.mode)).filter(visible)
-      .map((e) => (e.textContent || '').trim()).find((t) => P.mode_names.includes(t));
+      .map((e) => (e.textContent || '').trim()).find((t) => P.mode_labels.includes(t));
     snap.mode = mode || null;
-    const names = P.model_names.map((r) => new RegExp(r));
+    const names = regexes(P.model_patterns);
     // Not the editor: in 2.x it is a combobox too, and may hold any text.
     const editor = sh.input && sh.input.e;
     const model = within(sh.chrome, joined(P.model))
@@ -456,7 +458,7 @@ function install(profile) {
   }
   function message(m) {
     if (m.role === 'user') {
-      const [t] = first([m.els[0]], P.user_message_text);
+      const [t] = first([m.els[0]], P.user_message_body);
       const e = t || m.els[0];
       return { role: 'user', content: (e.innerText || e.textContent || '').trim() };
     }
