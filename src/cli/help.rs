@@ -192,6 +192,19 @@ const COMMANDS: &[Cmd] = &[
         summary: "each prompt angrav sent: time, session, outcome (idle, approval, error, timeout), duration, the answer's first line (--json: the whole answer)",
         flags: &["--session", "--group", "--since"],
     },
+    Cmd {
+        words: "serve",
+        args: "",
+        summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
+        flags: &[
+            "--listen",
+            "--allow-remote",
+            "--on",
+            "--webhook",
+            "--notify",
+            "--settle",
+        ],
+    },
 ];
 
 const FLAGS: &[(&str, &str, &str)] = &[
@@ -266,6 +279,31 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "--no-state",
         "--no-state",
         "run without the state directory (no aliases, groups or journal) [state: ANGRAV_STATE_DIR, else $XDG_STATE_HOME/angrav or ~/.local/state/angrav]",
+    ),
+    (
+        "--listen",
+        "--listen ADDR",
+        "where serve listens [default: 127.0.0.1:7878]; an address other than loopback needs --allow-remote",
+    ),
+    (
+        "--allow-remote",
+        "--allow-remote",
+        "let serve listen on an address other machines reach (anyone with the token drives your agents)",
+    ),
+    (
+        "--on",
+        "--on EVENT[:STATE] CMD",
+        "run CMD through sh -c when an event settles (state_change, new_session, session_closed; :STATE narrows to the state entered), the event's JSON on stdin and ANGRAV_EVENT, ANGRAV_SESSION, ANGRAV_WORKSPACE, ANGRAV_STATE in the environment; repeatable",
+    ),
+    (
+        "--webhook",
+        "--webhook URL",
+        "POST every settled event's JSON to URL (http:// only; 3 attempts, 10 s each); repeatable",
+    ),
+    (
+        "--notify",
+        "--notify",
+        "a desktop notification (notify-send, osascript) when a chat awaits approval, fails, or finishes a turn",
     ),
     (
         "--windows",

@@ -7,6 +7,7 @@ mod help;
 mod memory;
 mod multi;
 mod output;
+mod serve;
 mod single;
 
 use std::ffi::OsString;
@@ -51,6 +52,7 @@ enum Command {
     GroupList,
     Log,
     Turns,
+    Serve,
 }
 
 #[derive(Debug)]
@@ -79,6 +81,9 @@ struct Args {
     groups: Vec<String>,
     since: Option<String>,
     kind: Option<String>,
+    listen: Option<String>,
+    allow_remote: bool,
+    hooks: crate::hooks::Config,
 }
 
 pub fn main() -> u8 {
@@ -124,6 +129,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         groups: Vec::new(),
         since: None,
         kind: None,
+        listen: None,
+        allow_remote: false,
+        hooks: crate::hooks::Config::default(),
     };
     let (mut help, mut version) = (false, false);
     let text = |v: Result<OsString, lexopt::Error>| -> Result<String, Error> {
@@ -174,6 +182,14 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("group") => a.groups.push(text(p.value())?),
             Long("since") => a.since = Some(text(p.value())?),
             Long("kind") => a.kind = Some(text(p.value())?),
+            Long("listen") => a.listen = Some(text(p.value())?),
+            Long("allow-remote") => a.allow_remote = true,
+            Long("on") => {
+                let (event, command) = (text(p.value())?, text(p.value())?);
+                a.hooks.on(&event, &command)?;
+            }
+            Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
+            Long("notify") => a.hooks.notify = true,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -217,6 +233,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         ["group", "list"] | ["group"] => Command::GroupList,
         ["log"] => Command::Log,
         ["turns"] => Command::Turns,
+        ["serve"] => Command::Serve,
         other => return Err(usage(format!("unknown command '{}'", other.join(" ")))),
     };
     if a.any && a.all {
@@ -353,6 +370,7 @@ fn run(a: Args) -> Result<u8, Error> {
             multi::wait(&a)
         }
         Command::SessionsWatch => multi::watch(&a),
+        Command::Serve => serve::run(&a),
         Command::AliasSet(..)
         | Command::AliasRm(_)
         | Command::AliasList
