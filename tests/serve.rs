@@ -388,11 +388,14 @@ fn a_non_loopback_address_needs_allow_remote() {
 }
 
 #[test]
-fn a_client_that_stops_reading_is_dropped_while_others_get_events() {
+fn a_client_that_stops_reading_is_dropped_while_fifty_others_get_events() {
     let w = open(&[Window::new(Layout::Current, "slow-client")]);
     let serve = start("slow", &[], &[]);
-    let mut reader = serve.connect();
-    reader.call("subscribe", json!({}));
+    // Fifty clients at once, and one that stops reading.
+    let mut readers: Vec<Client> = (0..50).map(|_| serve.connect()).collect();
+    for r in &mut readers {
+        r.call("subscribe", json!({}));
+    }
     let mut stuck = serve.connect();
     stuck.call("subscribe", json!({}));
     // Ask for far more than the socket buffers and the queue hold, and read none of it.
@@ -406,12 +409,16 @@ fn a_client_that_stops_reading_is_dropped_while_others_get_events() {
     }
     let line = serve.stderr_line("dropped");
     assert!(line.contains("messages waited for it"), "{line}");
-    // The other client still gets every event.
+    // The others still get every event.
     let mut panel = w.panel(0);
     panel.call_function(FLIP_BUSY, &[]).unwrap();
-    reader.event(w.id(0), "thinking");
+    for r in &mut readers {
+        r.event(w.id(0), "thinking");
+    }
     panel.call_function(FLIP_BUSY, &[]).unwrap();
-    reader.event(w.id(0), "idle");
+    for r in &mut readers {
+        r.event(w.id(0), "idle");
+    }
     // The stuck one gets what was already on its way, then the connection ends.
     let mut got = 0;
     while let Ok(m) = stuck.ws.read() {

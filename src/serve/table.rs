@@ -132,7 +132,15 @@ impl Table {
         self.subscribers.remove(&client).is_some()
     }
 
-    fn broadcast(&mut self, kind: &str, row: &Row, previous: Option<State>, reason: Option<&str>) {
+    /// Pushes an event about `row` to every subscriber; `at`: when it happened.
+    fn broadcast(
+        &mut self,
+        kind: &str,
+        row: &Row,
+        previous: Option<State>,
+        reason: Option<&str>,
+        at: SystemTime,
+    ) {
         self.seq += 1;
         let snap = row.snapshot.as_ref().filter(|_| kind != "session_closed");
         let event = Event {
@@ -144,7 +152,7 @@ impl Table {
             title: &row.session.title,
             previous,
             current: snap.map(|s| s.state),
-            timestamp: rfc3339(row.since),
+            timestamp: rfc3339(at),
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             reason,
@@ -250,7 +258,7 @@ impl Hub {
                     Some(_) => return,
                 };
                 let row = table.rows.remove(i);
-                table.broadcast(kind, &row, previous, None);
+                table.broadcast(kind, &row, previous, None, row.since);
                 table.rows.insert(i, row);
             }
             Update::Closed {
@@ -268,7 +276,13 @@ impl Hub {
                     h.closed(&row.session, &reason);
                 }
                 let previous = row.snapshot.as_ref().map(|s| s.state);
-                table.broadcast("session_closed", &row, previous, Some(&reason));
+                table.broadcast(
+                    "session_closed",
+                    &row,
+                    previous,
+                    Some(&reason),
+                    SystemTime::now(),
+                );
             }
             Update::Appeared {
                 endpoint,
