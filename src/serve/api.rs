@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::lock;
 use super::ws::Outbox;
 use crate::Error;
 use crate::monitor::ACCEPT_WITHIN;
@@ -83,7 +82,7 @@ struct Method {
     /// Runs on a thread of its own (it talks to pages or waits).
     slow: bool,
     /// `Ok(None)`: the method sent its reply itself.
-    run: fn(&Call, Value) -> Answer,
+    run: fn(&Call, Params) -> Answer,
 }
 
 const SESSION: (&str, &str) = (
@@ -110,7 +109,7 @@ const METHODS: &[Method] = &[
         params: &[],
         result: "[{id, target_id, title, workspace, url, endpoint, state, layout, since (RFC 3339: when it entered its state), error?, approvals}]",
         slow: false,
-        run: |c, _| Ok(Some(c.shared.table.lock().expect("table lock").list())),
+        run: |c, _| Ok(Some(lock(&c.shared.table).list())),
     },
     Method {
         name: "status",
@@ -209,11 +208,7 @@ const METHODS: &[Method] = &[
         result: "{seq, sessions: [as sessions.list]}; then pushes {event: EVENT} with seq growing by one",
         slow: false,
         run: |c, _| {
-            c.shared
-                .table
-                .lock()
-                .expect("table lock")
-                .subscribe(&c.client, &c.id);
+            lock(&c.shared.table).subscribe(&c.client, &c.id);
             Ok(None)
         },
     },
@@ -224,12 +219,7 @@ const METHODS: &[Method] = &[
         result: "{subscribed: bool (whether it was)}",
         slow: false,
         run: |c, _| {
-            let was = c
-                .shared
-                .table
-                .lock()
-                .expect("table lock")
-                .unsubscribe(c.client.id());
+            let was = lock(&c.shared.table).unsubscribe(c.client.id());
             Ok(Some(json!({ "subscribed": was })))
         },
     },
@@ -280,42 +270,41 @@ fn schema() -> Value {
 
 /// Answers one request (a text message from a client).
 pub fn handle(shared: &Arc<Shared>, client: &Arc<Outbox>, text: &str) {
-    #[derive(Deserialize)]
-    struct Request {
-        #[serde(default)]
-        id: Value,
-        method: String,
-        #[serde(default)]
-        params: Value,
-    }
-    let req: Request = match serde_json::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let id = serde_json::from_str::<Value>(text)
-                .ok()
-                .and_then(|v| v.get("id").cloned())
-                .unwrap_or_default();
-            let why = format!("a request is {{\"id\", \"method\", \"params\"}}: {e}");
-            return reply(client, &id, Err(Failure::BadRequest(why)));
-        }
+    let request = serde_json::from_str::<Value>(text).ok();
+    let id = request
+        .as_ref()
+        .and_then(|r| r.get("id").cloned())
+        .unwrap_or_default();
+    let method = request
+        .as_ref()
+        .and_then(|r| r.get("method"))
+        .and_then(Value::as_str);
+    let params = request.as_ref().and_then(|r| r.get("params")).cloned();
+    let Some(name) = method else {
+        let why = "a request is a JSON object {\"id\", \"method\", \"params\"}".to_string();
+        return reply(client, &id, Err(Failure::BadRequest(why)));
+    };
+    let Some(method) = METHODS.iter().find(|m| m.name == name) else {
+        return reply(client, &id, Err(Failure::UnknownMethod(name.to_string())));
+    };
+    let params = match Params::of(params) {
+        Ok(p) => p,
+        Err(f) => return reply(client, &id, Err(f)),
     };
     let call = Call {
         shared: shared.clone(),
         client: client.clone(),
-        id: req.id,
-    };
-    let Some(method) = METHODS.iter().find(|m| m.name == req.method) else {
-        return reply(client, &call.id, Err(Failure::UnknownMethod(req.method)));
+        id,
     };
     if !method.slow {
-        let answer = (method.run)(&call, req.params);
+        let answer = (method.run)(&call, params);
         return reply(client, &call.id, answer);
     }
     let spawned = std::thread::Builder::new()
         .name(format!("serve {}", method.name))
         .stack_size(512 * 1024)
         .spawn(move || {
-            let answer = (method.run)(&call, req.params);
+            let answer = (method.run)(&call, params);
             reply(&call.client, &call.id, answer);
         });
     if let Err(e) = spawned {
@@ -339,15 +328,76 @@ fn reply(client: &Outbox, id: &Value, answer: Answer) {
     client.send(text.to_string());
 }
 
-fn params<T: DeserializeOwned>(v: Value) -> Result<T, Failure> {
-    let v = if v.is_null() { json!({}) } else { v };
-    serde_json::from_value(v).map_err(|e| Failure::BadRequest(format!("params: {e}")))
-}
+/// A request's params, read field by field: a field of the wrong type is a bad
+/// request; fields a method does not know are ignored.
+pub struct Params(serde_json::Map<String, Value>);
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct One {
-    session: Option<String>,
+impl Params {
+    fn of(v: Option<Value>) -> Result<Params, Failure> {
+        match v {
+            None | Some(Value::Null) => Ok(Params(serde_json::Map::new())),
+            Some(Value::Object(m)) => Ok(Params(m)),
+            Some(_) => Err(Failure::BadRequest("params must be an object".into())),
+        }
+    }
+
+    fn wrong(name: &str, what: &str) -> Failure {
+        Failure::BadRequest(format!("params: {name} must be {what}"))
+    }
+
+    fn text(&self, name: &str) -> Result<Option<String>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Params::wrong(name, "a string")),
+        }
+    }
+
+    fn required(&self, name: &str) -> Result<String, Failure> {
+        self.text(name)?
+            .ok_or_else(|| Failure::BadRequest(format!("params: {name} is missing")))
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(Params::wrong(name, "true or false")),
+        }
+    }
+
+    fn millis(&self, name: &str) -> Result<Option<Duration>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(|ms| Some(Duration::from_millis(ms)))
+                .ok_or_else(|| Params::wrong(name, "a number of milliseconds")),
+        }
+    }
+
+    fn texts(&self, name: &str) -> Result<Vec<String>, Failure> {
+        let Some(v) = self.0.get(name).filter(|v| !v.is_null()) else {
+            return Ok(Vec::new());
+        };
+        v.as_array()
+            .and_then(|a| a.iter().map(|x| x.as_str().map(String::from)).collect())
+            .ok_or_else(|| Params::wrong(name, "a list of strings"))
+    }
+
+    fn session(&self) -> Result<Option<String>, Failure> {
+        self.text("session")
+    }
+
+    /// `timeout_ms` and `settle_ms`, with serve's defaults.
+    fn wait_options(&self, c: &Call) -> Result<WaitOptions, Failure> {
+        Ok(WaitOptions {
+            timeout: self
+                .millis("timeout_ms")?
+                .unwrap_or(WaitOptions::default().timeout),
+            settle: self.millis("settle_ms")?.unwrap_or(c.shared.settle),
+        })
+    }
 }
 
 /// A session, and its panel, or why not.
@@ -360,63 +410,26 @@ fn attach(c: &Call, query: Option<&str>) -> Result<(Session, Panel), Failure> {
     Ok((session, panel))
 }
 
-fn status(c: &Call, p: Value) -> Answer {
-    let p: One = params(p)?;
-    let session = c.shared.session(p.session.as_deref())?;
-    let status = c
-        .shared
-        .table
-        .lock()
-        .expect("table lock")
-        .status(&session.target_id);
+fn status(c: &Call, p: Params) -> Answer {
+    let session = c.shared.session(p.session()?.as_deref())?;
+    let status = lock(&c.shared.table).status(&session.target_id);
     Ok(Some(status.unwrap_or_else(
         || json!({ "session": session, "state": null }),
     )))
 }
 
-/// Flattened into the params of the waiting methods (so those take unknown fields).
-#[derive(Deserialize)]
-struct Timing {
-    timeout_ms: Option<u64>,
-    settle_ms: Option<u64>,
-}
-
-impl Timing {
-    fn options(&self, c: &Call) -> WaitOptions {
-        WaitOptions {
-            timeout: self
-                .timeout_ms
-                .map_or(WaitOptions::default().timeout, Duration::from_millis),
-            settle: self
-                .settle_ms
-                .map_or(c.shared.settle, Duration::from_millis),
-        }
-    }
-}
-
-fn prompt(c: &Call, p: Value) -> Answer {
-    #[derive(Deserialize)]
-    struct P {
-        session: Option<String>,
-        text: String,
-        #[serde(default)]
-        wait: bool,
-        #[serde(default)]
-        replace_draft: bool,
-        #[serde(flatten)]
-        timing: Timing,
-    }
-    let p: P = params(p)?;
-    let opts = p.timing.options(c);
-    let (session, mut panel) = attach(c, p.session.as_deref())?;
+fn prompt(c: &Call, p: Params) -> Answer {
+    let text = p.required("text")?;
+    let opts = p.wait_options(c)?;
+    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
     let send = turn::SendOptions {
         claim_within: opts.timeout,
         start_within: ACCEPT_WITHIN.min(opts.timeout),
-        replace_draft: p.replace_draft,
+        replace_draft: p.flag("replace_draft", false)?,
     };
     let begun = std::time::Instant::now();
-    let sent = turn::send_prompt(&mut panel, &p.text, send)?;
-    if !p.wait {
+    let sent = turn::send_prompt(&mut panel, &text, send)?;
+    if !p.flag("wait", false)? {
         return Ok(Some(
             json!({ "session": session.id, "delivered": true, "started": sent.started }),
         ));
@@ -448,30 +461,26 @@ fn prompt(c: &Call, p: Value) -> Answer {
 /// Waits as `strategy` says on `sessions`, sending the prompts first.
 fn report(
     c: &Call,
+    p: &Params,
     sessions: &[Session],
     prompts: &HashMap<String, String>,
     strategy: Strategy,
-    timing: &Timing,
-    extract: bool,
 ) -> Answer {
-    let opts = timing.options(c);
+    let opts = p.wait_options(c)?;
     let spec = WaitSpec {
         strategy,
         timeout: opts.timeout,
         settle: opts.settle,
-        extract,
+        extract: p.flag("extract", true)?,
     };
     let report = waiter::wait(sessions, prompts, &c.shared.profile, spec, None);
     Ok(Some(json!(report)))
 }
 
-fn yes() -> bool {
-    true
-}
-
+/// The sessions named, or every one.
 fn chosen(c: &Call, queries: &[String]) -> Result<Vec<Session>, Failure> {
     if queries.is_empty() {
-        return Ok(c.shared.table.lock().expect("table lock").sessions());
+        return Ok(lock(&c.shared.table).sessions());
     }
     Ok(queries
         .iter()
@@ -479,83 +488,47 @@ fn chosen(c: &Call, queries: &[String]) -> Result<Vec<Session>, Failure> {
         .collect::<Result<_, _>>()?)
 }
 
-fn wait(c: &Call, p: Value) -> Answer {
-    #[derive(Deserialize)]
-    struct P {
-        #[serde(default)]
-        sessions: Vec<String>,
-        #[serde(default)]
-        any: bool,
-        #[serde(flatten)]
-        timing: Timing,
-        #[serde(default = "yes")]
-        extract: bool,
-    }
-    let p: P = params(p)?;
-    let strategy = if p.any { Strategy::Any } else { Strategy::All };
-    let sessions = chosen(c, &p.sessions)?;
-    report(
-        c,
-        &sessions,
-        &HashMap::new(),
-        strategy,
-        &p.timing,
-        p.extract,
-    )
+fn wait(c: &Call, p: Params) -> Answer {
+    let strategy = if p.flag("any", false)? {
+        Strategy::Any
+    } else {
+        Strategy::All
+    };
+    let sessions = chosen(c, &p.texts("sessions")?)?;
+    report(c, &p, &sessions, &HashMap::new(), strategy)
 }
 
-fn fanout(c: &Call, p: Value) -> Answer {
-    #[derive(Deserialize)]
-    struct P {
-        text: String,
-        #[serde(default)]
-        sessions: Vec<String>,
-        #[serde(flatten)]
-        timing: Timing,
-        #[serde(default = "yes")]
-        extract: bool,
-    }
-    let p: P = params(p)?;
-    if p.text.trim().is_empty() {
+fn fanout(c: &Call, p: Params) -> Answer {
+    let text = p.required("text")?;
+    if text.trim().is_empty() {
         return Err(Failure::BadRequest("the prompt is empty".into()));
     }
-    let sessions = if p.sessions.is_empty() {
-        c.shared.table.lock().expect("table lock").idle()
+    let named = p.texts("sessions")?;
+    let sessions = if named.is_empty() {
+        lock(&c.shared.table).idle()
     } else {
-        chosen(c, &p.sessions)?
+        chosen(c, &named)?
     };
     if sessions.is_empty() {
         return Err(Error::Failed("no idle session to send the prompt to".into()).into());
     }
     let prompts = sessions
         .iter()
-        .map(|s| (s.target_id.clone(), p.text.clone()))
+        .map(|s| (s.target_id.clone(), text.clone()))
         .collect();
-    report(c, &sessions, &prompts, Strategy::All, &p.timing, p.extract)
+    report(c, &p, &sessions, &prompts, Strategy::All)
 }
 
-fn run(c: &Call, p: Value) -> Answer {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Task {
-        session: String,
-        prompt: String,
-    }
-    #[derive(Deserialize)]
-    struct P {
-        tasks: Vec<Task>,
-        #[serde(flatten)]
-        timing: Timing,
-        #[serde(default = "yes")]
-        extract: bool,
-    }
-    let p: P = params(p)?;
+fn run(c: &Call, p: Params) -> Answer {
+    let bad = || Params::wrong("tasks", "a list of {\"session\", \"prompt\"}");
+    let tasks = p.0.get("tasks").and_then(Value::as_array).ok_or_else(bad)?;
     let mut sessions = Vec::new();
     let mut prompts = HashMap::new();
-    for t in &p.tasks {
-        let s = c.shared.session(Some(&t.session))?;
+    for t in tasks {
+        let field = |name: &str| t.get(name).and_then(Value::as_str).ok_or_else(bad);
+        let s = c.shared.session(Some(field("session")?))?;
         if prompts
-            .insert(s.target_id.clone(), t.prompt.clone())
+            .insert(s.target_id.clone(), field("prompt")?.to_string())
             .is_some()
         {
             return Err(Failure::BadRequest(format!(
@@ -568,34 +541,22 @@ fn run(c: &Call, p: Value) -> Answer {
     if sessions.is_empty() {
         return Err(Failure::BadRequest("no tasks".into()));
     }
-    report(c, &sessions, &prompts, Strategy::All, &p.timing, p.extract)
+    report(c, &p, &sessions, &prompts, Strategy::All)
 }
 
-fn output(c: &Call, p: Value) -> Answer {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct P {
-        session: Option<String>,
-        #[serde(default)]
-        code: bool,
-        lang: Option<String>,
-    }
-    let p: P = params(p)?;
-    let (_, mut panel) = attach(c, p.session.as_deref())?;
+fn output(c: &Call, p: Params) -> Answer {
+    let lang = p.text("lang")?;
+    let (_, mut panel) = attach(c, p.session()?.as_deref())?;
     let last = panel
         .history()?
         .into_iter()
         .rev()
         .find(|m| m.role == Role::Agent)
         .ok_or_else(|| Error::Failed("there is no answer in this conversation yet".into()))?;
-    if !p.code {
+    if !p.flag("code", false)? {
         return Ok(Some(json!(last)));
     }
-    let wanted = |lang: &str| {
-        p.lang
-            .as_deref()
-            .is_none_or(|l| lang.eq_ignore_ascii_case(l))
-    };
+    let wanted = |l: &str| lang.as_deref().is_none_or(|x| l.eq_ignore_ascii_case(x));
     let blocks: Vec<_> = last
         .code_blocks
         .iter()
@@ -604,15 +565,13 @@ fn output(c: &Call, p: Value) -> Answer {
     Ok(Some(json!(blocks)))
 }
 
-fn history(c: &Call, p: Value) -> Answer {
-    let p: One = params(p)?;
-    let (_, mut panel) = attach(c, p.session.as_deref())?;
+fn history(c: &Call, p: Params) -> Answer {
+    let (_, mut panel) = attach(c, p.session()?.as_deref())?;
     Ok(Some(json!(panel.history()?)))
 }
 
-fn new_conversation(c: &Call, p: Value) -> Answer {
-    let p: One = params(p)?;
-    let (session, mut panel) = attach(c, p.session.as_deref())?;
+fn new_conversation(c: &Call, p: Params) -> Answer {
+    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
     let snap = panel.probe()?;
     if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
         return Err(Error::Failed(format!(

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -92,12 +92,12 @@ impl Shared {
     }
 
     fn alive(&self) -> Option<Sender<()>> {
-        self.alive.lock().expect("alive lock").clone()
+        lock(&self.alive).clone()
     }
 
     /// One session by alias, id prefix or workspace name, among those open now.
     fn session(&self, query: Option<&str>) -> Result<crate::sessions::Session, Error> {
-        let live = self.table.lock().expect("table lock").sessions();
+        let live = lock(&self.table).sessions();
         if let (Some(q), Some(names)) = (query, &self.names)
             && let Some(found) = names.resolve(q, &live)
         {
@@ -158,19 +158,15 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
             .spawn(move || accept(listener, shared, stopping))
             .expect("spawn the acceptor")
     };
-    let host = if local.ip().is_unspecified() {
-        "127.0.0.1".to_string()
+    // Where this machine reaches the server (the dashboard URL, and the stop's wake-up).
+    let here = if local.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
     } else {
-        local.ip().to_string()
-    };
-    let host = match local.ip() {
-        IpAddr::V6(_) if !local.ip().is_unspecified() => format!("[{host}]"),
-        _ => host,
+        local
     };
     eprintln!(
-        "angrav: serving {} sessions; dashboard: http://{host}:{}/?token={}",
-        shared.table.lock().expect("table lock").sessions().len(),
-        local.port(),
+        "angrav: serving {} sessions; dashboard: http://{here}/?token={}",
+        lock(&shared.table).sessions().len(),
         shared.token
     );
     if let Some(path) = &token_file {
@@ -180,22 +176,11 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     eprintln!("angrav: stopping");
     // Stop accepting: wake the acceptor with a connection of our own.
     stopping.store(true, Ordering::SeqCst);
-    let wake = if local.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
-    } else {
-        local
-    };
-    let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    let _ = TcpStream::connect_timeout(&here, Duration::from_secs(1));
     let _ = acceptor.join();
     // Tell every client, and wait (a little) for the close frames to go out.
-    shared.alive.lock().expect("alive lock").take();
-    let clients: Vec<Arc<Outbox>> = shared
-        .clients
-        .lock()
-        .expect("clients lock")
-        .values()
-        .cloned()
-        .collect();
+    lock(&shared.alive).take();
+    let clients: Vec<Arc<Outbox>> = lock(&shared.clients).values().cloned().collect();
     for c in &clients {
         c.close(CloseCode::Away, "angrav serve is stopping");
     }
@@ -330,6 +315,12 @@ fn own_origin(req: &http::Request, origin: &str, port: u16) -> bool {
     let name = name.trim_start_matches('[').trim_end_matches(']');
     let literal = name == "localhost" || name.parse::<IpAddr>().is_ok();
     literal && host_port == Some(port) && origin == format!("http://{host}")
+}
+
+/// Locks a mutex of serve's. Every change under these locks is one step, so what a
+/// thread that panicked left behind is consistent: go on with it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// 32 random bytes from the system, as hex.

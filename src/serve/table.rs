@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::lock;
 use super::ws::Outbox;
 use crate::hooks::Hooks;
 use crate::monitor::{Monitors, Update};
@@ -76,6 +77,11 @@ struct Event<'a> {
     approvals: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Push<'a> {
+    event: Event<'a>,
 }
 
 /// The sessions, the event counter and the subscribers, under one lock: a subscriber
@@ -157,7 +163,7 @@ impl Table {
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             reason,
         };
-        let text = json!({ "event": event }).to_string();
+        let text = serde_json::to_string(&Push { event }).expect("an event serialises");
         // A client that cannot take it is dropped (see `Outbox::send`), never waited for.
         self.subscribers.retain(|_, c| c.send(text.clone()));
     }
@@ -177,7 +183,7 @@ impl Hub {
     /// `stop` says so; then every monitor is stopped.
     pub fn run(mut self, sessions: Vec<Session>, ready: Sender<()>, stop: Receiver<()>) {
         {
-            let mut table = self.shared.table.lock().expect("table lock");
+            let mut table = lock(&self.shared.table);
             for s in sessions {
                 self.monitors.spawn(&s, None);
                 table.rows.push(Row {
@@ -192,11 +198,7 @@ impl Hub {
         let mut ready = Some(ready);
         loop {
             let waiting = ready.is_some()
-                && self
-                    .shared
-                    .table
-                    .lock()
-                    .expect("table lock")
+                && lock(&self.shared.table)
                     .rows
                     .iter()
                     .any(|r| r.snapshot.is_none());
@@ -227,7 +229,7 @@ impl Hub {
 
     fn apply(&mut self, update: Update) {
         let shared = self.shared.clone();
-        let mut table = shared.table.lock().expect("table lock");
+        let mut table = lock(&shared.table);
         match update {
             Update::Changed {
                 target_id,

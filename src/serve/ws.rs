@@ -14,6 +14,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Bytes, Message, Utf8Bytes, WebSocket};
 
+use super::lock;
 use super::{Shared, api};
 
 /// Messages a client may have waiting before it is dropped.
@@ -129,11 +130,7 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
     if spawned.is_err() {
         return;
     }
-    shared
-        .clients
-        .lock()
-        .expect("clients lock")
-        .insert(outbox.id, outbox.clone());
+    lock(&shared.clients).insert(outbox.id, outbox.clone());
     let mut reader =
         WebSocket::from_partially_read(ReadHalf(stream), rest, Role::Server, Some(config()));
     loop {
@@ -149,16 +146,8 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
             Ok(Message::Pong(_) | Message::Frame(_)) => {}
         }
     }
-    shared
-        .table
-        .lock()
-        .expect("table lock")
-        .unsubscribe(outbox.id);
-    shared
-        .clients
-        .lock()
-        .expect("clients lock")
-        .remove(&outbox.id);
+    lock(&shared.table).unsubscribe(outbox.id);
+    lock(&shared.clients).remove(&outbox.id);
     outbox.close(CloseCode::Normal, "");
 }
 
