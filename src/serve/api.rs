@@ -26,6 +26,8 @@ enum Failure {
     /// Not JSON, not an object, or params of the wrong shape.
     BadRequest(String),
     UnknownMethod(String),
+    /// The client has too many long calls running.
+    Busy(String),
     /// What the CLI would have failed with.
     Angrav(Error),
 }
@@ -41,6 +43,7 @@ impl Failure {
         match self {
             Failure::BadRequest(_) => "bad_request",
             Failure::UnknownMethod(_) => "unknown_method",
+            Failure::Busy(_) => "busy",
             Failure::Angrav(e) => match e {
                 Error::Usage(_) | Error::Profile(_) => "bad_request",
                 Error::SessionNotFound { .. } => "session_not_found",
@@ -56,7 +59,7 @@ impl Failure {
 
     fn message(&self) -> String {
         match self {
-            Failure::BadRequest(m) => m.clone(),
+            Failure::BadRequest(m) | Failure::Busy(m) => m.clone(),
             Failure::UnknownMethod(m) => format!("no method '{m}'; 'schema' lists them"),
             Failure::Angrav(Error::Usage(m)) => m.clone(),
             Failure::Angrav(e) => e.to_string(),
@@ -237,6 +240,7 @@ const EVENT: &str = "{seq, type: new_session|state_change|session_closed, sessio
 const ERRORS: &[&str] = &[
     "bad_request",
     "unknown_method",
+    "busy",
     "session_not_found",
     "session_ambiguous",
     "no_panel",
@@ -300,14 +304,20 @@ pub fn handle(shared: &Arc<Shared>, client: &Arc<Outbox>, text: &str) {
         let answer = (method.run)(&call, params);
         return reply(client, &call.id, answer);
     }
+    if !client.call_started() {
+        let why = "too many calls at once on this connection; wait for some to end".to_string();
+        return reply(client, &call.id, Err(Failure::Busy(why)));
+    }
     let spawned = std::thread::Builder::new()
         .name(format!("serve {}", method.name))
         .stack_size(512 * 1024)
         .spawn(move || {
             let answer = (method.run)(&call, params);
+            call.client.call_done();
             reply(&call.client, &call.id, answer);
         });
     if let Err(e) = spawned {
+        client.call_done();
         let why = Error::Failed(format!("cannot start a thread for the call: {e}"));
         reply(client, &Value::Null, Err(why.into()));
     }

@@ -6,7 +6,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -19,6 +19,8 @@ use super::{Shared, api};
 
 /// Messages a client may have waiting before it is dropped.
 pub const QUEUE: usize = 256;
+/// Long calls (each on a thread of its own) one client may have running at once.
+const CALLS: usize = 32;
 /// How long one write to a client may block before the client is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests are small; anything past this is refused by the WebSocket layer.
@@ -38,6 +40,8 @@ pub struct Outbox {
     tx: Sender<Out>,
     stream: TcpStream,
     dropped: AtomicBool,
+    /// Long calls running for this client.
+    calls: AtomicUsize,
 }
 
 impl Outbox {
@@ -56,6 +60,20 @@ impl Outbox {
             }
             Err(TrySendError::Disconnected(_)) => false,
         }
+    }
+
+    /// Counts a long call in, unless the client already has [`CALLS`] running; the
+    /// call counts itself out with [`Outbox::call_done`].
+    pub fn call_started(&self) -> bool {
+        self.calls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < CALLS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn call_done(&self) {
+        self.calls.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Says goodbye with a close frame (or, if the queue is full, just hangs up).
@@ -118,6 +136,7 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
         tx,
         stream: control,
         dropped: AtomicBool::new(false),
+        calls: AtomicUsize::new(0),
     });
     let writer = WebSocket::from_raw_socket(write_stream, Role::Server, Some(config()));
     let spawned = std::thread::Builder::new()
