@@ -129,8 +129,8 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
         next_client: AtomicU64::new(1),
         alive: Mutex::new(Some(alive_tx)),
     });
-    let (monitors, updates) = crate::monitor::Monitors::new(registry.profile());
-    let mut monitors = monitors;
+    // One set of monitors for every window, new ones followed (the hub spawns them).
+    let (mut monitors, updates) = crate::monitor::Monitors::new(registry.profile());
     monitors.watch_targets(registry.endpoints());
     let hub = Hub {
         shared: shared.clone(),
