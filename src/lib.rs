@@ -9,11 +9,14 @@
 //! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
 //! - [`state`]: the state directory; [`names`]: aliases and groups kept there;
 //!   [`journal`]: the journal of events and turns.
+//! - [`serve`]: `angrav serve`, the WebSocket API and the dashboard; [`hooks`]:
+//!   commands, webhooks and notifications on events; [`signals`]: SIGINT/SIGTERM.
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 pub mod cli;
 pub mod dispatch;
 mod error;
+pub mod hooks;
 pub mod journal;
 pub mod locate;
 pub mod monitor;
@@ -21,7 +24,9 @@ pub mod names;
 pub mod panel;
 pub mod profile;
 pub mod registry;
+pub mod serve;
 pub mod sessions;
+pub mod signals;
 pub mod sim;
 pub mod state;
 pub mod timestamp;

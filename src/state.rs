@@ -161,6 +161,26 @@ impl StateDir {
         Ok(out)
     }
 
+    /// Writes `name` whole (a temp file, then a rename), readable and writable by the
+    /// user alone (mode 0600 from its creation on): for secrets such as serve's token.
+    pub fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        self.create()?;
+        let path = self.file(name);
+        let temp = self.file(&format!(".{name}.tmp"));
+        let write = || -> io::Result<()> {
+            let _ = fs::remove_file(&temp);
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&temp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&temp, &path)
+        };
+        write().map_err(|e| io_error(&path, e))
+    }
+
     /// Writes `name` whole through a temp file and a rename; the caller holds the lock.
     fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         let path = self.file(name);

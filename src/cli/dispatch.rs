@@ -9,12 +9,12 @@ use crossbeam_channel::{never, select};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::interrupt::interrupts;
 use super::output;
 use super::single::read_input;
 use super::{Args, parse_duration, registry, show_duration, usage};
 use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
 use crate::panel::State;
+use crate::signals::signals as interrupts;
 use crate::{Error, exit};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {

@@ -224,6 +224,31 @@ const GRACE: Flag = Flag {
     shown: "--grace D",
     text: "after ^C, how long running turns may take to finish [default: 30s]",
 };
+const LISTEN: Flag = Flag {
+    name: "--listen",
+    shown: "--listen ADDR",
+    text: "where serve listens [default: 127.0.0.1:7878]; an address other than loopback needs --allow-remote",
+};
+const ALLOW_REMOTE: Flag = Flag {
+    name: "--allow-remote",
+    shown: "--allow-remote",
+    text: "let serve listen on an address other machines reach (anyone with the token drives your agents)",
+};
+const ON: Flag = Flag {
+    name: "--on",
+    shown: "--on EVENT[:STATE] CMD",
+    text: "run CMD through sh -c when an event settles (state_change, new_session, session_closed; :STATE narrows to the state entered), the event's JSON on stdin and ANGRAV_EVENT, ANGRAV_SESSION, ANGRAV_WORKSPACE, ANGRAV_STATE in the environment; repeatable",
+};
+const WEBHOOK: Flag = Flag {
+    name: "--webhook",
+    shown: "--webhook URL",
+    text: "POST every settled event's JSON to URL (http:// only; 3 attempts, 10 s each); repeatable",
+};
+const NOTIFY: Flag = Flag {
+    name: "--notify",
+    shown: "--notify",
+    text: "a desktop notification (notify-send, osascript) when a chat awaits approval, fails, or finishes a turn",
+};
 const RAW: Flag = Flag {
     name: "--raw",
     shown: "--raw",
@@ -259,6 +284,11 @@ const ALL_FLAGS: &[&Flag] = &[
     &PER_SESSION,
     &RETRIES,
     &GRACE,
+    &LISTEN,
+    &ALLOW_REMOTE,
+    &ON,
+    &WEBHOOK,
+    &NOTIFY,
     &FILE,
     &TASK,
     &LANG,
@@ -336,6 +366,9 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &COUNT,
             &TIMEOUT,
             &SETTLE,
+            &ON,
+            &WEBHOOK,
+            &NOTIFY,
         ],
         common: true,
     },
@@ -520,6 +553,13 @@ pub(super) const COMMANDS: &[Cmd] = &[
         summary: "a completion script for bash, zsh or fish; e.g. source <(angrav completions bash)",
         flags: &[],
         common: false,
+    },
+    Cmd {
+        words: "serve",
+        args: "",
+        summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
+        flags: &[&LISTEN, &ALLOW_REMOTE, &ON, &WEBHOOK, &NOTIFY, &SETTLE],
+        common: true,
     },
 ];
 

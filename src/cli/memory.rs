@@ -27,7 +27,7 @@ fn state(a: &Args, what: &str) -> Result<StateDir, Error> {
 
 /// The aliases and groups, unless `--no-state`. Without a state directory to find,
 /// only `--group` fails.
-fn names(a: &Args) -> Result<Option<Names>, Error> {
+pub(super) fn names(a: &Args) -> Result<Option<Names>, Error> {
     if a.no_state {
         return Ok(None);
     }

@@ -7,10 +7,10 @@ mod demo;
 mod dispatch;
 mod doctor;
 mod help;
-mod interrupt;
 mod memory;
 mod multi;
 mod output;
+mod serve;
 mod single;
 mod term;
 
@@ -59,6 +59,7 @@ enum Command {
     Log,
     Turns,
     Dispatch,
+    Serve,
 }
 
 #[derive(Debug)]
@@ -95,6 +96,9 @@ struct Args {
     per_session: usize,
     retries: u32,
     grace: Duration,
+    listen: Option<String>,
+    allow_remote: bool,
+    hooks: crate::hooks::Config,
 }
 
 pub fn main() -> u8 {
@@ -158,6 +162,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         per_session: 1,
         retries: 1,
         grace: Duration::from_secs(30),
+        listen: None,
+        allow_remote: false,
+        hooks: crate::hooks::Config::default(),
     };
     let (mut help, mut version) = (false, false);
     // Every flag given, by the name the command table knows it by.
@@ -231,6 +238,14 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
             Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
+            Long("listen") => a.listen = Some(text(p.value())?),
+            Long("allow-remote") => a.allow_remote = true,
+            Long("on") => {
+                let (event, command) = (text(p.value())?, text(p.value())?);
+                a.hooks.on(&event, &command)?;
+            }
+            Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
+            Long("notify") => a.hooks.notify = true,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -335,6 +350,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "log" => Command::Log,
         "turns" => Command::Turns,
         "dispatch" => Command::Dispatch,
+        "serve" => Command::Serve,
         other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
@@ -526,6 +542,7 @@ fn run(a: Args) -> Result<u8, Error> {
             multi::wait(&a)
         }
         Command::SessionsWatch => multi::watch(&a),
+        Command::Serve => serve::run(&a),
         Command::AliasSet(..)
         | Command::AliasRm(_)
         | Command::AliasList
@@ -563,6 +580,9 @@ mod tests {
             for f in c.flags() {
                 let mut with = argv.clone();
                 with.push(f.name);
+                if f.name == "--on" {
+                    with.push("state_change:idle");
+                }
                 if f.takes_value() {
                     with.push(match f.name {
                         "--color" => "never",

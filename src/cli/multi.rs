@@ -71,7 +71,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if strategy == Strategy::Any && !prompts.is_empty() {
         return Err(usage("--any goes with sessions wait"));
     }
-    let interrupt = super::interrupt::interrupts();
+    let interrupt = crate::signals::signals();
     // What is left of --timeout after finding the sessions.
     let spec = WaitSpec {
         strategy,
@@ -90,7 +90,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
         )
     });
     print_report(&report, a.json);
-    if super::interrupt::happened() {
+    if crate::signals::happened() {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
             .map(|o| o.session.as_str())
@@ -290,6 +290,8 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     // Also with --session: the endpoints' losses and returns are reported.
     monitors.watch_targets(registry.endpoints());
     let mut gone = Gone::default();
+    // `--on`, `--webhook`, `--notify`: run off this thread, on settled transitions.
+    let hooks = crate::hooks::Hooks::start(a.hooks.clone(), a.wait.settle);
     let mut printer = Printer {
         json: a.json,
         table: !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal(),
@@ -307,6 +309,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
             break;
         };
         let _ = apply_watch(
+            hooks.as_ref(),
             update,
             &mut watched,
             &mut order,
@@ -338,7 +341,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         select! {
             recv(rx) -> update => {
                 let Ok(update) = update else { return Ok(exit::OK) };
-                apply_watch(update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, &mut gone, Some(&mut printer));
+                apply_watch(hooks.as_ref(), update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, &mut gone, Some(&mut printer));
             }
             recv(timer) -> _ => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -431,6 +434,7 @@ fn all_idle(watched: &mut HashMap<String, Watched>, lost: &BTreeSet<String>) -> 
 
 #[allow(clippy::too_many_arguments)]
 fn apply_watch(
+    hooks: Option<&crate::hooks::Hooks>,
     update: Update,
     watched: &mut HashMap<String, Watched>,
     order: &mut Vec<String>,
@@ -452,6 +456,14 @@ fn apply_watch(
                 gone.back(&w.session.endpoint, printer.as_deref_mut(), clock.stamp(at));
             }
             let previous = w.snapshot.as_ref().map(|s| s.state);
+            if let Some(h) = hooks {
+                // New: a window first seen after the snapshot lines.
+                h.state(
+                    &w.session,
+                    &snapshot,
+                    previous.is_none() && printer.is_some(),
+                );
+            }
             let current = snapshot.state;
             w.snapshot = Some(snapshot);
             let p = printer?;
@@ -480,6 +492,9 @@ fn apply_watch(
             // Its endpoint answered: that is how the window was found gone.
             gone.back(&w.session.endpoint, printer.as_deref_mut(), clock.stamp(at));
             gone.closed.push(format!("{} ({reason})", w.session.id));
+            if let Some(h) = hooks {
+                h.closed(&w.session, &reason);
+            }
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let p = printer?;
             p.event(

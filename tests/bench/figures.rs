@@ -10,7 +10,9 @@
 //! `done` did), `dispatch` (100 prompts over 20 chats: the gap from a chat seen done
 //! to its next prompt, and the total time against the ideal), `transcript` (the
 //! page's script time with a 20 MB transcript that streams a node every 200 ms,
-//! without and with `sessions watch`); pass names to run a subset. `--idle-secs N` sets how long the
+//! without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
+//! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
+//! CPU and RSS); pass names to run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -49,6 +51,9 @@ fn main() {
     }
     if run("transcript") {
         transcript(&sim);
+    }
+    if run("serve") {
+        serve(&sim);
     }
     if run("hundred") {
         let second = Simulator::start().unwrap();
@@ -320,20 +325,24 @@ impl Watch {
 
     /// (CPU seconds used so far, peak RSS in kB) from /proc.
     fn usage(&self) -> (f64, u64) {
-        let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap();
-        let kb = hwm.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (ticks / 100.0, kb)
+        usage(self.child.id())
     }
+}
+
+/// A process's (CPU seconds used so far, peak RSS in kB), from /proc.
+fn usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap();
+    let kb = hwm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (ticks / 100.0, kb)
 }
 
 impl Drop for Watch {
@@ -854,4 +863,152 @@ fn transcript(sim: &Simulator) {
         script1 - script0
     );
     sim.close(&t.id).unwrap();
+}
+
+/// `angrav serve` over 10 windows: `sessions.list` through its WebSocket against the
+/// cold command, a DOM change in a window to its row on the dashboard, and serve's
+/// idle CPU and peak RSS.
+fn serve(sim: &Simulator) {
+    use tungstenite::Message;
+    use tungstenite::client::IntoClientRequest;
+    const N: usize = 10;
+    let mut windows: Vec<Open> = (0..N).map(|i| open_window(sim, i)).collect();
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    let ep = sim.endpoint().label();
+    let cold: Vec<Duration> = (0..20)
+        .map(|_| {
+            let s = Instant::now();
+            let o = Command::new(bin)
+                .args(["--cdp", ep, "sessions", "list"])
+                .output()
+                .unwrap();
+            assert!(o.status.success());
+            s.elapsed()
+        })
+        .collect();
+    let state = std::env::temp_dir().join(format!("angrav-bench-serve-{}", std::process::id()));
+    let mut child = Command::new(bin)
+        .args(["--cdp", ep, "serve", "--listen", "127.0.0.1:0"])
+        .env("ANGRAV_STATE_DIR", &state)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve ended");
+        if let Some(u) = line.split("dashboard: ").nth(1) {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let mut req = format!("{}/ws", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let addr = base.trim_start_matches("http://");
+    let (mut ws, _) =
+        tungstenite::client(req, std::net::TcpStream::connect(addr).unwrap()).unwrap();
+    let mut list = |id: usize| {
+        let s = Instant::now();
+        let q = format!(r#"{{"id":{id},"method":"sessions.list"}}"#);
+        ws.send(Message::text(q)).unwrap();
+        let reply = ws.read().unwrap();
+        let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+        assert!(v["result"].as_array().unwrap().len() >= N);
+        s.elapsed()
+    };
+    for i in 0..20 {
+        list(i);
+    }
+    let through: Vec<Duration> = (0..200).map(list).collect();
+    println!(
+        "\nserve, {N} windows: sessions.list through serve's WebSocket: {}; the cold `angrav sessions list`: {}",
+        summary(through),
+        summary(cold)
+    );
+
+    // The dashboard: every row's state text, with the page's time of each change.
+    let tab = sim.endpoint().new_target(&url).unwrap();
+    let mut page = Connection::open(tab.web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    angrav::sim::wait_loaded(&mut page).unwrap();
+    let ids: Vec<&str> = windows.iter().map(|w| w.target.id.as_str()).collect();
+    let watch_rows = format!(
+        "new Promise((resolve) => {{
+          const ids = {};
+          window.__changes = [];
+          const last = {{}};
+          const look = () => {{
+            const t = performance.timeOrigin + performance.now();
+            let all = true;
+            for (const id of ids) {{
+              const s = document.querySelector('tr[data-target=\"' + id + '\"] .state');
+              if (!s) {{ all = false; continue; }}
+              if (last[id] !== undefined && last[id] !== s.textContent) window.__changes.push({{ id, t }});
+              last[id] = s.textContent;
+            }}
+            return all;
+          }};
+          new MutationObserver(() => {{ if (look()) resolve(true); }})
+            .observe(document.body, {{ subtree: true, childList: true, characterData: true }});
+          if (look()) resolve(true);
+        }})",
+        serde_json::json!(ids)
+    );
+    let eval = |page: &mut Connection, expression: &str| {
+        page.call(
+            &Evaluate {
+                expression,
+                return_by_value: true,
+                await_promise: true,
+                ..Default::default()
+            },
+            Duration::from_secs(30),
+        )
+        .unwrap()
+        .into_value()
+        .unwrap()
+    };
+    eval(&mut page, &watch_rows);
+    let mut latency = Vec::new();
+    for k in 0..100 {
+        let w = &mut windows[(k / 2) % N];
+        let at = flip(w);
+        let seen = format!(
+            "new Promise((resolve) => {{
+              const find = () => window.__changes.length > {k} && window.__changes[{k}];
+              const done = () => {{ const c = find(); if (c) {{ resolve(c); return true; }} return false; }};
+              if (done()) return;
+              const obs = new MutationObserver(() => {{ if (done()) obs.disconnect(); }});
+              obs.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
+            }})"
+        );
+        let c = eval(&mut page, &seen);
+        assert_eq!(c["id"], w.target.id.as_str());
+        latency.push(c["t"].as_f64().unwrap() - at);
+    }
+    println!(
+        "serve, {N} windows: DOM change in a window to its row on the dashboard: {}",
+        summary(ms(latency))
+    );
+    sim.close(&tab.id).unwrap();
+
+    let idle = Duration::from_secs(20);
+    let (cpu0, _) = usage(child.id());
+    std::thread::sleep(idle);
+    let (cpu1, rss) = usage(child.id());
+    println!(
+        "serve, {N} windows, idle: {:.2}% of a core over {} s, peak RSS {:.1} MB (50 windows: not run)",
+        (cpu1 - cpu0) / idle.as_secs_f64() * 100.0,
+        idle.as_secs(),
+        rss as f64 / 1024.0
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(state);
+    for w in &windows {
+        sim.close(&w.target.id).unwrap();
+    }
 }

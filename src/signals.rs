@@ -1,9 +1,8 @@
-//! ^C as a channel: a command that must finish cleanly on SIGINT selects on
-//! [`interrupts`] next to its other channels (a wait prints what it collected, a
-//! dispatch stops handing out prompts).
-//!
-//! The handler only writes a byte to a socket (`write` is async-signal-safe); a
-//! thread blocked reading the other end turns each byte into a message.
+//! SIGINT (^C) and SIGTERM as a channel: a command that must finish cleanly selects on
+//! [`signals`] next to its other channels (a wait prints what it collected, a dispatch
+//! stops handing out prompts, `serve` closes its clients). The handler only writes a
+//! byte to a socket (`write` is async-signal-safe); a thread blocked reading the other
+//! end turns each byte into a message.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,15 +10,15 @@ use crossbeam_channel::Receiver;
 
 static HAPPENED: AtomicBool = AtomicBool::new(false);
 
-/// A ^C came since [`interrupts`] was first called.
-pub(super) fn happened() -> bool {
+/// A signal came since [`signals`] was first called.
+pub fn happened() -> bool {
     HAPPENED.load(Ordering::Relaxed)
 }
 
-/// One message per SIGINT from now on; SIGINT no longer ends the process by itself.
-/// The first call installs the handler; later calls share its receiver.
+/// One message per SIGINT or SIGTERM from now on; they no longer end the process by
+/// themselves. The first call installs the handler; later calls share its receiver.
 #[cfg(unix)]
-pub(super) fn interrupts() -> Receiver<()> {
+pub fn signals() -> Receiver<()> {
     use std::io::Read;
     use std::os::fd::IntoRawFd;
     use std::os::unix::net::UnixStream;
@@ -27,6 +26,7 @@ pub(super) fn interrupts() -> Receiver<()> {
     use std::sync::atomic::AtomicI32;
 
     const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
     // In the C library std links.
     unsafe extern "C" {
         fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
@@ -34,7 +34,7 @@ pub(super) fn interrupts() -> Receiver<()> {
     }
     /// The socket end the handler writes to.
     static WAKE: AtomicI32 = AtomicI32::new(-1);
-    extern "C" fn on_sigint(_: i32) {
+    extern "C" fn on_signal(_: i32) {
         let fd = WAKE.load(Ordering::Relaxed);
         if fd >= 0 {
             // SAFETY: one byte from a valid buffer to a descriptor this module owns
@@ -46,13 +46,13 @@ pub(super) fn interrupts() -> Receiver<()> {
     static RX: OnceLock<Receiver<()>> = OnceLock::new();
     RX.get_or_init(|| {
         let Ok((mut read, write)) = UnixStream::pair() else {
-            // No socket, no handler: ^C ends the process as it always does.
+            // No socket, no handler: the signals end the process as they always do.
             return crossbeam_channel::never();
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         WAKE.store(write.into_raw_fd(), Ordering::Relaxed);
         std::thread::Builder::new()
-            .name("interrupts".into())
+            .name("signals".into())
             .stack_size(64 * 1024)
             .spawn(move || {
                 let mut byte = [0u8; 1];
@@ -63,15 +63,19 @@ pub(super) fn interrupts() -> Receiver<()> {
                     }
                 }
             })
-            .expect("spawn the interrupt thread");
+            .expect("spawn the signal thread");
         // SAFETY: the handler only loads an atomic and calls write(2).
-        unsafe { signal(SIGINT, on_sigint) };
+        unsafe {
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+        }
         rx
     })
     .clone()
 }
 
+/// Elsewhere, the signals end the process as they always do: nothing to receive.
 #[cfg(not(unix))]
-pub(super) fn interrupts() -> Receiver<()> {
+pub fn signals() -> Receiver<()> {
     crossbeam_channel::never()
 }

@@ -1,0 +1,612 @@
+//! Hooks: what angrav runs when a session's state settles somewhere new. A command
+//! (`--on EVENT[:STATE] CMD`, through `sh -c`, the event's JSON on its stdin), a
+//! webhook (`--webhook URL`, the JSON POSTed), a desktop notification (`--notify`).
+//!
+//! Hooks fire once per settled transition, never on a flicker: `thinking` when the
+//! busy marker shows, `awaiting_approval` and `error` at once, `idle` only once the
+//! agent has stayed idle for the settle time (see [`Tracker`]). They run off the
+//! event path: the caller hands over what it saw and goes on; a thread of its own
+//! decides what settled, and a pool of four runs the hooks. Page text never reaches a
+//! command line: it travels on stdin and in the environment, and notifications get
+//! it as separate arguments, never through a shell.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender, never, select};
+use serde::Serialize;
+
+use crate::Error;
+use crate::panel::{Snapshot, State};
+use crate::sessions::Session;
+use crate::timestamp::rfc3339;
+use crate::turn::{Tracker, Verdict};
+
+/// Hooks running at once, at most.
+const RUNNERS: usize = 4;
+/// Hook runs waiting for a runner; past this, events are dropped (said on stderr).
+const BACKLOG: usize = 1024;
+/// How long a hook command may run before it is killed.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// One webhook attempt's limit, and the waits before the second and third attempts.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+const WEBHOOK_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
+
+/// The event kinds a hook can name.
+const EVENTS: [&str; 3] = ["state_change", "new_session", "session_closed"];
+
+/// The hooks given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub commands: Vec<CommandHook>,
+    pub webhooks: Vec<String>,
+    pub notify: bool,
+}
+
+/// `--on EVENT[:STATE] CMD`.
+#[derive(Debug, Clone)]
+pub struct CommandHook {
+    event: &'static str,
+    state: Option<State>,
+    command: String,
+}
+
+impl Config {
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.webhooks.is_empty() && !self.notify
+    }
+
+    /// Adds `--on EVENT[:STATE] CMD`.
+    pub fn on(&mut self, spec: &str, command: &str) -> Result<(), Error> {
+        let (event, state) = match spec.split_once(':') {
+            Some((e, s)) => (e, Some(s)),
+            None => (spec, None),
+        };
+        let event = EVENTS.into_iter().find(|e| *e == event).ok_or_else(|| {
+            Error::Usage(format!(
+                "--on: unknown event '{event}' (state_change, new_session, session_closed)"
+            ))
+        })?;
+        let state = state
+            .map(|s| {
+                serde_json::from_value::<State>(s.into()).map_err(|_| {
+                    Error::Usage(format!(
+                        "--on: unknown state '{s}' (idle, thinking, awaiting_approval, error, no_panel)"
+                    ))
+                })
+            })
+            .transpose()?;
+        if command.trim().is_empty() {
+            return Err(Error::Usage("--on: the command is empty".into()));
+        }
+        self.commands.push(CommandHook {
+            event,
+            state,
+            command: command.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Adds `--webhook URL` (plain `http://`: this build has no TLS).
+    pub fn webhook(&mut self, url: &str) -> Result<(), Error> {
+        if !url.starts_with("http://") {
+            return Err(Error::Usage(format!(
+                "--webhook {url}: only http:// URLs (angrav has no TLS); put a local relay in front of an https endpoint"
+            )));
+        }
+        self.webhooks.push(url.to_string());
+        Ok(())
+    }
+}
+
+/// The session an event is about.
+#[derive(Debug, Clone)]
+pub struct Who {
+    session: String,
+    target_id: String,
+    workspace: Option<String>,
+}
+
+impl From<&Session> for Who {
+    fn from(s: &Session) -> Who {
+        Who {
+            session: s.id.clone(),
+            target_id: s.target_id.clone(),
+            workspace: s.workspace.clone(),
+        }
+    }
+}
+
+/// What the event path saw, as it hands it to the hooks.
+#[derive(Debug)]
+pub enum Seen {
+    /// A session's state as its monitor reported it; `new`: a window that appeared
+    /// after the start (it fires `new_session`).
+    State {
+        who: Who,
+        snapshot: Box<Snapshot>,
+        new: bool,
+    },
+    Closed {
+        who: Who,
+        reason: String,
+    },
+}
+
+/// The hooks' side of the event path: cheap to call, never blocks.
+pub struct Hooks {
+    tx: Sender<Seen>,
+}
+
+impl Hooks {
+    /// Starts the hook threads; `None` when no hook is configured.
+    pub fn start(config: Config, settle: Duration) -> Option<Hooks> {
+        if config.is_empty() {
+            return None;
+        }
+        let notifier = if config.notify {
+            let n = Notifier::find();
+            if n.is_none() {
+                eprintln!(
+                    "angrav: --notify: neither notify-send nor osascript found; no notifications"
+                );
+            }
+            n
+        } else {
+            None
+        };
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(BACKLOG);
+        for i in 0..RUNNERS {
+            let jobs = jobs_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("hook runner {i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    for job in jobs {
+                        job.run();
+                    }
+                })
+                .expect("spawn a hook runner");
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut settler = Settler {
+            config,
+            notifier,
+            settle,
+            sessions: HashMap::new(),
+            seq: 0,
+            jobs: jobs_tx,
+        };
+        std::thread::Builder::new()
+            .name("hooks".into())
+            .stack_size(256 * 1024)
+            .spawn(move || settler.run(rx))
+            .expect("spawn the hook thread");
+        Some(Hooks { tx })
+    }
+
+    /// Call for every state a monitor reports (`sessions watch`: each
+    /// `Update::Changed`; `new` for a window that appeared after the start).
+    pub fn state(&self, session: &Session, snapshot: &Snapshot, new: bool) {
+        let _ = self.tx.send(Seen::State {
+            who: session.into(),
+            snapshot: Box::new(snapshot.clone()),
+            new,
+        });
+    }
+
+    /// Call when a session's window closed (`Update::Closed`).
+    pub fn closed(&self, session: &Session, reason: &str) {
+        let _ = self.tx.send(Seen::Closed {
+            who: session.into(),
+            reason: reason.to_string(),
+        });
+    }
+}
+
+/// One session as the hooks follow it: the state it last settled in.
+#[derive(Clone)]
+struct Followed {
+    who: Who,
+    settled: State,
+    tracker: Tracker,
+    last: Snapshot,
+    wake: Option<Instant>,
+}
+
+/// Decides which transitions settled, and queues their hooks.
+struct Settler {
+    config: Config,
+    notifier: Option<Notifier>,
+    settle: Duration,
+    sessions: HashMap<String, Followed>,
+    seq: u64,
+    jobs: Sender<Job>,
+}
+
+/// An event as hooks get it (the JSON on a command's stdin, a webhook's body).
+#[derive(Debug, Serialize)]
+struct Event<'a> {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    session: &'a str,
+    target_id: &'a str,
+    workspace: Option<&'a str>,
+    previous: Option<State>,
+    current: Option<State>,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    approvals: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+impl Settler {
+    fn run(&mut self, rx: Receiver<Seen>) {
+        loop {
+            let next = self.sessions.values().filter_map(|f| f.wake).min();
+            let timer = next.map_or_else(never, crossbeam_channel::at);
+            select! {
+                recv(rx) -> seen => match seen {
+                    Ok(seen) => self.seen(seen),
+                    Err(_) => return,
+                },
+                recv(timer) -> _ => {
+                    let now = Instant::now();
+                    let due: Vec<String> = self
+                        .sessions
+                        .iter()
+                        .filter(|(_, f)| f.wake.is_some_and(|w| w <= now))
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in due {
+                        let last = self.sessions[&id].last.clone();
+                        self.observe(&id, last, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn seen(&mut self, seen: Seen) {
+        match seen {
+            Seen::State { who, snapshot, new } => {
+                let snapshot = *snapshot;
+                let id = who.target_id.clone();
+                if self.sessions.contains_key(&id) {
+                    return self.observe(&id, snapshot, Instant::now());
+                }
+                // First sight: where the session is now is no transition.
+                let mut tracker = Tracker::new(None, self.settle);
+                let _ = tracker.observe(&snapshot, Instant::now());
+                let f = Followed {
+                    who,
+                    settled: snapshot.state,
+                    tracker,
+                    last: snapshot,
+                    wake: None,
+                };
+                if new {
+                    self.fire("new_session", &f, None, Some(f.settled), None);
+                }
+                self.sessions.insert(id, f);
+            }
+            Seen::Closed { who, reason } => {
+                if let Some(f) = self.sessions.remove(&who.target_id) {
+                    self.fire("session_closed", &f, Some(f.settled), None, Some(&reason));
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, id: &str, snap: Snapshot, now: Instant) {
+        let settle = self.settle;
+        let Some(f) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let previous = f.settled;
+        f.wake = None;
+        let settled = match snap.state {
+            // Busy shows: a turn (re)starts at once; its tracker starts with it.
+            State::Thinking => {
+                if previous != State::Thinking {
+                    f.tracker = Tracker::new(None, settle);
+                }
+                let _ = f.tracker.observe(&snap, now);
+                Some(State::Thinking)
+            }
+            // A reload, most likely: no transition until the panel is back.
+            State::NoPanel => None,
+            _ => match f.tracker.observe(&snap, now) {
+                Verdict::Stopped => Some(snap.state),
+                Verdict::Pending { wake } => {
+                    f.wake = wake;
+                    None
+                }
+            },
+        };
+        f.last = snap;
+        if let Some(current) = settled.filter(|s| *s != previous) {
+            f.settled = current;
+            let f = f.clone();
+            self.fire("state_change", &f, Some(previous), Some(current), None);
+        }
+    }
+
+    fn fire(
+        &mut self,
+        kind: &'static str,
+        f: &Followed,
+        previous: Option<State>,
+        current: Option<State>,
+        reason: Option<&str>,
+    ) {
+        self.seq += 1;
+        let snap = current.map(|_| &f.last);
+        let event = Event {
+            seq: self.seq,
+            kind,
+            session: &f.who.session,
+            target_id: &f.who.target_id,
+            workspace: f.who.workspace.as_deref(),
+            previous,
+            current,
+            timestamp: rfc3339(SystemTime::now()),
+            error: snap.and_then(|s| s.error.as_deref()),
+            approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+            reason,
+        };
+        let json = serde_json::to_string(&event).expect("an event serialises");
+        let mut jobs = Vec::new();
+        for hook in &self.config.commands {
+            let state_matches = hook.state.is_none() || hook.state == current;
+            if hook.event == kind && state_matches {
+                jobs.push(Job::Command {
+                    command: hook.command.clone(),
+                    env: [
+                        ("ANGRAV_EVENT", kind.to_string()),
+                        ("ANGRAV_SESSION", f.who.session.clone()),
+                        (
+                            "ANGRAV_WORKSPACE",
+                            f.who.workspace.clone().unwrap_or_default(),
+                        ),
+                        (
+                            "ANGRAV_STATE",
+                            current.map(State::name).unwrap_or_default().into(),
+                        ),
+                    ],
+                    stdin: json.clone(),
+                });
+            }
+        }
+        for url in &self.config.webhooks {
+            jobs.push(Job::Webhook {
+                url: url.clone(),
+                body: json.clone(),
+            });
+        }
+        if let Some(n) = self.notifier
+            && let Some(text) = notification(&event)
+        {
+            jobs.push(Job::Notify(n, text));
+        }
+        for job in jobs {
+            if self.jobs.try_send(job).is_err() {
+                eprintln!(
+                    "angrav: hooks: {BACKLOG} hook runs already wait; event {} of {} not handed to its hooks",
+                    event.seq, event.session
+                );
+            }
+        }
+    }
+}
+
+/// The transitions worth a desktop notification: the agent needs the user, or is done.
+fn notification(e: &Event) -> Option<(String, String)> {
+    let body = match e.current? {
+        State::AwaitingApproval if e.approvals.is_empty() => "awaiting approval".to_string(),
+        State::AwaitingApproval => format!("awaiting approval: {}", e.approvals.join(", ")),
+        State::Error => format!("error: {}", e.error.unwrap_or("")),
+        State::Idle if e.previous == Some(State::Thinking) => "finished".into(),
+        _ => return None,
+    };
+    let title = format!("angrav: {}", e.workspace.unwrap_or(e.session));
+    Some((sanitize(&title), sanitize(&body)))
+}
+
+/// Page text made fit for a notification: no control characters, not too long.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
+}
+
+/// The desktop's notification tool.
+#[derive(Debug, Clone, Copy)]
+enum Notifier {
+    NotifySend,
+    Osascript,
+}
+
+impl Notifier {
+    fn find() -> Option<Notifier> {
+        let on_path = |name: &str| {
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        };
+        if cfg!(target_os = "macos") && on_path("osascript") {
+            Some(Notifier::Osascript)
+        } else if on_path("notify-send") {
+            Some(Notifier::NotifySend)
+        } else {
+            None
+        }
+    }
+
+    /// The command, with the title and body as arguments of their own.
+    fn command(self, title: &str, body: &str) -> Command {
+        match self {
+            Notifier::NotifySend => {
+                let mut c = Command::new("notify-send");
+                c.arg("--").arg(title).arg(body);
+                c
+            }
+            Notifier::Osascript => {
+                // The script is fixed; the texts arrive as its run handler's argv.
+                let mut c = Command::new("osascript");
+                c.args([
+                    "-e",
+                    "on run argv",
+                    "-e",
+                    "display notification (item 2 of argv) with title (item 1 of argv)",
+                    "-e",
+                    "end run",
+                ])
+                .arg(title)
+                .arg(body);
+                c
+            }
+        }
+    }
+}
+
+/// One hook run.
+enum Job {
+    Command {
+        command: String,
+        env: [(&'static str, String); 4],
+        stdin: String,
+    },
+    Webhook {
+        url: String,
+        body: String,
+    },
+    Notify(Notifier, (String, String)),
+}
+
+impl Job {
+    fn run(self) {
+        let result = match &self {
+            Job::Command {
+                command,
+                env,
+                stdin,
+            } => run_command(command, env, stdin),
+            Job::Webhook { url, body } => post(url, body),
+            Job::Notify(n, (title, body)) => n
+                .command(title, body)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())
+                .and_then(exited),
+        };
+        if let Err(why) = result {
+            let what = match &self {
+                Job::Command { command, .. } => format!("hook '{command}'"),
+                Job::Webhook { url, .. } => format!("webhook {url}"),
+                Job::Notify(..) => "notification".into(),
+            };
+            eprintln!("angrav: {what} failed: {why}");
+        }
+    }
+}
+
+fn exited(status: std::process::ExitStatus) -> Result<(), String> {
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("it exited with {status}"))
+    }
+}
+
+/// `sh -c CMD`, the event on stdin; its stdout is discarded, its stderr is angrav's.
+fn run_command(command: &str, env: &[(&str, String)], stdin: &str) -> Result<(), String> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start sh: {e}"))?;
+    if let Some(mut input) = child.stdin.take() {
+        // A hook that does not read its stdin is fine.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return exited(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "still running after {} s: killed",
+                    COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            // std has no wait with a timeout: look again shortly.
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// POSTs the event; retried twice with a growing wait when it does not get a 2xx.
+fn post(url: &str, body: &str) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(WEBHOOK_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut last = String::new();
+    for attempt in 0..=WEBHOOK_BACKOFF.len() {
+        if attempt > 0 {
+            std::thread::sleep(WEBHOOK_BACKOFF[attempt - 1]);
+        }
+        match agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(body)
+        {
+            Ok(reply) if reply.status().is_success() => return Ok(()),
+            Ok(reply) => last = format!("HTTP {}", reply.status().as_u16()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(format!(
+        "{last} (after {} attempts)",
+        WEBHOOK_BACKOFF.len() + 1
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_specs_name_an_event_and_maybe_a_state() {
+        let mut c = Config::default();
+        c.on("state_change:awaiting_approval", "true").unwrap();
+        c.on("session_closed", "true").unwrap();
+        assert_eq!(c.commands[0].state, Some(State::AwaitingApproval));
+        assert_eq!(c.commands[1].state, None);
+        assert!(c.on("changed", "true").is_err());
+        assert!(c.on("state_change:asleep", "true").is_err());
+        assert!(c.webhook("https://example.com/x").is_err());
+        assert!(c.webhook("http://127.0.0.1:9/x").is_ok());
+    }
+
+    #[test]
+    fn notifications_carry_no_control_characters() {
+        assert_eq!(sanitize("a\nb\x1b[31mc"), "a b [31mc");
+        assert_eq!(sanitize(&"x".repeat(300)).len(), 200);
+    }
+}

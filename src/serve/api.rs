@@ -1,0 +1,619 @@
+//! The WebSocket API: requests `{"id", "method", "params"}`, each answered with
+//! `{"id", "result"}` or `{"id", "error": {"code", "message"}}`; events come as
+//! `{"event": {...}}` after a `subscribe`. Quick methods answer from the in-memory
+//! table at once; the others run on a thread of their own and answer when done, so a
+//! long call never holds up the next request on the same connection. The table of
+//! methods below is both the dispatcher and what `schema` returns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::lock;
+use super::ws::Outbox;
+use crate::Error;
+use crate::monitor::ACCEPT_WITHIN;
+use crate::panel::{Panel, Role, State};
+use crate::sessions::Session;
+use crate::turn::{self, WaitOptions};
+use crate::waiter::{self, Strategy, WaitSpec};
+
+/// Why a request got no result.
+enum Failure {
+    /// Not JSON, not an object, or params of the wrong shape.
+    BadRequest(String),
+    UnknownMethod(String),
+    /// The client has too many long calls running.
+    Busy(String),
+    /// What the CLI would have failed with.
+    Angrav(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Angrav(e)
+    }
+}
+
+impl Failure {
+    fn code(&self) -> &'static str {
+        match self {
+            Failure::BadRequest(_) => "bad_request",
+            Failure::UnknownMethod(_) => "unknown_method",
+            Failure::Busy(_) => "busy",
+            Failure::Angrav(e) => match e {
+                Error::Usage(_) | Error::Profile(_) => "bad_request",
+                Error::SessionNotFound { .. } => "session_not_found",
+                Error::SessionAmbiguous { .. } => "session_ambiguous",
+                Error::NoPanel => "no_panel",
+                Error::NotAccepted(_) => "not_accepted",
+                Error::NotDelivered(_) => "not_delivered",
+                Error::Timeout { .. } => "timeout",
+                _ => "failed",
+            },
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::BadRequest(m) | Failure::Busy(m) => m.clone(),
+            Failure::UnknownMethod(m) => format!("no method '{m}'; 'schema' lists them"),
+            Failure::Angrav(Error::Usage(m)) => m.clone(),
+            Failure::Angrav(e) => e.to_string(),
+        }
+    }
+}
+
+/// One request being answered.
+struct Call {
+    shared: Arc<Shared>,
+    client: Arc<Outbox>,
+    id: Value,
+}
+
+type Answer = Result<Option<Value>, Failure>;
+
+struct Method {
+    name: &'static str,
+    summary: &'static str,
+    /// Each param with its type and default.
+    params: &'static [(&'static str, &'static str)],
+    result: &'static str,
+    /// Runs on a thread of its own (it talks to pages or waits).
+    slow: bool,
+    /// `Ok(None)`: the method sent its reply itself.
+    run: fn(&Call, Params) -> Answer,
+}
+
+const SESSION: (&str, &str) = (
+    "session",
+    "string, optional: an alias, an id prefix or a workspace name; may be left out when one session is open",
+);
+const TIMEOUT: (&str, &str) = ("timeout_ms", "number, default 120000");
+const SETTLE: (&str, &str) = (
+    "settle_ms",
+    "number, default: serve's --settle (400): how long idle must hold",
+);
+const EXTRACT: (&str, &str) = (
+    "extract",
+    "bool, default true: collect each finished session's answer",
+);
+const REPORT: &str = "{timed_out, sessions: [{session, target_id, workspace, status: done|pending|closed|failed, state, reason?, duration_ms, answer?, error?, approvals?}]}";
+const MESSAGE: &str =
+    "{role: user|agent, content (Markdown), thoughts?, code_blocks?: [{lang, code}]}";
+
+const METHODS: &[Method] = &[
+    Method {
+        name: "sessions.list",
+        summary: "every session with its state, from memory",
+        params: &[],
+        result: "[{id, target_id, title, workspace, url, endpoint, state, layout, since (RFC 3339: when it entered its state), error?, approvals}]",
+        slow: false,
+        run: |c, _| Ok(Some(lock(&c.shared.table).list())),
+    },
+    Method {
+        name: "status",
+        summary: "one session's state and why angrav reads it so, from memory",
+        params: &[SESSION],
+        result: "{session: {id, target_id, title, workspace, url, endpoint}, since, state, layout, busy, error, quota_resume, approvals, input_found, input_editable, user_messages, agent_messages, answer_blocks, turn_open, markers}",
+        slow: false,
+        run: status,
+    },
+    Method {
+        name: "prompt",
+        summary: "send a prompt, delivered exactly once or not at all (as the CLI's prompt); with wait, also await its turn and give its answer",
+        params: &[
+            SESSION,
+            ("text", "string: the prompt"),
+            ("wait", "bool, default false"),
+            ("replace_draft", "bool, default false"),
+            TIMEOUT,
+            SETTLE,
+        ],
+        result: "{session, delivered: true, started}; with wait also {state, error, approvals, answer: MESSAGE or null}",
+        slow: true,
+        run: prompt,
+    },
+    Method {
+        name: "wait",
+        summary: "wait until the sessions have stopped: every one, or the first (any)",
+        params: &[
+            ("sessions", "[string], default: every session"),
+            ("any", "bool, default false"),
+            TIMEOUT,
+            SETTLE,
+            EXTRACT,
+        ],
+        result: REPORT,
+        slow: true,
+        run: wait,
+    },
+    Method {
+        name: "fanout",
+        summary: "the same prompt to several sessions at once, each one's turn awaited",
+        params: &[
+            ("text", "string: the prompt"),
+            ("sessions", "[string], default: every idle session"),
+            TIMEOUT,
+            SETTLE,
+            EXTRACT,
+        ],
+        result: REPORT,
+        slow: true,
+        run: fanout,
+    },
+    Method {
+        name: "run",
+        summary: "a prompt per session, sent at once, each one's turn awaited",
+        params: &[("tasks", "[{session, prompt}]"), TIMEOUT, SETTLE, EXTRACT],
+        result: REPORT,
+        slow: true,
+        run,
+    },
+    Method {
+        name: "output",
+        summary: "the last answer (with code, only its code blocks)",
+        params: &[
+            SESSION,
+            ("code", "bool, default false"),
+            (
+                "lang",
+                "string, optional: only code blocks in this language",
+            ),
+        ],
+        result: "MESSAGE; with code: [{lang, code}]",
+        slow: true,
+        run: output,
+    },
+    Method {
+        name: "history",
+        summary: "every message of the conversation, oldest first",
+        params: &[SESSION],
+        result: "[MESSAGE]",
+        slow: true,
+        run: history,
+    },
+    Method {
+        name: "new",
+        summary: "start a new conversation (refused while the agent works)",
+        params: &[SESSION],
+        result: "{session, new_conversation: bool (false: it was already empty)}",
+        slow: true,
+        run: new_conversation,
+    },
+    Method {
+        name: "subscribe",
+        summary: "the table now, then an event pushed for every change",
+        params: &[],
+        result: "{seq, sessions: [as sessions.list]}; then pushes {event: EVENT} with seq growing by one",
+        slow: false,
+        run: |c, _| {
+            lock(&c.shared.table).subscribe(&c.client, &c.id);
+            Ok(None)
+        },
+    },
+    Method {
+        name: "unsubscribe",
+        summary: "no more events",
+        params: &[],
+        result: "{subscribed: bool (whether it was)}",
+        slow: false,
+        run: |c, _| {
+            let was = lock(&c.shared.table).unsubscribe(c.client.id());
+            Ok(Some(json!({ "subscribed": was })))
+        },
+    },
+    Method {
+        name: "schema",
+        summary: "this list",
+        params: &[],
+        result: "{methods: [{name, summary, params, result}], message, event, errors}",
+        slow: false,
+        run: |_, _| Ok(Some(schema())),
+    },
+];
+
+const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session, target_id, workspace, title, previous, current, timestamp, error?, approvals, reason?}";
+const ERRORS: &[&str] = &[
+    "bad_request",
+    "unknown_method",
+    "busy",
+    "session_not_found",
+    "session_ambiguous",
+    "no_panel",
+    "not_accepted",
+    "not_delivered",
+    "timeout",
+    "failed",
+];
+
+fn schema() -> Value {
+    let methods: Vec<Value> = METHODS
+        .iter()
+        .map(|m| {
+            let params: serde_json::Map<String, Value> = m
+                .params
+                .iter()
+                .map(|(n, t)| (n.to_string(), Value::from(*t)))
+                .collect();
+            json!({ "name": m.name, "summary": m.summary, "params": params, "result": m.result })
+        })
+        .collect();
+    json!({
+        "request": "{id, method, params}",
+        "reply": "{id, result} or {id, error: {code, message}}",
+        "methods": methods,
+        "message": MESSAGE,
+        "event": EVENT,
+        "errors": ERRORS,
+    })
+}
+
+/// Answers one request (a text message from a client).
+pub fn handle(shared: &Arc<Shared>, client: &Arc<Outbox>, text: &str) {
+    let request = serde_json::from_str::<Value>(text).ok();
+    let id = request
+        .as_ref()
+        .and_then(|r| r.get("id").cloned())
+        .unwrap_or_default();
+    let method = request
+        .as_ref()
+        .and_then(|r| r.get("method"))
+        .and_then(Value::as_str);
+    let params = request.as_ref().and_then(|r| r.get("params")).cloned();
+    let Some(name) = method else {
+        let why = "a request is a JSON object {\"id\", \"method\", \"params\"}".to_string();
+        return reply(client, &id, Err(Failure::BadRequest(why)));
+    };
+    let Some(method) = METHODS.iter().find(|m| m.name == name) else {
+        return reply(client, &id, Err(Failure::UnknownMethod(name.to_string())));
+    };
+    let params = match Params::of(params) {
+        Ok(p) => p,
+        Err(f) => return reply(client, &id, Err(f)),
+    };
+    let call = Call {
+        shared: shared.clone(),
+        client: client.clone(),
+        id,
+    };
+    if !method.slow {
+        let answer = (method.run)(&call, params);
+        return reply(client, &call.id, answer);
+    }
+    if !client.call_started() {
+        let why = "too many calls at once on this connection; wait for some to end".to_string();
+        return reply(client, &call.id, Err(Failure::Busy(why)));
+    }
+    let spawned = std::thread::Builder::new()
+        .name(format!("serve {}", method.name))
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let answer = (method.run)(&call, params);
+            call.client.call_done();
+            reply(&call.client, &call.id, answer);
+        });
+    if let Err(e) = spawned {
+        client.call_done();
+        let why = Error::Failed(format!("cannot start a thread for the call: {e}"));
+        reply(client, &Value::Null, Err(why.into()));
+    }
+}
+
+/// A binary message is no request.
+pub fn refuse_binary(client: &Arc<Outbox>) {
+    let why = "requests are JSON text messages".to_string();
+    reply(client, &Value::Null, Err(Failure::BadRequest(why)));
+}
+
+fn reply(client: &Outbox, id: &Value, answer: Answer) {
+    let text = match answer {
+        Ok(None) => return,
+        Ok(Some(result)) => json!({ "id": id, "result": result }),
+        Err(f) => json!({ "id": id, "error": { "code": f.code(), "message": f.message() } }),
+    };
+    client.send(text.to_string());
+}
+
+/// A request's params, read field by field: a field of the wrong type is a bad
+/// request; fields a method does not know are ignored.
+pub struct Params(serde_json::Map<String, Value>);
+
+impl Params {
+    fn of(v: Option<Value>) -> Result<Params, Failure> {
+        match v {
+            None | Some(Value::Null) => Ok(Params(serde_json::Map::new())),
+            Some(Value::Object(m)) => Ok(Params(m)),
+            Some(_) => Err(Failure::BadRequest("params must be an object".into())),
+        }
+    }
+
+    fn wrong(name: &str, what: &str) -> Failure {
+        Failure::BadRequest(format!("params: {name} must be {what}"))
+    }
+
+    fn text(&self, name: &str) -> Result<Option<String>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Params::wrong(name, "a string")),
+        }
+    }
+
+    fn required(&self, name: &str) -> Result<String, Failure> {
+        self.text(name)?
+            .ok_or_else(|| Failure::BadRequest(format!("params: {name} is missing")))
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(Params::wrong(name, "true or false")),
+        }
+    }
+
+    fn millis(&self, name: &str) -> Result<Option<Duration>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(|ms| Some(Duration::from_millis(ms)))
+                .ok_or_else(|| Params::wrong(name, "a number of milliseconds")),
+        }
+    }
+
+    fn texts(&self, name: &str) -> Result<Vec<String>, Failure> {
+        let Some(v) = self.0.get(name).filter(|v| !v.is_null()) else {
+            return Ok(Vec::new());
+        };
+        v.as_array()
+            .and_then(|a| a.iter().map(|x| x.as_str().map(String::from)).collect())
+            .ok_or_else(|| Params::wrong(name, "a list of strings"))
+    }
+
+    fn session(&self) -> Result<Option<String>, Failure> {
+        self.text("session")
+    }
+
+    /// `timeout_ms` and `settle_ms`, with serve's defaults.
+    fn wait_options(&self, c: &Call) -> Result<WaitOptions, Failure> {
+        Ok(WaitOptions {
+            timeout: self
+                .millis("timeout_ms")?
+                .unwrap_or(WaitOptions::default().timeout),
+            settle: self.millis("settle_ms")?.unwrap_or(c.shared.settle),
+        })
+    }
+}
+
+/// A session, and its panel, or why not.
+fn attach(c: &Call, query: Option<&str>) -> Result<(Session, Panel), Failure> {
+    let session = c.shared.session(query)?;
+    let (panel, snap) = Panel::attach(&session.window, &c.shared.profile)?;
+    if snap.state == State::NoPanel {
+        return Err(Error::NoPanel.into());
+    }
+    Ok((session, panel))
+}
+
+fn status(c: &Call, p: Params) -> Answer {
+    let session = c.shared.session(p.session()?.as_deref())?;
+    let status = lock(&c.shared.table).status(&session.target_id);
+    Ok(Some(status.unwrap_or_else(
+        || json!({ "session": session, "state": null }),
+    )))
+}
+
+fn prompt(c: &Call, p: Params) -> Answer {
+    let text = p.required("text")?;
+    let opts = p.wait_options(c)?;
+    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
+    let send = turn::SendOptions {
+        claim_within: opts.timeout,
+        start_within: ACCEPT_WITHIN.min(opts.timeout),
+        replace_draft: p.flag("replace_draft", false)?,
+    };
+    let begun = std::time::Instant::now();
+    let sent = turn::send_prompt(&mut panel, &text, send)?;
+    if !p.flag("wait", false)? {
+        return Ok(Some(
+            json!({ "session": session.id, "delivered": true, "started": sent.started }),
+        ));
+    }
+    let wait = WaitOptions {
+        timeout: opts.timeout.saturating_sub(begun.elapsed()),
+        ..opts
+    };
+    let end = turn::wait_stopped(&mut panel, sent.snapshot, Some(sent.baseline), wait)?;
+    // Only an answer that came after this prompt is its answer.
+    let answer = if end.state == State::Idle && sent.baseline.answered(&end) {
+        panel.history()?.pop().filter(|m| m.role == Role::Agent)
+    } else {
+        None
+    };
+    if end.state == State::Idle && answer.is_none() {
+        return Err(Error::Failed(format!(
+            "{}: the agent stopped without an answer to this prompt",
+            session.id
+        ))
+        .into());
+    }
+    Ok(Some(json!({
+        "session": session.id, "delivered": true, "started": true, "state": end.state,
+        "error": end.error, "approvals": end.approvals, "answer": answer,
+    })))
+}
+
+/// Waits as `strategy` says on `sessions`, sending the prompts first.
+fn report(
+    c: &Call,
+    p: &Params,
+    sessions: &[Session],
+    prompts: &HashMap<String, String>,
+    strategy: Strategy,
+) -> Answer {
+    let opts = p.wait_options(c)?;
+    let spec = WaitSpec {
+        strategy,
+        timeout: opts.timeout,
+        settle: opts.settle,
+        extract: p.flag("extract", true)?,
+    };
+    let report = waiter::wait(sessions, prompts, &c.shared.profile, spec, None);
+    Ok(Some(json!(report)))
+}
+
+/// The sessions named, or every one.
+fn chosen(c: &Call, queries: &[String]) -> Result<Vec<Session>, Failure> {
+    if queries.is_empty() {
+        return Ok(lock(&c.shared.table).sessions());
+    }
+    Ok(queries
+        .iter()
+        .map(|q| c.shared.session(Some(q)))
+        .collect::<Result<_, _>>()?)
+}
+
+fn wait(c: &Call, p: Params) -> Answer {
+    let strategy = if p.flag("any", false)? {
+        Strategy::Any
+    } else {
+        Strategy::All
+    };
+    let sessions = chosen(c, &p.texts("sessions")?)?;
+    report(c, &p, &sessions, &HashMap::new(), strategy)
+}
+
+fn fanout(c: &Call, p: Params) -> Answer {
+    let text = p.required("text")?;
+    if text.trim().is_empty() {
+        return Err(Failure::BadRequest("the prompt is empty".into()));
+    }
+    let named = p.texts("sessions")?;
+    let sessions = if named.is_empty() {
+        lock(&c.shared.table).idle()
+    } else {
+        chosen(c, &named)?
+    };
+    if sessions.is_empty() {
+        return Err(Error::Failed("no idle session to send the prompt to".into()).into());
+    }
+    let prompts = sessions
+        .iter()
+        .map(|s| (s.target_id.clone(), text.clone()))
+        .collect();
+    report(c, &p, &sessions, &prompts, Strategy::All)
+}
+
+fn run(c: &Call, p: Params) -> Answer {
+    let bad = || Params::wrong("tasks", "a list of {\"session\", \"prompt\"}");
+    let tasks = p.0.get("tasks").and_then(Value::as_array).ok_or_else(bad)?;
+    let mut sessions = Vec::new();
+    let mut prompts = HashMap::new();
+    for t in tasks {
+        let field = |name: &str| t.get(name).and_then(Value::as_str).ok_or_else(bad);
+        let s = c.shared.session(Some(field("session")?))?;
+        if prompts
+            .insert(s.target_id.clone(), field("prompt")?.to_string())
+            .is_some()
+        {
+            return Err(Failure::BadRequest(format!(
+                "session {} is given two prompts",
+                s.id
+            )));
+        }
+        sessions.push(s);
+    }
+    if sessions.is_empty() {
+        return Err(Failure::BadRequest("no tasks".into()));
+    }
+    report(c, &p, &sessions, &prompts, Strategy::All)
+}
+
+fn output(c: &Call, p: Params) -> Answer {
+    let lang = p.text("lang")?;
+    let (_, mut panel) = attach(c, p.session()?.as_deref())?;
+    let last = panel
+        .history()?
+        .into_iter()
+        .rev()
+        .find(|m| m.role == Role::Agent)
+        .ok_or_else(|| Error::Failed("there is no answer in this conversation yet".into()))?;
+    if !p.flag("code", false)? {
+        return Ok(Some(json!(last)));
+    }
+    let wanted = |l: &str| lang.as_deref().is_none_or(|x| l.eq_ignore_ascii_case(x));
+    let blocks: Vec<_> = last
+        .code_blocks
+        .iter()
+        .filter(|b| wanted(&b.lang))
+        .collect();
+    Ok(Some(json!(blocks)))
+}
+
+fn history(c: &Call, p: Params) -> Answer {
+    let (_, mut panel) = attach(c, p.session()?.as_deref())?;
+    Ok(Some(json!(panel.history()?)))
+}
+
+fn new_conversation(c: &Call, p: Params) -> Answer {
+    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
+    let snap = panel.probe()?;
+    if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+        return Err(Error::Failed(format!(
+            "the agent is busy ({}); wait for it before starting a new conversation",
+            snap.state.name()
+        ))
+        .into());
+    }
+    let clicked = panel.new_conversation()?;
+    Ok(Some(
+        json!({ "session": session.id, "new_conversation": clicked }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_names_every_method_once() {
+        let s = schema();
+        let names: Vec<&str> = s["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
+        for m in ["sessions.list", "status", "prompt", "wait", "fanout", "run"] {
+            assert!(names.contains(&m), "{m}");
+        }
+    }
+}

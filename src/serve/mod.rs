@@ -1,0 +1,340 @@
+//! `angrav serve`: one long-running process that follows every session (one monitor
+//! thread per window, new windows found as they open) and serves, on one port,
+//! a WebSocket API (`GET /ws`, see [`api`]) and a live dashboard (`GET /`).
+//!
+//! Security: a random token, made at start and kept in the state directory
+//! (`serve.token`, mode 0600), is required on every request (`Authorization: Bearer`
+//! or `?token=`); a WebSocket upgrade from a page of another origin is refused; the
+//! server binds loopback only, unless told otherwise with `--allow-remote`.
+
+mod api;
+mod http;
+mod table;
+mod ws;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::hooks::{self, Hooks};
+use crate::names::Names;
+use crate::profile::Profile;
+use crate::registry::Registry;
+use crate::state::StateDir;
+use crate::{Error, exit};
+use table::{Hub, Table};
+use ws::Outbox;
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the stop waits for clients to get their close frame.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+/// The token file in the state directory.
+const TOKEN_FILE: &str = "serve.token";
+
+/// How `serve` was asked to run.
+pub struct Options {
+    pub listen: SocketAddr,
+    pub settle: Duration,
+    pub hooks: hooks::Config,
+    /// Where the token is kept (none: `--no-state`, the token is only printed).
+    pub state: Option<StateDir>,
+    pub names: Option<Names>,
+}
+
+/// `--listen ADDR` as given, refused when it is not loopback and `--allow-remote` is
+/// not given.
+pub fn listen_address(given: Option<&str>, allow_remote: bool) -> Result<SocketAddr, Error> {
+    let given = given.unwrap_or("127.0.0.1:7878");
+    let addr: SocketAddr = given
+        .parse()
+        .or_else(|_| given.replace("localhost", "127.0.0.1").parse())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "--listen {given}: give an address and port, e.g. 127.0.0.1:7878"
+            ))
+        })?;
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(Error::Usage(format!(
+            "--listen {addr} is reachable from other machines; add --allow-remote if that is meant \
+             (anyone who has the token then drives your agents)"
+        )));
+    }
+    Ok(addr)
+}
+
+/// What every connection and the hub share.
+pub struct Shared {
+    profile: Profile,
+    settle: Duration,
+    names: Option<Names>,
+    token: String,
+    port: u16,
+    table: Mutex<Table>,
+    clients: Mutex<HashMap<u64, Arc<Outbox>>>,
+    next_client: AtomicU64,
+    /// Each writer thread holds a clone; the stop drops this one and waits for the
+    /// rest (so every client got its close frame). `None` once stopping.
+    alive: Mutex<Option<Sender<()>>>,
+}
+
+impl Shared {
+    fn next_client_id(&self) -> u64 {
+        self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn alive(&self) -> Option<Sender<()>> {
+        lock(&self.alive).clone()
+    }
+
+    /// One session by alias, id prefix or workspace name, among those open now.
+    fn session(&self, query: Option<&str>) -> Result<crate::sessions::Session, Error> {
+        let live = lock(&self.table).sessions();
+        if let (Some(q), Some(names)) = (query, &self.names)
+            && let Some(found) = names.resolve(q, &live)
+        {
+            return found.cloned();
+        }
+        crate::sessions::select(&live, query).cloned()
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM; then stops accepting, sends every client
+/// a close frame, stops the monitors, and returns 0.
+pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
+    let signals = crate::signals::signals();
+    let token = random_token()?;
+    let listener = TcpListener::bind(opts.listen)
+        .map_err(|e| Error::Failed(format!("cannot listen on {}: {e}", opts.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Failed(format!("cannot listen on {}: {e}", opts.listen)))?;
+    let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
+    let shared = Arc::new(Shared {
+        profile: registry.profile().clone(),
+        settle: opts.settle,
+        names: opts.names,
+        token,
+        port: local.port(),
+        table: Mutex::default(),
+        clients: Mutex::default(),
+        next_client: AtomicU64::new(1),
+        alive: Mutex::new(Some(alive_tx)),
+    });
+    // One set of monitors for every window, new ones followed (the hub spawns them).
+    let (mut monitors, updates) = crate::monitor::Monitors::new(registry.profile());
+    monitors.watch_targets(registry.endpoints());
+    let hub = Hub {
+        shared: shared.clone(),
+        monitors,
+        updates,
+        hooks: Hooks::start(opts.hooks, opts.settle),
+    };
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+    let sessions = registry.sessions().to_vec();
+    let hub = std::thread::Builder::new()
+        .name("serve hub".into())
+        .spawn(move || hub.run(sessions, ready_tx, stop_rx))
+        .expect("spawn the hub");
+    let _ = ready_rx.recv();
+    let token_file = match &opts.state {
+        Some(dir) => Some(write_token(dir, &shared.token)?),
+        None => None,
+    };
+    let stopping = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let (shared, stopping) = (shared.clone(), stopping.clone());
+        std::thread::Builder::new()
+            .name("serve accept".into())
+            .spawn(move || accept(listener, shared, stopping))
+            .expect("spawn the acceptor")
+    };
+    // Where this machine reaches the server (the dashboard URL, and the stop's wake-up).
+    let here = if local.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
+    } else {
+        local
+    };
+    eprintln!(
+        "angrav: serving {} sessions; dashboard: http://{here}/?token={}",
+        lock(&shared.table).sessions().len(),
+        shared.token
+    );
+    if let Some(path) = &token_file {
+        eprintln!("angrav: the token is also in {}", path.display());
+    }
+    let _ = signals.recv();
+    eprintln!("angrav: stopping");
+    // Stop accepting: wake the acceptor with a connection of our own.
+    stopping.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect_timeout(&here, Duration::from_secs(1));
+    let _ = acceptor.join();
+    // Tell every client, and wait (a little) for the close frames to go out.
+    lock(&shared.alive).take();
+    let clients: Vec<Arc<Outbox>> = lock(&shared.clients).values().cloned().collect();
+    for c in &clients {
+        c.close(CloseCode::Away, "angrav serve is stopping");
+    }
+    let _ = alive_rx.recv_deadline(Instant::now() + CLOSE_WITHIN);
+    let _ = stop_tx.send(());
+    let _ = hub.join();
+    if let Some(path) = token_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(exit::OK)
+}
+
+fn accept(listener: TcpListener, shared: Arc<Shared>, stopping: Arc<AtomicBool>) {
+    for conn in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = conn else { continue };
+        let shared = shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("serve conn".into())
+            .stack_size(256 * 1024)
+            .spawn(move || connection(shared, stream));
+    }
+}
+
+/// One connection: its request head, answered; an accepted upgrade becomes a client.
+fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let _ = stream.set_read_timeout(Some(HEAD_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(HEAD_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let req = match http::read_request(&mut stream) {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => {
+            let _ = http::refuse(&mut stream, "400 Bad Request", &e.to_string());
+            return;
+        }
+    };
+    if req.method != "GET" {
+        let _ = http::refuse(&mut stream, "405 Method Not Allowed", "only GET is served");
+        return;
+    }
+    if !matches!(req.path.as_str(), "/" | "/ws") {
+        let _ = http::refuse(&mut stream, "404 Not Found", "not found: try / or /ws");
+        return;
+    }
+    if !authorized(&req, &shared.token) {
+        let _ = http::refuse(
+            &mut stream,
+            "401 Unauthorized",
+            "a valid token is required: Authorization: Bearer TOKEN, or ?token=TOKEN \
+             (angrav serve prints it, and keeps it in serve.token in its state directory)",
+        );
+        return;
+    }
+    if req.path == "/" {
+        let _ = http::respond(
+            &mut stream,
+            "200 OK",
+            &[
+                ("Content-Type", "text/html; charset=utf-8"),
+                (
+                    "Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                ),
+                ("Referrer-Policy", "no-referrer"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+            DASHBOARD.as_bytes(),
+        );
+        return;
+    }
+    if let Some(origin) = req.header("Origin")
+        && !own_origin(&req, origin, shared.port)
+    {
+        let _ = http::refuse(
+            &mut stream,
+            "403 Forbidden",
+            "this server takes WebSocket connections from its own pages only",
+        );
+        return;
+    }
+    let key = req.header("Sec-WebSocket-Key");
+    let upgrade = req.header_has("Upgrade", "websocket")
+        && req.header_has("Connection", "upgrade")
+        && req.header("Sec-WebSocket-Version") == Some("13");
+    let (Some(key), true) = (key, upgrade) else {
+        let _ = http::refuse(
+            &mut stream,
+            "400 Bad Request",
+            "/ws takes a WebSocket upgrade (version 13)",
+        );
+        return;
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let switched = http::respond_upgrade(&mut stream, &accept);
+    if switched.is_ok() {
+        ws::run(shared, stream, req.rest, peer);
+    }
+}
+
+/// The token in `Authorization: Bearer` or `?token=`, compared in constant time.
+fn authorized(req: &http::Request, token: &str) -> bool {
+    let given = req
+        .header("Authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or_else(|| req.query("token"));
+    given.is_some_and(|g| {
+        g.len() == token.len()
+            && g.bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    })
+}
+
+/// The page asking is this server's own: its origin is `http://` and the `Host` the
+/// request was sent to, and that host is an IP address or `localhost` on our port
+/// (a host name could be another site's, rebound to this address).
+fn own_origin(req: &http::Request, origin: &str, port: u16) -> bool {
+    let Some(host) = req.header("Host") else {
+        return false;
+    };
+    let (name, host_port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(']') || n.starts_with('[') => (n, p.parse::<u16>().ok()),
+        _ => (host, Some(80)),
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let literal = name == "localhost" || name.parse::<IpAddr>().is_ok();
+    literal && host_port == Some(port) && origin == format!("http://{host}")
+}
+
+/// Locks a mutex of serve's. Every change under these locks is one step, so what a
+/// thread that panicked left behind is consistent: go on with it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// 32 random bytes from the system, as hex.
+fn random_token() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::Failed(format!("cannot read /dev/urandom for the token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Keeps the token in the state directory, readable by the user alone.
+fn write_token(dir: &StateDir, token: &str) -> Result<PathBuf, Error> {
+    let path = dir.file(TOKEN_FILE);
+    dir.write_private(TOKEN_FILE, format!("{token}\n").as_bytes())?;
+    Ok(path)
+}

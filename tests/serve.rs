@@ -1,0 +1,619 @@
+//! `angrav serve` in a real Chromium: the WebSocket API, its security, slow clients,
+//! the dashboard in a browser page, and hooks.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use angrav::panel::Layout;
+use angrav::sim::Window;
+use cdp::Connection;
+use cdp::methods::runtime::Evaluate;
+use common::{Reaped, open, sim};
+use crossbeam_channel::Receiver;
+use serde_json::{Value, json};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+/// How long a test waits for anything before it fails (never a pause).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running `angrav serve`, killed when dropped.
+struct Serve {
+    child: Reaped,
+    port: u16,
+    token: String,
+    state: PathBuf,
+    stderr: Receiver<String>,
+}
+
+fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Serve {
+    let state = std::env::temp_dir().join(format!("angrav-serve-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(["--cdp", sim().endpoint().label(), "serve"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("ANGRAV_STATE_DIR", &state)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run angrav serve"),
+    );
+    let (tx, stderr) = crossbeam_channel::unbounded();
+    let err = child.0.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = stderr
+            .recv_timeout(PATIENCE)
+            .expect("serve prints its dashboard URL");
+        if let Some(url) = line.split("dashboard: ").nth(1) {
+            let rest = url
+                .strip_prefix("http://127.0.0.1:")
+                .expect("a loopback URL");
+            let (port, token) = rest.split_once("/?token=").expect("a URL with a token");
+            return Serve {
+                port: port.parse().expect("a port"),
+                token: token.to_string(),
+                child,
+                state,
+                stderr,
+            };
+        }
+    }
+}
+
+impl Serve {
+    fn connect(&self) -> Client {
+        let mut req = format!("ws://127.0.0.1:{}/ws", self.port)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let (ws, _) = tungstenite::client(req, stream).expect("the upgrade is accepted");
+        Client {
+            ws,
+            next: 0,
+            events: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// The status line of a raw request with these extra header lines.
+    fn status_of(&self, target: &str, headers: &[String]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        for h in headers {
+            req += &format!("{h}\r\n");
+        }
+        req += "\r\n";
+        s.write_all(req.as_bytes()).unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line.trim().to_string()
+    }
+
+    /// The rest of a line on serve's stderr that contains `what`.
+    fn stderr_line(&self, what: &str) -> String {
+        loop {
+            let line = self.stderr.recv_timeout(PATIENCE).expect("a stderr line");
+            if line.contains(what) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // A failing test shows what serve said.
+        if std::thread::panicking() {
+            let _ = self.child.0.kill();
+            while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+                eprintln!("serve: {line}");
+            }
+        }
+    }
+}
+
+/// A WebSocket client of the API; events that arrive while awaiting a reply are kept.
+struct Client {
+    ws: WebSocket<TcpStream>,
+    next: u64,
+    events: Vec<Value>,
+    /// The ids of the replies, in the order they arrived.
+    replies: Vec<Value>,
+}
+
+impl Client {
+    fn send(&mut self, method: &str, params: Value) -> u64 {
+        self.next += 1;
+        let req = json!({ "id": self.next, "method": method, "params": params });
+        self.ws.send(Message::text(req.to_string())).unwrap();
+        self.next
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("a message from serve") {
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v.get("event").is_some() {
+                        self.events.push(v["event"].clone());
+                    } else {
+                        self.replies.push(v["id"].clone());
+                    }
+                    return v;
+                }
+                Message::Close(_) => panic!("serve closed the connection"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The whole reply to request `id`.
+    fn reply(&mut self, id: u64) -> Value {
+        loop {
+            let v = self.read();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, params);
+        let v = self.reply(id);
+        assert!(v.get("error").is_none(), "{method}: {v}");
+        v["result"].clone()
+    }
+
+    /// The first event (kept or new) for `target` entering `state`.
+    fn event(&mut self, target: &str, state: &str) -> Value {
+        let is = |e: &Value| e["target_id"] == target && e["current"] == state;
+        if let Some(i) = self.events.iter().position(is) {
+            return self.events.remove(i);
+        }
+        loop {
+            let v = self.read();
+            if v.get("event").is_some_and(is) {
+                self.events.pop();
+                return v["event"].clone();
+            }
+        }
+    }
+}
+
+fn row<'a>(list: &'a Value, target: &str) -> &'a Value {
+    common::by_target(list, target).unwrap_or_else(|| panic!("{target} in {list}"))
+}
+
+/// Shows or hides a window's busy marker, as the agent does when it starts or stops.
+const FLIP_BUSY: &str = "function () {
+  const b = document.querySelector('[data-tooltip-id=\"input-send-button-cancel-tooltip\"]') ||
+    Array.from(document.querySelectorAll('button')).find((x) => x.textContent === 'Stop');
+  b.classList.toggle('hidden');
+}";
+
+#[test]
+fn a_client_lists_prompts_waits_and_receives_events() {
+    let w = open(&[
+        Window::new(Layout::Current, "api-a"),
+        Window::new(Layout::LegacyFrame, "api-b").scenario("slow"),
+    ]);
+    let serve = start("api", &[], &[]);
+    let mut c = serve.connect();
+    let list = c.call("sessions.list", json!({}));
+    for i in 0..2 {
+        assert_eq!(row(&list, w.id(i))["state"], "idle", "{list}");
+    }
+    assert_eq!(row(&list, w.id(1))["workspace"], "api-b");
+    let subscribed = c.call("subscribe", json!({}));
+    let seq = subscribed["seq"].as_u64().unwrap();
+    assert_eq!(row(&subscribed["sessions"], w.id(0))["state"], "idle");
+
+    // A long call does not hold up the next one on the same connection.
+    let long = c.send(
+        "prompt",
+        json!({ "session": w.id(1), "text": "the slow one", "wait": true }),
+    );
+    let quick = c.send("status", json!({ "session": w.id(0) }));
+    let status = c.reply(quick);
+    assert_eq!(status["result"]["state"], "idle", "{status}");
+    assert_eq!(status["result"]["session"]["target_id"], w.id(0));
+    let answered = c.reply(long);
+    let at = |id: u64| c.replies.iter().position(|r| *r == json!(id)).unwrap();
+    assert!(at(quick) < at(long), "{:?}", c.replies);
+    let answer = answered["result"]["answer"]["content"].as_str().unwrap();
+    assert!(
+        answer.contains("the slow one") && answer.ends_with("Done."),
+        "{answered}"
+    );
+    assert_eq!(answered["result"]["state"], "idle");
+
+    // The prompt's turn came as events, in order.
+    let busy = c.event(w.id(1), "thinking");
+    let idle = c.event(w.id(1), "idle");
+    assert_eq!(busy["type"], "state_change");
+    assert_eq!(busy["previous"], "idle");
+    assert_eq!(idle["previous"], "thinking");
+    let (b, i) = (busy["seq"].as_u64().unwrap(), idle["seq"].as_u64().unwrap());
+    assert!(seq < b && b < i, "{seq} {b} {i}");
+
+    // A prompt without waiting, then a wait for it.
+    let sent = c.call("prompt", json!({ "session": w.id(0), "text": "and you" }));
+    assert_eq!(sent["delivered"], true);
+    let report = c.call("wait", json!({ "sessions": [w.id(0)] }));
+    let done = &report["sessions"][0];
+    assert_eq!(done["status"], "done", "{report}");
+    assert!(
+        done["answer"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("and you")
+    );
+
+    let methods = c.call("schema", json!({}));
+    let names: Vec<&str> = methods["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for m in [
+        "sessions.list",
+        "status",
+        "prompt",
+        "wait",
+        "fanout",
+        "run",
+        "output",
+        "history",
+        "new",
+        "subscribe",
+        "unsubscribe",
+        "schema",
+    ] {
+        assert!(names.contains(&m), "{m} in {names:?}");
+    }
+    let missing = c.send("status", json!({ "session": "no-such-session" }));
+    assert_eq!(c.reply(missing)["error"]["code"], "session_not_found");
+    let unknown = c.send("frobnicate", json!({}));
+    assert_eq!(c.reply(unknown)["error"]["code"], "unknown_method");
+
+    // SIGTERM: the client is told, the token file goes, and serve exits 0.
+    let mut serve = serve;
+    let pid = serve.child.0.id().to_string();
+    assert!(serve.state.join("serve.token").exists());
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let close = loop {
+        match c.ws.read() {
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001), "going away");
+    let status = serve.child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!serve.state.join("serve.token").exists());
+}
+
+#[test]
+fn requests_without_the_token_or_from_another_origin_are_refused() {
+    let serve = start("security", &[], &[]);
+    let upgrade = |extra: &[String]| {
+        let mut h = vec![
+            "Upgrade: websocket".to_string(),
+            "Connection: Upgrade".into(),
+            "Sec-WebSocket-Version: 13".into(),
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==".into(),
+        ];
+        h.extend_from_slice(extra);
+        h
+    };
+    let token = &serve.token;
+    let bearer = format!("Authorization: Bearer {token}");
+    let mut wrong = token.clone();
+    wrong.replace_range(0..1, if token.starts_with('0') { "1" } else { "0" });
+    assert!(serve.status_of("/ws", &upgrade(&[])).contains(" 401 "));
+    let wrong_bearer = format!("Authorization: Bearer {wrong}");
+    assert!(
+        serve
+            .status_of("/ws", &upgrade(&[wrong_bearer]))
+            .contains(" 401 ")
+    );
+    assert!(
+        serve
+            .status_of(&format!("/ws?token={wrong}"), &upgrade(&[]))
+            .contains(" 401 ")
+    );
+    let foreign = "Origin: http://evil.example".to_string();
+    assert!(
+        serve
+            .status_of("/ws", &upgrade(&[bearer.clone(), foreign]))
+            .contains(" 403 ")
+    );
+    // A host name is not this server's origin even when it names our port.
+    let rebound = format!("Origin: http://evil.example:{}", serve.port);
+    let host_name = format!("Host: evil.example:{}", serve.port);
+    assert!(
+        serve
+            .status_of("/ws", &upgrade(&[bearer.clone(), rebound, host_name]))
+            .contains(" 403 ")
+    );
+    let own = format!("Origin: http://127.0.0.1:{}", serve.port);
+    assert!(
+        serve
+            .status_of(&format!("/ws?token={token}"), &upgrade(&[own]))
+            .contains(" 101 ")
+    );
+    assert!(serve.status_of("/", &[]).contains(" 401 "));
+    assert!(
+        serve
+            .status_of(&format!("/?token={token}"), &[])
+            .contains(" 200 ")
+    );
+
+    let file = serve.state.join("serve.token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), *token);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_non_loopback_address_needs_allow_remote() {
+    let o = common::angrav(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("--allow-remote"));
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_while_fifty_others_get_events() {
+    let w = open(&[Window::new(Layout::Current, "slow-client")]);
+    let serve = start("slow", &[], &[]);
+    // Fifty clients at once, and one that stops reading.
+    let mut readers: Vec<Client> = (0..50).map(|_| serve.connect()).collect();
+    for r in &mut readers {
+        r.call("subscribe", json!({}));
+    }
+    let mut stuck = serve.connect();
+    stuck.call("subscribe", json!({}));
+    // Ask for far more than the socket buffers and the queue hold, and read none of it.
+    let asked = 20_000;
+    for _ in 0..asked {
+        stuck.next += 1;
+        let req = json!({ "id": stuck.next, "method": "schema" }).to_string();
+        if stuck.ws.send(Message::text(req)).is_err() {
+            break;
+        }
+    }
+    let line = serve.stderr_line("dropped");
+    assert!(line.contains("messages waited for it"), "{line}");
+    // The others still get every event.
+    let mut panel = w.panel(0);
+    panel.call_function(FLIP_BUSY, &[]).unwrap();
+    for r in &mut readers {
+        r.event(w.id(0), "thinking");
+    }
+    panel.call_function(FLIP_BUSY, &[]).unwrap();
+    for r in &mut readers {
+        r.event(w.id(0), "idle");
+    }
+    // The stuck one gets what was already on its way, then the connection ends.
+    let mut got = 0;
+    while let Ok(m) = stuck.ws.read() {
+        got += usize::from(m.is_text());
+    }
+    assert!(got < asked, "{got} replies of {asked}");
+}
+
+/// Waits in the dashboard page until each of `targets` has a row in `state`; returns
+/// the rows' workspace cells.
+fn rows_in_state(page: &mut Connection, targets: &[&str], state: &str) -> Value {
+    let expression = format!(
+        "(function (ids, state) {{ return new Promise((resolve) => {{
+          const rowOf = (id) => document.querySelector('tr[data-target=\"' + id + '\"]');
+          const check = () => ids.every((id) => {{ const r = rowOf(id); return r && r.querySelector('.state').textContent === state; }});
+          const done = () => resolve(ids.map((id) => ({{ workspace: rowOf(id).querySelector('.workspace').textContent,
+            elements: rowOf(id).querySelector('.workspace').children.length }})));
+          if (check()) return done();
+          const obs = new MutationObserver(() => {{ if (check()) {{ obs.disconnect(); done(); }} }});
+          obs.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
+        }}); }})({}, {})",
+        json!(targets),
+        json!(state)
+    );
+    let call = Evaluate {
+        expression: &expression,
+        return_by_value: true,
+        await_promise: true,
+        ..Default::default()
+    };
+    page.call(&call, PATIENCE)
+        .expect("the rows show")
+        .into_value()
+        .unwrap()
+}
+
+#[test]
+fn the_dashboard_shows_every_session_and_follows_state_changes() {
+    let w = open(&[
+        Window::new(Layout::Current, "dash-a"),
+        Window::new(Layout::LegacyFrame, "dash-b"),
+        Window::new(Layout::LegacyTarget, "<b>dash-c</b>"),
+    ]);
+    let serve = start("dashboard", &[], &[]);
+    let url = format!("http://127.0.0.1:{}/?token={}", serve.port, serve.token);
+    let tab = sim().endpoint().new_target(&url).unwrap();
+    struct Closed(String);
+    impl Drop for Closed {
+        fn drop(&mut self) {
+            let _ = sim().close(&self.0);
+        }
+    }
+    let _tab = Closed(tab.id.clone());
+    let mut page = Connection::open(tab.web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    angrav::sim::wait_loaded(&mut page).unwrap();
+    let ids: Vec<&str> = (0..3).map(|i| w.id(i)).collect();
+    let rows = rows_in_state(&mut page, &ids, "idle");
+    assert_eq!(rows[0]["workspace"], "dash-a");
+    // Page text is shown as the text it is, never as markup: a title holding
+    // `&lt;b&gt;` shows those characters, not a bold element.
+    let listed = serve.connect().call("sessions.list", json!({}));
+    let workspace = &row(&listed, w.id(2))["workspace"];
+    assert!(
+        workspace.as_str().unwrap().contains("&lt;b&gt;"),
+        "{workspace}"
+    );
+    assert_eq!(rows[2]["workspace"], *workspace);
+    assert_eq!(rows[2]["elements"], 0);
+    let mut panel = w.panel(1);
+    panel.call_function(FLIP_BUSY, &[]).unwrap();
+    rows_in_state(&mut page, &[w.id(1)], "thinking");
+    panel.call_function(FLIP_BUSY, &[]).unwrap();
+    rows_in_state(&mut page, &[w.id(1)], "idle");
+}
+
+/// A test HTTP server: each POST's body, parsed, on the receiver.
+fn webhook_server() -> (u16, Receiver<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// A FIFO the command hook writes its lines to; each line on the receiver.
+fn hook_fifo(name: &str) -> (PathBuf, Receiver<String>) {
+    let path = std::env::temp_dir().join(format!("angrav-hook-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Opened for writing too, so it never reads as ended between two hooks.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(fifo).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (path, rx)
+}
+
+#[test]
+fn hooks_and_webhooks_get_one_event_per_approval() {
+    let w = open(&[Window::new(Layout::Current, "hooked").scenario("approval,flicker")]);
+    let target = w.id(0).to_string();
+    let (port, posted) = webhook_server();
+    let (fifo, lines) = hook_fifo("approval");
+    // Page text reaches the hook on stdin and in the environment only.
+    let hook = r#"printf '%s %s %s\n' "$ANGRAV_EVENT" "$ANGRAV_STATE" "$(cat)" > "$HOOK_FIFO""#;
+    let webhook = format!("http://127.0.0.1:{port}/hook");
+    let serve = start(
+        "hooks",
+        &["--on", "state_change", hook, "--webhook", &webhook],
+        &[("HOOK_FIFO", fifo.to_str().unwrap())],
+    );
+    let mut c = serve.connect();
+    c.call("subscribe", json!({}));
+    let mut hooked: Vec<Value> = Vec::new();
+    let mut webhooked: Vec<Value> = Vec::new();
+    let mine = |e: &Value| e["target_id"] == target.as_str();
+    for round in 0..2 {
+        c.call(
+            "prompt",
+            json!({ "session": target, "text": format!("approval round {round}") }),
+        );
+        c.event(&target, "awaiting_approval");
+        let mut panel = w.panel(0);
+        panel
+            .call_function(
+                "function () { Array.from(document.querySelectorAll('.approval-card button')).find((b) => b.textContent.startsWith('Run')).click(); }",
+                &[],
+            )
+            .unwrap();
+        // The turn's settled end reaches both hooks.
+        let idle_seen = |list: &[Value]| {
+            list.iter()
+                .filter(|e| mine(e) && e["current"] == "idle")
+                .count()
+                > round
+        };
+        while !idle_seen(&hooked) {
+            let line = lines.recv_timeout(PATIENCE).expect("a hook line");
+            let mut parts = line.splitn(3, ' ');
+            let (event, state) = (parts.next().unwrap(), parts.next().unwrap());
+            let json: Value = serde_json::from_str(parts.next().unwrap()).unwrap();
+            assert_eq!(json["type"], event);
+            assert_eq!(json["current"].as_str().unwrap_or(""), state);
+            hooked.push(json);
+        }
+        while !idle_seen(&webhooked) {
+            webhooked.push(posted.recv_timeout(PATIENCE).expect("a webhook POST"));
+        }
+    }
+    for (name, got) in [("command hook", &hooked), ("webhook", &webhooked)] {
+        let count = |state: &str| {
+            got.iter()
+                .filter(|e| mine(e) && e["current"] == state)
+                .count()
+        };
+        assert_eq!(count("awaiting_approval"), 2, "{name}: {got:?}");
+        // The busy marker flickers mid-turn: no idle fired before each turn's end.
+        assert_eq!(count("idle"), 2, "{name}: {got:?}");
+    }
+    let _ = std::fs::remove_file(fifo);
+}
