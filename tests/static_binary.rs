@@ -11,7 +11,8 @@ use angrav::sim::Window;
 use serde_json::Value;
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
-const MAX_SIZE: u64 = 2_621_440; // 2.5 MiB
+/// The budget: 2.5 MiB held until `serve`, the dashboard, dispatch and the journal came in.
+const MAX_SIZE: u64 = 3_145_728; // 3 MiB
 
 /// Builds it exactly as the README says, in a target directory of its own.
 fn build_static() -> PathBuf {

@@ -588,6 +588,7 @@ mod tests {
                         "--color" => "never",
                         "--layout" => "current",
                         "--task" => "a=b",
+                        "--webhook" => "http://127.0.0.1:9/",
                         _ => "1",
                     });
                 }
