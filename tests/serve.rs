@@ -614,3 +614,37 @@ fn hooks_and_webhooks_get_one_event_per_approval() {
     }
     let _ = std::fs::remove_file(fifo);
 }
+
+#[test]
+fn sessions_watch_runs_the_same_hooks() {
+    let w = open(&[Window::new(Layout::Current, "watch-hooked").scenario("approval,flicker")]);
+    let target = w.id(0).to_string();
+    let (fifo, lines) = hook_fifo("watch");
+    let hook =
+        r#"printf '%s %s %s\n' "$ANGRAV_EVENT" "$ANGRAV_STATE" "$ANGRAV_SESSION" > "$HOOK_FIFO""#;
+    let mut watch = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(["--cdp", sim().endpoint().label()])
+            .args(["sessions", "watch", "--json", "--session", &target])
+            .args(["--on", "state_change:awaiting_approval", hook])
+            .env("HOOK_FIFO", &fifo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    // The snapshot line: the watch follows the chat.
+    let mut out = BufReader::new(watch.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("snapshot"), "{first}");
+    let o = common::angrav(&["--session", &target, "prompt", "hooked from watch"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let line = lines.recv_timeout(PATIENCE).expect("a hook line");
+    let session = line
+        .strip_prefix("state_change awaiting_approval ")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(target.starts_with(session), "{line}");
+    drop(watch);
+    let _ = std::fs::remove_file(fifo);
+}
