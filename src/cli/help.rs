@@ -224,6 +224,22 @@ const GRACE: Flag = Flag {
     shown: "--grace D",
     text: "after ^C, how long running turns may take to finish [default: 30s]",
 };
+const POLICY: Flag = Flag {
+    name: "--policy",
+    shown: "--policy FILE",
+    text: "answer approvals by the rules in FILE (a JSON list of {kind, command, action}; see the README): each decision an approval_decided line (watch: stdout; waits: stderr)",
+};
+/// The `--session` of `sessions approve` and `sessions deny`.
+const SESSION_APPROVE: Flag = Flag {
+    name: "--session",
+    shown: "--session ID",
+    text: "a chat to answer: any unique prefix of its id, or its workspace name; repeatable [default: every chat awaiting approval]",
+};
+const WAIT_TURN: Flag = Flag {
+    name: "--wait",
+    shown: "--wait",
+    text: "then wait for the turn to end and print its answer, as prompt --wait does",
+};
 const RAW: Flag = Flag {
     name: "--raw",
     shown: "--raw",
@@ -259,6 +275,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &PER_SESSION,
     &RETRIES,
     &GRACE,
+    &POLICY,
     &FILE,
     &TASK,
     &LANG,
@@ -301,6 +318,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &TIMEOUT,
             &SETTLE,
             &NO_EXTRACT,
+            &POLICY,
         ],
         common: true,
     },
@@ -315,6 +333,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &SETTLE,
             &NO_EXTRACT,
             &FILE,
+            &POLICY,
         ],
         common: true,
     },
@@ -322,7 +341,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions run",
         args: "",
         summary: "a prompt per chat: --task ID=TEXT (repeatable), or -f FILE with a JSON list of {\"session\", \"prompt\"} (- for stdin); awaited like fanout",
-        flags: &[&TASK, &FILE, &GROUP, &TIMEOUT, &SETTLE, &NO_EXTRACT],
+        flags: &[&TASK, &FILE, &GROUP, &TIMEOUT, &SETTLE, &NO_EXTRACT, &POLICY],
         common: true,
     },
     Cmd {
@@ -336,7 +355,22 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &COUNT,
             &TIMEOUT,
             &SETTLE,
+            &POLICY,
         ],
+        common: true,
+    },
+    Cmd {
+        words: "sessions approve",
+        args: " [CHOICE]",
+        summary: "answer the approval of several chats at once (--session repeated, --group, or every chat awaiting approval), as approve does; a result row per chat",
+        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
+        common: true,
+    },
+    Cmd {
+        words: "sessions deny",
+        args: "",
+        summary: "deny the approval of several chats at once, as deny does; a result row per chat",
+        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -386,6 +420,27 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
         flags: &[&SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        common: true,
+    },
+    Cmd {
+        words: "approve",
+        args: " [CHOICE]",
+        summary: "press one choice of the approval the agent waits for, when exactly one shows: CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
+        flags: &[&SESSION_ONE, &WAIT_TURN, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        common: true,
+    },
+    Cmd {
+        words: "deny",
+        args: "",
+        summary: "press Deny, Reject or Reject all, whichever the approval offers, as approve presses",
+        flags: &[&SESSION_ONE, &WAIT_TURN, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        common: true,
+    },
+    Cmd {
+        words: "cancel",
+        args: "",
+        summary: "stop a working agent: press the busy marker (the cancel button), confirmed by the agent going idle within 5 s",
+        flags: &[&SESSION_ONE, &TIMEOUT],
         common: true,
     },
     Cmd {

@@ -1,6 +1,7 @@
 //! The command line: parsing, running a command, printing its result.
 //! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
 
+mod approve;
 mod color;
 mod completions;
 mod demo;
@@ -59,6 +60,12 @@ enum Command {
     Log,
     Turns,
     Dispatch,
+    /// `approve [CHOICE]`.
+    Approve(Option<String>),
+    Deny,
+    Cancel,
+    SessionsApprove(Option<String>),
+    SessionsDeny,
 }
 
 #[derive(Debug)]
@@ -95,6 +102,8 @@ struct Args {
     per_session: usize,
     retries: u32,
     grace: Duration,
+    /// `--policy FILE`: the approval rules of a wait or a watch.
+    policy: Option<PathBuf>,
 }
 
 pub fn main() -> u8 {
@@ -158,6 +167,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         per_session: 1,
         retries: 1,
         grace: Duration::from_secs(30),
+        policy: None,
     };
     let (mut help, mut version) = (false, false);
     // Every flag given, by the name the command table knows it by.
@@ -231,6 +241,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
             Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
+            Long("policy") => a.policy = Some(text(p.value())?.into()),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -335,6 +346,11 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "log" => Command::Log,
         "turns" => Command::Turns,
         "dispatch" => Command::Dispatch,
+        "approve" => Command::Approve(operand),
+        "deny" => Command::Deny,
+        "cancel" => Command::Cancel,
+        "sessions approve" => Command::SessionsApprove(operand),
+        "sessions deny" => Command::SessionsDeny,
         other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
@@ -526,6 +542,7 @@ fn run(a: Args) -> Result<u8, Error> {
             multi::wait(&a)
         }
         Command::SessionsWatch => multi::watch(&a),
+        Command::SessionsApprove(_) | Command::SessionsDeny => approve::many(&a),
         Command::AliasSet(..)
         | Command::AliasRm(_)
         | Command::AliasList
