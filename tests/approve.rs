@@ -55,29 +55,53 @@ fn each_kind_is_approved_and_denied_by_name() {
     let cases = [
         (Layout::V2, "approval", "run", &["Run"][..], &["Reject"][..]),
         (Layout::Current, "approval", "RUN", &["Run"], &["Reject"]),
-        (Layout::V2, "file_edits", "accept-all", &["Accept all"], &["Reject all"]),
-        (Layout::V2, "permission", "conversation", &["Allow This Conversation"], &["Deny"]),
+        (
+            Layout::V2,
+            "file_edits",
+            "accept-all",
+            &["Accept all"],
+            &["Reject all"],
+        ),
+        (
+            Layout::V2,
+            "permission",
+            "conversation",
+            &["Allow This Conversation"],
+            &["Deny"],
+        ),
         (Layout::V2, "plan", "proceed", &["Proceed"], &[]),
-        (Layout::V2, "collapsed", "run", &["Expand", "Run"], &["Expand", "Reject"]),
+        (
+            Layout::V2,
+            "collapsed",
+            "run",
+            &["Expand", "Run"],
+            &["Expand", "Reject"],
+        ),
     ];
     let windows: Vec<Window> = cases
         .iter()
-        .flat_map(|(layout, start, ..)| {
-            [0, 1].map(|_| Window::new(*layout, "kinds").start(start))
-        })
+        .flat_map(|(layout, start, ..)| [0, 1].map(|_| Window::new(*layout, "kinds").start(start)))
         .collect();
     let w = open(&windows);
     for (n, (layout, start, choice, approved, denied)) in cases.iter().enumerate() {
         let (yes, no) = (2 * n, 2 * n + 1);
         let r = angrav_json(&["--session", w.id(yes), "approve", choice], 0);
-        assert_eq!(r["pressed"], *approved.last().unwrap(), "{layout:?} {start}: {r}");
+        assert_eq!(
+            r["pressed"],
+            *approved.last().unwrap(),
+            "{layout:?} {start}: {r}"
+        );
         assert_eq!(pressed(&w, yes), *approved, "{layout:?} {start}");
         assert_ne!(state(&w, yes), "awaiting_approval", "{start}");
         let o = angrav(&["--session", w.id(no), "deny"]);
         if denied.is_empty() {
             // Planning mode offers nothing that denies: nothing is pressed.
             assert_eq!(o.status.code(), Some(1), "{start}: {}", stderr(&o));
-            assert!(stderr(&o).contains("no denying choice among: Open, Proceed"), "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains("no denying choice among: Open, Proceed"),
+                "{}",
+                stderr(&o)
+            );
         } else {
             assert_eq!(o.status.code(), Some(0), "{start}: {}", stderr(&o));
             let said = format!("pressed '{}'", denied.last().unwrap());
@@ -99,6 +123,8 @@ fn the_default_choice_is_the_narrowest() {
     // `Always Allow` comes first on the card; the default never takes it.
     let r = angrav_json(&["--session", w.id(0), "approve"], 0);
     assert_eq!(r["pressed"], "Allow Once", "{r}");
+    assert_eq!(r["approval"]["kind"], "permission", "{r}");
+    assert_eq!(r["approval"]["choices"][0]["label"], "Always Allow", "{r}");
     assert_eq!(pressed(&w, 0), ["Allow Once"]);
     // Named, it is pressed.
     let r = angrav_json(&["--session", w.id(1), "approve", "always"], 0);
@@ -138,15 +164,27 @@ fn nothing_is_pressed_unless_exactly_one_approval_shows() {
         .expect("add a second card");
     let o = angrav(&["--session", w.id(2), "approve", "run"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("more than one approval shows"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("more than one approval shows"),
+        "{}",
+        stderr(&o)
+    );
     // A choice the approval does not offer, or names ambiguously.
     for choice in ["run", "allow"] {
         let o = angrav(&["--session", w.id(3), "approve", choice]);
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-        assert!(stderr(&o).contains(&format!("no one choice \"{choice}\"")), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("no one choice \"{choice}\"")),
+            "{}",
+            stderr(&o)
+        );
     }
     for i in 0..4 {
-        assert!(pressed(&w, i).is_empty(), "window {i}: {:?}", pressed(&w, i));
+        assert!(
+            pressed(&w, i).is_empty(),
+            "window {i}: {:?}",
+            pressed(&w, i)
+        );
     }
     assert_eq!(state(&w, 2), "awaiting_approval");
 }
@@ -163,7 +201,11 @@ fn cancel_stops_a_turn() {
     // Nothing to stop now.
     let o = angrav(&["--session", w.id(0), "cancel"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("the agent is idle, not working"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the agent is idle, not working"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(pressed(&w, 0), ["cancel"]);
     // A turn streaming its answer ends before the answer is complete.
     let o = angrav(&["--session", w.id(1), "prompt", "write a long answer"]);
@@ -181,11 +223,24 @@ fn approve_wait_prints_the_turns_answer() {
     let o = angrav(&["--session", w.id(0), "prompt", "read my ssh config"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = angrav(&["--session", w.id(0), "wait"]);
-    assert_eq!(o.status.code(), Some(1), "stops awaiting approval: {}", stdout(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stops awaiting approval: {}",
+        stdout(&o)
+    );
     let o = angrav(&["--session", w.id(0), "approve", "once", "--wait"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("pressed 'Allow Once'"), "{}", stderr(&o));
-    assert!(stdout(&o).contains("You asked: `read my ssh config`"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("pressed 'Allow Once'"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("You asked: `read my ssh config`"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(pressed(&w, 0), ["Allow Once"]);
 }
 
@@ -201,7 +256,11 @@ fn sessions_approve_answers_each_chat_with_a_row() {
         args.extend(["--session", w.id(i)]);
     }
     let r = angrav_json(&args, 1);
-    let row = |i: usize| common::by_target(&r["sessions"], w.id(i)).expect("a row").clone();
+    let row = |i: usize| {
+        common::by_target(&r["sessions"], w.id(i))
+            .expect("a row")
+            .clone()
+    };
     assert_eq!(row(0)["status"], "done", "{r}");
     assert_eq!(row(0)["reason"], "pressed 'Run'", "{r}");
     assert_eq!(row(0)["approval"]["command"], "cargo test", "{r}");
@@ -235,26 +294,58 @@ fn decisions(text: &str) -> Vec<Value> {
 fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
     let w = open(&[
         Window::new(Layout::V2, "policy-watch").start("approval"),
-        Window::new(Layout::V2, "policy-watch").start("approval").scenario("command=rm -rf build"),
+        Window::new(Layout::V2, "policy-watch")
+            .start("approval")
+            .scenario("command=rm -rf build"),
     ]);
     let policy = TempFile::new("policy-watch", POLICY);
     let o = angrav(&[
-        "--json", "sessions", "watch", "--until-idle", "--timeout", "60s", "--policy", policy.path(),
-        "--session", w.id(0), "--session", w.id(1),
+        "--json",
+        "sessions",
+        "watch",
+        "--until-idle",
+        "--timeout",
+        "60s",
+        "--policy",
+        policy.path(),
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     let mut d = decisions(&stdout(&o));
     d.sort_by_key(|v| v["rule"].as_u64());
     assert_eq!(d.len(), 2, "{}", stdout(&o));
     assert_eq!(
-        (&d[0]["rule"], &d[0]["action"], &d[0]["command"], &d[0]["choice"]),
-        (&json!(0), &json!("approve"), &json!("cargo test"), &json!("Run")),
+        (
+            &d[0]["rule"],
+            &d[0]["action"],
+            &d[0]["command"],
+            &d[0]["choice"]
+        ),
+        (
+            &json!(0),
+            &json!("approve"),
+            &json!("cargo test"),
+            &json!("Run")
+        ),
         "{}",
         stdout(&o)
     );
     assert_eq!(
-        (&d[1]["rule"], &d[1]["action"], &d[1]["command"], &d[1]["choice"]),
-        (&json!(1), &json!("deny"), &json!("rm -rf build"), &json!("Reject")),
+        (
+            &d[1]["rule"],
+            &d[1]["action"],
+            &d[1]["command"],
+            &d[1]["choice"]
+        ),
+        (
+            &json!(1),
+            &json!("deny"),
+            &json!("rm -rf build"),
+            &json!("Reject")
+        ),
         "{}",
         stdout(&o)
     );
@@ -272,24 +363,59 @@ fn a_policy_on_a_run_answers_the_approvals_its_turns_stop_at() {
     let policy = TempFile::new("policy-run", POLICY);
     let tasks: Vec<String> = (0..3).map(|i| format!("{}=task {i}", w.id(i))).collect();
     let o = angrav(&[
-        "--json", "sessions", "run", "--policy", policy.path(), "--timeout", "60s",
-        "--task", &tasks[0], "--task", &tasks[1], "--task", &tasks[2],
+        "--json",
+        "sessions",
+        "run",
+        "--policy",
+        policy.path(),
+        "--timeout",
+        "60s",
+        "--task",
+        &tasks[0],
+        "--task",
+        &tasks[1],
+        "--task",
+        &tasks[2],
     ]);
     // The permission is left to a person: that chat stops awaiting approval.
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let report: Value = serde_json::from_str(&stdout(&o)).expect("a JSON report");
-    let row = |i: usize| common::by_target(&report["sessions"], w.id(i)).expect("a row").clone();
-    assert_eq!((row(0)["status"].clone(), row(0)["state"].clone()), (json!("done"), json!("idle")), "{report}");
-    assert_eq!((row(1)["status"].clone(), row(1)["state"].clone()), (json!("done"), json!("idle")), "{report}");
+    let row = |i: usize| {
+        common::by_target(&report["sessions"], w.id(i))
+            .expect("a row")
+            .clone()
+    };
+    assert_eq!(
+        (row(0)["status"].clone(), row(0)["state"].clone()),
+        (json!("done"), json!("idle")),
+        "{report}"
+    );
+    assert_eq!(
+        (row(1)["status"].clone(), row(1)["state"].clone()),
+        (json!("done"), json!("idle")),
+        "{report}"
+    );
     assert_eq!(row(2)["state"], "awaiting_approval", "{report}");
     assert_eq!(row(2)["approval"]["kind"], "permission", "{report}");
-    assert!(row(0)["answer"]["content"].as_str().is_some_and(|a| a.contains("task 0")), "{report}");
+    assert!(
+        row(0)["answer"]["content"]
+            .as_str()
+            .is_some_and(|a| a.contains("task 0")),
+        "{report}"
+    );
     let mut d = decisions(&stderr(&o));
     d.sort_by_key(|v| v["rule"].as_u64());
-    let summary: Vec<(Value, Value)> = d.iter().map(|v| (v["action"].clone(), v["choice"].clone())).collect();
+    let summary: Vec<(Value, Value)> = d
+        .iter()
+        .map(|v| (v["action"].clone(), v["choice"].clone()))
+        .collect();
     assert_eq!(
         summary,
-        [(json!("approve"), json!("Run")), (json!("deny"), json!("Reject")), (json!("ask"), Value::Null)],
+        [
+            (json!("approve"), json!("Run")),
+            (json!("deny"), json!("Reject")),
+            (json!("ask"), Value::Null)
+        ],
         "{}",
         stderr(&o)
     );
@@ -300,9 +426,23 @@ fn a_policy_on_a_run_answers_the_approvals_its_turns_stop_at() {
 
 #[test]
 fn a_malformed_policy_is_a_usage_error_naming_the_line() {
-    let policy = TempFile::new("policy-bad", "[\n  {\"kind\": \"command\", \"action\": \"yes\"}\n]");
-    let o = angrav(&["sessions", "wait", "--policy", policy.path(), "--session", "nothing-here"]);
+    let policy = TempFile::new(
+        "policy-bad",
+        "[\n  {\"kind\": \"command\", \"action\": \"yes\"}\n]",
+    );
+    let o = angrav(&[
+        "sessions",
+        "wait",
+        "--policy",
+        policy.path(),
+        "--session",
+        "nothing-here",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("unknown action 'yes'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown action 'yes'"),
+        "{}",
+        stderr(&o)
+    );
 }

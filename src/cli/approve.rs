@@ -26,11 +26,11 @@ pub(super) fn one(
     deadline: Deadline,
     a: &Args,
 ) -> Result<u8, Error> {
-    let (pressed, end) = match &a.command {
-        Command::Cancel => ("cancel".to_string(), approve::cancel(panel)?),
+    let (pressed, answered, end) = match &a.command {
+        Command::Cancel => ("cancel".to_string(), None, approve::cancel(panel)?),
         other => {
             let done = press(panel, other)?;
-            (done.pressed, done.snapshot)
+            (done.pressed, Some(done.approval), done.snapshot)
         }
     };
     let said = format!("{}: pressed '{pressed}'; now {}", session.id, describe_state(&end));
@@ -40,8 +40,9 @@ pub(super) fn one(
         return finish_turn(panel, session, &end, None, a.json);
     }
     if a.json {
+        // `approval`: the one answered; `state`: the agent's state after the press.
         output::json(&json!({
-            "session": session.id, "pressed": pressed, "state": end.state, "approval": end.approval
+            "session": session.id, "pressed": pressed, "approval": answered, "state": end.state
         }));
     } else {
         output::line(&said);
