@@ -46,16 +46,21 @@ pub fn answer(panel: &mut Panel, press: Press) -> Result<Answered, Error> {
         Pressing::Refused {
             approval, reason, ..
         } => {
-            let offered = approval.map(|a| format!(" ({})", shown(&a))).unwrap_or_default();
+            let offered = approval
+                .map(|a| format!(" ({})", shown(&a)))
+                .unwrap_or_default();
             return Err(Error::Failed(format!("nothing pressed: {reason}{offered}")));
         }
     };
-    let gone = |s: &Snapshot| s.state != State::AwaitingApproval || s.approval.as_ref() != Some(&approval);
+    let gone =
+        |s: &Snapshot| s.state != State::AwaitingApproval || s.approval.as_ref() != Some(&approval);
     let snapshot = confirm(panel, &key, gone).map_err(|seen| {
         Error::Failed(format!(
             "pressed '{label}', but the approval still shows after {} s ({})",
             CONFIRM_WITHIN.as_secs(),
-            seen.approval.as_ref().map_or_else(|| seen.state.name().to_string(), shown)
+            seen.approval
+                .as_ref()
+                .map_or_else(|| seen.state.name().to_string(), shown)
         ))
     })?;
     Ok(Answered {
@@ -107,6 +112,10 @@ fn confirm(
 /// `command: cargo test (Run, Reject)`.
 pub fn shown(a: &Approval) -> String {
     let labels: Vec<&str> = a.choices.iter().map(|c| c.label.as_str()).collect();
-    let command = a.command.as_ref().map(|c| format!(": {c}")).unwrap_or_default();
+    let command = a
+        .command
+        .as_ref()
+        .map(|c| format!(": {c}"))
+        .unwrap_or_default();
     format!("{}{command} ({})", a.kind.name(), labels.join(", "))
 }

@@ -838,7 +838,8 @@ impl Panel {
             (true, Some(key)) => Ok(key),
             _ => Err((
                 r.state.unwrap_or(State::Idle),
-                r.reason.unwrap_or_else(|| "the agent is not working".into()),
+                r.reason
+                    .unwrap_or_else(|| "the agent is not working".into()),
             )),
         })
     }

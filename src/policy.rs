@@ -138,12 +138,10 @@ impl Policy {
     pub fn decide(&self, approval: &Approval) -> Option<(usize, &Action)> {
         self.rules.iter().enumerate().find_map(|(i, r)| {
             let kind = r.kind == KindMatch::Any || r.kind == KindMatch::One(approval.kind);
-            let command = r.command.as_ref().is_none_or(|re| {
-                approval
-                    .command
-                    .as_deref()
-                    .is_some_and(|c| re.is_match(c))
-            });
+            let command = r
+                .command
+                .as_ref()
+                .is_none_or(|re| approval.command.as_deref().is_some_and(|c| re.is_match(c)));
             (kind && command).then_some((i, &r.action))
         })
     }
@@ -326,11 +324,18 @@ pub struct Regex {
 enum Node {
     Char(char),
     Any,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     Start,
     End,
     Group(Vec<Vec<Node>>),
-    Repeat { node: Box<Node>, min: usize, max: Option<usize> },
+    Repeat {
+        node: Box<Node>,
+        min: usize,
+        max: Option<usize>,
+    },
 }
 
 impl<'de> Deserialize<'de> for Regex {
@@ -343,7 +348,10 @@ impl<'de> Deserialize<'de> for Regex {
 impl Regex {
     pub fn new(pattern: &str) -> Result<Regex, String> {
         let chars: Vec<char> = pattern.chars().collect();
-        let mut p = Parser { chars: &chars, at: 0 };
+        let mut p = Parser {
+            chars: &chars,
+            at: 0,
+        };
         let alternatives = p.alternatives()?;
         if p.at < chars.len() {
             return Err(format!("'{pattern}': unmatched ')' at {}", p.at));
@@ -446,7 +454,10 @@ impl Parser<'_> {
         Ok(match c {
             'd' => class(false, &[('0', '9')]),
             'w' => class(false, &[('a', 'z'), ('A', 'Z'), ('0', '9'), ('_', '_')]),
-            's' => class(false, &[(' ', ' '), ('\t', '\t'), ('\n', '\n'), ('\r', '\r')]),
+            's' => class(
+                false,
+                &[(' ', ' '), ('\t', '\t'), ('\n', '\n'), ('\r', '\r')],
+            ),
             c => Node::Char(c),
         })
     }
@@ -504,9 +515,11 @@ impl Matcher<'_> {
         match node {
             Node::Char(x) => c == Some(*x) && k(at + 1),
             Node::Any => c.is_some() && k(at + 1),
-            Node::Class { negated, ranges } => c.is_some_and(|c| {
-                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-            }) && k(at + 1),
+            Node::Class { negated, ranges } => {
+                c.is_some_and(|c| {
+                    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+                }) && k(at + 1)
+            }
             Node::Start => at == 0 && k(at),
             Node::End => at == self.text.len() && k(at),
             Node::Group(alts) => alts.iter().any(|seq| self.seq(seq, at, k)),
@@ -605,7 +618,9 @@ mod tests {
         Approval {
             kind,
             command: command.map(String::from),
-            choices: vec![Choice { label: "Run".into() }],
+            choices: vec![Choice {
+                label: "Run".into(),
+            }],
         }
     }
 
@@ -629,21 +644,45 @@ mod tests {
             decide(&approval(ApprovalKind::Permission, None)),
             Some((2, Action::Approve(Some("once".into()))))
         );
-        let narrow = Policy::parse(r#"[{"kind": "command", "command": "x", "action": "deny"}]"#)
-            .unwrap();
+        let narrow =
+            Policy::parse(r#"[{"kind": "command", "command": "x", "action": "deny"}]"#).unwrap();
         // A command rule does not match an approval without a command.
         assert!(narrow.decide(&approval(ApprovalKind::Plan, None)).is_none());
-        assert!(narrow.decide(&approval(ApprovalKind::Command, Some("y"))).is_none());
+        assert!(
+            narrow
+                .decide(&approval(ApprovalKind::Command, Some("y")))
+                .is_none()
+        );
     }
 
     #[test]
     fn a_malformed_policy_names_the_line() {
         let cases = [
-            ("[\n {\"kind\": \"command\", \"action\": \"run\"}\n]", "line 2", "unknown action 'run'"),
-            ("[\n\n {\"kind\": \"nope\", \"action\": \"ask\"}]", "line 3", "unknown kind 'nope'"),
-            ("[\n {\"kind\": \"command\",\n  \"command\": \"(a\", \"action\": \"ask\"}]", "line 3", "not closed"),
-            ("[\n {\"kind\": \"any\", \"action\": \"ask\", \"when\": 1}]", "line 2", "unknown field"),
-            ("[\n {\"kind\": \"any\" \"action\": \"ask\"}]", "line 2", "expected"),
+            (
+                "[\n {\"kind\": \"command\", \"action\": \"run\"}\n]",
+                "line 2",
+                "unknown action 'run'",
+            ),
+            (
+                "[\n\n {\"kind\": \"nope\", \"action\": \"ask\"}]",
+                "line 3",
+                "unknown kind 'nope'",
+            ),
+            (
+                "[\n {\"kind\": \"command\",\n  \"command\": \"(a\", \"action\": \"ask\"}]",
+                "line 3",
+                "not closed",
+            ),
+            (
+                "[\n {\"kind\": \"any\", \"action\": \"ask\", \"when\": 1}]",
+                "line 2",
+                "unknown field",
+            ),
+            (
+                "[\n {\"kind\": \"any\" \"action\": \"ask\"}]",
+                "line 2",
+                "expected",
+            ),
         ];
         for (text, line, what) in cases {
             let e = Policy::parse(text).unwrap_err();

@@ -33,7 +33,11 @@ pub(super) fn one(
             (done.pressed, Some(done.approval), done.snapshot)
         }
     };
-    let said = format!("{}: pressed '{pressed}'; now {}", session.id, describe_state(&end));
+    let said = format!(
+        "{}: pressed '{pressed}'; now {}",
+        session.id,
+        describe_state(&end)
+    );
     if a.wait_answer {
         output::message(&said);
         let end = wait_end(panel, end, None, deadline, a)?;
@@ -174,4 +178,3 @@ pub(super) fn decision_to_stderr(d: &Decision, json: bool) {
         output::message(&d.line());
     }
 }
-

@@ -341,13 +341,21 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions run",
         args: "",
         summary: "a prompt per chat: --task ID=TEXT (repeatable), or -f FILE with a JSON list of {\"session\", \"prompt\"} (- for stdin); awaited like fanout",
-        flags: &[&TASK, &FILE, &GROUP, &TIMEOUT, &SETTLE, &NO_EXTRACT, &POLICY],
+        flags: &[
+            &TASK,
+            &FILE,
+            &GROUP,
+            &TIMEOUT,
+            &SETTLE,
+            &NO_EXTRACT,
+            &POLICY,
+        ],
         common: true,
     },
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back; with --policy, approval_decided); NDJSON with --json; runs until interrupted
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back; with --policy, approval_decided); NDJSON with --json; runs until interrupted",
         flags: &[
             &SESSION_MANY,
             &GROUP,
