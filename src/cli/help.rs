@@ -171,7 +171,7 @@ const LAYOUT: Flag = Flag {
 const SCENARIO: Flag = Flag {
     name: "--scenario",
     shown: "--scenario S[,S...]",
-    text: "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
+    text: "how the agents answer: instant, slow, late-busy, flicker, approval, approval-kind=K (file_edits, permission, plan, collapsed), command=TEXT (the command an approval shows), error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
 };
 
 const REPLACE_DRAFT: Flag = Flag {

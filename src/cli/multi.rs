@@ -283,7 +283,14 @@ const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
 pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
     let registry = registry(a)?;
-    let autopilot = super::approve::autopilot(a, &registry, super::approve::decision_to_stdout)?;
+    let table = !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal();
+    // The live table redraws stdout whole: decisions go to stderr beside it.
+    let to = if table {
+        super::approve::decision_to_stderr
+    } else {
+        super::approve::decision_to_stdout
+    };
+    let autopilot = super::approve::autopilot(a, &registry, to)?;
     let chosen = registry.select(&a.sessions)?;
     let autopilot = autopilot.as_ref();
     let clock = Clock::now();
@@ -300,7 +307,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let mut gone = Gone::default();
     let mut printer = Printer {
         json: a.json,
-        table: !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal(),
+        table,
         seq: 0,
         events: 0,
     };
