@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,10 @@ use crate::panel::{Approval, ApprovalKind, Panel, Press, Pressing, Snapshot, Sta
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
+
+/// How long a press a policy decided may take, from attaching to the page to its
+/// confirmation: a wait holds the session at most that long for it.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 
 /// The rules, in order.
 #[derive(Debug, Clone, Deserialize)]

@@ -257,9 +257,11 @@ fn apply(
                 return;
             }
             // An approval a policy is answering: the turn goes on. The tracker notes
-            // what it saw (busy), its verdict is not taken.
+            // what it saw (busy), its verdict is not taken; should the press fail
+            // (nothing changes), the session stops as it is once the press had its time.
             if held {
                 let _ = trackers[i].observe(&snapshot, at);
+                wakes[i] = Some(at + crate::policy::ANSWER_WITHIN);
                 outcomes[i].state = Some(snapshot.state);
                 outcomes[i].approval = snapshot.approval.clone();
                 last[i] = Some(snapshot);
