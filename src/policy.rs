@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::Error;
 use crate::approve;
@@ -30,36 +31,57 @@ use crate::timestamp::rfc3339;
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 
 /// The rules, in order.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 struct Rule {
     kind: KindMatch,
-    #[serde(default)]
     command: Option<Regex>,
     action: Action,
 }
 
+impl Rule {
+    /// `{"kind", "command"?, "action"}`.
+    fn from_json(v: &Value) -> Result<Rule, String> {
+        let Value::Object(fields) = v else {
+            return Err("a rule is an object: {\"kind\", \"command\", \"action\"}".into());
+        };
+        if let Some(k) = fields
+            .keys()
+            .find(|k| !["kind", "command", "action"].contains(&k.as_str()))
+        {
+            return Err(format!("unknown field '{k}' (kind, command, action)"));
+        }
+        let text = |name: &str| match fields.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("'{name}' is a string")),
+        };
+        let missing = |name: &str| format!("'{name}' is missing");
+        Ok(Rule {
+            kind: KindMatch::parse(text("kind")?.ok_or_else(|| missing("kind"))?)?,
+            command: text("command")?.map(Regex::new).transpose()?,
+            action: Action::parse(text("action")?.ok_or_else(|| missing("action"))?)?,
+        })
+    }
+}
+
 /// The approval kinds a rule is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KindMatch {
     Any,
     One(ApprovalKind),
 }
 
-impl TryFrom<String> for KindMatch {
-    type Error = String;
-    fn try_from(s: String) -> Result<KindMatch, String> {
+impl KindMatch {
+    fn parse(s: &str) -> Result<KindMatch, String> {
         if s == "any" {
             return Ok(KindMatch::Any);
         }
-        serde_json::from_value(serde_json::Value::String(s.clone()))
+        serde_json::from_value(Value::String(s.to_string()))
             .map(KindMatch::One)
             .map_err(|_| {
                 format!(
@@ -70,8 +92,7 @@ impl TryFrom<String> for KindMatch {
 }
 
 /// What a rule does with an approval it matches.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Press the narrowest allowing choice, or the one named.
     Approve(Option<String>),
@@ -80,9 +101,8 @@ pub enum Action {
     Ask,
 }
 
-impl TryFrom<String> for Action {
-    type Error = String;
-    fn try_from(s: String) -> Result<Action, String> {
+impl Action {
+    fn parse(s: &str) -> Result<Action, String> {
         match s.split_once(':') {
             None if s == "approve" => Ok(Action::Approve(None)),
             None if s == "deny" => Ok(Action::Deny),
@@ -125,15 +145,26 @@ impl Policy {
         Policy::parse(&text).map_err(|e| Error::Usage(format!("policy {}: {e}", path.display())))
     }
 
-    /// A policy from its JSON text; the error names the line (and column).
+    /// A policy from its JSON text; the error names the line.
     pub fn parse(text: &str) -> Result<Policy, String> {
-        serde_json::from_str(text).map_err(|e| {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
             let what = e.to_string();
             // serde_json ends its message with the position; say it first.
             let what = what
                 .rsplit_once(" at line ")
                 .map_or(what.as_str(), |(head, _)| head);
             format!("line {}, column {}: {what}", e.line(), e.column())
+        })?;
+        let Value::Array(items) = value else {
+            return Err("line 1: a policy is a JSON list of rules".into());
+        };
+        let lines = element_lines(text);
+        let rules = items.iter().enumerate().map(|(i, item)| {
+            Rule::from_json(item)
+                .map_err(|e| format!("line {}: rule {i}: {e}", lines.get(i).unwrap_or(&1)))
+        });
+        Ok(Policy {
+            rules: rules.collect::<Result<_, _>>()?,
         })
     }
 
@@ -149,6 +180,34 @@ impl Policy {
             (kind && command).then_some((i, &r.action))
         })
     }
+}
+
+/// The line each element of a JSON list (valid JSON) starts on.
+fn element_lines(text: &str) -> Vec<usize> {
+    let (mut line, mut depth, mut lines) = (1, 0, Vec::new());
+    let (mut in_string, mut escaped, mut next) = (false, false, false);
+    for c in text.chars() {
+        line += usize::from(c == '\n');
+        if in_string {
+            (escaped, in_string) = (!escaped && c == '\\', escaped || c != '"');
+            continue;
+        }
+        if next && depth == 1 && !c.is_whitespace() && c != ']' {
+            lines.push(line);
+            next = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                next = depth == 1;
+            }
+            ']' | '}' => depth -= 1,
+            ',' if depth == 1 => next = true,
+            _ => {}
+        }
+    }
+    lines
 }
 
 /// One decision: an event line of the audit trail.
@@ -340,13 +399,6 @@ enum Node {
         min: usize,
         max: Option<usize>,
     },
-}
-
-impl<'de> Deserialize<'de> for Regex {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Regex, D::Error> {
-        let s = String::deserialize(d)?;
-        Regex::new(&s).map_err(serde::de::Error::custom)
-    }
 }
 
 impl Regex {
@@ -674,14 +726,25 @@ mod tests {
             ),
             (
                 "[\n {\"kind\": \"command\",\n  \"command\": \"(a\", \"action\": \"ask\"}]",
-                "line 3",
+                "line 2: rule 0",
                 "not closed",
             ),
             (
                 "[\n {\"kind\": \"any\", \"action\": \"ask\", \"when\": 1}]",
                 "line 2",
-                "unknown field",
+                "unknown field 'when'",
             ),
+            (
+                "[{\"kind\": \"any\", \"action\": \"ask\"},\n \"[{x}]\",\n {}]",
+                "line 2: rule 1",
+                "a rule is an object",
+            ),
+            (
+                "[{\"kind\": \"any\", \"action\": \"ask\"}, {\"kind\": \"any\", \"action\": \"deny\"},\n {\"kind\": \"plan\"}]",
+                "line 2: rule 2",
+                "'action' is missing",
+            ),
+            ("{\"kind\": \"any\"}", "line 1", "a JSON list"),
             (
                 "[\n {\"kind\": \"any\" \"action\": \"ask\"}]",
                 "line 2",
