@@ -297,6 +297,8 @@ fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
         Window::new(Layout::V2, "policy-watch")
             .start("approval")
             .scenario("command=rm -rf build"),
+        // Decided once expanded: the step asks to run `cargo test`.
+        Window::new(Layout::V2, "policy-watch").start("collapsed"),
     ]);
     let policy = TempFile::new("policy-watch", POLICY);
     let o = angrav(&[
@@ -312,45 +314,49 @@ fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
         w.id(0),
         "--session",
         w.id(1),
+        "--session",
+        w.id(2),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
-    let mut d = decisions(&stdout(&o));
-    d.sort_by_key(|v| v["rule"].as_u64());
-    assert_eq!(d.len(), 2, "{}", stdout(&o));
+    // Per window: the rule, the action, the command and the choice pressed.
+    let decided: Vec<Vec<Value>> = (0..3)
+        .map(|i| {
+            let of_window: Vec<Value> = decisions(&stdout(&o))
+                .into_iter()
+                .filter(|d| w.id(i).starts_with(d["session"].as_str().unwrap_or("-")))
+                .flat_map(|d| {
+                    [
+                        d["rule"].clone(),
+                        d["action"].clone(),
+                        d["command"].clone(),
+                        d["choice"].clone(),
+                    ]
+                })
+                .collect();
+            of_window
+        })
+        .collect();
+    let approved = vec![
+        json!(0),
+        json!("approve"),
+        json!("cargo test"),
+        json!("Run"),
+    ];
+    let denied = vec![
+        json!(1),
+        json!("deny"),
+        json!("rm -rf build"),
+        json!("Reject"),
+    ];
     assert_eq!(
-        (
-            &d[0]["rule"],
-            &d[0]["action"],
-            &d[0]["command"],
-            &d[0]["choice"]
-        ),
-        (
-            &json!(0),
-            &json!("approve"),
-            &json!("cargo test"),
-            &json!("Run")
-        ),
-        "{}",
-        stdout(&o)
-    );
-    assert_eq!(
-        (
-            &d[1]["rule"],
-            &d[1]["action"],
-            &d[1]["command"],
-            &d[1]["choice"]
-        ),
-        (
-            &json!(1),
-            &json!("deny"),
-            &json!("rm -rf build"),
-            &json!("Reject")
-        ),
+        decided,
+        [approved.clone(), denied, approved],
         "{}",
         stdout(&o)
     );
     assert_eq!(pressed(&w, 0), ["Run"]);
     assert_eq!(pressed(&w, 1), ["Reject"]);
+    assert_eq!(pressed(&w, 2), ["Expand", "Run"]);
 }
 
 #[test]
