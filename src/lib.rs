@@ -4,6 +4,8 @@
 //! - [`sessions`]: the editor windows of one or more endpoints, with stable ids.
 //! - [`panel`]: finding a window's agent panel (either layout) and probing it.
 //! - [`turn`]: sending a prompt and waiting for its answer.
+//! - [`approve`]: answering an approval, stopping an agent; [`policy`]: rules that
+//!   answer approvals in unattended runs.
 //! - [`dispatch`]: a queue of prompts spread over the idle sessions.
 //! - [`profile`]: the selectors, as data.
 //! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
@@ -13,6 +15,7 @@
 //!   commands, webhooks and notifications on events; [`signals`]: SIGINT/SIGTERM.
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
+pub mod approve;
 pub mod cli;
 pub mod dispatch;
 mod error;
@@ -22,6 +25,7 @@ pub mod locate;
 pub mod monitor;
 pub mod names;
 pub mod panel;
+pub mod policy;
 pub mod profile;
 pub mod registry;
 pub mod serve;

@@ -287,6 +287,57 @@ impl ApprovalKind {
     }
 }
 
+/// Which control of an approval [`Panel::press_approval`] presses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press<'a> {
+    /// The narrowest allowing choice offered (the profile's `approval_allow_labels`,
+    /// in order: never an `Always …`).
+    Allow,
+    /// The choice this names: a label in any case, or words of exactly one label
+    /// (`once`, `accept-all`).
+    Named(&'a str),
+    /// The first of the profile's `approval_deny_labels` offered.
+    Deny,
+    /// None: only expand a collapsed step, and read the approval.
+    Look,
+}
+
+/// What [`Panel::press_approval`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pressing {
+    /// `label` pressed (`None` for [`Press::Look`]) on `approval`; `key` is the
+    /// state's key before the press.
+    Pressed {
+        label: Option<String>,
+        approval: Approval,
+        key: String,
+    },
+    /// Nothing pressed, and why.
+    Refused {
+        state: State,
+        approval: Option<Approval>,
+        reason: String,
+    },
+}
+
+/// How long a collapsed step may take to show its choice once expanded.
+const EXPAND_WITHIN: Duration = Duration::from_secs(2);
+
+#[derive(Deserialize)]
+struct PressReply {
+    ok: bool,
+    #[serde(default)]
+    pressed: Option<String>,
+    #[serde(default)]
+    approval: Option<Approval>,
+    #[serde(default)]
+    state: Option<State>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
 /// One choice offered: its label, without a shortcut suffix, is what a later
 /// operation looks for to press it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -749,6 +800,48 @@ impl Panel {
                     .into(),
             )),
         }
+    }
+
+    /// Presses one control of the one approval this turn shows (see [`Press`]); a
+    /// collapsed step is expanded first. Nothing is pressed unless exactly one
+    /// approval shows and it offers the choice.
+    pub fn press_approval(&mut self, press: Press) -> Result<Pressing, Error> {
+        let expand_ms = EXPAND_WITHIN.as_millis() as u64;
+        let args = match press {
+            Press::Allow => json!({ "expand_ms": expand_ms }),
+            Press::Named(choice) => json!({ "choice": choice, "expand_ms": expand_ms }),
+            Press::Deny => json!({ "deny": true, "expand_ms": expand_ms }),
+            Press::Look => json!({ "look": true, "expand_ms": expand_ms }),
+        };
+        let v = self.op("press_approval", args, EXPAND_WITHIN + CALL_TIMEOUT)?;
+        let r: PressReply = cdp::methods::from_value(v, "press result")?;
+        Ok(match (r.ok, r.approval, r.key) {
+            (true, Some(approval), Some(key)) => Pressing::Pressed {
+                label: r.pressed,
+                approval,
+                key,
+            },
+            (_, approval, _) => Pressing::Refused {
+                state: r.state.unwrap_or(State::AwaitingApproval),
+                approval,
+                reason: r.reason.unwrap_or_else(|| "nothing pressed".into()),
+            },
+        })
+    }
+
+    /// Presses the visible busy marker (the cancel button): `Ok(key)`, the state's key
+    /// before; `Err((state, why))` when the agent is not working.
+    pub fn press_cancel(&mut self) -> Result<Result<String, (State, String)>, Error> {
+        let v = self.op("cancel", Value::Null, CALL_TIMEOUT)?;
+        let r: PressReply = cdp::methods::from_value(v, "cancel result")?;
+        Ok(match (r.ok, r.key) {
+            (true, Some(key)) => Ok(key),
+            _ => Err((
+                r.state.unwrap_or(State::Idle),
+                r.reason
+                    .unwrap_or_else(|| "the agent is not working".into()),
+            )),
+        })
     }
 
     /// Calls a function in the panel's isolated world with JSON arguments (for tests

@@ -49,6 +49,11 @@ pub struct Profile {
     pub approval_expand_labels: Vec<String>,
     pub approval_plan: Vec<String>,
     pub approval_plan_labels: Vec<String>,
+    /// The choices `approve` presses when none is named, narrowest first (never an
+    /// `Always …`: that one must be named).
+    pub approval_allow_labels: Vec<String>,
+    /// The choices `deny` presses, the first one offered.
+    pub approval_deny_labels: Vec<String>,
     pub error_text: Vec<String>,
     pub quota_text: Vec<String>,
     pub quota_resume_prefix: Vec<String>,

@@ -9,7 +9,8 @@ use crossbeam_channel::{Receiver, never, select, tick};
 use serde::Serialize;
 
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Deadline, Message, Panel, Role, State};
+use crate::panel::{Approval, Deadline, Message, Panel, Role, State};
+use crate::policy::Autopilot;
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::turn::{Tracker, Verdict};
@@ -63,6 +64,9 @@ pub struct Outcome {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<String>,
+    /// What the agent waits for, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,11 +93,12 @@ pub fn wait(
     spec: WaitSpec,
     progress: Option<Progress>,
 ) -> Report {
-    wait_or_cancel(sessions, prompts, profile, spec, progress, &never())
+    wait_or_cancel(sessions, prompts, profile, spec, progress, &never(), None)
 }
 
 /// [`wait`], ended early by a message on `cancel` (^C): the report then holds the
-/// outcomes so far, the sessions still awaited as pending.
+/// outcomes so far, the sessions still awaited as pending. With an `autopilot`, an
+/// approval its policy answers does not stop the session: its turn goes on.
 pub fn wait_or_cancel(
     sessions: &[Session],
     prompts: &HashMap<String, String>,
@@ -101,6 +106,7 @@ pub fn wait_or_cancel(
     spec: WaitSpec,
     progress: Option<Progress>,
     cancel: &Receiver<()>,
+    autopilot: Option<&Autopilot>,
 ) -> Report {
     let start = Instant::now();
     let by = Deadline::within(spec.timeout);
@@ -147,7 +153,9 @@ pub fn wait_or_cancel(
             recv(rx) -> update => {
                 let Ok(update) = update else { break };
                 changed = true;
-                apply(update, &index, &mut outcomes, &mut trackers, &mut last, &mut wakes, elapsed_ms());
+                let held = matches!(&update, Update::Changed { target_id, snapshot, .. }
+                    if index.get(target_id).zip(autopilot).is_some_and(|(&i, p)| p.on_snapshot(&sessions[i], snapshot)));
+                apply(update, &index, &mut outcomes, &mut trackers, &mut last, &mut wakes, elapsed_ms(), held);
             }
             recv(crossbeam_channel::at(next)) -> _ => {
                 if Instant::now() >= deadline {
@@ -213,6 +221,7 @@ fn pending(s: &Session) -> Outcome {
         answer: None,
         error: None,
         approvals: Vec::new(),
+        approval: None,
     }
 }
 
@@ -225,6 +234,7 @@ fn apply(
     last: &mut [Option<crate::panel::Snapshot>],
     wakes: &mut [Option<Instant>],
     elapsed_ms: u64,
+    held: bool,
 ) {
     match update {
         Update::Changed {
@@ -244,6 +254,17 @@ fn apply(
                 outcomes[i].status = Status::Failed;
                 outcomes[i].state = Some(State::NoPanel);
                 outcomes[i].reason = Some(crate::Error::NoPanel.to_string());
+                return;
+            }
+            // An approval a policy is answering: the turn goes on. The tracker notes
+            // what it saw (busy), its verdict is not taken; should the press fail
+            // (nothing changes), the session stops as it is once the press had its time.
+            if held {
+                let _ = trackers[i].observe(&snapshot, at);
+                wakes[i] = Some(at + crate::policy::ANSWER_WITHIN);
+                outcomes[i].state = Some(snapshot.state);
+                outcomes[i].approval = snapshot.approval.clone();
+                last[i] = Some(snapshot);
                 return;
             }
             settle(
@@ -301,6 +322,7 @@ fn settle(
     outcome.state = Some(snap.state);
     outcome.error = snap.error.clone();
     outcome.approvals = snap.approvals.clone();
+    outcome.approval = snap.approval.clone();
     match tracker.observe(snap, now) {
         Verdict::Stopped => {
             outcome.status = Status::Done;

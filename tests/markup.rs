@@ -185,7 +185,12 @@ fn each_approval_kind_is_read_with_its_choices() {
             "permission",
             "permission",
             None,
-            &["Allow Once", "Deny"],
+            &[
+                "Always Allow",
+                "Allow This Conversation",
+                "Allow Once",
+                "Deny",
+            ],
         ),
         (Layout::V2, "plan", "plan", None, &["Open", "Proceed"]),
         (Layout::V2, "collapsed", "collapsed", None, &["Expand"]),

@@ -171,7 +171,7 @@ const LAYOUT: Flag = Flag {
 const SCENARIO: Flag = Flag {
     name: "--scenario",
     shown: "--scenario S[,S...]",
-    text: "how the agents answer: instant, slow, late-busy, flicker, approval, error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
+    text: "how the agents answer: instant, slow, late-busy, flicker, approval, approval-kind=K (file_edits, permission, plan, collapsed), command=TEXT (the command an approval shows), error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf [default: a short turn]",
 };
 
 const REPLACE_DRAFT: Flag = Flag {
@@ -249,6 +249,22 @@ const NOTIFY: Flag = Flag {
     shown: "--notify",
     text: "a desktop notification (notify-send, osascript) when a chat awaits approval, fails, or finishes a turn",
 };
+const POLICY: Flag = Flag {
+    name: "--policy",
+    shown: "--policy FILE",
+    text: "answer approvals by the rules in FILE (a JSON list of {kind, command, action}; see the README): each decision an approval_decided line (watch: stdout; waits: stderr)",
+};
+/// The `--session` of `sessions approve` and `sessions deny`.
+const SESSION_APPROVE: Flag = Flag {
+    name: "--session",
+    shown: "--session ID",
+    text: "a chat to answer: any unique prefix of its id, or its workspace name; repeatable [default: every chat awaiting approval]",
+};
+const WAIT_TURN: Flag = Flag {
+    name: "--wait",
+    shown: "--wait",
+    text: "then wait for the turn to end and print its answer, as prompt --wait does",
+};
 const RAW: Flag = Flag {
     name: "--raw",
     shown: "--raw",
@@ -289,6 +305,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &ON,
     &WEBHOOK,
     &NOTIFY,
+    &POLICY,
     &FILE,
     &TASK,
     &LANG,
@@ -331,6 +348,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &TIMEOUT,
             &SETTLE,
             &NO_EXTRACT,
+            &POLICY,
         ],
         common: true,
     },
@@ -345,6 +363,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &SETTLE,
             &NO_EXTRACT,
             &FILE,
+            &POLICY,
         ],
         common: true,
     },
@@ -352,13 +371,21 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions run",
         args: "",
         summary: "a prompt per chat: --task ID=TEXT (repeatable), or -f FILE with a JSON list of {\"session\", \"prompt\"} (- for stdin); awaited like fanout",
-        flags: &[&TASK, &FILE, &GROUP, &TIMEOUT, &SETTLE, &NO_EXTRACT],
+        flags: &[
+            &TASK,
+            &FILE,
+            &GROUP,
+            &TIMEOUT,
+            &SETTLE,
+            &NO_EXTRACT,
+            &POLICY,
+        ],
         common: true,
     },
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back); NDJSON with --json; runs until interrupted",
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back; with --policy, approval_decided); NDJSON with --json; runs until interrupted",
         flags: &[
             &SESSION_MANY,
             &GROUP,
@@ -369,7 +396,22 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &ON,
             &WEBHOOK,
             &NOTIFY,
+            &POLICY,
         ],
+        common: true,
+    },
+    Cmd {
+        words: "sessions approve",
+        args: " [CHOICE]",
+        summary: "answer the approval of several chats at once (--session repeated, --group, or every chat awaiting approval), as approve does; a result row per chat",
+        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
+        common: true,
+    },
+    Cmd {
+        words: "sessions deny",
+        args: "",
+        summary: "deny the approval of several chats at once, as deny does; a result row per chat",
+        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -419,6 +461,27 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
         flags: &[&SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        common: true,
+    },
+    Cmd {
+        words: "approve",
+        args: " [CHOICE]",
+        summary: "press one choice of the approval the agent waits for, when exactly one shows: CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
+        flags: &[&SESSION_ONE, &WAIT_TURN, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        common: true,
+    },
+    Cmd {
+        words: "deny",
+        args: "",
+        summary: "press Deny, Reject or Reject all, whichever the approval offers, as approve presses",
+        flags: &[&SESSION_ONE, &WAIT_TURN, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        common: true,
+    },
+    Cmd {
+        words: "cancel",
+        args: "",
+        summary: "stop a working agent: press the busy marker (the cancel button), confirmed by the agent going idle within 5 s",
+        flags: &[&SESSION_ONE, &TIMEOUT],
         common: true,
     },
     Cmd {

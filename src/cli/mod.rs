@@ -1,6 +1,7 @@
 //! The command line: parsing, running a command, printing its result.
 //! Results go to stdout (JSON with `--json`); messages and logs go to stderr.
 
+mod approve;
 mod color;
 mod completions;
 mod demo;
@@ -60,6 +61,12 @@ enum Command {
     Turns,
     Dispatch,
     Serve,
+    /// `approve [CHOICE]`.
+    Approve(Option<String>),
+    Deny,
+    Cancel,
+    SessionsApprove(Option<String>),
+    SessionsDeny,
 }
 
 #[derive(Debug)]
@@ -99,6 +106,8 @@ struct Args {
     listen: Option<String>,
     allow_remote: bool,
     hooks: crate::hooks::Config,
+    /// `--policy FILE`: the approval rules of a wait or a watch.
+    policy: Option<PathBuf>,
 }
 
 pub fn main() -> u8 {
@@ -165,6 +174,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         listen: None,
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
+        policy: None,
     };
     let (mut help, mut version) = (false, false);
     // Every flag given, by the name the command table knows it by.
@@ -246,6 +256,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
+            Long("policy") => a.policy = Some(text(p.value())?.into()),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -351,6 +362,11 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "turns" => Command::Turns,
         "dispatch" => Command::Dispatch,
         "serve" => Command::Serve,
+        "approve" => Command::Approve(operand),
+        "deny" => Command::Deny,
+        "cancel" => Command::Cancel,
+        "sessions approve" => Command::SessionsApprove(operand),
+        "sessions deny" => Command::SessionsDeny,
         other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
@@ -543,6 +559,7 @@ fn run(a: Args) -> Result<u8, Error> {
         }
         Command::SessionsWatch => multi::watch(&a),
         Command::Serve => serve::run(&a),
+        Command::SessionsApprove(_) | Command::SessionsDeny => approve::many(&a),
         Command::AliasSet(..)
         | Command::AliasRm(_)
         | Command::AliasList

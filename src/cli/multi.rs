@@ -13,6 +13,7 @@ use super::single::read_input;
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::Update;
 use crate::panel::{Deadline, State, WindowRef};
+use crate::policy::Autopilot;
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
 use crate::turn::{Tracker, Verdict};
@@ -43,6 +44,7 @@ pub(super) fn list(a: &Args) -> Result<u8, Error> {
 pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     let deadline = Deadline::within(a.wait.timeout);
     let registry = registry(a)?;
+    let autopilot = super::approve::autopilot(a, &registry, super::approve::decision_to_stderr)?;
     let strategy = if a.any { Strategy::Any } else { Strategy::All };
     let (sessions, prompts) = match &a.command {
         Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
@@ -87,8 +89,12 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             spec,
             live,
             &interrupt,
+            autopilot.as_ref(),
         )
     });
+    if let Some(p) = &autopilot {
+        p.finish();
+    }
     print_report(&report, a.json);
     if crate::signals::happened() {
         let pending: Vec<&str> = report
@@ -277,7 +283,16 @@ const FIRST_SNAPSHOT: Duration = Duration::from_secs(15);
 pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
     let registry = registry(a)?;
+    let table = !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal();
+    // The live table redraws stdout whole: decisions go to stderr beside it.
+    let to = if table {
+        super::approve::decision_to_stderr
+    } else {
+        super::approve::decision_to_stdout
+    };
+    let autopilot = super::approve::autopilot(a, &registry, to)?;
     let chosen = registry.select(&a.sessions)?;
+    let autopilot = autopilot.as_ref();
     let clock = Clock::now();
     let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());
     let mut order: Vec<String> = Vec::new();
@@ -294,7 +309,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let hooks = crate::hooks::Hooks::start(a.hooks.clone(), a.wait.settle);
     let mut printer = Printer {
         json: a.json,
-        table: !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal(),
+        table,
         seq: 0,
         events: 0,
     };
@@ -319,6 +334,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
             &clock,
             &mut gone,
             None,
+            autopilot,
         );
     }
     printer.snapshot(&order, &watched);
@@ -330,6 +346,10 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     };
     loop {
         if a.until_idle && all_idle(&mut watched, &gone.lost) {
+            // The decisions still being confirmed are printed first.
+            if let Some(p) = autopilot {
+                p.finish();
+            }
             return Ok(gone.until_idle_code());
         }
         if a.count.is_some_and(|n| printer.events >= n) {
@@ -341,7 +361,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         select! {
             recv(rx) -> update => {
                 let Ok(update) = update else { return Ok(exit::OK) };
-                apply_watch(hooks.as_ref(), update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, &mut gone, Some(&mut printer));
+                apply_watch(hooks.as_ref(), update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, &mut gone, Some(&mut printer), autopilot);
             }
             recv(timer) -> _ => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -444,6 +464,7 @@ fn apply_watch(
     clock: &Clock,
     gone: &mut Gone,
     mut printer: Option<&mut Printer>,
+    autopilot: Option<&Autopilot>,
 ) -> Option<()> {
     match update {
         Update::Changed {
@@ -465,6 +486,9 @@ fn apply_watch(
                 );
             }
             let current = snapshot.state;
+            if let Some(p) = autopilot {
+                p.on_snapshot(&w.session, &snapshot);
+            }
             w.snapshot = Some(snapshot);
             let p = printer?;
             match previous {
@@ -586,6 +610,8 @@ struct EventLine<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     approvals: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a crate::panel::Approval>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
 
@@ -667,6 +693,7 @@ impl Printer {
                 timestamp,
                 error: snap.and_then(|s| s.error.as_deref()),
                 approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+                approval: snap.and_then(|s| s.approval.as_ref()),
                 reason: reason.as_deref(),
             });
         } else {

@@ -83,7 +83,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 return Ok(exit::OK);
             }
             let end = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a)?;
-            finish_turn(&mut panel, session, &end, sent.baseline, a.json)
+            finish_turn(&mut panel, session, &end, Some(sent.baseline), a.json)
         }
         Command::Wait => {
             let end = wait_end(&mut panel, snap, None, deadline, a)?;
@@ -160,6 +160,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
+        Command::Approve(_) | Command::Deny | Command::Cancel => {
+            super::approve::one(&mut panel, session, deadline, a)
+        }
         _ => unreachable!("not a single-session command"),
     }
 }
@@ -181,7 +184,7 @@ fn print_unresponsive(session: &Session, json: bool) {
 
 /// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
 /// that shows no change at all for that long ends the wait as stalled (exit 1).
-fn wait_end(
+pub(super) fn wait_end(
     panel: &mut Panel,
     first: Snapshot,
     turn: Option<turn::Baseline>,
@@ -253,12 +256,13 @@ fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
 }
 
 /// After a turn: print its answer; the exit code says whether the agent finished.
-/// Only an answer after this prompt is printed, never an earlier turn's.
-fn finish_turn(
+/// Only an answer after this prompt (`turn`: its baseline) is printed, never an
+/// earlier turn's; without one, the last answer.
+pub(super) fn finish_turn(
     panel: &mut Panel,
     session: &Session,
     end: &Snapshot,
-    turn: turn::Baseline,
+    turn: Option<turn::Baseline>,
     json: bool,
 ) -> Result<u8, Error> {
     if end.state != State::Idle {
@@ -270,7 +274,7 @@ fn finish_turn(
     }
     let history = panel.history()?;
     match history.last() {
-        Some(answer) if answer.role == Role::Agent && turn.answered(end) => {
+        Some(answer) if answer.role == Role::Agent && turn.is_none_or(|t| t.answered(end)) => {
             print_answer(answer, json);
             Ok(exit::OK)
         }

@@ -219,13 +219,15 @@ function install(profile) {
     // busy: a visible marker only (a build may keep a hidden copy at all times)
     const around = conv.rows.concat(sh.chrome);
     let busy = false;
+    c.busy = null; // the busy marker, which `cancel` presses
     for (const s of valid(P.busy)) {
-      if (within(around, s).some(visible)) { busy = true; markers.push('busy: ' + s); break; }
+      c.busy = within(around, s).find(visible) || null;
+      if (c.busy) { busy = true; markers.push('busy: ' + s); break; }
     }
     const btns = clickables(parts).filter((b) => !isUser(b));
     if (!busy) {
       const b = clickables(around).find((e) => !isUser(e) && P.busy_text.includes(e.textContent.trim()));
-      if (b) { busy = true; markers.push('busy_text: ' + b.textContent.trim()); }
+      if (b) { busy = true; c.busy = b; markers.push('busy_text: ' + b.textContent.trim()); }
     }
 
     // errors, in this turn only (an old error stays in the transcript)
@@ -259,6 +261,7 @@ function install(profile) {
     }
 
     const approval = approvalIn(parts, btns, isUser, busy, markers);
+    c.approval = approval; // with its controls, for `press_approval`
     const input = sh.input;
     if (input) markers.push('input: ' + input.marker);
 
@@ -281,42 +284,62 @@ function install(profile) {
     return finish(snap);
   }
 
-  // What the agent waits for in this turn: `{kind, command, choices: [{label, e}]}`.
+  // What the agent waits for in this turn: `{kind, command, choices: [{label, e}],
+  // many}`; `many`: more than one approval shows (two cards, or a label offered by two
+  // controls), so no one control is the answer.
   function approvalIn(parts, btns, isUser, busy, markers) {
-    const found = (kind, choices, command) => {
+    const found = (kind, choices, command, many) => {
       markers.push('approval: ' + kind + (choices.length ? ' (' + choices.map((x) => x.label).join(', ') + ')' : ''));
-      return { kind, command: command || null, choices };
+      return { kind, command: command || null, choices, many: !!many };
     };
     // Planning mode: the agent waits in a notify-user card.
-    for (const card of within(parts, SEL.plan).filter(visible)) {
+    const plans = within(parts, SEL.plan).filter(visible).map((card) => {
       const labels = byLength(P.approval_plan_labels);
-      const choices = clickables([card]).map((e) => ({ label: labelOf(e, labels), e })).filter((x) => x.label);
-      if (choices.length) return found('plan', choices);
-    }
+      return clickables([card]).map((e) => ({ label: labelOf(e, labels), e })).filter((x) => x.label);
+    }).filter((choices) => choices.length);
+    if (plans.length) return found('plan', plans[0], null, plans.length > 1);
     const labels = byLength(P.approval_labels.concat(P.approval_command_labels, P.approval_permission_labels));
     const choices = [];
-    const offer = (label, e) => { if (label && !choices.some((x) => x.label === label)) choices.push({ label, e }); };
+    let twice = false;
+    const offer = (label, e) => {
+      if (!label) return;
+      if (choices.some((x) => x.label === label)) twice = true; else choices.push({ label, e });
+    };
     for (const b of btns) offer(labelOf(b, labels), b);
     // File edits: an `Accept all` / `Reject all` bar of plain elements.
     for (const l of P.approval_bar_labels) {
       for (const e of holding(parts, l, isUser)) offer(labelOf(e, [l]), e);
     }
-    const heading = P.approval_card_text.map((t) => holding(parts, t, isUser)[0]).find(Boolean);
+    const headings = P.approval_card_text.flatMap((t) => holding(parts, t, isUser));
+    const heading = headings[0];
+    const many = twice || headings.length > 1;
     const has = (list) => choices.some((x) => list.includes(x.label));
     if (heading || has(P.approval_command_labels)) {
       if (!choices.length && !busy) return null;
       const anchor = heading || choices.find((x) => P.approval_command_labels.includes(x.label)).e;
-      return found('command', choices, commandNear(anchor, parts));
+      return found('command', choices, commandNear(anchor, parts), many);
     }
-    if (has(P.approval_permission_labels)) return found('permission', choices);
-    if (choices.length) return found('file_edits', choices);
+    if (has(P.approval_permission_labels)) return found('permission', choices, null, many);
+    if (choices.length) return found('file_edits', choices, null, many);
     // A collapsed step: the choice is hidden until expanded.
-    if (P.approval_collapsed_text.some((t) => holding(parts, t, isUser).length)) {
+    const steps = P.approval_collapsed_text.flatMap((t) => holding(parts, t, isUser));
+    if (steps.length) {
       const expand = byLength(P.approval_expand_labels);
       const open = btns.map((e) => ({ label: labelOf(e, expand), e })).filter((x) => x.label);
-      if (open.length) return found('collapsed', open.slice(0, 1));
+      if (open.length) return found('collapsed', open.slice(0, 1), null, steps.length > 1);
     }
     return null;
+  }
+
+  // The label of `choices` that `choice` names: the same words in any case (`-` and
+  // `_` as spaces), else the one label holding all its words (`once`: `Allow Once`).
+  function named(choices, choice) {
+    const words = (t) => t.toLowerCase().replace(/[-_]/g, ' ').split(/\s+/).filter(Boolean);
+    const want = words(choice);
+    const exact = choices.find((x) => words(x.label).join(' ') === want.join(' '));
+    if (exact) return exact;
+    const some = choices.filter((x) => want.length && want.every((w) => words(x.label).includes(w)));
+    return some.length === 1 ? some[0] : null;
   }
 
   // The command of a `Run command?` card: its `<pre>` holds `<dir> $ <command>`.
@@ -680,6 +703,58 @@ function install(profile) {
         if (b) { b.click(); return { clicked: true, marker: s }; }
       }
       return { clicked: false };
+    },
+    // Presses one control of the approval this turn shows, when it is the only one:
+    // the choice `choice` names, else (`deny`) the first deny label offered, else the
+    // narrowest allowing label offered. A collapsed step is expanded first and read
+    // again (`look`: only that, nothing else pressed). Returns `{ok, pressed, approval,
+    // key}` (`key`: the state's key before the press), or `{ok: false, reason, state}`.
+    press_approval({ choice, deny, look, expand_ms }) {
+      const read = () => { const c = { cache: new WeakMap() }; const s = probe(c); return { s, a: c.approval }; };
+      const shown = (a) => ({ kind: a.kind, command: a.command, choices: a.choices.map((x) => ({ label: x.label })) });
+      const refuse = ({ s, a }) => {
+        if (s.state !== 'awaiting_approval' || !a) return { ok: false, state: s.state, reason: 'the agent is ' + s.state + ', not awaiting approval' };
+        if (a.many) return { ok: false, state: s.state, approval: shown(a), reason: 'more than one approval shows; nothing pressed' };
+        return null;
+      };
+      const act = (r, expanded) => {
+        const no = refuse(r);
+        if (no) return no;
+        const a = r.a;
+        if (a.kind === 'collapsed') return { ok: false, state: r.s.state, approval: shown(a), reason: 'the collapsed step did not open' };
+        if (look) return { ok: true, pressed: null, expanded, approval: shown(a), key: r.s.key };
+        const offered = a.choices.map((x) => x.label).join(', ');
+        const ordered = (list) => list.map((l) => a.choices.find((x) => x.label.toLowerCase() === l.toLowerCase())).find(Boolean);
+        const pick = choice != null ? named(a.choices, choice) : ordered(deny ? P.approval_deny_labels : P.approval_allow_labels);
+        if (!pick) {
+          const what = choice != null ? 'no one choice "' + choice + '"' : deny ? 'no denying choice' : 'no allowing choice but an Always one (name it)';
+          return { ok: false, state: r.s.state, approval: shown(a), reason: what + ' among: ' + offered };
+        }
+        pick.e.click();
+        return { ok: true, pressed: pick.label, expanded, approval: shown(a), key: r.s.key };
+      };
+      const first = read();
+      const no = refuse(first);
+      if (no || first.a.kind !== 'collapsed') return act(first, false);
+      // Expand, then wait (page notifications, no polling) for the choice to show.
+      first.a.choices[0].e.click();
+      const open = (r) => refuse(r) || r.a.kind !== 'collapsed';
+      const now = read();
+      if (open(now)) return act(now, true);
+      return new Promise((resolve) => {
+        const done = (r) => { obs.disconnect(); clearTimeout(timer); resolve(act(r, true)); };
+        const obs = new MutationObserver(() => { const r = read(); if (open(r)) done(r); });
+        obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+        const timer = setTimeout(() => done(read()), expand_ms);
+      });
+    },
+    // Presses the visible busy marker (the cancel button) of a working agent.
+    cancel() {
+      const c = { cache: new WeakMap() };
+      const s = probe(c);
+      if (!s.busy || !c.busy) return { ok: false, state: s.state, reason: 'the agent is ' + s.state + ', not working' };
+      (c.busy.closest('button, [role="button"]') || c.busy).click();
+      return { ok: true, key: s.key };
     },
     new_conversation() {
       const found = panelRoot();

@@ -1,0 +1,180 @@
+//! `approve`, `deny`, `cancel` on one chat, `sessions approve` and `sessions deny`
+//! over several, and the `--policy` of the waits and the watch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::multi::print_report;
+use super::output::{self, describe_state};
+use super::single::{finish_turn, wait_end};
+use super::{Args, Command, registry};
+use crate::approve::{self, Answered};
+use crate::panel::{Deadline, Panel, State};
+use crate::policy::{Autopilot, Decision, Policy};
+use crate::registry::Registry;
+use crate::sessions::Session;
+use crate::waiter::{Outcome, Report, Status};
+use crate::{Error, exit};
+
+/// `approve`, `deny`, `cancel` on the chat `single` attached to; with `--wait`, then
+/// the turn is awaited and its answer printed as `prompt --wait` does.
+pub(super) fn one(
+    panel: &mut Panel,
+    session: &Session,
+    deadline: Deadline,
+    a: &Args,
+) -> Result<u8, Error> {
+    let (pressed, answered, end) = match &a.command {
+        Command::Cancel => ("cancel".to_string(), None, approve::cancel(panel)?),
+        other => {
+            let done = press(panel, other)?;
+            (done.pressed, Some(done.approval), done.snapshot)
+        }
+    };
+    let said = format!(
+        "{}: pressed '{pressed}'; now {}",
+        session.id,
+        describe_state(&end)
+    );
+    if a.wait_answer {
+        output::message(&said);
+        let end = wait_end(panel, end, None, deadline, a)?;
+        return finish_turn(panel, session, &end, None, a.json);
+    }
+    if a.json {
+        // `approval`: the one answered; `state`: the agent's state after the press.
+        output::json(&json!({
+            "session": session.id, "pressed": pressed, "approval": answered, "state": end.state
+        }));
+    } else {
+        output::line(&said);
+    }
+    Ok(exit::OK)
+}
+
+fn press(panel: &mut Panel, command: &Command) -> Result<Answered, Error> {
+    match command {
+        Command::Approve(choice) | Command::SessionsApprove(choice) => {
+            approve::approve(panel, choice.as_deref())
+        }
+        Command::Deny | Command::SessionsDeny => approve::deny(panel),
+        _ => unreachable!("not an approval command"),
+    }
+}
+
+/// `sessions approve` and `sessions deny`: the chats named (`--session`), else those
+/// of `--group` or all, awaiting approval; each answered on a thread of its own, one
+/// result row per chat. Exit 0 when every one was answered.
+pub(super) fn many(a: &Args) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let registry = registry(a)?;
+    let sessions = chosen(&registry, a, deadline)?;
+    let start = Instant::now();
+    let rows: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sessions
+            .iter()
+            .map(|s| scope.spawn(|| answer_one(s, &registry, deadline, &a.command, start)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("approval thread"))
+            .collect()
+    });
+    let report = Report {
+        timed_out: false,
+        sessions: rows,
+    };
+    print_report(&report, a.json);
+    let all = report.sessions.iter().all(|o| o.status == Status::Done);
+    Ok(if all { exit::OK } else { exit::FAILURE })
+}
+
+fn chosen(registry: &Registry, a: &Args, deadline: Deadline) -> Result<Vec<Session>, Error> {
+    if !a.sessions.is_empty() {
+        return registry.select(&a.sessions);
+    }
+    let waiting: Vec<Session> = registry
+        .states_by(deadline)
+        .into_iter()
+        .filter(|l| l.state == Some(State::AwaitingApproval))
+        .map(|l| l.session)
+        .collect();
+    if waiting.is_empty() {
+        return Err(Error::Failed("no chat awaits approval".into()));
+    }
+    Ok(waiting)
+}
+
+fn answer_one(
+    session: &Session,
+    registry: &Registry,
+    deadline: Deadline,
+    command: &Command,
+    start: Instant,
+) -> Outcome {
+    let result = Panel::attach_in(
+        &session.window,
+        registry.profile(),
+        Default::default(),
+        Some(deadline),
+    )
+    .and_then(|(mut panel, _)| press(&mut panel, command));
+    let mut row = Outcome {
+        session: session.id.clone(),
+        target_id: session.target_id.clone(),
+        workspace: session.workspace.clone(),
+        status: Status::Failed,
+        state: None,
+        reason: None,
+        duration_ms: start.elapsed().as_millis() as u64,
+        answer: None,
+        error: None,
+        approvals: Vec::new(),
+        approval: None,
+    };
+    match result {
+        Ok(done) => {
+            row.status = Status::Done;
+            row.state = Some(done.snapshot.state);
+            row.reason = Some(format!("pressed '{}'", done.pressed));
+            row.approval = Some(done.approval);
+        }
+        Err(e) => row.reason = Some(e.to_string()),
+    }
+    row
+}
+
+/// The `--policy` of a wait or a watch, its decisions reported by `report`.
+pub(super) fn autopilot(
+    a: &Args,
+    registry: &Registry,
+    report: fn(&Decision, bool),
+) -> Result<Option<Autopilot>, Error> {
+    let Some(path) = &a.policy else {
+        return Ok(None);
+    };
+    let policy = Policy::load(path)?;
+    let json = a.json;
+    let report = Arc::new(move |d: &Decision| report(d, json));
+    Ok(Some(Autopilot::new(policy, registry.profile(), report)))
+}
+
+/// A decision as a line of stdout (`sessions watch`: an event among the others).
+pub(super) fn decision_to_stdout(d: &Decision, json: bool) {
+    if json {
+        output::json(d);
+    } else {
+        output::line(&d.line());
+    }
+}
+
+/// A decision as a line of stderr (the waits: stdout holds their report).
+pub(super) fn decision_to_stderr(d: &Decision, json: bool) {
+    if json {
+        output::json_message(d);
+    } else {
+        output::message(&d.line());
+    }
+}

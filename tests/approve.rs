@@ -1,0 +1,454 @@
+//! Answering approvals and stopping agents in a real Chromium: `approve`, `deny`,
+//! `cancel`, `sessions approve|deny`, and policies on waits and the watch. The
+//! simulated agent records every control pressed (`#sim-pressed`), so each test
+//! asserts exactly which one was.
+
+mod common;
+
+use angrav::panel::Layout;
+use angrav::sim::Window;
+use common::{Windows, angrav, angrav_json, open, stderr, stdout};
+use serde_json::{Value, json};
+
+/// Every control of an approval (and the cancel button) the agent of window `i` saw
+/// pressed, by label.
+fn pressed(w: &Windows, i: usize) -> Vec<String> {
+    let v = w
+        .panel(i)
+        .call_function(
+            "function () { return document.getElementById('sim-pressed').textContent; }",
+            &[],
+        )
+        .expect("read #sim-pressed");
+    serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
+}
+
+fn state(w: &Windows, i: usize) -> String {
+    let s = angrav_json(&["--session", w.id(i), "status"], 0);
+    s["state"].as_str().expect("a state").to_string()
+}
+
+/// A policy file, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("angrav-{name}-{}.json", std::process::id()));
+        std::fs::write(&path, text).expect("write the policy");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn each_kind_is_approved_and_denied_by_name() {
+    // (layout, start, command, CHOICE, what approve presses, what deny presses)
+    let cases = [
+        (Layout::V2, "approval", "run", &["Run"][..], &["Reject"][..]),
+        (Layout::Current, "approval", "RUN", &["Run"], &["Reject"]),
+        (
+            Layout::V2,
+            "file_edits",
+            "accept-all",
+            &["Accept all"],
+            &["Reject all"],
+        ),
+        (
+            Layout::V2,
+            "permission",
+            "conversation",
+            &["Allow This Conversation"],
+            &["Deny"],
+        ),
+        (Layout::V2, "plan", "proceed", &["Proceed"], &[]),
+        (
+            Layout::V2,
+            "collapsed",
+            "run",
+            &["Expand", "Run"],
+            &["Expand", "Reject"],
+        ),
+    ];
+    let windows: Vec<Window> = cases
+        .iter()
+        .flat_map(|(layout, start, ..)| [0, 1].map(|_| Window::new(*layout, "kinds").start(start)))
+        .collect();
+    let w = open(&windows);
+    for (n, (layout, start, choice, approved, denied)) in cases.iter().enumerate() {
+        let (yes, no) = (2 * n, 2 * n + 1);
+        let r = angrav_json(&["--session", w.id(yes), "approve", choice], 0);
+        assert_eq!(
+            r["pressed"],
+            *approved.last().unwrap(),
+            "{layout:?} {start}: {r}"
+        );
+        assert_eq!(pressed(&w, yes), *approved, "{layout:?} {start}");
+        assert_ne!(state(&w, yes), "awaiting_approval", "{start}");
+        let o = angrav(&["--session", w.id(no), "deny"]);
+        if denied.is_empty() {
+            // Planning mode offers nothing that denies: nothing is pressed.
+            assert_eq!(o.status.code(), Some(1), "{start}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("no denying choice among: Open, Proceed"),
+                "{}",
+                stderr(&o)
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(0), "{start}: {}", stderr(&o));
+            let said = format!("pressed '{}'", denied.last().unwrap());
+            assert!(stdout(&o).contains(&said), "{start}: {}", stdout(&o));
+        }
+        assert_eq!(pressed(&w, no), *denied, "{layout:?} {start}");
+    }
+}
+
+#[test]
+fn the_default_choice_is_the_narrowest() {
+    let w = open(&[
+        Window::new(Layout::V2, "narrow").start("permission"),
+        Window::new(Layout::V2, "narrow").start("permission"),
+        Window::new(Layout::V2, "narrow").start("file_edits"),
+        Window::new(Layout::V2, "narrow").start("plan"),
+        Window::new(Layout::Current, "narrow").start("approval"),
+    ]);
+    // `Always Allow` comes first on the card; the default never takes it.
+    let r = angrav_json(&["--session", w.id(0), "approve"], 0);
+    assert_eq!(r["pressed"], "Allow Once", "{r}");
+    assert_eq!(r["approval"]["kind"], "permission", "{r}");
+    assert_eq!(r["approval"]["choices"][0]["label"], "Always Allow", "{r}");
+    assert_eq!(pressed(&w, 0), ["Allow Once"]);
+    // Named, it is pressed.
+    let r = angrav_json(&["--session", w.id(1), "approve", "always"], 0);
+    assert_eq!(r["pressed"], "Always Allow", "{r}");
+    assert_eq!(pressed(&w, 1), ["Always Allow"]);
+    for (i, label) in [(2, "Accept all"), (3, "Proceed"), (4, "Run")] {
+        angrav_json(&["--session", w.id(i), "approve"], 0);
+        assert_eq!(pressed(&w, i), [label]);
+    }
+}
+
+#[test]
+fn nothing_is_pressed_unless_exactly_one_approval_shows() {
+    let w = open(&[
+        Window::new(Layout::V2, "none").history(1),
+        Window::new(Layout::V2, "none").start("thinking"),
+        Window::new(Layout::V2, "two").start("approval"),
+        Window::new(Layout::V2, "unknown").start("permission"),
+    ]);
+    for (i, state_name) in [(0, "idle"), (1, "thinking")] {
+        for cmd in ["approve", "deny"] {
+            let o = angrav(&["--session", w.id(i), cmd]);
+            assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains(&format!("nothing pressed: the agent is {state_name}")),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    // A second command card in the same turn: which one to answer is not clear.
+    w.panel(2)
+        .call_function(
+            "function () { const c = document.querySelector('.approval-card'); c.after(c.cloneNode(true)); }",
+            &[],
+        )
+        .expect("add a second card");
+    let o = angrav(&["--session", w.id(2), "approve", "run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("more than one approval shows"),
+        "{}",
+        stderr(&o)
+    );
+    // A choice the approval does not offer, or names ambiguously.
+    for choice in ["run", "allow"] {
+        let o = angrav(&["--session", w.id(3), "approve", choice]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("no one choice \"{choice}\"")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    for i in 0..4 {
+        assert!(
+            pressed(&w, i).is_empty(),
+            "window {i}: {:?}",
+            pressed(&w, i)
+        );
+    }
+    assert_eq!(state(&w, 2), "awaiting_approval");
+}
+
+#[test]
+fn cancel_stops_a_turn() {
+    let w = open(&[
+        Window::new(Layout::V2, "cancel").start("thinking"),
+        Window::new(Layout::Current, "cancel").scenario("slow"),
+    ]);
+    let r = angrav_json(&["--session", w.id(0), "cancel"], 0);
+    assert_eq!(r["state"], "idle", "{r}");
+    assert_eq!(pressed(&w, 0), ["cancel"]);
+    // Nothing to stop now.
+    let o = angrav(&["--session", w.id(0), "cancel"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the agent is idle, not working"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(pressed(&w, 0), ["cancel"]);
+    // A turn streaming its answer ends before the answer is complete.
+    let o = angrav(&["--session", w.id(1), "prompt", "write a long answer"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    angrav_json(&["--session", w.id(1), "cancel"], 0);
+    let o = angrav(&["--session", w.id(1), "wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let answer = stdout(&angrav(&["--session", w.id(1), "output", "last"]));
+    assert!(!answer.contains("Done."), "{answer}");
+}
+
+#[test]
+fn approve_wait_prints_the_turns_answer() {
+    let w = open(&[Window::new(Layout::V2, "approve-wait").scenario("approval-kind=permission")]);
+    let o = angrav(&["--session", w.id(0), "prompt", "read my ssh config"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = angrav(&["--session", w.id(0), "wait"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stops awaiting approval: {}",
+        stdout(&o)
+    );
+    let o = angrav(&["--session", w.id(0), "approve", "once", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pressed 'Allow Once'"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("You asked: `read my ssh config`"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(pressed(&w, 0), ["Allow Once"]);
+}
+
+#[test]
+fn sessions_approve_answers_each_chat_with_a_row() {
+    let w = open(&[
+        Window::new(Layout::V2, "many").start("approval"),
+        Window::new(Layout::Current, "many").start("permission"),
+        Window::new(Layout::V2, "many").history(1),
+    ]);
+    let mut args = vec!["sessions", "approve"];
+    for i in 0..3 {
+        args.extend(["--session", w.id(i)]);
+    }
+    let r = angrav_json(&args, 1);
+    let row = |i: usize| {
+        common::by_target(&r["sessions"], w.id(i))
+            .expect("a row")
+            .clone()
+    };
+    assert_eq!(row(0)["status"], "done", "{r}");
+    assert_eq!(row(0)["reason"], "pressed 'Run'", "{r}");
+    assert_eq!(row(0)["approval"]["command"], "cargo test", "{r}");
+    assert_eq!(row(1)["status"], "done", "{r}");
+    assert_eq!(row(1)["reason"], "pressed 'Allow Once'", "{r}");
+    assert_eq!(row(2)["status"], "failed", "{r}");
+    assert_eq!(pressed(&w, 0), ["Run"]);
+    assert_eq!(pressed(&w, 1), ["Allow Once"]);
+    assert!(pressed(&w, 2).is_empty());
+    let w2 = open(&[Window::new(Layout::V2, "many-deny").start("file_edits")]);
+    let r = angrav_json(&["sessions", "deny", "--session", w2.id(0)], 0);
+    assert_eq!(r["sessions"][0]["reason"], "pressed 'Reject all'", "{r}");
+    assert_eq!(pressed(&w2, 0), ["Reject all"]);
+}
+
+const POLICY: &str = r#"[
+  {"kind": "command", "command": "^cargo (test|check)( |$)", "action": "approve"},
+  {"kind": "command", "command": "rm +-[a-z]*r", "action": "deny"},
+  {"kind": "any", "action": "ask"}
+]"#;
+
+/// The `approval_decided` lines among `text`'s JSON lines.
+fn decisions(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "approval_decided")
+        .collect()
+}
+
+#[test]
+fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
+    let w = open(&[
+        Window::new(Layout::V2, "policy-watch").start("approval"),
+        Window::new(Layout::V2, "policy-watch")
+            .start("approval")
+            .scenario("command=rm -rf build"),
+        // Decided once expanded: the step asks to run `cargo test`.
+        Window::new(Layout::V2, "policy-watch").start("collapsed"),
+    ]);
+    let policy = TempFile::new("policy-watch", POLICY);
+    let o = angrav(&[
+        "--json",
+        "sessions",
+        "watch",
+        "--until-idle",
+        "--timeout",
+        "60s",
+        "--policy",
+        policy.path(),
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+        "--session",
+        w.id(2),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    // Per window: the rule, the action, the command and the choice pressed.
+    let decided: Vec<Vec<Value>> = (0..3)
+        .map(|i| {
+            let of_window: Vec<Value> = decisions(&stdout(&o))
+                .into_iter()
+                .filter(|d| w.id(i).starts_with(d["session"].as_str().unwrap_or("-")))
+                .flat_map(|d| {
+                    [
+                        d["rule"].clone(),
+                        d["action"].clone(),
+                        d["command"].clone(),
+                        d["choice"].clone(),
+                    ]
+                })
+                .collect();
+            of_window
+        })
+        .collect();
+    let approved = vec![
+        json!(0),
+        json!("approve"),
+        json!("cargo test"),
+        json!("Run"),
+    ];
+    let denied = vec![
+        json!(1),
+        json!("deny"),
+        json!("rm -rf build"),
+        json!("Reject"),
+    ];
+    assert_eq!(
+        decided,
+        [approved.clone(), denied, approved],
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(pressed(&w, 0), ["Run"]);
+    assert_eq!(pressed(&w, 1), ["Reject"]);
+    assert_eq!(pressed(&w, 2), ["Expand", "Run"]);
+}
+
+#[test]
+fn a_policy_on_a_run_answers_the_approvals_its_turns_stop_at() {
+    let w = open(&[
+        Window::new(Layout::Current, "policy-run").scenario("instant,approval"),
+        Window::new(Layout::V2, "policy-run").scenario("instant,approval,command=rm -rf /tmp/x"),
+        Window::new(Layout::V2, "policy-run").scenario("instant,approval-kind=permission"),
+    ]);
+    let policy = TempFile::new("policy-run", POLICY);
+    let tasks: Vec<String> = (0..3).map(|i| format!("{}=task {i}", w.id(i))).collect();
+    let o = angrav(&[
+        "--json",
+        "sessions",
+        "run",
+        "--policy",
+        policy.path(),
+        "--timeout",
+        "60s",
+        "--task",
+        &tasks[0],
+        "--task",
+        &tasks[1],
+        "--task",
+        &tasks[2],
+    ]);
+    // The permission is left to a person: that chat stops awaiting approval.
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).expect("a JSON report");
+    let row = |i: usize| {
+        common::by_target(&report["sessions"], w.id(i))
+            .expect("a row")
+            .clone()
+    };
+    assert_eq!(
+        (row(0)["status"].clone(), row(0)["state"].clone()),
+        (json!("done"), json!("idle")),
+        "{report}"
+    );
+    assert_eq!(
+        (row(1)["status"].clone(), row(1)["state"].clone()),
+        (json!("done"), json!("idle")),
+        "{report}"
+    );
+    assert_eq!(row(2)["state"], "awaiting_approval", "{report}");
+    assert_eq!(row(2)["approval"]["kind"], "permission", "{report}");
+    assert!(
+        row(0)["answer"]["content"]
+            .as_str()
+            .is_some_and(|a| a.contains("task 0")),
+        "{report}"
+    );
+    let mut d = decisions(&stderr(&o));
+    d.sort_by_key(|v| v["rule"].as_u64());
+    let summary: Vec<(Value, Value)> = d
+        .iter()
+        .map(|v| (v["action"].clone(), v["choice"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("approve"), json!("Run")),
+            (json!("deny"), json!("Reject")),
+            (json!("ask"), Value::Null)
+        ],
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(pressed(&w, 0), ["Run"]);
+    assert_eq!(pressed(&w, 1), ["Reject"]);
+    assert!(pressed(&w, 2).is_empty());
+}
+
+#[test]
+fn a_malformed_policy_is_a_usage_error_naming_the_line() {
+    let policy = TempFile::new(
+        "policy-bad",
+        "[\n  {\"kind\": \"command\", \"action\": \"yes\"}\n]",
+    );
+    let o = angrav(&[
+        "sessions",
+        "wait",
+        "--policy",
+        policy.path(),
+        "--session",
+        "nothing-here",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown action 'yes'"),
+        "{}",
+        stderr(&o)
+    );
+}
