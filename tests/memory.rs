@@ -274,20 +274,19 @@ fn after(since: u64) -> Filter {
 fn a_replay_after_a_seq_then_live_entries_have_no_gap_and_no_duplicate() {
     let state = TempState::new("replay");
     ten_events(&state.dir());
-    // A consumer saw up to seq 6 and comes back: live recording starts first (as a
-    // watch's would), an event comes in around the replay, another after it.
-    let (echo_tx, echo) = crossbeam_channel::unbounded();
-    let live = Journal::with_echo(state.dir(), echo_tx);
-    live.record(Kind::EndpointLost, json!({ "endpoint": "127.0.0.1:1" }));
+    // A consumer saw up to seq 6 and comes back (as `watch --since 6` does): a
+    // journal of this run is open, the replay is read, then live events are recorded
+    // and shown with the seq `record` gives, before they are written.
+    let live = Journal::open(state.dir());
     let replay = journal::read(&state.dir(), &after(6)).expect("read");
-    live.record(Kind::EndpointBack, json!({ "endpoint": "127.0.0.1:1" }));
-    drop(live);
     let mut seen: Vec<u64> = replay.entries.iter().map(|e| e.seq).collect();
-    seen.extend(
-        echo.try_iter()
-            .map(|e| e.seq)
-            .filter(|&s| s > replay.last_seq),
-    );
+    for kind in [Kind::EndpointLost, Kind::EndpointBack] {
+        seen.push(live.record(kind, json!({ "endpoint": "127.0.0.1:1" })).unwrap());
+        // Another process reads meanwhile: it waits for the write, never sees a gap.
+        let now = journal::read(&state.dir(), &Filter::default()).expect("read");
+        assert_eq!(now.last_seq, *seen.last().unwrap());
+    }
+    drop(live);
     assert_eq!(seen, (7..=12).collect::<Vec<_>>());
     // A later run resumes after the last seq it saw and gets exactly what followed.
     Journal::open(state.dir()).record(Kind::Snapshot, json!({ "session": "AAA111" }));
