@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, never, select, tick};
 use serde::Serialize;
 
+use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::monitor::{Monitors, Update};
 use crate::panel::{Deadline, Message, Panel, Role, State};
 use crate::profile::Profile;
@@ -29,6 +30,11 @@ pub struct WaitSpec {
     pub settle: Duration,
     /// Collect each finished session's last answer.
     pub extract: bool,
+    /// A delivered prompt whose turn shows no start within this is stalled.
+    pub start_within: Duration,
+    /// A session whose page shows no change at all for this long, before it stopped,
+    /// is stalled.
+    pub stall_after: Option<Duration>,
 }
 
 /// Where a session ended up.
@@ -43,6 +49,9 @@ pub enum Status {
     Closed,
     /// The session could not be awaited (no panel, prompt refused, ...): see `reason`.
     Failed,
+    /// Its prompt's turn showed no start within the start time, or its page no change
+    /// at all for the stall time: `reason` says what was seen.
+    Stalled,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,11 +98,13 @@ pub fn wait(
     spec: WaitSpec,
     progress: Option<Progress>,
 ) -> Report {
-    wait_or_cancel(sessions, prompts, profile, spec, progress, &never())
+    wait_or_cancel(sessions, prompts, profile, spec, progress, &never(), None)
 }
 
 /// [`wait`], ended early by a message on `cancel` (^C): the report then holds the
-/// outcomes so far, the sessions still awaited as pending.
+/// outcomes so far, the sessions still awaited as pending. With a journal, each
+/// prompt delivered is recorded (`prompt_sent`), and its turn when seen to end
+/// (`turn_finished`).
 pub fn wait_or_cancel(
     sessions: &[Session],
     prompts: &HashMap<String, String>,
@@ -101,6 +112,7 @@ pub fn wait_or_cancel(
     spec: WaitSpec,
     progress: Option<Progress>,
     cancel: &Receiver<()>,
+    journal: Option<&Journal>,
 ) -> Report {
     let start = Instant::now();
     let by = Deadline::within(spec.timeout);
@@ -118,8 +130,12 @@ pub fn wait_or_cancel(
         .collect();
     let mut last = vec![None; sessions.len()];
     let mut wakes: Vec<Option<Instant>> = vec![None; sessions.len()];
+    // Each delivered prompt: as recorded, when, and by when its turn must start.
+    let mut sent: Vec<Option<(journal::Sent, Instant)>> = vec![None; sessions.len()];
+    let mut start_by: Vec<Option<Instant>> = vec![None; sessions.len()];
     // Each stopped session's answer, read as soon as it stopped.
     let mut readings: Vec<Option<Reading>> = sessions.iter().map(|_| None).collect();
+    monitors.stall_after(spec.stall_after);
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }
@@ -139,6 +155,7 @@ pub fn wait_or_cancel(
         }
         let next = wakes
             .iter()
+            .chain(&start_by)
             .flatten()
             .min()
             .map_or(deadline, |w| (*w).min(deadline));
@@ -147,7 +164,35 @@ pub fn wait_or_cancel(
             recv(rx) -> update => {
                 let Ok(update) = update else { break };
                 changed = true;
+                if let Update::Prompted { target_id, result: Ok(_) } = &update
+                    && let Some(&i) = index.get(target_id)
+                {
+                    let now = Instant::now();
+                    let record = journal::Sent::new(&sessions[i], &prompts[target_id], SystemTime::now());
+                    if let Some(j) = journal {
+                        j.record_prompt(&record);
+                    }
+                    sent[i] = Some((record, now));
+                    start_by[i] = Some(now + spec.start_within);
+                }
+                let still = matches!(update, Update::Still { .. });
                 apply(update, &index, &mut outcomes, &mut trackers, &mut last, &mut wakes, elapsed_ms());
+                if still {
+                    for (o, snap) in outcomes.iter_mut().zip(&last) {
+                        if o.status == Status::Stalled && o.reason.is_none() {
+                            o.reason = Some(format!(
+                                "no change at all in the page for {} (seen: {})",
+                                crate::cli::show_duration(spec.stall_after.unwrap_or_default()),
+                                snap.as_ref().map_or("nothing".into(), crate::dispatch::describe)
+                            ));
+                        }
+                    }
+                }
+                for (i, by) in start_by.iter_mut().enumerate() {
+                    if last[i].as_ref().is_some_and(|s| trackers[i].started(s)) {
+                        *by = None;
+                    }
+                }
             }
             recv(crossbeam_channel::at(next)) -> _ => {
                 if Instant::now() >= deadline {
@@ -156,6 +201,22 @@ pub fn wait_or_cancel(
                 }
                 // A settle time ran out: look at those sessions again.
                 let now = Instant::now();
+                for i in 0..sessions.len() {
+                    if start_by[i].is_some_and(|by| by <= now) {
+                        start_by[i] = None;
+                        if outcomes[i].status == Status::Pending {
+                            changed = true;
+                            let o = &mut outcomes[i];
+                            o.status = Status::Stalled;
+                            o.duration_ms = elapsed_ms();
+                            o.reason = Some(format!(
+                                "delivered, but no turn started within {} (seen: {})",
+                                crate::cli::show_duration(spec.start_within),
+                                last[i].as_ref().map_or("nothing".into(), crate::dispatch::describe)
+                            ));
+                        }
+                    }
+                }
                 for i in 0..sessions.len() {
                     if wakes[i].is_some_and(|w| w <= now)
                         && let Some(snap) = &last[i]
@@ -193,6 +254,27 @@ pub fn wait_or_cancel(
             Some(Ok(answer)) => o.answer = answer,
             Some(Err(e)) => o.reason = Some(format!("answer not read: {e}")),
             None => {}
+        }
+    }
+    if let Some(j) = journal {
+        let now = (Instant::now(), SystemTime::now());
+        for (o, sent) in outcomes.iter().zip(sent) {
+            let Some((sent, at)) = sent else { continue };
+            let outcome = match (o.status, o.state) {
+                (Status::Done, Some(State::AwaitingApproval)) => TurnOutcome::Approval,
+                (Status::Done, Some(State::Error)) => TurnOutcome::Error,
+                (Status::Done, _) => TurnOutcome::Idle,
+                (Status::Stalled, _) => TurnOutcome::Stalled,
+                (Status::Closed, _) => TurnOutcome::Closed,
+                (Status::Pending, _) if timed_out => TurnOutcome::Timeout,
+                // Not seen to end (^C), or not awaited.
+                (Status::Pending | Status::Failed, _) => continue,
+            };
+            let end = start + Duration::from_millis(o.duration_ms);
+            let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
+            let finished = now.1 - now.0.saturating_duration_since(end);
+            let ended = Ended::new(outcome, answer, end.saturating_duration_since(at), finished);
+            j.record_turn(&TurnRecord { sent, ended });
         }
     }
     Report {
@@ -280,6 +362,21 @@ fn apply(
             if outcomes[i].status == Status::Pending {
                 outcomes[i].status = Status::Closed;
                 outcomes[i].reason = Some(reason);
+                outcomes[i].duration_ms = elapsed_ms;
+            }
+        }
+        Update::Still { target_id, .. } => {
+            let Some(&i) = index.get(&target_id) else {
+                return;
+            };
+            // Still before it stopped: in a turn, or waiting for one to start (an idle
+            // agent only waiting out the settle time is not). The reason is written by
+            // the caller, which knows the stall time.
+            let settling = last[i]
+                .as_ref()
+                .is_some_and(|s| s.state == State::Idle && !s.turn_open && trackers[i].started(s));
+            if outcomes[i].status == Status::Pending && !settling {
+                outcomes[i].status = Status::Stalled;
                 outcomes[i].duration_ms = elapsed_ms;
             }
         }

@@ -281,7 +281,10 @@ fn a_replay_after_a_seq_then_live_entries_have_no_gap_and_no_duplicate() {
     let replay = journal::read(&state.dir(), &after(6)).expect("read");
     let mut seen: Vec<u64> = replay.entries.iter().map(|e| e.seq).collect();
     for kind in [Kind::EndpointLost, Kind::EndpointBack] {
-        seen.push(live.record(kind, json!({ "endpoint": "127.0.0.1:1" })).unwrap());
+        seen.push(
+            live.record(kind, json!({ "endpoint": "127.0.0.1:1" }))
+                .unwrap(),
+        );
         // Another process reads meanwhile: it waits for the write, never sees a gap.
         let now = journal::read(&state.dir(), &Filter::default()).expect("read");
         assert_eq!(now.last_seq, *seen.last().unwrap());
