@@ -337,7 +337,9 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         printer.replayed(e);
     }
     printer.snapshot(&order, &watched);
-    // Phase 2: events.
+    // Phase 2: events. ^C ends the watch the ordinary way: the journal writes what
+    // it holds.
+    let interrupt = super::interrupt::interrupts();
     let ticker = if printer.table {
         crossbeam_channel::tick(Duration::from_secs(1))
     } else {
@@ -365,6 +367,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
                 }
             }
             recv(ticker) -> _ => printer.table(&order, &watched),
+            recv(interrupt) -> _ => return Ok(exit::INTERRUPTED),
         }
     }
 }
