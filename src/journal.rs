@@ -209,6 +209,16 @@ struct Shared {
     held: Option<Held>,
     /// Said once on stderr: nothing more is journaled in this run.
     failed: bool,
+    /// The live file as this journal last left it, and its last seq: when the file
+    /// is found so again, no other process wrote since, and the tail need not be read.
+    left: Option<(Stamp, u64)>,
+}
+
+/// A file's length and modification time.
+type Stamp = (u64, Option<SystemTime>);
+
+fn stamp(meta: &fs::Metadata) -> Stamp {
+    (meta.len(), meta.modified().ok())
 }
 
 struct Held {
@@ -253,7 +263,7 @@ impl Journal {
             return None;
         }
         if shared.held.is_none() {
-            match hold(&self.dir) {
+            match hold(&self.dir, shared.left) {
                 Ok(h) => shared.held = Some(h),
                 Err(e) => {
                     fail(&mut shared, &e);
@@ -309,10 +319,21 @@ fn fail(shared: &mut Shared, e: &StateError) {
     shared.held = None;
 }
 
-/// Takes the journal's lock and reads the last seq written.
-fn hold(dir: &StateDir) -> Result<Held, StateError> {
+/// Takes the journal's lock and reads the last seq written (unless the live file is
+/// as this journal `left` it).
+fn hold(dir: &StateDir, left: Option<(Stamp, u64)>) -> Result<Held, StateError> {
     let lock = dir.lock(LOCK)?;
     let live = dir.file(LIVE);
+    if let (Some((was, last)), Ok(meta)) = (left, fs::metadata(&live))
+        && stamp(&meta) == was
+    {
+        return Ok(Held {
+            _lock: lock,
+            last,
+            unwritten: 0,
+            cut: false,
+        });
+    }
     let mut file = open_append(&live)?;
     let len = file.metadata().map_err(|e| io_error(&live, e))?.len();
     let (last, clean) = match tail(&mut file, len, &live)? {
@@ -346,11 +367,12 @@ fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, shared: &Mutex<S
         let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
         match written {
             Err(e) => fail(&mut s, &e),
-            Ok(()) => {
+            Ok(left) => {
                 if let Some(h) = s.held.as_mut() {
                     h.unwritten -= batch.len();
                     if h.unwritten == 0 {
                         s.held = None;
+                        s.left = Some((left, batch.last().expect("a batch").seq));
                     }
                 }
             }
@@ -358,8 +380,9 @@ fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, shared: &Mutex<S
     }
 }
 
-/// One append of numbered events; the caller holds the lock.
-fn append(dir: &StateDir, limit: u64, batch: &[Pending], cut: bool) -> Result<(), StateError> {
+/// One append of numbered events; the caller holds the lock. Returns how it left
+/// the live file.
+fn append(dir: &StateDir, limit: u64, batch: &[Pending], cut: bool) -> Result<Stamp, StateError> {
     let live = dir.file(LIVE);
     let mut file = open_append(&live)?;
     let len = file.metadata().map_err(|e| io_error(&live, e))?.len();
@@ -375,6 +398,8 @@ fn append(dir: &StateDir, limit: u64, batch: &[Pending], cut: bool) -> Result<()
         out += &line(p);
     }
     file.write_all(out.as_bytes())
+        .and_then(|_| file.metadata())
+        .map(|m| stamp(&m))
         .map_err(|e| io_error(&live, e))
 }
 

@@ -582,16 +582,33 @@ fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
     let state = TempState::new("since");
     let w = open(&[Window::new(Layout::Current, "memory-since")]);
     let cdp = sim().endpoint().label();
-    let watch_args = ["--cdp", cdp, "--json", "sessions", "watch", "--session", w.id(0)];
+    let watch_args = [
+        "--cdp",
+        cdp,
+        "--json",
+        "sessions",
+        "watch",
+        "--session",
+        w.id(0),
+    ];
     // The first watch sees a prompt's turn, then is stopped with ^C.
     let mut first = command(&state.0, &watch_args).spawn().expect("run angrav");
     let out = common::lines(first.stdout.take().expect("piped"));
     let _err = common::lines(first.stderr.take().expect("piped"));
     read_until(&out, |v| v["type"] == "snapshot");
-    ok(&online(&state, &["--session", w.id(0), "prompt", "--wait", "first task"]));
+    ok(&online(
+        &state,
+        &["--session", w.id(0), "prompt", "--wait", "first task"],
+    ));
     let mut seen = read_until(&out, |v| v["current"] == "idle");
     let pid = first.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     seen.extend(out.iter().map(|l| serde_json::from_str(&l).unwrap()));
     assert_eq!(first.wait().unwrap().code(), Some(130));
     // Each line it printed is in the journal under the seq printed.
@@ -604,20 +621,33 @@ fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
             .unwrap_or_else(|| panic!("not journaled: {line}"));
         assert_eq!(entry.value["kind"], line["type"], "{line}");
     }
-    let last_seen = seen.iter().map(|l| l["seq"].as_u64().unwrap()).max().unwrap();
+    let last_seen = seen
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
     // While no watch runs: another prompt.
-    ok(&online(&state, &["--session", w.id(0), "prompt", "--wait", "second task"]));
+    ok(&online(
+        &state,
+        &["--session", w.id(0), "prompt", "--wait", "second task"],
+    ));
     let between = journal::read(&state.dir(), &after(last_seen)).expect("read");
     let kinds: Vec<&str> = between
         .entries
         .iter()
         .map(|e| e.value["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.ends_with(&["prompt_sent", "turn_finished"]), "{kinds:?}");
+    assert!(
+        kinds.ends_with(&["prompt_sent", "turn_finished"]),
+        "{kinds:?}"
+    );
     let finished = &between.entries.last().unwrap().value;
     assert_eq!(finished["prompt"], "second task");
     assert_eq!(finished["outcome"], "idle");
-    assert!(finished["answer"].as_str().unwrap().contains("second task"), "{finished}");
+    assert!(
+        finished["answer"].as_str().unwrap().contains("second task"),
+        "{finished}"
+    );
     // The restarted watch replays exactly what came after the last seq seen, then
     // goes on live after it.
     let since = last_seen.to_string();
@@ -631,7 +661,10 @@ fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     let n = between.entries.len();
     assert_eq!(lines.len(), n + 1, "{lines:?}");
-    assert_eq!(seqs, (last_seen + 1..=last_seen + n as u64 + 1).collect::<Vec<_>>());
+    assert_eq!(
+        seqs,
+        (last_seen + 1..=last_seen + n as u64 + 1).collect::<Vec<_>>()
+    );
     for (line, entry) in lines.iter().zip(&between.entries) {
         assert_eq!(line["type"], entry.value["kind"], "{line}");
     }

@@ -462,7 +462,10 @@ fn a_fanout_prompt_whose_turn_does_not_start_in_time_is_stalled_and_journaled() 
         Window::new(Layout::LegacyFrame, "start-now").scenario("instant"),
     ]);
     let ids = session_args(&w);
-    let args = with_sessions(&ids, &["sessions", "fanout", "go", "--start-within", "500ms"]);
+    let args = with_sessions(
+        &ids,
+        &["sessions", "fanout", "go", "--start-within", "500ms"],
+    );
     let report = angrav_json(&args, 1);
     let late = outcome(&report, w.id(0));
     assert_eq!(late["status"], "stalled", "{late}");
@@ -496,24 +499,46 @@ fn a_turn_whose_page_never_changes_is_stalled_in_sessions_wait_and_watch() {
         Window::new(Layout::LegacyFrame, "idle-wait"),
     ]);
     let ids = session_args(&w);
-    let report = angrav_json(&with_sessions(&ids, &["sessions", "wait", "--stall-after", "1s"]), 1);
+    let report = angrav_json(
+        &with_sessions(&ids, &["sessions", "wait", "--stall-after", "1s"]),
+        1,
+    );
     let frozen = outcome(&report, w.id(0));
     assert_eq!(frozen["status"], "stalled", "{frozen}");
     assert_eq!(frozen["state"], "thinking");
     let reason = frozen["reason"].as_str().unwrap();
-    assert!(reason.contains("no change at all in the page for 1000 ms"), "{reason}");
+    assert!(
+        reason.contains("no change at all in the page for 1000 ms"),
+        "{reason}"
+    );
     // An idle chat is done, not stalled, however still its page.
     assert_eq!(outcome(&report, w.id(1))["status"], "done");
     // `watch` says it once, as an event, and journals it.
     let (_child, rx) = common::spawn_angrav(&with_sessions(
         &ids,
-        &["--json", "sessions", "watch", "--stall-after", "1s", "--count", "1"],
+        &[
+            "--json",
+            "sessions",
+            "watch",
+            "--stall-after",
+            "1s",
+            "--count",
+            "1",
+        ],
     ));
-    let lines: Vec<Value> = rx.iter().map(|l| serde_json::from_str(&l).unwrap()).collect();
+    let lines: Vec<Value> = rx
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
     let events: Vec<&Value> = lines.iter().filter(|l| l["type"] != "snapshot").collect();
     assert_eq!(events.len(), 1, "{lines:?}");
     assert_eq!(events[0]["type"], "stalled");
-    assert_eq!(events[0]["session"].as_str().map(|s| w.id(0).starts_with(s)), Some(true));
+    assert_eq!(
+        events[0]["session"]
+            .as_str()
+            .map(|s| w.id(0).starts_with(s)),
+        Some(true)
+    );
     assert_eq!(events[0]["current"], "thinking");
     let stalled: Vec<Value> = journaled(w.id(0))
         .into_iter()
