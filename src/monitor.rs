@@ -69,11 +69,11 @@ pub enum Update {
     },
     /// A lost endpoint answers again; its windows follow as `Appeared`.
     EndpointBack { endpoint: Endpoint, at: Instant },
-    /// The page has shown no change at all (no DOM mutation) since `since`, for the
-    /// stall time (see [`Monitors::stall_after`]); said once per still spell.
+    /// The page has shown no change at all (no DOM mutation) for `after`, the stall
+    /// time (see [`Monitors::stall_after`]); said once per still spell.
     Still {
         target_id: String,
-        since: Instant,
+        after: Duration,
         at: Instant,
     },
 }
@@ -364,12 +364,12 @@ fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration, stall: O
                 }
                 still.saw(&next, next.key != snap.key);
                 snap = next;
-                if let Some(since) = still.due(stall) {
+                if let Some(after) = still.due(stall) {
                     let at = Instant::now();
                     let target_id = follow.id.clone();
                     if !follow.send(Update::Still {
                         target_id,
-                        since,
+                        after,
                         at,
                     }) {
                         return;
@@ -448,14 +448,14 @@ impl Stillness {
         Some(stall.saturating_sub(self.changed_at.elapsed()))
     }
 
-    /// The start of a still spell that lasted the stall time, once.
-    fn due(&mut self, stall: Option<Duration>) -> Option<Instant> {
+    /// The stall time, once a still spell has lasted it (once a spell).
+    fn due(&mut self, stall: Option<Duration>) -> Option<Duration> {
         let stall = stall?;
         if self.reported || self.changed_at.elapsed() < stall {
             return None;
         }
         self.reported = true;
-        Some(self.changed_at)
+        Some(stall)
     }
 }
 

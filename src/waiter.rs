@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Deadline, Message, Panel, Role, State};
+use crate::panel::{Deadline, Message, Panel, Role, Snapshot, State};
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::turn::{Tracker, Verdict};
@@ -175,19 +175,7 @@ pub fn wait_or_cancel(
                     sent[i] = Some((record, now));
                     start_by[i] = Some(now + spec.start_within);
                 }
-                let still = matches!(update, Update::Still { .. });
                 apply(update, &index, &mut outcomes, &mut trackers, &mut last, &mut wakes, elapsed_ms());
-                if still {
-                    for (o, snap) in outcomes.iter_mut().zip(&last) {
-                        if o.status == Status::Stalled && o.reason.is_none() {
-                            o.reason = Some(format!(
-                                "no change at all in the page for {} (seen: {})",
-                                crate::cli::show_duration(spec.stall_after.unwrap_or_default()),
-                                snap.as_ref().map_or("nothing".into(), crate::dispatch::describe)
-                            ));
-                        }
-                    }
-                }
                 for (i, by) in start_by.iter_mut().enumerate() {
                     if last[i].as_ref().is_some_and(|s| trackers[i].started(s)) {
                         *by = None;
@@ -206,14 +194,11 @@ pub fn wait_or_cancel(
                         start_by[i] = None;
                         if outcomes[i].status == Status::Pending {
                             changed = true;
-                            let o = &mut outcomes[i];
-                            o.status = Status::Stalled;
-                            o.duration_ms = elapsed_ms();
-                            o.reason = Some(format!(
-                                "delivered, but no turn started within {} (seen: {})",
-                                crate::cli::show_duration(spec.start_within),
-                                last[i].as_ref().map_or("nothing".into(), crate::dispatch::describe)
-                            ));
+                            let why = format!(
+                                "delivered, but no turn started within {}",
+                                crate::cli::show_duration(spec.start_within)
+                            );
+                            stalled(&mut outcomes[i], &last[i], why, elapsed_ms());
                         }
                     }
                 }
@@ -365,19 +350,23 @@ fn apply(
                 outcomes[i].duration_ms = elapsed_ms;
             }
         }
-        Update::Still { target_id, .. } => {
+        Update::Still {
+            target_id, after, ..
+        } => {
             let Some(&i) = index.get(&target_id) else {
                 return;
             };
             // Still before it stopped: in a turn, or waiting for one to start (an idle
-            // agent only waiting out the settle time is not). The reason is written by
-            // the caller, which knows the stall time.
+            // agent only waiting out the settle time is not).
             let settling = last[i]
                 .as_ref()
                 .is_some_and(|s| s.state == State::Idle && !s.turn_open && trackers[i].started(s));
             if outcomes[i].status == Status::Pending && !settling {
-                outcomes[i].status = Status::Stalled;
-                outcomes[i].duration_ms = elapsed_ms;
+                let why = format!(
+                    "no change at all in the page for {}",
+                    crate::cli::show_duration(after)
+                );
+                stalled(&mut outcomes[i], &last[i], why, elapsed_ms);
             }
         }
         Update::Appeared { .. }
@@ -385,6 +374,16 @@ fn apply(
         | Update::EndpointLost { .. }
         | Update::EndpointBack { .. } => {}
     }
+}
+
+/// A session stalled: `why`, and what was last seen.
+fn stalled(outcome: &mut Outcome, last: &Option<Snapshot>, why: String, elapsed_ms: u64) {
+    let seen = last
+        .as_ref()
+        .map_or("nothing".into(), crate::dispatch::describe);
+    outcome.status = Status::Stalled;
+    outcome.duration_ms = elapsed_ms;
+    outcome.reason = Some(format!("{why} (seen: {seen})"));
 }
 
 fn settle(

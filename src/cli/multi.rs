@@ -560,7 +560,11 @@ fn apply_watch(
         Update::EndpointBack { endpoint, at } => {
             gone.back(endpoint.label(), printer, clock.stamp(at));
         }
-        Update::Still { target_id, at, .. } => {
+        Update::Still {
+            target_id,
+            after,
+            at,
+        } => {
             let w = watched.get_mut(&target_id)?;
             let snap = w.snapshot.as_ref()?;
             // Once a turn: one that works (busy), or a prompt not answered yet.
@@ -572,7 +576,7 @@ fn apply_watch(
             w.stalled = true;
             let reason = format!(
                 "no change at all in the page for {} (seen: {})",
-                show_duration(a.stall_after.unwrap_or_default()),
+                show_duration(after),
                 crate::dispatch::describe(snap)
             );
             let current = Some(snap.state);
