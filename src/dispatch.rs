@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use cdp::CloseGroup;
 use crossbeam_channel::{Receiver, Sender, select};
@@ -157,6 +157,13 @@ pub enum Event {
     /// seen done while prompts wait is given the next one before anything else
     /// happens).
     Sent { id: String, session: String },
+    /// A prompt reached its session's agent (delivered; its turn may not have started
+    /// yet): its session's full target id, and when its delivery began.
+    Delivered {
+        id: String,
+        target_id: String,
+        at: SystemTime,
+    },
     /// A prompt ended; a retried prompt ends once, with its last attempt.
     Finished(Box<Finished>),
     /// A session gets no more work for now (awaiting approval, in error, a stalled
@@ -311,6 +318,8 @@ enum Note {
     Ended(usize, Job, Box<Attempt>),
     /// Taken from the inbox after the dispatcher stopped: never sent.
     Returned(usize, Job),
+    /// A prompt was delivered; its delivery began at that time.
+    Delivered(usize, String, SystemTime),
 }
 
 /// One attempt of a prompt on a session.
@@ -461,6 +470,10 @@ impl Coordinator {
             Note::Returned(i, job) => {
                 self.workers[i].load -= 1;
                 self.unsent.push(job);
+            }
+            Note::Delivered(i, id, at) => {
+                let target_id = self.workers[i].session.target_id.clone();
+                self.emit(Event::Delivered { id, target_id, at });
             }
         }
     }
@@ -679,7 +692,7 @@ impl Worker {
 
     /// Sends the prompt, follows its turn, reads its answer.
     fn attempt(&self, panel: &mut Panel, prompt: &Prompt) -> Attempt {
-        let sent_at = Instant::now();
+        let (sent_at, begun) = (Instant::now(), SystemTime::now());
         let ended = |outcome, snapshot: Option<Snapshot>, answer, idle_after| Attempt {
             outcome,
             snapshot,
@@ -700,6 +713,8 @@ impl Worker {
                 return ended(outcome, None, None, false);
             }
         };
+        let delivered = Note::Delivered(self.index, prompt.id.clone(), begun);
+        let _ = self.notes.send(delivered);
         let Sent {
             baseline,
             snapshot,
@@ -781,7 +796,7 @@ fn last_answer(panel: &mut Panel) -> Option<Message> {
 }
 
 /// What a snapshot shows, for a reason.
-fn describe(s: &Snapshot) -> String {
+pub(crate) fn describe(s: &Snapshot) -> String {
     let mut out = format!(
         "{}, {} user and {} agent messages",
         s.state.name(),

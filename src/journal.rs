@@ -1,14 +1,15 @@
 //! The journal: every event angrav sees, appended as NDJSON to `journal.ndjson` in the
 //! state directory, each line `{"seq", "timestamp", "kind", ...fields}`. `seq` keeps
-//! growing across runs and processes: an append takes the journal's lock, reads the
-//! last line's seq, writes its lines and lets go. Appends happen on a thread of their
-//! own, fed through a channel, so recording an event costs its caller a channel send.
+//! growing across runs and processes: an event's seq is given under the journal's
+//! lock (see [`Journal`]), and the lines are written on a thread of their own, so
+//! recording an event costs its caller no write.
 //! When the live file passes half the size limit it becomes `journal.1.ndjson` (the
 //! previous old file is dropped), so at most the limit is kept.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::sessions::Session;
-use crate::state::{StateDir, StateError, corrupt, io_error};
+use crate::state::{Lock, StateDir, StateError, corrupt, io_error};
 use crate::timestamp::{parse_rfc3339, rfc3339};
 
 /// Kept in all (the live file and the old one), by default: 50 MB.
@@ -41,10 +42,12 @@ pub enum Kind {
     ApprovalDecided,
     EndpointLost,
     EndpointBack,
+    /// A turn that showed no start, or no change at all, for too long.
+    Stalled,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Snapshot,
         Kind::StateChange,
         Kind::NewSession,
@@ -54,6 +57,7 @@ impl Kind {
         Kind::ApprovalDecided,
         Kind::EndpointLost,
         Kind::EndpointBack,
+        Kind::Stalled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Kind {
             Kind::ApprovalDecided => "approval_decided",
             Kind::EndpointLost => "endpoint_lost",
             Kind::EndpointBack => "endpoint_back",
+            Kind::Stalled => "stalled",
         }
     }
 
@@ -108,6 +113,10 @@ pub enum TurnOutcome {
     Approval,
     Error,
     Timeout,
+    /// No start, or no change at all in the page, for too long.
+    Stalled,
+    /// The window closed.
+    Closed,
 }
 
 impl TurnOutcome {
@@ -117,6 +126,8 @@ impl TurnOutcome {
             TurnOutcome::Approval => "approval",
             TurnOutcome::Error => "error",
             TurnOutcome::Timeout => "timeout",
+            TurnOutcome::Stalled => "stalled",
+            TurnOutcome::Closed => "closed",
         }
     }
 }
@@ -171,16 +182,53 @@ pub struct Turn {
 }
 
 struct Pending {
+    seq: u64,
     at: SystemTime,
     kind: Kind,
     fields: Value,
 }
 
-/// Appends events to the journal on a thread of its own. Dropping it writes what
-/// is still queued, then returns.
+/// Records events in the journal. An event's seq is given at once, on the caller's
+/// thread (under the journal's lock, taken when this journal does not hold it
+/// already); the append itself happens on a thread of its own, which lets the lock go
+/// once everything numbered is written. So seqs are unique and increasing in the file
+/// across processes, a reader (who takes the lock) never sees a seq given but not yet
+/// written, and the caller can print an event with its seq before the write. Dropping
+/// the journal writes what is still queued, then returns.
 pub struct Journal {
+    dir: StateDir,
+    shared: Arc<Mutex<Shared>>,
     tx: Option<Sender<Pending>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the caller's thread and the journal thread share.
+#[derive(Default)]
+struct Shared {
+    /// The journal's lock while seqs given are not all written yet.
+    held: Option<Held>,
+    /// Said once on stderr: nothing more is journaled in this run.
+    failed: bool,
+    /// The live file as this journal last left it, and its last seq: when the file
+    /// is found so again, no other process wrote since, and the tail need not be read.
+    left: Option<(Stamp, u64)>,
+}
+
+/// A file's length and modification time.
+type Stamp = (u64, Option<SystemTime>);
+
+fn stamp(meta: &fs::Metadata) -> Stamp {
+    (meta.len(), meta.modified().ok())
+}
+
+struct Held {
+    _lock: Lock,
+    /// The last seq given.
+    last: u64,
+    /// Seqs given and not written yet.
+    unwritten: usize,
+    /// The file ends with a line cut short (a crash mid-write): end it first.
+    cut: bool,
 }
 
 impl Journal {
@@ -190,34 +238,47 @@ impl Journal {
 
     /// A journal that keeps about `limit` bytes (the live file rotates at half).
     pub fn with_limit(dir: StateDir, limit: u64) -> Journal {
-        Journal::start(dir, limit, None)
-    }
-
-    /// A journal that also sends every entry it appended, with its seq, to `echo`:
-    /// for a reader that replays the journal (`read`, after a seq) and then goes on
-    /// live with the entries of this run, dropping those at or below the `last_seq`
-    /// of its replay, with no gap and no duplicate.
-    pub fn with_echo(dir: StateDir, echo: Sender<Entry>) -> Journal {
-        Journal::start(dir, DEFAULT_LIMIT, Some(echo))
-    }
-
-    fn start(dir: StateDir, limit: u64, echo: Option<Sender<Entry>>) -> Journal {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (d, sh) = (dir.clone(), shared.clone());
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_all(&dir, limit, rx, echo))
+            .spawn(move || write_all(&d, limit, rx, &sh))
             .expect("spawn the journal thread");
         Journal {
+            dir,
+            shared,
             tx: Some(tx),
             thread: Some(thread),
         }
     }
 
-    /// Queues an event; `fields` is a JSON object (`session`, `target_id`, `workspace`,
-    /// and what the kind carries). Its time is now, unless `fields` has a `timestamp`.
-    pub fn record(&self, kind: Kind, fields: Value) {
+    /// Records an event and returns its seq (`None`: the journal failed, said once on
+    /// stderr). `fields` is a JSON object (`session`, `target_id`, `workspace`, and
+    /// what the kind carries). Its time is now, unless `fields` has a `timestamp`.
+    pub fn record(&self, kind: Kind, fields: Value) -> Option<u64> {
+        let at = SystemTime::now();
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.failed {
+            return None;
+        }
+        if shared.held.is_none() {
+            match hold(&self.dir, shared.left) {
+                Ok(h) => shared.held = Some(h),
+                Err(e) => {
+                    fail(&mut shared, &e);
+                    return None;
+                }
+            }
+        }
+        let held = shared.held.as_mut().expect("held");
+        held.last += 1;
+        held.unwritten += 1;
+        let seq = held.last;
+        // Sent under the mutex: the thread gets the events in seq order.
         let pending = Pending {
-            at: SystemTime::now(),
+            seq,
+            at,
             kind,
             fields,
         };
@@ -225,20 +286,21 @@ impl Journal {
             // The thread only ends when the sender is dropped, in `drop`.
             let _ = tx.send(pending);
         }
+        Some(seq)
     }
 
     /// A `prompt_sent` event, stamped with the time it was sent.
-    pub fn record_prompt(&self, sent: &Sent) {
+    pub fn record_prompt(&self, sent: &Sent) -> Option<u64> {
         let mut fields = serde_json::to_value(sent).expect("serialises");
         fields["timestamp"] = Value::String(sent.started.clone());
-        self.record(Kind::PromptSent, fields);
+        self.record(Kind::PromptSent, fields)
     }
 
     /// A `turn_finished` event, stamped with the turn's end.
-    pub fn record_turn(&self, turn: &TurnRecord) {
+    pub fn record_turn(&self, turn: &TurnRecord) -> Option<u64> {
         let mut fields = serde_json::to_value(turn).expect("serialises");
         fields["timestamp"] = Value::String(turn.ended.finished.clone());
-        self.record(Kind::TurnFinished, fields);
+        self.record(Kind::TurnFinished, fields)
     }
 }
 
@@ -251,58 +313,94 @@ impl Drop for Journal {
     }
 }
 
-/// The journal thread: appends batches until every sender is gone. After a failure
-/// (said once on stderr) the rest of the run's events are dropped.
-fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, echo: Option<Sender<Entry>>) {
-    let mut failed = false;
+fn fail(shared: &mut Shared, e: &StateError) {
+    eprintln!("angrav: journal: {e}; events of this run are no longer journaled");
+    shared.failed = true;
+    shared.held = None;
+}
+
+/// Takes the journal's lock and reads the last seq written (unless the live file is
+/// as this journal `left` it).
+fn hold(dir: &StateDir, left: Option<(Stamp, u64)>) -> Result<Held, StateError> {
+    let lock = dir.lock(LOCK)?;
+    let live = dir.file(LIVE);
+    if let (Some((was, last)), Ok(meta)) = (left, fs::metadata(&live))
+        && stamp(&meta) == was
+    {
+        return Ok(Held {
+            _lock: lock,
+            last,
+            unwritten: 0,
+            cut: false,
+        });
+    }
+    let mut file = open_append(&live)?;
+    let len = file.metadata().map_err(|e| io_error(&live, e))?.len();
+    let (last, clean) = match tail(&mut file, len, &live)? {
+        Tail::Empty => (old_seq(dir)?, true),
+        Tail::Line { seq, clean } => (seq, clean),
+    };
+    Ok(Held {
+        _lock: lock,
+        last,
+        unwritten: 0,
+        cut: !clean,
+    })
+}
+
+/// The journal thread: appends batches (the lock is held for them) until every
+/// sender is gone, and lets the lock go when all seqs given are written.
+fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, shared: &Mutex<Shared>) {
     while let Ok(first) = rx.recv() {
         let batch: Vec<Pending> = std::iter::once(first)
             .chain(rx.try_iter().take(BATCH - 1))
             .collect();
-        if failed {
-            continue;
-        }
-        match (append(dir, limit, &batch), &echo) {
-            (Ok(written), Some(echo)) => {
-                for entry in written.lines().filter_map(|l| parse(l.as_bytes())) {
-                    let _ = echo.send(entry);
-                }
+        let cut = {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            match s.held.as_mut() {
+                Some(h) => std::mem::take(&mut h.cut),
+                // Failed since these were numbered: dropped.
+                None => continue,
             }
-            (Ok(_), None) => {}
-            (Err(e), _) => {
-                eprintln!("angrav: journal: {e}; events of this run are no longer journaled");
-                failed = true;
+        };
+        let written = append(dir, limit, &batch, cut);
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        match written {
+            Err(e) => fail(&mut s, &e),
+            Ok(left) => {
+                if let Some(h) = s.held.as_mut() {
+                    h.unwritten -= batch.len();
+                    if h.unwritten == 0 {
+                        s.held = None;
+                        s.left = Some((left, batch.last().expect("a batch").seq));
+                    }
+                }
             }
         }
     }
 }
 
-/// One append: under the lock, the next seqs after the journal's last. Returns
-/// the text written.
-fn append(dir: &StateDir, limit: u64, batch: &[Pending]) -> Result<String, StateError> {
-    let _lock = dir.lock(LOCK)?;
+/// One append of numbered events; the caller holds the lock. Returns how it left
+/// the live file.
+fn append(dir: &StateDir, limit: u64, batch: &[Pending], cut: bool) -> Result<Stamp, StateError> {
     let live = dir.file(LIVE);
     let mut file = open_append(&live)?;
     let len = file.metadata().map_err(|e| io_error(&live, e))?.len();
-    let (mut seq, clean) = match tail(&mut file, len, &live)? {
-        Tail::Empty => (old_seq(dir)?, true),
-        Tail::Line { seq, clean } => (seq, clean),
-    };
     let mut out = String::new();
     if len > 0 && len >= limit / 2 {
         fs::rename(&live, dir.file(OLD)).map_err(|e| io_error(&live, e))?;
         file = open_append(&live)?;
-    } else if !clean {
+    } else if cut {
         // A line cut short (a crash mid-write) is ended, so ours start clean.
         out.push('\n');
     }
     for p in batch {
-        seq += 1;
-        out += &line(seq, p);
+        out += &line(p);
     }
     file.write_all(out.as_bytes())
-        .map_err(|e| io_error(&live, e))?;
-    Ok(out)
+        .and_then(|_| file.metadata())
+        .map(|m| stamp(&m))
+        .map_err(|e| io_error(&live, e))
 }
 
 fn open_append(path: &Path) -> Result<File, StateError> {
@@ -379,7 +477,8 @@ fn tail(file: &mut File, len: u64, path: &Path) -> Result<Tail, StateError> {
 }
 
 /// `{"seq":N,"timestamp":"...","kind":"...",...fields}` and a newline.
-fn line(seq: u64, p: &Pending) -> String {
+fn line(p: &Pending) -> String {
+    let seq = p.seq;
     let mut fields = match &p.fields {
         Value::Object(m) => m.clone(),
         Value::Null => Map::new(),

@@ -69,6 +69,13 @@ pub enum Update {
     },
     /// A lost endpoint answers again; its windows follow as `Appeared`.
     EndpointBack { endpoint: Endpoint, at: Instant },
+    /// The page has shown no change at all (no DOM mutation) for `after`, the stall
+    /// time (see [`Monitors::stall_after`]); said once per still spell.
+    Still {
+        target_id: String,
+        after: Duration,
+        at: Instant,
+    },
 }
 
 /// Monitor threads, the channel they report on, and the means to stop them all at once.
@@ -80,6 +87,7 @@ pub struct Monitors {
     tx: Sender<Update>,
     profile: Profile,
     heartbeat: Duration,
+    stall_after: Option<Duration>,
 }
 
 /// What a thread checks to know it must end.
@@ -132,6 +140,7 @@ impl Monitors {
                 tx,
                 profile: profile.clone(),
                 heartbeat: HEARTBEAT,
+                stall_after: None,
             },
             rx,
         )
@@ -142,6 +151,12 @@ impl Monitors {
     /// monitors spawned after this call.
     pub fn heartbeat(&mut self, every: Duration) {
         self.heartbeat = every;
+    }
+
+    /// Reports a page that shows no change at all for `d` ([`Update::Still`]). For
+    /// monitors spawned after this call.
+    pub fn stall_after(&mut self, d: Option<Duration>) {
+        self.stall_after = d;
     }
 
     /// Starts monitoring `session`; with a prompt, sends it first.
@@ -155,11 +170,11 @@ impl Monitors {
             stop: self.stop.clone(),
             tx: self.tx.clone(),
         };
-        let heartbeat = self.heartbeat;
+        let (heartbeat, stall) = (self.heartbeat, self.stall_after);
         let handle = std::thread::Builder::new()
             .name(format!("monitor {}", session.id))
             .stack_size(STACK)
-            .spawn(move || monitor(follow, prompt, heartbeat))
+            .spawn(move || monitor(follow, prompt, heartbeat, stall))
             .expect("spawn a monitor thread");
         self.threads.push(handle);
     }
@@ -302,7 +317,7 @@ impl Follow {
     }
 }
 
-fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration) {
+fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration, stall: Option<Duration>) {
     let Some((mut panel, mut snap)) = follow.reach(None) else {
         return;
     };
@@ -333,17 +348,33 @@ fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration) {
     if !follow.changed(snap.clone()) {
         return;
     }
+    let mut still = Stillness::new();
     loop {
         // A page that has not answered `PROBE_WITHIN` after its heartbeat is unresponsive.
         panel.set_deadline(Some(Deadline::within(heartbeat + PROBE_WITHIN)));
-        let watched = panel.watch(&snap.key, heartbeat);
+        let watched = match still.left(stall) {
+            Some(quiet) => panel.watch_quiet(&snap.key, heartbeat, quiet),
+            None => panel.watch(&snap.key, heartbeat),
+        };
         panel.set_deadline(None);
         let e = match watched {
             Ok(next) => {
                 if next.key != snap.key && !follow.changed(next.clone()) {
                     return;
                 }
+                still.saw(&next, next.key != snap.key);
                 snap = next;
+                if let Some(after) = still.due(stall) {
+                    let at = Instant::now();
+                    let target_id = follow.id.clone();
+                    if !follow.send(Update::Still {
+                        target_id,
+                        after,
+                        at,
+                    }) {
+                        return;
+                    }
+                }
                 continue;
             }
             Err(e) => e,
@@ -374,10 +405,57 @@ fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration) {
         };
         panel = fresh;
         snap = now;
+        still = Stillness::new();
         // Always: the last state reported may have been `unresponsive`.
         if !follow.changed(snap.clone()) {
             return;
         }
+    }
+}
+
+/// When a page last changed at all (any DOM mutation), and whether its still spell
+/// was reported.
+struct Stillness {
+    changed_at: Instant,
+    reported: bool,
+}
+
+impl Stillness {
+    fn new() -> Stillness {
+        Stillness {
+            changed_at: Instant::now(),
+            reported: false,
+        }
+    }
+
+    /// After a watch: the page says how long ago it last changed, if it did.
+    fn saw(&mut self, snap: &Snapshot, key_changed: bool) {
+        let now = Instant::now();
+        let changed = match snap.quiet_ms {
+            Some(ago) => Some(now - Duration::from_millis(ago)),
+            None if key_changed => Some(now),
+            None => None,
+        };
+        if let Some(at) = changed.filter(|at| *at > self.changed_at) {
+            self.changed_at = at;
+            self.reported = false;
+        }
+    }
+
+    /// What is left of the stall time, while the spell is not reported yet.
+    fn left(&self, stall: Option<Duration>) -> Option<Duration> {
+        let stall = stall.filter(|_| !self.reported)?;
+        Some(stall.saturating_sub(self.changed_at.elapsed()))
+    }
+
+    /// The stall time, once a still spell has lasted it (once a spell).
+    fn due(&mut self, stall: Option<Duration>) -> Option<Duration> {
+        let stall = stall?;
+        if self.reported || self.changed_at.elapsed() < stall {
+            return None;
+        }
+        self.reported = true;
+        Some(stall)
     }
 }
 

@@ -653,6 +653,7 @@ impl Panel {
         timeout: Duration,
         quiet: Duration,
     ) -> Result<Snapshot, Error> {
+        let timeout = self.deadline.map_or(timeout, |d| d.left().min(timeout));
         let args = json!({ "key": key, "timeout_ms": timeout.as_millis() as u64,
             "quiet_ms": quiet.as_millis() as u64 });
         let v = self.op("watch", args, timeout + CALL_TIMEOUT)?;

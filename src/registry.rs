@@ -296,5 +296,7 @@ fn spec(strategy: Strategy, opts: WaitOptions) -> WaitSpec {
         timeout: opts.timeout,
         settle: opts.settle,
         extract: true,
+        start_within: crate::monitor::ACCEPT_WITHIN,
+        stall_after: None,
     }
 }

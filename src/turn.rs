@@ -357,13 +357,15 @@ impl Tracker {
         *self = Tracker::new(Some(turn), self.settle);
     }
 
+    /// The prompt's turn has shown it started (busy seen, or a new answer); true
+    /// without a prompt.
+    pub fn started(&self, snap: &Snapshot) -> bool {
+        self.turn.is_none_or(|b| self.busy_seen || b.answered(snap))
+    }
+
     pub fn observe(&mut self, snap: &Snapshot, now: Instant) -> Verdict {
         self.busy_seen |= snap.busy;
-        let started = self.turn.is_none_or(|b| {
-            self.busy_seen
-                || snap.agent_messages > b.agent_messages
-                || snap.answer_blocks > b.answer_blocks
-        });
+        let started = self.started(snap);
         match snap.state {
             State::Error | State::AwaitingApproval if started => return Verdict::Stopped,
             // Idle with the user's message still unanswered, and no busy marker seen yet:

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, never, select, tick};
 use serde::Serialize;
 
+use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Approval, Deadline, Message, Panel, Role, State};
+use crate::panel::{Approval, Deadline, Message, Panel, Role, Snapshot, State};
 use crate::policy::Autopilot;
 use crate::profile::Profile;
 use crate::sessions::Session;
@@ -30,6 +31,11 @@ pub struct WaitSpec {
     pub settle: Duration,
     /// Collect each finished session's last answer.
     pub extract: bool,
+    /// A delivered prompt whose turn shows no start within this is stalled.
+    pub start_within: Duration,
+    /// A session whose page shows no change at all for this long, before it stopped,
+    /// is stalled.
+    pub stall_after: Option<Duration>,
 }
 
 /// Where a session ended up.
@@ -44,6 +50,9 @@ pub enum Status {
     Closed,
     /// The session could not be awaited (no panel, prompt refused, ...): see `reason`.
     Failed,
+    /// Its prompt's turn showed no start within the start time, or its page no change
+    /// at all for the stall time: `reason` says what was seen.
+    Stalled,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,21 +102,44 @@ pub fn wait(
     spec: WaitSpec,
     progress: Option<Progress>,
 ) -> Report {
-    wait_or_cancel(sessions, prompts, profile, spec, progress, &never(), None)
+    attended(
+        sessions,
+        prompts,
+        profile,
+        spec,
+        progress,
+        Attended::default(),
+    )
 }
 
-/// [`wait`], ended early by a message on `cancel` (^C): the report then holds the
-/// outcomes so far, the sessions still awaited as pending. With an `autopilot`, an
-/// approval its policy answers does not stop the session: its turn goes on.
-pub fn wait_or_cancel(
+/// What a wait may be given besides its sessions.
+#[derive(Default, Clone, Copy)]
+pub struct Attended<'a> {
+    /// A message here (^C) ends the wait early: the report then holds the outcomes so
+    /// far, the sessions still awaited as pending.
+    pub cancel: Option<&'a Receiver<()>>,
+    /// An approval its policy answers does not stop the session: its turn goes on.
+    pub autopilot: Option<&'a Autopilot>,
+    /// Each prompt delivered is recorded (`prompt_sent`), and its turn when seen to
+    /// end (`turn_finished`).
+    pub journal: Option<&'a Journal>,
+}
+
+/// [`wait`], with what [`Attended`] brings.
+pub fn attended(
     sessions: &[Session],
     prompts: &HashMap<String, String>,
     profile: &Profile,
     spec: WaitSpec,
     progress: Option<Progress>,
-    cancel: &Receiver<()>,
-    autopilot: Option<&Autopilot>,
+    with: Attended,
 ) -> Report {
+    let Attended {
+        cancel,
+        autopilot,
+        journal,
+    } = with;
+    let cancel = cancel.cloned().unwrap_or_else(never);
     let start = Instant::now();
     let by = Deadline::within(spec.timeout);
     let deadline = by.at();
@@ -124,8 +156,12 @@ pub fn wait_or_cancel(
         .collect();
     let mut last = vec![None; sessions.len()];
     let mut wakes: Vec<Option<Instant>> = vec![None; sessions.len()];
+    // Each delivered prompt: as recorded, when, and by when its turn must start.
+    let mut sent: Vec<Option<(journal::Sent, Instant)>> = vec![None; sessions.len()];
+    let mut start_by: Vec<Option<Instant>> = vec![None; sessions.len()];
     // Each stopped session's answer, read as soon as it stopped.
     let mut readings: Vec<Option<Reading>> = sessions.iter().map(|_| None).collect();
+    monitors.stall_after(spec.stall_after);
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }
@@ -145,6 +181,7 @@ pub fn wait_or_cancel(
         }
         let next = wakes
             .iter()
+            .chain(&start_by)
             .flatten()
             .min()
             .map_or(deadline, |w| (*w).min(deadline));
@@ -153,9 +190,25 @@ pub fn wait_or_cancel(
             recv(rx) -> update => {
                 let Ok(update) = update else { break };
                 changed = true;
+                if let Update::Prompted { target_id, result: Ok(_) } = &update
+                    && let Some(&i) = index.get(target_id)
+                {
+                    let now = Instant::now();
+                    let record = journal::Sent::new(&sessions[i], &prompts[target_id], SystemTime::now());
+                    if let Some(j) = journal {
+                        j.record_prompt(&record);
+                    }
+                    sent[i] = Some((record, now));
+                    start_by[i] = Some(now + spec.start_within);
+                }
                 let held = matches!(&update, Update::Changed { target_id, snapshot, .. }
                     if index.get(target_id).zip(autopilot).is_some_and(|(&i, p)| p.on_snapshot(&sessions[i], snapshot)));
                 apply(update, &index, &mut outcomes, &mut trackers, &mut last, &mut wakes, elapsed_ms(), held);
+                for (i, by) in start_by.iter_mut().enumerate() {
+                    if last[i].as_ref().is_some_and(|s| trackers[i].started(s)) {
+                        *by = None;
+                    }
+                }
             }
             recv(crossbeam_channel::at(next)) -> _ => {
                 if Instant::now() >= deadline {
@@ -164,6 +217,19 @@ pub fn wait_or_cancel(
                 }
                 // A settle time ran out: look at those sessions again.
                 let now = Instant::now();
+                for i in 0..sessions.len() {
+                    if start_by[i].is_some_and(|by| by <= now) {
+                        start_by[i] = None;
+                        if outcomes[i].status == Status::Pending {
+                            changed = true;
+                            let why = format!(
+                                "delivered, but no turn started within {}",
+                                crate::cli::show_duration(spec.start_within)
+                            );
+                            stalled(&mut outcomes[i], &last[i], why, elapsed_ms());
+                        }
+                    }
+                }
                 for i in 0..sessions.len() {
                     if wakes[i].is_some_and(|w| w <= now)
                         && let Some(snap) = &last[i]
@@ -201,6 +267,27 @@ pub fn wait_or_cancel(
             Some(Ok(answer)) => o.answer = answer,
             Some(Err(e)) => o.reason = Some(format!("answer not read: {e}")),
             None => {}
+        }
+    }
+    if let Some(j) = journal {
+        let now = (Instant::now(), SystemTime::now());
+        for (o, sent) in outcomes.iter().zip(sent) {
+            let Some((sent, at)) = sent else { continue };
+            let outcome = match (o.status, o.state) {
+                (Status::Done, Some(State::AwaitingApproval)) => TurnOutcome::Approval,
+                (Status::Done, Some(State::Error)) => TurnOutcome::Error,
+                (Status::Done, _) => TurnOutcome::Idle,
+                (Status::Stalled, _) => TurnOutcome::Stalled,
+                (Status::Closed, _) => TurnOutcome::Closed,
+                (Status::Pending, _) if timed_out => TurnOutcome::Timeout,
+                // Not seen to end (^C), or not awaited.
+                (Status::Pending | Status::Failed, _) => continue,
+            };
+            let end = start + Duration::from_millis(o.duration_ms);
+            let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
+            let finished = now.1 - now.0.saturating_duration_since(end);
+            let ended = Ended::new(outcome, answer, end.saturating_duration_since(at), finished);
+            j.record_turn(&TurnRecord { sent, ended });
         }
     }
     Report {
@@ -304,11 +391,40 @@ fn apply(
                 outcomes[i].duration_ms = elapsed_ms;
             }
         }
+        Update::Still {
+            target_id, after, ..
+        } => {
+            let Some(&i) = index.get(&target_id) else {
+                return;
+            };
+            // Still before it stopped: in a turn, or waiting for one to start (an idle
+            // agent only waiting out the settle time is not).
+            let settling = last[i]
+                .as_ref()
+                .is_some_and(|s| s.state == State::Idle && !s.turn_open && trackers[i].started(s));
+            if outcomes[i].status == Status::Pending && !settling {
+                let why = format!(
+                    "no change at all in the page for {}",
+                    crate::cli::show_duration(after)
+                );
+                stalled(&mut outcomes[i], &last[i], why, elapsed_ms);
+            }
+        }
         Update::Appeared { .. }
         | Update::Retitled { .. }
         | Update::EndpointLost { .. }
         | Update::EndpointBack { .. } => {}
     }
+}
+
+/// A session stalled: `why`, and what was last seen.
+fn stalled(outcome: &mut Outcome, last: &Option<Snapshot>, why: String, elapsed_ms: u64) {
+    let seen = last
+        .as_ref()
+        .map_or("nothing".into(), crate::dispatch::describe);
+    outcome.status = Status::Stalled;
+    outcome.duration_ms = elapsed_ms;
+    outcome.reason = Some(format!("{why} (seen: {seen})"));
 }
 
 fn settle(

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// Runs angrav with exactly `args` (no `--cdp`: these need no browser).
 fn bare(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_angrav"))
+    common::angrav_bin()
         .args(args)
         .env_remove("ANGRAV_CDP")
         .env_remove("BROWSER_CDP_ENDPOINT")
@@ -165,6 +165,7 @@ fn completions_from_the_command_table() {
          COMP_WORDS=(angrav --cdp :1 status --); COMP_CWORD=4; _angrav; echo \"${{COMPREPLY[*]}}\""
     );
     let o = Command::new("bash")
+        .env("ANGRAV_STATE_DIR", common::state_dir())
         .args(["-c", &script])
         .output()
         .expect("bash");
@@ -326,6 +327,7 @@ fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
         line += &format!(" '{a}'");
     }
     let mut cmd = Command::new("script");
+    cmd.env("ANGRAV_STATE_DIR", common::state_dir());
     cmd.args(["-qec", &line, "/dev/null"])
         .stdin(Stdio::null())
         .env_remove("NO_COLOR");
@@ -395,6 +397,7 @@ fn interrupting_a_fanout_prints_what_was_collected_and_exits_130() {
     }
     let mut child = common::Reaped(
         Command::new("script")
+            .env("ANGRAV_STATE_DIR", common::state_dir())
             .args(["-qec", &line, "/dev/null"])
             .env("TERM", "xterm")
             .env("NO_COLOR", "1")

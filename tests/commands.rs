@@ -419,7 +419,7 @@ fn help_lists_every_command_and_the_exit_codes() {
 fn a_ws_url_names_one_window_directly() {
     let w = open(&[Window::new(Layout::LegacyFrame, "direct").history(1)]);
     let ws = w.0[0].web_socket_debugger_url.clone().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let o = common::angrav_bin()
         .args(["--cdp", &ws, "--json", "status"])
         .output()
         .unwrap();

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -130,7 +130,7 @@ fn concurrent_angrav_processes_never_merge() {
             let children: Vec<_> = (0..senders)
                 .map(|s| {
                     let text = format!("process {s} of round {round}{}", "!".repeat(s * 5));
-                    let child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+                    let child = common::angrav_bin()
                         .args(["--cdp", common::sim().endpoint().label()])
                         .args(["--session", w.id(0), "prompt", &text])
                         .stdout(Stdio::piped())
@@ -342,7 +342,7 @@ fn concurrent_fanouts_report_done_only_for_prompts_received_once() {
         let children: Vec<_> = (0..2)
             .map(|f| {
                 let text = format!("fan-out {f} of round {round}");
-                let child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+                let child = common::angrav_bin()
                     .args(["--cdp", common::sim().endpoint().label(), "--json"])
                     .args(["sessions", "fanout", &text])
                     .args(common::session_args(&w))

@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
+
 use std::time::Duration;
 
 use angrav::panel::Layout;
@@ -122,7 +122,7 @@ fn without_cdp_the_endpoint_is_found_through_devtools_active_port() {
     let sim = common::sim();
     // The test Chromium runs with --remote-debugging-port=0 and writes its port there.
     let dir = sim.chromium().user_data_dir();
-    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let o = common::angrav_bin()
         .args(["--json", "doctor", "--session", w.id(0)])
         .env("ANGRAV_USER_DATA_DIR", dir)
         .env_remove("ANGRAV_CDP")

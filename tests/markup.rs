@@ -310,7 +310,7 @@ fn a_watch_sees_a_change_deep_in_an_old_turn() {
 /// layout, the 2.x one included, each answering its prompt.
 #[test]
 fn the_demo_includes_a_2x_window() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let o = common::angrav_bin()
         .args(["--cdp", "127.0.0.1:1", "--json", "demo"])
         .output()
         .unwrap();

@@ -274,20 +274,22 @@ fn after(since: u64) -> Filter {
 fn a_replay_after_a_seq_then_live_entries_have_no_gap_and_no_duplicate() {
     let state = TempState::new("replay");
     ten_events(&state.dir());
-    // A consumer saw up to seq 6 and comes back: live recording starts first (as a
-    // watch's would), an event comes in around the replay, another after it.
-    let (echo_tx, echo) = crossbeam_channel::unbounded();
-    let live = Journal::with_echo(state.dir(), echo_tx);
-    live.record(Kind::EndpointLost, json!({ "endpoint": "127.0.0.1:1" }));
+    // A consumer saw up to seq 6 and comes back (as `watch --since 6` does): a
+    // journal of this run is open, the replay is read, then live events are recorded
+    // and shown with the seq `record` gives, before they are written.
+    let live = Journal::open(state.dir());
     let replay = journal::read(&state.dir(), &after(6)).expect("read");
-    live.record(Kind::EndpointBack, json!({ "endpoint": "127.0.0.1:1" }));
-    drop(live);
     let mut seen: Vec<u64> = replay.entries.iter().map(|e| e.seq).collect();
-    seen.extend(
-        echo.try_iter()
-            .map(|e| e.seq)
-            .filter(|&s| s > replay.last_seq),
-    );
+    for kind in [Kind::EndpointLost, Kind::EndpointBack] {
+        seen.push(
+            live.record(kind, json!({ "endpoint": "127.0.0.1:1" }))
+                .unwrap(),
+        );
+        // Another process reads meanwhile: it waits for the write, never sees a gap.
+        let now = journal::read(&state.dir(), &Filter::default()).expect("read");
+        assert_eq!(now.last_seq, *seen.last().unwrap());
+    }
+    drop(live);
     assert_eq!(seen, (7..=12).collect::<Vec<_>>());
     // A later run resumes after the last seq it saw and gets exactly what followed.
     Journal::open(state.dir()).record(Kind::Snapshot, json!({ "session": "AAA111" }));
@@ -556,4 +558,116 @@ fn a_group_narrows_the_sessions_commands_to_its_members() {
     assert_eq!(ids(&groups[0]["members"]), members);
     let unknown = online(&state, &["sessions", "list", "--group", "nobody"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+}
+
+/// Reads `rx` until a line satisfies `done` (or 60 s pass); returns every line read.
+fn read_until(
+    rx: &crossbeam_channel::Receiver<String>,
+    mut done: impl FnMut(&Value) -> bool,
+) -> Vec<Value> {
+    let by = std::time::Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let line = rx.recv_deadline(by).expect("a line in time");
+        let v: Value = serde_json::from_str(&line).expect("a JSON line");
+        lines.push(v.clone());
+        if done(&v) {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
+    let state = TempState::new("since");
+    let w = open(&[Window::new(Layout::Current, "memory-since")]);
+    let cdp = sim().endpoint().label();
+    let watch_args = [
+        "--cdp",
+        cdp,
+        "--json",
+        "sessions",
+        "watch",
+        "--session",
+        w.id(0),
+    ];
+    // The first watch sees a prompt's turn, then is stopped with ^C.
+    let mut first = command(&state.0, &watch_args).spawn().expect("run angrav");
+    let out = common::lines(first.stdout.take().expect("piped"));
+    let _err = common::lines(first.stderr.take().expect("piped"));
+    read_until(&out, |v| v["type"] == "snapshot");
+    ok(&online(
+        &state,
+        &["--session", w.id(0), "prompt", "--wait", "first task"],
+    ));
+    let mut seen = read_until(&out, |v| v["current"] == "idle");
+    let pid = first.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    seen.extend(out.iter().map(|l| serde_json::from_str(&l).unwrap()));
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+    // Each line it printed is in the journal under the seq printed.
+    let journal = journal::read(&state.dir(), &Filter::default()).expect("read");
+    for line in &seen {
+        let entry = journal
+            .entries
+            .iter()
+            .find(|e| e.seq == line["seq"].as_u64().unwrap())
+            .unwrap_or_else(|| panic!("not journaled: {line}"));
+        assert_eq!(entry.value["kind"], line["type"], "{line}");
+    }
+    let last_seen = seen
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    // While no watch runs: another prompt.
+    ok(&online(
+        &state,
+        &["--session", w.id(0), "prompt", "--wait", "second task"],
+    ));
+    let between = journal::read(&state.dir(), &after(last_seen)).expect("read");
+    let kinds: Vec<&str> = between
+        .entries
+        .iter()
+        .map(|e| e.value["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.ends_with(&["prompt_sent", "turn_finished"]),
+        "{kinds:?}"
+    );
+    let finished = &between.entries.last().unwrap().value;
+    assert_eq!(finished["prompt"], "second task");
+    assert_eq!(finished["outcome"], "idle");
+    assert!(
+        finished["answer"].as_str().unwrap().contains("second task"),
+        "{finished}"
+    );
+    // The restarted watch replays exactly what came after the last seq seen, then
+    // goes on live after it.
+    let since = last_seen.to_string();
+    let mut args = watch_args.to_vec();
+    args.extend(["--since", &since, "--count", "0"]);
+    let o = offline(&state, &args);
+    let lines: Vec<Value> = ok(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    let n = between.entries.len();
+    assert_eq!(lines.len(), n + 1, "{lines:?}");
+    assert_eq!(
+        seqs,
+        (last_seen + 1..=last_seen + n as u64 + 1).collect::<Vec<_>>()
+    );
+    for (line, entry) in lines.iter().zip(&between.entries) {
+        assert_eq!(line["type"], entry.value["kind"], "{line}");
+    }
+    assert_eq!(lines[n]["type"], "snapshot");
+    assert_eq!(lines[n]["state"], "idle");
 }

@@ -223,6 +223,8 @@ fn a_window_closed_mid_wait_is_reported_closed_and_no_longer_awaited() {
         timeout: Duration::from_secs(60),
         settle: Duration::from_millis(300),
         extract: true,
+        start_within: Duration::from_secs(10),
+        stall_after: None,
     };
     let mut closed = false;
     // Once every session has reported its state, the waiter is watching them: close two.
@@ -436,4 +438,112 @@ fn the_library_runs_tasks_in_parallel() {
         assert_eq!(o.state, Some(State::Idle));
         assert!(o.answer.as_ref().unwrap().content.contains(&tasks[i].1));
     }
+}
+
+/// The journal entries of this test binary's runs about one window.
+fn journaled(target_id: &str) -> Vec<Value> {
+    let filter = angrav::journal::Filter {
+        sessions: vec![angrav::journal::Who::Target(target_id.to_string())],
+        ..Default::default()
+    };
+    let dir = angrav::state::StateDir::at(common::state_dir());
+    angrav::journal::read(&dir, &filter)
+        .expect("read the journal")
+        .entries
+        .into_iter()
+        .map(|e| e.value)
+        .collect()
+}
+
+#[test]
+fn a_fanout_prompt_whose_turn_does_not_start_in_time_is_stalled_and_journaled() {
+    let w = open(&[
+        Window::new(Layout::Current, "start-late").scenario("start-delay=4000"),
+        Window::new(Layout::LegacyFrame, "start-now").scenario("instant"),
+    ]);
+    let ids = session_args(&w);
+    let args = with_sessions(
+        &ids,
+        &["sessions", "fanout", "go", "--start-within", "500ms"],
+    );
+    let report = angrav_json(&args, 1);
+    let late = outcome(&report, w.id(0));
+    assert_eq!(late["status"], "stalled", "{late}");
+    let reason = late["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no turn started within 500 ms") && reason.contains("idle"),
+        "{reason}"
+    );
+    assert_eq!(outcome(&report, w.id(1))["status"], "done");
+    // Each chat's prompt and how its turn ended are in the journal.
+    for (i, ended) in [(0, "stalled"), (1, "idle")] {
+        let kinds: Vec<(Value, Value)> = journaled(w.id(i))
+            .into_iter()
+            .map(|e| (e["kind"].clone(), e["outcome"].clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Value::from("prompt_sent"), Value::Null),
+                (Value::from("turn_finished"), Value::from(ended))
+            ],
+            "window {i}"
+        );
+    }
+}
+
+#[test]
+fn a_turn_whose_page_never_changes_is_stalled_in_sessions_wait_and_watch() {
+    let w = open(&[
+        Window::new(Layout::Current, "frozen-wait").start("thinking"),
+        Window::new(Layout::LegacyFrame, "idle-wait"),
+    ]);
+    let ids = session_args(&w);
+    let report = angrav_json(
+        &with_sessions(&ids, &["sessions", "wait", "--stall-after", "1s"]),
+        1,
+    );
+    let frozen = outcome(&report, w.id(0));
+    assert_eq!(frozen["status"], "stalled", "{frozen}");
+    assert_eq!(frozen["state"], "thinking");
+    let reason = frozen["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no change at all in the page for 1000 ms"),
+        "{reason}"
+    );
+    // An idle chat is done, not stalled, however still its page.
+    assert_eq!(outcome(&report, w.id(1))["status"], "done");
+    // `watch` says it once, as an event, and journals it.
+    let (_child, rx) = common::spawn_angrav(&with_sessions(
+        &ids,
+        &[
+            "--json",
+            "sessions",
+            "watch",
+            "--stall-after",
+            "1s",
+            "--count",
+            "1",
+        ],
+    ));
+    let lines: Vec<Value> = rx
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    let events: Vec<&Value> = lines.iter().filter(|l| l["type"] != "snapshot").collect();
+    assert_eq!(events.len(), 1, "{lines:?}");
+    assert_eq!(events[0]["type"], "stalled");
+    assert_eq!(
+        events[0]["session"]
+            .as_str()
+            .map(|s| w.id(0).starts_with(s)),
+        Some(true)
+    );
+    assert_eq!(events[0]["current"], "thinking");
+    let stalled: Vec<Value> = journaled(w.id(0))
+        .into_iter()
+        .filter(|e| e["kind"] == "stalled")
+        .collect();
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(stalled[0]["seq"], events[0]["seq"]);
 }

@@ -67,6 +67,7 @@ fn the_static_release_binary_is_small_and_works() {
     for endpoint in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
         let run = |args: &[&str]| {
             let o = Command::new(&bin)
+                .env("ANGRAV_STATE_DIR", common::state_dir())
                 .arg("--cdp")
                 .arg(&endpoint)
                 .args(args)
@@ -104,6 +105,10 @@ fn the_static_release_binary_is_small_and_works() {
         w.received(0),
         ["from the static binary", "from the static binary"]
     );
-    let v = Command::new(&bin).arg("--version").output().unwrap();
+    let v = Command::new(&bin)
+        .env("ANGRAV_STATE_DIR", common::state_dir())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("angrav "));
 }

@@ -29,6 +29,7 @@ fn on_terminal(args: &[&str]) -> Output {
     ];
     cmd.extend(args.iter().map(|a| quote(a)));
     Command::new("script")
+        .env("ANGRAV_STATE_DIR", common::state_dir())
         .args(["-qec", &cmd.join(" "), "/dev/null"])
         .env("SHELL", "/bin/sh")
         .env_remove("ANGRAV_SELECTORS")
@@ -186,7 +187,7 @@ fn exit_of(child: std::process::Child) -> ExitStatus {
 #[test]
 fn watch_ends_when_its_reader_goes_although_no_event_comes() {
     let w = open(&[Window::new(Layout::Current, "term-head")]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let mut child = common::angrav_bin()
         .args(["--cdp", common::sim().endpoint().label()])
         .args(["--json", "sessions", "watch", "--session", w.id(0)])
         .stdout(Stdio::piped())
@@ -223,7 +224,7 @@ fn every_command_exits_0_when_its_stdout_is_closed() {
         } else {
             vec!["--cdp", common::sim().endpoint().label()]
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        let child = common::angrav_bin()
             .args(cdp)
             .args(args)
             .stdout(writer)

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::multi::print_report;
 use super::output::{self, describe_state};
-use super::single::{finish_turn, wait_end};
+use super::single::{finish_turn, stopped, wait_end};
 use super::{Args, Command, registry};
 use crate::approve::{self, Answered};
 use crate::panel::{Deadline, Panel, State};
@@ -40,8 +40,8 @@ pub(super) fn one(
     );
     if a.wait_answer {
         output::message(&said);
-        let end = wait_end(panel, end, None, deadline, a)?;
-        return finish_turn(panel, session, &end, None, a.json);
+        let end = stopped(wait_end(panel, end, None, deadline, a), deadline, a)?;
+        return finish_turn(panel, session, &end, None, a.json).map(|(code, _)| code);
     }
     if a.json {
         // `approval`: the one answered; `state`: the agent's state after the press.

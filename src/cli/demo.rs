@@ -80,6 +80,8 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
         timeout: Duration::from_secs(60),
         settle: a.wait.settle,
         extract: true,
+        start_within: a.start_within,
+        stall_after: None,
     };
     let report = with_live(a.json, |live| {
         registry.wait(&sessions, &prompts, spec, live)

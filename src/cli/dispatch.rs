@@ -1,9 +1,9 @@
 //! `angrav dispatch`: a file of prompts spread over the idle chats, a result line per
 //! prompt as it finishes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{never, select};
 use serde::Deserialize;
@@ -13,7 +13,9 @@ use super::output;
 use super::single::read_input;
 use super::{Args, parse_duration, registry, show_duration, usage};
 use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
+use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::panel::State;
+use crate::sessions::Session;
 use crate::signals::signals as interrupts;
 use crate::{Error, exit};
 
@@ -69,6 +71,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         extract: a.extract,
     };
     let total = prompts.len();
+    let texts: HashMap<String, String> = prompts
+        .iter()
+        .map(|p| (p.id.clone(), p.text.clone()))
+        .collect();
+    let mut journal = Journaling {
+        journal: super::memory::journal(a),
+        delivered: HashMap::new(),
+    };
     let dispatcher = Dispatcher::start(&chosen, registry.profile(), prompts, opts);
     let ctrl_c = interrupts();
     let mut screen = Screen::new(a.json, total);
@@ -88,7 +98,13 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             recv(dispatcher.events()) -> event => match event {
                 Ok(Event::Ended { unsent }) => break unsent,
                 Err(_) => break Vec::new(),
+                Ok(Event::Delivered { id, target_id, at }) => {
+                    if let Some(s) = chosen.iter().find(|s| s.target_id == target_id) {
+                        journal.delivered(s, &id, &texts[&id], at);
+                    }
+                }
                 Ok(Event::Finished(r)) => {
+                    journal.finished(&r, interrupted);
                     all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
                     screen.finished(&r);
                 }
@@ -149,6 +165,44 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     } else {
         exit::FAILURE
     })
+}
+
+/// What the journal keeps of a dispatch: each prompt delivered, each turn ended.
+struct Journaling {
+    journal: Option<Journal>,
+    /// By prompt id: its last delivery, until its result.
+    delivered: HashMap<String, journal::Sent>,
+}
+
+impl Journaling {
+    fn delivered(&mut self, session: &Session, id: &str, text: &str, at: SystemTime) {
+        let Some(j) = &self.journal else { return };
+        let sent = journal::Sent::new(session, text, at);
+        j.record_prompt(&sent);
+        self.delivered.insert(id.to_string(), sent);
+    }
+
+    /// A delivered prompt's result; one stopped early by ^C was not seen to end.
+    fn finished(&mut self, r: &Finished, interrupted: bool) {
+        let (Some(j), Some(sent)) = (&self.journal, self.delivered.remove(&r.id)) else {
+            return;
+        };
+        let outcome = match (r.status, r.state) {
+            (Status::Done, Some(State::AwaitingApproval)) => TurnOutcome::Approval,
+            (Status::Done, Some(State::Error)) => TurnOutcome::Error,
+            (Status::Done, _) => TurnOutcome::Idle,
+            (Status::Stalled, _) => TurnOutcome::Stalled,
+            (Status::Closed, _) => TurnOutcome::Closed,
+            (Status::Pending, _) if !interrupted => TurnOutcome::Timeout,
+            (Status::Pending | Status::Failed, _) => return,
+        };
+        let duration = Duration::from_millis(r.duration_ms);
+        let finished = crate::timestamp::parse_rfc3339(&sent.started)
+            .map_or_else(SystemTime::now, |t| t + duration);
+        let answer = r.answer.as_ref().map_or("", |m| m.content.as_str());
+        let ended = Ended::new(outcome, answer, duration, finished);
+        j.record_turn(&TurnRecord { sent, ended });
+    }
 }
 
 /// One prompt of the input.

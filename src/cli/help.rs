@@ -192,7 +192,7 @@ const SINCE: Flag = Flag {
 const KIND: Flag = Flag {
     name: "--kind",
     shown: "--kind K",
-    text: "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back",
+    text: "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back, stalled",
 };
 const WHEN_IDLE: Flag = Flag {
     name: "--when-idle",
@@ -349,6 +349,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &SETTLE,
             &NO_EXTRACT,
             &POLICY,
+            &STALL_AFTER,
         ],
         common: true,
     },
@@ -364,6 +365,8 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &NO_EXTRACT,
             &FILE,
             &POLICY,
+            &START_WITHIN,
+            &STALL_AFTER,
         ],
         common: true,
     },
@@ -379,13 +382,15 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &SETTLE,
             &NO_EXTRACT,
             &POLICY,
+            &START_WITHIN,
+            &STALL_AFTER,
         ],
         common: true,
     },
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back; with --policy, approval_decided); NDJSON with --json; runs until interrupted",
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back, stalled; with --policy, approval_decided); NDJSON with --json; runs until interrupted. Every line is recorded in the journal, and its seq is the journal's: --since SEQ first replays the journal after SEQ, then goes on live",
         flags: &[
             &SESSION_MANY,
             &GROUP,
@@ -397,6 +402,8 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &WEBHOOK,
             &NOTIFY,
             &POLICY,
+            &SINCE,
+            &STALL_AFTER,
         ],
         common: true,
     },

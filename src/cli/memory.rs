@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::output;
 use super::{Args, Command, parse_duration, registry, usage};
-use crate::journal::{self, Filter, Since, Turn, Who};
+use crate::journal::{self, Filter, Journal, Since, Turn, Who};
 use crate::names::{Aliases, Groups, Names, Remembered, check_name};
 use crate::registry::Registry;
 use crate::state::{StateDir, StateError};
@@ -36,6 +36,24 @@ pub(super) fn names(a: &Args) -> Result<Option<Names>, Error> {
         Err(StateError::NoDir) if a.groups.is_empty() => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The journal of this run: none with `--no-state`, or when there is no state
+/// directory to find.
+pub(super) fn journal(a: &Args) -> Option<Journal> {
+    if a.no_state {
+        return None;
+    }
+    StateDir::locate().ok().map(Journal::open)
+}
+
+/// What `sessions watch --since` replays: the journal's entries after the seq (or
+/// time) given, of the chosen sessions.
+pub(super) fn replay(a: &Args) -> Result<Vec<journal::Entry>, Error> {
+    let dir = state(a, "watch --since")?;
+    let read = journal::read(&dir, &filter(a, &dir)?)?;
+    note_skipped(read.skipped, &dir);
+    Ok(read.entries)
 }
 
 /// A registry whose queries know the aliases, narrowed to `--group` when given.
@@ -277,7 +295,7 @@ fn first_line(text: &str, max: usize) -> String {
 }
 
 /// `SEQ  TIME  KIND  SESSION  WORKSPACE  details`
-fn log_line(v: &Value) -> String {
+pub(super) fn log_line(v: &Value) -> String {
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-");
     let mut line = format!(
         "{:>6}  {}  {:16}  {}  {}",

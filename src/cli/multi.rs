@@ -11,6 +11,7 @@ use super::color;
 use super::output::{self, Stream, print_list, shown};
 use super::single::read_input;
 use super::{Args, Command, registry, show_duration, usage};
+use crate::journal::{self, Journal};
 use crate::monitor::Update;
 use crate::panel::{Deadline, State, WindowRef};
 use crate::policy::Autopilot;
@@ -80,17 +81,17 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
         timeout: deadline.left(),
         settle: a.wait.settle,
         extract: a.extract,
+        start_within: a.start_within,
+        stall_after: a.stall_after,
     };
+    let journal = super::memory::journal(a);
     let report = with_live(a.json, |live| {
-        waiter::wait_or_cancel(
-            &sessions,
-            &prompts,
-            registry.profile(),
-            spec,
-            live,
-            &interrupt,
-            autopilot.as_ref(),
-        )
+        let with = waiter::Attended {
+            cancel: Some(&interrupt),
+            autopilot: autopilot.as_ref(),
+            journal: journal.as_ref(),
+        };
+        waiter::attended(&sessions, &prompts, registry.profile(), spec, live, with)
     });
     if let Some(p) = &autopilot {
         p.finish();
@@ -182,6 +183,7 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
         Status::Pending => "pending",
         Status::Closed => "closed",
         Status::Failed => "failed",
+        Status::Stalled => "stalled",
     };
     let state = o.state.map_or("-", State::name);
     let head = format!(
@@ -214,7 +216,7 @@ pub(super) fn report_code(report: &Report) -> u8 {
         Status::Done => o.state == Some(State::Idle),
         // Under --any, sessions still running when the first stopped are fine.
         Status::Pending => true,
-        Status::Closed | Status::Failed => false,
+        Status::Closed | Status::Failed | Status::Stalled => false,
     });
     if all_idle { exit::OK } else { exit::FAILURE }
 }
@@ -250,6 +252,8 @@ struct Watched {
     snapshot: Option<crate::panel::Snapshot>,
     tracker: Tracker,
     wake: Option<Instant>,
+    /// A `stalled` event was printed for the current turn.
+    stalled: bool,
 }
 
 /// Wall-clock times for the monotonic instants monitors stamp their updates with.
@@ -295,6 +299,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let autopilot = autopilot.as_ref();
     let clock = Clock::now();
     let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());
+    monitors.stall_after(a.stall_after);
     let mut order: Vec<String> = Vec::new();
     let mut watched: HashMap<String, Watched> = HashMap::new();
     for s in &chosen {
@@ -307,11 +312,17 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let mut gone = Gone::default();
     // `--on`, `--webhook`, `--notify`: run off this thread, on settled transitions.
     let hooks = crate::hooks::Hooks::start(a.hooks.clone(), a.wait.settle);
+    // Read before anything of this run is recorded: the journal after SEQ, up to now.
+    let replay = match &a.since {
+        Some(_) => Some(super::memory::replay(a)?),
+        None => None,
+    };
     let mut printer = Printer {
         json: a.json,
         table,
         seq: 0,
         events: 0,
+        journal: super::memory::journal(a),
     };
     // Phase 1: the first state of every session, then the snapshot lines.
     let first_by = [Some(Instant::now() + FIRST_SNAPSHOT), deadline]
@@ -337,8 +348,13 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
             autopilot,
         );
     }
+    for e in replay.iter().flatten() {
+        printer.replayed(e);
+    }
     printer.snapshot(&order, &watched);
-    // Phase 2: events.
+    // Phase 2: events. ^C ends the watch the ordinary way: the journal writes what
+    // it holds.
+    let interrupt = crate::signals::signals();
     let ticker = if printer.table {
         crossbeam_channel::tick(Duration::from_secs(1))
     } else {
@@ -370,6 +386,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
                 }
             }
             recv(ticker) -> _ => printer.table(&order, &watched),
+            recv(interrupt) -> _ => return Ok(exit::INTERRUPTED),
         }
     }
 }
@@ -380,6 +397,7 @@ fn new_watched(session: Session, a: &Args) -> Watched {
         snapshot: None,
         tracker: Tracker::new(None, a.wait.settle),
         wake: None,
+        stalled: false,
     }
 }
 
@@ -490,6 +508,9 @@ fn apply_watch(
                 p.on_snapshot(&w.session, &snapshot);
             }
             w.snapshot = Some(snapshot);
+            if previous != Some(current) {
+                w.stalled = false;
+            }
             let p = printer?;
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
@@ -574,6 +595,28 @@ fn apply_watch(
         Update::EndpointBack { endpoint, at } => {
             gone.back(endpoint.label(), printer, clock.stamp(at));
         }
+        Update::Still {
+            target_id,
+            after,
+            at,
+        } => {
+            let w = watched.get_mut(&target_id)?;
+            let snap = w.snapshot.as_ref()?;
+            // Once a turn: one that works (busy), or a prompt not answered yet.
+            let in_turn =
+                snap.state == State::Thinking || (snap.state == State::Idle && snap.turn_open);
+            if w.stalled || !in_turn {
+                return None;
+            }
+            w.stalled = true;
+            let reason = format!(
+                "no change at all in the page for {} (seen: {})",
+                show_duration(after),
+                crate::dispatch::describe(snap)
+            );
+            let current = Some(snap.state);
+            printer?.event("stalled", w, None, current, Some(reason), clock.stamp(at));
+        }
         Update::Prompted { .. } => {}
     }
     Some(())
@@ -627,35 +670,71 @@ struct EndpointLine<'a> {
     reason: Option<&'a str>,
 }
 
-/// Prints watch output: NDJSON, a live table (stdout a terminal), or plain lines.
+/// Prints watch output: NDJSON, a live table (stdout a terminal), or plain lines;
+/// and records every line in the journal.
 struct Printer {
     json: bool,
     table: bool,
     seq: u64,
     events: u64,
+    journal: Option<Journal>,
 }
 
 impl Printer {
-    fn snapshot(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
-        if self.table {
-            return self.table(order, watched);
+    /// A line's seq: the journal's, given as the line is recorded (the journal writes
+    /// it later, on its own thread); without a journal, this run's count.
+    fn number(&mut self, kind: &str, line: &impl Serialize, target_id: Option<&str>) -> u64 {
+        let recorded = self.journal.as_ref().and_then(|j| {
+            let mut fields = serde_json::to_value(line).expect("serialises");
+            if let Some(o) = fields.as_object_mut() {
+                o.remove("seq");
+                o.remove("type");
+                if let Some(t) = target_id {
+                    o.insert("target_id".into(), t.into());
+                }
+            }
+            j.record(journal::Kind::parse(kind).expect("a journal kind"), fields)
+        });
+        self.seq = recorded.unwrap_or(self.seq + 1);
+        self.seq
+    }
+
+    /// An entry of the journal, replayed (`--since`): as it is stored, with `type`
+    /// for `kind` as in the live lines; plain, as `angrav log` shows it.
+    fn replayed(&mut self, e: &journal::Entry) {
+        if self.json {
+            let mut v = e.value.clone();
+            if let Some(o) = v.as_object_mut()
+                && let Some(kind) = o.remove("kind")
+            {
+                o.insert("type".into(), kind);
+            }
+            self.emit(&v);
+        } else {
+            self.emit_text(&super::memory::log_line(&e.value));
         }
+    }
+
+    fn snapshot(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
         for w in order.iter().filter_map(|id| watched.get(id)) {
-            self.seq += 1;
             let state = w.snapshot.as_ref().map(|s| s.state);
+            let mut line = SnapshotLine {
+                seq: 0,
+                kind: "snapshot",
+                session: &w.session.id,
+                workspace: w.session.workspace.as_deref(),
+                title: &w.session.title,
+                state,
+                layout: w.snapshot.as_ref().and_then(|s| s.layout),
+                endpoint: &w.session.endpoint,
+                timestamp: rfc3339(SystemTime::now()),
+            };
+            line.seq = self.number("snapshot", &line, Some(&w.session.target_id));
+            if self.table {
+                continue;
+            }
             if self.json {
-                let snap = w.snapshot.as_ref();
-                self.emit(&SnapshotLine {
-                    seq: self.seq,
-                    kind: "snapshot",
-                    session: &w.session.id,
-                    workspace: w.session.workspace.as_deref(),
-                    title: &w.session.title,
-                    state,
-                    layout: snap.and_then(|s| s.layout),
-                    endpoint: &w.session.endpoint,
-                    timestamp: rfc3339(SystemTime::now()),
-                });
+                self.emit(&line);
             } else {
                 let state = state.map_or("unknown", State::name);
                 self.emit_text(&format!(
@@ -665,6 +744,7 @@ impl Printer {
                 ));
             }
         }
+        self.table(order, watched);
     }
 
     fn event(
@@ -676,26 +756,27 @@ impl Printer {
         reason: Option<String>,
         timestamp: String,
     ) {
-        self.seq += 1;
+        let snap = w.snapshot.as_ref().filter(|_| current.is_some());
+        let mut line = EventLine {
+            seq: 0,
+            kind,
+            session: &w.session.id,
+            workspace: w.session.workspace.as_deref(),
+            previous,
+            current,
+            timestamp: timestamp.clone(),
+            error: snap.and_then(|s| s.error.as_deref()),
+            approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+            approval: snap.and_then(|s| s.approval.as_ref()),
+            reason: reason.as_deref(),
+        };
+        line.seq = self.number(kind, &line, Some(&w.session.target_id));
         self.events += 1;
         if self.table {
             return;
         }
         if self.json {
-            let snap = w.snapshot.as_ref().filter(|_| current.is_some());
-            self.emit(&EventLine {
-                seq: self.seq,
-                kind,
-                session: &w.session.id,
-                workspace: w.session.workspace.as_deref(),
-                previous,
-                current,
-                timestamp,
-                error: snap.and_then(|s| s.error.as_deref()),
-                approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
-                approval: snap.and_then(|s| s.approval.as_ref()),
-                reason: reason.as_deref(),
-            });
+            self.emit(&line);
         } else {
             let name = |s: Option<State>| s.map_or("-", State::name);
             self.emit_text(&format!(
@@ -715,19 +796,20 @@ impl Printer {
         reason: Option<&str>,
         timestamp: String,
     ) {
-        self.seq += 1;
+        let mut line = EndpointLine {
+            seq: 0,
+            kind,
+            endpoint,
+            timestamp: timestamp.clone(),
+            reason,
+        };
+        line.seq = self.number(kind, &line, None);
         self.events += 1;
         if self.table {
             return;
         }
         if self.json {
-            self.emit(&EndpointLine {
-                seq: self.seq,
-                kind,
-                endpoint,
-                timestamp,
-                reason,
-            });
+            self.emit(&line);
         } else {
             let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
             self.emit_text(&format!("{timestamp}  {endpoint}  {kind}{reason}"));

@@ -2,11 +2,13 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::{Instant, SystemTime};
 
 use serde_json::json;
 
 use super::output::{self, describe_state, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
+use crate::journal::{self, Ended, TurnOutcome, TurnRecord};
 use crate::panel::{Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
 use crate::{Error, exit, turn};
@@ -65,7 +67,13 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 start_within: a.start_within.min(deadline.left()),
                 replace_draft: a.replace_draft,
             };
+            let (begun, begun_at) = (Instant::now(), SystemTime::now());
             let sent = turn::send_prompt(&mut panel, &text, opts)?;
+            let journal = super::memory::journal(a);
+            let record = journal::Sent::new(session, &text, begun_at);
+            if let Some(j) = &journal {
+                j.record_prompt(&record);
+            }
             if !a.wait_answer {
                 if a.json {
                     let status = if sent.started { "started" } else { "stalled" };
@@ -82,11 +90,40 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 return Ok(exit::OK);
             }
-            let end = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a)?;
-            finish_turn(&mut panel, session, &end, Some(sent.baseline), a.json)
+            let waited = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a);
+            // What the journal keeps of the turn, as seen to end.
+            let keep = |outcome: TurnOutcome, answer: &str| {
+                if let Some(j) = &journal {
+                    let ended = Ended::new(outcome, answer, begun.elapsed(), SystemTime::now());
+                    j.record_turn(&TurnRecord {
+                        sent: record.clone(),
+                        ended,
+                    });
+                }
+            };
+            let unfinished = match &waited {
+                Ok(turn::Waited::Stopped(_)) | Err(_) => None,
+                Ok(turn::Waited::Stalled(_)) => Some(TurnOutcome::Stalled),
+                Ok(turn::Waited::TimedOut(_)) => Some(TurnOutcome::Timeout),
+            };
+            match (&waited, unfinished) {
+                (_, Some(outcome)) => keep(outcome, ""),
+                (Err(e), _) if e.is_closed() => keep(TurnOutcome::Closed, ""),
+                _ => {}
+            }
+            let end = stopped(waited, deadline, a)?;
+            let (code, answer) =
+                finish_turn(&mut panel, session, &end, Some(sent.baseline), a.json)?;
+            let outcome = match end.state {
+                State::AwaitingApproval => TurnOutcome::Approval,
+                State::Error => TurnOutcome::Error,
+                _ => TurnOutcome::Idle,
+            };
+            keep(outcome, &answer);
+            Ok(code)
         }
         Command::Wait => {
-            let end = wait_end(&mut panel, snap, None, deadline, a)?;
+            let end = stopped(wait_end(&mut panel, snap, None, deadline, a), deadline, a)?;
             if a.json {
                 output::json(&stopped_json(session, &end));
             } else {
@@ -183,36 +220,42 @@ fn print_unresponsive(session: &Session, json: bool) {
 }
 
 /// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
-/// that shows no change at all for that long ends the wait as stalled (exit 1).
+/// that shows no change at all for that long ends the wait as stalled.
 pub(super) fn wait_end(
     panel: &mut Panel,
     first: Snapshot,
     turn: Option<turn::Baseline>,
     deadline: Deadline,
     a: &Args,
-) -> Result<Snapshot, Error> {
-    let Some(stall) = a.stall_after else {
-        let opts = turn::WaitOptions {
-            timeout: deadline.left(),
-            ..a.wait
-        };
-        return turn::wait_stopped(panel, first, turn, opts);
-    };
+) -> Result<turn::Waited, Error> {
+    if first.state == State::NoPanel {
+        return Err(Error::NoPanel);
+    }
     let until = turn::Until {
         turn,
         settle: a.wait.settle,
         accept: |_| true,
         deadline: Some(deadline.at()),
-        stall_after: Some(stall),
+        stall_after: a.stall_after,
     };
-    match turn::wait_until(panel, first, until)? {
+    turn::wait_until(panel, first, until)
+}
+
+/// The snapshot the agent stopped at; a wait that timed out or stalled is an error
+/// (a stall: exit 1).
+pub(super) fn stopped(
+    waited: Result<turn::Waited, Error>,
+    deadline: Deadline,
+    a: &Args,
+) -> Result<Snapshot, Error> {
+    match waited? {
         turn::Waited::Stopped(end) => Ok(end),
         turn::Waited::TimedOut(end) => {
             Err(deadline.missed(format!("the agent ({})", end.state.name())))
         }
         turn::Waited::Stalled(end) => Err(Error::Failed(format!(
             "stalled: the page showed no change at all for {} (the agent: {})",
-            show_duration(stall),
+            show_duration(a.stall_after.unwrap_or_default()),
             describe_state(&end)
         ))),
     }
@@ -257,26 +300,27 @@ fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
 
 /// After a turn: print its answer; the exit code says whether the agent finished.
 /// Only an answer after this prompt (`turn`: its baseline) is printed, never an
-/// earlier turn's; without one, the last answer.
+/// earlier turn's; without one, the last answer. Returns the exit code and the answer
+/// printed (empty: none).
 pub(super) fn finish_turn(
     panel: &mut Panel,
     session: &Session,
     end: &Snapshot,
     turn: Option<turn::Baseline>,
     json: bool,
-) -> Result<u8, Error> {
+) -> Result<(u8, String), Error> {
     if end.state != State::Idle {
         if json {
             output::json(&stopped_json(session, end));
         }
         output::message(&format!("{} stopped: {}", session.id, describe_state(end)));
-        return Ok(exit::FAILURE);
+        return Ok((exit::FAILURE, String::new()));
     }
     let history = panel.history()?;
     match history.last() {
         Some(answer) if answer.role == Role::Agent && turn.is_none_or(|t| t.answered(end)) => {
             print_answer(answer, json);
-            Ok(exit::OK)
+            Ok((exit::OK, answer.content.clone()))
         }
         _ => Err(Error::Failed(format!(
             "{}: the agent stopped without an answer to this prompt",

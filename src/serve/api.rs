@@ -482,6 +482,8 @@ fn report(
         timeout: opts.timeout,
         settle: opts.settle,
         extract: p.flag("extract", true)?,
+        start_within: crate::monitor::ACCEPT_WITHIN,
+        stall_after: None,
     };
     let report = waiter::wait(sessions, prompts, &c.shared.profile, spec, None);
     Ok(Some(json!(report)))

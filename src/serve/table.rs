@@ -336,7 +336,8 @@ impl Hub {
             Update::EndpointBack { endpoint, .. } => {
                 eprintln!("angrav: serve: {} answers again", endpoint.label())
             }
-            Update::Prompted { .. } => {}
+            // serve sets no stall time.
+            Update::Prompted { .. } | Update::Still { .. } => {}
         }
     }
 }

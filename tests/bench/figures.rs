@@ -12,7 +12,8 @@
 //! page's script time with a 20 MB transcript that streams a node every 200 ms,
 //! without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
 //! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
-//! CPU and RSS); pass names to run a subset. `--idle-secs N` sets how long the
+//! CPU and RSS), `journal` (`sessions watch` event latency with the journal and with
+//! `--no-state`, at 10 windows); pass names to run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -32,6 +33,10 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    // Every angrav started here journals into a directory of its own, not the user's.
+    let state = std::env::temp_dir().join(format!("angrav-bench-state-{}", std::process::id()));
+    // SAFETY: no other thread runs yet.
+    unsafe { std::env::set_var("ANGRAV_STATE_DIR", &state) };
     let sim = Simulator::start().unwrap_or_else(|e| panic!("{e}"));
     println!("machine: {}", machine());
     if run("transport") {
@@ -67,6 +72,9 @@ fn main() {
         }
         at_scale(&labels, 100);
     }
+    if run("journal") {
+        journal(&sim);
+    }
     if run("scale") {
         let idle = std::env::args()
             .skip_while(|a| a != "--idle-secs")
@@ -75,6 +83,7 @@ fn main() {
             .unwrap_or(60);
         scale(&sim, Duration::from_secs(idle));
     }
+    let _ = std::fs::remove_dir_all(&state);
 }
 
 fn machine() -> String {
@@ -277,11 +286,16 @@ struct Watch {
 
 impl Watch {
     fn start(endpoints: &[&str], windows: usize) -> Watch {
+        Watch::start_with(endpoints, windows, &[])
+    }
+
+    fn start_with(endpoints: &[&str], windows: usize, extra: &[&str]) -> Watch {
         let mut args = Vec::new();
         for e in endpoints {
             args.extend(["--cdp", e]);
         }
         args.extend(["--json", "sessions", "watch"]);
+        args.extend(extra);
         let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
             .args(&args)
             .stdout(Stdio::piped())
@@ -431,6 +445,48 @@ fn scale(sim: &Simulator, idle: Duration) {
         }
     }
     at_scale(&labels, windows.len());
+}
+
+/// `sessions watch` event latency at 10 windows, with the journal recording every line
+/// and with `--no-state`, in alternating rounds of 100 changes each, after one round
+/// to warm up.
+fn journal(sim: &Simulator) {
+    let mut windows: Vec<Open> = (0..10).map(|i| open_window(sim, i)).collect();
+    let endpoint = [sim.endpoint().label()];
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    // A first round warms up (and is not counted), then the two alternate.
+    for round in 0..9 {
+        let journaled = round % 2 == 0;
+        let extra: &[&str] = if journaled { &[] } else { &["--no-state"] };
+        let watch = Watch::start_with(&endpoint, windows.len(), extra);
+        let mut warm_up = Vec::new();
+        let into = match (round, journaled) {
+            (0, _) => &mut warm_up,
+            (_, true) => &mut with,
+            (_, false) => &mut without,
+        };
+        for k in 0..100 {
+            let w = &mut windows[(k / 2) % 10];
+            let at = flip(w);
+            into.push(watch.event_for(&w.target.id) - at);
+        }
+    }
+    let p = |v: &[f64], q: f64| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * q).round() as usize]
+    };
+    println!("\n`sessions watch` event latency, 10 windows, 400 changes each:");
+    println!("  --no-state:   {}", summary(ms(without.clone())));
+    println!("  journal on:   {}", summary(ms(with.clone())));
+    println!(
+        "  journal cost: p50 {:+.1} %, p99 {:+.1} %",
+        (p(&with, 0.5) / p(&without, 0.5) - 1.0) * 100.0,
+        (p(&with, 0.99) / p(&without, 0.99) - 1.0) * 100.0
+    );
+    for w in &windows {
+        sim.close(&w.target.id).unwrap();
+    }
 }
 
 /// At full scale, the multi-session commands still do their job: every window listed,

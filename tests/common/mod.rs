@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
@@ -19,6 +20,35 @@ pub fn sim() -> &'static Simulator {
         Ok(s) => s,
         Err(e) => panic!("browser tests need Chromium: {e}"),
     })
+}
+
+/// The state directory of every angrav this test binary runs: a temp dir of its own,
+/// removed when the binary exits, so no test reads or writes the user's real state.
+pub fn state_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        unsafe extern "C" {
+            fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+        }
+        extern "C" fn remove() {
+            if let Some(d) = DIR.get() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+        let exe = std::env::current_exe().expect("test binary");
+        let name = exe.file_stem().and_then(|n| n.to_str()).unwrap_or("test");
+        let dir = std::env::temp_dir().join(format!("angrav-state-{name}-{}", std::process::id()));
+        // SAFETY: `remove` is a plain function that lives as long as the process.
+        unsafe { atexit(remove) };
+        dir
+    })
+}
+
+/// `angrav` (the binary under test) with the test binary's own state directory.
+pub fn angrav_bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_angrav"));
+    command.env("ANGRAV_STATE_DIR", state_dir());
+    command
 }
 
 /// Windows opened for one test; closed when dropped.
@@ -76,7 +106,7 @@ pub fn open(windows: &[Window]) -> Windows {
 
 /// Runs `angrav --cdp <the test browser> ARGS`, with `stdin` as its input.
 pub fn angrav_in(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let mut child = angrav_bin()
         .arg("--cdp")
         .arg(sim().endpoint().label())
         .args(args)
@@ -206,7 +236,7 @@ pub fn spawn_angrav_at(
 }
 
 fn angrav_command(cdp: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_angrav"));
+    let mut command = angrav_bin();
     command
         .arg("--cdp")
         .arg(cdp)
