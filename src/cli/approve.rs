@@ -157,7 +157,14 @@ pub(super) fn autopilot(
     };
     let policy = Policy::load(path)?;
     let json = a.json;
-    let report = Arc::new(move |d: &Decision| report(d, json));
+    // Every decision is also kept in the journal: an unattended run's audit trail.
+    let journal = super::memory::journal(a);
+    let report = Arc::new(move |d: &Decision| {
+        if let (Some(j), Ok(fields)) = (&journal, serde_json::to_value(d)) {
+            j.record(crate::journal::Kind::ApprovalDecided, fields);
+        }
+        report(d, json)
+    });
     Ok(Some(Autopilot::new(policy, registry.profile(), report)))
 }
 
