@@ -21,6 +21,7 @@ pub mod names;
 pub mod panel;
 pub mod profile;
 pub mod registry;
+pub mod schema;
 pub mod sessions;
 pub mod sim;
 pub mod state;

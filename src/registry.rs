@@ -46,7 +46,6 @@ pub struct Registry {
 /// A session with its state now, as `sessions list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
-    #[serde(flatten)]
     pub session: Session,
     pub state: Option<State>,
     pub layout: Option<Layout>,

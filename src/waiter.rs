@@ -47,9 +47,7 @@ pub enum Status {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub session: String,
-    pub target_id: String,
-    pub workspace: Option<String>,
+    pub session: Session,
     pub status: Status,
     /// The last state seen.
     pub state: Option<State>,
@@ -106,7 +104,7 @@ pub fn wait_or_cancel(
     let by = Deadline::within(spec.timeout);
     let deadline = by.at();
     let (mut monitors, rx) = Monitors::new(profile);
-    let mut outcomes: Vec<Outcome> = sessions.iter().map(pending).collect();
+    let mut outcomes: Vec<Outcome> = sessions.iter().map(Outcome::pending).collect();
     let index: HashMap<String, usize> = sessions
         .iter()
         .enumerate()
@@ -201,18 +199,26 @@ pub fn wait_or_cancel(
     }
 }
 
-fn pending(s: &Session) -> Outcome {
-    Outcome {
-        session: s.id.clone(),
-        target_id: s.target_id.clone(),
-        workspace: s.workspace.clone(),
-        status: Status::Pending,
-        state: None,
-        reason: None,
-        duration_ms: 0,
-        answer: None,
-        error: None,
-        approvals: Vec::new(),
+impl Outcome {
+    /// A session not seen yet.
+    pub fn pending(s: &Session) -> Outcome {
+        Outcome {
+            session: s.clone(),
+            status: Status::Pending,
+            state: None,
+            reason: None,
+            duration_ms: 0,
+            answer: None,
+            error: None,
+            approvals: Vec::new(),
+        }
+    }
+
+    /// Takes what `snap` shows: the state, and the error or approval it holds.
+    pub fn saw(&mut self, snap: &crate::panel::Snapshot) {
+        self.state = Some(snap.state);
+        self.error = snap.error.clone();
+        self.approvals = snap.approvals.clone();
     }
 }
 
@@ -298,9 +304,7 @@ fn settle(
     now: Instant,
     elapsed_ms: u64,
 ) {
-    outcome.state = Some(snap.state);
-    outcome.error = snap.error.clone();
-    outcome.approvals = snap.approvals.clone();
+    outcome.saw(snap);
     match tracker.observe(snap, now) {
         Verdict::Stopped => {
             outcome.status = Status::Done;

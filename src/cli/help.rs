@@ -521,6 +521,13 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[],
         common: false,
     },
+    Cmd {
+        words: "schema",
+        args: "",
+        summary: "the shape of every command's --json output (and of a --json error), as JSON Schema",
+        flags: &[&JSON],
+        common: false,
+    },
 ];
 
 const EXIT_CODES: &str = "\

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::color;
 use super::output::{self, Stream, print_list, shown};
 use super::single::read_input;
+use super::term::Block;
 use super::{Args, Command, registry, show_duration, usage};
 use crate::monitor::Update;
 use crate::panel::{Deadline, State, WindowRef};
@@ -93,7 +94,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if super::interrupt::happened() {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
-            .map(|o| o.session.as_str())
+            .map(|o| o.session.id.as_str())
             .collect();
         output::message(&format!(
             "interrupted; still waiting for {}",
@@ -108,7 +109,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if report.timed_out {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
-            .map(|o| o.session.as_str())
+            .map(|o| o.session.id.as_str())
             .collect();
         output::message(&format!(
             "timed out after {}; still waiting for {}",
@@ -157,12 +158,17 @@ pub(super) fn print_report(report: &Report, json: bool) {
         output::write_stdout(&(outcome_line(o, Stream::Stdout) + "\n"));
     }
     let mut text = String::new();
-    for o in report.sessions.iter().filter(|o| o.answer.is_some()) {
-        let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
+    // A chat that stopped before writing anything (an approval, an error) has no
+    // answer to show.
+    let answers = report.sessions.iter().filter_map(|o| {
+        let answer = o.answer.as_ref()?.content.as_str();
+        (!answer.trim().is_empty()).then_some((o, answer))
+    });
+    for (o, answer) in answers {
         text += &format!(
             "\n### {} ({})\n\n{answer}\n",
-            o.session,
-            o.workspace.as_deref().unwrap_or("-")
+            o.session.id,
+            o.session.workspace.as_deref().unwrap_or("-")
         );
     }
     output::print(&text);
@@ -180,8 +186,8 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
     let state = o.state.map_or("-", State::name);
     let head = format!(
         "{}  {:10}  ",
-        o.session,
-        o.workspace.as_deref().unwrap_or("-")
+        o.session.id,
+        o.session.workspace.as_deref().unwrap_or("-")
     );
     let mut tail = format!("  {:>7.1}s", o.duration_ms as f64 / 1e3);
     if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
@@ -220,27 +226,31 @@ pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) ->
     if json || !std::io::stderr().is_terminal() || color::dumb_terminal() {
         return f(None);
     }
-    let mut drawn = 0;
+    let mut block = Block::default();
     let mut draw = |outcomes: &[Outcome], elapsed: Duration| {
-        let mut err = std::io::stderr().lock();
-        if drawn > 0 {
-            let _ = write!(err, "\x1b[{drawn}A");
-        }
-        for o in outcomes {
-            let mut o = o.clone();
-            if o.status == Status::Pending {
-                o.duration_ms = elapsed.as_millis() as u64;
-            }
-            let _ = writeln!(err, "\x1b[2K{}", outcome_line(&o, Stream::Stderr));
-        }
-        drawn = outcomes.len();
+        let lines: Vec<String> = outcomes
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                if o.status == Status::Pending {
+                    o.duration_ms = elapsed.as_millis() as u64;
+                }
+                outcome_line(&o, Stream::Stderr) + "\n"
+            })
+            .collect();
+        let _ = write!(std::io::stderr().lock(), "{}", block.redraw(&lines));
     };
-    f(Some(&mut draw))
+    let result = f(Some(&mut draw));
+    // The results are printed next, in the live lines' place: not twice.
+    let _ = write!(std::io::stderr().lock(), "{}", block.clear());
+    result
 }
 
 /// One session as `sessions watch` follows it.
 struct Watched {
     session: Session,
+    /// Its title was read once its page loaded (see [`Watched::read_title`]).
+    title_known: bool,
     snapshot: Option<crate::panel::Snapshot>,
     tracker: Tracker,
     wake: Option<Instant>,
@@ -285,7 +295,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     for s in &chosen {
         monitors.spawn(s, None);
         order.push(s.target_id.clone());
-        watched.insert(s.target_id.clone(), new_watched(s.clone(), a));
+        watched.insert(s.target_id.clone(), new_watched(s.clone(), true, a));
     }
     // Also with --session: the endpoints' losses and returns are reported.
     monitors.watch_targets(registry.endpoints());
@@ -295,6 +305,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         table: !a.json && std::io::stdout().is_terminal() && !color::dumb_terminal(),
         seq: 0,
         events: 0,
+        block: Block::default(),
     };
     // Phase 1: the first state of every session, then the snapshot lines.
     let first_by = [Some(Instant::now() + FIRST_SNAPSHOT), deadline]
@@ -351,12 +362,46 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     }
 }
 
-fn new_watched(session: Session, a: &Args) -> Watched {
+/// A session to watch; `title_known` when its title was read from the endpoint's
+/// list (at the start), not taken from the window's announcement (see
+/// [`Watched::read_title`]).
+fn new_watched(session: Session, title_known: bool, a: &Args) -> Watched {
     Watched {
         session,
         snapshot: None,
         tracker: Tracker::new(None, a.wait.settle),
         wake: None,
+        title_known,
+    }
+}
+
+impl Watched {
+    /// A new window is announced before its page sets its title (Chromium sends no
+    /// `targetInfoChanged` for a title set later), so once its page has loaded (a
+    /// state other than `no_panel` or `unresponsive`), its title is read once from the
+    /// endpoint's list. True when that changed its workspace.
+    fn read_title(&mut self, profile: &crate::profile::Profile) -> bool {
+        let loaded = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| !matches!(s.state, State::NoPanel | State::Unresponsive));
+        if self.title_known || !loaded {
+            return false;
+        }
+        self.title_known = true;
+        let listed = self
+            .session
+            .window
+            .endpoint
+            .list()
+            .ok()
+            .and_then(|targets| targets.into_iter().find(|t| t.id == self.session.target_id));
+        let Some(t) = listed.filter(|t| t.title != self.session.title) else {
+            return false;
+        };
+        let before = self.session.workspace.clone();
+        self.session.retitle(t.title, profile);
+        self.session.workspace != before
     }
 }
 
@@ -454,7 +499,11 @@ fn apply_watch(
             let previous = w.snapshot.as_ref().map(|s| s.state);
             let current = snapshot.state;
             w.snapshot = Some(snapshot);
+            let retitled = w.read_title(registry.profile());
             let p = printer?;
+            if let (true, Some(prev)) = (retitled, previous) {
+                p.event("retitled", w, Some(prev), Some(prev), None, clock.stamp(at));
+            }
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
                 Some(prev) if prev != current => p.event(
@@ -513,11 +562,22 @@ fn apply_watch(
             );
             monitors.spawn(&session, None);
             order.push(target_id.clone());
-            watched.insert(target_id, new_watched(session, a));
+            watched.insert(target_id, new_watched(session, false, a));
         }
         Update::Retitled { target_id, title } => {
             let w = watched.get_mut(&target_id)?;
+            let before = w.session.workspace.clone();
             w.session.retitle(title, registry.profile());
+            // A session already announced is announced again when its workspace
+            // changed with the title.
+            let state = w.snapshot.as_ref()?.state;
+            if w.session.workspace == before {
+                return None;
+            }
+            let p = printer?;
+            let stamp = rfc3339(SystemTime::now());
+            p.event("retitled", w, Some(state), Some(state), None, stamp);
+            p.table(order, watched);
         }
         Update::EndpointLost {
             endpoint,
@@ -540,32 +600,20 @@ fn apply_watch(
     Some(())
 }
 
-/// The first lines of `sessions watch --json`: one per session.
-#[derive(Serialize)]
-struct SnapshotLine<'a> {
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    session: &'a str,
-    workspace: Option<&'a str>,
-    title: &'a str,
-    state: Option<State>,
-    layout: Option<crate::panel::Layout>,
-    endpoint: &'a str,
-    timestamp: String,
-}
-
-/// One event of `sessions watch --json`.
+/// One line of `sessions watch --json` about a session: first a `snapshot` per
+/// session (`previous` null, `current` its state, and its `layout`), then an event
+/// per change, all of one shape (`schema::WATCH_EVENT`).
 #[derive(Serialize)]
 struct EventLine<'a> {
     seq: u64,
     #[serde(rename = "type")]
     kind: &'a str,
-    session: &'a str,
-    workspace: Option<&'a str>,
+    session: &'a Session,
     previous: Option<State>,
     current: Option<State>,
     timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<crate::panel::Layout>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -592,6 +640,8 @@ struct Printer {
     table: bool,
     seq: u64,
     events: u64,
+    /// The table's lines on the screen.
+    block: Block,
 }
 
 impl Printer {
@@ -604,16 +654,17 @@ impl Printer {
             let state = w.snapshot.as_ref().map(|s| s.state);
             if self.json {
                 let snap = w.snapshot.as_ref();
-                self.emit(&SnapshotLine {
+                self.emit(&EventLine {
                     seq: self.seq,
                     kind: "snapshot",
-                    session: &w.session.id,
-                    workspace: w.session.workspace.as_deref(),
-                    title: &w.session.title,
-                    state,
-                    layout: snap.and_then(|s| s.layout),
-                    endpoint: &w.session.endpoint,
+                    session: &w.session,
+                    previous: None,
+                    current: state,
                     timestamp: rfc3339(SystemTime::now()),
+                    layout: snap.and_then(|s| s.layout),
+                    error: snap.and_then(|s| s.error.as_deref()),
+                    approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+                    reason: None,
                 });
             } else {
                 let state = state.map_or("unknown", State::name);
@@ -645,11 +696,11 @@ impl Printer {
             self.emit(&EventLine {
                 seq: self.seq,
                 kind,
-                session: &w.session.id,
-                workspace: w.session.workspace.as_deref(),
+                session: &w.session,
                 previous,
                 current,
                 timestamp,
+                layout: None,
                 error: snap.and_then(|s| s.error.as_deref()),
                 approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
                 reason: reason.as_deref(),
@@ -700,8 +751,9 @@ impl Printer {
         output::line(line);
     }
 
-    /// Redraws the whole table (stdout a terminal, no `--json`).
-    fn table(&self, order: &[String], watched: &HashMap<String, Watched>) {
+    /// Redraws the table in place of its last drawing (stdout a terminal, no
+    /// `--json`); what was on the screen before the watch stays.
+    fn table(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
         if !self.table {
             return;
         }
@@ -724,11 +776,12 @@ impl Printer {
             );
         }
         out += &format!("\n{} events. Ctrl-C stops.\n", self.events);
-        // Home and clear: angrav's own codes, written around the neutralised table.
-        output::write_stdout(&format!(
-            "\x1b[H\x1b[2J{}",
-            output::shown(&out, Stream::Stdout)
-        ));
+        // angrav's own cursor codes, written around the neutralised lines.
+        let lines: Vec<String> = output::shown(&out, Stream::Stdout)
+            .split_inclusive('\n')
+            .map(String::from)
+            .collect();
+        output::write_stdout(&self.block.redraw(&lines));
     }
 }
 

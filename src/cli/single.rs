@@ -2,13 +2,16 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Instant;
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::output::{self, describe_state, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
 use crate::panel::{Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
+use crate::waiter::{Outcome, Status};
 use crate::{Error, exit, turn};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -70,7 +73,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 if a.json {
                     let status = if sent.started { "started" } else { "stalled" };
                     output::json(&json!({
-                        "session": session.id, "delivered": true, "started": sent.started, "status": status
+                        "session": session, "delivered": true, "started": sent.started, "status": status
                     }));
                 }
                 if !sent.started {
@@ -82,21 +85,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 return Ok(exit::OK);
             }
-            let end = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a)?;
-            finish_turn(&mut panel, session, &end, sent.baseline, a.json)
+            let started = Instant::now();
+            let waited = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a)?;
+            finish_turn(&mut panel, session, waited, Some(sent.baseline), started, a)
         }
         Command::Wait => {
-            let end = wait_end(&mut panel, snap, None, deadline, a)?;
-            if a.json {
-                output::json(&stopped_json(session, &end));
-            } else {
-                output::line(&format!("{} {}", session.id, describe_state(&end)));
-            }
-            Ok(if end.state == State::Idle {
-                exit::OK
-            } else {
-                exit::FAILURE
-            })
+            let started = Instant::now();
+            let waited = wait_end(&mut panel, snap, None, deadline, a)?;
+            finish_turn(&mut panel, session, waited, None, started, a)
         }
         Command::OutputLast => {
             print_answer(&last_answer(&mut panel)?, a.json);
@@ -149,7 +145,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             let clicked = panel.new_conversation()?;
             if a.json {
-                output::json(&json!({ "session": session.id, "new_conversation": clicked }));
+                output::json(&json!({ "session": session, "new_conversation": clicked }));
             } else if clicked {
                 output::line(&format!("{}: new conversation", session.id));
             } else {
@@ -180,39 +176,22 @@ fn print_unresponsive(session: &Session, json: bool) {
 }
 
 /// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
-/// that shows no change at all for that long ends the wait as stalled (exit 1).
+/// that shows no change at all for that long ends the wait as stalled.
 fn wait_end(
     panel: &mut Panel,
     first: Snapshot,
     turn: Option<turn::Baseline>,
     deadline: Deadline,
     a: &Args,
-) -> Result<Snapshot, Error> {
-    let Some(stall) = a.stall_after else {
-        let opts = turn::WaitOptions {
-            timeout: deadline.left(),
-            ..a.wait
-        };
-        return turn::wait_stopped(panel, first, turn, opts);
-    };
+) -> Result<turn::Waited, Error> {
     let until = turn::Until {
         turn,
         settle: a.wait.settle,
         accept: |_| true,
         deadline: Some(deadline.at()),
-        stall_after: Some(stall),
+        stall_after: a.stall_after,
     };
-    match turn::wait_until(panel, first, until)? {
-        turn::Waited::Stopped(end) => Ok(end),
-        turn::Waited::TimedOut(end) => {
-            Err(deadline.missed(format!("the agent ({})", end.state.name())))
-        }
-        turn::Waited::Stalled(end) => Err(Error::Failed(format!(
-            "stalled: the page showed no change at all for {} (the agent: {})",
-            show_duration(stall),
-            describe_state(&end)
-        ))),
-    }
+    turn::wait_until(panel, first, until)
 }
 
 /// TEXT, `-` (stdin), or `-f FILE` (`-f -`: stdin).
@@ -248,35 +227,96 @@ pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
         .ok_or_else(|| Error::Failed("there is no answer in this conversation yet".into()))
 }
 
-fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
-    json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals })
-}
-
-/// After a turn: print its answer; the exit code says whether the agent finished.
-/// Only an answer after this prompt is printed, never an earlier turn's.
+/// After `wait` or `prompt --wait`: the result, with `--json` the same object however
+/// the wait ended (see `schema::WAITED`); the exit code says how: 0 idle, 1 awaiting
+/// approval, in error or stalled, 124 timed out. An answer is printed only if it came
+/// after this prompt, never an earlier turn's.
 fn finish_turn(
     panel: &mut Panel,
     session: &Session,
-    end: &Snapshot,
-    turn: turn::Baseline,
-    json: bool,
+    waited: turn::Waited,
+    turn: Option<turn::Baseline>,
+    started: Instant,
+    a: &Args,
 ) -> Result<u8, Error> {
-    if end.state != State::Idle {
-        if json {
-            output::json(&stopped_json(session, end));
+    let mut outcome = Outcome::pending(session);
+    outcome.duration_ms = started.elapsed().as_millis() as u64;
+    let (end, timed_out) = match waited {
+        turn::Waited::Stopped(end) => {
+            outcome.status = Status::Done;
+            (end, false)
         }
-        output::message(&format!("{} stopped: {}", session.id, describe_state(end)));
-        return Ok(exit::FAILURE);
+        turn::Waited::TimedOut(end) => (end, true),
+        turn::Waited::Stalled(end) => {
+            outcome.reason = Some(format!(
+                "stalled: the page showed no change at all for {}",
+                show_duration(a.stall_after.unwrap_or_default())
+            ));
+            (end, false)
+        }
+    };
+    outcome.saw(&end);
+    if outcome.status == Status::Done {
+        let answered = turn.is_none_or(|t| t.answered(&end));
+        outcome.answer = answered
+            .then(|| panel.history())
+            .transpose()?
+            .and_then(|h| h.into_iter().last())
+            .filter(|m| m.role == Role::Agent);
     }
-    let history = panel.history()?;
-    match history.last() {
-        Some(answer) if answer.role == Role::Agent && turn.answered(end) => {
-            print_answer(answer, json);
-            Ok(exit::OK)
+    if a.json {
+        output::json(&Waited {
+            timed_out,
+            outcome: &outcome,
+        });
+    }
+    // A wait that did not end with the agent stopped: with --json, the object above
+    // said so and stderr says why; without, it is the error it always was.
+    let unfinished = if timed_out {
+        Some(Error::Timeout {
+            after: a.wait.timeout,
+            pending: format!("the agent ({})", end.state.name()),
+        })
+    } else {
+        (outcome.reason.as_ref())
+            .map(|r| Error::Failed(format!("{r} (the agent: {})", describe_state(&end))))
+    };
+    if let Some(e) = unfinished {
+        if !a.json {
+            return Err(e);
         }
-        _ => Err(Error::Failed(format!(
+        output::message(&e.to_string());
+        return Ok(e.exit_code());
+    }
+    let idle = end.state == State::Idle;
+    let code = if idle { exit::OK } else { exit::FAILURE };
+    if a.command == Command::Wait {
+        if !a.json {
+            output::line(&format!("{} {}", session.id, describe_state(&end)));
+        }
+        return Ok(code);
+    }
+    if !idle {
+        output::message(&format!("{} stopped: {}", session.id, describe_state(&end)));
+        return Ok(code);
+    }
+    let Some(answer) = &outcome.answer else {
+        return Err(Error::Failed(format!(
             "{}: the agent stopped without an answer to this prompt",
             session.id
-        ))),
+        )));
+    };
+    if !a.json {
+        print_answer(answer, false);
     }
+    Ok(code)
+}
+
+/// What `wait --json` and `prompt --wait --json` print: a row of `sessions wait`,
+/// and whether the wait timed out.
+#[derive(Serialize)]
+struct Waited<'a> {
+    timed_out: bool,
+    #[serde(flatten)]
+    outcome: &'a Outcome,
 }
