@@ -14,7 +14,7 @@
 //! let report = registry.fan_out("Review the open file for bugs", WaitOptions::default())?;
 //! for o in &report.sessions {
 //!     let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
-//!     println!("{} {:?} {}", o.session, o.status, answer);
+//!     println!("{} {:?} {}", o.session.id, o.status, answer);
 //! }
 //! # Ok::<(), angrav::Error>(())
 //! ```

@@ -213,7 +213,7 @@ fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
     // `watch` saw it unresponsive from the start, and idle once the stall was over.
     let mut seen = Vec::new();
     let first = next_line(&rx, &mut seen, |v| v["type"] == "snapshot");
-    assert_eq!(first["state"], "unresponsive", "{first}");
+    assert_eq!(first["current"], "unresponsive", "{first}");
     recovered(&mut stalled);
     let back = next_line(&rx, &mut seen, |v| v["type"] == "state_change");
     assert_eq!(back["previous"], "unresponsive", "{back}");

@@ -228,7 +228,7 @@ pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
 }
 
 /// After `wait` or `prompt --wait`: the result, with `--json` the same object however
-/// the wait ended (see `schema::WAITED`); the exit code says how: 0 idle, 1 awaiting
+/// the wait ended (`waited` in [`crate::schema`]); the exit code says how: 0 idle, 1 awaiting
 /// approval, in error or stalled, 124 timed out. An answer is printed only if it came
 /// after this prompt, never an earlier turn's.
 fn finish_turn(
@@ -265,7 +265,7 @@ fn finish_turn(
             .filter(|m| m.role == Role::Agent);
     }
     if a.json {
-        output::json(&Waited {
+        output::json(&WaitResult {
             timed_out,
             outcome: &outcome,
         });
@@ -315,7 +315,7 @@ fn finish_turn(
 /// What `wait --json` and `prompt --wait --json` print: a row of `sessions wait`,
 /// and whether the wait timed out.
 #[derive(Serialize)]
-struct Waited<'a> {
+struct WaitResult<'a> {
     timed_out: bool,
     #[serde(flatten)]
     outcome: &'a Outcome,
