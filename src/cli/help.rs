@@ -328,7 +328,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back); NDJSON with --json; runs until interrupted",
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, retitled, session_closed, endpoint_lost, endpoint_back); NDJSON with --json; runs until interrupted",
         flags: &[
             &SESSION_MANY,
             &GROUP,
