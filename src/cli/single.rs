@@ -176,7 +176,9 @@ fn print_unresponsive(session: &Session, json: bool) {
 }
 
 /// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
-/// that shows no change at all for that long ends the wait as stalled.
+/// that shows no change at all for that long ends the wait as stalled. A deadline
+/// reached inside a call to the page is a timeout like any other, with the state
+/// seen last before the wait.
 fn wait_end(
     panel: &mut Panel,
     first: Snapshot,
@@ -191,7 +193,10 @@ fn wait_end(
         deadline: Some(deadline.at()),
         stall_after: a.stall_after,
     };
-    turn::wait_until(panel, first, until)
+    match turn::wait_until(panel, first.clone(), until) {
+        Err(Error::Timeout { .. }) => Ok(turn::Waited::TimedOut(first)),
+        other => other,
+    }
 }
 
 /// TEXT, `-` (stdin), or `-f FILE` (`-f -`: stdin).
