@@ -123,9 +123,8 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Finished {
     pub id: String,
-    pub session: Option<String>,
-    pub target_id: Option<String>,
-    pub workspace: Option<String>,
+    /// The session of its last attempt; none when no session took it.
+    pub session: Option<Session>,
     pub status: Status,
     /// The last state seen.
     pub state: Option<State>,
@@ -515,9 +514,7 @@ impl Coordinator {
         let snap = a.snapshot.as_ref();
         self.emit(Event::Finished(Box::new(Finished {
             id: job.prompt.id,
-            session: Some(w.session.id.clone()),
-            target_id: Some(w.session.target_id.clone()),
-            workspace: w.session.workspace.clone(),
+            session: Some(w.session.clone()),
             status,
             state,
             reason,
@@ -559,8 +556,6 @@ impl Coordinator {
             self.emit(Event::Finished(Box::new(Finished {
                 id: job.prompt.id,
                 session: None,
-                target_id: None,
-                workspace: None,
                 status: Status::Failed,
                 state: None,
                 reason: Some(reason.into()),

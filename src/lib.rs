@@ -28,6 +28,7 @@ pub mod panel;
 pub mod policy;
 pub mod profile;
 pub mod registry;
+pub mod schema;
 pub mod serve;
 pub mod sessions;
 pub mod signals;

@@ -14,7 +14,7 @@
 //! let report = registry.fan_out("Review the open file for bugs", WaitOptions::default())?;
 //! for o in &report.sessions {
 //!     let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
-//!     println!("{} {:?} {}", o.session, o.status, answer);
+//!     println!("{} {:?} {}", o.session.id, o.status, answer);
 //! }
 //! # Ok::<(), angrav::Error>(())
 //! ```
@@ -46,7 +46,6 @@ pub struct Registry {
 /// A session with its state now, as `sessions list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
-    #[serde(flatten)]
     pub session: Session,
     pub state: Option<State>,
     pub layout: Option<Layout>,

@@ -11,14 +11,18 @@ use crate::profile::Profile;
 /// Ids are printed as the shortest unique prefix, but never shorter than this.
 const MIN_ID: usize = 6;
 
+/// Serialised, a session is the `session` object of the JSON vocabulary (see
+/// [`crate::schema`]): `{id, target_id, workspace, title, endpoint}`, the same in
+/// every result and event that names a chat.
 #[derive(Debug, Clone, Serialize)]
 pub struct Session {
     /// The shortest unique prefix of the target id (any unique prefix is accepted).
     pub id: String,
     pub target_id: String,
-    pub title: String,
     /// Parsed from the title, `<file> - <workspace> - Antigravity`.
     pub workspace: Option<String>,
+    pub title: String,
+    #[serde(skip)]
     pub url: String,
     pub endpoint: String,
     #[serde(skip)]

@@ -386,32 +386,6 @@ impl Tracker {
     }
 }
 
-/// Waits until the agent has stopped (see [`Tracker`]).
-pub fn wait_stopped(
-    panel: &mut Panel,
-    first: Snapshot,
-    turn: Option<Baseline>,
-    opts: WaitOptions,
-) -> Result<Snapshot, Error> {
-    if first.state == State::NoPanel {
-        return Err(Error::NoPanel);
-    }
-    let until = Until {
-        turn,
-        settle: opts.settle,
-        accept: |_| true,
-        deadline: Some(Instant::now() + opts.timeout),
-        stall_after: None,
-    };
-    match wait_until(panel, first, until)? {
-        Waited::Stopped(snap) => Ok(snap),
-        Waited::TimedOut(snap) | Waited::Stalled(snap) => Err(Error::Timeout {
-            after: opts.timeout,
-            pending: format!("the agent ({})", snap.state.name()),
-        }),
-    }
-}
-
 /// Waits until the agent is idle (for the settle time, with no prompt left
 /// unanswered), past approvals and errors, before `deadline`: what a prompt sent
 /// "when idle" waits for.

@@ -57,9 +57,7 @@ pub enum Status {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub session: String,
-    pub target_id: String,
-    pub workspace: Option<String>,
+    pub session: Session,
     pub status: Status,
     /// The last state seen.
     pub state: Option<State>,
@@ -144,7 +142,7 @@ pub fn attended(
     let by = Deadline::within(spec.timeout);
     let deadline = by.at();
     let (mut monitors, rx) = Monitors::new(profile);
-    let mut outcomes: Vec<Outcome> = sessions.iter().map(pending).collect();
+    let mut outcomes: Vec<Outcome> = sessions.iter().map(Outcome::pending).collect();
     let index: HashMap<String, usize> = sessions
         .iter()
         .enumerate()
@@ -296,19 +294,28 @@ pub fn attended(
     }
 }
 
-fn pending(s: &Session) -> Outcome {
-    Outcome {
-        session: s.id.clone(),
-        target_id: s.target_id.clone(),
-        workspace: s.workspace.clone(),
-        status: Status::Pending,
-        state: None,
-        reason: None,
-        duration_ms: 0,
-        answer: None,
-        error: None,
-        approvals: Vec::new(),
-        approval: None,
+impl Outcome {
+    /// A session not seen yet.
+    pub fn pending(s: &Session) -> Outcome {
+        Outcome {
+            session: s.clone(),
+            status: Status::Pending,
+            state: None,
+            reason: None,
+            duration_ms: 0,
+            answer: None,
+            error: None,
+            approvals: Vec::new(),
+            approval: None,
+        }
+    }
+
+    /// Takes what `snap` shows: the state, and the error or approval it holds.
+    pub fn saw(&mut self, snap: &crate::panel::Snapshot) {
+        self.state = Some(snap.state);
+        self.error = snap.error.clone();
+        self.approvals = snap.approvals.clone();
+        self.approval = snap.approval.clone();
     }
 }
 
@@ -435,10 +442,7 @@ fn settle(
     now: Instant,
     elapsed_ms: u64,
 ) {
-    outcome.state = Some(snap.state);
-    outcome.error = snap.error.clone();
-    outcome.approvals = snap.approvals.clone();
-    outcome.approval = snap.approval.clone();
+    outcome.saw(snap);
     match tracker.observe(snap, now) {
         Verdict::Stopped => {
             outcome.status = Status::Done;

@@ -266,7 +266,7 @@ fn the_same_endpoint_twice_counts_once_and_a_dead_one_is_a_warning() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["target_id"] == w.id(0))
+        .filter(|s| s["session"]["target_id"] == w.id(0))
         .count();
     assert_eq!(ours, 1, "{list}");
     // One dead endpoint of two: a warning; the live one is served.
@@ -428,13 +428,17 @@ fn interrupting_a_fanout_prints_what_was_collected_and_exits_130() {
     let status = child.0.wait().unwrap();
     let out = rest.join("\n");
     assert_eq!(status.code(), Some(130), "{out}");
-    // The final report: every chat, the quick one done with its answer, the slow one
-    // pending; the message names the pending one.
+    // The final report, in the live lines' place (each chat's row once on the
+    // screen): every chat, the quick one done with its answer, the slow one pending;
+    // the message names the pending one.
+    let shown = common::screen(&[seen, rest].concat().join("\n"));
     let row = |i: usize| {
-        rest.iter()
-            .rev()
-            .find(|l| l.starts_with(&w.id(i)[..6]))
-            .unwrap_or_else(|| panic!("no row for window {i}: {out}"))
+        let rows: Vec<&String> = shown
+            .iter()
+            .filter(|l| l.starts_with(&w.id(i)[..6]))
+            .collect();
+        assert_eq!(rows.len(), 1, "window {i}, once: {shown:#?}");
+        rows[0]
     };
     assert!(row(0).contains("done") && row(0).contains("idle"), "{out}");
     assert!(row(1).contains("pending"), "{out}");

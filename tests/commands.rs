@@ -29,10 +29,10 @@ fn sessions_list_shows_windows_of_every_layout_but_not_the_agent_manager() {
     {
         let s = find(w.id(i)).unwrap_or_else(|| panic!("window {i} listed: {list}"));
         assert_eq!(s["layout"], *layout);
-        assert_eq!(s["workspace"], *ws);
+        assert_eq!(s["session"]["workspace"], *ws);
         assert_eq!(s["state"], "idle");
-        assert!(w.id(i).starts_with(s["id"].as_str().unwrap()));
-        assert!(s["id"].as_str().unwrap().len() >= 6);
+        assert!(w.id(i).starts_with(s["session"]["id"].as_str().unwrap()));
+        assert!(s["session"]["id"].as_str().unwrap().len() >= 6);
     }
     assert_eq!(find(w.id(3)).unwrap()["state"], "no_panel");
     assert!(
@@ -251,7 +251,7 @@ fn output_history_and_new_conversation_in_every_layout() {
         let w = open(&[Window::new(layout, "out").history(2)]);
         let id = w.id(0);
         let last = angrav(&["--session", id, "output", "last"]);
-        let want = "## Answer 2\n\nYou asked: `earlier question 2`. Here is **the plan** and [the docs](https://example.com/docs).\n\n- read the code\n- write the test\n\n```rust\nfn answer() -> u32 {\n    2\n}\n```\n\n```sh\ncargo test\n```\n\nDone.\n";
+        let want = "## Answer 2\n\nYou asked: `earlier question 2`. Here is **the plan** for out and [the docs](https://example.com/docs).\n\n- read the code\n- write the test\n\n```rust\nfn answer() -> u32 {\n    2\n}\n```\n\n```sh\ncargo test\n```\n\nDone.\n";
         assert_eq!(stdout(&last), want, "{layout:?}");
         let full = angrav_json(&["--session", id, "output", "last"], 0);
         assert_eq!(full["thoughts"], "Earlier thoughts 2");

@@ -48,7 +48,7 @@ fn without_session_one_window_is_implied_and_fanout_takes_every_idle_one() {
         .unwrap()
         .iter()
         .filter(|s| s["status"] == "pending")
-        .map(|s| s["target_id"].as_str().unwrap())
+        .map(|s| s["session"]["target_id"].as_str().unwrap())
         .collect();
     assert_eq!(pending, [more.id(1)]);
 }

@@ -77,7 +77,7 @@ fn twelve_prompts_over_three_chats_run_once_each_and_no_chat_waits_while_prompts
         let n: usize = r.id[1..].parse().unwrap();
         let answer = &r.answer.as_ref().expect("an answer").content;
         assert!(answer.contains(&format!("task number {n}")), "{answer}");
-        on.entry(r.target_id.clone().unwrap())
+        on.entry(r.session.clone().unwrap().target_id)
             .or_default()
             .push(texts[n].clone());
     }
@@ -106,7 +106,7 @@ fn twelve_prompts_over_three_chats_run_once_each_and_no_chat_waits_while_prompts
             Event::Finished(r) if handed < 12 => match &events[k + 1] {
                 Event::Sent { session, .. } => assert_eq!(
                     Some(session),
-                    r.session.as_ref(),
+                    r.session.as_ref().map(|s| &s.id),
                     "{} finished with prompts queued, but another chat got the next",
                     r.id
                 ),
@@ -156,7 +156,10 @@ fn a_prompt_whose_chat_closes_mid_turn_is_retried_on_another() {
         (Status::Done, Some(State::Idle), 2),
         "{r:?}"
     );
-    assert_eq!(r.target_id.as_deref(), Some(w.id(other)));
+    assert_eq!(
+        r.session.as_ref().map(|s| s.target_id.as_str()),
+        Some(w.id(other))
+    );
     assert_eq!(w.received(other), ["survive a closed window"]);
     assert!(
         events
@@ -239,7 +242,7 @@ fn a_pinned_prompt_whose_turn_never_starts_is_reported_stalled() {
     let r: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(r["id"], "late");
     assert_eq!(r["status"], "stalled", "{r}");
-    assert_eq!(r["target_id"], w.id(0));
+    assert_eq!(r["session"]["target_id"], w.id(0));
     let reason = r["reason"].as_str().unwrap();
     assert!(reason.contains("no turn started within 500 ms"), "{reason}");
     // Delivered once, never to the other chat: a pin is not moved.
@@ -345,7 +348,7 @@ fn a_chat_that_stops_for_approval_is_reported_and_given_no_more_prompts() {
     assert_eq!(results.len(), 4, "{events:#?}");
     let asked: Vec<&&Finished> = results
         .iter()
-        .filter(|r| r.target_id.as_deref() == Some(w.id(0)))
+        .filter(|r| r.session.as_ref().map(|s| s.target_id.as_str()) == Some(w.id(0)))
         .collect();
     // One prompt reached the chat that asks; it stopped there, reported, not retried.
     assert_eq!(asked.len(), 1, "{events:#?}");
@@ -385,7 +388,10 @@ fn a_prompt_whose_turn_ends_in_error_is_retried_on_another_chat() {
             (Status::Done, Some(State::Idle)),
             "{r:?}"
         );
-        assert_eq!(r.target_id.as_deref(), Some(w.id(1)));
+        assert_eq!(
+            r.session.as_ref().map(|s| s.target_id.as_str()),
+            Some(w.id(1))
+        );
     }
     let failed_once: Vec<&str> = results
         .iter()

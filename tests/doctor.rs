@@ -162,7 +162,7 @@ fn sessions_list_all_shows_the_agent_manager_as_a_manager() {
     let m = common::by_target(&list, &manager.id).expect("the manager is listed");
     assert_eq!(m["kind"], "manager");
     assert_eq!(m["state"], Value::Null);
-    assert_eq!(m["title"], "Agent Manager");
+    assert_eq!(m["session"]["title"], "Agent Manager");
     let s = common::by_target(&list, w.id(0)).unwrap();
     assert_eq!(
         (&s["kind"], &s["state"]),

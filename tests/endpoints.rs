@@ -30,14 +30,17 @@ fn two_endpoints_in_one_registry() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let list: Value = serde_json::from_slice(&o.stdout).unwrap();
     let find = |id: &str| common::by_target(&list, id).cloned().expect("listed");
-    assert_eq!(find(a.id(0))["endpoint"], common::sim().endpoint().label());
-    assert_eq!(find(&b.id)["endpoint"], cdp_b.as_str());
+    assert_eq!(
+        find(a.id(0))["session"]["endpoint"],
+        common::sim().endpoint().label()
+    );
+    assert_eq!(find(&b.id)["session"]["endpoint"], cdp_b.as_str());
     assert_eq!(find(&b.id)["layout"], "legacy-frame");
     let ids: Vec<&str> = list
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["id"].as_str().unwrap())
+        .map(|s| s["session"]["id"].as_str().unwrap())
         .collect();
     let mut unique = ids.clone();
     unique.sort();

@@ -536,7 +536,14 @@ fn a_group_narrows_the_sessions_commands_to_its_members() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| s["target_id"].as_str().unwrap().to_string())
+            // A listed or awaited chat names it in `session`; a group member is
+            // a remembered window.
+            .map(|s| {
+                s["session"]["target_id"]
+                    .as_str()
+                    .or(s["target_id"].as_str())
+            })
+            .map(|id| id.unwrap().to_string())
             .collect();
         ids.sort();
         ids

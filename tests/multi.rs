@@ -44,7 +44,7 @@ fn wait_any_returns_the_first_session_to_finish() {
         .filter(|o| o["status"] == "done")
         .collect();
     assert_eq!(done.len(), 1, "{report}");
-    assert_eq!(done[0]["target_id"], w.id(4));
+    assert_eq!(done[0]["session"]["target_id"], w.id(4));
     let answer = done[0]["answer"]["content"].as_str().unwrap();
     assert!(
         answer.starts_with("## Answer 1") && answer.ends_with("Done."),
@@ -117,7 +117,7 @@ fn a_timeout_exits_124_and_names_what_was_done_and_pending() {
     assert_eq!(report["timed_out"], true);
     assert_eq!(outcome(&report, w.id(0))["status"], "done");
     assert_eq!(outcome(&report, w.id(1))["status"], "pending");
-    let short = outcome(&report, w.id(1))["session"]
+    let short = outcome(&report, w.id(1))["session"]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -239,7 +239,13 @@ fn a_window_closed_mid_wait_is_reported_closed_and_no_longer_awaited() {
     let report = registry.wait(&sessions, &HashMap::new(), spec, Some(&mut progress));
     assert!(closed, "the waiter reported progress");
     assert!(!report.timed_out, "finished in {:?}", started.elapsed());
-    let by_id = |id: &str| report.sessions.iter().find(|o| o.target_id == id).unwrap();
+    let by_id = |id: &str| {
+        report
+            .sessions
+            .iter()
+            .find(|o| o.session.target_id == id)
+            .unwrap()
+    };
     assert_eq!(by_id(w.id(0)).status, Status::Done);
     assert!(
         by_id(w.id(0))
@@ -311,7 +317,7 @@ fn watch_prints_a_snapshot_then_one_line_per_event() {
     ]);
     let (child, rx) = common::spawn_angrav(&["--json", "sessions", "watch"]);
     let ours = |line: &Value, i: usize| {
-        line["session"]
+        line["session"]["id"]
             .as_str()
             .is_some_and(|s| w.id(i).starts_with(s) && !s.is_empty())
     };
@@ -328,8 +334,12 @@ fn watch_prints_a_snapshot_then_one_line_per_event() {
     };
     // The snapshot comes first: once both lines are out, angrav is watching.
     let a = next(&|v| v["type"] == "snapshot" && ours(v, 0));
-    assert_eq!(a["state"], "idle");
+    assert_eq!(
+        (&a["previous"], &a["current"]),
+        (&Value::Null, &"idle".into())
+    );
     assert_eq!(a["layout"], "current");
+    assert_eq!(a["session"]["workspace"], "watch-a", "{a}");
     next(&|v| v["type"] == "snapshot" && ours(v, 1));
     let o = angrav(&["--session", w.id(1), "prompt", "watch me", "--wait"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -349,11 +359,18 @@ fn watch_prints_a_snapshot_then_one_line_per_event() {
     let new = open(&[Window::new(Layout::LegacyFrame, "watch-new")]);
     let n = next(&|v| {
         v["type"] == "new_session"
-            && v["session"]
+            && v["session"]["id"]
                 .as_str()
                 .is_some_and(|s| new.id(0).starts_with(s))
     });
     assert!(n["current"].is_string(), "{n}");
+    // Its workspace: in the event itself when the window's title was known by then,
+    // else in a `retitled` event that follows.
+    if n["session"]["workspace"] != "watch-new" {
+        let r = next(&|v| v["type"] == "retitled" && v["session"]["id"] == n["session"]["id"]);
+        assert_eq!(r["session"]["workspace"], "watch-new", "{r}");
+        assert_eq!(r["previous"], r["current"], "{r}");
+    }
     common::sim().close(w.id(0)).unwrap();
     let c = next(&|v| v["type"] == "session_closed" && ours(v, 0));
     assert_eq!(c["previous"], "idle");

@@ -90,7 +90,7 @@ fn next_text(rx: &Receiver<String>, part: &str) -> String {
 
 /// A line about the session whose target id starts with its `session` field.
 fn about(v: &Value, target_id: &str) -> bool {
-    v["session"]
+    v["session"]["id"]
         .as_str()
         .is_some_and(|s| target_id.starts_with(s))
 }
@@ -213,7 +213,7 @@ fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
     // `watch` saw it unresponsive from the start, and idle once the stall was over.
     let mut seen = Vec::new();
     let first = next_line(&rx, &mut seen, |v| v["type"] == "snapshot");
-    assert_eq!(first["state"], "unresponsive", "{first}");
+    assert_eq!(first["current"], "unresponsive", "{first}");
     recovered(&mut stalled);
     let back = next_line(&rx, &mut seen, |v| v["type"] == "state_change");
     assert_eq!(back["previous"], "unresponsive", "{back}");
@@ -370,7 +370,7 @@ fn until_idle_does_not_end_well_when_a_session_closes() {
     let by = Instant::now() + PATIENCE;
     while out.recv_deadline(by).is_ok() {}
     assert_eq!(child.0.wait().unwrap().code(), Some(1));
-    let short = closed["session"].as_str().unwrap();
+    let short = closed["session"]["id"].as_str().unwrap();
     let said = next_text(&err, "not every session ended idle");
     assert!(
         said.contains(&format!("session {short} (")) && said.contains("closed"),

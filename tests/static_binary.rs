@@ -85,7 +85,7 @@ fn the_static_release_binary_is_small_and_works() {
             list.as_array()
                 .unwrap()
                 .iter()
-                .any(|s| s["target_id"] == w.id(1) && s["layout"] == "legacy-target")
+                .any(|s| s["session"]["target_id"] == w.id(1) && s["layout"] == "legacy-target")
         );
         let report = run(&[
             "--json",

@@ -132,8 +132,8 @@ fn error_texts_titles_and_messages_are_shown_visibly_on_a_terminal() {
     let list = on_terminal(&["sessions", "list"]);
     let table = on_terminal(&["--session", id, "sessions", "watch", "--count", "0"]);
     assert!(
-        stdout(&table).starts_with("\x1b[H\x1b[2J"),
-        "the watch table keeps its own codes: {:?}",
+        stdout(&table).starts_with("\x1b[2Kid ") && !stdout(&table).contains("\x1b[2J"),
+        "the watch table keeps its own codes, and clears no screen: {:?}",
         stdout(&table)
     );
     let unknown = on_terminal(&["--session", "no-such-session-term", "status"]);
@@ -156,8 +156,8 @@ fn titles_with_html_characters_are_shown_and_selected_as_they_are() {
     let title = format!("main.rs - {workspace} - Antigravity");
     let list = angrav_json(&["sessions", "list"], 0);
     let listed = common::by_target(&list, w.id(0)).expect("listed");
-    assert_eq!(listed["title"], title.as_str());
-    assert_eq!(listed["workspace"], workspace);
+    assert_eq!(listed["session"]["title"], title.as_str());
+    assert_eq!(listed["session"]["workspace"], workspace);
 
     let status = angrav(&["--session", workspace, "status"]);
     assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
@@ -233,4 +233,50 @@ fn every_command_exits_0_when_its_stdout_is_closed() {
             .expect("run angrav");
         assert_eq!(exit_of(child).code(), Some(0), "{args:?}");
     }
+}
+
+#[test]
+fn the_watch_table_redraws_only_its_own_lines() {
+    let w = open(&[Window::new(Layout::Current, "term-watch")]);
+    // On a terminal: a line written before the watch, then the watch's table, which a
+    // prompt to the chat makes redraw.
+    let line = format!(
+        "echo before-the-watch; '{}' --cdp {} --session {} sessions watch --count 1",
+        env!("CARGO_BIN_EXE_angrav"),
+        common::sim().endpoint().label(),
+        w.id(0)
+    );
+    let mut child = common::Reaped(
+        Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs"),
+    );
+    let terminal = common::lines(child.0.stdout.take().expect("piped"));
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("0 events")) {
+        let l = terminal
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no watch table: {seen:?}"));
+        seen.push(l);
+    }
+    let o = angrav(&["--session", w.id(0), "prompt", "redraw", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    seen.extend(terminal.iter());
+    assert_eq!(child.0.wait().unwrap().code(), Some(0), "{seen:?}");
+    let shown = common::screen(&seen.join("\n"));
+    assert!(
+        shown.iter().any(|l| l == "before-the-watch"),
+        "what was on the screen stays: {shown:#?}"
+    );
+    let headers = shown.iter().filter(|l| l.starts_with("id ")).count();
+    assert_eq!(headers, 1, "one table, redrawn in place: {shown:#?}");
+    assert!(
+        shown.iter().any(|l| l.contains("1 events"))
+            && !shown.iter().any(|l| l.contains("0 events")),
+        "{shown:#?}"
+    );
 }

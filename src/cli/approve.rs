@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::multi::print_report;
 use super::output::{self, describe_state};
-use super::single::{finish_turn, stopped, wait_end};
+use super::single::{finish_turn, wait_end};
 use super::{Args, Command, registry};
 use crate::approve::{self, Answered};
 use crate::panel::{Deadline, Panel, State};
@@ -40,13 +40,14 @@ pub(super) fn one(
     );
     if a.wait_answer {
         output::message(&said);
-        let end = stopped(wait_end(panel, end, None, deadline, a), deadline, a)?;
-        return finish_turn(panel, session, &end, None, a.json).map(|(code, _)| code);
+        let started = std::time::Instant::now();
+        let waited = wait_end(panel, end, None, deadline, a)?;
+        return finish_turn(panel, session, waited, None, started, a, |_, _| {});
     }
     if a.json {
         // `approval`: the one answered; `state`: the agent's state after the press.
         output::json(&json!({
-            "session": session.id, "pressed": pressed, "approval": answered, "state": end.state
+            "session": session, "pressed": pressed, "approval": answered, "state": end.state
         }));
     } else {
         output::line(&said);
@@ -121,19 +122,9 @@ fn answer_one(
         Some(deadline),
     )
     .and_then(|(mut panel, _)| press(&mut panel, command));
-    let mut row = Outcome {
-        session: session.id.clone(),
-        target_id: session.target_id.clone(),
-        workspace: session.workspace.clone(),
-        status: Status::Failed,
-        state: None,
-        reason: None,
-        duration_ms: start.elapsed().as_millis() as u64,
-        answer: None,
-        error: None,
-        approvals: Vec::new(),
-        approval: None,
-    };
+    let mut row = Outcome::pending(session);
+    row.status = Status::Failed;
+    row.duration_ms = start.elapsed().as_millis() as u64;
     match result {
         Ok(done) => {
             row.status = Status::Done;

@@ -408,7 +408,7 @@ fn result_line(r: &Finished) -> String {
     format!(
         "{}  {}  {status:7}  {:17}  {:>6.1}s  {what}",
         r.id,
-        r.session.as_deref().unwrap_or("-"),
+        r.session.as_ref().map_or("-", |s| s.id.as_str()),
         r.state.map_or("-", State::name),
         r.duration_ms as f64 / 1e3
     )

@@ -390,7 +390,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions watch",
         args: "",
-        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, session_closed, endpoint_lost, endpoint_back, stalled; with --policy, approval_decided); NDJSON with --json; runs until interrupted. Every line is recorded in the journal, and its seq is the journal's: --since SEQ first replays the journal after SEQ, then goes on live",
+        summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, retitled, session_closed, endpoint_lost, endpoint_back, stalled; with --policy, approval_decided); NDJSON with --json; runs until interrupted. Every line is recorded in the journal, and its seq is the journal's: --since SEQ first replays the journal after SEQ, then goes on live",
         flags: &[
             &SESSION_MANY,
             &GROUP,
@@ -630,6 +630,13 @@ pub(super) const COMMANDS: &[Cmd] = &[
         summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
         flags: &[&LISTEN, &ALLOW_REMOTE, &ON, &WEBHOOK, &NOTIFY, &SETTLE],
         common: true,
+    },
+    Cmd {
+        words: "schema",
+        args: "",
+        summary: "the shape of every command's --json output (and of a --json error), as JSON Schema",
+        flags: &[&JSON],
+        common: false,
     },
 ];
 

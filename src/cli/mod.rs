@@ -35,6 +35,7 @@ enum Command {
     Version,
     /// A completion script for this shell.
     Completions(String),
+    Schema,
     SessionsList,
     SessionsWait,
     SessionsFanout(Option<String>),
@@ -334,6 +335,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "completions" => Command::Completions(
             operand.ok_or_else(|| misused("which shell? bash, zsh or fish".into()))?,
         ),
+        "schema" => Command::Schema,
         "sessions list" => Command::SessionsList,
         "sessions wait" => Command::SessionsWait,
         "sessions fanout" => Command::SessionsFanout(operand),
@@ -514,7 +516,11 @@ fn run(a: Args) -> Result<u8, Error> {
     output::set_raw(a.raw);
     if !matches!(
         a.command,
-        Command::Help(_) | Command::Version | Command::Profile | Command::Completions(_)
+        Command::Help(_)
+            | Command::Version
+            | Command::Profile
+            | Command::Completions(_)
+            | Command::Schema
     ) {
         // These may wait long: a reader that goes away must not leave them running.
         output::exit_when_stdout_closes();
@@ -539,6 +545,11 @@ fn run(a: Args) -> Result<u8, Error> {
         }
         Command::Completions(shell) => {
             output::print(&completions::script(shell)?);
+            Ok(exit::OK)
+        }
+        Command::Schema => {
+            let schema = crate::schema::cli();
+            output::line(&serde_json::to_string_pretty(&schema).expect("serialises"));
             Ok(exit::OK)
         }
         Command::Profile if a.selectors.is_some() => {

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{never, select};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::color;
 use super::output::{self, Stream, print_list, shown};
 use super::single::read_input;
+use super::term::Block;
 use super::{Args, Command, registry, show_duration, usage};
 use crate::journal::{self, Journal};
 use crate::monitor::Update;
@@ -100,7 +102,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if crate::signals::happened() {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
-            .map(|o| o.session.as_str())
+            .map(|o| o.session.id.as_str())
             .collect();
         output::message(&format!(
             "interrupted; still waiting for {}",
@@ -115,7 +117,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     if report.timed_out {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
-            .map(|o| o.session.as_str())
+            .map(|o| o.session.id.as_str())
             .collect();
         output::message(&format!(
             "timed out after {}; still waiting for {}",
@@ -164,12 +166,17 @@ pub(super) fn print_report(report: &Report, json: bool) {
         output::write_stdout(&(outcome_line(o, Stream::Stdout) + "\n"));
     }
     let mut text = String::new();
-    for o in report.sessions.iter().filter(|o| o.answer.is_some()) {
-        let answer = o.answer.as_ref().map_or("", |m| m.content.as_str());
+    // A chat that stopped before writing anything (an approval, an error) has no
+    // answer to show.
+    let answers = report.sessions.iter().filter_map(|o| {
+        let answer = o.answer.as_ref()?.content.as_str();
+        (!answer.trim().is_empty()).then_some((o, answer))
+    });
+    for (o, answer) in answers {
         text += &format!(
             "\n### {} ({})\n\n{answer}\n",
-            o.session,
-            o.workspace.as_deref().unwrap_or("-")
+            o.session.id,
+            o.session.workspace.as_deref().unwrap_or("-")
         );
     }
     output::print(&text);
@@ -188,8 +195,8 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
     let state = o.state.map_or("-", State::name);
     let head = format!(
         "{}  {:10}  ",
-        o.session,
-        o.workspace.as_deref().unwrap_or("-")
+        o.session.id,
+        o.session.workspace.as_deref().unwrap_or("-")
     );
     let mut tail = format!("  {:>7.1}s", o.duration_ms as f64 / 1e3);
     if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
@@ -228,27 +235,31 @@ pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) ->
     if json || !std::io::stderr().is_terminal() || color::dumb_terminal() {
         return f(None);
     }
-    let mut drawn = 0;
+    let mut block = Block::default();
     let mut draw = |outcomes: &[Outcome], elapsed: Duration| {
-        let mut err = std::io::stderr().lock();
-        if drawn > 0 {
-            let _ = write!(err, "\x1b[{drawn}A");
-        }
-        for o in outcomes {
-            let mut o = o.clone();
-            if o.status == Status::Pending {
-                o.duration_ms = elapsed.as_millis() as u64;
-            }
-            let _ = writeln!(err, "\x1b[2K{}", outcome_line(&o, Stream::Stderr));
-        }
-        drawn = outcomes.len();
+        let lines: Vec<String> = outcomes
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                if o.status == Status::Pending {
+                    o.duration_ms = elapsed.as_millis() as u64;
+                }
+                outcome_line(&o, Stream::Stderr) + "\n"
+            })
+            .collect();
+        let _ = write!(std::io::stderr().lock(), "{}", block.redraw(&lines));
     };
-    f(Some(&mut draw))
+    let result = f(Some(&mut draw));
+    // The results are printed next, in the live lines' place: not twice.
+    let _ = write!(std::io::stderr().lock(), "{}", block.clear());
+    result
 }
 
 /// One session as `sessions watch` follows it.
 struct Watched {
     session: Session,
+    /// Its title was read once its page loaded (see [`Watched::read_title`]).
+    title_known: bool,
     snapshot: Option<crate::panel::Snapshot>,
     tracker: Tracker,
     wake: Option<Instant>,
@@ -305,7 +316,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     for s in &chosen {
         monitors.spawn(s, None);
         order.push(s.target_id.clone());
-        watched.insert(s.target_id.clone(), new_watched(s.clone(), a));
+        watched.insert(s.target_id.clone(), new_watched(s.clone(), true, a));
     }
     // Also with --session: the endpoints' losses and returns are reported.
     monitors.watch_targets(registry.endpoints());
@@ -323,6 +334,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         seq: 0,
         events: 0,
         journal: super::memory::journal(a),
+        block: Block::default(),
     };
     // Phase 1: the first state of every session, then the snapshot lines.
     let first_by = [Some(Instant::now() + FIRST_SNAPSHOT), deadline]
@@ -391,13 +403,47 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     }
 }
 
-fn new_watched(session: Session, a: &Args) -> Watched {
+/// A session to watch; `title_known` when its title was read from the endpoint's
+/// list (at the start), not taken from the window's announcement (see
+/// [`Watched::read_title`]).
+fn new_watched(session: Session, title_known: bool, a: &Args) -> Watched {
     Watched {
         session,
         snapshot: None,
         tracker: Tracker::new(None, a.wait.settle),
         wake: None,
         stalled: false,
+        title_known,
+    }
+}
+
+impl Watched {
+    /// A new window is announced before its page sets its title (Chromium sends no
+    /// `targetInfoChanged` for a title set later), so once its page has loaded (a
+    /// state other than `no_panel` or `unresponsive`), its title is read once from the
+    /// endpoint's list. True when that changed its workspace.
+    fn read_title(&mut self, profile: &crate::profile::Profile) -> bool {
+        let loaded = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| !matches!(s.state, State::NoPanel | State::Unresponsive));
+        if self.title_known || !loaded {
+            return false;
+        }
+        self.title_known = true;
+        let listed = self
+            .session
+            .window
+            .endpoint
+            .list()
+            .ok()
+            .and_then(|targets| targets.into_iter().find(|t| t.id == self.session.target_id));
+        let Some(t) = listed.filter(|t| t.title != self.session.title) else {
+            return false;
+        };
+        let before = self.session.workspace.clone();
+        self.session.retitle(t.title, profile);
+        self.session.workspace != before
     }
 }
 
@@ -511,7 +557,11 @@ fn apply_watch(
             if previous != Some(current) {
                 w.stalled = false;
             }
+            let retitled = w.read_title(registry.profile());
             let p = printer?;
+            if let (true, Some(prev)) = (retitled, previous) {
+                p.event("retitled", w, Some(prev), Some(prev), None, clock.stamp(at));
+            }
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
                 Some(prev) if prev != current => p.event(
@@ -573,11 +623,22 @@ fn apply_watch(
             );
             monitors.spawn(&session, None);
             order.push(target_id.clone());
-            watched.insert(target_id, new_watched(session, a));
+            watched.insert(target_id, new_watched(session, false, a));
         }
         Update::Retitled { target_id, title } => {
             let w = watched.get_mut(&target_id)?;
+            let before = w.session.workspace.clone();
             w.session.retitle(title, registry.profile());
+            // A session already announced is announced again when its workspace
+            // changed with the title.
+            let state = w.snapshot.as_ref()?.state;
+            if w.session.workspace == before {
+                return None;
+            }
+            let p = printer?;
+            let stamp = rfc3339(SystemTime::now());
+            p.event("retitled", w, Some(state), Some(state), None, stamp);
+            p.table(order, watched);
         }
         Update::EndpointLost {
             endpoint,
@@ -622,32 +683,20 @@ fn apply_watch(
     Some(())
 }
 
-/// The first lines of `sessions watch --json`: one per session.
-#[derive(Serialize)]
-struct SnapshotLine<'a> {
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    session: &'a str,
-    workspace: Option<&'a str>,
-    title: &'a str,
-    state: Option<State>,
-    layout: Option<crate::panel::Layout>,
-    endpoint: &'a str,
-    timestamp: String,
-}
-
-/// One event of `sessions watch --json`.
+/// One line of `sessions watch --json` about a session: first a `snapshot` per
+/// session (`previous` null, `current` its state, and its `layout`), then an event
+/// per change, all of one shape (`schema::WATCH_EVENT`).
 #[derive(Serialize)]
 struct EventLine<'a> {
     seq: u64,
     #[serde(rename = "type")]
     kind: &'a str,
-    session: &'a str,
-    workspace: Option<&'a str>,
+    session: &'a Session,
     previous: Option<State>,
     current: Option<State>,
     timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<crate::panel::Layout>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -678,19 +727,25 @@ struct Printer {
     seq: u64,
     events: u64,
     journal: Option<Journal>,
+    /// The table's lines on the screen.
+    block: Block,
 }
 
 impl Printer {
     /// A line's seq: the journal's, given as the line is recorded (the journal writes
     /// it later, on its own thread); without a journal, this run's count.
-    fn number(&mut self, kind: &str, line: &impl Serialize, target_id: Option<&str>) -> u64 {
+    /// The journal keeps a chat as its own flat fields (`session`: the id, `target_id`,
+    /// `workspace`, `title`, `endpoint`), as it does for prompts and turns.
+    fn number(&mut self, kind: &str, line: &impl Serialize) -> u64 {
         let recorded = self.journal.as_ref().and_then(|j| {
             let mut fields = serde_json::to_value(line).expect("serialises");
             if let Some(o) = fields.as_object_mut() {
                 o.remove("seq");
                 o.remove("type");
-                if let Some(t) = target_id {
-                    o.insert("target_id".into(), t.into());
+                if let Some(Value::Object(session)) = o.remove("session") {
+                    for (k, v) in session {
+                        o.insert(if k == "id" { "session".into() } else { k }, v);
+                    }
                 }
             }
             j.record(journal::Kind::parse(kind).expect("a journal kind"), fields)
@@ -704,10 +759,25 @@ impl Printer {
     fn replayed(&mut self, e: &journal::Entry) {
         if self.json {
             let mut v = e.value.clone();
-            if let Some(o) = v.as_object_mut()
-                && let Some(kind) = o.remove("kind")
-            {
-                o.insert("type".into(), kind);
+            if let Some(o) = v.as_object_mut() {
+                if let Some(kind) = o.remove("kind") {
+                    o.insert("type".into(), kind);
+                }
+                if o.get("session").is_some_and(Value::is_string) && o.contains_key("target_id") {
+                    let mut session = serde_json::Map::new();
+                    for k in ["session", "target_id", "workspace", "title", "endpoint"] {
+                        let v = o.remove(k).unwrap_or(Value::Null);
+                        session.insert(
+                            if k == "session" {
+                                "id".into()
+                            } else {
+                                k.into()
+                            },
+                            v,
+                        );
+                    }
+                    o.insert("session".into(), Value::Object(session));
+                }
             }
             self.emit(&v);
         } else {
@@ -718,18 +788,21 @@ impl Printer {
     fn snapshot(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
         for w in order.iter().filter_map(|id| watched.get(id)) {
             let state = w.snapshot.as_ref().map(|s| s.state);
-            let mut line = SnapshotLine {
+            let snap = w.snapshot.as_ref();
+            let mut line = EventLine {
                 seq: 0,
                 kind: "snapshot",
-                session: &w.session.id,
-                workspace: w.session.workspace.as_deref(),
-                title: &w.session.title,
-                state,
-                layout: w.snapshot.as_ref().and_then(|s| s.layout),
-                endpoint: &w.session.endpoint,
+                session: &w.session,
+                previous: None,
+                current: state,
                 timestamp: rfc3339(SystemTime::now()),
+                layout: snap.and_then(|s| s.layout),
+                error: snap.and_then(|s| s.error.as_deref()),
+                approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+                approval: snap.and_then(|s| s.approval.as_ref()),
+                reason: None,
             };
-            line.seq = self.number("snapshot", &line, Some(&w.session.target_id));
+            line.seq = self.number("snapshot", &line);
             if self.table {
                 continue;
             }
@@ -760,17 +833,17 @@ impl Printer {
         let mut line = EventLine {
             seq: 0,
             kind,
-            session: &w.session.id,
-            workspace: w.session.workspace.as_deref(),
+            session: &w.session,
             previous,
             current,
             timestamp: timestamp.clone(),
+            layout: None,
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             approval: snap.and_then(|s| s.approval.as_ref()),
             reason: reason.as_deref(),
         };
-        line.seq = self.number(kind, &line, Some(&w.session.target_id));
+        line.seq = self.number(kind, &line);
         self.events += 1;
         if self.table {
             return;
@@ -803,7 +876,7 @@ impl Printer {
             timestamp: timestamp.clone(),
             reason,
         };
-        line.seq = self.number(kind, &line, None);
+        line.seq = self.number(kind, &line);
         self.events += 1;
         if self.table {
             return;
@@ -824,8 +897,9 @@ impl Printer {
         output::line(line);
     }
 
-    /// Redraws the whole table (stdout a terminal, no `--json`).
-    fn table(&self, order: &[String], watched: &HashMap<String, Watched>) {
+    /// Redraws the table in place of its last drawing (stdout a terminal, no
+    /// `--json`); what was on the screen before the watch stays.
+    fn table(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
         if !self.table {
             return;
         }
@@ -848,11 +922,12 @@ impl Printer {
             );
         }
         out += &format!("\n{} events. Ctrl-C stops.\n", self.events);
-        // Home and clear: angrav's own codes, written around the neutralised table.
-        output::write_stdout(&format!(
-            "\x1b[H\x1b[2J{}",
-            output::shown(&out, Stream::Stdout)
-        ));
+        // angrav's own cursor codes, written around the neutralised lines.
+        let lines: Vec<String> = output::shown(&out, Stream::Stdout)
+            .split_inclusive('\n')
+            .map(String::from)
+            .collect();
+        output::write_stdout(&self.block.redraw(&lines));
     }
 }
 

@@ -237,16 +237,16 @@ pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
     line(&format!("  markers:  {}", snap.markers.join("; ")));
 }
 
-/// A line of `sessions list --json`: a chat, or (with `--all`) a window that is not one.
+/// A row of `sessions list --json`: a chat, or (with `--all`) an Agent Manager window,
+/// named by the same `session` object (its `workspace` null), with no state.
 #[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Row<'a> {
-    Session(&'a Listed),
-    Manager {
-        #[serde(flatten)]
-        window: &'a Manager,
-        state: Option<State>,
-    },
+struct Row<'a> {
+    session: serde_json::Value,
+    kind: &'static str,
+    state: Option<State>,
+    layout: Option<Layout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
 }
 
 /// The chats with their states, then the `managers` (given with `--all`).
@@ -254,10 +254,22 @@ pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
     if json {
         let rows: Vec<Row> = list
             .iter()
-            .map(Row::Session)
-            .chain(managers.iter().map(|window| Row::Manager {
-                window,
+            .map(|l| Row {
+                session: serde_json::to_value(&l.session).expect("serialises"),
+                kind: "session",
+                state: l.state,
+                layout: l.layout,
+                problem: l.problem.as_deref(),
+            })
+            .chain(managers.iter().map(|m| Row {
+                session: serde_json::json!({
+                    "id": m.id, "target_id": m.target_id, "workspace": null,
+                    "title": m.title, "endpoint": m.endpoint,
+                }),
+                kind: "manager",
                 state: None,
+                layout: None,
+                problem: None,
             }))
             .collect();
         return self::json(&rows);

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::output::{self, describe_state, print_answer, print_status};
@@ -11,6 +12,7 @@ use super::{Args, Command, registry, show_duration, usage};
 use crate::journal::{self, Ended, TurnOutcome, TurnRecord};
 use crate::panel::{Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::sessions::Session;
+use crate::waiter::{Outcome, Status};
 use crate::{Error, exit, turn};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -78,7 +80,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 if a.json {
                     let status = if sent.started { "started" } else { "stalled" };
                     output::json(&json!({
-                        "session": session.id, "delivered": true, "started": sent.started, "status": status
+                        "session": session, "delivered": true, "started": sent.started, "status": status
                     }));
                 }
                 if !sent.started {
@@ -90,6 +92,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 return Ok(exit::OK);
             }
+            let started = Instant::now();
             let waited = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a);
             // What the journal keeps of the turn, as seen to end.
             let keep = |outcome: TurnOutcome, answer: &str| {
@@ -101,39 +104,37 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                     });
                 }
             };
-            let unfinished = match &waited {
-                Ok(turn::Waited::Stopped(_)) | Err(_) => None,
-                Ok(turn::Waited::Stalled(_)) => Some(TurnOutcome::Stalled),
-                Ok(turn::Waited::TimedOut(_)) => Some(TurnOutcome::Timeout),
-            };
-            match (&waited, unfinished) {
-                (_, Some(outcome)) => keep(outcome, ""),
-                (Err(e), _) if e.is_closed() => keep(TurnOutcome::Closed, ""),
-                _ => {}
+            if let Err(e) = &waited
+                && e.is_closed()
+            {
+                keep(TurnOutcome::Closed, "");
             }
-            let end = stopped(waited, deadline, a)?;
-            let (code, answer) =
-                finish_turn(&mut panel, session, &end, Some(sent.baseline), a.json)?;
-            let outcome = match end.state {
-                State::AwaitingApproval => TurnOutcome::Approval,
-                State::Error => TurnOutcome::Error,
-                _ => TurnOutcome::Idle,
-            };
-            keep(outcome, &answer);
-            Ok(code)
+            finish_turn(
+                &mut panel,
+                session,
+                waited?,
+                Some(sent.baseline),
+                started,
+                a,
+                |o, timed_out| {
+                    let outcome = match o.state {
+                        _ if timed_out => TurnOutcome::Timeout,
+                        _ if o.reason.is_some() => TurnOutcome::Stalled,
+                        Some(State::AwaitingApproval) => TurnOutcome::Approval,
+                        Some(State::Error) => TurnOutcome::Error,
+                        _ => TurnOutcome::Idle,
+                    };
+                    keep(
+                        outcome,
+                        o.answer.as_ref().map_or("", |m| m.content.as_str()),
+                    );
+                },
+            )
         }
         Command::Wait => {
-            let end = stopped(wait_end(&mut panel, snap, None, deadline, a), deadline, a)?;
-            if a.json {
-                output::json(&stopped_json(session, &end));
-            } else {
-                output::line(&format!("{} {}", session.id, describe_state(&end)));
-            }
-            Ok(if end.state == State::Idle {
-                exit::OK
-            } else {
-                exit::FAILURE
-            })
+            let started = Instant::now();
+            let waited = wait_end(&mut panel, snap, None, deadline, a)?;
+            finish_turn(&mut panel, session, waited, None, started, a, |_, _| {})
         }
         Command::OutputLast => {
             print_answer(&last_answer(&mut panel)?, a.json);
@@ -186,7 +187,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             let clicked = panel.new_conversation()?;
             if a.json {
-                output::json(&json!({ "session": session.id, "new_conversation": clicked }));
+                output::json(&json!({ "session": session, "new_conversation": clicked }));
             } else if clicked {
                 output::line(&format!("{}: new conversation", session.id));
             } else {
@@ -220,7 +221,9 @@ fn print_unresponsive(session: &Session, json: bool) {
 }
 
 /// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
-/// that shows no change at all for that long ends the wait as stalled.
+/// that shows no change at all for that long ends the wait as stalled. A deadline
+/// reached inside a call to the page is a timeout like any other, with the state
+/// seen last before the wait.
 pub(super) fn wait_end(
     panel: &mut Panel,
     first: Snapshot,
@@ -228,9 +231,6 @@ pub(super) fn wait_end(
     deadline: Deadline,
     a: &Args,
 ) -> Result<turn::Waited, Error> {
-    if first.state == State::NoPanel {
-        return Err(Error::NoPanel);
-    }
     let until = turn::Until {
         turn,
         settle: a.wait.settle,
@@ -238,26 +238,9 @@ pub(super) fn wait_end(
         deadline: Some(deadline.at()),
         stall_after: a.stall_after,
     };
-    turn::wait_until(panel, first, until)
-}
-
-/// The snapshot the agent stopped at; a wait that timed out or stalled is an error
-/// (a stall: exit 1).
-pub(super) fn stopped(
-    waited: Result<turn::Waited, Error>,
-    deadline: Deadline,
-    a: &Args,
-) -> Result<Snapshot, Error> {
-    match waited? {
-        turn::Waited::Stopped(end) => Ok(end),
-        turn::Waited::TimedOut(end) => {
-            Err(deadline.missed(format!("the agent ({})", end.state.name())))
-        }
-        turn::Waited::Stalled(end) => Err(Error::Failed(format!(
-            "stalled: the page showed no change at all for {} (the agent: {})",
-            show_duration(a.stall_after.unwrap_or_default()),
-            describe_state(&end)
-        ))),
+    match turn::wait_until(panel, first.clone(), until) {
+        Err(Error::Timeout { .. }) => Ok(turn::Waited::TimedOut(first)),
+        other => other,
     }
 }
 
@@ -294,37 +277,99 @@ pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
         .ok_or_else(|| Error::Failed("there is no answer in this conversation yet".into()))
 }
 
-fn stopped_json(session: &Session, end: &Snapshot) -> serde_json::Value {
-    json!({ "session": session.id, "state": end.state, "error": end.error, "approvals": end.approvals })
-}
-
-/// After a turn: print its answer; the exit code says whether the agent finished.
-/// Only an answer after this prompt (`turn`: its baseline) is printed, never an
-/// earlier turn's; without one, the last answer. Returns the exit code and the answer
-/// printed (empty: none).
+/// After `wait` or `prompt --wait`: the result, with `--json` the same object however
+/// the wait ended (`waited` in [`crate::schema`]); the exit code says how: 0 idle, 1 awaiting
+/// approval, in error or stalled, 124 timed out. An answer is printed only if it came
+/// after this prompt, never an earlier turn's. `keep` sees the result first, and
+/// whether it timed out (the journal's record of the turn).
 pub(super) fn finish_turn(
     panel: &mut Panel,
     session: &Session,
-    end: &Snapshot,
+    waited: turn::Waited,
     turn: Option<turn::Baseline>,
-    json: bool,
-) -> Result<(u8, String), Error> {
-    if end.state != State::Idle {
-        if json {
-            output::json(&stopped_json(session, end));
+    started: Instant,
+    a: &Args,
+    keep: impl FnOnce(&Outcome, bool),
+) -> Result<u8, Error> {
+    let mut outcome = Outcome::pending(session);
+    outcome.duration_ms = started.elapsed().as_millis() as u64;
+    let (end, timed_out) = match waited {
+        turn::Waited::Stopped(end) => {
+            outcome.status = Status::Done;
+            (end, false)
         }
-        output::message(&format!("{} stopped: {}", session.id, describe_state(end)));
-        return Ok((exit::FAILURE, String::new()));
+        turn::Waited::TimedOut(end) => (end, true),
+        turn::Waited::Stalled(end) => {
+            outcome.reason = Some(format!(
+                "stalled: the page showed no change at all for {}",
+                show_duration(a.stall_after.unwrap_or_default())
+            ));
+            (end, false)
+        }
+    };
+    outcome.saw(&end);
+    if outcome.status == Status::Done {
+        let answered = turn.is_none_or(|t| t.answered(&end));
+        outcome.answer = answered
+            .then(|| panel.history())
+            .transpose()?
+            .and_then(|h| h.into_iter().last())
+            .filter(|m| m.role == Role::Agent);
     }
-    let history = panel.history()?;
-    match history.last() {
-        Some(answer) if answer.role == Role::Agent && turn.is_none_or(|t| t.answered(end)) => {
-            print_answer(answer, json);
-            Ok((exit::OK, answer.content.clone()))
+    keep(&outcome, timed_out);
+    if a.json {
+        output::json(&WaitResult {
+            timed_out,
+            outcome: &outcome,
+        });
+    }
+    // A wait that did not end with the agent stopped: with --json, the object above
+    // said so and stderr says why; without, it is the error it always was.
+    let unfinished = if timed_out {
+        Some(Error::Timeout {
+            after: a.wait.timeout,
+            pending: format!("the agent ({})", end.state.name()),
+        })
+    } else {
+        (outcome.reason.as_ref())
+            .map(|r| Error::Failed(format!("{r} (the agent: {})", describe_state(&end))))
+    };
+    if let Some(e) = unfinished {
+        if !a.json {
+            return Err(e);
         }
-        _ => Err(Error::Failed(format!(
+        output::message(&e.to_string());
+        return Ok(e.exit_code());
+    }
+    let idle = end.state == State::Idle;
+    let code = if idle { exit::OK } else { exit::FAILURE };
+    if a.command == Command::Wait {
+        if !a.json {
+            output::line(&format!("{} {}", session.id, describe_state(&end)));
+        }
+        return Ok(code);
+    }
+    if !idle {
+        output::message(&format!("{} stopped: {}", session.id, describe_state(&end)));
+        return Ok(code);
+    }
+    let Some(answer) = &outcome.answer else {
+        return Err(Error::Failed(format!(
             "{}: the agent stopped without an answer to this prompt",
             session.id
-        ))),
+        )));
+    };
+    if !a.json {
+        print_answer(answer, false);
     }
+    Ok(code)
+}
+
+/// What `wait --json` and `prompt --wait --json` print: a row of `sessions wait`,
+/// and whether the wait timed out.
+#[derive(Serialize)]
+struct WaitResult<'a> {
+    timed_out: bool,
+    #[serde(flatten)]
+    outcome: &'a Outcome,
 }

@@ -55,6 +55,45 @@ pub(super) fn json_escaped(json: String) -> String {
     out
 }
 
+/// Lines angrav keeps up to date in place on a terminal (the live status lines of a
+/// wait, the watch table): each redraw moves the cursor back over the lines drawn
+/// last and rewrites only those, so what was on the screen above them stays.
+#[derive(Default)]
+pub(super) struct Block {
+    drawn: usize,
+}
+
+impl Block {
+    /// The codes and text that replace the lines drawn last with `lines` (each
+    /// already shown as the stream may take it, ending in a newline).
+    pub(super) fn redraw(&mut self, lines: &[String]) -> String {
+        let mut out = self.up();
+        for l in lines {
+            out += "\x1b[2K";
+            out += l;
+        }
+        // Fewer lines than last time: the rest of the old block goes.
+        out += "\x1b[J";
+        self.drawn = lines.len();
+        out
+    }
+
+    /// The codes that remove the lines drawn, leaving the cursor where they began.
+    pub(super) fn clear(&mut self) -> String {
+        let out = self.up() + "\x1b[J";
+        self.drawn = 0;
+        out
+    }
+
+    fn up(&self) -> String {
+        if self.drawn == 0 {
+            String::new()
+        } else {
+            format!("\r\x1b[{}A", self.drawn)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

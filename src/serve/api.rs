@@ -444,11 +444,23 @@ fn prompt(c: &Call, p: Params) -> Answer {
             json!({ "session": session.id, "delivered": true, "started": sent.started }),
         ));
     }
-    let wait = WaitOptions {
-        timeout: opts.timeout.saturating_sub(begun.elapsed()),
-        ..opts
+    let until = turn::Until {
+        turn: Some(sent.baseline),
+        settle: opts.settle,
+        accept: |_| true,
+        deadline: Some(begun + opts.timeout),
+        stall_after: None,
     };
-    let end = turn::wait_stopped(&mut panel, sent.snapshot, Some(sent.baseline), wait)?;
+    let end = match turn::wait_until(&mut panel, sent.snapshot, until)? {
+        turn::Waited::Stopped(end) => end,
+        turn::Waited::TimedOut(end) | turn::Waited::Stalled(end) => {
+            return Err(Error::Timeout {
+                after: opts.timeout,
+                pending: format!("the agent ({})", end.state.name()),
+            }
+            .into());
+        }
+    };
     // Only an answer that came after this prompt is its answer.
     let answer = if end.state == State::Idle && sent.baseline.answered(&end) {
         panel.history()?.pop().filter(|m| m.role == Role::Agent)

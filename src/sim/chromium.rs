@@ -32,15 +32,24 @@ const FLAGS: &[&str] = &[
     "--site-per-process",
 ];
 
-/// Once Chromium runs, the watchdog ignores the terminal's Ctrl-C (sent to the whole
-/// process group) so that it lives to clean up, which it does when our end of its
-/// stdin closes; with SIGKILL, as a crash would end it, when the line it reads is `kill`.
+/// Once Chromium runs, the watchdog ignores INT, TERM and HUP so that it lives to clean
+/// up, which it does when our end of its stdin closes; with SIGKILL, as a crash would
+/// end it, when the line it reads is `kill`. The watchdog leads a process group of its
+/// own (Chromium and its helpers are in it, a terminal's Ctrl-C is not sent to it):
+/// Chromium's helper processes (the network service, the GPU process) outlive the
+/// browser by a moment and write into the profile directory, so once the browser is
+/// gone the group is told to end (TERM, which the watchdog ignores) and the directory
+/// is removed until it stays removed: a file written while `rm -rf` runs makes it fail
+/// with "Directory not empty", which left the directory behind in about half the runs.
 const WATCHDOG: &str = r#"dir=$1; shift
 "$@" & c=$!
 trap '' INT TERM HUP
 read how
 if [ "$how" = kill ]; then kill -KILL $c 2>/dev/null; else kill $c 2>/dev/null; fi
-wait $c 2>/dev/null; rm -rf "$dir""#;
+wait $c 2>/dev/null
+kill -TERM 0 2>/dev/null
+n=0
+while [ -e "$dir" ] && [ $n -lt 100 ]; do rm -rf "$dir" 2>/dev/null || sleep 0.05; n=$((n+1)); done"#;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -69,7 +78,12 @@ impl Chromium {
         ));
         std::fs::create_dir_all(&dir)
             .map_err(|e| SimError::Launch(format!("{}: {e}", dir.display())))?;
-        let mut watchdog = Command::new("sh")
+        let mut watchdog = Command::new("sh");
+        // Its own process group: the watchdog's `kill 0` reaches Chromium's helpers
+        // and nothing of ours.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+        let mut watchdog = watchdog
             .arg("-c")
             .arg(WATCHDOG)
             .arg("sh")

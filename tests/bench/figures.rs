@@ -772,7 +772,7 @@ fn dispatch(sim: &Simulator) {
     for t in &targets {
         let mut mine: Vec<_> = results
             .iter()
-            .filter(|r| r.target_id.as_deref() == Some(t.id.as_str()))
+            .filter(|r| r.session.as_ref().map(|s| s.target_id.as_str()) == Some(t.id.as_str()))
             .collect();
         mine.sort_by_key(|r| r.sent_at);
         for pair in mine.windows(2) {

@@ -199,7 +199,7 @@ pub fn by_target<'a>(list: &'a Value, target_id: &str) -> Option<&'a Value> {
     list.as_array()
         .expect("a JSON list")
         .iter()
-        .find(|s| s["target_id"] == target_id)
+        .find(|s| s["session"]["target_id"] == target_id)
 }
 
 /// Starts `angrav --cdp <the test browser> ARGS` and reads its stdout line by line.
@@ -244,4 +244,65 @@ fn angrav_command(cdp: &str, args: &[&str]) -> Command {
         .env_remove("ANGRAV_SELECTORS")
         .stdout(Stdio::piped());
     command
+}
+
+/// What a terminal shows after receiving `text`: its lines, with angrav's cursor codes
+/// applied (`\r`, cursor up `ESC[nA`, erase line `ESC[2K`, erase below `ESC[J`, home
+/// and clear `ESC[H`, `ESC[2J`); colour codes are dropped.
+pub fn screen(text: &str) -> Vec<String> {
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut r, mut c) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\r' => c = 0,
+            '\n' => {
+                r += 1;
+                c = 0;
+                if rows.len() <= r {
+                    rows.push(Vec::new());
+                }
+            }
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut param = String::new();
+                let mut last = ' ';
+                for p in chars.by_ref() {
+                    if p.is_ascii_alphabetic() {
+                        last = p;
+                        break;
+                    }
+                    param.push(p);
+                }
+                let n: usize = param.parse().unwrap_or(1);
+                match (last, param.as_str()) {
+                    ('A', _) => r = r.saturating_sub(n),
+                    ('K', _) => rows[r].clear(),
+                    ('J', "2") => {
+                        rows = vec![Vec::new()];
+                        (r, c) = (0, 0);
+                    }
+                    ('J', _) => {
+                        rows.truncate(r + 1);
+                        rows[r].truncate(c);
+                    }
+                    ('H', _) => (r, c) = (0, 0),
+                    _ => {}
+                }
+            }
+            ch => {
+                let row = &mut rows[r];
+                if row.len() <= c {
+                    row.resize(c, ' ');
+                    row.push(ch);
+                } else {
+                    row[c] = ch;
+                }
+                c += 1;
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|r| r.into_iter().collect::<String>().trim_end().to_string())
+        .collect()
 }

@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_or("(no answer)", |m| m.content.as_str());
         println!(
             "\n== {} {:?} after {} ms\n{answer}",
-            o.session, o.status, o.duration_ms
+            o.session.id, o.status, o.duration_ms
         );
     }
 
@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .find(|o| o.status == angrav::waiter::Status::Done)
     {
-        println!("\nfirst to stop: {} ({:?})", o.session, o.state);
+        println!("\nfirst to stop: {} ({:?})", o.session.id, o.state);
     }
     Ok(())
 }

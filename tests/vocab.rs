@@ -1,0 +1,426 @@
+//! The JSON vocabulary: every command's `--json` output, in every outcome (ok, a chat
+//! in error or awaiting approval, a timeout, a session not found), has the shape that
+//! `angrav schema` prints; and every object that names a chat names it the same way.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use angrav::panel::Layout;
+use angrav::sim::Window;
+use common::{open, stderr, stdout};
+use serde_json::Value;
+
+/// What `angrav schema` prints.
+fn schema() -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .arg("schema")
+        .output()
+        .expect("run angrav");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("the schema is JSON")
+}
+
+/// Checks `v` against `shape`, a description in the subset of JSON Schema the
+/// schema uses; the error says where `v` differs.
+fn check(root: &Value, shape: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = shape.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("a local reference");
+        let def = &root["$defs"][name];
+        assert!(!def.is_null(), "the schema defines {name}");
+        return check(root, def, v, at);
+    }
+    if let Some(any) = shape.get("anyOf").and_then(Value::as_array) {
+        let errors: Vec<String> = any
+            .iter()
+            .filter_map(|s| check(root, s, v, at).err())
+            .collect();
+        return if errors.len() < any.len() {
+            Ok(())
+        } else {
+            Err(errors.join("; or "))
+        };
+    }
+    if let Some(c) = shape.get("const")
+        && v != c
+    {
+        return Err(format!("{at}: {v} is not {c}"));
+    }
+    if let Some(e) = shape.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        return Err(format!("{at}: {v} is none of {e:?}"));
+    }
+    if let Some(t) = shape.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => panic!("a type is a name or a list of names: {t}"),
+        };
+        let is = |t: &str| match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_u64() || v.is_i64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            other => panic!("unknown type {other}"),
+        };
+        if !types.iter().any(|t| is(t)) {
+            return Err(format!("{at}: {v} is not {types:?}"));
+        }
+    }
+    if let Some(o) = v.as_object() {
+        for r in shape["required"].as_array().into_iter().flatten() {
+            let name = r.as_str().expect("a field name");
+            if !o.contains_key(name) {
+                return Err(format!("{at}: no {name} in {v}"));
+            }
+        }
+        for (k, field) in o {
+            match shape["properties"].get(k) {
+                Some(s) => check(root, s, field, &format!("{at}.{k}"))?,
+                None if shape["additionalProperties"] == false => {
+                    return Err(format!("{at}: {k} is not in the schema"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(a)) = (shape.get("items"), v.as_array()) {
+        for (i, item) in a.iter().enumerate() {
+            check(root, items, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The vocabulary, and a state directory of its own for the commands that keep state.
+struct Vocab {
+    schema: Value,
+    state: PathBuf,
+}
+
+impl Vocab {
+    fn new() -> Vocab {
+        let state = std::env::temp_dir().join(format!("angrav-vocab-{}", std::process::id()));
+        Vocab {
+            schema: schema(),
+            state,
+        }
+    }
+
+    /// Runs `angrav --json ARGS` (`stdin` as its input), asserting its exit code.
+    fn run(&self, args: &[&str], stdin: &str, code: i32) -> Output {
+        use std::io::Write;
+        // The commands that talk to no browser take no --cdp.
+        let local = matches!(args, ["version"] | ["alias", "list"] | ["group", "list"]);
+        let cdp = if local {
+            vec![]
+        } else {
+            vec!["--cdp", common::sim().endpoint().label()]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(cdp)
+            .arg("--json")
+            .args(args)
+            .env("ANGRAV_STATE_DIR", &self.state)
+            .env_remove("ANGRAV_SELECTORS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run angrav");
+        let mut input = child.stdin.take().expect("piped");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+        drop(input);
+        let o = child.wait_with_output().expect("angrav exits");
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "angrav {args:?}\nstdout: {}\nstderr: {}",
+            stdout(&o),
+            stderr(&o)
+        );
+        o
+    }
+
+    /// Runs `angrav --json ARGS` and checks its stdout against what the schema says
+    /// `command` prints; returns the output (for NDJSON: the lines as a list).
+    fn ok(&self, command: &str, args: &[&str], code: i32) -> Value {
+        self.ok_in(command, args, "", code)
+    }
+
+    fn ok_in(&self, command: &str, args: &[&str], stdin: &str, code: i32) -> Value {
+        let o = self.run(args, stdin, code);
+        self.conforms(command, &stdout(&o))
+    }
+
+    fn conforms(&self, command: &str, out: &str) -> Value {
+        let shape = &self.schema["commands"][command];
+        assert!(!shape.is_null(), "the schema has no '{command}'");
+        let (shape, value) = match shape.get("ndjson") {
+            Some(line) => {
+                let lines = out
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| serde_json::from_str::<Value>(l).expect("NDJSON"))
+                    .collect();
+                (
+                    &serde_json::json!({ "type": "array", "items": line }),
+                    lines,
+                )
+            }
+            None => (
+                shape,
+                serde_json::from_str(out)
+                    .unwrap_or_else(|e| panic!("{command}: not one JSON document ({e}): {out}")),
+            ),
+        };
+        if let Err(e) = check(&self.schema, shape, &value, command) {
+            panic!("{command}: {e}\n{value:#}");
+        }
+        value
+    }
+
+    /// A failure: nothing on stdout, the error object on stderr.
+    fn error(&self, args: &[&str], code: i32) {
+        let o = self.run(args, "", code);
+        assert_eq!(stdout(&o), "", "{args:?}");
+        let e: Value = serde_json::from_str(&stderr(&o)).expect("one JSON object on stderr");
+        if let Err(why) = check(&self.schema, &self.schema["error"], &e, "error") {
+            panic!("{args:?}: {why}");
+        }
+        assert_eq!(e["error"]["exit"], code);
+    }
+}
+
+impl Drop for Vocab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+/// The session object names the chat of `target_id`, with its workspace.
+fn names(v: &Value, target_id: &str, workspace: &str) {
+    assert_eq!(v["session"]["target_id"], target_id, "{v}");
+    assert!(
+        target_id.starts_with(v["session"]["id"].as_str().unwrap()),
+        "{v}"
+    );
+    assert_eq!(v["session"]["workspace"], workspace, "{v}");
+}
+
+#[test]
+fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
+    let v = Vocab::new();
+    let w = open(&[
+        Window::new(Layout::Current, "vocab-ok")
+            .scenario("instant")
+            .history(1),
+        Window::new(Layout::LegacyFrame, "vocab-approval").scenario("approval"),
+        Window::new(Layout::V2, "vocab-error").scenario("error"),
+        Window::new(Layout::Current, "vocab-never").scenario("start-delay=600000"),
+        Window::new(Layout::Current, "vocab-busy").start("thinking"),
+        Window::new(Layout::LegacyTarget, "vocab-failed").start("error"),
+    ]);
+    let id = |i: usize| w.id(i);
+
+    // Reading.
+    let list = v.ok("sessions list", &["sessions", "list", "--all"], 0);
+    names(common::by_target(&list, id(0)).unwrap(), id(0), "vocab-ok");
+    let s = v.ok("status", &["--session", id(0), "status"], 0);
+    names(&s, id(0), "vocab-ok");
+    let s = v.ok("status", &["--session", id(5), "status"], 0);
+    assert_eq!(s["state"], "error");
+    v.ok("output last", &["--session", id(0), "output", "last"], 0);
+    v.ok("output code", &["--session", id(0), "output", "code"], 0);
+    v.ok("history", &["--session", id(0), "history"], 0);
+    v.ok("doctor", &["--session", id(0), "doctor"], 0);
+    v.ok("version", &["version"], 0);
+
+    // `prompt --wait` and `wait`: one shape, ended idle, awaiting approval, in error,
+    // or timed out.
+    let done = v.ok(
+        "prompt --wait",
+        &["--session", id(0), "prompt", "a b c", "--wait"],
+        0,
+    );
+    names(&done, id(0), "vocab-ok");
+    assert_eq!(
+        (&done["status"], &done["state"], &done["timed_out"]),
+        (&"done".into(), &"idle".into(), &false.into())
+    );
+    assert!(
+        done["answer"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("You asked: `a b c`"),
+        "{done}"
+    );
+    let a = v.ok(
+        "prompt --wait",
+        &["--session", id(1), "prompt", "run it", "--wait"],
+        1,
+    );
+    assert_eq!(
+        (&a["state"], &a["approvals"][0]),
+        (&"awaiting_approval".into(), &"Run".into()),
+        "{a}"
+    );
+    let e = v.ok(
+        "prompt --wait",
+        &["--session", id(2), "prompt", "fail", "--wait"],
+        1,
+    );
+    assert_eq!(e["state"], "error", "{e}");
+    assert!(e["error"].is_string(), "{e}");
+    let t = v.ok(
+        "prompt --wait",
+        &[
+            "--session",
+            id(3),
+            "prompt",
+            "never",
+            "--wait",
+            "--timeout",
+            "3s",
+            "--start-within",
+            "100ms",
+        ],
+        124,
+    );
+    assert_eq!(
+        (&t["timed_out"], &t["status"]),
+        (&true.into(), &"pending".into()),
+        "{t}"
+    );
+    let t = v.ok(
+        "wait",
+        &["--session", id(4), "wait", "--timeout", "300ms"],
+        124,
+    );
+    assert_eq!(
+        (&t["timed_out"], &t["state"]),
+        (&true.into(), &"thinking".into()),
+        "{t}"
+    );
+    names(&t, id(4), "vocab-busy");
+    let f = v.ok("wait", &["--session", id(5), "wait"], 1);
+    assert_eq!(
+        (&f["timed_out"], &f["status"], &f["state"]),
+        (&false.into(), &"done".into(), &"error".into())
+    );
+    let i = v.ok("wait", &["--session", id(0), "wait"], 0);
+    assert_eq!(i["state"], "idle");
+    assert!(i["answer"]["content"].is_string(), "{i}");
+    let p = v.ok("prompt", &["--session", id(0), "prompt", "no wait"], 0);
+    names(&p, id(0), "vocab-ok");
+    v.ok("wait", &["--session", id(0), "wait"], 0);
+
+    // Many at once: the same rows in every outcome.
+    let r = v.ok(
+        "sessions wait",
+        &["sessions", "wait", "--session", id(0), "--session", id(5)],
+        1,
+    );
+    names(
+        common::by_target(&r["sessions"], id(5)).unwrap(),
+        id(5),
+        "vocab-failed",
+    );
+    let r = v.ok(
+        "sessions wait",
+        &["sessions", "wait", "--session", id(4), "--timeout", "300ms"],
+        124,
+    );
+    assert_eq!(r["timed_out"], true);
+    v.ok(
+        "sessions fanout",
+        &["sessions", "fanout", "fan", "--session", id(0)],
+        0,
+    );
+    let task = format!("{}=run", id(0));
+    v.ok("sessions run", &["sessions", "run", "--task", &task], 0);
+    let lines = v.ok_in(
+        "dispatch",
+        &["dispatch", "--session", id(0)],
+        "one\ntwo\n",
+        0,
+    );
+    names(&lines[0], id(0), "vocab-ok");
+    let snapshot = v.ok(
+        "sessions watch",
+        &[
+            "sessions",
+            "watch",
+            "--count",
+            "0",
+            "--session",
+            id(1),
+            "--session",
+            id(5),
+        ],
+        0,
+    );
+    names(
+        common::by_target(&snapshot, id(5)).unwrap(),
+        id(5),
+        "vocab-failed",
+    );
+
+    // Kept state.
+    v.run(&["alias", "set", "vocab-alias", id(0)], "", 0);
+    v.run(&["group", "set", "vocab-group", id(0), id(1)], "", 0);
+    v.ok("alias list", &["alias", "list"], 0);
+    v.ok("group list", &["group", "list"], 0);
+    v.ok("log", &["log"], 0);
+    v.ok("turns", &["turns"], 0);
+
+    let n = v.ok("new", &["--session", id(0), "new"], 0);
+    names(&n, id(0), "vocab-ok");
+
+    // Not found: the error object, for every command that takes a session.
+    for args in [
+        &["status"][..],
+        &["wait"],
+        &["prompt", "x", "--wait"],
+        &["output", "last"],
+        &["history"],
+        &["new"],
+        &["sessions", "wait"],
+    ] {
+        v.error(&[&["--session", "no-such-vocab"][..], args].concat(), 3);
+    }
+}
+
+#[test]
+fn watch_events_name_the_session_as_every_result_does() {
+    let v = Vocab::new();
+    let w = open(&[Window::new(Layout::Current, "vocab-watch")]);
+    let (_child, rx) = common::spawn_angrav(&[
+        "--json",
+        "sessions",
+        "watch",
+        "--count",
+        "2",
+        "--session",
+        w.id(0),
+    ]);
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the snapshot line");
+    let o = common::angrav(&["--session", w.id(0), "prompt", "events", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rest: Vec<String> = rx.iter().collect();
+    let lines = v.conforms("sessions watch", &[first, rest.join("\n")].join("\n"));
+    let lines = lines.as_array().unwrap();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for l in lines {
+        names(l, w.id(0), "vocab-watch");
+    }
+    assert_eq!(lines[1]["type"], "state_change");
+}
