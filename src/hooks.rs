@@ -102,22 +102,7 @@ impl Config {
 }
 
 /// The session an event is about.
-#[derive(Debug, Clone)]
-pub struct Who {
-    session: String,
-    target_id: String,
-    workspace: Option<String>,
-}
-
-impl From<&Session> for Who {
-    fn from(s: &Session) -> Who {
-        Who {
-            session: s.id.clone(),
-            target_id: s.target_id.clone(),
-            workspace: s.workspace.clone(),
-        }
-    }
-}
+type Who = Session;
 
 /// What the event path saw, as it hands it to the hooks.
 #[derive(Debug)]
@@ -191,7 +176,7 @@ impl Hooks {
     /// `Update::Changed`; `new` for a window that appeared after the start).
     pub fn state(&self, session: &Session, snapshot: &Snapshot, new: bool) {
         let _ = self.tx.send(Seen::State {
-            who: session.into(),
+            who: session.clone(),
             snapshot: Box::new(snapshot.clone()),
             new,
         });
@@ -200,7 +185,7 @@ impl Hooks {
     /// Call when a session's window closed (`Update::Closed`).
     pub fn closed(&self, session: &Session, reason: &str) {
         let _ = self.tx.send(Seen::Closed {
-            who: session.into(),
+            who: session.clone(),
             reason: reason.to_string(),
         });
     }
@@ -232,9 +217,7 @@ struct Event<'a> {
     seq: u64,
     #[serde(rename = "type")]
     kind: &'static str,
-    session: &'a str,
-    target_id: &'a str,
-    workspace: Option<&'a str>,
+    session: &'a Session,
     previous: Option<State>,
     current: Option<State>,
     timestamp: String,
@@ -351,9 +334,7 @@ impl Settler {
         let event = Event {
             seq: self.seq,
             kind,
-            session: &f.who.session,
-            target_id: &f.who.target_id,
-            workspace: f.who.workspace.as_deref(),
+            session: &f.who,
             previous,
             current,
             timestamp: rfc3339(SystemTime::now()),
@@ -370,7 +351,7 @@ impl Settler {
                     command: hook.command.clone(),
                     env: [
                         ("ANGRAV_EVENT", kind.to_string()),
-                        ("ANGRAV_SESSION", f.who.session.clone()),
+                        ("ANGRAV_SESSION", f.who.id.clone()),
                         (
                             "ANGRAV_WORKSPACE",
                             f.who.workspace.clone().unwrap_or_default(),
@@ -399,7 +380,7 @@ impl Settler {
             if self.jobs.try_send(job).is_err() {
                 eprintln!(
                     "angrav: hooks: {BACKLOG} hook runs already wait; event {} of {} not handed to its hooks",
-                    event.seq, event.session
+                    event.seq, event.session.id
                 );
             }
         }
@@ -415,7 +396,10 @@ fn notification(e: &Event) -> Option<(String, String)> {
         State::Idle if e.previous == Some(State::Thinking) => "finished".into(),
         _ => return None,
     };
-    let title = format!("angrav: {}", e.workspace.unwrap_or(e.session));
+    let title = format!(
+        "angrav: {}",
+        e.session.workspace.as_deref().unwrap_or(&e.session.id)
+    );
     Some((sanitize(&title), sanitize(&body)))
 }
 

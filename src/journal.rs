@@ -36,6 +36,8 @@ pub enum Kind {
     Snapshot,
     StateChange,
     NewSession,
+    /// A session's title (and so its workspace) became known or changed.
+    Retitled,
     SessionClosed,
     PromptSent,
     TurnFinished,
@@ -47,10 +49,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Snapshot,
         Kind::StateChange,
         Kind::NewSession,
+        Kind::Retitled,
         Kind::SessionClosed,
         Kind::PromptSent,
         Kind::TurnFinished,
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Snapshot => "snapshot",
             Kind::StateChange => "state_change",
             Kind::NewSession => "new_session",
+            Kind::Retitled => "retitled",
             Kind::SessionClosed => "session_closed",
             Kind::PromptSent => "prompt_sent",
             Kind::TurnFinished => "turn_finished",
@@ -255,9 +259,17 @@ impl Journal {
 
     /// Records an event and returns its seq (`None`: the journal failed, said once on
     /// stderr). `fields` is a JSON object (`session`, `target_id`, `workspace`, and
-    /// what the kind carries). Its time is now, unless `fields` has a `timestamp`.
-    pub fn record(&self, kind: Kind, fields: Value) -> Option<u64> {
+    /// what the kind carries); a `session` object, as results print it, is kept as
+    /// those flat fields. Its time is now, unless `fields` has a `timestamp`.
+    pub fn record(&self, kind: Kind, mut fields: Value) -> Option<u64> {
         let at = SystemTime::now();
+        if let Some(o) = fields.as_object_mut()
+            && let Some(Value::Object(session)) = o.remove("session")
+        {
+            for (k, v) in session {
+                o.insert(if k == "id" { "session".into() } else { k }, v);
+            }
+        }
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if shared.failed {
             return None;

@@ -215,8 +215,7 @@ fn element_lines(text: &str) -> Vec<usize> {
 pub struct Decision {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub session: String,
-    pub workspace: Option<String>,
+    pub session: Session,
     /// The index of the rule that matched (from 0); `None`: none did, a person decides.
     pub rule: Option<usize>,
     pub action: String,
@@ -241,7 +240,7 @@ impl Decision {
         format!(
             "{}  {}  approval_decided: {} ({rule}) on {}: {outcome}",
             self.timestamp,
-            self.session,
+            self.session.id,
             self.action,
             approve::shown(&self.approval)
         )
@@ -299,8 +298,7 @@ impl Autopilot {
         seen.insert(session.target_id.clone(), (approval.clone(), pressing));
         let decision = Decision {
             kind: "approval_decided",
-            session: session.id.clone(),
-            workspace: session.workspace.clone(),
+            session: session.clone(),
             rule: decided.map(|(i, _)| i),
             action: action.as_ref().map_or("ask".into(), Action::name),
             approval: approval.clone(),

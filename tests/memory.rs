@@ -676,5 +676,5 @@ fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
         assert_eq!(line["type"], entry.value["kind"], "{line}");
     }
     assert_eq!(lines[n]["type"], "snapshot");
-    assert_eq!(lines[n]["state"], "idle");
+    assert_eq!(lines[n]["current"], "idle");
 }

@@ -187,7 +187,7 @@ impl Client {
 
     /// The first event (kept or new) for `target` entering `state`.
     fn event(&mut self, target: &str, state: &str) -> Value {
-        let is = |e: &Value| e["target_id"] == target && e["current"] == state;
+        let is = |e: &Value| e["session"]["target_id"] == target && e["current"] == state;
         if let Some(i) = self.events.iter().position(is) {
             return self.events.remove(i);
         }
@@ -224,7 +224,7 @@ fn a_client_lists_prompts_waits_and_receives_events() {
     for i in 0..2 {
         assert_eq!(row(&list, w.id(i))["state"], "idle", "{list}");
     }
-    assert_eq!(row(&list, w.id(1))["workspace"], "api-b");
+    assert_eq!(row(&list, w.id(1))["session"]["workspace"], "api-b");
     let subscribed = c.call("subscribe", json!({}));
     let seq = subscribed["seq"].as_u64().unwrap();
     assert_eq!(row(&subscribed["sessions"], w.id(0))["state"], "idle");
@@ -480,7 +480,7 @@ fn the_dashboard_shows_every_session_and_follows_state_changes() {
     // Page text is shown as the text it is, never as markup: a title holding
     // `<b>` shows those characters, not a bold element.
     let listed = serve.connect().call("sessions.list", json!({}));
-    let workspace = &row(&listed, w.id(2))["workspace"];
+    let workspace = &row(&listed, w.id(2))["session"]["workspace"];
     assert_eq!(workspace, "<b>dash-c</b>");
     assert_eq!(rows[2]["workspace"], *workspace);
     assert_eq!(rows[2]["elements"], 0);
@@ -568,7 +568,7 @@ fn hooks_and_webhooks_get_one_event_per_approval() {
     c.call("subscribe", json!({}));
     let mut hooked: Vec<Value> = Vec::new();
     let mut webhooked: Vec<Value> = Vec::new();
-    let mine = |e: &Value| e["target_id"] == target.as_str();
+    let mine = |e: &Value| e["session"]["target_id"] == target.as_str();
     for round in 0..2 {
         c.call(
             "prompt",

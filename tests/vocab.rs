@@ -271,6 +271,11 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
         (&"awaiting_approval".into(), &"Run".into()),
         "{a}"
     );
+    // Answering it: the control pressed and the approval it answered.
+    let pressed = v.ok("approve", &["--session", id(1), "approve"], 0);
+    names(&pressed, id(1), "vocab-approval");
+    assert_eq!(pressed["pressed"], "Run", "{pressed}");
+    assert_eq!(pressed["approval"]["kind"], "command", "{pressed}");
     let e = v.ok(
         "prompt --wait",
         &["--session", id(2), "prompt", "fail", "--wait"],

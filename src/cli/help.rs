@@ -192,7 +192,7 @@ const SINCE: Flag = Flag {
 const KIND: Flag = Flag {
     name: "--kind",
     shown: "--kind K",
-    text: "entries of one kind: snapshot, state_change, new_session, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back, stalled",
+    text: "entries of one kind: snapshot, state_change, new_session, retitled, session_closed, prompt_sent, turn_finished, approval_decided, endpoint_lost, endpoint_back, stalled",
 };
 const WHEN_IDLE: Flag = Flag {
     name: "--when-idle",

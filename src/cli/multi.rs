@@ -734,19 +734,12 @@ struct Printer {
 impl Printer {
     /// A line's seq: the journal's, given as the line is recorded (the journal writes
     /// it later, on its own thread); without a journal, this run's count.
-    /// The journal keeps a chat as its own flat fields (`session`: the id, `target_id`,
-    /// `workspace`, `title`, `endpoint`), as it does for prompts and turns.
     fn number(&mut self, kind: &str, line: &impl Serialize) -> u64 {
         let recorded = self.journal.as_ref().and_then(|j| {
             let mut fields = serde_json::to_value(line).expect("serialises");
             if let Some(o) = fields.as_object_mut() {
                 o.remove("seq");
                 o.remove("type");
-                if let Some(Value::Object(session)) = o.remove("session") {
-                    for (k, v) in session {
-                        o.insert(if k == "id" { "session".into() } else { k }, v);
-                    }
-                }
             }
             j.record(journal::Kind::parse(kind).expect("a journal kind"), fields)
         });

@@ -35,7 +35,6 @@ struct Row {
 /// when it entered its state, and its approvals or error.
 #[derive(Serialize)]
 struct RowView<'a> {
-    #[serde(flatten)]
     session: &'a Session,
     state: Option<State>,
     layout: Option<Layout>,
@@ -65,10 +64,7 @@ struct Event<'a> {
     seq: u64,
     #[serde(rename = "type")]
     kind: &'a str,
-    session: &'a str,
-    target_id: &'a str,
-    workspace: Option<&'a str>,
-    title: &'a str,
+    session: &'a Session,
     previous: Option<State>,
     current: Option<State>,
     timestamp: String,
@@ -152,10 +148,7 @@ impl Table {
         let event = Event {
             seq: self.seq,
             kind,
-            session: &row.session.id,
-            target_id: &row.session.target_id,
-            workspace: row.session.workspace.as_deref(),
-            title: &row.session.title,
+            session: &row.session,
             previous,
             current: snap.map(|s| s.state),
             timestamp: rfc3339(at),
