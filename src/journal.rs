@@ -264,6 +264,7 @@ impl Journal {
     pub fn record(&self, kind: Kind, mut fields: Value) -> Option<u64> {
         let at = SystemTime::now();
         if let Some(o) = fields.as_object_mut()
+            && o.get("session").is_some_and(Value::is_object)
             && let Some(Value::Object(session)) = o.remove("session")
         {
             for (k, v) in session {

@@ -323,7 +323,7 @@ fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
         .map(|i| {
             let of_window: Vec<Value> = decisions(&stdout(&o))
                 .into_iter()
-                .filter(|d| w.id(i).starts_with(d["session"].as_str().unwrap_or("-")))
+                .filter(|d| d["session"]["target_id"] == w.id(i))
                 .flat_map(|d| {
                     [
                         d["rule"].clone(),
