@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::Error;
 use crate::panel::{Approval, Deadline, Panel, Press, Pressing, Snapshot, State};
 
@@ -16,6 +18,37 @@ pub struct Answered {
     pub pressed: String,
     pub approval: Approval,
     pub snapshot: Snapshot,
+}
+
+/// What `approve`, `deny` and `cancel` report (`--json`, and serve's result): the
+/// control pressed, the approval it answered (none for cancel), and the agent's state
+/// after the press.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pressed {
+    pub session: String,
+    pub pressed: String,
+    pub approval: Option<Approval>,
+    pub state: State,
+}
+
+impl Pressed {
+    pub fn of(session: &str, done: Answered) -> Pressed {
+        Pressed {
+            session: session.to_string(),
+            pressed: done.pressed,
+            approval: Some(done.approval),
+            state: done.snapshot.state,
+        }
+    }
+
+    pub fn cancelled(session: &str, end: &Snapshot) -> Pressed {
+        Pressed {
+            session: session.to_string(),
+            pressed: "cancel".into(),
+            approval: None,
+            state: end.state,
+        }
+    }
 }
 
 /// Presses the choice `choice` names (see [`Press::Named`]), or with none the

@@ -245,3 +245,16 @@ fn angrav_command(cdp: &str, args: &[&str]) -> Command {
         .stdout(Stdio::piped());
     command
 }
+
+/// Every control of an approval (and the cancel button) the simulated agent of window
+/// `i` saw pressed, by label (`#sim-pressed`).
+pub fn pressed(w: &Windows, i: usize) -> Vec<String> {
+    let v = w
+        .panel(i)
+        .call_function(
+            "function () { return document.getElementById('sim-pressed').textContent; }",
+            &[],
+        )
+        .expect("read #sim-pressed");
+    serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
+}
