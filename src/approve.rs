@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::Error;
 use crate::panel::{Approval, Deadline, Panel, Press, Pressing, Snapshot, State};
+use crate::sessions::Session;
 
 /// How long the page may take to show that a press took effect.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
@@ -16,6 +19,37 @@ pub struct Answered {
     pub pressed: String,
     pub approval: Approval,
     pub snapshot: Snapshot,
+}
+
+/// What `approve`, `deny` and `cancel` report (`--json`, and serve's result): the
+/// control pressed, the approval it answered (none for cancel), and the agent's state
+/// after the press.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pressed {
+    pub session: Session,
+    pub pressed: String,
+    pub approval: Option<Approval>,
+    pub state: State,
+}
+
+impl Pressed {
+    pub fn of(session: &Session, done: Answered) -> Pressed {
+        Pressed {
+            session: session.clone(),
+            pressed: done.pressed,
+            approval: Some(done.approval),
+            state: done.snapshot.state,
+        }
+    }
+
+    pub fn cancelled(session: &Session, end: &Snapshot) -> Pressed {
+        Pressed {
+            session: session.clone(),
+            pressed: "cancel".into(),
+            approval: None,
+            state: end.state,
+        }
+    }
 }
 
 /// Presses the choice `choice` names (see [`Press::Named`]), or with none the

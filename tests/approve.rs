@@ -7,21 +7,8 @@ mod common;
 
 use angrav::panel::Layout;
 use angrav::sim::Window;
-use common::{Windows, angrav, angrav_json, open, stderr, stdout};
+use common::{Windows, angrav, angrav_json, open, pressed, stderr, stdout};
 use serde_json::{Value, json};
-
-/// Every control of an approval (and the cancel button) the agent of window `i` saw
-/// pressed, by label.
-fn pressed(w: &Windows, i: usize) -> Vec<String> {
-    let v = w
-        .panel(i)
-        .call_function(
-            "function () { return document.getElementById('sim-pressed').textContent; }",
-            &[],
-        )
-        .expect("read #sim-pressed");
-    serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
-}
 
 fn state(w: &Windows, i: usize) -> String {
     let s = angrav_json(&["--session", w.id(i), "status"], 0);

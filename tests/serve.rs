@@ -13,7 +13,7 @@ use angrav::panel::Layout;
 use angrav::sim::Window;
 use cdp::Connection;
 use cdp::methods::runtime::Evaluate;
-use common::{Reaped, open, sim};
+use common::{Reaped, open, pressed, sim};
 use crossbeam_channel::Receiver;
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
@@ -443,14 +443,38 @@ fn rows_in_state(page: &mut Connection, targets: &[&str], state: &str) -> Value 
         json!(targets),
         json!(state)
     );
+    evaluate(page, &expression)
+}
+
+/// A browser tab, closed when dropped.
+struct Tab(String);
+
+impl Drop for Tab {
+    fn drop(&mut self) {
+        let _ = sim().close(&self.0);
+    }
+}
+
+/// serve's dashboard, loaded in a new tab of the test browser.
+fn dashboard(serve: &Serve) -> (Tab, Connection) {
+    let url = format!("http://127.0.0.1:{}/?token={}", serve.port, serve.token);
+    let tab = sim().endpoint().new_target(&url).unwrap();
+    let closed = Tab(tab.id.clone());
+    let mut page = Connection::open(tab.web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    angrav::sim::wait_loaded(&mut page).unwrap();
+    (closed, page)
+}
+
+/// Evaluates `expression` in `page`, awaiting the promise it may give.
+fn evaluate(page: &mut Connection, expression: &str) -> Value {
     let call = Evaluate {
-        expression: &expression,
+        expression,
         return_by_value: true,
         await_promise: true,
         ..Default::default()
     };
     page.call(&call, PATIENCE)
-        .expect("the rows show")
+        .expect("the expression evaluates")
         .into_value()
         .unwrap()
 }
@@ -463,17 +487,7 @@ fn the_dashboard_shows_every_session_and_follows_state_changes() {
         Window::new(Layout::LegacyTarget, "<b>dash-c</b>"),
     ]);
     let serve = start("dashboard", &[], &[]);
-    let url = format!("http://127.0.0.1:{}/?token={}", serve.port, serve.token);
-    let tab = sim().endpoint().new_target(&url).unwrap();
-    struct Closed(String);
-    impl Drop for Closed {
-        fn drop(&mut self) {
-            let _ = sim().close(&self.0);
-        }
-    }
-    let _tab = Closed(tab.id.clone());
-    let mut page = Connection::open(tab.web_socket_debugger_url.as_deref().unwrap()).unwrap();
-    angrav::sim::wait_loaded(&mut page).unwrap();
+    let (_tab, mut page) = dashboard(&serve);
     let ids: Vec<&str> = (0..3).map(|i| w.id(i)).collect();
     let rows = rows_in_state(&mut page, &ids, "idle");
     assert_eq!(rows[0]["workspace"], "dash-a");
@@ -489,6 +503,42 @@ fn the_dashboard_shows_every_session_and_follows_state_changes() {
     rows_in_state(&mut page, &[w.id(1)], "thinking");
     panel.call_function(FLIP_BUSY, &[]).unwrap();
     rows_in_state(&mut page, &[w.id(1)], "idle");
+}
+
+#[test]
+fn approve_in_the_dashboard_presses_that_choice_for_that_row() {
+    let w = open(&[
+        Window::new(Layout::Current, "ask-a").start("approval"),
+        Window::new(Layout::Current, "ask-b").start("approval"),
+    ]);
+    let serve = start("dashboard-approve", &[], &[]);
+    let (_tab, mut page) = dashboard(&serve);
+    rows_in_state(&mut page, &[w.id(0), w.id(1)], "awaiting_approval");
+    let listed = serve.connect().call("sessions.list", json!({}));
+    let approval = &row(&listed, w.id(0))["approval"];
+    assert_eq!(approval["kind"], "command", "{listed}");
+    // The row shows what the agent asks, then its approve button is pressed.
+    let expression = format!(
+        "(function (id) {{ return new Promise((resolve) => {{
+          const row = document.querySelector('tr[data-target=\"' + id + '\"]');
+          const asked = row.querySelector('.asked').textContent;
+          const note = row.querySelector('.ask .note');
+          const obs = new MutationObserver(() => {{
+            if (note.textContent.startsWith('pressed')) {{ obs.disconnect(); resolve({{ asked, said: note.textContent }}); }}
+          }});
+          obs.observe(note, {{ subtree: true, childList: true, characterData: true }});
+          row.querySelector('button.approve').click();
+        }}); }})({})",
+        json!(w.id(0))
+    );
+    let got = evaluate(&mut page, &expression);
+    let command = approval["command"].as_str().expect("a command");
+    assert_eq!(got["asked"], format!("command: {command}"), "{got}");
+    assert_eq!(got["said"], "pressed 'Run'", "{got}");
+    // Exactly that choice, on that window only.
+    assert_eq!(pressed(&w, 0), ["Run"]);
+    assert_eq!(pressed(&w, 1), Vec::<String>::new());
+    rows_in_state(&mut page, &[w.id(0)], "idle");
 }
 
 /// A test HTTP server: each POST's body, parsed, on the receiver.

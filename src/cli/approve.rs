@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::json;
-
 use super::multi::print_report;
 use super::output::{self, describe_state};
 use super::single::{finish_turn, wait_end};
 use super::{Args, Command, registry};
-use crate::approve::{self, Answered};
-use crate::panel::{Deadline, Panel, State};
+use crate::approve::{self, Answered, Pressed};
+use crate::panel::{Deadline, Panel, Snapshot, State};
 use crate::policy::{Autopilot, Decision, Policy};
 use crate::registry::Registry;
 use crate::sessions::Session;
@@ -26,33 +24,44 @@ pub(super) fn one(
     deadline: Deadline,
     a: &Args,
 ) -> Result<u8, Error> {
-    let (pressed, answered, end) = match &a.command {
-        Command::Cancel => ("cancel".to_string(), None, approve::cancel(panel)?),
+    let (done, end) = match &a.command {
+        Command::Cancel => {
+            let end = approve::cancel(panel)?;
+            (Pressed::cancelled(session, &end), end)
+        }
         other => {
             let done = press(panel, other)?;
-            (done.pressed, Some(done.approval), done.snapshot)
+            let end = done.snapshot.clone();
+            (Pressed::of(session, done), end)
         }
     };
-    let said = format!(
-        "{}: pressed '{pressed}'; now {}",
-        session.id,
-        describe_state(&end)
-    );
     if a.wait_answer {
-        output::message(&said);
-        let started = std::time::Instant::now();
+        output::message(&said(&done, &end));
+        let started = Instant::now();
         let waited = wait_end(panel, end, None, deadline, a)?;
         return finish_turn(panel, session, waited, None, started, a, |_, _| {});
     }
-    if a.json {
-        // `approval`: the one answered; `state`: the agent's state after the press.
-        output::json(&json!({
-            "session": session, "pressed": pressed, "approval": answered, "state": end.state
-        }));
-    } else {
-        output::line(&said);
-    }
+    print_pressed(&done, &end, a.json);
     Ok(exit::OK)
+}
+
+/// `s1: pressed 'Run'; now thinking`.
+fn said(done: &Pressed, end: &Snapshot) -> String {
+    format!(
+        "{}: pressed '{}'; now {}",
+        done.session.id,
+        done.pressed,
+        describe_state(end)
+    )
+}
+
+/// What `approve`, `deny` and `cancel` print.
+pub(super) fn print_pressed(done: &Pressed, end: &Snapshot, json: bool) {
+    if json {
+        output::json(done);
+    } else {
+        output::line(&said(done, end));
+    }
 }
 
 fn press(panel: &mut Panel, command: &Command) -> Result<Answered, Error> {

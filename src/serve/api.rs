@@ -15,6 +15,7 @@ use super::Shared;
 use super::lock;
 use super::ws::Outbox;
 use crate::Error;
+use crate::approve::{self, Pressed};
 use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Panel, Role, State};
 use crate::sessions::Session;
@@ -102,6 +103,7 @@ const EXTRACT: (&str, &str) = (
     "bool, default true: collect each finished session's answer",
 );
 const REPORT: &str = "{timed_out, sessions: [{session, target_id, workspace, status: done|pending|closed|failed, state, reason?, duration_ms, answer?, error?, approvals?}]}";
+const PRESSED: &str = "{session, pressed (the label), approval: {kind: command|file_edits|permission|plan|collapsed, command, choices: [{label}]}, state (after the press)}";
 const MESSAGE: &str =
     "{role: user|agent, content (Markdown), thoughts?, code_blocks?: [{lang, code}]}";
 
@@ -110,7 +112,7 @@ const METHODS: &[Method] = &[
         name: "sessions.list",
         summary: "every session with its state, from memory",
         params: &[],
-        result: "[{id, target_id, title, workspace, url, endpoint, state, layout, since (RFC 3339: when it entered its state), error?, approvals}]",
+        result: "[{id, target_id, title, workspace, url, endpoint, state, layout, since (RFC 3339: when it entered its state), error?, approvals, approval?: {kind, command, choices}}]",
         slow: false,
         run: |c, _| Ok(Some(lock(&c.shared.table).list())),
     },
@@ -205,6 +207,39 @@ const METHODS: &[Method] = &[
         run: new_conversation,
     },
     Method {
+        name: "approve",
+        summary: "press an allowing choice of the approval the agent waits for, and confirm it took effect",
+        params: &[
+            SESSION,
+            (
+                "choice",
+                "string, optional: a label or words of one (run, accept-all, once); default the narrowest allowing one",
+            ),
+        ],
+        result: PRESSED,
+        slow: true,
+        run: |c, p| {
+            let choice = p.text("choice")?;
+            press(c, &p, |panel| approve::approve(panel, choice.as_deref()))
+        },
+    },
+    Method {
+        name: "deny",
+        summary: "press the denying choice of the approval the agent waits for, and confirm it took effect",
+        params: &[SESSION],
+        result: PRESSED,
+        slow: true,
+        run: |c, p| press(c, &p, approve::deny),
+    },
+    Method {
+        name: "cancel",
+        summary: "stop the working agent (its cancel button), and confirm it went idle",
+        params: &[SESSION],
+        result: "{session, pressed: \"cancel\", approval: null, state}",
+        slow: true,
+        run: cancel,
+    },
+    Method {
         name: "subscribe",
         summary: "the table now, then an event pushed for every change",
         params: &[],
@@ -236,7 +271,7 @@ const METHODS: &[Method] = &[
     },
 ];
 
-const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session, target_id, workspace, title, previous, current, timestamp, error?, approvals, reason?}";
+const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session, target_id, workspace, title, previous, current, timestamp, error?, approvals, approval?, reason?}";
 const ERRORS: &[&str] = &[
     "bad_request",
     "unknown_method",
@@ -441,7 +476,7 @@ fn prompt(c: &Call, p: Params) -> Answer {
     let sent = turn::send_prompt(&mut panel, &text, send)?;
     if !p.flag("wait", false)? {
         return Ok(Some(
-            json!({ "session": session.id, "delivered": true, "started": sent.started }),
+            json!({ "session": session, "delivered": true, "started": sent.started }),
         ));
     }
     let until = turn::Until {
@@ -475,7 +510,7 @@ fn prompt(c: &Call, p: Params) -> Answer {
         .into());
     }
     Ok(Some(json!({
-        "session": session.id, "delivered": true, "started": true, "state": end.state,
+        "session": session, "delivered": true, "started": true, "state": end.state,
         "error": end.error, "approvals": end.approvals, "answer": answer,
     })))
 }
@@ -606,8 +641,25 @@ fn new_conversation(c: &Call, p: Params) -> Answer {
     }
     let clicked = panel.new_conversation()?;
     Ok(Some(
-        json!({ "session": session.id, "new_conversation": clicked }),
+        json!({ "session": session, "new_conversation": clicked }),
     ))
+}
+
+/// Presses a control of an approval with `answer`.
+fn press(
+    c: &Call,
+    p: &Params,
+    answer: impl FnOnce(&mut Panel) -> Result<approve::Answered, Error>,
+) -> Answer {
+    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
+    let done = answer(&mut panel)?;
+    Ok(Some(json!(Pressed::of(&session, done))))
+}
+
+fn cancel(c: &Call, p: Params) -> Answer {
+    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
+    let end = approve::cancel(&mut panel)?;
+    Ok(Some(json!(Pressed::cancelled(&session, &end))))
 }
 
 #[cfg(test)]

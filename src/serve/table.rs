@@ -15,7 +15,7 @@ use super::lock;
 use super::ws::Outbox;
 use crate::hooks::Hooks;
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Layout, Snapshot, State, WindowRef};
+use crate::panel::{Approval, Layout, Snapshot, State, WindowRef};
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
 
@@ -42,6 +42,9 @@ struct RowView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     approvals: &'a [String],
+    /// What the agent waits for: its kind and command, for the dashboard's buttons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a Approval>,
 }
 
 impl Row {
@@ -54,6 +57,7 @@ impl Row {
             since: rfc3339(self.since),
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+            approval: snap.and_then(|s| s.approval.as_ref()),
         }
     }
 }
@@ -71,6 +75,8 @@ struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     approvals: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a Approval>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
@@ -154,6 +160,7 @@ impl Table {
             timestamp: rfc3339(at),
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+            approval: snap.and_then(|s| s.approval.as_ref()),
             reason,
         };
         let text = serde_json::to_string(&Push { event }).expect("an event serialises");

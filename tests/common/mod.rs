@@ -306,3 +306,16 @@ pub fn screen(text: &str) -> Vec<String> {
         .map(|r| r.into_iter().collect::<String>().trim_end().to_string())
         .collect()
 }
+
+/// Every control of an approval (and the cancel button) the simulated agent of window
+/// `i` saw pressed, by label (`#sim-pressed`).
+pub fn pressed(w: &Windows, i: usize) -> Vec<String> {
+    let v = w
+        .panel(i)
+        .call_function(
+            "function () { return document.getElementById('sim-pressed').textContent; }",
+            &[],
+        )
+        .expect("read #sim-pressed");
+    serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
+}
