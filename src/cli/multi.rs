@@ -307,22 +307,28 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     };
     let autopilot = super::approve::autopilot(a, &registry, to)?;
     let chosen = registry.select(&a.sessions)?;
-    let autopilot = autopilot.as_ref();
-    let clock = Clock::now();
-    let (mut monitors, rx) = crate::monitor::Monitors::new(registry.profile());
-    monitors.stall_after(a.stall_after);
-    let mut order: Vec<String> = Vec::new();
-    let mut watched: HashMap<String, Watched> = HashMap::new();
+    let (monitors, rx) = crate::monitor::Monitors::new(registry.profile());
+    let mut w = Watch {
+        a,
+        registry: &registry,
+        clock: Clock::now(),
+        monitors,
+        order: Vec::new(),
+        watched: HashMap::new(),
+        gone: Gone::default(),
+        // `--on`, `--webhook`, `--notify`: run off this thread, on settled transitions.
+        hooks: crate::hooks::Hooks::start(a.hooks.clone(), a.wait.settle),
+        autopilot: autopilot.as_ref(),
+    };
+    w.monitors.stall_after(a.stall_after);
     for s in &chosen {
-        monitors.spawn(s, None);
-        order.push(s.target_id.clone());
-        watched.insert(s.target_id.clone(), new_watched(s.clone(), true, a));
+        w.monitors.spawn(s, None);
+        w.order.push(s.target_id.clone());
+        w.watched
+            .insert(s.target_id.clone(), new_watched(s.clone(), true, a));
     }
     // Also with --session: the endpoints' losses and returns are reported.
-    monitors.watch_targets(registry.endpoints());
-    let mut gone = Gone::default();
-    // `--on`, `--webhook`, `--notify`: run off this thread, on settled transitions.
-    let hooks = crate::hooks::Hooks::start(a.hooks.clone(), a.wait.settle);
+    w.monitors.watch_targets(registry.endpoints());
     // Read before anything of this run is recorded: the journal after SEQ, up to now.
     let replay = match &a.since {
         Some(_) => Some(super::memory::replay(a)?),
@@ -342,28 +348,16 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         .flatten()
         .min()
         .expect("one at least");
-    while watched.values().any(|w| w.snapshot.is_none()) && Instant::now() < first_by {
+    while w.watched.values().any(|w| w.snapshot.is_none()) && Instant::now() < first_by {
         let Ok(update) = rx.recv_deadline(first_by) else {
             break;
         };
-        let _ = apply_watch(
-            hooks.as_ref(),
-            update,
-            &mut watched,
-            &mut order,
-            &mut monitors,
-            &registry,
-            a,
-            &clock,
-            &mut gone,
-            None,
-            autopilot,
-        );
+        let _ = apply_watch(&mut w, update, None);
     }
     for e in replay.iter().flatten() {
         printer.replayed(e);
     }
-    printer.snapshot(&order, &watched);
+    printer.snapshot(&w.order, &w.watched);
     // Phase 2: events. ^C ends the watch the ordinary way: the journal writes what
     // it holds.
     let interrupt = crate::signals::signals();
@@ -373,23 +367,23 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         never()
     };
     loop {
-        if a.until_idle && all_idle(&mut watched, &gone.lost) {
+        if a.until_idle && all_idle(&mut w.watched, &w.gone.lost) {
             // The decisions still being confirmed are printed first.
-            if let Some(p) = autopilot {
+            if let Some(p) = w.autopilot {
                 p.finish();
             }
-            return Ok(gone.until_idle_code());
+            return Ok(w.gone.until_idle_code());
         }
         if a.count.is_some_and(|n| printer.events >= n) {
             return Ok(exit::OK);
         }
-        let wake = watched.values().filter_map(|w| w.wake).min();
+        let wake = w.watched.values().filter_map(|w| w.wake).min();
         let next = [wake, deadline].into_iter().flatten().min();
         let timer = next.map_or_else(never, crossbeam_channel::at);
         select! {
             recv(rx) -> update => {
                 let Ok(update) = update else { return Ok(exit::OK) };
-                apply_watch(hooks.as_ref(), update, &mut watched, &mut order, &mut monitors, &registry, a, &clock, &mut gone, Some(&mut printer), autopilot);
+                apply_watch(&mut w, update, Some(&mut printer));
             }
             recv(timer) -> _ => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -397,7 +391,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
                     return Ok(exit::TIMEOUT);
                 }
             }
-            recv(ticker) -> _ => printer.table(&order, &watched),
+            recv(ticker) -> _ => printer.table(&w.order, &w.watched),
             recv(interrupt) -> _ => return Ok(exit::INTERRUPTED),
         }
     }
@@ -516,20 +510,35 @@ fn all_idle(watched: &mut HashMap<String, Watched>, lost: &BTreeSet<String>) -> 
     all
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply_watch(
-    hooks: Option<&crate::hooks::Hooks>,
-    update: Update,
-    watched: &mut HashMap<String, Watched>,
-    order: &mut Vec<String>,
-    monitors: &mut crate::monitor::Monitors,
-    registry: &crate::registry::Registry,
-    a: &Args,
-    clock: &Clock,
-    gone: &mut Gone,
-    mut printer: Option<&mut Printer>,
-    autopilot: Option<&Autopilot>,
-) -> Option<()> {
+/// What `sessions watch` keeps while it runs: the chats it follows, in order, what
+/// it knows of them, and what acts on their changes (hooks, a policy).
+struct Watch<'a> {
+    a: &'a Args,
+    registry: &'a crate::registry::Registry,
+    clock: Clock,
+    monitors: crate::monitor::Monitors,
+    order: Vec<String>,
+    watched: HashMap<String, Watched>,
+    gone: Gone,
+    hooks: Option<crate::hooks::Hooks>,
+    autopilot: Option<&'a Autopilot>,
+}
+
+/// One update into the watch; with a `printer` (after the snapshot lines), its event
+/// line.
+fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>) -> Option<()> {
+    let Watch {
+        a,
+        registry,
+        clock,
+        monitors,
+        order,
+        watched,
+        gone,
+        hooks,
+        autopilot,
+    } = w;
+    let (a, registry, hooks, autopilot) = (*a, *registry, hooks.as_ref(), *autopilot);
     match update {
         Update::Changed {
             target_id,
