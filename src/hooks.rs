@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, never, select};
-use serde::Serialize;
 
 use crate::Error;
+use crate::event::Event;
 use crate::panel::{Snapshot, State};
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
@@ -211,24 +211,6 @@ struct Settler {
     jobs: Sender<Job>,
 }
 
-/// An event as hooks get it (the JSON on a command's stdin, a webhook's body).
-#[derive(Debug, Serialize)]
-struct Event<'a> {
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    session: &'a Session,
-    previous: Option<State>,
-    current: Option<State>,
-    timestamp: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    approvals: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
 impl Settler {
     fn run(&mut self, rx: Receiver<Seen>) {
         loop {
@@ -331,17 +313,16 @@ impl Settler {
     ) {
         self.seq += 1;
         let snap = current.map(|_| &f.last);
-        let event = Event {
-            seq: self.seq,
+        // As hooks get it: the JSON on a command's stdin, a webhook's body.
+        let mut event = Event::new(
             kind,
-            session: &f.who,
+            &f.who,
+            snap,
             previous,
-            current,
-            timestamp: rfc3339(SystemTime::now()),
-            error: snap.and_then(|s| s.error.as_deref()),
-            approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+            rfc3339(SystemTime::now()),
             reason,
-        };
+        );
+        (event.seq, event.current) = (self.seq, current);
         let json = serde_json::to_string(&event).expect("an event serialises");
         let mut jobs = Vec::new();
         for hook in &self.config.commands {

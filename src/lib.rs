@@ -19,6 +19,7 @@ pub mod approve;
 pub mod cli;
 pub mod dispatch;
 mod error;
+pub mod event;
 pub mod hooks;
 pub mod journal;
 pub mod locate;

@@ -13,6 +13,7 @@ use super::output::{self, Stream, print_list, shown};
 use super::single::read_input;
 use super::term::Block;
 use super::{Args, Command, registry, show_duration, usage};
+use crate::event::Event;
 use crate::journal::{self, Journal};
 use crate::monitor::Update;
 use crate::panel::{Deadline, State, WindowRef};
@@ -692,30 +693,6 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
     Some(())
 }
 
-/// One line of `sessions watch --json` about a session: first a `snapshot` per
-/// session (`previous` null, `current` its state, and its `layout`), then an event
-/// per change, all of one shape (`schema::WATCH_EVENT`).
-#[derive(Serialize)]
-struct EventLine<'a> {
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    session: &'a Session,
-    previous: Option<State>,
-    current: Option<State>,
-    timestamp: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    layout: Option<crate::panel::Layout>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    approvals: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    approval: Option<&'a crate::panel::Approval>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
 /// `endpoint_lost` and `endpoint_back` in `sessions watch --json`.
 #[derive(Serialize)]
 struct EndpointLine<'a> {
@@ -791,19 +768,15 @@ impl Printer {
         for w in order.iter().filter_map(|id| watched.get(id)) {
             let state = w.snapshot.as_ref().map(|s| s.state);
             let snap = w.snapshot.as_ref();
-            let mut line = EventLine {
-                seq: 0,
-                kind: "snapshot",
-                session: &w.session,
-                previous: None,
-                current: state,
-                timestamp: rfc3339(SystemTime::now()),
-                layout: snap.and_then(|s| s.layout),
-                error: snap.and_then(|s| s.error.as_deref()),
-                approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
-                approval: snap.and_then(|s| s.approval.as_ref()),
-                reason: None,
-            };
+            let mut line = Event::new(
+                "snapshot",
+                &w.session,
+                snap,
+                None,
+                rfc3339(SystemTime::now()),
+                None,
+            );
+            line.layout = snap.and_then(|s| s.layout);
             line.seq = self.number("snapshot", &line);
             if self.table {
                 continue;
@@ -832,19 +805,15 @@ impl Printer {
         timestamp: String,
     ) {
         let snap = w.snapshot.as_ref().filter(|_| current.is_some());
-        let mut line = EventLine {
-            seq: 0,
+        let mut line = Event::new(
             kind,
-            session: &w.session,
+            &w.session,
+            snap,
             previous,
-            current,
-            timestamp: timestamp.clone(),
-            layout: None,
-            error: snap.and_then(|s| s.error.as_deref()),
-            approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
-            approval: snap.and_then(|s| s.approval.as_ref()),
-            reason: reason.as_deref(),
-        };
+            timestamp.clone(),
+            reason.as_deref(),
+        );
+        line.current = current;
         line.seq = self.number(kind, &line);
         self.events += 1;
         if self.table {

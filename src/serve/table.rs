@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::lock;
 use super::ws::Outbox;
+use crate::event::Event;
 use crate::hooks::Hooks;
 use crate::monitor::{Monitors, Update};
 use crate::panel::{Approval, Layout, Snapshot, State, WindowRef};
@@ -62,26 +63,8 @@ impl Row {
     }
 }
 
+#[derive(Serialize)]
 /// One event as subscribers get it: `{"event": {...}}`.
-#[derive(Serialize)]
-struct Event<'a> {
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    session: &'a Session,
-    previous: Option<State>,
-    current: Option<State>,
-    timestamp: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    approvals: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    approval: Option<&'a Approval>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-#[derive(Serialize)]
 struct Push<'a> {
     event: Event<'a>,
 }
@@ -151,18 +134,8 @@ impl Table {
     ) {
         self.seq += 1;
         let snap = row.snapshot.as_ref().filter(|_| kind != "session_closed");
-        let event = Event {
-            seq: self.seq,
-            kind,
-            session: &row.session,
-            previous,
-            current: snap.map(|s| s.state),
-            timestamp: rfc3339(at),
-            error: snap.and_then(|s| s.error.as_deref()),
-            approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
-            approval: snap.and_then(|s| s.approval.as_ref()),
-            reason,
-        };
+        let mut event = Event::new(kind, &row.session, snap, previous, rfc3339(at), reason);
+        event.seq = self.seq;
         let text = serde_json::to_string(&Push { event }).expect("an event serialises");
         // A client that cannot take it is dropped (see `Outbox::send`), never waited for.
         self.subscribers.retain(|_, c| c.send(text.clone()));

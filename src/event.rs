@@ -1,0 +1,58 @@
+//! One event about a chat, as every part that reports events writes it: the lines of
+//! `sessions watch`, the pushes of `serve`, and what hooks get on stdin. Its shape is
+//! `watch_event` in [`crate::schema`].
+
+use serde::Serialize;
+
+use crate::panel::{Approval, Layout, Snapshot, State};
+use crate::sessions::Session;
+
+#[derive(Debug, Serialize)]
+pub struct Event<'a> {
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub session: &'a Session,
+    pub previous: Option<State>,
+    pub current: Option<State>,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// Snapshot lines only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Layout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub approvals: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<&'a Approval>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    /// An event about `session`, with the details of `snap` (the state it is in now;
+    /// none for a chat that closed). `seq` and `layout` are the caller's to set.
+    pub fn new(
+        kind: &'a str,
+        session: &'a Session,
+        snap: Option<&'a Snapshot>,
+        previous: Option<State>,
+        timestamp: String,
+        reason: Option<&'a str>,
+    ) -> Event<'a> {
+        Event {
+            seq: 0,
+            kind,
+            session,
+            previous,
+            current: snap.map(|s| s.state),
+            timestamp,
+            layout: None,
+            error: snap.and_then(|s| s.error.as_deref()),
+            approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
+            approval: snap.and_then(|s| s.approval.as_ref()),
+            reason,
+        }
+    }
+}
