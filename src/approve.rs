@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::panel::{Approval, Deadline, Panel, Press, Pressing, Snapshot, State};
@@ -22,32 +22,44 @@ pub struct Answered {
 }
 
 /// What `approve`, `deny` and `cancel` report (`--json`, and serve's result): the
-/// control pressed, the approval it answered (none for cancel), and the agent's state
-/// after the press.
-#[derive(Debug, Clone, Serialize)]
+/// control pressed, the approval it answered (none for cancel), and the agent after
+/// the press: its state, error and the choices offered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pressed {
     pub session: Session,
     pub pressed: String,
     pub approval: Option<Approval>,
     pub state: State,
+    pub error: Option<String>,
+    pub approvals: Vec<String>,
+    /// When a quota error says work resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_resume: Option<String>,
 }
 
 impl Pressed {
     pub fn of(session: &Session, done: Answered) -> Pressed {
-        Pressed {
-            session: session.clone(),
-            pressed: done.pressed,
-            approval: Some(done.approval),
-            state: done.snapshot.state,
-        }
+        Pressed::after(session, done.pressed, Some(done.approval), &done.snapshot)
     }
 
     pub fn cancelled(session: &Session, end: &Snapshot) -> Pressed {
+        Pressed::after(session, "cancel".into(), None, end)
+    }
+
+    fn after(
+        session: &Session,
+        pressed: String,
+        approval: Option<Approval>,
+        now: &Snapshot,
+    ) -> Pressed {
         Pressed {
             session: session.clone(),
-            pressed: "cancel".into(),
-            approval: None,
-            state: end.state,
+            pressed,
+            approval,
+            state: now.state,
+            error: now.error.clone(),
+            approvals: now.approvals.clone(),
+            quota_resume: now.quota_resume.clone(),
         }
     }
 }

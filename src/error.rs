@@ -50,6 +50,12 @@ pub enum Error {
     State(crate::state::StateError),
     /// Anything else that failed, said in a sentence.
     Failed(String),
+    /// What `angrav serve` answered a request with (`--server`): its `code` (one of
+    /// [`Error::CODES`]) and message, as the command run here would have failed.
+    Served {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// Documented process exit codes.
@@ -64,13 +70,45 @@ pub mod exit {
 }
 
 impl Error {
+    /// Every [`Error::code`].
+    pub const CODES: &[&str] = &[
+        "usage",
+        "profile",
+        "session_not_found",
+        "session_ambiguous",
+        "no_panel",
+        "context_gone",
+        "not_accepted",
+        "not_delivered",
+        "unresponsive",
+        "state",
+        "timeout",
+        "endpoint",
+        "cdp",
+        "simulator",
+        "failed",
+    ];
+
+    /// The exit code, from [`Error::code`]: an error serve answered with exits as the
+    /// command run here would have.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Usage(_) | Error::Misused { .. } | Error::Profile(_) => exit::USAGE,
-            Error::SessionNotFound { .. } | Error::SessionAmbiguous { .. } => exit::NO_SESSION,
-            Error::Timeout { .. } => exit::TIMEOUT,
+        match self.code() {
+            "usage" | "profile" => exit::USAGE,
+            "session_not_found" | "session_ambiguous" => exit::NO_SESSION,
+            "timeout" => exit::TIMEOUT,
             _ => exit::FAILURE,
         }
+    }
+
+    /// An error serve answered with: its code (an unknown one counts as `failed`) and
+    /// message.
+    pub fn served(code: &str, message: String) -> Error {
+        let code = Error::CODES
+            .iter()
+            .find(|c| **c == code)
+            .copied()
+            .unwrap_or("failed");
+        Error::Served { code, message }
     }
 
     /// A stable name for the kind of error, for scripts (`--json` errors carry it).
@@ -97,6 +135,7 @@ impl Error {
             Error::Cdp(_) => "cdp",
             Error::Sim(_) => "simulator",
             Error::Failed(_) => "failed",
+            Error::Served { code, .. } => code,
         }
     }
 
@@ -184,7 +223,7 @@ impl fmt::Display for Error {
             }
             Error::Sim(e) => write!(f, "{e}"),
             Error::State(e) => write!(f, "{e}"),
-            Error::Failed(m) => write!(f, "{m}"),
+            Error::Failed(m) | Error::Served { message: m, .. } => write!(f, "{m}"),
         }
     }
 }

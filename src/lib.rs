@@ -6,6 +6,7 @@
 //! - [`turn`]: sending a prompt and waiting for its answer.
 //! - [`approve`]: answering an approval, stopping an agent; [`policy`]: rules that
 //!   answer approvals in unattended runs.
+//! - [`results`]: what the commands on one chat report, printed and served alike.
 //! - [`dispatch`]: a queue of prompts spread over the idle sessions.
 //! - [`profile`]: the selectors, as data.
 //! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
@@ -29,6 +30,7 @@ pub mod panel;
 pub mod policy;
 pub mod profile;
 pub mod registry;
+pub mod results;
 pub mod schema;
 pub mod serve;
 pub mod sessions;

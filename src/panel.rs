@@ -197,7 +197,7 @@ pub struct Snapshot {
     /// Which profile markers matched: why angrav reads the state as it does.
     pub markers: Vec<String>,
     /// Changes whenever anything above does (computed in the page).
-    #[serde(skip_serializing)]
+    #[serde(default, skip_serializing)]
     pub key: String,
     /// No panel here, but a panel iframe exists: look again.
     #[serde(default, skip_serializing)]

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use cdp::Endpoint;
 use crossbeam_channel::Receiver;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::monitor::{Monitors, Update};
@@ -44,13 +44,52 @@ pub struct Registry {
 }
 
 /// A session with its state now, as `sessions list` shows it.
-#[derive(Debug, Clone, Serialize)]
+/// Read back from a row of `sessions list --json` (serve's `sessions.list`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Listed {
     pub session: Session,
     pub state: Option<State>,
     pub layout: Option<Layout>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+/// A row of `sessions list --json` and of serve's `sessions.list`: a chat, or (with
+/// `--all`) an Agent Manager window, named by the same `session` object (its
+/// `workspace` null), with no state.
+#[derive(Serialize)]
+pub struct ListRow<'a> {
+    session: serde_json::Value,
+    kind: &'static str,
+    state: Option<State>,
+    layout: Option<Layout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+}
+
+impl ListRow<'_> {
+    /// The chats, then the other windows.
+    pub fn all<'a>(list: &'a [Listed], managers: &'a [Manager]) -> Vec<ListRow<'a>> {
+        list.iter()
+            .map(|l| ListRow {
+                session: serde_json::to_value(&l.session).expect("serialises"),
+                kind: "session",
+                state: l.state,
+                layout: l.layout,
+                problem: l.problem.as_deref(),
+            })
+            .chain(managers.iter().map(|m| ListRow {
+                session: serde_json::json!({
+                    "id": m.id, "target_id": m.target_id, "workspace": null,
+                    "title": m.title, "endpoint": m.endpoint,
+                }),
+                kind: "manager",
+                state: None,
+                layout: None,
+                problem: None,
+            }))
+            .collect()
+    }
 }
 
 impl Registry {

@@ -2,7 +2,7 @@
 //! from one invocation to the next (the CDP target id, which lives as long as the window).
 
 use cdp::Endpoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::panel::WindowRef;
@@ -14,7 +14,8 @@ const MIN_ID: usize = 6;
 /// Serialised, a session is the `session` object of the JSON vocabulary (see
 /// [`crate::schema`]): `{id, target_id, workspace, title, endpoint}`, the same in
 /// every result and event that names a chat.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "Described")]
 pub struct Session {
     /// The shortest unique prefix of the target id (any unique prefix is accepted).
     pub id: String,
@@ -52,6 +53,38 @@ impl Session {
     pub fn retitle(&mut self, title: String, profile: &Profile) {
         self.workspace = workspace(&title, profile);
         self.title = title;
+    }
+}
+
+/// A session as results write it (serve's answers to `--server`): read back, its
+/// window is found again from its endpoint and target id.
+#[derive(Deserialize)]
+struct Described {
+    id: String,
+    target_id: String,
+    workspace: Option<String>,
+    title: String,
+    /// Not written; a session read back has none.
+    #[serde(default)]
+    url: String,
+    endpoint: String,
+}
+
+impl TryFrom<Described> for Session {
+    type Error = cdp::Error;
+
+    fn try_from(d: Described) -> Result<Session, cdp::Error> {
+        let endpoint = Endpoint::parse(&d.endpoint)?;
+        let ws_url = endpoint.page_ws_url(&d.target_id);
+        Ok(Session {
+            window: WindowRef::new(endpoint, d.target_id.clone(), ws_url),
+            id: d.id,
+            target_id: d.target_id,
+            workspace: d.workspace,
+            title: d.title,
+            url: d.url,
+            endpoint: d.endpoint,
+        })
     }
 }
 

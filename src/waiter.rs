@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, never, select, tick};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::monitor::{Monitors, Update};
@@ -39,7 +39,7 @@ pub struct WaitSpec {
 }
 
 /// Where a session ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The agent stopped: `state` says idle, awaiting approval, or error.
@@ -55,28 +55,31 @@ pub enum Status {
     Stalled,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub session: Session,
     pub status: Status,
     /// The last state seen.
     pub state: Option<State>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// From the start of the wait to the moment the session stopped (or now).
     pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<Message>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<String>,
     /// What the agent waits for, when it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// When a quota error says work resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_resume: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub timed_out: bool,
     pub sessions: Vec<Outcome>,
@@ -307,6 +310,7 @@ impl Outcome {
             error: None,
             approvals: Vec::new(),
             approval: None,
+            quota_resume: None,
         }
     }
 
@@ -316,6 +320,7 @@ impl Outcome {
         self.error = snap.error.clone();
         self.approvals = snap.approvals.clone();
         self.approval = snap.approval.clone();
+        self.quota_resume = snap.quota_resume.clone();
     }
 }
 

@@ -287,6 +287,9 @@ fn a_client_lists_prompts_waits_and_receives_events() {
         "output",
         "history",
         "new",
+        "approve",
+        "deny",
+        "cancel",
         "subscribe",
         "unsubscribe",
         "schema",
@@ -514,9 +517,9 @@ fn approve_in_the_dashboard_presses_that_choice_for_that_row() {
     let serve = start("dashboard-approve", &[], &[]);
     let (_tab, mut page) = dashboard(&serve);
     rows_in_state(&mut page, &[w.id(0), w.id(1)], "awaiting_approval");
-    let listed = serve.connect().call("sessions.list", json!({}));
-    let approval = &row(&listed, w.id(0))["approval"];
-    assert_eq!(approval["kind"], "command", "{listed}");
+    let table = serve.connect().call("subscribe", json!({}));
+    let approval = &row(&table["sessions"], w.id(0))["approval"];
+    assert_eq!(approval["kind"], "command", "{table}");
     // The row shows what the agent asks, then its approve button is pressed.
     let expression = format!(
         "(function (id) {{ return new Promise((resolve) => {{
@@ -697,4 +700,247 @@ fn sessions_watch_runs_the_same_hooks() {
     assert!(target.starts_with(session), "{line}");
     drop(watch);
     let _ = std::fs::remove_file(fifo);
+}
+
+/// One command's result: exit code and stdout.
+type Ran = (Option<i32>, String);
+
+/// Runs `angrav ARGS` attached to the test browser itself.
+fn local(args: &[&str]) -> Ran {
+    let o = common::angrav(args);
+    (o.status.code(), common::stdout(&o))
+}
+
+/// Runs `angrav --server URL ARGS`: asked of `serve` (its token from its state
+/// directory), or with `by_env`, named by ANGRAV_SERVER and ANGRAV_TOKEN.
+fn remote(serve: &Serve, args: &[&str], by_env: bool) -> Ran {
+    let url = format!("http://127.0.0.1:{}", serve.port);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_angrav"));
+    if by_env {
+        cmd.env("ANGRAV_SERVER", &url)
+            .env("ANGRAV_TOKEN", &serve.token)
+            .env("ANGRAV_STATE_DIR", common::state_dir());
+    } else {
+        cmd.args(["--server", &url])
+            .env("ANGRAV_STATE_DIR", &serve.state);
+    }
+    let o = cmd
+        .args(args)
+        .env_remove("ANGRAV_CDP")
+        .output()
+        .expect("run angrav --server");
+    (o.status.code(), common::stdout(&o))
+}
+
+/// `out` with every `duration_ms` of a JSON result 0: how long a wait took differs
+/// from run to run.
+fn timeless(out: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(out) else {
+        return out.to_string();
+    };
+    let zero = |o: &mut Value| {
+        if o.get("duration_ms").is_some() {
+            o["duration_ms"] = json!(0);
+        }
+    };
+    zero(&mut v);
+    if let Some(rows) = v.get_mut("sessions").and_then(Value::as_array_mut) {
+        rows.iter_mut().for_each(zero);
+    }
+    format!("{v}\n")
+}
+
+/// Runs `args` (`SESSION` standing for `session`) here and through serve, and asserts
+/// the same exit code and stdout, without and with --json. `twin`: the session the
+/// run through serve acts on instead (for a command that changes its chat), its id
+/// read back as `session`'s.
+fn same(serve: &Serve, args: &[&str], session: &str, twin: Option<&str>) -> Ran {
+    let mut first = None;
+    for json in [false, true] {
+        let with = |id: &str| {
+            let mut all: Vec<&str> = args.to_vec();
+            let at = all.iter().position(|a| *a == "SESSION");
+            if let Some(i) = at {
+                all[i] = id;
+            }
+            if json {
+                all.insert(0, "--json");
+            }
+            all.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+        };
+        let here = with(session);
+        let there = with(twin.unwrap_or(session));
+        let here: Vec<&str> = here.iter().map(String::as_str).collect();
+        let there: Vec<&str> = there.iter().map(String::as_str).collect();
+        let mine = local(&here);
+        let mine = (mine.0, timeless(&mine.1));
+        let (code, mut out) = remote(serve, &there, json);
+        if let Some(t) = twin {
+            out = out.replace(t, session).replace(&t[..6], &session[..6]);
+        }
+        let out = timeless(&out);
+        assert_eq!(
+            (code, &out),
+            (mine.0, &mine.1),
+            "angrav {here:?} here and through serve"
+        );
+        first.get_or_insert(mine);
+        if twin.is_some() && !json {
+            // A command that changes the chat runs once, in the form `args` give.
+            return first.unwrap();
+        }
+    }
+    first.unwrap()
+}
+
+#[test]
+fn commands_through_serve_print_what_they_print_themselves() {
+    let w = open(&[
+        Window::new(Layout::Current, "remote-twin"),
+        Window::new(Layout::Current, "remote-twin"),
+        Window::new(Layout::Current, "remote-ask").start("approval"),
+        Window::new(Layout::Current, "remote-ask").start("approval"),
+        Window::new(Layout::Current, "remote-ask").start("approval"),
+        Window::new(Layout::Current, "remote-ask").start("approval"),
+        Window::new(Layout::Current, "remote-twin"),
+        Window::new(Layout::Current, "remote-twin"),
+    ]);
+    let serve = start("remote", &[], &[]);
+    let id = |i: usize| w.id(i);
+    // A turn on each twin, asked here and through serve: the same answer printed.
+    let (code, answer) = same(
+        &serve,
+        &["prompt", "--session", "SESSION", "--wait", "hello"],
+        id(0),
+        Some(id(1)),
+    );
+    assert_eq!(code, Some(0));
+    assert!(answer.contains("hello"), "{answer}");
+    same(
+        &serve,
+        &[
+            "--json",
+            "prompt",
+            "--session",
+            "SESSION",
+            "--wait",
+            "again",
+        ],
+        id(6),
+        Some(id(7)),
+    );
+    same(
+        &serve,
+        &["prompt", "--session", "SESSION", "and on"],
+        id(0),
+        Some(id(1)),
+    );
+    same(
+        &serve,
+        &["--json", "prompt", "--session", "SESSION", "and on"],
+        id(6),
+        Some(id(7)),
+    );
+    // Reading a chat, here and through serve.
+    for args in [
+        &["wait", "--session", "SESSION"][..],
+        &["output", "last", "--session", "SESSION"],
+        &["output", "code", "--session", "SESSION", "--lang", "rust"],
+        &["history", "--session", "SESSION"],
+        &["status", "--session", "SESSION"],
+    ] {
+        let (code, out) = same(&serve, args, id(0), None);
+        assert_eq!(code, Some(0), "{args:?}: {out}");
+        assert!(!out.is_empty(), "{args:?}");
+    }
+    // A chat awaiting approval: wait ends on it with exit 1.
+    let (code, out) = same(&serve, &["wait", "--session", "SESSION"], id(2), None);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("awaiting_approval"), "{out}");
+    // Answered here and through serve: the same choice pressed, the same result.
+    let (code, out) = same(
+        &serve,
+        &["approve", "--session", "SESSION"],
+        id(2),
+        Some(id(3)),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(common::pressed(&w, 2), ["Run"]);
+    assert_eq!(common::pressed(&w, 3), ["Run"]);
+    same(
+        &serve,
+        &["--json", "deny", "--session", "SESSION"],
+        id(4),
+        Some(id(5)),
+    );
+    assert_eq!(common::pressed(&w, 4), ["Reject"]);
+    assert_eq!(common::pressed(&w, 5), ["Reject"]);
+    same(&serve, &["new", "--session", "SESSION"], id(0), Some(id(1)));
+    // Errors exit alike: no such session (3), several sessions and none chosen (3),
+    // a usage error (2), nothing to cancel (1).
+    for (args, code) in [
+        (&["status", "--session", "no-such-chat"][..], 3),
+        (&["output", "last"], 3),
+        (
+            &[
+                "prompt",
+                "--session",
+                "SESSION",
+                "--session",
+                "SESSION",
+                "hi",
+            ],
+            2,
+        ),
+        (&["cancel", "--session", "SESSION"], 1),
+    ] {
+        let (got, out) = same(&serve, args, id(0), None);
+        assert_eq!((got, out.as_str()), (Some(code), ""), "{args:?}");
+    }
+    // The list: this test's rows are the same.
+    for json in [false, true] {
+        let args: &[&str] = if json {
+            &["--json", "sessions", "list"]
+        } else {
+            &["sessions", "list"]
+        };
+        let mine = |out: &str| -> Vec<String> {
+            if json {
+                let rows: Value = serde_json::from_str(out).unwrap();
+                (0..8)
+                    .map(|i| common::by_target(&rows, id(i)).unwrap().to_string())
+                    .collect()
+            } else {
+                (0..8)
+                    .map(|i| {
+                        out.lines()
+                            .find(|l| l.starts_with(&id(i)[..6]))
+                            .unwrap()
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            }
+        };
+        let (code, here) = local(args);
+        let (got, there) = remote(&serve, args, false);
+        assert_eq!((got, mine(&there)), (code, mine(&here)));
+    }
+    // The reports of the waits, but for how long each took.
+    let args = [
+        "--json",
+        "sessions",
+        "wait",
+        "--session",
+        id(0),
+        "--session",
+        id(2),
+    ];
+    let (code, here) = local(&args);
+    let (got, there) = remote(&serve, &args, false);
+    assert_eq!((got, timeless(&there)), (code, timeless(&here)));
+    // What serve does not run is refused, said so.
+    let (code, out) = remote(&serve, &["sessions", "watch"], false);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
 }

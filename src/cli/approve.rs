@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::multi::print_report;
-use super::output::{self, describe_state};
+use super::output::{self, describe};
 use super::single::{finish_turn, wait_end};
 use super::{Args, Command, registry};
 use crate::approve::{self, Answered, Pressed};
-use crate::panel::{Deadline, Panel, Snapshot, State};
+use crate::panel::{Deadline, Panel, State};
 use crate::policy::{Autopilot, Decision, Policy};
 use crate::registry::Registry;
 use crate::sessions::Session;
@@ -36,31 +36,32 @@ pub(super) fn one(
         }
     };
     if a.wait_answer {
-        output::message(&said(&done, &end));
+        output::message(&said(&done));
         let started = Instant::now();
         let waited = wait_end(panel, end, None, deadline, a)?;
         return finish_turn(panel, session, waited, None, started, a, |_, _| {});
     }
-    print_pressed(&done, &end, a.json);
+    print_pressed(&done, a.json);
     Ok(exit::OK)
 }
 
 /// `s1: pressed 'Run'; now thinking`.
-fn said(done: &Pressed, end: &Snapshot) -> String {
-    format!(
-        "{}: pressed '{}'; now {}",
-        done.session.id,
-        done.pressed,
-        describe_state(end)
-    )
+fn said(done: &Pressed) -> String {
+    let now = describe(
+        done.state.name(),
+        done.error.as_deref(),
+        done.quota_resume.as_deref(),
+        &done.approvals,
+    );
+    format!("{}: pressed '{}'; now {now}", done.session.id, done.pressed)
 }
 
 /// What `approve`, `deny` and `cancel` print.
-pub(super) fn print_pressed(done: &Pressed, end: &Snapshot, json: bool) {
+pub(super) fn print_pressed(done: &Pressed, json: bool) {
     if json {
         output::json(done);
     } else {
-        output::line(&said(done, end));
+        output::line(&said(done));
     }
 }
 

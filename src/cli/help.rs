@@ -276,12 +276,19 @@ const NO_STATE: Flag = Flag {
     text: "run without the state directory (no aliases, groups or journal) [state: ANGRAV_STATE_DIR, else $XDG_STATE_HOME/angrav or ~/.local/state/angrav]",
 };
 
+const SERVER: Flag = Flag {
+    name: "--server",
+    shown: "--server URL",
+    text: "ask a running angrav serve (http://HOST:PORT) instead of attaching: sessions list, status, prompt, wait, sessions wait|fanout|run, output, history, new, approve, deny, cancel, with the same output; its token from ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVER]",
+};
+
 /// Flags every command takes that talks to Antigravity.
 const COMMON: &[&Flag] = &[&CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE];
 
 /// The flags in the order the whole help lists them.
 const ALL_FLAGS: &[&Flag] = &[
     &CDP,
+    &SERVER,
     &SESSION,
     &JSON,
     &RAW,
@@ -333,7 +340,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions list",
         args: "",
         summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager)",
-        flags: &[&ALL, &GROUP, &TIMEOUT],
+        flags: &[&SERVER, &ALL, &GROUP, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -341,6 +348,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "wait for chats to stop: the first (--any) or every one (--all, the default)",
         flags: &[
+            &SERVER,
             &ANY,
             &ALL,
             &SESSION_MANY,
@@ -358,6 +366,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: " TEXT",
         summary: "the same prompt to every chosen chat (default: every idle one), sent concurrently; each chat's own answer is awaited and collected (TEXT may be - for stdin, or use -f FILE)",
         flags: &[
+            &SERVER,
             &SESSION_FANOUT,
             &GROUP,
             &TIMEOUT,
@@ -375,6 +384,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "a prompt per chat: --task ID=TEXT (repeatable), or -f FILE with a JSON list of {\"session\", \"prompt\"} (- for stdin); awaited like fanout",
         flags: &[
+            &SERVER,
             &TASK,
             &FILE,
             &GROUP,
@@ -443,7 +453,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
-        flags: &[&SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -451,6 +461,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: " TEXT",
         summary: "send a prompt (TEXT, - for stdin, or -f FILE), confirm it was delivered exactly as given, and wait up to 10 s (--start-within) for its turn to start, else it is reported stalled; a busy agent (unless --when-idle) and a draft in the editor are refused",
         flags: &[
+            &SERVER,
             &SESSION_ONE,
             &FILE,
             &WAIT,
@@ -467,56 +478,70 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &[&SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
         common: true,
     },
     Cmd {
         words: "approve",
         args: " [CHOICE]",
         summary: "press one choice of the approval the agent waits for, when exactly one shows: CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
-        flags: &[&SESSION_ONE, &WAIT_TURN, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        flags: &[
+            &SERVER,
+            &SESSION_ONE,
+            &WAIT_TURN,
+            &TIMEOUT,
+            &SETTLE,
+            &STALL_AFTER,
+        ],
         common: true,
     },
     Cmd {
         words: "deny",
         args: "",
         summary: "press Deny, Reject or Reject all, whichever the approval offers, as approve presses",
-        flags: &[&SESSION_ONE, &WAIT_TURN, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        flags: &[
+            &SERVER,
+            &SESSION_ONE,
+            &WAIT_TURN,
+            &TIMEOUT,
+            &SETTLE,
+            &STALL_AFTER,
+        ],
         common: true,
     },
     Cmd {
         words: "cancel",
         args: "",
         summary: "stop a working agent: press the busy marker (the cancel button), confirmed by the agent going idle within 5 s",
-        flags: &[&SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
         common: true,
     },
     Cmd {
         words: "output last",
         args: "",
         summary: "the last answer as Markdown (--json: with its thoughts and code blocks)",
-        flags: &[&SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE],
         common: true,
     },
     Cmd {
         words: "output code",
         args: "",
         summary: "the last answer's code blocks",
-        flags: &[&SESSION_ONE, &LANG],
+        flags: &[&SERVER, &SESSION_ONE, &LANG],
         common: true,
     },
     Cmd {
         words: "history",
         args: "",
         summary: "every message of the conversation, oldest first",
-        flags: &[&SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE],
         common: true,
     },
     Cmd {
         words: "new",
         args: "",
         summary: "start a new conversation",
-        flags: &[&SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE],
         common: true,
     },
     Cmd {

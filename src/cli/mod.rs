@@ -11,6 +11,7 @@ mod help;
 mod memory;
 mod multi;
 mod output;
+mod remote;
 mod serve;
 mod single;
 mod term;
@@ -109,6 +110,12 @@ struct Args {
     hooks: crate::hooks::Config,
     /// `--policy FILE`: the approval rules of a wait or a watch.
     policy: Option<PathBuf>,
+    /// `--server URL`: ask a running `angrav serve` (else `ANGRAV_SERVER`).
+    server: Option<String>,
+    /// The command's words in the command table, and the flags given, by the names
+    /// the table knows them by (what `--server` checks).
+    words: &'static str,
+    given: Vec<&'static str>,
 }
 
 pub fn main() -> u8 {
@@ -176,6 +183,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
         policy: None,
+        server: None,
+        words: "",
+        given: Vec::new(),
     };
     let (mut help, mut version) = (false, false);
     // Every flag given, by the name the command table knows it by.
@@ -258,6 +268,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),
+            Long("server") => a.server = Some(text(p.value())?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -296,6 +307,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
     if let Some(flag) = given.iter().find(|f| !cmd.takes(f)) {
         return Err(misused(format!("{flag} does not apply to '{}'", cmd.words)));
     }
+    a.words = cmd.words;
+    a.given = given;
     // What follows the command's words, checked against what its table entry names.
     let operands = cmd.operands();
     let fits = rest.len() >= operands.min && rest.len() <= operands.max;
@@ -524,6 +537,9 @@ fn run(a: Args) -> Result<u8, Error> {
     ) {
         // These may wait long: a reader that goes away must not leave them running.
         output::exit_when_stdout_closes();
+    }
+    if let Some(url) = remote::server(&a) {
+        return remote::run(&a, &url);
     }
     match &a.command {
         Command::Help(topic) => {

@@ -115,6 +115,12 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
         ));
         return Ok(exit::INTERRUPTED);
     }
+    Ok(report_end(&report, a.wait.timeout))
+}
+
+/// After the report: a wait that timed out says whom it still waited for; the exit
+/// code.
+pub(super) fn report_end(report: &Report, timeout: Duration) -> u8 {
     if report.timed_out {
         let pending: Vec<&str> = report
             .with_status(Status::Pending)
@@ -122,15 +128,15 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             .collect();
         output::message(&format!(
             "timed out after {}; still waiting for {}",
-            show_duration(a.wait.timeout),
+            show_duration(timeout),
             pending.join(", ")
         ));
     }
-    Ok(report_code(&report))
+    report_code(report)
 }
 
 /// `--task ID=TEXT` or a JSON list of `{session, prompt}` (`-f FILE`, `-` for stdin).
-fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
+pub(super) fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
     let mut tasks = Vec::new();
     for t in &a.tasks {
         let (id, text) = t

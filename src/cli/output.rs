@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{color, term};
 use crate::panel::{Layout, Message, Snapshot, State};
-use crate::registry::Listed;
+use crate::registry::{ListRow, Listed};
 use crate::sessions::{Manager, Session};
 
 /// `--raw`: page text goes to a terminal unaltered.
@@ -167,15 +167,30 @@ mod poll {
 }
 
 pub(super) fn describe_state(s: &Snapshot) -> String {
-    let mut out = s.state.name().to_string();
-    if let Some(e) = &s.error {
+    describe(
+        s.state.name(),
+        s.error.as_deref(),
+        s.quota_resume.as_deref(),
+        &s.approvals,
+    )
+}
+
+/// `error: quota reached (resumes at 14:00)`, `awaiting_approval (choices: Run, Reject)`.
+pub(super) fn describe(
+    state: &str,
+    error: Option<&str>,
+    quota_resume: Option<&str>,
+    approvals: &[String],
+) -> String {
+    let mut out = state.to_string();
+    if let Some(e) = error {
         out += &format!(": {e}");
     }
-    if let Some(q) = &s.quota_resume {
+    if let Some(q) = quota_resume {
         out += &format!(" (resumes at {q})");
     }
-    if !s.approvals.is_empty() {
-        out += &format!(" (choices: {})", s.approvals.join(", "));
+    if !approvals.is_empty() {
+        out += &format!(" (choices: {})", approvals.join(", "));
     }
     out
 }
@@ -237,42 +252,10 @@ pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
     line(&format!("  markers:  {}", snap.markers.join("; ")));
 }
 
-/// A row of `sessions list --json`: a chat, or (with `--all`) an Agent Manager window,
-/// named by the same `session` object (its `workspace` null), with no state.
-#[derive(Serialize)]
-struct Row<'a> {
-    session: serde_json::Value,
-    kind: &'static str,
-    state: Option<State>,
-    layout: Option<Layout>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<&'a str>,
-}
-
 /// The chats with their states, then the `managers` (given with `--all`).
 pub(super) fn print_list(list: &[Listed], managers: &[Manager], json: bool) {
     if json {
-        let rows: Vec<Row> = list
-            .iter()
-            .map(|l| Row {
-                session: serde_json::to_value(&l.session).expect("serialises"),
-                kind: "session",
-                state: l.state,
-                layout: l.layout,
-                problem: l.problem.as_deref(),
-            })
-            .chain(managers.iter().map(|m| Row {
-                session: serde_json::json!({
-                    "id": m.id, "target_id": m.target_id, "workspace": null,
-                    "title": m.title, "endpoint": m.endpoint,
-                }),
-                kind: "manager",
-                state: None,
-                layout: None,
-                problem: None,
-            }))
-            .collect();
-        return self::json(&rows);
+        return self::json(&ListRow::all(list, managers));
     }
     if list.is_empty() {
         message("no Antigravity editor windows found");

@@ -2,17 +2,17 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
 use serde_json::json;
 
-use super::output::{self, describe_state, print_answer, print_status};
+use super::output::{self, describe, print_answer, print_status};
 use super::{Args, Command, registry, show_duration, usage};
 use crate::journal::{self, Ended, TurnOutcome, TurnRecord};
-use crate::panel::{Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
+use crate::panel::{CodeBlock, Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
+use crate::results::{NewConversation, Prompted, WaitResult};
 use crate::sessions::Session;
-use crate::waiter::{Outcome, Status};
+use crate::waiter::Outcome;
 use crate::{Error, exit, turn};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -23,13 +23,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
         _ => None,
     };
-    if a.sessions.len() > 1 {
-        return Err(usage(
-            "this command acts on one session: give --session once",
-        ));
-    }
+    let query = one_session(a)?;
     let registry = registry(a)?;
-    let session = registry.get(a.sessions.first().map(String::as_str))?;
+    let session = registry.get(query)?;
     // `status` shows a page that does not answer within the probe time as such.
     let attach_by = match a.command {
         Command::Status => deadline.earliest(Deadline::within(PROBE_WITHIN)),
@@ -77,19 +73,8 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 j.record_prompt(&record);
             }
             if !a.wait_answer {
-                if a.json {
-                    let status = if sent.started { "started" } else { "stalled" };
-                    output::json(&json!({
-                        "session": session, "delivered": true, "started": sent.started, "status": status
-                    }));
-                }
-                if !sent.started {
-                    output::message(&format!(
-                        "{}: stalled: prompt delivered; the agent has not started on it within {}",
-                        session.id,
-                        show_duration(opts.start_within)
-                    ));
-                }
+                let sent = Prompted::new(session, sent.started);
+                print_prompted(&sent, opts.start_within, a.json);
                 return Ok(exit::OK);
             }
             let started = Instant::now();
@@ -149,33 +134,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             };
             let blocks: Vec<_> = last
                 .code_blocks
-                .iter()
+                .into_iter()
                 .filter(|b| wanted(&b.lang))
                 .collect();
-            if a.json {
-                output::json(&blocks);
-            } else {
-                let texts: Vec<&str> = blocks.iter().map(|b| b.code.as_str()).collect();
-                output::line(&texts.join("\n\n"));
-            }
+            print_code(&blocks, a.json);
             Ok(exit::OK)
         }
         Command::History => {
-            let messages = panel.history()?;
-            if a.json {
-                output::json(&messages);
-            } else {
-                let mut text = String::new();
-                for m in &messages {
-                    let who = if m.role == Role::User {
-                        "user"
-                    } else {
-                        "agent"
-                    };
-                    text += &format!("## {who}\n\n{}\n\n", m.content);
-                }
-                output::print(&text);
-            }
+            print_history(&panel.history()?, a.json);
             Ok(exit::OK)
         }
         Command::New => {
@@ -185,17 +151,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                     snap.state.name()
                 )));
             }
-            let clicked = panel.new_conversation()?;
-            if a.json {
-                output::json(&json!({ "session": session, "new_conversation": clicked }));
-            } else if clicked {
-                output::line(&format!("{}: new conversation", session.id));
-            } else {
-                output::line(&format!(
-                    "{}: the conversation is already empty",
-                    session.id
-                ));
-            }
+            let renewed = NewConversation {
+                session: session.clone(),
+                new_conversation: panel.new_conversation()?,
+            };
+            print_new(&renewed, a.json);
             Ok(exit::OK)
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
@@ -278,9 +238,8 @@ pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
 }
 
 /// After `wait` or `prompt --wait`: the result, with `--json` the same object however
-/// the wait ended (`waited` in [`crate::schema`]); the exit code says how: 0 idle, 1 awaiting
-/// approval, in error or stalled, 124 timed out. An answer is printed only if it came
-/// after this prompt, never an earlier turn's. `keep` sees the result first, and
+/// the wait ended (`waited` in [`crate::schema`]). An answer is printed only if it
+/// came after this prompt, never an earlier turn's. `keep` sees the result first, and
 /// whether it timed out (the journal's record of the turn).
 pub(super) fn finish_turn(
     panel: &mut Panel,
@@ -291,48 +250,40 @@ pub(super) fn finish_turn(
     a: &Args,
     keep: impl FnOnce(&Outcome, bool),
 ) -> Result<u8, Error> {
-    let mut outcome = Outcome::pending(session);
-    outcome.duration_ms = started.elapsed().as_millis() as u64;
-    let (end, timed_out) = match waited {
-        turn::Waited::Stopped(end) => {
-            outcome.status = Status::Done;
-            (end, false)
-        }
-        turn::Waited::TimedOut(end) => (end, true),
-        turn::Waited::Stalled(end) => {
-            outcome.reason = Some(format!(
-                "stalled: the page showed no change at all for {}",
-                show_duration(a.stall_after.unwrap_or_default())
-            ));
-            (end, false)
-        }
+    let stalled = || {
+        format!(
+            "stalled: the page showed no change at all for {}",
+            show_duration(a.stall_after.unwrap_or_default())
+        )
     };
-    outcome.saw(&end);
-    if outcome.status == Status::Done {
-        let answered = turn.is_none_or(|t| t.answered(&end));
-        outcome.answer = answered
-            .then(|| panel.history())
-            .transpose()?
-            .and_then(|h| h.into_iter().last())
-            .filter(|m| m.role == Role::Agent);
-    }
-    keep(&outcome, timed_out);
+    let result = WaitResult::of(panel, session, waited, turn, started, stalled)?;
+    keep(&result.outcome, result.timed_out);
+    print_waited(&result, a)
+}
+
+/// `wait` and `prompt --wait` (`a.command` says which); the exit code says how the
+/// wait ended: 0 idle, 1 awaiting approval, in error or stalled, 124 timed out.
+pub(super) fn print_waited(result: &WaitResult, a: &Args) -> Result<u8, Error> {
+    let o = &result.outcome;
     if a.json {
-        output::json(&WaitResult {
-            timed_out,
-            outcome: &outcome,
-        });
+        output::json(result);
     }
+    let state = o.state.map_or("unknown", State::name);
+    let described = describe(
+        state,
+        o.error.as_deref(),
+        o.quota_resume.as_deref(),
+        &o.approvals,
+    );
     // A wait that did not end with the agent stopped: with --json, the object above
     // said so and stderr says why; without, it is the error it always was.
-    let unfinished = if timed_out {
+    let unfinished = if result.timed_out {
         Some(Error::Timeout {
             after: a.wait.timeout,
-            pending: format!("the agent ({})", end.state.name()),
+            pending: format!("the agent ({state})"),
         })
     } else {
-        (outcome.reason.as_ref())
-            .map(|r| Error::Failed(format!("{r} (the agent: {})", describe_state(&end))))
+        (o.reason.as_ref()).map(|r| Error::Failed(format!("{r} (the agent: {described})")))
     };
     if let Some(e) = unfinished {
         if !a.json {
@@ -341,22 +292,22 @@ pub(super) fn finish_turn(
         output::message(&e.to_string());
         return Ok(e.exit_code());
     }
-    let idle = end.state == State::Idle;
+    let idle = o.state == Some(State::Idle);
     let code = if idle { exit::OK } else { exit::FAILURE };
     if a.command == Command::Wait {
         if !a.json {
-            output::line(&format!("{} {}", session.id, describe_state(&end)));
+            output::line(&format!("{} {described}", o.session.id));
         }
         return Ok(code);
     }
     if !idle {
-        output::message(&format!("{} stopped: {}", session.id, describe_state(&end)));
+        output::message(&format!("{} stopped: {described}", o.session.id));
         return Ok(code);
     }
-    let Some(answer) = &outcome.answer else {
+    let Some(answer) = &o.answer else {
         return Err(Error::Failed(format!(
             "{}: the agent stopped without an answer to this prompt",
-            session.id
+            o.session.id
         )));
     };
     if !a.json {
@@ -365,11 +316,67 @@ pub(super) fn finish_turn(
     Ok(code)
 }
 
-/// What `wait --json` and `prompt --wait --json` print: a row of `sessions wait`,
-/// and whether the wait timed out.
-#[derive(Serialize)]
-struct WaitResult<'a> {
-    timed_out: bool,
-    #[serde(flatten)]
-    outcome: &'a Outcome,
+/// The `--session` of a command on one chat, given at most once.
+pub(super) fn one_session(a: &Args) -> Result<Option<&str>, Error> {
+    if a.sessions.len() > 1 {
+        return Err(usage(
+            "this command acts on one session: give --session once",
+        ));
+    }
+    Ok(a.sessions.first().map(String::as_str))
+}
+
+/// `prompt` without `--wait`: a stalled start is said on stderr.
+pub(super) fn print_prompted(p: &Prompted, start_within: Duration, json: bool) {
+    if json {
+        output::json(p);
+    }
+    if !p.started {
+        output::message(&format!(
+            "{}: stalled: prompt delivered; the agent has not started on it within {}",
+            p.session.id,
+            show_duration(start_within)
+        ));
+    }
+}
+
+/// `output code`.
+pub(super) fn print_code(blocks: &[CodeBlock], json: bool) {
+    if json {
+        output::json(&blocks);
+    } else {
+        let texts: Vec<&str> = blocks.iter().map(|b| b.code.as_str()).collect();
+        output::line(&texts.join("\n\n"));
+    }
+}
+
+/// `history`: each message under a heading naming who said it.
+pub(super) fn print_history(messages: &[Message], json: bool) {
+    if json {
+        return output::json(&messages);
+    }
+    let mut text = String::new();
+    for m in messages {
+        let who = if m.role == Role::User {
+            "user"
+        } else {
+            "agent"
+        };
+        text += &format!("## {who}\n\n{}\n\n", m.content);
+    }
+    output::print(&text);
+}
+
+/// `new`.
+pub(super) fn print_new(n: &NewConversation, json: bool) {
+    if json {
+        output::json(n);
+    } else if n.new_conversation {
+        output::line(&format!("{}: new conversation", n.session.id));
+    } else {
+        output::line(&format!(
+            "{}: the conversation is already empty",
+            n.session.id
+        ));
+    }
 }

@@ -18,6 +18,8 @@ use crate::Error;
 use crate::approve::{self, Pressed};
 use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Panel, Role, State};
+use crate::registry::ListRow;
+use crate::results::{NewConversation, Prompted, WaitResult};
 use crate::sessions::Session;
 use crate::turn::{self, WaitOptions};
 use crate::waiter::{self, Strategy, WaitSpec};
@@ -45,16 +47,7 @@ impl Failure {
             Failure::BadRequest(_) => "bad_request",
             Failure::UnknownMethod(_) => "unknown_method",
             Failure::Busy(_) => "busy",
-            Failure::Angrav(e) => match e {
-                Error::Usage(_) | Error::Profile(_) => "bad_request",
-                Error::SessionNotFound { .. } => "session_not_found",
-                Error::SessionAmbiguous { .. } => "session_ambiguous",
-                Error::NoPanel => "no_panel",
-                Error::NotAccepted(_) => "not_accepted",
-                Error::NotDelivered(_) => "not_delivered",
-                Error::Timeout { .. } => "timeout",
-                _ => "failed",
-            },
+            Failure::Angrav(e) => e.code(),
         }
     }
 
@@ -103,7 +96,7 @@ const EXTRACT: (&str, &str) = (
     "bool, default true: collect each finished session's answer",
 );
 const REPORT: &str = "{timed_out, sessions: [{session, target_id, workspace, status: done|pending|closed|failed, state, reason?, duration_ms, answer?, error?, approvals?}]}";
-const PRESSED: &str = "{session, pressed (the label), approval: {kind: command|file_edits|permission|plan|collapsed, command, choices: [{label}]}, state (after the press)}";
+const PRESSED: &str = "as approve --json: {session, pressed (the label), approval: {kind: command|file_edits|permission|plan|collapsed, command, choices: [{label}]}, state, error, approvals, quota_resume? (after the press)}";
 const MESSAGE: &str =
     "{role: user|agent, content (Markdown), thoughts?, code_blocks?: [{lang, code}]}";
 
@@ -112,15 +105,18 @@ const METHODS: &[Method] = &[
         name: "sessions.list",
         summary: "every session with its state, from memory",
         params: &[],
-        result: "[{id, target_id, title, workspace, url, endpoint, state, layout, since (RFC 3339: when it entered its state), error?, approvals, approval?: {kind, command, choices}}]",
+        result: "as sessions list --json: [{session, kind: session, state, layout, problem?}]",
         slow: false,
-        run: |c, _| Ok(Some(lock(&c.shared.table).list())),
+        run: |c, _| {
+            let listed = lock(&c.shared.table).listed();
+            Ok(Some(json!(ListRow::all(&listed, &[]))))
+        },
     },
     Method {
         name: "status",
         summary: "one session's state and why angrav reads it so, from memory",
         params: &[SESSION],
-        result: "{session: {id, target_id, title, workspace, url, endpoint}, since, state, layout, busy, error, quota_resume, approvals, input_found, input_editable, user_messages, agent_messages, answer_blocks, turn_open, markers}",
+        result: "as status --json: {session, state, layout, busy, error, quota_resume, approvals, approval, input_found, input_editable, user_messages, agent_messages, answer_blocks, turn_open, title, mode, model, markers}",
         slow: false,
         run: status,
     },
@@ -135,7 +131,7 @@ const METHODS: &[Method] = &[
             TIMEOUT,
             SETTLE,
         ],
-        result: "{session, delivered: true, started}; with wait also {state, error, approvals, answer: MESSAGE or null}",
+        result: "as prompt --json: {session, delivered: true, started, status: started|stalled}; with wait as prompt --wait --json: {timed_out, session, status, state, duration_ms, answer?, error?, approvals?, approval?, quota_resume?}",
         slow: true,
         run: prompt,
     },
@@ -202,7 +198,7 @@ const METHODS: &[Method] = &[
         name: "new",
         summary: "start a new conversation (refused while the agent works)",
         params: &[SESSION],
-        result: "{session, new_conversation: bool (false: it was already empty)}",
+        result: "as new --json: {session, new_conversation: bool (false: it was already empty)}",
         slow: true,
         run: new_conversation,
     },
@@ -235,7 +231,7 @@ const METHODS: &[Method] = &[
         name: "cancel",
         summary: "stop the working agent (its cancel button), and confirm it went idle",
         params: &[SESSION],
-        result: "{session, pressed: \"cancel\", approval: null, state}",
+        result: "as approve, with pressed: \"cancel\" and approval: null",
         slow: true,
         run: cancel,
     },
@@ -243,7 +239,7 @@ const METHODS: &[Method] = &[
         name: "subscribe",
         summary: "the table now, then an event pushed for every change",
         params: &[],
-        result: "{seq, sessions: [as sessions.list]}; then pushes {event: EVENT} with seq growing by one",
+        result: "{seq, sessions: [{session, state, layout, since (RFC 3339: when it entered its state), error?, approvals, approval?: {kind, command, choices}}]}; then pushes {event: EVENT} with seq growing by one",
         slow: false,
         run: |c, _| {
             lock(&c.shared.table).subscribe(&c.client, &c.id);
@@ -272,18 +268,8 @@ const METHODS: &[Method] = &[
 ];
 
 const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session, target_id, workspace, title, previous, current, timestamp, error?, approvals, approval?, reason?}";
-const ERRORS: &[&str] = &[
-    "bad_request",
-    "unknown_method",
-    "busy",
-    "session_not_found",
-    "session_ambiguous",
-    "no_panel",
-    "not_accepted",
-    "not_delivered",
-    "timeout",
-    "failed",
-];
+/// The errors of the protocol itself; the others are the CLI's (`Error::CODES`).
+const PROTOCOL_ERRORS: &[&str] = &["bad_request", "unknown_method", "busy"];
 
 fn schema() -> Value {
     let methods: Vec<Value> = METHODS
@@ -297,13 +283,14 @@ fn schema() -> Value {
             json!({ "name": m.name, "summary": m.summary, "params": params, "result": m.result })
         })
         .collect();
+    let errors = [PROTOCOL_ERRORS, Error::CODES].concat();
     json!({
         "request": "{id, method, params}",
         "reply": "{id, result} or {id, error: {code, message}}",
         "methods": methods,
         "message": MESSAGE,
         "event": EVENT,
-        "errors": ERRORS,
+        "errors": errors,
     })
 }
 
@@ -458,9 +445,13 @@ fn attach(c: &Call, query: Option<&str>) -> Result<(Session, Panel), Failure> {
 fn status(c: &Call, p: Params) -> Answer {
     let session = c.shared.session(p.session()?.as_deref())?;
     let status = lock(&c.shared.table).status(&session.target_id);
-    Ok(Some(status.unwrap_or_else(
-        || json!({ "session": session, "state": null }),
-    )))
+    let status = status.ok_or_else(|| {
+        Error::Failed(format!(
+            "{}: its state is not read yet; try again",
+            session.id
+        ))
+    })?;
+    Ok(Some(json!(status)))
 }
 
 fn prompt(c: &Call, p: Params) -> Answer {
@@ -475,9 +466,7 @@ fn prompt(c: &Call, p: Params) -> Answer {
     let begun = std::time::Instant::now();
     let sent = turn::send_prompt(&mut panel, &text, send)?;
     if !p.flag("wait", false)? {
-        return Ok(Some(
-            json!({ "session": session, "delivered": true, "started": sent.started }),
-        ));
+        return Ok(Some(json!(Prompted::new(&session, sent.started))));
     }
     let until = turn::Until {
         turn: Some(sent.baseline),
@@ -486,33 +475,23 @@ fn prompt(c: &Call, p: Params) -> Answer {
         deadline: Some(begun + opts.timeout),
         stall_after: None,
     };
-    let end = match turn::wait_until(&mut panel, sent.snapshot, until)? {
-        turn::Waited::Stopped(end) => end,
-        turn::Waited::TimedOut(end) | turn::Waited::Stalled(end) => {
-            return Err(Error::Timeout {
-                after: opts.timeout,
-                pending: format!("the agent ({})", end.state.name()),
-            }
-            .into());
-        }
+    let started = std::time::Instant::now();
+    // A deadline reached inside a call to the page ends the wait as any other.
+    let waited = match turn::wait_until(&mut panel, sent.snapshot.clone(), until) {
+        Err(Error::Timeout { .. }) => turn::Waited::TimedOut(sent.snapshot),
+        other => other?,
     };
-    // Only an answer that came after this prompt is its answer.
-    let answer = if end.state == State::Idle && sent.baseline.answered(&end) {
-        panel.history()?.pop().filter(|m| m.role == Role::Agent)
-    } else {
-        None
-    };
-    if end.state == State::Idle && answer.is_none() {
-        return Err(Error::Failed(format!(
-            "{}: the agent stopped without an answer to this prompt",
-            session.id
-        ))
-        .into());
-    }
-    Ok(Some(json!({
-        "session": session, "delivered": true, "started": true, "state": end.state,
-        "error": end.error, "approvals": end.approvals, "answer": answer,
-    })))
+    // No stall time is given, so the wait does not end stalled.
+    let stalled = || unreachable!("a wait without a stall time");
+    let result = WaitResult::of(
+        &mut panel,
+        &session,
+        waited,
+        Some(sent.baseline),
+        started,
+        stalled,
+    )?;
+    Ok(Some(json!(result)))
 }
 
 /// Waits as `strategy` says on `sessions`, sending the prompts first.
@@ -639,10 +618,11 @@ fn new_conversation(c: &Call, p: Params) -> Answer {
         ))
         .into());
     }
-    let clicked = panel.new_conversation()?;
-    Ok(Some(
-        json!({ "session": session, "new_conversation": clicked }),
-    ))
+    let renewed = NewConversation {
+        session,
+        new_conversation: panel.new_conversation()?,
+    };
+    Ok(Some(json!(renewed)))
 }
 
 /// Presses a control of an approval with `answer`.
@@ -678,7 +658,17 @@ mod tests {
         let mut unique = names.clone();
         unique.dedup();
         assert_eq!(names.len(), unique.len());
-        for m in ["sessions.list", "status", "prompt", "wait", "fanout", "run"] {
+        for m in [
+            "sessions.list",
+            "status",
+            "prompt",
+            "wait",
+            "fanout",
+            "run",
+            "approve",
+            "deny",
+            "cancel",
+        ] {
             assert!(names.contains(&m), "{m}");
         }
     }

@@ -38,7 +38,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the stop waits for clients to get their close frame.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// The token file in the state directory.
-const TOKEN_FILE: &str = "serve.token";
+pub const TOKEN_FILE: &str = "serve.token";
 
 /// How `serve` was asked to run.
 pub struct Options {

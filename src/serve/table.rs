@@ -17,6 +17,8 @@ use crate::event::Event;
 use crate::hooks::Hooks;
 use crate::monitor::{Monitors, Update};
 use crate::panel::{Approval, Layout, Snapshot, State, WindowRef};
+use crate::registry::Listed;
+use crate::results::SessionStatus;
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
 
@@ -88,17 +90,35 @@ impl Table {
             .expect("rows serialise")
     }
 
-    /// `status`: the session with its latest snapshot (as `status --json`).
-    pub fn status(&self, target_id: &str) -> Option<Value> {
+    /// `sessions.list`: the rows of `sessions list`. A page that does not answer
+    /// shows why, as there.
+    pub fn listed(&self) -> Vec<Listed> {
+        self.rows
+            .iter()
+            .map(|r| {
+                let snap = r.snapshot.as_ref();
+                Listed {
+                    session: r.session.clone(),
+                    state: snap.map(|s| s.state),
+                    layout: snap.and_then(|s| s.layout),
+                    problem: snap
+                        .filter(|s| s.state == State::Unresponsive)
+                        .and_then(|s| s.error.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// `status`: the session with its latest snapshot (none before its first).
+    pub fn status(&self, target_id: &str) -> Option<SessionStatus> {
         let row = self
             .rows
             .iter()
             .find(|r| r.session.target_id == target_id)?;
-        let mut v = json!({ "session": row.session, "since": rfc3339(row.since) });
-        if let Some(Value::Object(snap)) = row.snapshot.as_ref().map(|s| json!(s)) {
-            v.as_object_mut().expect("an object").extend(snap);
-        }
-        Some(v)
+        Some(SessionStatus {
+            session: row.session.clone(),
+            snapshot: row.snapshot.clone()?,
+        })
     }
 
     /// Ids of the sessions idle now.

@@ -1,0 +1,109 @@
+//! What the commands on one chat report that has no home of its own: one type per
+//! result, printed by the CLI (with `--json`, as it is) and sent by `angrav serve`
+//! alike, so a command asked of serve (`--server`) prints what it prints itself.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::panel::{Panel, Role, Snapshot};
+use crate::sessions::Session;
+use crate::turn::{Baseline, Waited};
+use crate::waiter::{Outcome, Status};
+
+/// `status`: the session and everything one probe of its panel showed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionStatus {
+    pub session: Session,
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+}
+
+/// Whether a delivered prompt's turn was seen to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    Started,
+    /// No sign of its turn within the start time.
+    Stalled,
+}
+
+/// `prompt` without `--wait`: a prompt delivered exactly once (one not delivered is
+/// an error).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prompted {
+    pub session: Session,
+    pub delivered: bool,
+    pub started: bool,
+    pub status: Start,
+}
+
+impl Prompted {
+    pub fn new(session: &Session, started: bool) -> Prompted {
+        Prompted {
+            session: session.clone(),
+            delivered: true,
+            started,
+            status: if started {
+                Start::Started
+            } else {
+                Start::Stalled
+            },
+        }
+    }
+}
+
+/// `wait` and `prompt --wait`: a row of `sessions wait`, and whether the wait timed
+/// out; the same object however the wait ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitResult {
+    pub timed_out: bool,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl WaitResult {
+    /// How a wait on one chat ended, begun at `started`; when the agent stopped, its
+    /// answer, but after a prompt (`turn`: its baseline) only one that came after
+    /// it, never an earlier turn's. `stalled` says why a stalled wait was.
+    pub fn of(
+        panel: &mut Panel,
+        session: &Session,
+        waited: Waited,
+        turn: Option<Baseline>,
+        started: Instant,
+        stalled: impl FnOnce() -> String,
+    ) -> Result<WaitResult, Error> {
+        let mut outcome = Outcome::pending(session);
+        outcome.duration_ms = started.elapsed().as_millis() as u64;
+        let (end, timed_out) = match waited {
+            Waited::Stopped(end) => {
+                outcome.status = Status::Done;
+                (end, false)
+            }
+            Waited::TimedOut(end) => (end, true),
+            Waited::Stalled(end) => {
+                outcome.reason = Some(stalled());
+                (end, false)
+            }
+        };
+        outcome.saw(&end);
+        if outcome.status == Status::Done {
+            let answered = turn.is_none_or(|t| t.answered(&end));
+            outcome.answer = answered
+                .then(|| panel.history())
+                .transpose()?
+                .and_then(|h| h.into_iter().last())
+                .filter(|m| m.role == Role::Agent);
+        }
+        Ok(WaitResult { timed_out, outcome })
+    }
+}
+
+/// `new`: whether a new conversation was started (false: it was already empty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewConversation {
+    pub session: Session,
+    pub new_conversation: bool,
+}
