@@ -98,8 +98,12 @@ pub fn answer(panel: &mut Panel, press: Press) -> Result<Answered, Error> {
             return Err(Error::Failed(format!("nothing pressed: {reason}{offered}")));
         }
     };
-    let gone =
-        |s: &Snapshot| s.state != State::AwaitingApproval || s.approval.as_ref() != Some(&approval);
+    // Gone as the panel shows it: a panel not read (reloading, not answering) is no
+    // evidence.
+    let gone = |s: &Snapshot| {
+        !matches!(s.state, State::NoPanel | State::Unresponsive)
+            && (s.state != State::AwaitingApproval || s.approval.as_ref() != Some(&approval))
+    };
     let snapshot = confirm(panel, &key, gone).map_err(|seen| {
         Error::Failed(format!(
             "pressed '{label}', but the approval still shows after {} s ({})",

@@ -337,6 +337,9 @@ enum Outcome {
     Done,
     /// Nothing reached the agent (refused, not delivered): safe to send elsewhere.
     Undelivered(String),
+    /// Submitted, but what became of it was not seen: never sent elsewhere, since the
+    /// agent may have it.
+    Unconfirmed(String),
     Stalled(String),
     Closed(String),
     Pending(String),
@@ -490,7 +493,7 @@ impl Coordinator {
                 job.failures += 1;
                 job.failures <= self.opts.retries
             }
-            Outcome::Pending(_) => false,
+            Outcome::Pending(_) | Outcome::Unconfirmed(_) => false,
         };
         let stopping = self.stopping.load(Ordering::SeqCst);
         if stopping && matches!(a.outcome, Outcome::Undelivered(_)) {
@@ -505,7 +508,7 @@ impl Coordinator {
         }
         let (status, reason) = match a.outcome {
             Outcome::Done => (Status::Done, None),
-            Outcome::Undelivered(r) => (Status::Failed, Some(r)),
+            Outcome::Undelivered(r) | Outcome::Unconfirmed(r) => (Status::Failed, Some(r)),
             Outcome::Stalled(r) => (Status::Stalled, Some(r)),
             Outcome::Closed(r) => (Status::Closed, Some(r)),
             Outcome::Pending(r) => (Status::Pending, Some(r)),
@@ -704,7 +707,10 @@ impl Worker {
         let sent = match turn::send_prompt(panel, &prompt.text, opts) {
             Ok(sent) => sent,
             Err(e) => {
-                let outcome = self.failure(&e, Outcome::Undelivered(e.to_string()));
+                let outcome = match e {
+                    Error::Unconfirmed(_) => Outcome::Unconfirmed(e.to_string()),
+                    e => self.failure(&e, Outcome::Undelivered(e.to_string())),
+                };
                 return ended(outcome, None, None, false);
             }
         };

@@ -34,6 +34,9 @@ pub enum Error {
     NotAccepted(String),
     /// The prompt was typed but not delivered; the editor was put back.
     NotDelivered(String),
+    /// The prompt was submitted, but what became of it could not be seen (the page
+    /// stopped answering or failed after Enter): it may have reached the agent.
+    Unconfirmed(String),
     /// The page did not answer `what` within the time a page takes: its main thread
     /// is busy or frozen.
     Unresponsive {
@@ -80,6 +83,7 @@ impl Error {
         "context_gone",
         "not_accepted",
         "not_delivered",
+        "unconfirmed",
         "unresponsive",
         "state",
         "timeout",
@@ -122,6 +126,7 @@ impl Error {
             Error::ContextGone => "context_gone",
             Error::NotAccepted(_) => "not_accepted",
             Error::NotDelivered(_) => "not_delivered",
+            Error::Unconfirmed(_) => "unconfirmed",
             Error::Unresponsive { .. } => "unresponsive",
             Error::State(_) => "state",
             Error::Timeout { .. } => "timeout",
@@ -214,6 +219,10 @@ impl fmt::Display for Error {
             ),
             Error::NotAccepted(why) => write!(f, "prompt not accepted: {why}"),
             Error::NotDelivered(why) => write!(f, "prompt not delivered: {why}"),
+            Error::Unconfirmed(why) => write!(
+                f,
+                "prompt submitted, but what became of it was not seen ({why}); it may have reached the agent: look (angrav history) before sending it again"
+            ),
             Error::Timeout { after, pending } => {
                 write!(
                     f,

@@ -134,7 +134,7 @@ impl Hooks {
         let notifier = if config.notify {
             let n = Notifier::find();
             if n.is_none() {
-                eprintln!(
+                warn!(
                     "angrav: --notify: neither notify-send nor osascript found; no notifications"
                 );
             }
@@ -359,7 +359,7 @@ impl Settler {
         }
         for job in jobs {
             if self.jobs.try_send(job).is_err() {
-                eprintln!(
+                warn!(
                     "angrav: hooks: {BACKLOG} hook runs already wait; event {} of {} not handed to its hooks",
                     event.seq, event.session.id
                 );
@@ -478,7 +478,7 @@ impl Job {
                 Job::Webhook { url, .. } => format!("webhook {url}"),
                 Job::Notify(..) => "notification".into(),
             };
-            eprintln!("angrav: {what} failed: {why}");
+            warn!("angrav: {what} failed: {why}");
         }
     }
 }

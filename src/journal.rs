@@ -327,7 +327,7 @@ impl Drop for Journal {
 }
 
 fn fail(shared: &mut Shared, e: &StateError) {
-    eprintln!("angrav: journal: {e}; events of this run are no longer journaled");
+    warn!("angrav: journal: {e}; events of this run are no longer journaled");
     shared.failed = true;
     shared.held = None;
 }

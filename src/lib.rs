@@ -16,6 +16,14 @@
 //!   commands, webhooks and notifications on events; [`signals`]: SIGINT/SIGTERM.
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
+/// `eprintln!` for angrav's own messages (`angrav: ...`): through [`cli::warn`], so page
+/// text in them is shown visibly on a terminal and a closed stderr stops nothing.
+macro_rules! warn {
+    ($($arg:tt)*) => {
+        $crate::cli::warn(&format!($($arg)*))
+    };
+}
+
 pub mod approve;
 pub mod cli;
 pub mod dispatch;

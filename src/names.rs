@@ -109,7 +109,7 @@ impl Names {
         Some(match find(r, open) {
             Found::Same(s) => Ok(s),
             Found::Moved(s) => {
-                eprintln!(
+                warn!(
                     "angrav: alias '{query}': window {} is gone; following workspace {} to {}",
                     r.target_id,
                     s.workspace.as_deref().unwrap_or("-"),
@@ -124,7 +124,7 @@ impl Names {
                 Ok(s)
             }
             Found::Gone => {
-                eprintln!(
+                warn!(
                     "angrav: alias '{query}': window {} ({}) is gone, and no single open window has its workspace",
                     r.target_id,
                     r.workspace.as_deref().unwrap_or("no workspace")
@@ -157,7 +157,7 @@ impl Names {
             match find(m, open) {
                 Found::Same(s) => out.push(s),
                 Found::Moved(s) => {
-                    eprintln!(
+                    warn!(
                         "angrav: group '{name}': window {} is gone; following workspace {} to {}",
                         m.target_id,
                         s.workspace.as_deref().unwrap_or("-"),
@@ -166,7 +166,7 @@ impl Names {
                     moved.push((m.target_id.clone(), Remembered::of(s)));
                     out.push(s);
                 }
-                Found::Gone => eprintln!(
+                Found::Gone => warn!(
                     "angrav: group '{name}': window {} ({}) is gone; left out",
                     m.target_id,
                     m.workspace.as_deref().unwrap_or("no workspace")
@@ -203,7 +203,7 @@ impl Names {
     /// following next time, so it is said and not fatal.
     fn save<T: Doc>(&self, change: impl FnOnce(&mut T)) {
         if let Err(e) = self.dir.update(change) {
-            eprintln!("angrav: could not update {}: {e}", T::NAME);
+            warn!("angrav: could not update {}: {e}", T::NAME);
         }
     }
 }

@@ -169,18 +169,32 @@ impl Policy {
     }
 
     /// The first rule matching `approval`: its index and action; `None` when no rule
-    /// matches (a person decides).
+    /// matches (a person decides). A command longer than [`LONGEST_MATCHED`] is left to
+    /// a person once a rule would look at its text: the small backtracking matcher
+    /// takes time and stack in proportion to the text, and a rule must never be
+    /// skipped (a `deny` not reached) because the text was too long for it.
     pub fn decide(&self, approval: &Approval) -> Option<(usize, &Action)> {
+        let too_long = approval
+            .command
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > LONGEST_MATCHED);
         self.rules.iter().enumerate().find_map(|(i, r)| {
+            if too_long && r.command.is_some() {
+                return Some(None);
+            }
             let kind = r.kind == KindMatch::Any || r.kind == KindMatch::One(approval.kind);
             let command = r
                 .command
                 .as_ref()
                 .is_none_or(|re| approval.command.as_deref().is_some_and(|c| re.is_match(c)));
-            (kind && command).then_some((i, &r.action))
-        })
+            (kind && command).then_some(Some((i, &r.action)))
+        })?
     }
 }
+
+/// The longest command text a rule's pattern is matched against (see
+/// [`Policy::decide`]).
+pub const LONGEST_MATCHED: usize = 500;
 
 /// The line each element of a JSON list (valid JSON) starts on.
 fn element_lines(text: &str) -> Vec<usize> {
@@ -707,6 +721,26 @@ mod tests {
                 .decide(&approval(ApprovalKind::Command, Some("y")))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_command_too_long_to_match_is_left_to_a_person() {
+        let p = Policy::parse(
+            r#"[
+              {"kind": "permission", "action": "approve"},
+              {"kind": "command", "command": "rm", "action": "deny"},
+              {"kind": "any", "action": "approve"}
+            ]"#,
+        )
+        .unwrap();
+        let long = format!("rm -rf / {}", "x".repeat(LONGEST_MATCHED));
+        // Not denied by a rule that could not look at it, and not approved past it.
+        assert!(
+            p.decide(&approval(ApprovalKind::Command, Some(&long)))
+                .is_none()
+        );
+        let short = approval(ApprovalKind::Command, Some("rm -rf /"));
+        assert_eq!(p.decide(&short).map(|(i, _)| i), Some(1));
     }
 
     #[test]

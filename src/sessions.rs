@@ -167,7 +167,7 @@ pub fn discover_all(
     let mut failures = failures.into_iter();
     let first = if answered { None } else { failures.next() };
     for e in failures {
-        eprintln!("angrav: warning: {e}");
+        warn!("angrav: warning: {e}");
     }
     if let Some(e) = first {
         return Err(e.into());

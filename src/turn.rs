@@ -98,7 +98,10 @@ pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<S
     // A release that fails leaves a lease that lapses by itself.
     let _ = panel.release(&claim);
     let before = delivered?;
-    await_start(panel, &before, opts.start_within)
+    await_start(panel, &before, opts.start_within).map_err(|e| match e {
+        e if e.is_closed() => e,
+        e => Error::Unconfirmed(format!("delivered; then {e}")),
+    })
 }
 
 /// The claimed part: check, type, verify, submit once, confirm. Returns the snapshot
@@ -162,9 +165,23 @@ fn deliver(
         let note = restore(panel, claim, text, &draft)?;
         return Err(Error::NotDelivered(format!("{why}; {note}")));
     }
-    panel.press_enter()?;
-    confirm(panel, claim, text, &typed, &draft)?;
+    // From the Enter on, a failure other than a proven non-delivery leaves the prompt
+    // possibly with the agent: never reported as not delivered.
+    panel
+        .press_enter()
+        .and_then(|()| confirm(panel, claim, text, &typed, &draft))
+        .map_err(unconfirmed)?;
     Ok(before)
+}
+
+/// An error after the prompt was submitted, as it may be reported: a proven
+/// non-delivery or a closed window stays what it is, anything else is unconfirmed.
+fn unconfirmed(e: Error) -> Error {
+    match e {
+        Error::NotDelivered(_) | Error::Unconfirmed(_) => e,
+        e if e.is_closed() => e,
+        e => Error::Unconfirmed(e.to_string()),
+    }
 }
 
 /// After the one submission: waits for its effect. The send button is clicked only

@@ -2,7 +2,7 @@
 //! prompt as it finishes.
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{never, select};
@@ -364,7 +364,9 @@ impl Screen {
             let left = elapsed.mul_f64((self.total - finished) as f64 / finished as f64);
             format!("{}s", left.as_secs())
         };
-        eprint!(
+        // A stderr that is gone is no reason to stop.
+        let _ = write!(
+            std::io::stderr(),
             "\r\x1b[2K[{}{}] {finished}/{}  done {}  running {running}  queued {queued}  failed {}  {:.1}s  ETA {eta}",
             "#".repeat(filled),
             ".".repeat(width - filled),
@@ -378,7 +380,7 @@ impl Screen {
 
     fn clear(&mut self) {
         if std::mem::take(&mut self.drawn) {
-            eprint!("\r\x1b[2K");
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
         }
     }
 }

@@ -118,6 +118,12 @@ struct Args {
     given: Vec<&'static str>,
 }
 
+/// A message from anywhere in angrav (see the `warn!` macro): `angrav: TEXT` on
+/// stderr, as [`output::message`] writes it.
+pub(crate) fn warn(text: &str) {
+    output::message(text.strip_prefix("angrav: ").unwrap_or(text));
+}
+
 pub fn main() -> u8 {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     // Known even when parsing fails: a script that asked for JSON gets its error so.

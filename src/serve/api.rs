@@ -267,7 +267,7 @@ const METHODS: &[Method] = &[
     },
 ];
 
-const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session, target_id, workspace, title, previous, current, timestamp, error?, approvals, approval?, reason?}";
+const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session: {id, target_id, workspace, title, endpoint}, previous, current, timestamp, error?, approvals?, approval?, reason?}";
 /// The errors of the protocol itself; the others are the CLI's (`Error::CODES`).
 const PROTOCOL_ERRORS: &[&str] = &["bad_request", "unknown_method", "busy"];
 

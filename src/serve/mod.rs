@@ -164,16 +164,16 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     } else {
         local
     };
-    eprintln!(
+    warn!(
         "angrav: serving {} sessions; dashboard: http://{here}/?token={}",
         lock(&shared.table).sessions().len(),
         shared.token
     );
     if let Some(path) = &token_file {
-        eprintln!("angrav: the token is also in {}", path.display());
+        warn!("angrav: the token is also in {}", path.display());
     }
     let _ = signals.recv();
-    eprintln!("angrav: stopping");
+    warn!("angrav: stopping");
     // Stop accepting: wake the acceptor with a connection of our own.
     stopping.store(true, Ordering::SeqCst);
     let _ = TcpStream::connect_timeout(&here, Duration::from_secs(1));

@@ -322,12 +322,12 @@ impl Hub {
             // Its sessions follow as `unresponsive`, and are back or closed after.
             Update::EndpointLost {
                 endpoint, reason, ..
-            } => eprintln!(
+            } => warn!(
                 "angrav: serve: lost {} ({reason}); retrying",
                 endpoint.label()
             ),
             Update::EndpointBack { endpoint, .. } => {
-                eprintln!("angrav: serve: {} answers again", endpoint.label())
+                warn!("angrav: serve: {} answers again", endpoint.label())
             }
             // serve sets no stall time.
             Update::Prompted { .. } | Update::Still { .. } => {}

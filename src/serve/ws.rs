@@ -85,7 +85,7 @@ impl Outbox {
 
     fn drop_client(&self, why: &str) {
         if !self.dropped.swap(true, Ordering::SeqCst) {
-            eprintln!("angrav: serve: client {} dropped: {why}", self.peer);
+            warn!("angrav: serve: client {} dropped: {why}", self.peer);
             let _ = self.stream.shutdown(Shutdown::Both);
         }
     }
