@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// A request head larger than this is refused.
 const MAX_HEAD: usize = 16 * 1024;
@@ -41,8 +42,10 @@ impl Request {
     }
 }
 
-/// Reads one request head; `Ok(None)` when the client closed before sending one.
-pub fn read_request(stream: &mut TcpStream) -> io::Result<Option<Request>> {
+/// Reads one request head, all of it `within` (a client that sends a byte at a time
+/// holds its thread no longer); `Ok(None)` when the client closed before sending one.
+pub fn read_request(stream: &mut TcpStream, within: Duration) -> io::Result<Option<Request>> {
+    let deadline = Instant::now() + within;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let end = loop {
@@ -55,6 +58,14 @@ pub fn read_request(stream: &mut TcpStream) -> io::Result<Option<Request>> {
                 "request head too large",
             ));
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head too slow",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut chunk)?;
         if n == 0 {
             return Ok(None);

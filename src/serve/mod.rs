@@ -213,7 +213,7 @@ fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(HEAD_TIMEOUT));
     let _ = stream.set_write_timeout(Some(HEAD_TIMEOUT));
     let _ = stream.set_nodelay(true);
-    let req = match http::read_request(&mut stream) {
+    let req = match http::read_request(&mut stream, HEAD_TIMEOUT) {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {
