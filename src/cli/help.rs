@@ -282,6 +282,16 @@ const SERVER: Flag = Flag {
     text: "ask a running angrav serve (http://HOST:PORT) instead of attaching: sessions list, status, prompt, wait, sessions wait|fanout|run, output, history, new, approve, deny, cancel, with the same output; its token from ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVER]",
 };
 
+/// The flags of `approve` and `deny`.
+const ANSWER_FLAGS: &[&Flag] = &[
+    &SERVER,
+    &SESSION_ONE,
+    &WAIT_TURN,
+    &TIMEOUT,
+    &SETTLE,
+    &STALL_AFTER,
+];
+
 /// Flags every command takes that talks to Antigravity.
 const COMMON: &[&Flag] = &[&CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE];
 
@@ -485,28 +495,14 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "approve",
         args: " [CHOICE]",
         summary: "press one choice of the approval the agent waits for, when exactly one shows: CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
-        flags: &[
-            &SERVER,
-            &SESSION_ONE,
-            &WAIT_TURN,
-            &TIMEOUT,
-            &SETTLE,
-            &STALL_AFTER,
-        ],
+        flags: ANSWER_FLAGS,
         common: true,
     },
     Cmd {
         words: "deny",
         args: "",
         summary: "press Deny, Reject or Reject all, whichever the approval offers, as approve presses",
-        flags: &[
-            &SERVER,
-            &SESSION_ONE,
-            &WAIT_TURN,
-            &TIMEOUT,
-            &SETTLE,
-            &STALL_AFTER,
-        ],
+        flags: ANSWER_FLAGS,
         common: true,
     },
     Cmd {

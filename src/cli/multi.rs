@@ -699,6 +699,23 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
     Some(())
 }
 
+/// A line whose seq is given once it is numbered.
+trait Numbered {
+    fn set_seq(&mut self, seq: u64);
+}
+
+impl Numbered for Event<'_> {
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
+
+impl Numbered for EndpointLine<'_> {
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
+
 /// `endpoint_lost` and `endpoint_back` in `sessions watch --json`.
 #[derive(Serialize)]
 struct EndpointLine<'a> {
@@ -820,22 +837,36 @@ impl Printer {
             reason.as_deref(),
         );
         line.current = current;
-        line.seq = self.number(kind, &line);
-        self.events += 1;
-        if self.table {
-            return;
-        }
-        if self.json {
-            self.emit(&line);
-        } else {
-            let name = |s: Option<State>| s.map_or("-", State::name);
-            self.emit_text(&format!(
+        let name = |s: Option<State>| s.map_or("-", State::name);
+        self.publish(kind, &mut line, || {
+            format!(
                 "{timestamp}  {}  {:10}  {kind}: {} -> {}",
                 w.session.id,
                 w.session.workspace.as_deref().unwrap_or("-"),
                 name(previous),
                 name(current)
-            ));
+            )
+        });
+    }
+
+    /// An event: numbered (and journaled), counted, then printed unless the live table
+    /// shows it: as JSON, or as the readable `text`.
+    fn publish<L: Serialize + Numbered>(
+        &mut self,
+        kind: &str,
+        line: &mut L,
+        text: impl FnOnce() -> String,
+    ) {
+        let seq = self.number(kind, &*line);
+        line.set_seq(seq);
+        self.events += 1;
+        if self.table {
+            return;
+        }
+        if self.json {
+            self.emit(&*line);
+        } else {
+            self.emit_text(&text());
         }
     }
 
@@ -853,17 +884,10 @@ impl Printer {
             timestamp: timestamp.clone(),
             reason,
         };
-        line.seq = self.number(kind, &line);
-        self.events += 1;
-        if self.table {
-            return;
-        }
-        if self.json {
-            self.emit(&line);
-        } else {
-            let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
-            self.emit_text(&format!("{timestamp}  {endpoint}  {kind}{reason}"));
-        }
+        let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        self.publish(kind, &mut line, || {
+            format!("{timestamp}  {endpoint}  {kind}{reason}")
+        });
     }
 
     fn emit(&self, line: &impl Serialize) {

@@ -143,6 +143,13 @@ impl Table {
         self.subscribers.remove(&client).is_some()
     }
 
+    /// Where the row of `target_id` is.
+    fn index_of(&self, target_id: &str) -> Option<usize> {
+        self.rows
+            .iter()
+            .position(|r| r.session.target_id == target_id)
+    }
+
     /// Pushes an event about `row` to every subscriber; `at`: when it happened.
     fn broadcast(
         &mut self,
@@ -229,11 +236,7 @@ impl Hub {
                 snapshot,
                 ..
             } => {
-                let Some(i) = table
-                    .rows
-                    .iter()
-                    .position(|r| r.session.target_id == target_id)
-                else {
+                let Some(i) = table.index_of(&target_id) else {
                     return;
                 };
                 let row = &mut table.rows[i];
@@ -259,11 +262,7 @@ impl Hub {
             Update::Closed {
                 target_id, reason, ..
             } => {
-                let Some(i) = table
-                    .rows
-                    .iter()
-                    .position(|r| r.session.target_id == target_id)
-                else {
+                let Some(i) = table.index_of(&target_id) else {
                     return;
                 };
                 let row = table.rows.remove(i);
