@@ -13,7 +13,9 @@
 //! without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
 //! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
 //! CPU and RSS), `journal` (`sessions watch` event latency with the journal and with
-//! `--no-state`, at 10 windows); pass names to run a subset. `--idle-secs N` sets how long the
+//! `--no-state`, at 10 windows), `list` (`sessions list --json` at 1, 10 and 30
+//! windows and through `--server`, whole process and phase by phase); pass names to
+//! run a subset. `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -74,6 +76,9 @@ fn main() {
     }
     if run("journal") {
         journal(&sim);
+    }
+    if run("list") {
+        list(&sim);
     }
     if run("scale") {
         let idle = std::env::args()
@@ -1067,4 +1072,278 @@ fn serve(sim: &Simulator) {
     for w in &windows {
         sim.close(&w.target.id).unwrap();
     }
+}
+
+/// The median of `runs` timings of `f`, after two runs to warm up.
+fn median_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    f();
+    f();
+    let mut d: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    d.sort();
+    d[d.len() / 2]
+}
+
+/// One run of angrav with `args`, checked; its wall time.
+fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
+    let s = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let took = s.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    took
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// `sessions list --json` at 1, 10 and 30 windows (current, legacy-frame and
+/// legacy-target in turn): the whole process, then each phase of what it does, timed
+/// here with the same calls (phases one after another, every window's at once as the
+/// command does them); then the same list through `--server`.
+fn list(sim: &Simulator) {
+    use angrav::registry::{ListRow, Registry};
+    use cdp::methods::page::{CreateIsolatedWorld, GetFrameTree};
+    use cdp::methods::runtime::{CallArgument, CallFunctionOn};
+    const RUNS: usize = 15;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ep = sim.endpoint().label().to_string();
+    let profile = Profile::default();
+    let library = include_str!("../../src/js/panel.js");
+    let profile_json = profile.to_json();
+    println!(
+        "\n`sessions list --json`, medians of {RUNS} runs (load average {})",
+        load_average()
+    );
+    let start = median_of(RUNS, || timed_run(&["--version"], &[]));
+    println!("  process start (`angrav --version`): {:.2} ms", ms(start));
+    let mut targets: Vec<TargetInfo> = Vec::new();
+    println!(
+        "  windows | whole | --no-state | /json/list | /json/version | handshakes | frame tree | world | library + first probe | probe again | printing"
+    );
+    for n in [1usize, 10, 30] {
+        while targets.len() < n {
+            let i = targets.len();
+            targets.push(
+                sim.open(&Window::new(Layout::ALL[i % 3], &format!("list{i}")))
+                    .unwrap(),
+            );
+        }
+        let args = ["--cdp", ep.as_str(), "--json", "sessions", "list"];
+        let check = || {
+            let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+                .args(args)
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let rows = v.as_array().unwrap();
+            assert_eq!(rows.len(), n);
+            assert!(rows.iter().all(|r| r["state"] == "idle"), "{v}");
+        };
+        check();
+        let whole = median_of(RUNS, || timed_run(&args, &[]));
+        let mut no_state_args = args.to_vec();
+        no_state_args.push("--no-state");
+        let no_state = median_of(RUNS, || timed_run(&no_state_args, &[]));
+        let endpoint = sim.endpoint();
+        let discovery = median_of(RUNS, || {
+            let s = Instant::now();
+            endpoint.list().unwrap();
+            s.elapsed()
+        });
+        let version = median_of(RUNS, || {
+            let s = Instant::now();
+            endpoint.version().unwrap();
+            s.elapsed()
+        });
+        let sessions =
+            angrav::sessions::discover(std::slice::from_ref(endpoint), &profile).unwrap();
+        // Each phase for every window at once, one thread per window; a barrier
+        // between phases, so that each is timed alone.
+        let mut phases = [Duration::ZERO; 5];
+        let mut rounds: Vec<[Duration; 5]> = Vec::new();
+        for _ in 0..RUNS + 2 {
+            let barrier = std::sync::Barrier::new(sessions.len() + 1);
+            let marks: Vec<Instant> = std::thread::scope(|scope| {
+                for s in &sessions {
+                    let (barrier, library, profile_json) = (&barrier, library, &profile_json);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let w = &s.window;
+                        let mut conn = Connection::open(w.panel_target.as_deref().unwrap_or(&w.ws_url)).unwrap();
+                        barrier.wait();
+                        let t = Duration::from_secs(10);
+                        let tree = conn.call(&GetFrameTree {}, t).unwrap().frame_tree;
+                        let frame = tree
+                            .frames()
+                            .into_iter()
+                            .find(|f| f.url.contains("cascade-panel"))
+                            .map_or(tree.frame.id.clone(), |f| f.id.clone());
+                        barrier.wait();
+                        let world = CreateIsolatedWorld { frame_id: &frame, world_name: "angrav", grant_univeral_access: false };
+                        let context = conn.call(&world, t).unwrap().execution_context_id;
+                        barrier.wait();
+                        let install = CallFunctionOn {
+                            function_declaration: library,
+                            execution_context_id: Some(context),
+                            arguments: vec![CallArgument { value: profile_json }],
+                            return_by_value: true,
+                            ..Default::default()
+                        };
+                        let first = conn.call(&install, t).unwrap().into_value().unwrap();
+                        assert_eq!(first["state"], "idle");
+                        barrier.wait();
+                        let probe = CallFunctionOn {
+                            function_declaration: "function () { return globalThis.__angrav.probe(); }",
+                            execution_context_id: Some(context),
+                            return_by_value: true,
+                            ..Default::default()
+                        };
+                        conn.call(&probe, t).unwrap();
+                        barrier.wait();
+                    });
+                }
+                (0..6)
+                    .map(|_| {
+                        barrier.wait();
+                        Instant::now()
+                    })
+                    .collect()
+            });
+            let mut r = [Duration::ZERO; 5];
+            for k in 0..5 {
+                r[k] = marks[k + 1] - marks[k];
+            }
+            rounds.push(r);
+        }
+        for (k, phase) in phases.iter_mut().enumerate() {
+            let mut d: Vec<Duration> = rounds[2..].iter().map(|r| r[k]).collect();
+            d.sort();
+            *phase = d[d.len() / 2];
+        }
+        let listed = Registry::with(vec![endpoint.clone()], profile.clone())
+            .unwrap()
+            .states();
+        let printing = median_of(RUNS, || {
+            let s = Instant::now();
+            let text = serde_json::to_string(&ListRow::all(&listed, &[])).unwrap();
+            std::hint::black_box(text);
+            s.elapsed()
+        });
+        println!(
+            "  {n:7} | {:.1} ms | {:.1} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ms",
+            ms(whole),
+            ms(no_state),
+            ms(discovery),
+            ms(version),
+            ms(phases[0]),
+            ms(phases[1]),
+            ms(phases[2]),
+            ms(phases[3]),
+            ms(phases[4]),
+            ms(printing)
+        );
+    }
+    list_through_serve(sim, targets.len());
+    for t in &targets {
+        sim.close(&t.id).unwrap();
+    }
+}
+
+/// `sessions list --json --server URL` against a running `angrav serve`: the whole
+/// process, and its parts timed here (the token file, the WebSocket to serve, the
+/// request).
+fn list_through_serve(sim: &Simulator, n: usize) {
+    use tungstenite::Message;
+    use tungstenite::client::IntoClientRequest;
+    const RUNS: usize = 31;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let state = std::env::temp_dir().join(format!("angrav-bench-list-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args([
+            "--cdp",
+            sim.endpoint().label(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("ANGRAV_STATE_DIR", &state)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve ended");
+        if let Some(u) = line.split("dashboard: ").nth(1) {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let state_str = state.to_str().unwrap();
+    let args = ["--server", base, "--json", "sessions", "list"];
+    // serve lists every window once its monitors have read them.
+    loop {
+        let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(args)
+            .env("ANGRAV_STATE_DIR", &state)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if v.as_array()
+            .is_some_and(|a| a.len() == n && a.iter().all(|r| r["state"] == "idle"))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let whole = median_of(RUNS, || {
+        timed_run(&args, &[("ANGRAV_STATE_DIR", state_str)])
+    });
+    let with_token = median_of(RUNS, || timed_run(&args, &[("ANGRAV_TOKEN", token)]));
+    let token_file = median_of(RUNS, || {
+        let s = Instant::now();
+        std::hint::black_box(std::fs::read_to_string(state.join("serve.token")).unwrap());
+        s.elapsed()
+    });
+    let addr = base.trim_start_matches("http://").to_string();
+    let connect = || {
+        let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        tungstenite::client(req, stream).unwrap().0
+    };
+    let handshake = median_of(RUNS, || {
+        let s = Instant::now();
+        std::hint::black_box(connect());
+        s.elapsed()
+    });
+    let mut ws = connect();
+    let request = median_of(RUNS, || {
+        let s = Instant::now();
+        ws.send(Message::text(r#"{"id":1,"method":"sessions.list"}"#))
+            .unwrap();
+        std::hint::black_box(ws.read().unwrap());
+        s.elapsed()
+    });
+    println!(
+        "  through --server, {n} windows: whole {:.2} ms (token in ANGRAV_TOKEN: {:.2} ms) | token file {:.3} ms | TCP + WebSocket handshake {:.2} ms | sessions.list request {:.2} ms (load average {})",
+        ms(whole),
+        ms(with_token),
+        ms(token_file),
+        ms(handshake),
+        ms(request),
+        load_average()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(state);
 }
