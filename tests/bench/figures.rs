@@ -1096,6 +1096,78 @@ fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
     took
 }
 
+/// CPU time of every thread of the simulator's Chromium (its processes name its
+/// profile directory on their command line), from /proc.
+fn chromium_cpu(sim: &Simulator) -> Duration {
+    let dir = sim
+        .chromium()
+        .user_data_dir()
+        .to_string_lossy()
+        .into_owned();
+    let mut ns = 0u64;
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(dir.as_str()) {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(ns)
+}
+
+/// The CPU time (user + system) of every child process reaped so far.
+fn children_cpu() -> Duration {
+    #[repr(C)]
+    struct Rusage {
+        utime: [i64; 2],
+        stime: [i64; 2],
+        rest: [i64; 14],
+    }
+    unsafe extern "C" {
+        fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+    }
+    let mut r = Rusage {
+        utime: [0; 2],
+        stime: [0; 2],
+        rest: [0; 14],
+    };
+    // SAFETY: getrusage fills the struct it is given (RUSAGE_CHILDREN = -1).
+    assert_eq!(unsafe { getrusage(-1, &mut r) }, 0);
+    let us = |t: [i64; 2]| t[0] as u64 * 1_000_000 + t[1] as u64;
+    Duration::from_micros(us(r.utime) + us(r.stime))
+}
+
+/// Median wall time of `runs` runs of `f` (after two to warm up), and the CPU time
+/// per run of the processes it starts and of the simulator's Chromium.
+fn costs(
+    sim: &Simulator,
+    runs: usize,
+    mut f: impl FnMut() -> Duration,
+) -> (Duration, Duration, Duration) {
+    f();
+    f();
+    let (own0, browser0) = (children_cpu(), chromium_cpu(sim));
+    let mut d: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    let (own1, browser1) = (children_cpu(), chromium_cpu(sim));
+    d.sort();
+    let per_run = |a: Duration, b: Duration| (b - a) / runs as u32;
+    (
+        d[d.len() / 2],
+        per_run(own0, own1),
+        per_run(browser0, browser1),
+    )
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -1111,6 +1183,13 @@ fn list(sim: &Simulator) {
     use cdp::methods::page::{CreateIsolatedWorld, GetFrameTree};
     use cdp::methods::runtime::{CallArgument, CallFunctionOn};
     const RUNS: usize = 15;
+    const PHASES: [&str; 5] = [
+        "WebSocket handshakes",
+        "Page.getFrameTree",
+        "Page.createIsolatedWorld",
+        "library installed, with the first probe",
+        "the probe again",
+    ];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ep = sim.endpoint().label().to_string();
     let profile = Profile::default();
@@ -1120,12 +1199,14 @@ fn list(sim: &Simulator) {
         "\n`sessions list --json`, medians of {RUNS} runs (load average {})",
         load_average()
     );
-    let start = median_of(RUNS, || timed_run(&["--version"], &[]));
-    println!("  process start (`angrav --version`): {:.2} ms", ms(start));
-    let mut targets: Vec<TargetInfo> = Vec::new();
+    let (start, start_cpu, _) = costs(sim, RUNS, || timed_run(&["--version"], &[]));
     println!(
-        "  windows | whole | --no-state | /json/list | /json/version | handshakes | frame tree | world | library + first probe | probe again | printing"
+        "  process start (`angrav --version`): {:.2} ms, CPU {:.2} ms",
+        ms(start),
+        ms(start_cpu)
     );
+
+    let mut targets: Vec<TargetInfo> = Vec::new();
     for n in [1usize, 10, 30] {
         while targets.len() < n {
             let i = targets.len();
@@ -1146,7 +1227,7 @@ fn list(sim: &Simulator) {
             assert!(rows.iter().all(|r| r["state"] == "idle"), "{v}");
         };
         check();
-        let whole = median_of(RUNS, || timed_run(&args, &[]));
+        let (whole, own_cpu, browser_cpu) = costs(sim, RUNS, || timed_run(&args, &[]));
         let mut no_state_args = args.to_vec();
         no_state_args.push("--no-state");
         let no_state = median_of(RUNS, || timed_run(&no_state_args, &[]));
@@ -1163,69 +1244,76 @@ fn list(sim: &Simulator) {
         });
         let sessions =
             angrav::sessions::discover(std::slice::from_ref(endpoint), &profile).unwrap();
-        // Each phase for every window at once, one thread per window; a barrier
-        // between phases, so that each is timed alone.
-        let mut phases = [Duration::ZERO; 5];
-        let mut rounds: Vec<[Duration; 5]> = Vec::new();
-        for _ in 0..RUNS + 2 {
-            let barrier = std::sync::Barrier::new(sessions.len() + 1);
-            let marks: Vec<Instant> = std::thread::scope(|scope| {
-                for s in &sessions {
-                    let (barrier, library, profile_json) = (&barrier, library, &profile_json);
-                    scope.spawn(move || {
-                        barrier.wait();
-                        let w = &s.window;
-                        let mut conn = Connection::open(w.panel_target.as_deref().unwrap_or(&w.ws_url)).unwrap();
-                        barrier.wait();
-                        let t = Duration::from_secs(10);
-                        let tree = conn.call(&GetFrameTree {}, t).unwrap().frame_tree;
-                        let frame = tree
-                            .frames()
-                            .into_iter()
-                            .find(|f| f.url.contains("cascade-panel"))
-                            .map_or(tree.frame.id.clone(), |f| f.id.clone());
-                        barrier.wait();
-                        let world = CreateIsolatedWorld { frame_id: &frame, world_name: "angrav", grant_univeral_access: false };
-                        let context = conn.call(&world, t).unwrap().execution_context_id;
-                        barrier.wait();
-                        let install = CallFunctionOn {
-                            function_declaration: library,
-                            execution_context_id: Some(context),
-                            arguments: vec![CallArgument { value: profile_json }],
-                            return_by_value: true,
-                            ..Default::default()
-                        };
-                        let first = conn.call(&install, t).unwrap().into_value().unwrap();
-                        assert_eq!(first["state"], "idle");
-                        barrier.wait();
-                        let probe = CallFunctionOn {
-                            function_declaration: "function () { return globalThis.__angrav.probe(); }",
-                            execution_context_id: Some(context),
-                            return_by_value: true,
-                            ..Default::default()
-                        };
-                        conn.call(&probe, t).unwrap();
-                        barrier.wait();
-                    });
-                }
-                (0..6)
-                    .map(|_| {
-                        barrier.wait();
-                        Instant::now()
-                    })
-                    .collect()
-            });
-            let mut r = [Duration::ZERO; 5];
-            for k in 0..5 {
-                r[k] = marks[k + 1] - marks[k];
-            }
-            rounds.push(r);
-        }
-        for (k, phase) in phases.iter_mut().enumerate() {
-            let mut d: Vec<Duration> = rounds[2..].iter().map(|r| r[k]).collect();
-            d.sort();
-            *phase = d[d.len() / 2];
-        }
+        // Each phase for every window at once, one thread per window, the phases
+        // apart: the threads wait for each other at the end of each, while the wall
+        // time and Chromium's CPU time are read.
+        let rounds: Vec<Vec<(Duration, Duration)>> = (0..RUNS + 2)
+            .map(|_| {
+                let done = std::sync::Barrier::new(sessions.len() + 1);
+                let go = std::sync::Barrier::new(sessions.len() + 1);
+                std::thread::scope(|scope| {
+                    for s in &sessions {
+                        let (done, go, library, profile_json) = (&done, &go, library, &profile_json);
+                        scope.spawn(move || {
+                            let step = || {
+                                done.wait();
+                                go.wait();
+                            };
+                            step();
+                            let w = &s.window;
+                            let ws = w.panel_target.as_deref().unwrap_or(&w.ws_url);
+                            let mut conn = Connection::open(ws).unwrap();
+                            step();
+                            let t = Duration::from_secs(10);
+                            let tree = conn.call(&GetFrameTree {}, t).unwrap().frame_tree;
+                            let frame = tree
+                                .frames()
+                                .into_iter()
+                                .find(|f| f.url.contains("cascade-panel"))
+                                .map_or(tree.frame.id.clone(), |f| f.id.clone());
+                            step();
+                            let world = CreateIsolatedWorld {
+                                frame_id: &frame,
+                                world_name: "angrav",
+                                grant_univeral_access: false,
+                            };
+                            let context = conn.call(&world, t).unwrap().execution_context_id;
+                            step();
+                            let install = CallFunctionOn {
+                                function_declaration: library,
+                                execution_context_id: Some(context),
+                                arguments: vec![CallArgument { value: profile_json }],
+                                return_by_value: true,
+                                ..Default::default()
+                            };
+                            let first = conn.call(&install, t).unwrap().into_value().unwrap();
+                            assert_eq!(first["state"], "idle");
+                            step();
+                            let probe = CallFunctionOn {
+                                function_declaration: "function () { return globalThis.__angrav.probe(); }",
+                                execution_context_id: Some(context),
+                                return_by_value: true,
+                                ..Default::default()
+                            };
+                            conn.call(&probe, t).unwrap();
+                            done.wait();
+                        });
+                    }
+                    let mut marks = Vec::new();
+                    for k in 0..PHASES.len() + 1 {
+                        done.wait();
+                        marks.push((Instant::now(), chromium_cpu(sim)));
+                        if k < PHASES.len() {
+                            go.wait();
+                        }
+                    }
+                    marks
+                        .windows(2)
+                        .map(|m| (m[1].0 - m[0].0, m[1].1.saturating_sub(m[0].1)))
+                        .collect()
+                })
+            })
+            .collect();
         let listed = Registry::with(vec![endpoint.clone()], profile.clone())
             .unwrap()
             .states();
@@ -1236,16 +1324,34 @@ fn list(sim: &Simulator) {
             s.elapsed()
         });
         println!(
-            "  {n:7} | {:.1} ms | {:.1} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ms",
+            "\n  {n} window(s): whole process {:.1} ms (--no-state {:.1} ms); CPU per run: angrav {:.1} ms, Chromium {:.1} ms",
             ms(whole),
             ms(no_state),
+            ms(own_cpu),
+            ms(browser_cpu),
+        );
+        println!(
+            "    {:40} {:.2} ms\n    {:40} {:.2} ms\n    {:40} {:.2} ms (not asked by a list)",
+            "process start (`--version`)",
+            ms(start),
+            "discovery: /json/list",
             ms(discovery),
+            "discovery: /json/version",
             ms(version),
-            ms(phases[0]),
-            ms(phases[1]),
-            ms(phases[2]),
-            ms(phases[3]),
-            ms(phases[4]),
+        );
+        for (k, name) in PHASES.iter().enumerate() {
+            let mut wall: Vec<Duration> = rounds[2..].iter().map(|r| r[k].0).collect();
+            wall.sort();
+            let cpu: Duration = rounds[2..].iter().map(|r| r[k].1).sum::<Duration>() / RUNS as u32;
+            println!(
+                "    {name:40} {:.2} ms, Chromium CPU {:.2} ms",
+                ms(wall[RUNS / 2]),
+                ms(cpu)
+            );
+        }
+        println!(
+            "    {:40} {:.3} ms",
+            "printing (the JSON rows)",
             ms(printing)
         );
     }
@@ -1303,7 +1409,7 @@ fn list_through_serve(sim: &Simulator, n: usize) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let whole = median_of(RUNS, || {
+    let (whole, own_cpu, _) = costs(sim, RUNS, || {
         timed_run(&args, &[("ANGRAV_STATE_DIR", state_str)])
     });
     let with_token = median_of(RUNS, || timed_run(&args, &[("ANGRAV_TOKEN", token)]));
@@ -1335,8 +1441,9 @@ fn list_through_serve(sim: &Simulator, n: usize) {
         s.elapsed()
     });
     println!(
-        "  through --server, {n} windows: whole {:.2} ms (token in ANGRAV_TOKEN: {:.2} ms) | token file {:.3} ms | TCP + WebSocket handshake {:.2} ms | sessions.list request {:.2} ms (load average {})",
+        "  through --server, {n} windows: whole {:.2} ms, CPU {:.2} ms (token in ANGRAV_TOKEN: {:.2} ms) | token file {:.3} ms | TCP + WebSocket handshake {:.2} ms | sessions.list request {:.2} ms (load average {})",
         ms(whole),
+        ms(own_cpu),
         ms(with_token),
         ms(token_file),
         ms(handshake),
