@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 
 use cdp::methods::input::{DispatchKeyEvent, InsertText};
 use cdp::methods::page::{CreateIsolatedWorld, GetFrameTree};
-use cdp::methods::runtime::{CallArgument, CallFunctionOn};
-use std::sync::Arc;
+use cdp::methods::runtime::{CallArgument, CallFunctionOn, CallScript, Script};
+use std::sync::{Arc, LazyLock};
 
-use cdp::{CloseGroup, Connection, Endpoint};
+use cdp::{CallId, CloseGroup, Connection, Endpoint};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Error;
 use crate::profile::Profile;
 
-const LIBRARY: &str = include_str!("js/panel.js");
+/// Escaped once per process, for every window's installation.
+static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("js/panel.js")));
 const RUN_OP: &str = "function (op, args) { const a = globalThis.__angrav; return a ? a[op](args) : { angrav_missing: true }; }";
 const WORLD: &str = "angrav";
 /// The longest a single probe may take; they take a millisecond or two.
@@ -85,9 +86,21 @@ fn call<C: cdp::Command>(
     deadline: Option<Deadline>,
     what: &str,
 ) -> Result<C::Response, Error> {
+    let sent = conn.send(cmd)?;
+    wait(conn, sent, own, deadline, what)
+}
+
+/// As [`call`], for a call already sent (several may be sent before any is awaited).
+fn wait<R: serde::de::DeserializeOwned>(
+    conn: &mut Connection,
+    sent: CallId<R>,
+    own: Duration,
+    deadline: Option<Deadline>,
+    what: &str,
+) -> Result<R, Error> {
     let left = deadline.map(|d| d.left() + DEADLINE_GRACE);
     let bound = left.map_or(own, |l| l.min(own));
-    match conn.call(cmd, bound) {
+    match conn.wait(sent, Instant::now() + bound) {
         Err(cdp::Error::Timeout { after, .. }) => Err(match deadline {
             Some(d) if left.is_some_and(|l| l <= own) => {
                 d.missed(format!("the page to answer {what} (busy or frozen)"))
@@ -501,14 +514,20 @@ impl Panel {
         }
         let mut conn = Connection::open(&window.ws_url)?;
         group.add(conn.close_handle());
-        let tree = call(
-            &mut conn,
-            &GetFrameTree {},
-            CALL_TIMEOUT,
-            deadline,
-            "Page.getFrameTree",
-        )?
-        .frame_tree;
+        // Asked together: the frame tree, for a panel iframe, and a world in the main
+        // frame (whose id is the target's), where the current layouts have the panel.
+        let tree = conn.send(&GetFrameTree {})?;
+        let main_world = conn.send(&CreateIsolatedWorld {
+            frame_id: &window.target_id,
+            world_name: WORLD,
+            grant_univeral_access: false,
+        })?;
+        let tree = wait(&mut conn, tree, CALL_TIMEOUT, deadline, "Page.getFrameTree")?.frame_tree;
+        let what = "Page.createIsolatedWorld";
+        let main_world = match wait(&mut conn, main_world, CALL_TIMEOUT, deadline, what) {
+            Ok(w) if tree.frame.id == window.target_id => w.execution_context_id,
+            _ => world(&mut conn, &tree.frame.id, deadline)?,
+        };
         let frames: Vec<String> = tree
             .frames()
             .into_iter()
@@ -536,8 +555,8 @@ impl Panel {
             }
         }
         // The current layout: the panel is in the window's own document.
-        let (ctx, snap) = install(&mut panel.conn, &tree.frame.id, &json, deadline)?;
-        panel.context = ctx;
+        let snap = library(&mut panel.conn, main_world, &json, deadline)?;
+        panel.context = main_world;
         panel.layout = (snap.state != State::NoPanel).then_some(if snap.v2 {
             Layout::V2
         } else {
@@ -577,18 +596,9 @@ impl Panel {
     ) -> Result<Option<(Panel, Snapshot)>, Error> {
         let mut conn = Connection::open(ws)?;
         group.add(conn.close_handle());
-        let get_tree = GetFrameTree {};
-        let root = call(
-            &mut conn,
-            &get_tree,
-            CALL_TIMEOUT,
-            deadline,
-            "Page.getFrameTree",
-        )?
-        .frame_tree
-        .frame
-        .id;
-        let (context, snap) = install(&mut conn, &root, json, deadline)?;
+        // The frame's id is its target's (the URL's last part): no frame tree to ask.
+        let root = ws.rsplit('/').next().unwrap_or_default();
+        let (context, snap) = install(&mut conn, root, json, deadline)?;
         if snap.state == State::NoPanel {
             return Ok(None);
         }
@@ -910,27 +920,42 @@ fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
 }
 
 /// Creates angrav's isolated world in `frame`, installs the probe library there, and
-/// returns the world's context id with a first probe (one round trip for both).
+/// returns the world's context id with a first probe.
 fn install(
     conn: &mut Connection,
     frame: &str,
     profile: &Value,
     deadline: Option<Deadline>,
 ) -> Result<(i64, Snapshot), Error> {
+    let context = world(conn, frame, deadline)?;
+    Ok((context, library(conn, context, profile, deadline)?))
+}
+
+/// Creates angrav's isolated world in `frame`: its context id.
+fn world(conn: &mut Connection, frame: &str, deadline: Option<Deadline>) -> Result<i64, Error> {
     let world = CreateIsolatedWorld {
         frame_id: frame,
         world_name: WORLD,
         grant_univeral_access: false,
     };
     let what = "Page.createIsolatedWorld";
-    let context = call(conn, &world, CALL_TIMEOUT, deadline, what)?.execution_context_id;
-    let library = CallFunctionOn {
-        function_declaration: LIBRARY,
-        execution_context_id: Some(context),
+    Ok(call(conn, &world, CALL_TIMEOUT, deadline, what)?.execution_context_id)
+}
+
+/// Installs the probe library in the world `context`: its first probe (one round
+/// trip for both).
+fn library(
+    conn: &mut Connection,
+    context: i64,
+    profile: &Value,
+    deadline: Option<Deadline>,
+) -> Result<Snapshot, Error> {
+    let library = CallScript {
+        function_declaration: &LIBRARY,
+        execution_context_id: context,
         arguments: vec![CallArgument { value: profile }],
         return_by_value: true,
-        ..Default::default()
     };
     let snap = call(conn, &library, CALL_TIMEOUT, deadline, "the probe library")?.into_value()?;
-    Ok((context, cdp::methods::from_value(snap, "probe result")?))
+    Ok(cdp::methods::from_value(snap, "probe result")?)
 }

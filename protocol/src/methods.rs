@@ -56,6 +56,29 @@ pub mod runtime {
     }
     command!(CallFunctionOn<'_>, "Runtime.callFunctionOn", ScriptResult);
 
+    /// A function declaration kept as its JSON string, escaped once: a long script
+    /// sent to many targets (each window of a list) is not escaped again for each.
+    #[derive(Debug, Serialize)]
+    #[serde(transparent)]
+    pub struct Script(Box<serde_json::value::RawValue>);
+
+    impl Script {
+        pub fn new(declaration: &str) -> Script {
+            Script(serde_json::value::to_raw_value(declaration).expect("a string serialises"))
+        }
+    }
+
+    /// [`CallFunctionOn`] of a [`Script`] in an execution context.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CallScript<'a> {
+        pub function_declaration: &'a Script,
+        pub execution_context_id: i64,
+        pub arguments: Vec<CallArgument<'a>>,
+        pub return_by_value: bool,
+    }
+    command!(CallScript<'_>, "Runtime.callFunctionOn", ScriptResult);
+
     #[derive(Debug, Serialize)]
     pub struct CallArgument<'a> {
         pub value: &'a Value,
