@@ -219,7 +219,7 @@ impl Client {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                format!("no answer within {} s", self.patience.as_secs())
+                format!("no answer within {}", crate::show::duration(self.patience))
             }
             e => e.to_string(),
         };

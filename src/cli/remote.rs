@@ -14,11 +14,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::approve::print_pressed;
-use super::multi::{print_report, report_end, run_tasks};
 use super::output::{self, print_answer, print_list, print_status};
 use super::single::{
     one_session, print_code, print_history, print_new, print_prompted, print_waited, read_input,
 };
+use super::wait::{print_report, report_end, run_tasks};
 use super::{Args, Command, help};
 use crate::approve::Pressed;
 use crate::client::{Client, Server, mark_host};
