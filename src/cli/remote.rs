@@ -351,21 +351,7 @@ impl<'a> Fleet<'a> {
         if !self.marked {
             return Ok((0, query.map(String::from)));
         }
-        let asked: Vec<(usize, Result<Value, Error>)> = std::thread::scope(|scope| {
-            let started: Vec<_> = self
-                .asked
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, s)| s.client.as_mut().ok().map(|c| (i, c)))
-                .map(|(i, c)| {
-                    scope.spawn(move || (i, c.call_value("status", json!({ "session": query }))))
-                })
-                .collect();
-            started
-                .into_iter()
-                .map(|h| h.join().expect("status thread"))
-                .collect()
-        });
+        let asked = self.each(|_, c| c.call_value("status", json!({ "session": query })));
         let mut found = Vec::new();
         for (i, answer) in asked {
             match answer {
