@@ -324,6 +324,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &GRACE,
     &LISTEN,
     &ALLOW_REMOTE,
+    &UPSTREAM,
     &ON,
     &WEBHOOK,
     &NOTIFY,

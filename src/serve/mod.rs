@@ -161,10 +161,12 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     let shared = Arc::new(Shared {
         profile: registry.profile().clone(),
         settle: opts.settle,
+        table: Mutex::new(Table::with_groups(
+            opts.names.as_ref().map(Names::groups).unwrap_or_default(),
+        )),
         names: opts.names,
         token,
         port: local.port(),
-        table: Mutex::default(),
         upstreams: opts.upstreams,
         clients: Mutex::default(),
         next_client: AtomicU64::new(1),

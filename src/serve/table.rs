@@ -49,6 +49,9 @@ struct RowView<'a> {
     /// false: the state was already there when serve started (`since` is then when
     /// serve first read it).
     since_seen: bool,
+    /// The groups (`angrav group`) it is in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     approvals: &'a [String],
@@ -58,9 +61,14 @@ struct RowView<'a> {
 }
 
 impl Row {
-    fn view(&self) -> RowView<'_> {
+    fn view<'a>(&'a self, groups: &'a [(String, Vec<String>)]) -> RowView<'a> {
         let snap = self.snapshot.as_ref();
         RowView {
+            groups: groups
+                .iter()
+                .filter(|(_, ids)| ids.contains(&self.session.target_id))
+                .map(|(g, _)| g.as_str())
+                .collect(),
             session: &self.session,
             state: snap.map(|s| s.state),
             layout: snap.and_then(|s| s.layout),
@@ -80,6 +88,8 @@ pub struct Table {
     rows: Vec<Row>,
     /// The sessions of the upstreams a hub follows.
     remote: Vec<RemoteRow>,
+    /// The groups as serve started, each with its target ids.
+    groups: Vec<(String, Vec<String>)>,
     seq: u64,
     subscribers: HashMap<u64, Arc<Outbox>>,
 }
@@ -118,6 +128,13 @@ impl Table {
         self.rows.iter().map(|r| r.session.clone()).collect()
     }
 
+    pub fn with_groups(groups: Vec<(String, Vec<String>)>) -> Table {
+        Table {
+            groups,
+            ..Table::default()
+        }
+    }
+
     /// The sessions of the upstreams.
     pub fn remote_sessions(&self) -> Vec<Session> {
         self.remote.iter().map(|r| r.session.clone()).collect()
@@ -127,7 +144,7 @@ impl Table {
         let mut rows: Vec<Value> = self
             .rows
             .iter()
-            .map(|r| serde_json::to_value(r.view()).expect("rows serialise"))
+            .map(|r| serde_json::to_value(r.view(&self.groups)).expect("rows serialise"))
             .collect();
         rows.extend(self.remote.iter().map(|r| r.view.clone()));
         Value::Array(rows)
