@@ -7,6 +7,7 @@ use super::output::{self, print_list};
 use super::{Args, endpoints, profile};
 use crate::panel::Layout;
 use crate::registry::Registry;
+use crate::sim::ls::SimLs;
 use crate::sim::{Simulator, Window};
 use crate::waiter::{Status, Strategy, WaitSpec};
 use crate::{Error, exit};
@@ -17,11 +18,17 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
         let layout = a.layouts[i % a.layouts.len()];
         sim.open(&Window::new(layout, &workspace_name(i)).scenario(&a.scenario))?;
     }
+    let ls = SimLs::start(&SimLs::new_token(), SimLs::demo_conversations())?;
     let ep = sim.endpoint().label();
     output::line(ep);
     output::message(&format!(
         "simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
         a.windows
+    ));
+    output::message(&format!(
+        "its language server: angrav --cdp {ep} --ls {} --ls-token {} sessions list --all",
+        ls.url(),
+        ls.token()
     ));
     loop {
         std::thread::park();

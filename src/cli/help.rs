@@ -121,7 +121,7 @@ const ANY: Flag = Flag {
 const ALL: Flag = Flag {
     name: "--all",
     shown: "--all",
-    text: "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager",
+    text: "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager and the language server's conversations",
 };
 const NO_EXTRACT: Flag = Flag {
     name: "--no-extract",
@@ -282,10 +282,27 @@ const SERVER: Flag = Flag {
     text: "ask a running angrav serve (http://HOST:PORT) instead of attaching: sessions list, status, prompt, wait, sessions wait|fanout|run, output, history, new, approve, deny, cancel, with the same output; its token from ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVER]",
 };
 
+const LS: Flag = Flag {
+    name: "--ls",
+    shown: "--ls URL",
+    text: "Antigravity's language server: http://127.0.0.1:PORT (https:// is reached through a window's page) [env: ANGRAV_LS] [default: found per window: the panel's own requests, window.__APP_CONFIG__, else a local language_server process]",
+};
+const LS_TOKEN: Flag = Flag {
+    name: "--ls-token",
+    shown: "--ls-token T",
+    text: "the language server's token (its --csrf_token), with --ls [env: ANGRAV_LS_TOKEN]",
+};
+const CONVERSATION: Flag = Flag {
+    name: "--conversation",
+    shown: "--conversation ID",
+    text: "a conversation of the language server, whether a window shows it or not: any unique prefix of its id, or its workspace name (see sessions list --all)",
+};
+
 /// The flags of `approve` and `deny`.
 const ANSWER_FLAGS: &[&Flag] = &[
     &SERVER,
     &SESSION_ONE,
+    &CONVERSATION,
     &WAIT_TURN,
     &TIMEOUT,
     &SETTLE,
@@ -293,13 +310,18 @@ const ANSWER_FLAGS: &[&Flag] = &[
 ];
 
 /// Flags every command takes that talks to Antigravity.
-const COMMON: &[&Flag] = &[&CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE];
+const COMMON: &[&Flag] = &[
+    &CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE, &LS, &LS_TOKEN,
+];
 
 /// The flags in the order the whole help lists them.
 const ALL_FLAGS: &[&Flag] = &[
     &CDP,
     &SERVER,
+    &LS,
+    &LS_TOKEN,
     &SESSION,
+    &CONVERSATION,
     &JSON,
     &RAW,
     &SELECTORS,
@@ -349,7 +371,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager)",
+        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager, and every conversation of the language server, as kind conversation, joined to the window that shows it)",
         flags: &[&SERVER, &ALL, &GROUP, &TIMEOUT],
         common: true,
     },
@@ -463,7 +485,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -473,6 +495,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[
             &SERVER,
             &SESSION_ONE,
+            &CONVERSATION,
             &FILE,
             &WAIT,
             &WHEN_IDLE,
@@ -488,7 +511,14 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        flags: &[
+            &SERVER,
+            &SESSION_ONE,
+            &CONVERSATION,
+            &TIMEOUT,
+            &SETTLE,
+            &STALL_AFTER,
+        ],
         common: true,
     },
     Cmd {
@@ -530,7 +560,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "history",
         args: "",
         summary: "every message of the conversation, oldest first",
-        flags: &[&SERVER, &SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -552,6 +582,13 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "the main job: against Antigravity, list every chat; against the simulator (started when none answers), also prompt every chat and print the answers",
         flags: &[&SETTLE],
+        common: true,
+    },
+    Cmd {
+        words: "quota",
+        args: "",
+        summary: "each model's remaining quota (a fraction, unknown when the language server leaves it out) and when it refills, from the language server (GetUserStatus)",
+        flags: &[&TIMEOUT],
         common: true,
     },
     Cmd {

@@ -8,6 +8,7 @@ mod demo;
 mod dispatch;
 mod doctor;
 mod help;
+mod ls;
 mod memory;
 mod multi;
 mod output;
@@ -69,6 +70,7 @@ enum Command {
     Cancel,
     SessionsApprove(Option<String>),
     SessionsDeny,
+    Quota,
 }
 
 #[derive(Debug)]
@@ -112,6 +114,12 @@ struct Args {
     policy: Option<PathBuf>,
     /// `--server URL`: ask a running `angrav serve` (else `ANGRAV_SERVER`).
     server: Option<String>,
+    /// `--ls URL`, `--ls-token T`: the language server (else `ANGRAV_LS`,
+    /// `ANGRAV_LS_TOKEN`, else found per window).
+    ls: Option<String>,
+    ls_token: Option<String>,
+    /// `--conversation ID`: a conversation of the LS, rendered in a window or not.
+    conversation: Option<String>,
     /// The command's words in the command table, and the flags given, by the names
     /// the table knows them by (what `--server` checks).
     words: &'static str,
@@ -190,6 +198,9 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         hooks: crate::hooks::Config::default(),
         policy: None,
         server: None,
+        ls: None,
+        ls_token: None,
+        conversation: None,
         words: "",
         given: Vec::new(),
     };
@@ -275,6 +286,15 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),
             Long("server") => a.server = Some(text(p.value())?),
+            Long("ls") => a.ls = Some(text(p.value())?),
+            Long("ls-token") => a.ls_token = Some(text(p.value())?),
+            Long("conversation") => {
+                let c = text(p.value())?;
+                if c.trim().is_empty() {
+                    return Err(usage("--conversation needs an id (or a prefix of one)"));
+                }
+                a.conversation = Some(c)
+            }
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -388,6 +408,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "cancel" => Command::Cancel,
         "sessions approve" => Command::SessionsApprove(operand),
         "sessions deny" => Command::SessionsDeny,
+        "quota" => Command::Quota,
         other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
@@ -544,6 +565,9 @@ fn run(a: Args) -> Result<u8, Error> {
         // These may wait long: a reader that goes away must not leave them running.
         output::exit_when_stdout_closes();
     }
+    if let Some(query) = &a.conversation {
+        return ls::conversation(&a, query);
+    }
     if let Some(url) = remote::server(&a) {
         return remote::run(&a, &url);
     }
@@ -602,6 +626,7 @@ fn run(a: Args) -> Result<u8, Error> {
         | Command::Log
         | Command::Turns => memory::run(&a),
         Command::Dispatch => dispatch::run(&a),
+        Command::Quota => ls::quota(&a),
         _ => single::run(&a),
     }
 }

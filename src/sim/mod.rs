@@ -2,6 +2,7 @@
 //! with a simulated agent panel (`fixtures/`). `angrav simulate` and the tests use it.
 
 mod chromium;
+pub mod ls;
 mod server;
 
 use std::fmt;

@@ -1,0 +1,470 @@
+//! The commands that ask the language server: `quota`, the commands on one
+//! conversation (`--conversation ID`), and the conversations `sessions list --all`
+//! adds.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::output::{self, describe};
+use super::single::{print_history, read_input};
+use super::{Args, Command, usage};
+use crate::ls::conversation::Reading;
+use crate::ls::model::{Answer, Quota};
+use crate::ls::{Ls, LsError};
+use crate::panel::{Deadline, Role, State};
+use crate::registry::Listed;
+use crate::{Error, exit};
+
+/// The LS named by `--ls` or `ANGRAV_LS`, with its token (`--ls-token`,
+/// `ANGRAV_LS_TOKEN`); `None` when none is named.
+pub(super) fn given(a: &Args) -> Result<Option<Ls>, Error> {
+    let (url, by) = match (&a.ls, std::env::var("ANGRAV_LS")) {
+        (Some(u), _) => (u.clone(), "--ls"),
+        (None, Ok(u)) if !u.trim().is_empty() => (u, "ANGRAV_LS"),
+        _ => return Ok(None),
+    };
+    let token = a
+        .ls_token
+        .clone()
+        .or_else(|| std::env::var("ANGRAV_LS_TOKEN").ok())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            usage(format!(
+                "{by} needs the language server's token: --ls-token TOKEN or ANGRAV_LS_TOKEN (its --csrf_token)"
+            ))
+        })?;
+    Ls::given(&url, &token, by)
+        .map(Some)
+        .map_err(|e| usage(e.to_string()))
+}
+
+/// The LS to ask: the one named, else the one found from the windows.
+fn one(a: &Args, deadline: Deadline) -> Result<Ls, Error> {
+    if let Some(ls) = given(a)? {
+        return Ok(ls);
+    }
+    let registry = super::registry(a)?;
+    let found = crate::ls::find::for_windows(registry.sessions(), deadline);
+    let mut first = None;
+    let mut why = Vec::new();
+    for (session, f) in found {
+        match f {
+            Ok(w) if first.is_none() => first = Some(w.ls),
+            Ok(_) => {}
+            Err(e) => why.push(format!("{}: {e}", session.id)),
+        }
+    }
+    first.ok_or_else(|| {
+        LsError::NoneFound(if why.is_empty() {
+            "no window to look in".into()
+        } else {
+            why.join("; ")
+        })
+        .into()
+    })
+}
+
+/// `angrav quota`: each model's remaining fraction and when it refills.
+pub(super) fn quota(a: &Args) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let ls = one(a, deadline)?;
+    let models = ls.quota(deadline)?;
+    print_quota(&models, a.json);
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct QuotaRow<'a> {
+    #[serde(flatten)]
+    quota: &'a Quota,
+    exhausted: bool,
+}
+
+fn print_quota(models: &[Quota], json: bool) {
+    if json {
+        let rows: Vec<QuotaRow> = models
+            .iter()
+            .map(|q| QuotaRow {
+                quota: q,
+                exhausted: q.exhausted(),
+            })
+            .collect();
+        return output::json(&rows);
+    }
+    if models.is_empty() {
+        output::message("the language server lists no models");
+        return;
+    }
+    let name = |q: &Quota| {
+        q.label
+            .clone()
+            .or_else(|| q.model.clone())
+            .unwrap_or_else(|| "-".into())
+    };
+    let w = models
+        .iter()
+        .map(|q| name(q).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("MODEL".len());
+    output::line(&format!("{:w$}  {:9}  RESETS", "MODEL", "REMAINING"));
+    for q in models {
+        let left = match q.remaining {
+            Some(r) => format!("{:.0} %", r * 100.0),
+            None => "unknown".into(),
+        };
+        let reset = q.reset.as_deref().unwrap_or("-");
+        let note = if q.exhausted() { "  (exhausted)" } else { "" };
+        output::line(&format!("{:w$}  {left:9}  {reset}{note}", name(q)));
+    }
+}
+
+/// A conversation's `session` object: the vocabulary's `{id, target_id, workspace,
+/// title, endpoint}`, with no window (`target_id` null), its summary as the title,
+/// the LS as the endpoint, and the full `conversation_id`.
+fn session_object(r: &Reading, id: &str, ls: &Ls) -> Value {
+    json!({
+        "id": id,
+        "target_id": null,
+        "workspace": r.workspace,
+        "title": r.conversation.summary.clone().unwrap_or_default(),
+        "endpoint": ls.url,
+        "conversation_id": r.conversation.id,
+    })
+}
+
+/// The commands on one conversation, named by `--conversation`.
+pub(super) fn conversation(a: &Args, query: &str) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let prompt_text = match &a.command {
+        Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
+        _ => None,
+    };
+    let ls = one(a, deadline)?;
+    let found = ls.find(query, deadline)?;
+    let id = found.id.clone();
+    let short = short_ids(&ls, deadline)?
+        .into_iter()
+        .find(|(full, _)| *full == id)
+        .map_or_else(|| id.clone(), |(_, s)| s);
+    match &a.command {
+        Command::Status => {
+            let (r, _) = ls.read(&id, deadline)?;
+            print_status(&r, &short, &ls, a.json);
+            Ok(exit::OK)
+        }
+        Command::History => {
+            print_history(&ls.history(&id, deadline)?, a.json);
+            Ok(exit::OK)
+        }
+        Command::Approve(choice) => {
+            if let Some(c) = choice {
+                return Err(usage(format!(
+                    "a conversation's approval is answered by step: approve takes no CHOICE ('{c}') with --conversation"
+                )));
+            }
+            answered(a, &ls, &id, &short, Answer::Allow, deadline)
+        }
+        Command::Deny => answered(a, &ls, &id, &short, Answer::Deny, deadline),
+        Command::Prompt(_) => {
+            let text = prompt_text.unwrap_or_default();
+            let sent = ls.send(&id, &text, deadline)?;
+            let (r, _) = ls.read(&id, deadline)?;
+            let session = session_object(&r, &short, &ls);
+            if a.json && !a.wait_answer {
+                output::json(&json!({
+                    "session": session, "delivered": true,
+                    "step_index": sent.step_index, "state": sent.state,
+                }));
+                return Ok(exit::OK);
+            }
+            let line = format!(
+                "{short}: delivered (step {}); now {}",
+                sent.step_index,
+                sent.state.map_or("unknown", State::name)
+            );
+            if !a.wait_answer {
+                output::line(&line);
+                return Ok(exit::OK);
+            }
+            output::message(&line);
+            waited(a, &ls, &id, &short, deadline)
+        }
+        Command::Wait => waited(a, &ls, &id, &short, deadline),
+        other => Err(usage(format!(
+            "--conversation does not apply to '{}'",
+            super::help::find(&[a.words])
+                .map_or(format!("{other:?}"), |(c, _)| c.words.to_string())
+        ))),
+    }
+}
+
+/// The short id of every conversation: the shortest unique prefix, at least 6.
+fn short_ids(ls: &Ls, deadline: Deadline) -> Result<Vec<(String, String)>, Error> {
+    let ids: Vec<String> = ls
+        .conversations(deadline)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    Ok(ids
+        .iter()
+        .map(|id| (id.clone(), crate::sessions::short_id(id, &ids)))
+        .collect())
+}
+
+fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
+    let approvals: Vec<String> = r
+        .approval
+        .iter()
+        .flat_map(|a| a.choices.iter().map(|c| c.label.clone()))
+        .collect();
+    if json {
+        return output::json(&json!({
+            "session": session_object(r, short, ls),
+            "kind": "conversation",
+            "state": r.state,
+            "run_status": r.run_status,
+            "steps": r.conversation.steps,
+            "last_change": r.conversation.last_change,
+            "approval": r.approval,
+            "approvals": approvals,
+            "step_index": r.step_index,
+            "ls": {"url": ls.url, "found_by": ls.found.name()},
+        }));
+    }
+    let state = r.state.map_or("unknown", State::name);
+    output::line(&format!(
+        "{short}  {}  {}",
+        r.workspace.as_deref().unwrap_or("-"),
+        describe(state, None, None, &approvals)
+    ));
+    output::line(&format!("  conversation: {}", r.conversation.id));
+    output::line(&format!(
+        "  summary:  {}",
+        r.conversation.summary.as_deref().unwrap_or("-")
+    ));
+    output::line(&format!(
+        "  run:      {}; {} steps; last change {}",
+        r.run_status.as_deref().unwrap_or("unknown"),
+        r.conversation.steps,
+        r.conversation.last_change.as_deref().unwrap_or("-")
+    ));
+    if let (Some(a), Some(i)) = (&r.approval, r.step_index) {
+        let command = a
+            .command
+            .as_deref()
+            .map_or(String::new(), |c| format!(": {c}"));
+        output::line(&format!(
+            "  approval: {}{command} (step {i})",
+            a.kind.name()
+        ));
+    }
+    output::line(&format!("  ls:       {} ({})", ls.url, ls.found));
+}
+
+fn answered(
+    a: &Args,
+    ls: &Ls,
+    id: &str,
+    short: &str,
+    answer: Answer,
+    deadline: Deadline,
+) -> Result<u8, Error> {
+    let done = ls.answer(id, answer, deadline)?;
+    let (r, _) = ls.read(id, deadline)?;
+    let session = session_object(&r, short, ls);
+    let line = format!(
+        "{short}: answered step {} '{}' through the LS; now {}",
+        done.step_index,
+        done.pressed,
+        done.state.map_or("unknown", State::name)
+    );
+    if !a.wait_answer {
+        if a.json {
+            output::json(&json!({
+                "session": session, "pressed": done.pressed, "approval": done.approval,
+                "step_index": done.step_index, "state": done.state, "via": "ls",
+            }));
+        } else {
+            output::line(&line);
+        }
+        return Ok(exit::OK);
+    }
+    output::message(&line);
+    waited(a, ls, id, short, deadline)
+}
+
+/// Waits for the conversation to stop, then prints how, with its last answer.
+fn waited(a: &Args, ls: &Ls, id: &str, short: &str, deadline: Deadline) -> Result<u8, Error> {
+    let started = std::time::Instant::now();
+    let end = ls.wait(id, a.wait.settle, deadline)?;
+    let timed_out = end.is_none();
+    let (r, steps) = ls.read(id, deadline)?;
+    let answer = steps
+        .iter()
+        .rev()
+        .find_map(crate::ls::model::Step::message)
+        .filter(|m| m.role == Role::Agent && !timed_out);
+    let state = r.state;
+    if a.json {
+        output::json(&json!({
+            "session": session_object(&r, short, ls),
+            "timed_out": timed_out,
+            "status": if timed_out { "pending" } else { "done" },
+            "state": state,
+            "approval": r.approval,
+            "step_index": r.step_index,
+            "duration_ms": started.elapsed().as_millis() as u64,
+            "answer": answer,
+        }));
+    } else {
+        let state_name = state.map_or("unknown", State::name);
+        if let Some(m) = &answer
+            && state == Some(State::Idle)
+        {
+            output::line(&m.content);
+        } else {
+            output::line(&format!("{short}: {state_name}"));
+        }
+    }
+    if timed_out {
+        output::message(&deadline.missed(format!("conversation {short}")).to_string());
+        return Ok(exit::TIMEOUT);
+    }
+    Ok(if state == Some(State::Idle) {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// A conversation as a row of `sessions list --all`.
+#[derive(Serialize)]
+pub(super) struct ConversationRow {
+    pub session: Value,
+    pub kind: &'static str,
+    pub state: Option<State>,
+    pub layout: Option<()>,
+    pub steps: u64,
+    pub last_change: Option<String>,
+    pub approval: Option<crate::panel::Approval>,
+    pub step_index: Option<u64>,
+    /// The id of the window that shows it, when one does.
+    pub window: Option<String>,
+    #[serde(skip)]
+    pub short: String,
+}
+
+/// The LS's conversations for `sessions list --all`: every one, each joined to the
+/// window that shows it (see [`crate::ls::find`]). No LS named and none found: none,
+/// and a note on stderr saying why.
+pub(super) fn rows(
+    a: &Args,
+    listed: &[Listed],
+    deadline: Deadline,
+) -> Result<Vec<ConversationRow>, Error> {
+    let sessions: Vec<crate::sessions::Session> =
+        listed.iter().map(|l| l.session.clone()).collect();
+    let found = crate::ls::find::for_windows(&sessions, deadline);
+    let ls = match given(a)? {
+        Some(ls) => ls,
+        None => match found.iter().find_map(|(_, f)| f.as_ref().ok()) {
+            Some(w) => w.ls.clone(),
+            None => {
+                output::message(
+                    "no language server found: only the windows are listed (give --ls URL --ls-token T)",
+                );
+                return Ok(Vec::new());
+            }
+        },
+    };
+    let readings = ls.readings(deadline)?;
+    let ids: Vec<String> = readings.iter().map(|r| r.conversation.id.clone()).collect();
+    let shown: Vec<(String, &str)> = found
+        .iter()
+        .filter_map(|(s, f)| Some((f.as_ref().ok()?.conversation.clone()?, s.id.as_str())))
+        .collect();
+    Ok(readings
+        .into_iter()
+        .map(|r| {
+            let short = crate::sessions::short_id(&r.conversation.id, &ids);
+            let window = shown
+                .iter()
+                .find(|(c, _)| *c == r.conversation.id)
+                .map(|(_, w)| w.to_string());
+            ConversationRow {
+                session: session_object(&r, &short, &ls),
+                kind: "conversation",
+                state: r.state,
+                layout: None,
+                steps: r.conversation.steps,
+                last_change: r.conversation.last_change.clone(),
+                approval: r.approval.clone(),
+                step_index: r.step_index,
+                window,
+                short,
+            }
+        })
+        .collect())
+}
+
+/// The conversations after the windows: with `--json`, the whole list as one array
+/// (windows, managers, conversations); else a table of their own.
+pub(super) fn print_rows(
+    listed: &[Listed],
+    managers: &[crate::sessions::Manager],
+    rows: &[ConversationRow],
+    json: bool,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    if json {
+        let mut all: Vec<Value> = crate::registry::ListRow::all(listed, managers)
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("serialises"))
+            .collect();
+        all.extend(
+            rows.iter()
+                .map(|r| serde_json::to_value(r).expect("serialises")),
+        );
+        return output::json(&all);
+    }
+    let id_w = rows
+        .iter()
+        .map(|r| r.short.len())
+        .max()
+        .unwrap_or(0)
+        .max("CONVERSATION".len());
+    let workspace =
+        |r: &ConversationRow| r.session["workspace"].as_str().unwrap_or("-").to_string();
+    let w = rows
+        .iter()
+        .map(|r| workspace(r).len())
+        .max()
+        .unwrap_or(0)
+        .max("WORKSPACE".len());
+    if !listed.is_empty() || !managers.is_empty() {
+        output::line("");
+    }
+    output::line(&format!(
+        "{:id_w$}  {:w$}  {:17}  {:5}  {:8}  SUMMARY",
+        "CONVERSATION", "WORKSPACE", "STATE", "STEPS", "WINDOW"
+    ));
+    for r in rows {
+        let state = r.state.map_or("unknown", State::name);
+        let left = format!("{:id_w$}  {:w$}  ", r.short, workspace(r));
+        let right = format!(
+            "  {:5}  {:8}  {}",
+            r.steps,
+            r.window.as_deref().unwrap_or("-"),
+            r.session["title"].as_str().unwrap_or_default()
+        );
+        output::write_stdout(&format!(
+            "{}{}{}\n",
+            output::shown(&left, output::Stream::Stdout),
+            super::color::paint(state, &format!("{state:17}")),
+            output::shown(&right, output::Stream::Stdout)
+        ));
+    }
+}

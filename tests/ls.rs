@@ -1,0 +1,325 @@
+//! The language server as a second source: conversations no window renders, approvals
+//! answered by step, quota, prompts through the LS; against the simulated LS, first
+//! with no browser at all, then beside simulated windows.
+
+mod common;
+
+use std::process::Output;
+
+use angrav::sim::ls::{Conversation, Gate, Mode, SimLs};
+use common::{angrav_bin, check, stderr, stdout};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "t0ken-for-tests";
+
+/// Runs angrav against `ls` only: `--cdp` names a port nothing listens on, so no
+/// browser of anyone else's is found.
+fn ls_angrav(ls: &SimLs, args: &[&str]) -> Output {
+    angrav_bin()
+        .args([
+            "--cdp",
+            "127.0.0.1:1",
+            "--ls",
+            &ls.url(),
+            "--ls-token",
+            ls.token(),
+        ])
+        .args(args)
+        .output()
+        .expect("run angrav")
+}
+
+/// Runs angrav with `--json` against `ls`, and checks its stdout against the shape
+/// the schema gives `command`.
+fn ls_json(ls: &SimLs, command: &str, args: &[&str], code: i32) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = ls_angrav(ls, &all);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "angrav {args:?}\nstdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let v: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    let schema = angrav::schema::cli();
+    let shape = &schema["commands"][command];
+    assert!(!shape.is_null(), "the schema has no '{command}'");
+    if let Err(e) = check(&schema, shape, &v, command) {
+        panic!("angrav {args:?}: {e}");
+    }
+    v
+}
+
+fn conversation<'a>(list: &'a Value, workspace: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "conversation" && r["session"]["workspace"] == workspace)
+        .unwrap_or_else(|| panic!("no conversation of {workspace} in {list}"))
+}
+
+fn two_waiting() -> SimLs {
+    SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new("aaaa1111-0000-4000-8000-000000000001", "alpha").history(2),
+            Conversation::new("bbbb2222-0000-4000-8000-000000000002", "beta")
+                .waiting(Gate::Command("cargo test --all".into())),
+            Conversation::new("cccc3333-0000-4000-8000-000000000003", "gamma").running(),
+            Conversation::new("dddd4444-0000-4000-8000-000000000004", "delta")
+                .history(0)
+                .waiting(Gate::File("file:///home/sim/delta/secrets.env".into())),
+            Conversation::new("eeee5555-0000-4000-8000-000000000005", "epsilon")
+                .waiting(Gate::Permission("read ~/.ssh".into())),
+        ],
+    )
+    .expect("simulated LS")
+}
+
+#[test]
+fn every_conversation_is_listed_with_its_state_without_a_browser() {
+    let ls = two_waiting();
+    let list = ls_json(&ls, "sessions list", &["sessions", "list", "--all"], 0);
+    assert_eq!(list.as_array().unwrap().len(), 5, "{list}");
+    let alpha = conversation(&list, "alpha");
+    assert_eq!(alpha["state"], "idle");
+    assert_eq!(alpha["steps"], 4);
+    assert_eq!(alpha["session"]["id"], "aaaa11");
+    assert_eq!(
+        alpha["session"]["conversation_id"],
+        "aaaa1111-0000-4000-8000-000000000001"
+    );
+    assert_eq!(alpha["session"]["target_id"], Value::Null);
+    assert_eq!(alpha["window"], Value::Null);
+    let beta = conversation(&list, "beta");
+    assert_eq!(beta["state"], "awaiting_approval");
+    assert_eq!(beta["approval"]["kind"], "command");
+    assert_eq!(beta["approval"]["command"], "cargo test --all");
+    assert_eq!(beta["step_index"], 3);
+    assert_eq!(conversation(&list, "gamma")["state"], "thinking");
+    assert_eq!(
+        conversation(&list, "delta")["approval"]["kind"],
+        "permission"
+    );
+    assert!(conversation(&list, "alpha")["last_change"].is_string());
+
+    let o = ls_angrav(&ls, &["sessions", "list", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("CONVERSATION"), "{text}");
+    let beta_line = text.lines().find(|l| l.starts_with("bbbb22")).unwrap();
+    assert!(beta_line.contains("awaiting_approval"), "{text}");
+    assert!(stderr(&o).contains("listing the language server's conversations only"));
+}
+
+#[test]
+fn history_and_status_come_from_the_steps() {
+    let ls = two_waiting();
+    let history = ls_json(&ls, "history", &["history", "--conversation", "aaaa"], 0);
+    let messages = history.as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{history}");
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], "Step 1 of the plan for alpha");
+    assert_eq!(messages[3]["role"], "agent");
+    assert!(
+        messages[3]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Step 2 of the plan")
+    );
+
+    // By workspace name too.
+    let status = ls_json(
+        &ls,
+        "status --conversation",
+        &["status", "--conversation", "beta"],
+        0,
+    );
+    assert_eq!(status["state"], "awaiting_approval");
+    assert_eq!(status["run_status"], "waiting_for_user");
+    assert_eq!(status["step_index"], 3);
+    assert_eq!(status["approvals"], json!(["Run", "Reject"]));
+
+    let o = ls_angrav(&ls, &["status", "--conversation", "zzz"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+/// The interactions the LS received for `cascade`.
+fn interactions(ls: &SimLs, cascade: &str) -> Vec<Value> {
+    ls.interactions()
+        .into_iter()
+        .filter(|i| i["cascadeId"] == cascade)
+        .collect()
+}
+
+#[test]
+fn approve_and_deny_answer_the_waiting_step_once() {
+    let ls = two_waiting();
+    let beta = "bbbb2222-0000-4000-8000-000000000002";
+    let done = ls_json(
+        &ls,
+        "approve --conversation",
+        &["approve", "--conversation", "bbbb"],
+        0,
+    );
+    assert_eq!(done["pressed"], "Run");
+    assert_eq!(done["step_index"], 3);
+    assert_eq!(done["via"], "ls");
+    let sent = interactions(&ls, beta);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let i = &sent[0]["interaction"];
+    assert_eq!(i["stepIndex"], 3);
+    assert_eq!(i["trajectoryId"], format!("traj-{beta}"));
+    assert_eq!(i["runCommand"]["confirm"], true);
+    assert_eq!(i["runCommand"]["proposedCommandLine"], "cargo test --all");
+
+    // Answered: a second approve finds nothing waiting and sends nothing.
+    let o = ls_angrav(&ls, &["approve", "--conversation", "bbbb"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing answered"), "{}", stderr(&o));
+    assert_eq!(interactions(&ls, beta).len(), 1);
+
+    let delta = "dddd4444-0000-4000-8000-000000000004";
+    let denied = ls_json(
+        &ls,
+        "approve --conversation",
+        &["deny", "--conversation", "delta"],
+        0,
+    );
+    assert_eq!(denied["pressed"], "Deny");
+    let sent = interactions(&ls, delta);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let i = &sent[0]["interaction"];
+    assert_eq!(i["stepIndex"], 1);
+    assert_eq!(i["filePermission"]["allow"], false);
+    assert_eq!(i["filePermission"]["scope"], "PERMISSION_SCOPE_ONCE");
+
+    // The 2.x permission gate.
+    let epsilon = "eeee5555-0000-4000-8000-000000000005";
+    let o = ls_angrav(&ls, &["approve", "--conversation", "eeee"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("answered step 3 'Allow Once'"),
+        "{}",
+        stdout(&o)
+    );
+    let sent = interactions(&ls, epsilon);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["interaction"]["permission"]["allow"], true);
+    assert_eq!(ls.interactions().len(), 3);
+}
+
+#[test]
+fn quota_is_printed_per_model() {
+    let ls = two_waiting();
+    let o = ls_angrav(&ls, &["quota"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let gemini = text
+        .lines()
+        .find(|l| l.starts_with("Gemini 3 Pro"))
+        .unwrap();
+    assert!(gemini.contains("60 %"), "{text}");
+    let claude = text.lines().find(|l| l.starts_with("Claude")).unwrap();
+    assert!(
+        claude.contains("0 %") && claude.contains("(exhausted)"),
+        "{text}"
+    );
+
+    ls.set_quota("Gemini 3 Pro", None);
+    let quota = ls_json(&ls, "quota", &["quota"], 0);
+    let gemini = &quota[0];
+    assert_eq!(gemini["label"], "Gemini 3 Pro");
+    assert_eq!(gemini["remaining"], Value::Null);
+    assert_eq!(gemini["exhausted"], false);
+    assert!(gemini["reset"].is_string());
+    assert_eq!(quota[1]["remaining"], 0.0);
+    assert_eq!(quota[1]["exhausted"], true);
+}
+
+#[test]
+fn a_prompt_is_delivered_once_and_its_turn_awaited() {
+    let ls = two_waiting();
+    let alpha = "aaaa1111-0000-4000-8000-000000000001";
+    let sent = ls_json(
+        &ls,
+        "prompt --conversation",
+        &["prompt", "Tidy `src/` \"now\"", "--conversation", "alpha"],
+        0,
+    );
+    assert_eq!(sent["delivered"], true);
+    assert_eq!(sent["step_index"], 4);
+    let messages = ls.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["cascadeId"], alpha);
+    assert_eq!(
+        messages[0]["items"],
+        json!([{"text": "Tidy `src/` \"now\""}])
+    );
+
+    let waited = ls_json(
+        &ls,
+        "wait --conversation",
+        &["wait", "--conversation", "alpha"],
+        0,
+    );
+    assert_eq!(waited["state"], "idle");
+    assert_eq!(waited["timed_out"], false);
+    assert!(
+        waited["answer"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("You asked: `Tidy `src/` \"now\"`"),
+        "{waited}"
+    );
+
+    // A conversation at work is refused before anything is sent.
+    let o = ls_angrav(&ls, &["prompt", "more", "--conversation", "beta"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not accepted"), "{}", stderr(&o));
+    assert_eq!(ls.messages().len(), 1);
+}
+
+#[test]
+fn a_wrong_token_garbage_and_a_hang_are_clear_errors() {
+    let ls = two_waiting();
+    let o = angrav_bin()
+        .args(["--ls", &ls.url(), "--ls-token", "wrong", "--json", "quota"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let error: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(error["error"]["code"], "ls");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the token"),
+        "{error}"
+    );
+
+    let o = angrav_bin()
+        .args(["--ls", &ls.url(), "quota"])
+        .env_remove("ANGRAV_LS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--ls-token"));
+
+    ls.set_mode(Mode::Garbage);
+    let o = ls_angrav(&ls, &["status", "--conversation", "alpha"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not its JSON"), "{}", stderr(&o));
+
+    ls.set_mode(Mode::Hang);
+    let o = ls_angrav(&ls, &["quota", "--timeout", "700ms"]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the language server at"),
+        "{}",
+        stderr(&o)
+    );
+}
