@@ -6,6 +6,8 @@ mod common;
 
 use std::process::Output;
 
+use angrav::panel::Layout;
+use angrav::sim::Window;
 use angrav::sim::ls::{Conversation, Gate, Mode, SimLs};
 use common::{angrav_bin, check, stderr, stdout};
 use serde_json::{Value, json};
@@ -322,4 +324,102 @@ fn a_wrong_token_garbage_and_a_hang_are_clear_errors() {
         "{}",
         stderr(&o)
     );
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The LS's interactions once at least one has come (the panel sends its own a
+/// moment after the press it answers), within 10 s.
+fn first_interactions(ls: &SimLs, cascade: &str) -> Vec<Value> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = interactions(ls, cascade);
+        if !got.is_empty() || std::time::Instant::now() > until {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_pressed_once() {
+    const SHOWN: &str = "f00d0001-0000-4000-8000-00000000000a";
+    const HIDDEN: &str = "f00d0002-0000-4000-8000-00000000000b";
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new(SHOWN, "ls-shown").waiting(Gate::Command("cargo test".into())),
+            Conversation::new(HIDDEN, "ls-hidden").history(3),
+        ],
+    )
+    .unwrap();
+    let w = common::open(&[
+        Window::new(Layout::Current, "ls-shown")
+            .start("approval")
+            .ls(&ls, SHOWN),
+        Window::new(Layout::V2, "ls-plain"),
+    ]);
+    let url = ls.url();
+    let with = |args: &[&'static str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--ls", &url, "--ls-token", TOKEN].map(String::from));
+        all
+    };
+
+    let list = common::angrav_json(&refs(&with(&["sessions", "list", "--all"])), 0);
+    let window = common::by_target(&list, w.id(0)).unwrap();
+    assert_eq!(window["state"], "awaiting_approval");
+    let shown = conversation(&list, "ls-shown");
+    assert_eq!(shown["window"], window["session"]["id"], "{list}");
+    assert_eq!(shown["state"], "awaiting_approval");
+    let hidden = conversation(&list, "ls-hidden");
+    assert_eq!(hidden["window"], Value::Null);
+    assert_eq!(hidden["steps"], 6);
+    assert_eq!(hidden["state"], "idle");
+
+    // doctor, with no --ls: found from the panel's own requests, or said why not.
+    let report = common::angrav_json(&["doctor", "--session", w.id(0), "--session", w.id(1)], 0);
+    let found = &report["sessions"][0]["ls"];
+    assert_eq!(found["found_by"], "panel_request", "{report}");
+    assert_eq!(found["url"], ls.url().as_str());
+    assert_eq!(found["conversation"], SHOWN);
+    let none = &report["sessions"][1]["ls"];
+    assert_eq!(none["url"], Value::Null, "{report}");
+    assert!(
+        none["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no language_server process"),
+        "{report}"
+    );
+    let o = common::angrav(&["doctor", "--session", w.id(0)]);
+    assert!(
+        stdout(&o).contains(&format!(
+            "ls:     {} (the panel's own requests); shows conversation {SHOWN}",
+            ls.url()
+        )),
+        "{}",
+        stdout(&o)
+    );
+
+    // The conversation's approval shows in its window: pressed there, once, and the
+    // LS hears of it once, from the panel.
+    let o = common::angrav(&refs(&with(&["approve", "--conversation", "f00d0001"])));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("answered there"), "{}", stderr(&o));
+    assert_eq!(common::pressed(&w, 0), ["Run"]);
+    let sent = first_interactions(&ls, SHOWN);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["interaction"]["stepIndex"], 3);
+    assert_eq!(sent[0]["interaction"]["runCommand"]["confirm"], true);
+    let status = ls_json(
+        &ls,
+        "status --conversation",
+        &["status", "--conversation", SHOWN],
+        0,
+    );
+    assert_ne!(status["state"], "awaiting_approval", "{status}");
+    assert_eq!(ls.interactions().len(), 1);
 }

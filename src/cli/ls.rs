@@ -270,6 +270,21 @@ fn answered(
     answer: Answer,
     deadline: Deadline,
 ) -> Result<u8, Error> {
+    // A window that shows this conversation shows its approval too, and its panel
+    // tells the LS when a choice is pressed: pressed there, once, and never also here.
+    if let Some((registry, session)) = shown_in(a, id, deadline) {
+        output::message(&format!(
+            "conversation {short} shows in window {}: answered there",
+            session.id
+        ));
+        let (mut panel, _) = crate::panel::Panel::attach_in(
+            &session.window,
+            registry.profile(),
+            Default::default(),
+            Some(deadline),
+        )?;
+        return super::approve::one(&mut panel, &session, deadline, a);
+    }
     let done = ls.answer(id, answer, deadline)?;
     let (r, _) = ls.read(id, deadline)?;
     let session = session_object(&r, short, ls);
@@ -292,6 +307,81 @@ fn answered(
     }
     output::message(&line);
     waited(a, ls, id, short, deadline)
+}
+
+/// The window that shows conversation `id` (its panel's requests name it), when an
+/// Antigravity answers and one does.
+fn shown_in(
+    a: &Args,
+    id: &str,
+    deadline: Deadline,
+) -> Option<(crate::registry::Registry, crate::sessions::Session)> {
+    let registry = super::registry(a).ok()?;
+    let session = crate::ls::find::for_windows(registry.sessions(), deadline)
+        .into_iter()
+        .find(|(_, f)| {
+            f.as_ref()
+                .is_ok_and(|w| w.conversation.as_deref() == Some(id))
+        })?
+        .0;
+    Some((registry, session))
+}
+
+/// What `doctor` says of a window's language server.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Found {
+    pub url: Option<String>,
+    /// `given`, `panel_request`, `app_config`, `process`; null when none was found.
+    pub found_by: Option<&'static str>,
+    /// How it was found, or why none was.
+    pub detail: String,
+    /// The conversation the window shows, when its panel's requests said.
+    pub conversation: Option<String>,
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.url {
+            Some(url) => write!(f, "{url} ({})", self.detail)?,
+            None => write!(f, "none: {}", self.detail)?,
+        }
+        if let Some(c) = &self.conversation {
+            write!(f, "; shows conversation {c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Each window's language server for `doctor`: the one named (`--ls`), else the one
+/// found; with the conversation each window shows.
+pub(super) fn per_window(
+    a: &Args,
+    sessions: &[crate::sessions::Session],
+    deadline: Deadline,
+) -> Result<Vec<Found>, Error> {
+    let given = given(a)?;
+    Ok(crate::ls::find::for_windows(sessions, deadline)
+        .into_iter()
+        .map(|(_, f)| {
+            let conversation = f.as_ref().ok().and_then(|w| w.conversation.clone());
+            let ls = given
+                .clone()
+                .or_else(|| f.as_ref().ok().map(|w| w.ls.clone()));
+            match ls {
+                Some(ls) => Found {
+                    url: Some(ls.url),
+                    found_by: Some(ls.found.name()),
+                    detail: ls.found.to_string(),
+                    conversation,
+                },
+                None => Found {
+                    detail: f.err().unwrap_or_default(),
+                    conversation,
+                    ..Found::default()
+                },
+            }
+        })
+        .collect())
 }
 
 /// Waits for the conversation to stop, then prints how, with its last answer.
