@@ -80,7 +80,7 @@ struct QuotaRow<'a> {
     exhausted: bool,
 }
 
-fn print_quota(models: &[Quota], json: bool) {
+pub(super) fn print_quota(models: &[Quota], json: bool) {
     if json {
         let rows: Vec<QuotaRow> = models
             .iter()
@@ -468,6 +468,19 @@ pub(super) fn rows(
             }
         },
     };
+    conversation_rows(&ls, &found, deadline)
+}
+
+/// Every conversation of `ls` as a row, joined to the window of `found` whose panel
+/// named it.
+pub(super) fn conversation_rows(
+    ls: &Ls,
+    found: &[(
+        crate::sessions::Session,
+        Result<crate::ls::find::WindowLs, String>,
+    )],
+    deadline: Deadline,
+) -> Result<Vec<ConversationRow>, Error> {
     let readings = ls.readings(deadline)?;
     let ids: Vec<String> = readings.iter().map(|r| r.conversation.id.clone()).collect();
     let shown: Vec<(String, &str)> = found
@@ -483,7 +496,7 @@ pub(super) fn rows(
                 .find(|(c, _)| *c == r.conversation.id)
                 .map(|(_, w)| w.to_string());
             ConversationRow {
-                session: session_object(&r, &short, &ls),
+                session: session_object(&r, &short, ls),
                 kind: "conversation",
                 state: r.state,
                 layout: None,
