@@ -423,3 +423,54 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     assert_ne!(status["state"], "awaiting_approval", "{status}");
     assert_eq!(ls.interactions().len(), 1);
 }
+
+#[test]
+fn a_conversation_is_watched_from_approval_to_idle() {
+    let ls = two_waiting();
+    let (child, lines, _errors) = common::spawn_angrav_at(
+        "127.0.0.1:1",
+        &[
+            "--ls",
+            &ls.url(),
+            "--ls-token",
+            ls.token(),
+            "--json",
+            "sessions",
+            "watch",
+            "--conversation",
+            "beta",
+            "--until-idle",
+        ],
+    );
+    let schema = angrav::schema::cli();
+    let next = || -> Value {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a watch line");
+        let v = serde_json::from_str(&line).unwrap();
+        let shape = &schema["commands"]["sessions watch"]["ndjson"];
+        check(&schema, shape, &v, "sessions watch").unwrap();
+        v
+    };
+    let first = next();
+    assert_eq!(first["type"], "snapshot");
+    assert_eq!(first["current"], "awaiting_approval");
+    assert_eq!(first["step_index"], 3);
+    assert_eq!(first["session"]["workspace"], "beta");
+    // Answered meanwhile: the watch sees it leave the approval, then go idle.
+    ls_json(
+        &ls,
+        "approve --conversation",
+        &["approve", "--conversation", "beta"],
+        0,
+    );
+    let mut seen = vec![first["current"].clone()];
+    while seen.last() != Some(&json!("idle")) {
+        let e = next();
+        assert_eq!(e["type"], "state_change", "{e}");
+        assert_eq!(e["previous"], *seen.last().unwrap(), "{e}");
+        seen.push(e["current"].clone());
+    }
+    assert_eq!(seen.first(), Some(&json!("awaiting_approval")));
+    drop(child);
+}

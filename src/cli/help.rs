@@ -297,6 +297,11 @@ const CONVERSATION: Flag = Flag {
     shown: "--conversation ID",
     text: "a conversation of the language server, whether a window shows it or not: any unique prefix of its id, or its workspace name (see sessions list --all)",
 };
+const CONVERSATION_WATCH: Flag = Flag {
+    name: "--conversation",
+    shown: "--conversation ID|all",
+    text: "follow a conversation of the language server (or all of them) instead of the windows: read every 500 ms, a snapshot line each, then state_change, new_session, session_closed (not recorded in the journal)",
+};
 
 /// The flags of `approve` and `deny`.
 const ANSWER_FLAGS: &[&Flag] = &[
@@ -435,6 +440,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, retitled, session_closed, endpoint_lost, endpoint_back, stalled; with --policy, approval_decided); NDJSON with --json; runs until interrupted. Every line is recorded in the journal, and its seq is the journal's: --since SEQ first replays the journal after SEQ, then goes on live",
         flags: &[
             &SESSION_MANY,
+            &CONVERSATION_WATCH,
             &GROUP,
             &UNTIL_IDLE,
             &COUNT,

@@ -571,3 +571,134 @@ pub(super) fn print_rows(
         ));
     }
 }
+
+/// How often `sessions watch --conversation` reads the language server (its stream
+/// is not on every build; polling works on all).
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `sessions watch --conversation ID|all`: a snapshot line per conversation, then a
+/// line per change (`state_change`, `new_session`, `session_closed`), read every
+/// [`WATCH_EVERY`]. Ends as the window watch does: `--count`, `--until-idle`,
+/// `--timeout` (124), ^C (130).
+pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
+    use crossbeam_channel::{after, never, select, tick};
+    let every_call = Deadline::within(a.wait.timeout);
+    let ls = one(a, every_call)?;
+    let wanted = if query == "all" {
+        None
+    } else {
+        Some(ls.find(query, every_call)?.id)
+    };
+    let timeout = if a.timeout_given {
+        after(a.wait.timeout)
+    } else {
+        never()
+    };
+    let interrupt = crate::signals::signals();
+    let poll = tick(WATCH_EVERY);
+    let mut known: Vec<Reading> = Vec::new();
+    let (mut seq, mut events, mut first) = (0u64, 0u64, true);
+    loop {
+        let readings: Vec<Reading> = ls
+            .readings(Deadline::within(WATCH_EVERY * 4))?
+            .into_iter()
+            .filter(|r| wanted.as_ref().is_none_or(|w| *w == r.conversation.id))
+            .collect();
+        let ids: Vec<String> = readings
+            .iter()
+            .chain(&known)
+            .map(|r| r.conversation.id.clone())
+            .collect();
+        let mut lines: Vec<(&str, &Reading, Option<State>)> = Vec::new();
+        for r in &readings {
+            let before = known
+                .iter()
+                .find(|k| k.conversation.id == r.conversation.id);
+            let kind = match before {
+                _ if first => "snapshot",
+                None => "new_session",
+                Some(k) if k.state != r.state => "state_change",
+                Some(_) => continue,
+            };
+            lines.push((kind, r, before.and_then(|k| k.state)));
+        }
+        for k in &known {
+            if !readings
+                .iter()
+                .any(|r| r.conversation.id == k.conversation.id)
+            {
+                lines.push(("session_closed", k, k.state));
+            }
+        }
+        for (kind, r, previous) in lines {
+            seq += 1;
+            events += u64::from(kind != "snapshot");
+            let current = if kind == "session_closed" {
+                None
+            } else {
+                r.state
+            };
+            print_event(seq, kind, r, (previous, current), &ids, &ls, a.json);
+        }
+        known = readings;
+        first = false;
+        if a.count.is_some_and(|n| events >= n) {
+            return Ok(exit::OK);
+        }
+        if a.until_idle && known.iter().all(|r| r.state == Some(State::Idle)) {
+            return Ok(exit::OK);
+        }
+        select! {
+            recv(poll) -> _ => {}
+            recv(timeout) -> _ => {
+                output::message(&format!(
+                    "watch timed out after {}",
+                    crate::show::duration(a.wait.timeout)
+                ));
+                return Ok(exit::TIMEOUT);
+            }
+            recv(interrupt) -> _ => return Ok(exit::INTERRUPTED),
+        }
+    }
+}
+
+fn print_event(
+    seq: u64,
+    kind: &str,
+    r: &Reading,
+    (previous, current): (Option<State>, Option<State>),
+    ids: &[String],
+    ls: &Ls,
+    json: bool,
+) {
+    let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
+    let short = crate::sessions::short_id(&r.conversation.id, ids);
+    if json {
+        return output::json(&json!({
+            "seq": seq, "type": kind, "session": session_object(r, &short, ls),
+            "previous": previous, "current": current, "timestamp": timestamp,
+            "steps": r.conversation.steps, "approval": r.approval, "step_index": r.step_index,
+        }));
+    }
+    let name = |s: Option<State>| s.map_or("unknown", State::name);
+    let what = match (&r.approval, r.step_index) {
+        (Some(a), Some(i)) if current.is_some() => format!(
+            " ({}{}, step {i})",
+            a.kind.name(),
+            a.command
+                .as_deref()
+                .map_or(String::new(), |c| format!(": {c}"))
+        ),
+        _ => String::new(),
+    };
+    let change = match kind {
+        "snapshot" => name(current).to_string(),
+        "session_closed" => "gone from the language server".to_string(),
+        _ => format!("{kind}: {} -> {}", name(previous), name(current)),
+    };
+    output::line(&format!(
+        "{}  {short}  {}  {change}{what}",
+        &timestamp[11..19],
+        r.workspace.as_deref().unwrap_or("-")
+    ));
+}

@@ -553,6 +553,9 @@ fn run(a: Args) -> Result<u8, Error> {
         output::exit_when_stdout_closes();
     }
     if let Some(query) = &a.conversation {
+        if a.command == Command::SessionsWatch {
+            return ls::watch(&a, query);
+        }
         return ls::conversation(&a, query);
     }
     if let Some(url) = remote::server(&a) {
