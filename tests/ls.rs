@@ -474,3 +474,56 @@ fn a_conversation_is_watched_from_approval_to_idle() {
     assert_eq!(seen.first(), Some(&json!("awaiting_approval")));
     drop(child);
 }
+
+#[test]
+fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model() {
+    let ls = SimLs::start(
+        TOKEN,
+        vec![Conversation::new(
+            "abcd0001-0000-4000-8000-00000000000c",
+            "q",
+        )],
+    )
+    .unwrap();
+    // v2 panels show their model (`Gemini 3 Pro (High)`); this build's other layout does not.
+    let w = common::open(&[
+        Window::new(Layout::V2, "quota-gemini").scenario("instant"),
+        Window::new(Layout::Current, "quota-other").scenario("instant"),
+    ]);
+    let url = ls.url();
+    let named = ["--ls", url.as_str(), "--ls-token", TOKEN];
+    let status = common::angrav_json(&[&["status", "--session", w.id(0)][..], &named].concat(), 0);
+    assert_eq!(status["model"], "Gemini 3 Pro (High)");
+    assert_eq!(status["quota"]["label"], "Gemini 3 Pro", "{status}");
+    assert_eq!(status["quota"]["remaining"], 0.6);
+    let o = common::angrav(&[&["status", "--session", w.id(0)][..], &named].concat());
+    assert!(
+        stdout(&o).contains("  quota:    Gemini 3 Pro: 60 % left, resets "),
+        "{}",
+        stdout(&o)
+    );
+
+    ls.set_quota("Gemini 3 Pro", Some(0.0));
+    let args = [
+        &[
+            "dispatch",
+            "--model",
+            "gemini 3 pro",
+            "--session",
+            w.id(0),
+            "--session",
+            w.id(1),
+        ][..],
+        &named,
+    ]
+    .concat();
+    let o = common::angrav_in(&args, "one prompt for whoever may\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("quota is exhausted until"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(w.received(0).is_empty());
+    assert_eq!(w.received(1), ["one prompt for whoever may"]);
+}

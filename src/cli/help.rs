@@ -302,6 +302,11 @@ const CONVERSATION_WATCH: Flag = Flag {
     shown: "--conversation ID|all",
     text: "follow a conversation of the language server (or all of them) instead of the windows: read every 500 ms, a snapshot line each, then state_change, new_session, session_closed (not recorded in the journal)",
 };
+const MODEL: Flag = Flag {
+    name: "--model",
+    shown: "--model M",
+    text: "skip the chats whose model (as their panel shows it) is M while the language server says M's quota is exhausted (until its reset time, checked at the start)",
+};
 
 /// The flags of `approve` and `deny`.
 const ANSWER_FLAGS: &[&Flag] = &[
@@ -350,6 +355,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &WEBHOOK,
     &NOTIFY,
     &POLICY,
+    &MODEL,
     &FILE,
     &TASK,
     &LANG,
@@ -475,6 +481,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error, stalls or whose chat closes goes to another chat (--retries); a chat awaiting approval or in error gets no more until idle again. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130). --timeout bounds the whole run (default none)",
         flags: &[
             &SESSION_MANY,
+            &MODEL,
             &FILE,
             &PER_SESSION,
             &RETRIES,

@@ -73,23 +73,9 @@ pub(super) fn quota(a: &Args) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-#[derive(Serialize)]
-struct QuotaRow<'a> {
-    #[serde(flatten)]
-    quota: &'a Quota,
-    exhausted: bool,
-}
-
 pub(super) fn print_quota(models: &[Quota], json: bool) {
     if json {
-        let rows: Vec<QuotaRow> = models
-            .iter()
-            .map(|q| QuotaRow {
-                quota: q,
-                exhausted: q.exhausted(),
-            })
-            .collect();
-        return output::json(&rows);
+        return output::json(&models);
     }
     if models.is_empty() {
         output::message("the language server lists no models");
@@ -109,13 +95,46 @@ pub(super) fn print_quota(models: &[Quota], json: bool) {
         .max("MODEL".len());
     output::line(&format!("{:w$}  {:9}  RESETS", "MODEL", "REMAINING"));
     for q in models {
-        let left = match q.remaining {
-            Some(r) => format!("{:.0} %", r * 100.0),
-            None => "unknown".into(),
-        };
         let reset = q.reset.as_deref().unwrap_or("-");
-        let note = if q.exhausted() { "  (exhausted)" } else { "" };
-        output::line(&format!("{:w$}  {left:9}  {reset}{note}", name(q)));
+        let note = if q.exhausted { "  (exhausted)" } else { "" };
+        output::line(&format!("{:w$}  {:9}  {reset}{note}", name(q), left(q)));
+    }
+}
+
+/// `60 %`, or `unknown` when the LS leaves the fraction out.
+fn left(q: &Quota) -> String {
+    match q.remaining {
+        Some(r) => format!("{:.0} %", r * 100.0),
+        None => "unknown".into(),
+    }
+}
+
+/// `Gemini 3 Pro: 60 % left, resets 2026-...`, for `status`.
+pub(super) fn quota_text(q: &Quota) -> String {
+    format!(
+        "{}: {} left{}, resets {}",
+        q.label.as_deref().or(q.model.as_deref()).unwrap_or("-"),
+        left(q),
+        if q.exhausted { " (exhausted)" } else { "" },
+        q.reset.as_deref().unwrap_or("-")
+    )
+}
+
+/// The quota of the model a chat's panel shows, when a language server is named
+/// (`--ls`; nothing is looked for otherwise, so `status` costs nothing more). A
+/// language server that fails is said on stderr, and `status` goes on without it.
+pub(super) fn quota_of(a: &Args, model: Option<&str>, deadline: Deadline) -> Option<Quota> {
+    let ls = match given(a) {
+        Ok(Some(ls)) => ls,
+        _ => return None,
+    };
+    let model = model?;
+    match ls.quota(deadline) {
+        Ok(models) => models.into_iter().find(|q| q.is(model)),
+        Err(e) => {
+            output::message(&format!("no quota shown: {e}"));
+            None
+        }
     }
 }
 
@@ -701,4 +720,51 @@ fn print_event(
         &timestamp[11..19],
         r.workspace.as_deref().unwrap_or("-")
     ));
+}
+
+/// `dispatch --model M`: the chosen chats, less those whose panel shows model M
+/// while the language server says M's quota is exhausted (said on stderr).
+pub(super) fn with_quota_left(
+    a: &Args,
+    chosen: Vec<crate::sessions::Session>,
+    model: &str,
+    registry: &crate::registry::Registry,
+) -> Result<Vec<crate::sessions::Session>, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let ls = one(a, deadline)?;
+    let models = ls.quota(deadline)?;
+    let Some(quota) = models.iter().find(|q| q.is(model)) else {
+        let known: Vec<String> = models.iter().filter_map(|q| q.label.clone()).collect();
+        return Err(usage(format!(
+            "--model '{model}' is none of the language server's models: {}",
+            known.join(", ")
+        )));
+    };
+    if !quota.exhausted {
+        return Ok(chosen);
+    }
+    let (mut kept, mut skipped) = (Vec::new(), Vec::new());
+    for s in chosen {
+        let shown = crate::panel::Panel::attach(&s.window, registry.profile())
+            .ok()
+            .and_then(|(_, snap)| snap.model);
+        if shown.is_some_and(|m| quota.is(&m)) {
+            skipped.push(s.id.clone());
+        } else {
+            kept.push(s);
+        }
+    }
+    let until = quota.reset.as_deref().unwrap_or("an unknown time");
+    if !skipped.is_empty() {
+        output::message(&format!(
+            "skipping {} (model {model}): its quota is exhausted until {until}",
+            skipped.join(", ")
+        ));
+    }
+    if kept.is_empty() {
+        return Err(Error::Failed(format!(
+            "every chosen chat runs {model}, whose quota is exhausted until {until}; nothing dispatched"
+        )));
+    }
+    Ok(kept)
 }

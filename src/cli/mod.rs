@@ -121,6 +121,8 @@ struct Args {
     ls_token: Option<String>,
     /// `--conversation ID`: a conversation of the LS, rendered in a window or not.
     conversation: Option<String>,
+    /// `dispatch --model M`: chats on M are skipped while its quota is exhausted.
+    model: Option<String>,
     /// The command's words in the command table, and the flags given, by the names
     /// the table knows them by (what `--server` checks).
     words: &'static str,
@@ -196,6 +198,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         ls: None,
         ls_token: None,
         conversation: None,
+        model: None,
         words: "",
         given: Vec::new(),
     };
@@ -283,6 +286,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("server") => a.server = Some(text(p.value())?),
             Long("ls") => a.ls = Some(text(p.value())?),
             Long("ls-token") => a.ls_token = Some(text(p.value())?),
+            Long("model") => a.model = Some(text(p.value())?),
             Long("conversation") => {
                 let c = text(p.value())?;
                 if c.trim().is_empty() {

@@ -106,7 +106,7 @@ pub(super) fn run(a: &Args, url: &str) -> Result<u8, Error> {
         }
         Command::Status => {
             let s: SessionStatus = serve.call("status", json!({ "session": one }))?;
-            print_status(&s.session, &s.snapshot, json);
+            print_status(&s.session, &s.snapshot, None, json);
             Ok(exit::OK)
         }
         Command::Prompt(_) => {

@@ -392,6 +392,8 @@ pub struct Quota {
     pub remaining: Option<f64>,
     /// When it refills (RFC 3339), as the LS says.
     pub reset: Option<String>,
+    /// Used up: nothing remains, as the LS said in so many words.
+    pub exhausted: bool,
 }
 
 impl Quota {
@@ -407,27 +409,29 @@ impl Quota {
             .iter()
             .map(|c| {
                 let info = field(c, "quotaInfo");
+                let remaining = info.and_then(|i| field(i, "remainingFraction")?.as_f64());
                 Quota {
                     label: text(c, "label"),
                     model: field(c, "modelOrAlias").and_then(|m| text(m, "model")),
-                    remaining: info.and_then(|i| field(i, "remainingFraction")?.as_f64()),
+                    remaining,
                     reset: info.and_then(|i| text(i, "resetTime")),
+                    exhausted: remaining.is_some_and(|r| r <= 0.0),
                 }
             })
             .collect()
     }
 
-    /// Used up: nothing remains, as the LS said in so many words.
-    pub fn exhausted(&self) -> bool {
-        self.remaining.is_some_and(|r| r <= 0.0)
-    }
-
-    /// Whether `name` names this model: its label or id, in any case.
+    /// Whether `name` names this model: its label or id, in any case; a panel's
+    /// `Gemini 3 Pro (High)` names `Gemini 3 Pro` too.
     pub fn is(&self, name: &str) -> bool {
-        [&self.label, &self.model]
-            .into_iter()
-            .flatten()
-            .any(|n| n.eq_ignore_ascii_case(name.trim()))
+        let name = name.trim().to_lowercase();
+        [&self.label, &self.model].into_iter().flatten().any(|n| {
+            let n = n.to_lowercase();
+            name == n
+                || name
+                    .strip_prefix(&n)
+                    .is_some_and(|rest| rest.starts_with(" ("))
+        })
     }
 }
 
@@ -485,7 +489,8 @@ mod tests {
         let q = Quota::all(&reply);
         assert_eq!(q[0].remaining, Some(0.25));
         assert!(q[0].is("gemini 3 pro") && q[0].is("MODEL_G3"));
+        assert!(q[0].is("Gemini 3 Pro (High)") && !q[0].is("Gemini 3 Pro Max"));
         assert_eq!(q[1].remaining, None);
-        assert!(!q[1].exhausted());
+        assert!(!q[1].exhausted);
     }
 }
