@@ -113,8 +113,11 @@ struct Args {
     hooks: crate::hooks::Config,
     /// `--policy FILE`: the approval rules of a wait or a watch.
     policy: Option<PathBuf>,
-    /// `--server URL`: ask a running `angrav serve` (else `ANGRAV_SERVER`).
-    server: Option<String>,
+    /// `--server [NAME=]URL` (repeatable, comma-separated): ask running `angrav serve`s
+    /// (else `ANGRAV_SERVERS`, `ANGRAV_SERVER`).
+    server: Vec<String>,
+    /// `--upstream [NAME=]URL?token=TOKEN` (repeatable): serves a hub follows.
+    upstreams: Vec<String>,
     /// `--ls URL`, `--ls-token T`: the language server (else `ANGRAV_LS`,
     /// `ANGRAV_LS_TOKEN`, else found per window).
     ls: Option<String>,
@@ -194,7 +197,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
         policy: None,
-        server: None,
+        server: Vec::new(),
+        upstreams: Vec::new(),
         ls: None,
         ls_token: None,
         conversation: None,
@@ -283,7 +287,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),
-            Long("server") => a.server = Some(text(p.value())?),
+            Long("server") => a.server.push(text(p.value())?),
+            Long("upstream") => a.upstreams.push(text(p.value())?),
             Long("ls") => a.ls = Some(text(p.value())?),
             Long("ls-token") => a.ls_token = Some(text(p.value())?),
             Long("model") => a.model = Some(text(p.value())?),
@@ -562,8 +567,8 @@ fn run(a: Args) -> Result<u8, Error> {
         }
         return ls::conversation(&a, query);
     }
-    if let Some(url) = remote::server(&a) {
-        return remote::run(&a, &url);
+    if let Some(servers) = remote::servers(&a)? {
+        return remote::run(&a, servers);
     }
     match &a.command {
         Command::Help(topic) => {
