@@ -613,7 +613,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "log",
         args: "",
-        summary: "the journal of events angrav saw (one line each; --json: the NDJSON lines as stored)",
+        summary: "the journal of events angrav saw (one line each; --json: each entry as sessions watch --json prints it)",
         flags: &[&SESSION_MANY, &GROUP, &SINCE, &KIND],
         common: true,
     },
