@@ -8,13 +8,14 @@ mod demo;
 mod dispatch;
 mod doctor;
 mod help;
+mod list;
 mod memory;
-mod multi;
 mod output;
 mod remote;
 mod serve;
 mod single;
-mod term;
+mod wait;
+mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -116,12 +117,6 @@ struct Args {
     /// the table knows them by (what `--server` checks).
     words: &'static str,
     given: Vec<&'static str>,
-}
-
-/// A message from anywhere in angrav (see the `warn!` macro): `angrav: TEXT` on
-/// stderr, as [`output::message`] writes it.
-pub(crate) fn warn(text: &str) {
-    output::message(text.strip_prefix("angrav: ").unwrap_or(text));
 }
 
 pub fn main() -> u8 {
@@ -434,14 +429,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     Ok(Duration::from_micros((ms * 1e3) as u64))
 }
 
-pub fn show_duration(d: Duration) -> String {
-    if d.as_millis() < 10_000 {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs())
-    }
-}
-
 fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
     Ok(found_endpoints(a)?.0)
 }
@@ -586,11 +573,9 @@ fn run(a: Args) -> Result<u8, Error> {
         Command::Simulate => demo::simulate(&a),
         Command::Demo => demo::demo(&a),
         Command::Doctor => doctor::run(&a),
-        Command::SessionsList => multi::list(&a),
-        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => {
-            multi::wait(&a)
-        }
-        Command::SessionsWatch => multi::watch(&a),
+        Command::SessionsList => list::list(&a),
+        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => wait::wait(&a),
+        Command::SessionsWatch => watch::watch(&a),
         Command::Serve => serve::run(&a),
         Command::SessionsApprove(_) | Command::SessionsDeny => approve::many(&a),
         Command::AliasSet(..)

@@ -13,11 +13,11 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message as Frame, WebSocket};
 
 use super::approve::print_pressed;
-use super::multi::{print_report, report_end, run_tasks};
 use super::output::{print_answer, print_list, print_status};
 use super::single::{
     one_session, print_code, print_history, print_new, print_prompted, print_waited, read_input,
 };
+use super::wait::{print_report, report_end, run_tasks};
 use super::{Args, Command, help};
 use crate::approve::Pressed;
 use crate::panel::{CodeBlock, Message};
@@ -340,7 +340,7 @@ impl Remote {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                format!("no answer within {}", super::show_duration(self.patience))
+                format!("no answer within {}", crate::show::duration(self.patience))
             }
             e => e.to_string(),
         };
