@@ -244,6 +244,11 @@ const WEBHOOK: Flag = Flag {
     shown: "--webhook URL",
     text: "POST every settled event's JSON to URL (http:// only; 3 attempts, 10 s each); repeatable",
 };
+const HOOK_TIMEOUT: Flag = Flag {
+    name: "--hook-timeout",
+    shown: "--hook-timeout D",
+    text: "how long an --on command may run before its process group is killed [default: 60s]",
+};
 const NOTIFY: Flag = Flag {
     name: "--notify",
     shown: "--notify",
@@ -320,6 +325,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &LISTEN,
     &ALLOW_REMOTE,
     &ON,
+    &HOOK_TIMEOUT,
     &WEBHOOK,
     &NOTIFY,
     &POLICY,
@@ -419,6 +425,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &TIMEOUT,
             &SETTLE,
             &ON,
+            &HOOK_TIMEOUT,
             &WEBHOOK,
             &NOTIFY,
             &POLICY,
@@ -649,7 +656,15 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "serve",
         args: "",
         summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
-        flags: &[&LISTEN, &ALLOW_REMOTE, &ON, &WEBHOOK, &NOTIFY, &SETTLE],
+        flags: &[
+            &LISTEN,
+            &ALLOW_REMOTE,
+            &ON,
+            &HOOK_TIMEOUT,
+            &WEBHOOK,
+            &NOTIFY,
+            &SETTLE,
+        ],
         common: true,
     },
     Cmd {
