@@ -14,8 +14,10 @@
 //! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
 //! CPU and RSS), `journal` (`sessions watch` event latency with the journal and with
 //! `--no-state`, at 10 windows), `list` (`sessions list --json` at 1, 10 and 30
-//! windows and through `--server`, whole process and phase by phase); pass names to
-//! run a subset. `--idle-secs N` sets how long the
+//! windows and through `--server`, whole process and phase by phase), `policy` (the
+//! policy matcher on 10 KB commands: patterns a backtracking matcher takes
+//! exponential time on, and compound lines; no browser); pass names to run a subset.
+//! `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -39,8 +41,14 @@ fn main() {
     let state = std::env::temp_dir().join(format!("angrav-bench-state-{}", std::process::id()));
     // SAFETY: no other thread runs yet.
     unsafe { std::env::set_var("ANGRAV_STATE_DIR", &state) };
-    let sim = Simulator::start().unwrap_or_else(|e| panic!("{e}"));
     println!("machine: {}", machine());
+    if run("policy") {
+        policy();
+    }
+    if !wanted.is_empty() && wanted.iter().all(|w| w == "policy") {
+        return;
+    }
+    let sim = Simulator::start().unwrap_or_else(|e| panic!("{e}"));
     if run("transport") {
         transport(&sim);
     }
@@ -89,6 +97,81 @@ fn main() {
         scale(&sim, Duration::from_secs(idle));
     }
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// The policy matcher: each case's best and median time over 21 runs, and its answer.
+fn policy() {
+    use angrav::panel::ApprovalKind;
+    use angrav::policy::{Policy, Regex};
+    let time = |f: &dyn Fn() -> String| {
+        let mut runs: Vec<(Duration, String)> = (0..21)
+            .map(|_| {
+                let at = Instant::now();
+                let answer = f();
+                (at.elapsed(), answer)
+            })
+            .collect();
+        runs.sort_by_key(|(d, _)| *d);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "best {:.3} ms, median {:.3} ms: {}",
+            ms(runs[0].0),
+            ms(runs[10].0),
+            runs[0].1
+        )
+    };
+    let kb10 = 10 * 1024;
+    let words: String = "cargo test ".repeat(kb10 / 11 + 1)[..kb10]
+        .trim_end()
+        .into();
+    let a = "a".repeat(kb10);
+    for (pattern, text, what) in [
+        (r"^(\w+ ?)+$", words.clone(), "words"),
+        (r"^(\w+ ?)+$", format!("{}!", &words[1..]), "words then '!'"),
+        ("(a|a)*b", a.clone(), "a×10240"),
+        ("(a|a)*b", format!("{}b", &a[1..]), "a×10239 then 'b'"),
+    ] {
+        let re = Regex::new(pattern).expect("a pattern");
+        let figure = time(&|| format!("{}", re.is_match(&text)));
+        println!(
+            "policy: {pattern} on {} chars ({what}): {figure}",
+            text.len()
+        );
+    }
+    let policy = Policy::parse(
+        r#"[
+          {"kind": "command", "command": "^cargo (test|check|build)( |$)", "action": "approve"},
+          {"kind": "command", "command": "^(\\w+ ?)+$", "action": "approve"},
+          {"kind": "command", "command": "rm +-[a-z]*r|git push", "action": "deny"},
+          {"kind": "any", "action": "ask"}
+        ]"#,
+    )
+    .expect("the policy");
+    let chained: String =
+        "cargo test && ".repeat(kb10 / 14 + 1)[..kb10 - 8].to_string() + "rm -rf ~";
+    let nested = format!(
+        "{}{}{}",
+        "echo $(".repeat(16),
+        "x".repeat(kb10 - 8 * 16),
+        ")".repeat(16)
+    );
+    for (line, what) in [
+        (chained.as_str(), "`cargo test && ` ×731, then `rm -rf ~`"),
+        (nested.as_str(), "`echo $(` nested 16 deep around 10 KB"),
+        (words.as_str(), "one part of words"),
+    ] {
+        let figure = time(&|| {
+            policy
+                .decide_command(ApprovalKind::Command, Some(line))
+                .map_or("ask, no rule".into(), |(i, a)| {
+                    format!("{}, rule {i}", a.name())
+                })
+        });
+        println!(
+            "policy: decide {} chars ({what}), 4 rules: {figure}",
+            line.len()
+        );
+    }
 }
 
 fn machine() -> String {
