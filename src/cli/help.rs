@@ -229,6 +229,11 @@ const LISTEN: Flag = Flag {
     shown: "--listen ADDR",
     text: "where serve listens [default: 127.0.0.1:7878]; an address other than loopback needs --allow-remote",
 };
+const UPSTREAM: Flag = Flag {
+    name: "--upstream",
+    shown: "--upstream [NAME=]URL",
+    text: "make this serve a hub that also follows another serve (http://HOST:PORT/?token=TOKEN, its token in the URL; repeatable or comma-separated): its sessions listed and streamed with a host (NAME, else HOST:PORT), status, prompt, output, history, new, approve, deny and cancel forwarded to it; with upstreams and no --cdp, no browser of its own",
+};
 const ALLOW_REMOTE: Flag = Flag {
     name: "--allow-remote",
     shown: "--allow-remote",
@@ -324,6 +329,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &GRACE,
     &LISTEN,
     &ALLOW_REMOTE,
+    &UPSTREAM,
     &ON,
     &HOOK_TIMEOUT,
     &WEBHOOK,
@@ -660,6 +666,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[
             &LISTEN,
             &ALLOW_REMOTE,
+            &UPSTREAM,
             &ON,
             &HOOK_TIMEOUT,
             &WEBHOOK,
