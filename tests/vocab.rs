@@ -10,92 +10,17 @@ use std::time::Duration;
 
 use angrav::panel::Layout;
 use angrav::sim::Window;
-use common::{open, stderr, stdout};
+use common::{check, open, stderr, stdout};
 use serde_json::Value;
 
 /// What `angrav schema` prints.
 fn schema() -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let o = common::angrav_bin()
         .arg("schema")
         .output()
         .expect("run angrav");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     serde_json::from_slice(&o.stdout).expect("the schema is JSON")
-}
-
-/// Checks `v` against `shape`, a description in the subset of JSON Schema the
-/// schema uses; the error says where `v` differs.
-fn check(root: &Value, shape: &Value, v: &Value, at: &str) -> Result<(), String> {
-    if let Some(r) = shape.get("$ref").and_then(Value::as_str) {
-        let name = r.strip_prefix("#/$defs/").expect("a local reference");
-        let def = &root["$defs"][name];
-        assert!(!def.is_null(), "the schema defines {name}");
-        return check(root, def, v, at);
-    }
-    if let Some(any) = shape.get("anyOf").and_then(Value::as_array) {
-        let errors: Vec<String> = any
-            .iter()
-            .filter_map(|s| check(root, s, v, at).err())
-            .collect();
-        return if errors.len() < any.len() {
-            Ok(())
-        } else {
-            Err(errors.join("; or "))
-        };
-    }
-    if let Some(c) = shape.get("const")
-        && v != c
-    {
-        return Err(format!("{at}: {v} is not {c}"));
-    }
-    if let Some(e) = shape.get("enum").and_then(Value::as_array)
-        && !e.contains(v)
-    {
-        return Err(format!("{at}: {v} is none of {e:?}"));
-    }
-    if let Some(t) = shape.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => panic!("a type is a name or a list of names: {t}"),
-        };
-        let is = |t: &str| match t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "integer" => v.is_u64() || v.is_i64(),
-            "number" => v.is_number(),
-            "boolean" => v.is_boolean(),
-            "null" => v.is_null(),
-            other => panic!("unknown type {other}"),
-        };
-        if !types.iter().any(|t| is(t)) {
-            return Err(format!("{at}: {v} is not {types:?}"));
-        }
-    }
-    if let Some(o) = v.as_object() {
-        for r in shape["required"].as_array().into_iter().flatten() {
-            let name = r.as_str().expect("a field name");
-            if !o.contains_key(name) {
-                return Err(format!("{at}: no {name} in {v}"));
-            }
-        }
-        for (k, field) in o {
-            match shape["properties"].get(k) {
-                Some(s) => check(root, s, field, &format!("{at}.{k}"))?,
-                None if shape["additionalProperties"] == false => {
-                    return Err(format!("{at}: {k} is not in the schema"));
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Some(items), Some(a)) = (shape.get("items"), v.as_array()) {
-        for (i, item) in a.iter().enumerate() {
-            check(root, items, item, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
 }
 
 /// The vocabulary, and a state directory of its own for the commands that keep state.
@@ -128,6 +53,7 @@ impl Vocab {
             .arg("--json")
             .args(args)
             .env("ANGRAV_STATE_DIR", &self.state)
+            .env("TMPDIR", common::tmp_dir())
             .env_remove("ANGRAV_SELECTORS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -382,7 +308,26 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
     v.run(&["group", "set", "vocab-group", id(0), id(1)], "", 0);
     v.ok("alias list", &["alias", "list"], 0);
     v.ok("group list", &["group", "list"], 0);
-    v.ok("log", &["log"], 0);
+    let log = v.ok("log", &["log"], 0);
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["type"].as_str())
+        .collect();
+    for kind in ["snapshot", "prompt_sent", "turn_finished"] {
+        assert!(kinds.contains(&kind), "no {kind} in {log}");
+    }
+    // Every line a watch replays from the journal is in the vocabulary.
+    let replayed = v.ok(
+        "sessions watch",
+        &["sessions", "watch", "--since", "0", "--count", "0"],
+        0,
+    );
+    assert!(
+        replayed.as_array().unwrap().len() > log.as_array().unwrap().len(),
+        "{replayed}"
+    );
     v.ok("turns", &["turns"], 0);
 
     let n = v.ok("new", &["--session", id(0), "new"], 0);
@@ -428,4 +373,16 @@ fn watch_events_name_the_session_as_every_result_does() {
         names(l, w.id(0), "vocab-watch");
     }
     assert_eq!(lines[1]["type"], "state_change");
+    // The journal has each line as the watch printed it: `log --json` prints the same.
+    let since = lines[0]["seq"].as_u64().unwrap() - 1;
+    let log = common::angrav(&["--json", "log", "--since", &since.to_string()]);
+    let log = v.conforms("log", &stdout(&log));
+    for l in lines {
+        let same = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["seq"] == l["seq"]);
+        assert_eq!(same, Some(l), "{log}");
+    }
 }
