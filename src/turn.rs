@@ -509,6 +509,7 @@ mod tests {
             title: None,
             mode: None,
             model: None,
+            unreadable: Vec::new(),
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,

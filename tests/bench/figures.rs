@@ -905,7 +905,11 @@ fn page_cost(sim: &Simulator, grow: &str, size: u32, what: &str) {
     // In steps of a second or so: a busy machine must not make one call time out.
     let mut mb = 0.0;
     while mb < f64::from(size) {
-        mb = panel.call_function(grow, &[size.into()]).unwrap().as_f64().unwrap();
+        mb = panel
+            .call_function(grow, &[size.into()])
+            .unwrap()
+            .as_f64()
+            .unwrap();
     }
     // What one full read of it costs (a `status`, or a watch's first look).
     let full: Vec<Duration> = (0..5)
