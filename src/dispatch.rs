@@ -724,7 +724,7 @@ impl Worker {
         if !started {
             let why = format!(
                 "delivered, but no turn started within {} (seen: {})",
-                crate::cli::show_duration(self.opts.start_within),
+                crate::show::duration(self.opts.start_within),
                 describe(&snapshot)
             );
             return ended(Outcome::Stalled(why), Some(snapshot), None, false);
@@ -754,7 +754,7 @@ impl Worker {
             Ok(Waited::Stalled(end)) => {
                 let why = format!(
                     "no change in the page for {} (seen: {})",
-                    crate::cli::show_duration(self.opts.stall_after.unwrap_or_default()),
+                    crate::show::duration(self.opts.stall_after.unwrap_or_default()),
                     describe(&end)
                 );
                 ended(Outcome::Stalled(why), Some(end), None, false)
@@ -762,7 +762,7 @@ impl Worker {
             Ok(Waited::TimedOut(end)) => {
                 let why = format!(
                     "its turn was still running after its timeout of {}",
-                    crate::cli::show_duration(prompt.timeout.unwrap_or_default())
+                    crate::show::duration(prompt.timeout.unwrap_or_default())
                 );
                 ended(Outcome::Pending(why), Some(end), None, false)
             }

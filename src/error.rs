@@ -224,7 +224,7 @@ impl fmt::Display for Error {
             Error::Unresponsive { what, after } => write!(
                 f,
                 "the page did not answer {what} within {}: it is busy or frozen (unresponsive); try again later",
-                crate::cli::show_duration(*after)
+                crate::show::duration(*after)
             ),
             Error::NotAccepted(why) => write!(f, "prompt not accepted: {why}"),
             Error::NotDelivered(why) => write!(f, "prompt not delivered: {why}"),
@@ -236,7 +236,7 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "timed out after {}; still waiting for {pending}",
-                    crate::cli::show_duration(*after)
+                    crate::show::duration(*after)
                 )
             }
             Error::Sim(e) => write!(f, "{e}"),

@@ -14,18 +14,20 @@
 //!   [`journal`]: the journal of events and turns.
 //! - [`serve`]: `angrav serve`, the WebSocket API and the dashboard; [`hooks`]:
 //!   commands, webhooks and notifications on events; [`signals`]: SIGINT/SIGTERM.
+//! - [`show`]: durations, angrav's messages on stderr, page text made safe for a terminal.
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
-/// `eprintln!` for angrav's own messages (`angrav: ...`): through [`cli::warn`], so page
-/// text in them is shown visibly on a terminal and a closed stderr stops nothing.
+/// `eprintln!` for angrav's own messages (`angrav: ...`): through [`show::message`], so
+/// page text in them is shown visibly on a terminal and a closed stderr stops nothing.
 macro_rules! warn {
     ($($arg:tt)*) => {
-        $crate::cli::warn(&format!($($arg)*))
+        $crate::show::message(&format!($($arg)*))
     };
 }
 
 pub mod approve;
 pub mod cli;
+pub mod client;
 pub mod dispatch;
 mod error;
 pub mod event;
@@ -42,6 +44,7 @@ pub mod results;
 pub mod schema;
 pub mod serve;
 pub mod sessions;
+pub mod show;
 pub mod signals;
 pub mod sim;
 pub mod state;

@@ -91,7 +91,7 @@ pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<S
     if !panel.claim(&claim, opts.claim_within)? {
         return Err(Error::NotAccepted(format!(
             "another sender kept the editor for {}; try again",
-            crate::cli::show_duration(opts.claim_within)
+            crate::show::duration(opts.claim_within)
         )));
     }
     let delivered = deliver(panel, &claim, text, opts.replace_draft);
@@ -239,7 +239,7 @@ fn confirm(
             } else {
                 format!(
                     "the page did not take it within {}",
-                    crate::cli::show_duration(SUBMIT_EFFECT_WITHIN)
+                    crate::show::duration(SUBMIT_EFFECT_WITHIN)
                 )
             };
             let note = restore(panel, claim, text, draft)?;

@@ -225,7 +225,7 @@ pub fn attended(
                             changed = true;
                             let why = format!(
                                 "delivered, but no turn started within {}",
-                                crate::cli::show_duration(spec.start_within)
+                                crate::show::duration(spec.start_within)
                             );
                             stalled(&mut outcomes[i], &last[i], why, elapsed_ms());
                         }
@@ -417,7 +417,7 @@ fn apply(
             if outcomes[i].status == Status::Pending && !settling {
                 let why = format!(
                     "no change at all in the page for {}",
-                    crate::cli::show_duration(after)
+                    crate::show::duration(after)
                 );
                 stalled(&mut outcomes[i], &last[i], why, elapsed_ms);
             }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::multi::print_report;
 use super::output::{self, describe};
 use super::single::{finish_turn, wait_end};
+use super::wait::print_report;
 use super::{Args, Command, registry};
 use crate::approve::{self, Answered, Pressed};
 use crate::panel::{Deadline, Panel, State};

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::multi::{print_report, report_code, with_live};
 use super::output::{self, print_list};
+use super::wait::{print_report, report_code, with_live};
 use super::{Args, endpoints, profile};
 use crate::panel::Layout;
 use crate::registry::Registry;

@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 
 use super::output;
 use super::single::read_input;
-use super::{Args, parse_duration, registry, show_duration, usage};
+use super::{Args, parse_duration, registry, usage};
 use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
 use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::panel::State;
 use crate::sessions::Session;
+use crate::show;
 use crate::signals::signals as interrupts;
 use crate::{Error, exit};
 
@@ -124,7 +125,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                     interrupted = true;
                     screen.note(&format!(
                         "interrupted: no more prompts are sent; waiting up to {} for the running turns (Ctrl-C again: stop now)",
-                        show_duration(a.grace)
+                        show::duration(a.grace)
                     ));
                     dispatcher.stop();
                     grace_deadline = Some(Instant::now() + a.grace);
@@ -134,7 +135,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 let now = Instant::now();
                 if run_deadline.is_some_and(|d| now >= d) && !timed_out {
                     timed_out = true;
-                    screen.note(&format!("timed out after {}", show_duration(a.wait.timeout)));
+                    screen.note(&format!("timed out after {}", show::duration(a.wait.timeout)));
                     dispatcher.abort();
                 }
                 if grace_deadline.is_some_and(|d| now >= d) {

@@ -229,6 +229,11 @@ const LISTEN: Flag = Flag {
     shown: "--listen ADDR",
     text: "where serve listens [default: 127.0.0.1:7878]; an address other than loopback needs --allow-remote",
 };
+const UPSTREAM: Flag = Flag {
+    name: "--upstream",
+    shown: "--upstream [NAME=]URL",
+    text: "make this serve a hub that also follows another serve (http://HOST:PORT/?token=TOKEN, its token in the URL; repeatable or comma-separated): its sessions listed and streamed with a host (NAME, else HOST:PORT), status, prompt, output, history, new, approve, deny and cancel forwarded to it; with upstreams and no --cdp, no browser of its own",
+};
 const ALLOW_REMOTE: Flag = Flag {
     name: "--allow-remote",
     shown: "--allow-remote",
@@ -278,8 +283,8 @@ const NO_STATE: Flag = Flag {
 
 const SERVER: Flag = Flag {
     name: "--server",
-    shown: "--server URL",
-    text: "ask a running angrav serve (http://HOST:PORT) instead of attaching: sessions list, status, prompt, wait, sessions wait|fanout|run, output, history, new, approve, deny, cancel, with the same output; its token from ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVER]",
+    shown: "--server [NAME=]URL",
+    text: "ask running angrav serves (http://HOST:PORT[?token=TOKEN]; repeatable or comma-separated) instead of attaching: sessions list|wait|fanout|run|watch|approve|deny, status, prompt, wait, output, history, new, approve, deny, cancel, with the same output; with several, each session gets a host (NAME, else HOST:PORT) and may be named HOST/ID, and a serve that cannot be reached is reported unreachable (exit 1); the token from the URL, else ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVERS, ANGRAV_SERVER]",
 };
 
 /// The flags of `approve` and `deny`.
@@ -319,6 +324,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &GRACE,
     &LISTEN,
     &ALLOW_REMOTE,
+    &UPSTREAM,
     &ON,
     &WEBHOOK,
     &NOTIFY,
@@ -412,6 +418,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, retitled, session_closed, endpoint_lost, endpoint_back, stalled; with --policy, approval_decided); NDJSON with --json; runs until interrupted. Every line is recorded in the journal, and its seq is the journal's: --since SEQ first replays the journal after SEQ, then goes on live",
         flags: &[
+            &SERVER,
             &SESSION_MANY,
             &GROUP,
             &UNTIL_IDLE,
@@ -431,14 +438,14 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions approve",
         args: " [CHOICE]",
         summary: "answer the approval of several chats at once (--session repeated, --group, or every chat awaiting approval), as approve does; a result row per chat",
-        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_APPROVE, &GROUP, &TIMEOUT],
         common: true,
     },
     Cmd {
         words: "sessions deny",
         args: "",
         summary: "deny the approval of several chats at once, as deny does; a result row per chat",
-        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_APPROVE, &GROUP, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -649,7 +656,15 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "serve",
         args: "",
         summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
-        flags: &[&LISTEN, &ALLOW_REMOTE, &ON, &WEBHOOK, &NOTIFY, &SETTLE],
+        flags: &[
+            &LISTEN,
+            &ALLOW_REMOTE,
+            &UPSTREAM,
+            &ON,
+            &WEBHOOK,
+            &NOTIFY,
+            &SETTLE,
+        ],
         common: true,
     },
     Cmd {

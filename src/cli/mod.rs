@@ -8,13 +8,14 @@ mod demo;
 mod dispatch;
 mod doctor;
 mod help;
+mod list;
 mod memory;
-mod multi;
 mod output;
 mod remote;
 mod serve;
 mod single;
-mod term;
+mod wait;
+mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -110,18 +111,15 @@ struct Args {
     hooks: crate::hooks::Config,
     /// `--policy FILE`: the approval rules of a wait or a watch.
     policy: Option<PathBuf>,
-    /// `--server URL`: ask a running `angrav serve` (else `ANGRAV_SERVER`).
-    server: Option<String>,
+    /// `--server [NAME=]URL` (repeatable, comma-separated): ask running `angrav serve`s
+    /// (else `ANGRAV_SERVERS`, `ANGRAV_SERVER`).
+    server: Vec<String>,
+    /// `--upstream [NAME=]URL?token=TOKEN` (repeatable): serves a hub follows.
+    upstreams: Vec<String>,
     /// The command's words in the command table, and the flags given, by the names
     /// the table knows them by (what `--server` checks).
     words: &'static str,
     given: Vec<&'static str>,
-}
-
-/// A message from anywhere in angrav (see the `warn!` macro): `angrav: TEXT` on
-/// stderr, as [`output::message`] writes it.
-pub(crate) fn warn(text: &str) {
-    output::message(text.strip_prefix("angrav: ").unwrap_or(text));
 }
 
 pub fn main() -> u8 {
@@ -189,7 +187,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
         policy: None,
-        server: None,
+        server: Vec::new(),
+        upstreams: Vec::new(),
         words: "",
         given: Vec::new(),
     };
@@ -274,7 +273,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),
-            Long("server") => a.server = Some(text(p.value())?),
+            Long("server") => a.server.push(text(p.value())?),
+            Long("upstream") => a.upstreams.push(text(p.value())?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -434,14 +434,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
     Ok(Duration::from_micros((ms * 1e3) as u64))
 }
 
-pub fn show_duration(d: Duration) -> String {
-    if d.as_millis() < 10_000 {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs())
-    }
-}
-
 fn endpoints(a: &Args) -> Result<Vec<Endpoint>, Error> {
     Ok(found_endpoints(a)?.0)
 }
@@ -544,8 +536,8 @@ fn run(a: Args) -> Result<u8, Error> {
         // These may wait long: a reader that goes away must not leave them running.
         output::exit_when_stdout_closes();
     }
-    if let Some(url) = remote::server(&a) {
-        return remote::run(&a, &url);
+    if let Some(servers) = remote::servers(&a)? {
+        return remote::run(&a, servers);
     }
     match &a.command {
         Command::Help(topic) => {
@@ -586,11 +578,9 @@ fn run(a: Args) -> Result<u8, Error> {
         Command::Simulate => demo::simulate(&a),
         Command::Demo => demo::demo(&a),
         Command::Doctor => doctor::run(&a),
-        Command::SessionsList => multi::list(&a),
-        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => {
-            multi::wait(&a)
-        }
-        Command::SessionsWatch => multi::watch(&a),
+        Command::SessionsList => list::list(&a),
+        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => wait::wait(&a),
+        Command::SessionsWatch => watch::watch(&a),
         Command::Serve => serve::run(&a),
         Command::SessionsApprove(_) | Command::SessionsDeny => approve::many(&a),
         Command::AliasSet(..)

@@ -3,56 +3,19 @@
 //! Results go to stdout: JSON with `--json`, short readable text otherwise. Messages go
 //! to stderr. On a terminal, page text (answers, titles, error texts, approval labels)
 //! is shown with its control characters and escape sequences made visible (see
-//! [`term`]) unless `--raw`; into a pipe or a file it is written as it is. A reader
+//! [`crate::show`]) unless `--raw`; into a pipe or a file it is written as it is. A reader
 //! that goes away ends angrav at once, with exit code 0, as `head` users expect.
 
-use std::borrow::Cow;
-use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
 
 use serde::Serialize;
 
-use super::{color, term};
+use super::color;
 use crate::panel::{Layout, Message, Snapshot, State};
 use crate::registry::{ListRow, Listed};
 use crate::sessions::{Manager, Session};
-
-/// `--raw`: page text goes to a terminal unaltered.
-static RAW: AtomicBool = AtomicBool::new(false);
-
-pub(super) fn set_raw(raw: bool) {
-    RAW.store(raw, Ordering::Relaxed);
-}
-
-#[derive(Clone, Copy)]
-pub(super) enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    /// Whether text written to this stream is neutralised: a terminal, without `--raw`.
-    fn guarded(self) -> bool {
-        static STDOUT: OnceLock<bool> = OnceLock::new();
-        static STDERR: OnceLock<bool> = OnceLock::new();
-        let terminal = match self {
-            Stream::Stdout => *STDOUT.get_or_init(|| std::io::stdout().is_terminal()),
-            Stream::Stderr => *STDERR.get_or_init(|| std::io::stderr().is_terminal()),
-        };
-        terminal && !RAW.load(Ordering::Relaxed)
-    }
-}
-
-/// Text as it may be written to `stream`. angrav's own text holds no control
-/// characters, so whole lines may pass through here; cursor codes must not.
-pub(super) fn shown(text: &str, stream: Stream) -> Cow<'_, str> {
-    if stream.guarded() {
-        term::neutralise(text)
-    } else {
-        Cow::Borrowed(text)
-    }
-}
+use crate::show::json_escaped;
+pub(super) use crate::show::{Stream, message, set_raw, shown};
 
 /// Results on stdout.
 pub(super) fn print(text: &str) {
@@ -81,18 +44,13 @@ pub(super) fn write_stdout(text: &str) {
 /// safe on a terminal and still the exact text once parsed.
 pub(super) fn json(value: &impl Serialize) {
     let text = serde_json::to_string(value).expect("serialises");
-    write_stdout(&(term::json_escaped(text) + "\n"));
+    write_stdout(&(json_escaped(text) + "\n"));
 }
 
 /// One JSON document on a line of stderr: an error, with `--json`.
 pub(super) fn json_message(value: &impl Serialize) {
     let text = serde_json::to_string(value).expect("serialises");
-    let _ = writeln!(std::io::stderr(), "{}", term::json_escaped(text));
-}
-
-/// `angrav: TEXT` on stderr. A stderr that cannot be written to is no reason to stop.
-pub(super) fn message(text: &str) {
-    let _ = writeln!(std::io::stderr(), "angrav: {}", shown(text, Stream::Stderr));
+    let _ = writeln!(std::io::stderr(), "{}", json_escaped(text));
 }
 
 /// Ends angrav (exit 0) as soon as stdout is a pipe or socket whose reader has gone,

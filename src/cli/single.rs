@@ -7,11 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use super::output::{self, describe, print_answer, print_status};
-use super::{Args, Command, registry, show_duration, usage};
+use super::{Args, Command, registry, usage};
 use crate::journal::{self, Ended, TurnOutcome, TurnRecord};
 use crate::panel::{CodeBlock, Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::results::{NewConversation, Prompted, WaitResult};
 use crate::sessions::Session;
+use crate::show;
 use crate::waiter::Outcome;
 use crate::{Error, exit, turn};
 
@@ -253,7 +254,7 @@ pub(super) fn finish_turn(
     let stalled = || {
         format!(
             "stalled: the page showed no change at all for {}",
-            show_duration(a.stall_after.unwrap_or_default())
+            show::duration(a.stall_after.unwrap_or_default())
         )
     };
     let result = WaitResult::of(panel, session, waited, turn, started, stalled)?;
@@ -335,7 +336,7 @@ pub(super) fn print_prompted(p: &Prompted, start_within: Duration, json: bool) {
         output::message(&format!(
             "{}: stalled: prompt delivered; the agent has not started on it within {}",
             p.session.id,
-            show_duration(start_within)
+            show::duration(start_within)
         ));
     }
 }

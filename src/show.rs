@@ -1,12 +1,70 @@
-//! Page text made harmless for a terminal.
+//! What angrav shows a person: durations as it writes them, its own messages on
+//! stderr, and page text made harmless for a terminal.
 //!
 //! Answers, titles and error texts come from web pages, and a page can hold escape
 //! sequences: OSC 52 writes the user's clipboard, `ESC[2J` clears the screen, C1
 //! controls are escape sequences of their own on some terminals, and bidi overrides
 //! make text read differently from what it is. Shown on a terminal, such characters
-//! are written visibly instead (`\e]52;…`), so the text is readable and inert.
+//! are written visibly instead (`\e]52;…`), so the text is readable and inert; into a
+//! pipe or a file (or with `--raw`) text is written as it is.
 
 use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// `850 ms` under ten seconds, `42 s` from then on.
+pub fn duration(d: Duration) -> String {
+    if d.as_millis() < 10_000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// `angrav: TEXT` on stderr (what the `warn!` macro writes). A stderr that cannot be
+/// written to is no reason to stop.
+pub fn message(text: &str) {
+    let text = text.strip_prefix("angrav: ").unwrap_or(text);
+    let _ = writeln!(std::io::stderr(), "angrav: {}", shown(text, Stream::Stderr));
+}
+
+/// `--raw`: page text goes to a terminal unaltered.
+static RAW: AtomicBool = AtomicBool::new(false);
+
+pub fn set_raw(raw: bool) {
+    RAW.store(raw, Ordering::Relaxed);
+}
+
+#[derive(Clone, Copy)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// Whether text written to this stream is neutralised: a terminal, without `--raw`.
+    fn guarded(self) -> bool {
+        static STDOUT: OnceLock<bool> = OnceLock::new();
+        static STDERR: OnceLock<bool> = OnceLock::new();
+        let terminal = match self {
+            Stream::Stdout => *STDOUT.get_or_init(|| std::io::stdout().is_terminal()),
+            Stream::Stderr => *STDERR.get_or_init(|| std::io::stderr().is_terminal()),
+        };
+        terminal && !RAW.load(Ordering::Relaxed)
+    }
+}
+
+/// Text as it may be written to `stream`. angrav's own text holds no control
+/// characters, so whole lines may pass through here; cursor codes must not.
+pub fn shown(text: &str, stream: Stream) -> Cow<'_, str> {
+    if stream.guarded() {
+        neutralise(text)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
 
 /// A character a terminal could act on: C0 controls but newline and tab, DEL, C1
 /// controls, and the bidi embedding, override and isolate characters.
@@ -19,7 +77,7 @@ fn is_unsafe(c: char) -> bool {
 /// `text` with every character a terminal could act on written visibly: ESC as `\e`,
 /// CR as `\r`, other C0 controls and DEL as `\xNN`, the rest as `\u{NNNN}`. Newlines
 /// and tabs stay; text without such characters is returned as it is.
-pub(super) fn neutralise(text: &str) -> Cow<'_, str> {
+pub fn neutralise(text: &str) -> Cow<'_, str> {
     if !text.contains(is_unsafe) {
         return Cow::Borrowed(text);
     }
@@ -40,7 +98,7 @@ pub(super) fn neutralise(text: &str) -> Cow<'_, str> {
 /// serde_json leaves raw (it escapes only C0): the same JSON value, inert on a
 /// terminal. Such characters only occur inside JSON strings, so escaping them in place
 /// keeps the document valid.
-pub(super) fn json_escaped(json: String) -> String {
+pub fn json_escaped(json: String) -> String {
     if !json.contains(is_unsafe) {
         return json;
     }
@@ -59,14 +117,14 @@ pub(super) fn json_escaped(json: String) -> String {
 /// wait, the watch table): each redraw moves the cursor back over the lines drawn
 /// last and rewrites only those, so what was on the screen above them stays.
 #[derive(Default)]
-pub(super) struct Block {
+pub struct Block {
     drawn: usize,
 }
 
 impl Block {
     /// The codes and text that replace the lines drawn last with `lines` (each
     /// already shown as the stream may take it, ending in a newline).
-    pub(super) fn redraw(&mut self, lines: &[String]) -> String {
+    pub fn redraw(&mut self, lines: &[String]) -> String {
         let mut out = self.up();
         for l in lines {
             out += "\x1b[2K";
@@ -79,7 +137,7 @@ impl Block {
     }
 
     /// The codes that remove the lines drawn, leaving the cursor where they began.
-    pub(super) fn clear(&mut self) -> String {
+    pub fn clear(&mut self) -> String {
         let out = self.up() + "\x1b[J";
         self.drawn = 0;
         out

@@ -1,266 +1,26 @@
-//! The commands on many sessions: list, wait, fanout, run, watch.
+//! `sessions watch`: every session's state, then one line per event, as it happens.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{never, select};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::color;
-use super::output::{self, Stream, print_list, shown};
-use super::single::read_input;
-use super::term::Block;
-use super::{Args, Command, registry, show_duration, usage};
+use super::output::{self, Stream};
+use super::{Args, registry};
 use crate::event::Event;
 use crate::journal::{self, Journal};
 use crate::monitor::Update;
-use crate::panel::{Deadline, State, WindowRef};
+use crate::panel::{State, WindowRef};
 use crate::policy::Autopilot;
 use crate::sessions::Session;
+use crate::show::{self, Block};
 use crate::timestamp::rfc3339;
 use crate::turn::{Tracker, Verdict};
-use crate::waiter::{self, Outcome, Progress, Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
-
-/// A page that does not answer within the probe time is listed `unresponsive`; one
-/// still unanswered at `--timeout` (when shorter) makes it a timeout.
-pub(super) fn list(a: &Args) -> Result<u8, Error> {
-    let deadline = Deadline::within(a.wait.timeout);
-    let registry = registry(a)?;
-    let managers = if a.all { registry.managers() } else { &[] };
-    let listed = registry.states_by(deadline);
-    print_list(&listed, managers, a.json);
-    let unanswered: Vec<&str> = listed
-        .iter()
-        .filter(|l| l.state == Some(State::Unresponsive))
-        .map(|l| l.session.id.as_str())
-        .collect();
-    if deadline.passed() && !unanswered.is_empty() {
-        output::message(&deadline.missed(unanswered.join(", ")).to_string());
-        return Ok(exit::TIMEOUT);
-    }
-    Ok(exit::OK)
-}
-
-/// `sessions wait`, `sessions fanout`, `sessions run`.
-pub(super) fn wait(a: &Args) -> Result<u8, Error> {
-    let deadline = Deadline::within(a.wait.timeout);
-    let registry = registry(a)?;
-    let autopilot = super::approve::autopilot(a, &registry, super::approve::decision_to_stderr)?;
-    let strategy = if a.any { Strategy::Any } else { Strategy::All };
-    let (sessions, prompts) = match &a.command {
-        Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
-        Command::SessionsFanout(text) => {
-            let text = read_input(text.as_deref(), a.file.as_deref())?;
-            let chosen = if a.sessions.is_empty() {
-                registry.idle_sessions(deadline)?
-            } else {
-                registry.select(&a.sessions)?
-            };
-            let tasks: Vec<(String, String)> = chosen
-                .iter()
-                .map(|s| (s.target_id.clone(), text.clone()))
-                .collect();
-            registry.tasks(&tasks)?
-        }
-        Command::SessionsRun => registry.tasks(&run_tasks(a)?)?,
-        _ => unreachable!("not a waiting command"),
-    };
-    if sessions.is_empty() {
-        return Err(Error::SessionNotFound {
-            query: None,
-            known: vec![],
-        });
-    }
-    if strategy == Strategy::Any && !prompts.is_empty() {
-        return Err(usage("--any goes with sessions wait"));
-    }
-    let interrupt = crate::signals::signals();
-    // What is left of --timeout after finding the sessions.
-    let spec = WaitSpec {
-        strategy,
-        timeout: deadline.left(),
-        settle: a.wait.settle,
-        extract: a.extract,
-        start_within: a.start_within,
-        stall_after: a.stall_after,
-    };
-    let journal = super::memory::journal(a);
-    let report = with_live(a.json, |live| {
-        let with = waiter::Attended {
-            cancel: Some(&interrupt),
-            autopilot: autopilot.as_ref(),
-            journal: journal.as_ref(),
-        };
-        waiter::attended(&sessions, &prompts, registry.profile(), spec, live, with)
-    });
-    if let Some(p) = &autopilot {
-        p.finish();
-    }
-    print_report(&report, a.json);
-    if crate::signals::happened() {
-        let pending: Vec<&str> = report
-            .with_status(Status::Pending)
-            .map(|o| o.session.id.as_str())
-            .collect();
-        output::message(&format!(
-            "interrupted; still waiting for {}",
-            if pending.is_empty() {
-                "none".to_string()
-            } else {
-                pending.join(", ")
-            }
-        ));
-        return Ok(exit::INTERRUPTED);
-    }
-    Ok(report_end(&report, a.wait.timeout))
-}
-
-/// After the report: a wait that timed out says whom it still waited for; the exit
-/// code.
-pub(super) fn report_end(report: &Report, timeout: Duration) -> u8 {
-    if report.timed_out {
-        let pending: Vec<&str> = report
-            .with_status(Status::Pending)
-            .map(|o| o.session.id.as_str())
-            .collect();
-        output::message(&format!(
-            "timed out after {}; still waiting for {}",
-            show_duration(timeout),
-            pending.join(", ")
-        ));
-    }
-    report_code(report)
-}
-
-/// `--task ID=TEXT` or a JSON list of `{session, prompt}` (`-f FILE`, `-` for stdin).
-pub(super) fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
-    let mut tasks = Vec::new();
-    for t in &a.tasks {
-        let (id, text) = t
-            .split_once('=')
-            .ok_or_else(|| usage(format!("--task takes ID=TEXT, not '{t}'")))?;
-        tasks.push((id.to_string(), text.to_string()));
-    }
-    if let Some(file) = &a.file {
-        #[derive(Deserialize)]
-        struct Task {
-            session: String,
-            prompt: String,
-        }
-        let text = read_input(None, Some(file))?;
-        let list: Vec<Task> = serde_json::from_str(&text).map_err(|e| {
-            usage(format!(
-                "{}: not a JSON list of {{\"session\", \"prompt\"}}: {e}",
-                file.display()
-            ))
-        })?;
-        tasks.extend(list.into_iter().map(|t| (t.session, t.prompt)));
-    }
-    if tasks.is_empty() {
-        return Err(usage("sessions run needs --task ID=TEXT or -f FILE"));
-    }
-    Ok(tasks)
-}
-
-pub(super) fn print_report(report: &Report, json: bool) {
-    if json {
-        return output::json(report);
-    }
-    for o in &report.sessions {
-        output::write_stdout(&(outcome_line(o, Stream::Stdout) + "\n"));
-    }
-    let mut text = String::new();
-    // A chat that stopped before writing anything (an approval, an error) has no
-    // answer to show.
-    let answers = report.sessions.iter().filter_map(|o| {
-        let answer = o.answer.as_ref()?.content.as_str();
-        (!answer.trim().is_empty()).then_some((o, answer))
-    });
-    for (o, answer) in answers {
-        text += &format!(
-            "\n### {} ({})\n\n{answer}\n",
-            o.session.id,
-            o.session.workspace.as_deref().unwrap_or("-")
-        );
-    }
-    output::print(&text);
-}
-
-/// A session's result as a line for `stream`: page text shown as that stream may take
-/// it, the status and state coloured.
-fn outcome_line(o: &Outcome, stream: Stream) -> String {
-    let status = match o.status {
-        Status::Done => "done",
-        Status::Pending => "pending",
-        Status::Closed => "closed",
-        Status::Failed => "failed",
-        Status::Stalled => "stalled",
-    };
-    let state = o.state.map_or("-", State::name);
-    let head = format!(
-        "{}  {:10}  ",
-        o.session.id,
-        o.session.workspace.as_deref().unwrap_or("-")
-    );
-    let mut tail = format!("  {:>7.1}s", o.duration_ms as f64 / 1e3);
-    if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
-        tail += &format!("  {r}");
-    }
-    if !o.approvals.is_empty() {
-        tail += &format!("  (choices: {})", o.approvals.join(", "));
-    }
-    format!(
-        "{}{}  {}{}",
-        shown(&head, stream),
-        color::paint(status, &format!("{status:7}")),
-        color::paint(state, &format!("{state:17}")),
-        shown(&tail, stream)
-    )
-}
-
-/// 124 on timeout; 0 when every awaited session ended idle; 1 otherwise.
-pub(super) fn report_code(report: &Report) -> u8 {
-    if report.timed_out {
-        return exit::TIMEOUT;
-    }
-    let all_idle = report.sessions.iter().all(|o| match o.status {
-        Status::Done => o.state == Some(State::Idle),
-        // Under --any, sessions still running when the first stopped are fine.
-        Status::Pending => true,
-        Status::Closed | Status::Failed | Status::Stalled => false,
-    });
-    if all_idle { exit::OK } else { exit::FAILURE }
-}
-
-/// Runs `f` with one live status line per session on stderr when stderr is a
-/// terminal (and not `--json`); otherwise without.
-pub(super) fn with_live<T>(json: bool, f: impl FnOnce(Option<Progress>) -> T) -> T {
-    // Live lines move the cursor: not on a terminal that takes no escape codes.
-    if json || !std::io::stderr().is_terminal() || color::dumb_terminal() {
-        return f(None);
-    }
-    let mut block = Block::default();
-    let mut draw = |outcomes: &[Outcome], elapsed: Duration| {
-        let lines: Vec<String> = outcomes
-            .iter()
-            .map(|o| {
-                let mut o = o.clone();
-                if o.status == Status::Pending {
-                    o.duration_ms = elapsed.as_millis() as u64;
-                }
-                outcome_line(&o, Stream::Stderr) + "\n"
-            })
-            .collect();
-        let _ = write!(std::io::stderr().lock(), "{}", block.redraw(&lines));
-    };
-    let result = f(Some(&mut draw));
-    // The results are printed next, in the live lines' place: not twice.
-    let _ = write!(std::io::stderr().lock(), "{}", block.clear());
-    result
-}
 
 /// One session as `sessions watch` follows it.
 struct Watched {
@@ -394,7 +154,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
             }
             recv(timer) -> _ => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    output::message(&format!("watch timed out after {}", show_duration(a.wait.timeout)));
+                    output::message(&format!("watch timed out after {}", show::duration(a.wait.timeout)));
                     return Ok(exit::TIMEOUT);
                 }
             }
@@ -688,7 +448,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             w.stalled = true;
             let reason = format!(
                 "no change at all in the page for {} (seen: {})",
-                show_duration(after),
+                show::duration(after),
                 crate::dispatch::describe(snap)
             );
             let current = Some(snap.state);
