@@ -163,7 +163,10 @@ function install(profile) {
     const still = (x) => !!x && x.e.isConnected && root.contains(x.e) && x.e.matches(x.marker);
     const look = (sels) => { const [e, marker] = first([root], sels); return e ? { e, marker } : null; };
     const box = still(was.box) ? was.box : look(P.input_box);
-    const input = still(was.input) && visible(was.input.e) ? was.input : findInput([root]);
+    // The editor found before, named by the first alternative it matches now (a
+    // read-only editor matches other alternatives than an editable one).
+    const input = still(was.input) && visible(was.input.e)
+      ? { e: was.input.e, marker: valid(P.input).find((s) => was.input.e.matches(s)) } : findInput([root]);
     const fresh = still(was.fresh) ? was.fresh : look(P.new_conversation);
     const controls = [box, input, fresh].filter(Boolean).map((x) => x.e);
     const excluded = [box, input].filter(Boolean).map((x) => x.e);
