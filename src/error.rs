@@ -51,6 +51,8 @@ pub enum Error {
         pending: String,
     },
     Sim(SimError),
+    /// The language server (`--ls`, or the one found).
+    Ls(crate::ls::LsError),
     /// The state directory (aliases, groups, the journal).
     State(crate::state::StateError),
     /// Anything else that failed, said in a sentence.
@@ -93,6 +95,7 @@ impl Error {
         "endpoint",
         "cdp",
         "simulator",
+        "ls",
         "failed",
     ];
 
@@ -143,6 +146,7 @@ impl Error {
             ) => "endpoint",
             Error::Cdp(_) => "cdp",
             Error::Sim(_) => "simulator",
+            Error::Ls(_) => "ls",
             Error::Failed(_) => "failed",
             Error::Served { code, .. } => code,
         }
@@ -240,6 +244,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Sim(e) => write!(f, "{e}"),
+            Error::Ls(e) => write!(f, "{e}"),
             Error::State(e) => write!(f, "{e}"),
             Error::Failed(m) | Error::Served { message: m, .. } => write!(f, "{m}"),
         }
@@ -277,5 +282,11 @@ impl From<ProfileError> for Error {
 impl From<crate::state::StateError> for Error {
     fn from(e: crate::state::StateError) -> Self {
         Error::State(e)
+    }
+}
+
+impl From<crate::ls::LsError> for Error {
+    fn from(e: crate::ls::LsError) -> Self {
+        Error::Ls(e)
     }
 }

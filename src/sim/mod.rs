@@ -2,6 +2,7 @@
 //! with a simulated agent panel (`fixtures/`). `angrav simulate` and the tests use it.
 
 mod chromium;
+pub mod ls;
 mod server;
 
 use std::fmt;
@@ -97,6 +98,9 @@ pub struct Window {
     /// alternatives (see `fixtures/agent.js`).
     pub alt: bool,
     pub arrange: Arrangement,
+    /// The language server its panel calls, with the token and the conversation it
+    /// shows: `(url, token, conversation id)`.
+    pub ls: Option<(String, String, String)>,
 }
 
 impl Window {
@@ -110,7 +114,15 @@ impl Window {
             panel: true,
             alt: false,
             arrange: Arrangement::Plain,
+            ls: None,
         }
+    }
+
+    /// Its panel calls this language server about this conversation, as
+    /// Antigravity's panel does (see `fixtures/agent.js`).
+    pub fn ls(mut self, ls: &ls::SimLs, conversation: &str) -> Window {
+        self.ls = Some((ls.url(), ls.token().to_string(), conversation.to_string()));
+        self
     }
 
     pub fn scenario(mut self, s: &str) -> Window {
@@ -145,8 +157,16 @@ impl Window {
 
     fn path(&self) -> String {
         let enc = cdp::discovery::percent_encode;
+        let ls = self.ls.as_ref().map_or(String::new(), |(url, token, id)| {
+            format!(
+                "&ls={}&lstoken={}&cascade={}",
+                enc(url),
+                enc(token),
+                enc(id)
+            )
+        });
         format!(
-            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}&arrange={}",
+            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}&arrange={}{ls}",
             self.layout.name(),
             enc(&self.workspace),
             enc(&self.scenario),
