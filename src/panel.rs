@@ -511,7 +511,31 @@ impl Panel {
         group: Arc<CloseGroup>,
         deadline: Option<Deadline>,
     ) -> Result<(Panel, Snapshot), Error> {
-        let json = profile.to_json();
+        Panel::find(window, profile, group, deadline, false)
+    }
+
+    /// The state and the layout, as `sessions list` shows them: the panel found and
+    /// read by the same code as [`Panel::attach_in`], leaving out what only `status`
+    /// shows (the conversation's title, mode and model), which costs a page more than
+    /// the rest of the reading.
+    pub fn read_state(
+        window: &WindowRef,
+        profile: &Profile,
+        deadline: Deadline,
+    ) -> Result<Snapshot, Error> {
+        Ok(Panel::find(window, profile, Arc::default(), Some(deadline), true)?.1)
+    }
+
+    /// [`Panel::attach_in`]; `lean`: the first probe leaves out the title, mode and model.
+    fn find(
+        window: &WindowRef,
+        profile: &Profile,
+        group: Arc<CloseGroup>,
+        deadline: Option<Deadline>,
+        lean: bool,
+    ) -> Result<(Panel, Snapshot), Error> {
+        // The library's arguments.
+        let json = [profile.to_json(), Value::Bool(lean)];
         // Out of process, as the target list said: the panel is its own target.
         if let Some(ws) = &window.panel_target {
             match Panel::enter_target(window, ws, profile, &json, &group, deadline) {
@@ -599,7 +623,7 @@ impl Panel {
         window: &WindowRef,
         ws: &str,
         profile: &Profile,
-        json: &Value,
+        json: &[Value],
         group: &Arc<CloseGroup>,
         deadline: Option<Deadline>,
     ) -> Result<Option<(Panel, Snapshot)>, Error> {
@@ -933,11 +957,11 @@ fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
 fn install(
     conn: &mut Connection,
     frame: &str,
-    profile: &Value,
+    args: &[Value],
     deadline: Option<Deadline>,
 ) -> Result<(i64, Snapshot), Error> {
     let context = world(conn, frame, deadline)?;
-    Ok((context, library(conn, context, profile, deadline)?))
+    Ok((context, library(conn, context, args, deadline)?))
 }
 
 /// Creates angrav's isolated world in `frame`: its context id.
@@ -951,18 +975,18 @@ fn world(conn: &mut Connection, frame: &str, deadline: Option<Deadline>) -> Resu
     Ok(call(conn, &world, CALL_TIMEOUT, deadline, what)?.execution_context_id)
 }
 
-/// Installs the probe library in the world `context`: its first probe (one round
-/// trip for both).
+/// Installs the probe library in the world `context` with `args` (the profile, and
+/// whether the first probe is lean): its first probe (one round trip for both).
 fn library(
     conn: &mut Connection,
     context: i64,
-    profile: &Value,
+    args: &[Value],
     deadline: Option<Deadline>,
 ) -> Result<Snapshot, Error> {
     let library = CallScript {
         function_declaration: &LIBRARY,
         execution_context_id: context,
-        arguments: vec![CallArgument { value: profile }],
+        arguments: args.iter().map(|value| CallArgument { value }).collect(),
         return_by_value: true,
     };
     let snap = call(conn, &library, CALL_TIMEOUT, deadline, "the probe library")?.into_value()?;

@@ -201,10 +201,9 @@ impl Registry {
 
     /// One session's state, its probe ending by `deadline`.
     fn state(&self, session: &Session, deadline: Deadline) -> Listed {
-        let group = Default::default();
         let (state, layout, problem) =
-            match Panel::attach_in(&session.window, &self.profile, group, Some(deadline)) {
-                Ok((_, snap)) => (Some(snap.state), snap.layout, None),
+            match Panel::read_state(&session.window, &self.profile, deadline) {
+                Ok(snap) => (Some(snap.state), snap.layout, None),
                 Err(e) if e.is_unanswered() => {
                     (Some(State::Unresponsive), None, Some(e.to_string()))
                 }

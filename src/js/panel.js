@@ -4,7 +4,7 @@
 // arguments: `profile` is the selector profile, `op` and `args` name the operation.
 // Nothing here keeps running after a call returns, except a `watch` awaiting a change,
 // which ends at its own timeout.
-function install(profile) {
+function install(profile, lean) {
   'use strict';
   const P = profile;
   const doc = document;
@@ -263,6 +263,7 @@ function install(profile) {
   // part of the key (title, mode, model): a watch adds it when it reports.
   function probe(ctx) {
     const c = ctx || { cache: new WeakMap() };
+    c.complete = null;
     const found = panelRoot(c.root);
     const markers = [];
     if (!found || !visible(found.root)) {
@@ -358,7 +359,9 @@ function install(profile) {
       title: null, mode: null, model: null, unreadable,
       markers,
     };
-    if (!c.lean) about(snap, root, sh);
+    // Lean, what it left out can still be added (`complete`) without reading again.
+    if (c.lean) c.complete = () => { about(snap, root, sh); return snap; };
+    else about(snap, root, sh);
     return finish(snap);
   }
 
@@ -753,7 +756,11 @@ function install(profile) {
           resolve(s);
         };
         const complete = () => { ctx.lean = false; return probe(ctx); };
-        const check = () => { arm(); if (probe(ctx).key !== key) done(complete()); };
+        const check = () => {
+          arm();
+          const s = probe(ctx);
+          if (s.key !== key) done(ctx.complete ? ctx.complete() : s);
+        };
         h.onChange = check;
         doc.addEventListener('load', loaded, true);
         timer = setTimeout(() => done(complete()), timeout_ms);
@@ -854,5 +861,6 @@ function install(profile) {
     },
   };
   globalThis.__angrav = ops;
-  return probe();
+  // `lean` (a list): the first probe reads the state, not the title, mode and model.
+  return probe(lean ? { cache: new WeakMap(), lean: true } : undefined);
 }

@@ -1303,13 +1303,15 @@ fn list(sim: &Simulator) {
         "WebSocket handshakes",
         "worlds (and frame trees)",
         "library installed, with the first probe",
-        "a probe alone",
+        "a full probe alone (status's), to compare",
     ];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ep = sim.endpoint().label().to_string();
     let profile = Profile::default();
     let library = include_str!("../../src/js/panel.js");
     let profile_json = profile.to_json();
+    // As a list installs it: its first probe lean (no title, mode, model).
+    let lean = serde_json::Value::Bool(true);
     println!(
         "\n`sessions list --json`, medians of {RUNS} runs (load average {})",
         load_average()
@@ -1368,7 +1370,8 @@ fn list(sim: &Simulator) {
                 let go = std::sync::Barrier::new(sessions.len() + 1);
                 std::thread::scope(|scope| {
                     for s in &sessions {
-                        let (done, go, library, profile_json) = (&done, &go, library, &profile_json);
+                        let (done, go, library, profile_json, lean) =
+                            (&done, &go, library, &profile_json, &lean);
                         scope.spawn(move || {
                             let step = || {
                                 done.wait();
@@ -1416,7 +1419,10 @@ fn list(sim: &Simulator) {
                             let install = CallFunctionOn {
                                 function_declaration: library,
                                 execution_context_id: Some(context),
-                                arguments: vec![CallArgument { value: profile_json }],
+                                arguments: vec![
+                                    CallArgument { value: profile_json },
+                                    CallArgument { value: lean },
+                                ],
                                 return_by_value: true,
                                 ..Default::default()
                             };
