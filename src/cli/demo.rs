@@ -6,9 +6,9 @@ use super::output::{self, print_list};
 use super::wait::{print_report, report_code, with_live};
 use super::{Args, endpoints, profile};
 use crate::panel::Layout;
-use crate::registry::Registry;
+use crate::registry::{ListRow, Registry};
 use crate::sim::{Simulator, Window};
-use crate::waiter::{Status, Strategy, WaitSpec};
+use crate::waiter::{Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
 
 pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
@@ -18,7 +18,11 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
         sim.open(&Window::new(layout, &workspace_name(i)).scenario(&a.scenario))?;
     }
     let ep = sim.endpoint().label();
-    output::line(ep);
+    if a.json {
+        output::json(&serde_json::json!({ "endpoint": ep, "windows": a.windows }));
+    } else {
+        output::line(ep);
+    }
     output::message(&format!(
         "simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
         a.windows
@@ -61,12 +65,27 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
         }
         Registry::with(vec![sim.endpoint().clone()], profile)?
     };
-    print_list(&registry.states(), &[], a.json);
+    let listed = registry.states();
+    let prompt = "Summarise what this workspace is for, with an example.";
+    // With --json, one document: the chats, then (simulated) the prompt and the report.
+    let document = |report: Option<&Report>| {
+        serde_json::json!({
+            "simulated": !real,
+            "sessions": ListRow::all(&listed, &[]),
+            "prompt": (!real).then_some(prompt),
+            "report": report,
+        })
+    };
     if real {
+        if a.json {
+            output::json(&document(None));
+        } else {
+            print_list(&listed, &[], false);
+        }
         return Ok(exit::OK);
     }
-    let prompt = "Summarise what this workspace is for, with an example.";
     if !a.json {
+        print_list(&listed, &[], false);
         output::line(&format!("\nprompt to every chat: {prompt}\n"));
     }
     let tasks: Vec<(String, String)> = registry
@@ -86,8 +105,10 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     let report = with_live(a.json, |live| {
         registry.wait(&sessions, &prompts, spec, live)
     });
-    print_report(&report, a.json);
-    if !a.json {
+    if a.json {
+        output::json(&document(Some(&report)));
+    } else {
+        print_report(&report, false);
         output::line(DEMO_NOTE);
     }
     // The chats that stop for approval and in error do so by design: the demo went

@@ -76,9 +76,14 @@ impl Chromium {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::SeqCst)
         ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| SimError::Launch(format!("{}: {e}", dir.display())))?;
+        // Chromium's own temporary files (`org.chromium.Chromium.*`) go inside the
+        // profile directory, which the watchdog removes whole: nothing is left in
+        // the user's TMPDIR.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| SimError::Launch(format!("{}: {e}", tmp.display())))?;
         let mut watchdog = Command::new("sh");
+        watchdog.env("TMPDIR", &tmp);
         // Its own process group: the watchdog's `kill 0` reaches Chromium's helpers
         // and nothing of ours.
         #[cfg(unix)]
