@@ -27,6 +27,7 @@ macro_rules! warn {
 
 pub mod approve;
 pub mod cli;
+pub mod client;
 pub mod dispatch;
 mod error;
 pub mod event;

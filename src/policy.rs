@@ -1,6 +1,7 @@
 //! Approval policies for unattended runs: a JSON list of rules, the first that
-//! matches an approval decides (`approve`, `approve:CHOICE`, `deny`, `ask`), and an
-//! [`Autopilot`] that applies them to the sessions a wait or a watch monitors.
+//! matches an approval decides (`approve`, `approve:CHOICE`, `deny`, `ask`), each part
+//! of a compound command on its own, and an [`Autopilot`] that applies them to the
+//! sessions a wait or a watch monitors.
 //!
 //! ```json
 //! [
@@ -25,6 +26,11 @@ use crate::panel::{Approval, ApprovalKind, Panel, Press, Pressing, Snapshot, Sta
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::timestamp::rfc3339;
+
+mod command;
+mod regex;
+
+pub use regex::Regex;
 
 /// How long a press a policy decided may take, from attaching to the page to its
 /// confirmation: a wait holds the session at most that long for it.
@@ -168,33 +174,73 @@ impl Policy {
         })
     }
 
-    /// The first rule matching `approval`: its index and action; `None` when no rule
-    /// matches (a person decides). A command longer than [`LONGEST_MATCHED`] is left to
-    /// a person once a rule would look at its text: the small backtracking matcher
-    /// takes time and stack in proportion to the text, and a rule must never be
-    /// skipped (a `deny` not reached) because the text was too long for it.
+    /// The rule that decides `approval`, with its index; `None` when none does (a
+    /// person decides). A command is decided part by part (`command::split`): each
+    /// part by the first rule matching it, then
+    /// - a part denied denies the approval (the first such part's rule);
+    /// - every part approved by the same action approves it (the first part's rule);
+    /// - anything else leaves it to a person: the first part not approved, with the
+    ///   rule that matched it, if any (`ask`); `None` when the parts were approved by
+    ///   different actions.
+    ///
+    /// A line that cannot be split with certainty is matched whole by every rule but
+    /// those that approve. The time is linear in the command's length.
     pub fn decide(&self, approval: &Approval) -> Option<(usize, &Action)> {
-        let too_long = approval
-            .command
-            .as_ref()
-            .is_some_and(|c| c.chars().count() > LONGEST_MATCHED);
+        self.decide_command(approval.kind, approval.command.as_deref())
+    }
+
+    /// [`Policy::decide`] for an approval of `kind` showing `command`.
+    pub fn decide_command<'p>(
+        &'p self,
+        kind: ApprovalKind,
+        command: Option<&str>,
+    ) -> Option<(usize, &'p Action)> {
+        let Some(line) = command else {
+            return self.first(kind, None, true);
+        };
+        let Some(parts) = command::split(line) else {
+            // Matched whole, by every rule but those that approve: it may be denied,
+            // never approved.
+            return self.first(kind, Some(line), false);
+        };
+        let parts = if parts.is_empty() { vec![line] } else { parts };
+        let decided: Vec<_> = parts
+            .iter()
+            .map(|p| self.first(kind, Some(p), true))
+            .collect();
+        let action = |d: &Option<(usize, &'p Action)>| d.map(|(_, a)| a);
+        if let Some(denied) = decided.iter().find(|d| action(d) == Some(&Action::Deny)) {
+            return *denied;
+        }
+        let approved = |d| matches!(action(d), Some(Action::Approve(_)));
+        match decided.iter().find(|d| !approved(d)) {
+            Some(not_approved) => *not_approved,
+            None if decided.iter().all(|d| action(d) == action(&decided[0])) => decided[0],
+            None => None,
+        }
+    }
+
+    /// The first rule matching an approval of `kind` showing `command` (a part of
+    /// it), with its index; rules that approve are passed over unless `approving`.
+    fn first(
+        &self,
+        kind: ApprovalKind,
+        command: Option<&str>,
+        approving: bool,
+    ) -> Option<(usize, &Action)> {
         self.rules.iter().enumerate().find_map(|(i, r)| {
-            if too_long && r.command.is_some() {
-                return Some(None);
+            if !approving && matches!(r.action, Action::Approve(_)) {
+                return None;
             }
-            let kind = r.kind == KindMatch::Any || r.kind == KindMatch::One(approval.kind);
+            let kind = r.kind == KindMatch::Any || r.kind == KindMatch::One(kind);
             let command = r
                 .command
                 .as_ref()
-                .is_none_or(|re| approval.command.as_deref().is_some_and(|c| re.is_match(c)));
-            (kind && command).then_some(Some((i, &r.action)))
-        })?
+                .is_none_or(|re| command.is_some_and(|c| re.is_match(c)));
+            (kind && command).then_some((i, &r.action))
+        })
     }
 }
-
-/// The longest command text a rule's pattern is matched against (see
-/// [`Policy::decide`]).
-pub const LONGEST_MATCHED: usize = 500;
 
 /// The line each element of a JSON list (valid JSON) starts on.
 fn element_lines(text: &str) -> Vec<usize> {
@@ -384,303 +430,10 @@ fn press(
     Ok(Some(approve::answer(panel, press)?.pressed))
 }
 
-// --- a small regular-expression matcher -----------------------------------------
-// Enough for command rules: `^`, `$`, `.`, classes `[a-z_]` and `[^...]`, `*`, `+`,
-// `?`, alternation `|`, groups `( )`, and `\` escapes (`\d`, `\w`, `\s` as classes).
-// A match may start anywhere unless anchored, as `grep -E` finds it.
-
-/// A compiled pattern.
-#[derive(Debug, Clone)]
-pub struct Regex {
-    alternatives: Vec<Vec<Node>>,
-}
-
-#[derive(Debug, Clone)]
-enum Node {
-    Char(char),
-    Any,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
-    Start,
-    End,
-    Group(Vec<Vec<Node>>),
-    Repeat {
-        node: Box<Node>,
-        min: usize,
-        max: Option<usize>,
-    },
-}
-
-impl Regex {
-    pub fn new(pattern: &str) -> Result<Regex, String> {
-        let chars: Vec<char> = pattern.chars().collect();
-        let mut p = Parser {
-            chars: &chars,
-            at: 0,
-        };
-        let alternatives = p.alternatives()?;
-        if p.at < chars.len() {
-            return Err(format!("'{pattern}': unmatched ')' at {}", p.at));
-        }
-        Ok(Regex { alternatives })
-    }
-
-    /// Whether the pattern matches somewhere in `text`.
-    pub fn is_match(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
-        let m = Matcher { text: &text };
-        (0..=text.len()).any(|start| {
-            self.alternatives
-                .iter()
-                .any(|seq| m.seq(seq, start, &mut |_| true))
-        })
-    }
-}
-
-struct Parser<'a> {
-    chars: &'a [char],
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Option<char> {
-        let c = self.peek();
-        self.at += usize::from(c.is_some());
-        c
-    }
-
-    fn alternatives(&mut self) -> Result<Vec<Vec<Node>>, String> {
-        let mut alts = vec![self.sequence()?];
-        while self.peek() == Some('|') {
-            self.at += 1;
-            alts.push(self.sequence()?);
-        }
-        Ok(alts)
-    }
-
-    fn sequence(&mut self) -> Result<Vec<Node>, String> {
-        let mut seq = Vec::new();
-        while let Some(c) = self.peek() {
-            if c == '|' || c == ')' {
-                break;
-            }
-            let atom = self.atom()?;
-            let (min, max) = match self.peek() {
-                Some('*') => (0, None),
-                Some('+') => (1, None),
-                Some('?') => (0, Some(1)),
-                _ => {
-                    seq.push(atom);
-                    continue;
-                }
-            };
-            self.at += 1;
-            if matches!(atom, Node::Start | Node::End) {
-                return Err(format!("nothing to repeat at {}", self.at - 1));
-            }
-            seq.push(Node::Repeat {
-                node: Box::new(atom),
-                min,
-                max,
-            });
-        }
-        Ok(seq)
-    }
-
-    fn atom(&mut self) -> Result<Node, String> {
-        let at = self.at;
-        Ok(match self.next().expect("a character") {
-            '(' => {
-                let inner = self.alternatives()?;
-                if self.next() != Some(')') {
-                    return Err(format!("'(' at {at} is not closed"));
-                }
-                Node::Group(inner)
-            }
-            '[' => self.class(at)?,
-            '.' => Node::Any,
-            '^' => Node::Start,
-            '$' => Node::End,
-            '*' | '+' | '?' => return Err(format!("nothing to repeat at {at}")),
-            '\\' => self.escape(at)?,
-            c => Node::Char(c),
-        })
-    }
-
-    fn escape(&mut self, at: usize) -> Result<Node, String> {
-        let c = self.next().ok_or(format!("'\\' at {at} escapes nothing"))?;
-        let class = |negated, ranges: &[(char, char)]| Node::Class {
-            negated,
-            ranges: ranges.to_vec(),
-        };
-        Ok(match c {
-            'd' => class(false, &[('0', '9')]),
-            'w' => class(false, &[('a', 'z'), ('A', 'Z'), ('0', '9'), ('_', '_')]),
-            's' => class(
-                false,
-                &[(' ', ' '), ('\t', '\t'), ('\n', '\n'), ('\r', '\r')],
-            ),
-            c => Node::Char(c),
-        })
-    }
-
-    fn class(&mut self, at: usize) -> Result<Node, String> {
-        let negated = self.peek() == Some('^');
-        self.at += usize::from(negated);
-        let mut ranges = Vec::new();
-        let mut first = true;
-        loop {
-            let c = self.next().ok_or(format!("'[' at {at} is not closed"))?;
-            if c == ']' && !first {
-                break;
-            }
-            first = false;
-            let c = if c == '\\' {
-                self.next().ok_or(format!("'[' at {at} is not closed"))?
-            } else {
-                c
-            };
-            if self.peek() == Some('-') && self.chars.get(self.at + 1).is_some_and(|&n| n != ']') {
-                self.at += 1;
-                let hi = self.next().expect("checked");
-                if hi < c {
-                    return Err(format!("range {c}-{hi} at {at} is backwards"));
-                }
-                ranges.push((c, hi));
-            } else {
-                ranges.push((c, c));
-            }
-        }
-        Ok(Node::Class { negated, ranges })
-    }
-}
-
-/// Backtracking, with `k` the rest of the match: fine for the short patterns and
-/// command lines of a policy.
-struct Matcher<'a> {
-    text: &'a [char],
-}
-
-impl Matcher<'_> {
-    fn seq(&self, nodes: &[Node], at: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
-        let Some((first, rest)) = nodes.split_first() else {
-            return k(at);
-        };
-        match first {
-            Node::Repeat { node, min, max } => self.repeat(node, *min, *max, 0, at, rest, k),
-            _ => self.one(first, at, &mut |next| self.seq(rest, next, k)),
-        }
-    }
-
-    fn one(&self, node: &Node, at: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
-        let c = self.text.get(at).copied();
-        match node {
-            Node::Char(x) => c == Some(*x) && k(at + 1),
-            Node::Any => c.is_some() && k(at + 1),
-            Node::Class { negated, ranges } => {
-                c.is_some_and(|c| {
-                    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-                }) && k(at + 1)
-            }
-            Node::Start => at == 0 && k(at),
-            Node::End => at == self.text.len() && k(at),
-            Node::Group(alts) => alts.iter().any(|seq| self.seq(seq, at, k)),
-            Node::Repeat { node, min, max } => self.repeat(node, *min, *max, 0, at, &[], k),
-        }
-    }
-
-    /// Greedy: one more repetition first, then the rest. A repetition that matched
-    /// nothing ends the loop (past the minimum), so `(a*)*` terminates.
-    #[allow(clippy::too_many_arguments)]
-    fn repeat(
-        &self,
-        node: &Node,
-        min: usize,
-        max: Option<usize>,
-        count: usize,
-        at: usize,
-        rest: &[Node],
-        k: &mut dyn FnMut(usize) -> bool,
-    ) -> bool {
-        let more = max.is_none_or(|m| count < m)
-            && self.one(node, at, &mut |next| {
-                (next != at || count < min) && self.repeat(node, min, max, count + 1, next, rest, k)
-            });
-        more || (count >= min && self.seq(rest, at, k))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::panel::Choice;
-
-    fn re(p: &str) -> Regex {
-        Regex::new(p).unwrap_or_else(|e| panic!("{p}: {e}"))
-    }
-
-    #[test]
-    fn literals_match_anywhere_unless_anchored() {
-        assert!(re("cargo test").is_match("cd x && cargo test --all"));
-        assert!(re("^cargo").is_match("cargo test"));
-        assert!(!re("^cargo").is_match("sudo cargo test"));
-        assert!(re("test$").is_match("cargo test"));
-        assert!(!re("test$").is_match("cargo test --all"));
-        assert!(re("^$").is_match(""));
-        assert!(!re("^$").is_match("x"));
-    }
-
-    #[test]
-    fn classes_ranges_and_negation() {
-        assert!(re("^[a-c]+$").is_match("abcab"));
-        assert!(!re("^[a-c]+$").is_match("abd"));
-        assert!(re("^[^ ]+$").is_match("one"));
-        assert!(!re("^[^ ]+$").is_match("one two"));
-        assert!(re("[-x]").is_match("a-b"));
-        assert!(re("^[]a]$").is_match("]"));
-        assert!(re(r"^\d+ \w+$").is_match("42 files"));
-        assert!(re(r"^a\.b$").is_match("a.b"));
-        assert!(!re(r"^a\.b$").is_match("axb"));
-    }
-
-    #[test]
-    fn repetition_and_optional() {
-        assert!(re("^ab*c$").is_match("ac"));
-        assert!(re("^ab*c$").is_match("abbbc"));
-        assert!(!re("^ab+c$").is_match("ac"));
-        assert!(re("^colou?r$").is_match("color"));
-        assert!(re("^colou?r$").is_match("colour"));
-        assert!(re("^a.*z$").is_match("a to z"));
-        assert!(re("^(a*)*b$").is_match("aaab"));
-        assert!(!re("^(a*)*b$").is_match("aaac"));
-        assert!(re("^(a?)+$").is_match(""));
-    }
-
-    #[test]
-    fn alternation_and_groups() {
-        let r = re("^cargo (test|check|build)( |$)");
-        assert!(r.is_match("cargo test"));
-        assert!(r.is_match("cargo check --all"));
-        assert!(!r.is_match("cargo testify"));
-        assert!(!r.is_match("cargo run"));
-        assert!(re("rm|mv").is_match("git mv a b"));
-        assert!(re("rm +-[a-z]*r").is_match("rm -rf build"));
-        assert!(re("rm +-[a-z]*r").is_match("rm  -fr /"));
-        assert!(!re("rm +-[a-z]*r").is_match("rm -f x"));
-    }
-
-    #[test]
-    fn malformed_patterns_are_refused() {
-        for bad in ["(a", "a)", "[ab", "*a", "a|+", r"x\", "[z-a]", "^*"] {
-            assert!(Regex::new(bad).is_err(), "{bad}");
-        }
-    }
 
     fn approval(kind: ApprovalKind, command: Option<&str>) -> Approval {
         Approval {
@@ -723,24 +476,97 @@ mod tests {
         );
     }
 
+    /// No cut-off: a rule looks at the whole of a long command, a `deny` at its end
+    /// included, and a pathological pattern answers as quickly as any.
     #[test]
-    fn a_command_too_long_to_match_is_left_to_a_person() {
+    fn long_commands_are_matched_whole() {
         let p = Policy::parse(
             r#"[
-              {"kind": "permission", "action": "approve"},
-              {"kind": "command", "command": "rm", "action": "deny"},
-              {"kind": "any", "action": "approve"}
+              {"kind": "command", "command": "rm -rf /$", "action": "deny"},
+              {"kind": "command", "command": "^(\\w+ ?)+$", "action": "approve"}
             ]"#,
         )
         .unwrap();
-        let long = format!("rm -rf / {}", "x".repeat(LONGEST_MATCHED));
-        // Not denied by a rule that could not look at it, and not approved past it.
-        assert!(
-            p.decide(&approval(ApprovalKind::Command, Some(&long)))
-                .is_none()
-        );
-        let short = approval(ApprovalKind::Command, Some("rm -rf /"));
-        assert_eq!(p.decide(&short).map(|(i, _)| i), Some(1));
+        let decide = |c: &str| p.decide(&approval(ApprovalKind::Command, Some(c)));
+        let words = "cargo test ".repeat(1024);
+        assert_eq!(decide(words.trim_end()).map(|(i, _)| i), Some(1));
+        assert_eq!(decide(&format!("{words}!")), None);
+        assert_eq!(decide(&format!("{words}rm -rf /")).map(|(i, _)| i), Some(0));
+    }
+
+    /// Every part must be approved, by the same action, and none denied.
+    #[test]
+    fn a_compound_command_is_decided_part_by_part() {
+        let p = Policy::parse(
+            r#"[
+              {"kind": "command", "command": "^cargo (test|check)( |$)", "action": "approve"},
+              {"kind": "command", "command": "^ls$", "action": "approve"},
+              {"kind": "command", "command": "^git status$", "action": "approve:always"},
+              {"kind": "command", "command": "rm +-[a-z]*r", "action": "deny"},
+              {"kind": "command", "command": "^echo", "action": "ask"}
+            ]"#,
+        )
+        .unwrap();
+        let decide = |c: &str| {
+            p.decide(&approval(ApprovalKind::Command, Some(c)))
+                .map(|(i, a)| (i, a.name()))
+        };
+        let said = |i: usize, a: &str| Some((i, a.to_string()));
+        assert_eq!(decide("cargo test && ls"), said(0, "approve"));
+        assert_eq!(decide("ls; cargo check | ls"), said(1, "approve"));
+        // A part not approved (by no rule, by `ask`) leaves the whole to a person.
+        assert_eq!(decide("cargo test && make"), None);
+        assert_eq!(decide("cargo test\necho hi"), said(4, "ask"));
+        // A part denied denies the whole, wherever it is.
+        assert_eq!(decide("cargo test && rm -rf ~"), said(3, "deny"));
+        assert_eq!(decide("echo $(rm -rf ~)"), said(3, "deny"));
+        assert_eq!(decide("echo hi; make; rm -rf ~"), said(3, "deny"));
+        assert_eq!(decide("cargo test `rm -r x`"), said(3, "deny"));
+        // Parts approved by different actions: a person chooses.
+        assert_eq!(decide("git status; ls"), None);
+        assert_eq!(decide("git status"), said(2, "approve:always"));
+        // Quoted separators do not split; a subshell is its parts.
+        assert_eq!(decide("cargo test 'a && b'"), said(0, "approve"));
+        assert_eq!(decide("(cargo check && ls)"), said(0, "approve"));
+        // Unsplittable: never approved, still denied.
+        assert_eq!(decide("cargo test 'open"), None);
+        assert_eq!(decide("cargo test 'open; rm -rf ~"), said(3, "deny"));
+        assert_eq!(decide("echo 'open"), said(4, "ask"));
+        // Only separators: the text itself.
+        assert_eq!(decide(";"), None);
+    }
+
+    /// The example policy in README.md and the decisions listed under it are what
+    /// angrav does, so the documentation cannot drift.
+    #[test]
+    fn the_readme_example_policy_decides_as_documented() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme
+            .find("**Policies** answer approvals")
+            .expect("section")..];
+        let block = |fence: &str, from: &str| -> String {
+            let start = from.find(fence).expect("a fenced block") + fence.len();
+            let end = start + from[start..].find("```").expect("closed");
+            from[start..end].to_string()
+        };
+        let policy = Policy::parse(&block("```json\n", section)).expect("the README's policy");
+        let examples = block("```text\n", section);
+        let mut seen = 0;
+        for line in examples.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (command, said) = line.split_once(" → ").expect("COMMAND → ACTION, rule N");
+            let decided = policy
+                .decide(&approval(ApprovalKind::Command, Some(command.trim())))
+                .map_or("ask, no rule".to_string(), |(i, a)| {
+                    format!("{}, rule {i}", a.name())
+                });
+            assert_eq!(decided, said, "{command}");
+            seen += 1;
+        }
+        assert!(seen >= 5, "the README's examples: {examples}");
+        let both = "cargo test && rm -rf ~";
+        assert!(examples.contains(both));
+        let decided = policy.decide(&approval(ApprovalKind::Command, Some(both)));
+        assert!(!matches!(decided, Some((_, Action::Approve(_)))));
     }
 
     #[test]

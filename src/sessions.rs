@@ -26,6 +26,10 @@ pub struct Session {
     #[serde(skip)]
     pub url: String,
     pub endpoint: String,
+    /// The serve it was read from, when several are asked (`--server`) or a hub
+    /// follows it (`--upstream`): that serve's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(skip)]
     pub window: WindowRef,
 }
@@ -46,6 +50,7 @@ impl Session {
             title,
             url,
             endpoint: window.endpoint.label().to_string(),
+            host: None,
             window,
         }
     }
@@ -68,6 +73,8 @@ struct Described {
     #[serde(default)]
     url: String,
     endpoint: String,
+    #[serde(default)]
+    host: Option<String>,
 }
 
 impl TryFrom<Described> for Session {
@@ -84,6 +91,7 @@ impl TryFrom<Described> for Session {
             title: d.title,
             url: d.url,
             endpoint: d.endpoint,
+            host: d.host,
         })
     }
 }

@@ -367,8 +367,8 @@ const NO_STATE: Flag = Flag {
 
 const SERVER: Flag = Flag {
     name: "--server",
-    shown: "--server URL",
-    text: "ask a running angrav serve (http://HOST:PORT) instead of attaching: sessions list, status, prompt, wait, sessions wait|fanout|run, output, history, new, approve, deny, cancel, with the same output; its token from ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVER]",
+    shown: "--server [NAME=]URL",
+    text: "ask running angrav serves (http://HOST:PORT[?token=TOKEN]; repeatable or comma-separated) instead of attaching: sessions list|wait|fanout|run|watch|approve|deny, status, prompt, wait, output, history, new, approve, deny, cancel, with the same output; with several, each session gets a host (NAME, else HOST:PORT) and may be named HOST/ID, and a serve that cannot be reached is reported unreachable (exit 1); the token from the URL, else ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVERS, ANGRAV_SERVER]",
     preset: Preset::None,
 };
 
@@ -464,6 +464,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "follow state changes: a snapshot line per chat, then one line per event (state_change, new_session, retitled, session_closed, endpoint_lost, endpoint_back, stalled; with --policy, approval_decided); NDJSON with --json; runs until interrupted. Every line is recorded in the journal, and its seq is the journal's: --since SEQ first replays the journal after SEQ, then goes on live",
         flags: &[
+            &SERVER,
             &SESSION_MANY,
             &GROUP,
             &UNTIL_IDLE,
@@ -484,7 +485,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions approve",
         args: " [CHOICE]",
         summary: "answer the approval of several chats at once (--session repeated, --group, or every chat awaiting approval), as approve does; a result row per chat",
-        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_APPROVE, &GROUP, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -492,7 +493,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "sessions deny",
         args: "",
         summary: "deny the approval of several chats at once, as deny does; a result row per chat",
-        flags: &[&SESSION_APPROVE, &GROUP, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_APPROVE, &GROUP, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },

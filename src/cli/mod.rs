@@ -111,8 +111,9 @@ struct Args {
     hooks: crate::hooks::Config,
     /// `--policy FILE`: the approval rules of a wait or a watch.
     policy: Option<PathBuf>,
-    /// `--server URL`: ask a running `angrav serve` (else `ANGRAV_SERVER`).
-    server: Option<String>,
+    /// `--server [NAME=]URL` (repeatable, comma-separated): ask running `angrav serve`s
+    /// (else `ANGRAV_SERVERS`, `ANGRAV_SERVER`).
+    server: Vec<String>,
     /// The command's words in the command table, and the flags given, by the names
     /// the table knows them by (what `--server` checks).
     words: &'static str,
@@ -184,7 +185,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
         policy: None,
-        server: None,
+        server: Vec::new(),
         words: "",
         given: Vec::new(),
     };
@@ -269,7 +270,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),
-            Long("server") => a.server = Some(text(p.value())?),
+            Long("server") => a.server.push(text(p.value())?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -563,8 +564,8 @@ fn run(a: Args) -> Result<u8, Error> {
         // These may wait long: a reader that goes away must not leave them running.
         output::exit_when_stdout_closes();
     }
-    if let Some(url) = remote::server(&a) {
-        return remote::run(&a, &url);
+    if let Some(servers) = remote::servers(&a)? {
+        return remote::run(&a, servers);
     }
     match &a.command {
         Command::Help(topic) => {

@@ -1,30 +1,33 @@
-//! `--server URL` (or `ANGRAV_SERVER`): the commands `angrav serve` answers are asked
-//! of it over its WebSocket instead of attaching to the pages. serve's results are
-//! the types the commands print, so they are printed by the same functions: the
-//! output and the exit codes are those of the command run here.
+//! `--server URL` (repeatable, comma-separated; or `ANGRAV_SERVERS`/`ANGRAV_SERVER`):
+//! the commands `angrav serve` answers are asked of one or several serves over their
+//! WebSockets instead of attaching to the pages. serve's results are the types the
+//! commands print, so they are printed by the same functions: the output and the exit
+//! codes are those of the command run here. With several serves, every session
+//! carries its serve's label as `host` (in text, its id is written `host/ID`, as it
+//! may be given), and a serve that cannot be reached is said so: a warning, and a row
+//! (`sessions list`) or an `unreachable` entry (the reports), never left out.
 
-use std::net::TcpStream;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tungstenite::HandshakeError;
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message as Frame, WebSocket};
 
 use super::approve::print_pressed;
-use super::output::{print_answer, print_list, print_status};
+use super::output::{self, print_answer, print_list, print_status};
 use super::single::{
     one_session, print_code, print_history, print_new, print_prompted, print_waited, read_input,
 };
 use super::wait::{print_report, report_end, run_tasks};
 use super::{Args, Command, help};
 use crate::approve::Pressed;
+use crate::client::{Client, Server, mark_host};
 use crate::panel::{CodeBlock, Message};
 use crate::registry::Listed;
 use crate::results::{NewConversation, Prompted, SessionStatus, WaitResult};
 use crate::state::StateDir;
-use crate::waiter::Report;
+use crate::timestamp::rfc3339;
+use crate::waiter::{Outcome, Report, Status};
 use crate::{Error, exit};
 
 /// Flags that ask for work serve does not do.
@@ -36,29 +39,56 @@ const NOT_SERVED: &[&str] = &[
     "--when-idle",
     "--start-within",
     "--stall-after",
+    "--until-idle",
+    "--since",
+    "--on",
+    "--webhook",
+    "--notify",
 ];
 
 /// How much longer than the command's `--timeout` serve may take to answer.
 const SLACK: Duration = Duration::from_secs(30);
+/// How long a watch waits before asking a lost serve again.
+const RETRY: Duration = Duration::from_secs(1);
 
-/// The serve to ask, when the command is one serve runs (the command table gives
-/// those `--server`) and one is named.
-pub(super) fn server(a: &Args) -> Option<String> {
+/// The serves to ask, when the command is one serve runs (the command table gives
+/// those `--server`) and some are named.
+pub(super) fn servers(a: &Args) -> Result<Option<Vec<Server>>, Error> {
     let takes = help::COMMANDS
         .iter()
         .any(|c| c.words == a.words && c.takes("--server"));
     if !takes {
-        return None;
+        return Ok(None);
     }
-    a.server.clone().or_else(|| {
-        std::env::var("ANGRAV_SERVER")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-    })
+    let mut given: Vec<String> = a.server.clone();
+    if given.is_empty() {
+        given = ["ANGRAV_SERVERS", "ANGRAV_SERVER"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|s| !s.trim().is_empty())
+            .into_iter()
+            .collect();
+    }
+    let servers = Server::parse_all(given.iter().map(String::as_str))?;
+    Ok((!servers.is_empty()).then_some(servers))
 }
 
-/// Runs the command through the serve at `url`.
-pub(super) fn run(a: &Args, url: &str) -> Result<u8, Error> {
+/// One serve asked, its connection (or why there is none).
+struct Asked {
+    server: Server,
+    client: Result<Client, Error>,
+}
+
+/// The serves a command runs on.
+struct Fleet<'a> {
+    asked: Vec<Asked>,
+    /// Several serves: sessions are marked with their host.
+    marked: bool,
+    a: &'a Args,
+}
+
+/// Runs the command through the serves.
+pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
     let misused = |message: String| Error::Misused {
         command: a.words,
         message,
@@ -92,41 +122,48 @@ pub(super) fn run(a: &Args, url: &str) -> Result<u8, Error> {
         Command::SessionsList
         | Command::SessionsWait
         | Command::SessionsFanout(_)
-        | Command::SessionsRun => None,
+        | Command::SessionsRun
+        | Command::SessionsWatch
+        | Command::SessionsApprove(_)
+        | Command::SessionsDeny => None,
         _ => one_session(a)?,
     };
-    let mut serve = Remote::connect(url, &token(a)?, a.wait.timeout + SLACK)?;
+    let mut fleet = Fleet::connect(a, servers)?;
     let with = |params: Value| timed(params, a);
     let json = a.json;
     match &a.command {
-        Command::SessionsList => {
-            let listed: Vec<Listed> = serve.call("sessions.list", json!({}))?;
-            print_list(&listed, &[], json);
-            Ok(exit::OK)
+        Command::SessionsList => fleet.list(),
+        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => {
+            fleet.waits(text.as_deref(), &tasks)
         }
+        Command::SessionsWatch => fleet.watch(),
+        Command::SessionsApprove(_) | Command::SessionsDeny => fleet.press_many(),
         Command::Status => {
-            let s: SessionStatus = serve.call("status", json!({ "session": one }))?;
+            let (at, s) = fleet.owner(one)?;
+            let s: SessionStatus = fleet.call(at, "status", json!({ "session": s }))?;
             print_status(&s.session, &s.snapshot, json);
             Ok(exit::OK)
         }
         Command::Prompt(_) => {
+            let (at, s) = fleet.owner(one)?;
             let params = with(json!({
-                "session": one, "text": text, "wait": a.wait_answer,
+                "session": s, "text": text, "wait": a.wait_answer,
                 "replace_draft": a.replace_draft,
             }));
             if !a.wait_answer {
-                let sent: Prompted = serve.call("prompt", params)?;
+                let sent: Prompted = fleet.call(at, "prompt", params)?;
                 print_prompted(&sent, a.start_within, json);
                 return Ok(exit::OK);
             }
-            let result: WaitResult = serve.call("prompt", params)?;
+            let result: WaitResult = fleet.call(at, "prompt", params)?;
             print_waited(&result, a)
         }
         Command::Wait => {
             // The one session as the command names it (or the only one), then its wait.
-            let s: SessionStatus = serve.call("status", json!({ "session": one }))?;
+            let (at, s) = fleet.owner(one)?;
+            let s: SessionStatus = fleet.call(at, "status", json!({ "session": s }))?;
             let params = with(json!({ "sessions": [s.session.target_id] }));
-            let report: Report = serve.call("wait", params)?;
+            let report: Report = fleet.call(at, "wait", params)?;
             let outcome = report.sessions.into_iter().next().ok_or_else(|| {
                 Error::Failed(format!("angrav serve did not wait for {}", s.session.id))
             })?;
@@ -136,55 +173,35 @@ pub(super) fn run(a: &Args, url: &str) -> Result<u8, Error> {
             };
             print_waited(&result, a)
         }
-        Command::SessionsWait | Command::SessionsFanout(_) | Command::SessionsRun => {
-            let (method, params) = match &a.command {
-                Command::SessionsWait => ("wait", json!({ "sessions": a.sessions, "any": a.any })),
-                Command::SessionsFanout(_) => {
-                    ("fanout", json!({ "sessions": a.sessions, "text": text }))
-                }
-                _ => {
-                    let tasks: Vec<Value> = tasks
-                        .iter()
-                        .map(|(session, prompt)| json!({ "session": session, "prompt": prompt }))
-                        .collect();
-                    ("run", json!({ "tasks": tasks }))
-                }
-            };
-            let mut params = with(params);
-            params["extract"] = json!(a.extract);
-            let report: Report = serve.call(method, params)?;
-            print_report(&report, json);
-            Ok(report_end(&report, a.wait.timeout))
-        }
         Command::OutputLast => {
-            let answer: Message = serve.call("output", json!({ "session": one }))?;
+            let (at, s) = fleet.owner(one)?;
+            let answer: Message = fleet.call(at, "output", json!({ "session": s }))?;
             print_answer(&answer, json);
             Ok(exit::OK)
         }
         Command::OutputCode => {
-            let params = json!({ "session": one, "code": true, "lang": a.lang });
-            let blocks: Vec<CodeBlock> = serve.call("output", params)?;
+            let (at, s) = fleet.owner(one)?;
+            let params = json!({ "session": s, "code": true, "lang": a.lang });
+            let blocks: Vec<CodeBlock> = fleet.call(at, "output", params)?;
             print_code(&blocks, json);
             Ok(exit::OK)
         }
         Command::History => {
-            let messages: Vec<Message> = serve.call("history", json!({ "session": one }))?;
+            let (at, s) = fleet.owner(one)?;
+            let messages: Vec<Message> = fleet.call(at, "history", json!({ "session": s }))?;
             print_history(&messages, json);
             Ok(exit::OK)
         }
         Command::New => {
-            let renewed: NewConversation = serve.call("new", json!({ "session": one }))?;
+            let (at, s) = fleet.owner(one)?;
+            let renewed: NewConversation = fleet.call(at, "new", json!({ "session": s }))?;
             print_new(&renewed, json);
             Ok(exit::OK)
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
-            let (method, choice) = match &a.command {
-                Command::Approve(choice) => ("approve", choice.as_deref()),
-                Command::Deny => ("deny", None),
-                _ => ("cancel", None),
-            };
-            let params = json!({ "session": one, "choice": choice });
-            let done: Pressed = serve.call(method, params)?;
+            let (at, s) = fleet.owner(one)?;
+            let (method, params) = press_params(&a.command, s);
+            let done: Pressed = fleet.call(at, method, params)?;
             print_pressed(&done, json);
             Ok(exit::OK)
         }
@@ -192,15 +209,29 @@ pub(super) fn run(a: &Args, url: &str) -> Result<u8, Error> {
     }
 }
 
-/// `params` with the command's `--timeout` and `--settle`.
+/// The method and params that answer an approval (or cancel) of `session`.
+fn press_params(command: &Command, session: Option<String>) -> (&'static str, Value) {
+    let (method, choice) = match command {
+        Command::Approve(choice) | Command::SessionsApprove(choice) => ("approve", choice.clone()),
+        Command::Deny | Command::SessionsDeny => ("deny", None),
+        _ => ("cancel", None),
+    };
+    (method, json!({ "session": session, "choice": choice }))
+}
+
+/// `params` with the command's `--timeout`.
 fn timed(mut params: Value, a: &Args) -> Value {
     params["timeout_ms"] = json!(a.wait.timeout.as_millis() as u64);
     params["settle_ms"] = json!(a.wait.settle.as_millis() as u64);
     params
 }
 
-/// serve's token: `ANGRAV_TOKEN`, else the file serve keeps in the state directory.
-fn token(a: &Args) -> Result<String, Error> {
+/// serve's token: the one its URL carries, else `ANGRAV_TOKEN`, else the file serve
+/// keeps in the state directory.
+fn token(a: &Args, server: &Server) -> Result<String, Error> {
+    if let Some(t) = &server.token {
+        return Ok(t.clone());
+    }
     if let Ok(t) = std::env::var("ANGRAV_TOKEN")
         && !t.trim().is_empty()
     {
@@ -208,7 +239,8 @@ fn token(a: &Args) -> Result<String, Error> {
     }
     if a.no_state {
         return Err(Error::Usage(
-            "with --no-state, give angrav serve's token in ANGRAV_TOKEN".into(),
+            "with --no-state, give angrav serve's token in ANGRAV_TOKEN or as ?token= in its URL"
+                .into(),
         ));
     }
     let path = StateDir::locate()?.file(crate::serve::TOKEN_FILE);
@@ -222,156 +254,662 @@ fn token(a: &Args) -> Result<String, Error> {
 fn no_token(path: &str, why: &str) -> Error {
     Error::Failed(format!(
         "no token for angrav serve: cannot read {path} ({why}); is serve running with this \
-         state directory? Else give its token in ANGRAV_TOKEN"
+         state directory? Else give its token in ANGRAV_TOKEN, or as ?token= in its URL"
     ))
 }
 
-/// `HOST:PORT` of `http://HOST:PORT`, `ws://HOST:PORT/ws`, `HOST:PORT` or `:PORT`.
-fn address(url: &str) -> Result<String, Error> {
-    let bad = |why: &str| Error::Usage(format!("--server {url}: {why}"));
-    let u = url.trim();
-    if u.starts_with("https://") || u.starts_with("wss://") {
-        return Err(bad("angrav serve speaks plain http:// only"));
-    }
-    let rest = u
-        .strip_prefix("http://")
-        .or_else(|| u.strip_prefix("ws://"))
-        .unwrap_or(u);
-    let hostport = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let Some((host, port)) = hostport.rsplit_once(':') else {
-        return Err(bad("give its address and port, e.g. http://127.0.0.1:7878"));
-    };
-    if port.parse::<u16>().is_err() {
-        return Err(bad("the port is not a number"));
-    }
-    let host = if host.is_empty() { "127.0.0.1" } else { host };
-    Ok(format!("{host}:{port}"))
-}
-
-/// A connection to serve's WebSocket API, one request at a time.
-struct Remote {
-    ws: WebSocket<TcpStream>,
-    url: String,
-    patience: Duration,
-    next: u64,
-}
-
-impl Remote {
-    /// Connects with the token; every answer is awaited at most `patience`.
-    fn connect(url: &str, token: &str, patience: Duration) -> Result<Remote, Error> {
-        let hostport = address(url)?;
-        let unreachable = |why: String| {
-            Error::Failed(format!(
-                "cannot reach angrav serve at {url}: {why}; is it running?"
-            ))
-        };
-        let stream = TcpStream::connect(&hostport).map_err(|e| unreachable(e.to_string()))?;
-        stream
-            .set_read_timeout(Some(patience))
-            .map_err(|e| unreachable(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        let mut request = format!("ws://{hostport}/ws")
-            .into_client_request()
-            .map_err(|e| Error::Usage(format!("--server {url}: {e}")))?;
-        let bearer = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| no_token("the token", "it is not one line of text"))?;
-        request.headers_mut().insert("Authorization", bearer);
-        let (ws, _) = tungstenite::client(request, stream).map_err(|e| match e {
-            HandshakeError::Failure(tungstenite::Error::Http(r)) if r.status() == 401 => {
-                Error::Failed(format!(
-                    "angrav serve at {url} refused the token: serve makes a new one at each start \
-                 (serve.token in its state directory, or ANGRAV_TOKEN)"
-                ))
+impl<'a> Fleet<'a> {
+    /// Connects to every serve at once. One serve that cannot be reached fails the
+    /// command; of several, it is a warning and the others are asked.
+    fn connect(a: &'a Args, servers: Vec<Server>) -> Result<Fleet<'a>, Error> {
+        let tokens: Vec<String> = servers
+            .iter()
+            .map(|s| token(a, s))
+            .collect::<Result<_, _>>()?;
+        let patience = a.wait.timeout + SLACK;
+        let asked: Vec<Asked> = std::thread::scope(|scope| {
+            let started: Vec<_> = servers
+                .into_iter()
+                .zip(&tokens)
+                .map(|(server, token)| {
+                    scope.spawn(move || Asked {
+                        client: Client::connect(&server, token, patience),
+                        server,
+                    })
+                })
+                .collect();
+            started
+                .into_iter()
+                .map(|h| h.join().expect("connect thread"))
+                .collect()
+        });
+        let marked = asked.len() > 1;
+        if !marked && let Some(Asked { client: Err(_), .. }) = asked.first() {
+            let Some(Asked { client: Err(e), .. }) = asked.into_iter().next() else {
+                unreachable!()
+            };
+            return Err(e);
+        }
+        for s in &asked {
+            if let Err(e) = &s.client {
+                output::message(&format!(
+                    "{e}; its sessions are reported unreachable ({})",
+                    s.server.label
+                ));
             }
-            e => unreachable(e.to_string()),
-        })?;
-        Ok(Remote {
-            ws,
-            url: url.to_string(),
-            patience,
-            next: 0,
+        }
+        Ok(Fleet { asked, marked, a })
+    }
+
+    /// The serves that could not be reached, each with why, as report entries.
+    fn unreachable(&self) -> Vec<Value> {
+        self.asked
+            .iter()
+            .filter_map(|s| match &s.client {
+                Err(e) => Some(unreachable_row(&s.server.label, e)),
+                Ok(_) => None,
+            })
+            .collect()
+    }
+
+    /// Asks serve `at` for `method`, its sessions marked with its host.
+    fn call<T: DeserializeOwned>(
+        &mut self,
+        at: usize,
+        method: &str,
+        params: Value,
+    ) -> Result<T, Error> {
+        let v = self.call_value(at, method, params)?;
+        serde_json::from_value(v).map_err(|e| {
+            Error::Failed(format!(
+                "angrav serve {} answered what this angrav does not read ({method}: {e})",
+                self.asked[at].server.label
+            ))
         })
     }
 
-    /// Asks `method`; its result read as `T`, or serve's error as the command's own.
-    fn call<T: DeserializeOwned>(&mut self, method: &str, params: Value) -> Result<T, Error> {
-        self.next += 1;
-        let id = self.next;
-        let request = json!({ "id": id, "method": method, "params": params });
-        self.ws
-            .send(Frame::text(request.to_string()))
-            .map_err(|e| self.lost(e))?;
-        loop {
-            let text = match self.ws.read().map_err(|e| self.lost(e))? {
-                Frame::Text(t) => t,
-                Frame::Close(c) => {
-                    let why = c.map(|c| c.reason.to_string()).unwrap_or_default();
-                    return Err(Error::Failed(format!(
-                        "angrav serve at {} closed the connection {why}",
-                        self.url
-                    )));
+    fn call_value(&mut self, at: usize, method: &str, params: Value) -> Result<Value, Error> {
+        let (marked, json) = (self.marked, self.a.json);
+        let s = &mut self.asked[at];
+        let client = s.client.as_mut().map_err(|e| clone_error(e))?;
+        let mut v = client.call_value(method, params)?;
+        if marked {
+            mark(&mut v, &s.server.label, json);
+        }
+        Ok(v)
+    }
+
+    /// The serve that has the session `query` names, and the session as to name it
+    /// there. With one serve, it is asked as given (serve resolves it); of several,
+    /// `host/ID` names the serve, else every serve is asked which has it.
+    fn owner(&mut self, query: Option<&str>) -> Result<(usize, Option<String>), Error> {
+        if let Some((host, rest)) = query.and_then(|q| q.split_once('/'))
+            && let Some(at) = self.asked.iter().position(|s| s.server.label == host)
+        {
+            return Ok((at, Some(rest.to_string())));
+        }
+        if !self.marked {
+            return Ok((0, query.map(String::from)));
+        }
+        let asked = self.each(|_, c| c.call_value("status", json!({ "session": query })));
+        let mut found = Vec::new();
+        for (i, answer) in asked {
+            match answer {
+                Ok(v) => found.push((i, v)),
+                Err(e) if e.code() == "session_not_found" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let named = |(i, v): &(usize, Value)| {
+            format!(
+                "{}/{}",
+                self.asked[*i].server.label,
+                v["session"]["id"].as_str().unwrap_or("?")
+            )
+        };
+        match found.as_slice() {
+            [(i, v)] => Ok((*i, v["session"]["target_id"].as_str().map(String::from))),
+            [] => {
+                let lost: Vec<String> = self
+                    .unreachable()
+                    .iter()
+                    .map(|u| u["host"].as_str().unwrap_or_default().to_string())
+                    .collect();
+                if lost.is_empty() {
+                    return Err(Error::SessionNotFound {
+                        query: query.map(String::from),
+                        known: Vec::new(),
+                    });
                 }
-                _ => continue,
-            };
-            let reply: Value =
-                serde_json::from_str(text.as_str()).map_err(|e| self.garbled(&e.to_string()))?;
-            if reply["id"] != id {
-                continue;
+                Err(Error::Failed(format!(
+                    "no reachable serve has a session matching {}; {} could not be reached",
+                    query.unwrap_or("(none given)"),
+                    lost.join(", ")
+                )))
             }
-            if let Some(e) = reply.get("error") {
-                let code = e["code"].as_str().unwrap_or("failed");
-                let message = e["message"].as_str().unwrap_or_default().to_string();
-                return Err(match code {
-                    "usage" | "bad_request" => Error::Usage(message),
-                    code => Error::served(code, message),
-                });
-            }
-            return serde_json::from_value(reply["result"].clone())
-                .map_err(|e| self.garbled(&format!("{method}: {e}")));
+            several => Err(Error::SessionAmbiguous {
+                query: query.map(String::from),
+                matches: several.iter().map(named).collect(),
+            }),
         }
     }
 
-    fn lost(&self, e: tungstenite::Error) -> Error {
-        let why = match e {
-            tungstenite::Error::Io(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                format!("no answer within {}", crate::show::duration(self.patience))
-            }
-            e => e.to_string(),
-        };
-        Error::Failed(format!("angrav serve at {}: {why}", self.url))
+    /// Runs `f` on every reachable serve at once; its results in the serves' order.
+    fn each<T: Send>(&mut self, f: impl Fn(usize, &mut Client) -> T + Sync) -> Vec<(usize, T)> {
+        std::thread::scope(|scope| {
+            let f = &f;
+            let started: Vec<_> = self
+                .asked
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, s)| s.client.as_mut().ok().map(|c| (i, c)))
+                .map(|(i, c)| scope.spawn(move || (i, f(i, c))))
+                .collect();
+            started
+                .into_iter()
+                .map(|h| h.join().expect("serve thread"))
+                .collect()
+        })
     }
 
-    fn garbled(&self, why: &str) -> Error {
-        Error::Failed(format!(
-            "angrav serve at {} answered what this angrav does not read ({why}); are both the same version?",
-            self.url
-        ))
+    /// Marks `v`, the answer of serve `at`, with its host.
+    fn marked(&self, at: usize, mut v: Value) -> Value {
+        if self.marked {
+            mark(&mut v, &self.asked[at].server.label, self.a.json);
+        }
+        v
+    }
+
+    /// A serve that failed while asked: a warning, and an `unreachable` entry.
+    fn lost(&self, at: usize, e: &Error) -> Value {
+        let label = &self.asked[at].server.label;
+        output::message(&format!(
+            "{e}; its sessions are reported unreachable ({label})"
+        ));
+        unreachable_row(label, e)
+    }
+
+    fn list(&mut self) -> Result<u8, Error> {
+        let answers = self.each(|_, c| c.call_value("sessions.list", json!({})));
+        let mut rows: Vec<Value> = Vec::new();
+        let mut lost = self.unreachable();
+        for (at, answer) in answers {
+            match answer {
+                Ok(Value::Array(list)) => {
+                    rows.extend(list.into_iter().map(|r| self.marked(at, r)));
+                }
+                Ok(other) => rows.push(self.marked(at, other)),
+                Err(e) if !self.marked => return Err(e),
+                Err(e) => lost.push(self.lost(at, &e)),
+            }
+        }
+        if self.a.json {
+            rows.extend(lost.iter().cloned());
+            output::json(&rows);
+        } else {
+            let listed: Vec<Listed> = serde_json::from_value(Value::Array(rows))
+                .map_err(|e| Error::Failed(format!("angrav serve's list is not readable: {e}")))?;
+            print_list(&listed, &[], false);
+            for u in &lost {
+                output::line(&format!(
+                    "{}/-  unreachable  {}",
+                    u["host"].as_str().unwrap_or_default(),
+                    u["problem"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(if lost.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILURE
+        })
+    }
+
+    /// `sessions wait|fanout|run`: each serve asked for its own sessions at once, the
+    /// reports put together.
+    fn waits(&mut self, text: Option<&str>, tasks: &[(String, String)]) -> Result<u8, Error> {
+        let a = self.a;
+        // What each serve is asked: the sessions (or tasks) it owns; none named, all.
+        let mut chosen: HashMap<usize, Vec<Value>> = HashMap::new();
+        let named = !a.sessions.is_empty() || !tasks.is_empty();
+        for q in &a.sessions {
+            let (at, s) = self.owner(Some(q))?;
+            chosen.entry(at).or_default().push(json!(s));
+        }
+        for (q, prompt) in tasks {
+            let (at, s) = self.owner(Some(q))?;
+            chosen
+                .entry(at)
+                .or_default()
+                .push(json!({ "session": s, "prompt": prompt }));
+        }
+        let (method, key) = match a.command {
+            Command::SessionsWait => ("wait", "sessions"),
+            Command::SessionsFanout(_) => ("fanout", "sessions"),
+            _ => ("run", "tasks"),
+        };
+        let marked = self.marked;
+        let answers = self.each(|at, c| {
+            let mine = chosen.get(&at);
+            if named && mine.is_none() {
+                return None;
+            }
+            let mut params = timed(json!({ "any": a.any, "text": text }), a);
+            params[key] = json!(mine.cloned().unwrap_or_default());
+            params["extract"] = json!(a.extract);
+            Some(c.call_value(method, params))
+        });
+        let mut merged = Report {
+            timed_out: false,
+            sessions: Vec::new(),
+        };
+        let mut lost = self.unreachable();
+        for (at, answer) in answers {
+            let Some(answer) = answer else { continue };
+            let report = answer.and_then(|v| {
+                serde_json::from_value::<Report>(self.marked(at, v))
+                    .map_err(|e| Error::Failed(format!("a report not readable: {e}")))
+            });
+            match report {
+                Ok(r) => {
+                    merged.timed_out |= r.timed_out;
+                    merged.sessions.extend(r.sessions);
+                }
+                // A serve with nothing to do (fanout: no idle chat) adds nothing.
+                Err(e) if marked && e.code() == "session_not_found" => {}
+                Err(e) if !marked => return Err(e),
+                Err(e) => lost.push(self.lost(at, &e)),
+            }
+        }
+        if merged.sessions.is_empty() && lost.is_empty() {
+            return Err(Error::SessionNotFound {
+                query: None,
+                known: Vec::new(),
+            });
+        }
+        if a.json && !lost.is_empty() {
+            let mut v = json!(merged);
+            v["unreachable"] = json!(lost);
+            output::json(&v);
+        } else {
+            print_report(&merged, a.json);
+        }
+        let code = report_end(&merged, a.wait.timeout);
+        Ok(if code == exit::OK && !lost.is_empty() {
+            exit::FAILURE
+        } else {
+            code
+        })
+    }
+
+    /// `sessions approve|deny`: on each serve, the chats named, else every one awaiting
+    /// approval, answered one by one; a result row per chat.
+    fn press_many(&mut self) -> Result<u8, Error> {
+        let a = self.a;
+        let mut chosen: HashMap<usize, Vec<String>> = HashMap::new();
+        for q in &a.sessions {
+            let (at, s) = self.owner(Some(q))?;
+            chosen.entry(at).or_default().extend(s);
+        }
+        let named = !a.sessions.is_empty();
+        let started = Instant::now();
+        let answers = self.each(|at, c| -> Result<Vec<Outcome>, Error> {
+            let targets = match chosen.get(&at) {
+                Some(t) => t.clone(),
+                None if named => return Ok(Vec::new()),
+                None => {
+                    let listed: Vec<Listed> = c.call("sessions.list", json!({}))?;
+                    listed
+                        .into_iter()
+                        .filter(|l| l.state == Some(crate::panel::State::AwaitingApproval))
+                        .map(|l| l.session.target_id)
+                        .collect()
+                }
+            };
+            let mut rows = Vec::new();
+            for t in targets {
+                let (method, params) = press_params(&a.command, Some(t.clone()));
+                let status: SessionStatus = c.call("status", json!({ "session": t }))?;
+                let mut row = Outcome::pending(&status.session);
+                match c.call::<Pressed>(method, params) {
+                    Ok(done) => {
+                        row.status = Status::Done;
+                        row.state = Some(done.state);
+                        row.approvals = done.approvals;
+                        row.error = done.error;
+                        row.reason = Some(format!("pressed '{}'", done.pressed));
+                    }
+                    Err(e) => {
+                        row.status = Status::Failed;
+                        row.error = Some(e.to_string());
+                    }
+                }
+                row.duration_ms = started.elapsed().as_millis() as u64;
+                rows.push(row);
+            }
+            Ok(rows)
+        });
+        let mut report = Report {
+            timed_out: false,
+            sessions: Vec::new(),
+        };
+        let mut lost = self.unreachable();
+        for (at, answer) in answers {
+            match answer {
+                Ok(rows) => {
+                    for row in rows {
+                        let v = self.marked(at, json!(row));
+                        report
+                            .sessions
+                            .push(serde_json::from_value(v).expect("an outcome reads back"));
+                    }
+                }
+                Err(e) if !self.marked => return Err(e),
+                Err(e) => lost.push(self.lost(at, &e)),
+            }
+        }
+        if report.sessions.is_empty() && lost.is_empty() {
+            return Err(Error::Failed("no chat awaits approval".into()));
+        }
+        if a.json && !lost.is_empty() {
+            let mut v = json!(report);
+            v["unreachable"] = json!(lost);
+            output::json(&v);
+        } else {
+            print_report(&report, a.json);
+        }
+        let all = lost.is_empty() && report.sessions.iter().all(|o| o.status == Status::Done);
+        Ok(if all { exit::OK } else { exit::FAILURE })
+    }
+
+    /// `sessions watch`: each serve's table as snapshot lines, then its events as they
+    /// come, one line each; a serve lost is `endpoint_lost` (asked again every second),
+    /// and `endpoint_back` with fresh snapshot lines when it answers again.
+    fn watch(self) -> Result<u8, Error> {
+        let a = self.a;
+        let deadline = a.timeout_given.then(|| Instant::now() + a.wait.timeout);
+        let (tx, rx) = crossbeam_channel::unbounded::<Seen>();
+        let marked = self.marked;
+        let chosen: Vec<String> = a.sessions.clone();
+        for asked in self.asked {
+            let tx = tx.clone();
+            let token = token(a, &asked.server)?;
+            std::thread::Builder::new()
+                .name(format!("watch {}", asked.server.label))
+                .spawn(move || follow(asked, &token, tx))
+                .expect("spawn a watch thread");
+        }
+        drop(tx);
+        let mut p = WatchPrinter {
+            json: a.json,
+            marked,
+            chosen,
+            seq: 0,
+            events: 0,
+            lost: HashMap::new(),
+        };
+        let mut first = true;
+        loop {
+            let seen = match deadline {
+                Some(d) => rx.recv_deadline(d).ok(),
+                None => rx.recv().ok(),
+            };
+            let Some(seen) = seen else { break };
+            p.print(seen, &mut first);
+            if a.count.is_some_and(|n| p.events >= n) {
+                break;
+            }
+        }
+        Ok(if p.lost.values().any(|l| *l) {
+            exit::FAILURE
+        } else {
+            exit::OK
+        })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What a watch thread saw of its serve.
+enum Seen {
+    Table {
+        host: String,
+        rows: Vec<Value>,
+    },
+    Event {
+        host: String,
+        event: Value,
+    },
+    Lost {
+        host: String,
+        why: String,
+    },
+    Back {
+        host: String,
+    },
+    /// A lost serve is about to be asked again (nothing to print).
+    Retrying,
+}
 
-    #[test]
-    fn the_server_is_named_as_its_dashboard_url_or_its_address() {
-        for given in [
-            "http://127.0.0.1:7878",
-            "http://127.0.0.1:7878/?token=abc",
-            "ws://127.0.0.1:7878/ws",
-            "127.0.0.1:7878",
-            ":7878",
-        ] {
-            assert_eq!(address(given).unwrap(), "127.0.0.1:7878", "{given}");
+/// Follows one serve for a watch until the watch ends (its channel closes).
+fn follow(asked: Asked, token: &str, tx: crossbeam_channel::Sender<Seen>) {
+    let host = asked.server.label.clone();
+    let mut client = asked.client;
+    let mut was_lost = false;
+    loop {
+        let answered = client.and_then(|mut c| {
+            c.set_patience(None);
+            let table = c.call_value("subscribe", json!({}))?;
+            Ok((c, table))
+        });
+        match answered {
+            Ok((mut c, table)) => {
+                if was_lost && tx.send(Seen::Back { host: host.clone() }).is_err() {
+                    return;
+                }
+                let rows = table["sessions"].as_array().cloned().unwrap_or_default();
+                if tx
+                    .send(Seen::Table {
+                        host: host.clone(),
+                        rows,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                let why = loop {
+                    match c.message() {
+                        Ok(m) if m.get("event").is_some() => {
+                            let event = m["event"].clone();
+                            if tx
+                                .send(Seen::Event {
+                                    host: host.clone(),
+                                    event,
+                                })
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => break e,
+                    }
+                };
+                if tx
+                    .send(Seen::Lost {
+                        host: host.clone(),
+                        why: why.to_string(),
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                was_lost = true;
+            }
+            Err(e) => {
+                if !was_lost {
+                    let lost = Seen::Lost {
+                        host: host.clone(),
+                        why: e.to_string(),
+                    };
+                    if tx.send(lost).is_err() {
+                        return;
+                    }
+                }
+                was_lost = true;
+            }
         }
-        for bad in ["https://127.0.0.1:7878", "127.0.0.1", "http://host:port"] {
-            assert_eq!(address(bad).unwrap_err().exit_code(), exit::USAGE, "{bad}");
+        // Asked again after a pause; a watch that ended has closed the channel.
+        std::thread::sleep(RETRY);
+        if tx.send(Seen::Retrying).is_err() {
+            return;
+        }
+        client = Client::connect(&asked.server, token, RETRY * 5);
+    }
+}
+
+/// Prints what the watch threads saw, as `sessions watch` prints its lines.
+struct WatchPrinter {
+    json: bool,
+    marked: bool,
+    chosen: Vec<String>,
+    seq: u64,
+    events: u64,
+    /// Serves lost now.
+    lost: HashMap<String, bool>,
+}
+
+impl WatchPrinter {
+    /// A session given with `--session` (any when none are).
+    fn wanted(&self, host: &str, session: &Value) -> bool {
+        let id = session["target_id"].as_str().unwrap_or_default();
+        let ws = session["workspace"].as_str();
+        self.chosen.is_empty()
+            || self.chosen.iter().any(|q| {
+                let q = q.strip_prefix(&format!("{host}/")).unwrap_or(q);
+                id.starts_with(q) || ws == Some(q)
+            })
+    }
+
+    fn print(&mut self, seen: Seen, first: &mut bool) {
+        let now = rfc3339(SystemTime::now());
+        match seen {
+            Seen::Table { host, rows } => {
+                *first = false;
+                for mut r in rows {
+                    if !self.wanted(&host, &r["session"]) {
+                        continue;
+                    }
+                    if self.marked {
+                        mark(&mut r, &host, self.json);
+                    }
+                    self.seq += 1;
+                    let line = json!({
+                        "seq": self.seq, "type": "snapshot", "session": r["session"],
+                        "previous": null, "current": r["state"], "timestamp": now,
+                        "layout": r["layout"], "error": r.get("error"),
+                        "approvals": r.get("approvals"), "approval": r.get("approval"),
+                    });
+                    self.emit(line, || {
+                        format!(
+                            "{}  {:10}  {}",
+                            r["session"]["id"].as_str().unwrap_or_default(),
+                            r["session"]["workspace"].as_str().unwrap_or("-"),
+                            r["state"].as_str().unwrap_or("unknown")
+                        )
+                    });
+                }
+            }
+            Seen::Retrying => {}
+            Seen::Event { host, mut event } => {
+                if !self.wanted(&host, &event["session"]) {
+                    return;
+                }
+                if self.marked {
+                    mark(&mut event, &host, self.json);
+                }
+                self.seq += 1;
+                self.events += 1;
+                event["seq"] = json!(self.seq);
+                let text = {
+                    let e = &event;
+                    let name = |v: &Value| v.as_str().unwrap_or("-").to_string();
+                    format!(
+                        "{}  {}  {:10}  {}: {} -> {}",
+                        name(&e["timestamp"]),
+                        name(&e["session"]["id"]),
+                        e["session"]["workspace"].as_str().unwrap_or("-"),
+                        name(&e["type"]),
+                        name(&e["previous"]),
+                        name(&e["current"])
+                    )
+                };
+                self.emit(event, || text);
+            }
+            Seen::Lost { host, why } => {
+                self.lost.insert(host.clone(), true);
+                output::message(&format!("{why}; asking again every second ({host})"));
+                self.endpoint("endpoint_lost", &host, Some(&why), &now);
+            }
+            Seen::Back { host } => {
+                self.lost.insert(host.clone(), false);
+                self.endpoint("endpoint_back", &host, None, &now);
+            }
         }
     }
+
+    fn endpoint(&mut self, kind: &str, host: &str, why: Option<&str>, now: &str) {
+        self.seq += 1;
+        let mut line = json!({ "seq": self.seq, "type": kind, "endpoint": host, "timestamp": now });
+        if let Some(w) = why {
+            line["reason"] = json!(w);
+        }
+        self.emit(line, || format!("{now}  {host}  {kind}"));
+    }
+
+    fn emit(&self, mut line: Value, text: impl FnOnce() -> String) {
+        if self.json {
+            if let Some(o) = line.as_object_mut() {
+                // As the watch here writes them: what a line lacks is left out.
+                o.retain(|k, v| !v.is_null() || matches!(k.as_str(), "previous" | "current"));
+            }
+            output::json(&line);
+        } else {
+            output::line(&text());
+        }
+    }
+}
+
+/// An `unreachable` entry: the serve, and why.
+fn unreachable_row(label: &str, e: &Error) -> Value {
+    json!({ "session": null, "host": label, "kind": "server", "state": "unreachable",
+        "layout": null, "problem": e.to_string() })
+}
+
+/// The sessions of `v` marked as `host`'s; in text, their ids written `host/ID`.
+fn mark(v: &mut Value, host: &str, json: bool) {
+    mark_host(v, host);
+    if !json {
+        prefix_ids(v);
+    }
+}
+
+fn prefix_ids(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let (Some(Value::String(h)), Some(Value::String(id))) = (o.get("host"), o.get("id"))
+                && o.contains_key("target_id")
+            {
+                let shown = format!("{h}/{id}");
+                o.insert("id".into(), json!(shown));
+                return;
+            }
+            o.values_mut().for_each(prefix_ids);
+        }
+        Value::Array(a) => a.iter_mut().for_each(prefix_ids),
+        _ => {}
+    }
+}
+
+/// `Error` is not `Clone`: the same failure, said again.
+fn clone_error(e: &Error) -> Error {
+    Error::served(e.code(), e.to_string())
 }

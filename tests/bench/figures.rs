@@ -13,7 +13,11 @@
 //! without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
 //! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
 //! CPU and RSS), `journal` (`sessions watch` event latency with the journal and with
-//! `--no-state`, at 10 windows); pass names to run a subset. `--idle-secs N` sets how long the
+//! `--no-state`, at 10 windows), `list` (`sessions list --json` at 1, 10 and 30
+//! windows and through `--server`, whole process and phase by phase), `policy` (the
+//! policy matcher on 10 KB commands: patterns a backtracking matcher takes
+//! exponential time on, and compound lines; no browser); pass names to run a subset.
+//! `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
 use std::io::BufRead;
@@ -37,8 +41,14 @@ fn main() {
     let state = std::env::temp_dir().join(format!("angrav-bench-state-{}", std::process::id()));
     // SAFETY: no other thread runs yet.
     unsafe { std::env::set_var("ANGRAV_STATE_DIR", &state) };
-    let sim = Simulator::start().unwrap_or_else(|e| panic!("{e}"));
     println!("machine: {}", machine());
+    if run("policy") {
+        policy();
+    }
+    if !wanted.is_empty() && wanted.iter().all(|w| w == "policy") {
+        return;
+    }
+    let sim = Simulator::start().unwrap_or_else(|e| panic!("{e}"));
     if run("transport") {
         transport(&sim);
     }
@@ -75,6 +85,9 @@ fn main() {
     if run("journal") {
         journal(&sim);
     }
+    if run("list") {
+        list(&sim);
+    }
     if run("scale") {
         let idle = std::env::args()
             .skip_while(|a| a != "--idle-secs")
@@ -84,6 +97,81 @@ fn main() {
         scale(&sim, Duration::from_secs(idle));
     }
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// The policy matcher: each case's best and median time over 21 runs, and its answer.
+fn policy() {
+    use angrav::panel::ApprovalKind;
+    use angrav::policy::{Policy, Regex};
+    let time = |f: &dyn Fn() -> String| {
+        let mut runs: Vec<(Duration, String)> = (0..21)
+            .map(|_| {
+                let at = Instant::now();
+                let answer = f();
+                (at.elapsed(), answer)
+            })
+            .collect();
+        runs.sort_by_key(|(d, _)| *d);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "best {:.3} ms, median {:.3} ms: {}",
+            ms(runs[0].0),
+            ms(runs[10].0),
+            runs[0].1
+        )
+    };
+    let kb10 = 10 * 1024;
+    let words: String = "cargo test ".repeat(kb10 / 11 + 1)[..kb10]
+        .trim_end()
+        .into();
+    let a = "a".repeat(kb10);
+    for (pattern, text, what) in [
+        (r"^(\w+ ?)+$", words.clone(), "words"),
+        (r"^(\w+ ?)+$", format!("{}!", &words[1..]), "words then '!'"),
+        ("(a|a)*b", a.clone(), "a×10240"),
+        ("(a|a)*b", format!("{}b", &a[1..]), "a×10239 then 'b'"),
+    ] {
+        let re = Regex::new(pattern).expect("a pattern");
+        let figure = time(&|| format!("{}", re.is_match(&text)));
+        println!(
+            "policy: {pattern} on {} chars ({what}): {figure}",
+            text.len()
+        );
+    }
+    let policy = Policy::parse(
+        r#"[
+          {"kind": "command", "command": "^cargo (test|check|build)( |$)", "action": "approve"},
+          {"kind": "command", "command": "^(\\w+ ?)+$", "action": "approve"},
+          {"kind": "command", "command": "rm +-[a-z]*r|git push", "action": "deny"},
+          {"kind": "any", "action": "ask"}
+        ]"#,
+    )
+    .expect("the policy");
+    let chained: String =
+        "cargo test && ".repeat(kb10 / 14 + 1)[..kb10 - 8].to_string() + "rm -rf ~";
+    let nested = format!(
+        "{}{}{}",
+        "echo $(".repeat(16),
+        "x".repeat(kb10 - 8 * 16),
+        ")".repeat(16)
+    );
+    for (line, what) in [
+        (chained.as_str(), "`cargo test && ` ×731, then `rm -rf ~`"),
+        (nested.as_str(), "`echo $(` nested 16 deep around 10 KB"),
+        (words.as_str(), "one part of words"),
+    ] {
+        let figure = time(&|| {
+            policy
+                .decide_command(ApprovalKind::Command, Some(line))
+                .map_or("ask, no rule".into(), |(i, a)| {
+                    format!("{}, rule {i}", a.name())
+                })
+        });
+        println!(
+            "policy: decide {} chars ({what}), 4 rules: {figure}",
+            line.len()
+        );
+    }
 }
 
 fn machine() -> String {
@@ -1067,4 +1155,385 @@ fn serve(sim: &Simulator) {
     for w in &windows {
         sim.close(&w.target.id).unwrap();
     }
+}
+
+/// The median of `runs` timings of `f`, after two runs to warm up.
+fn median_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    f();
+    f();
+    let mut d: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    d.sort();
+    d[d.len() / 2]
+}
+
+/// One run of angrav with `args`, checked; its wall time.
+fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
+    let s = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let took = s.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    took
+}
+
+/// CPU time of every thread of the simulator's Chromium (its processes name its
+/// profile directory on their command line), from /proc.
+fn chromium_cpu(sim: &Simulator) -> Duration {
+    let dir = sim
+        .chromium()
+        .user_data_dir()
+        .to_string_lossy()
+        .into_owned();
+    let mut ns = 0u64;
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(dir.as_str()) {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(ns)
+}
+
+/// The CPU time (user + system) of every child process reaped so far.
+fn children_cpu() -> Duration {
+    #[repr(C)]
+    struct Rusage {
+        utime: [i64; 2],
+        stime: [i64; 2],
+        rest: [i64; 14],
+    }
+    unsafe extern "C" {
+        fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+    }
+    let mut r = Rusage {
+        utime: [0; 2],
+        stime: [0; 2],
+        rest: [0; 14],
+    };
+    // SAFETY: getrusage fills the struct it is given (RUSAGE_CHILDREN = -1).
+    assert_eq!(unsafe { getrusage(-1, &mut r) }, 0);
+    let us = |t: [i64; 2]| t[0] as u64 * 1_000_000 + t[1] as u64;
+    Duration::from_micros(us(r.utime) + us(r.stime))
+}
+
+/// Median wall time of `runs` runs of `f` (after two to warm up), and the CPU time
+/// per run of the processes it starts and of the simulator's Chromium.
+fn costs(
+    sim: &Simulator,
+    runs: usize,
+    mut f: impl FnMut() -> Duration,
+) -> (Duration, Duration, Duration) {
+    f();
+    f();
+    let (own0, browser0) = (children_cpu(), chromium_cpu(sim));
+    let mut d: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    let (own1, browser1) = (children_cpu(), chromium_cpu(sim));
+    d.sort();
+    let per_run = |a: Duration, b: Duration| (b - a) / runs as u32;
+    (
+        d[d.len() / 2],
+        per_run(own0, own1),
+        per_run(browser0, browser1),
+    )
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// `sessions list --json` at 1, 10 and 30 windows (current, legacy-frame and
+/// legacy-target in turn): the whole process, then each phase of what it does, timed
+/// here with the same calls (phases one after another, every window's at once as the
+/// command does them); then the same list through `--server`.
+fn list(sim: &Simulator) {
+    use angrav::registry::{ListRow, Registry};
+    use cdp::methods::page::{CreateIsolatedWorld, GetFrameTree};
+    use cdp::methods::runtime::{CallArgument, CallFunctionOn};
+    const RUNS: usize = 15;
+    const PHASES: [&str; 5] = [
+        "WebSocket handshakes",
+        "Page.getFrameTree",
+        "Page.createIsolatedWorld",
+        "library installed, with the first probe",
+        "the probe again",
+    ];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ep = sim.endpoint().label().to_string();
+    let profile = Profile::default();
+    let library = include_str!("../../src/js/panel.js");
+    let profile_json = profile.to_json();
+    println!(
+        "\n`sessions list --json`, medians of {RUNS} runs (load average {})",
+        load_average()
+    );
+    let (start, start_cpu, _) = costs(sim, RUNS, || timed_run(&["--version"], &[]));
+    println!(
+        "  process start (`angrav --version`): {:.2} ms, CPU {:.2} ms",
+        ms(start),
+        ms(start_cpu)
+    );
+
+    let mut targets: Vec<TargetInfo> = Vec::new();
+    for n in [1usize, 10, 30] {
+        while targets.len() < n {
+            let i = targets.len();
+            targets.push(
+                sim.open(&Window::new(Layout::ALL[i % 3], &format!("list{i}")))
+                    .unwrap(),
+            );
+        }
+        let args = ["--cdp", ep.as_str(), "--json", "sessions", "list"];
+        let check = || {
+            let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+                .args(args)
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let rows = v.as_array().unwrap();
+            assert_eq!(rows.len(), n);
+            assert!(rows.iter().all(|r| r["state"] == "idle"), "{v}");
+        };
+        check();
+        let (whole, own_cpu, browser_cpu) = costs(sim, RUNS, || timed_run(&args, &[]));
+        let mut no_state_args = args.to_vec();
+        no_state_args.push("--no-state");
+        let no_state = median_of(RUNS, || timed_run(&no_state_args, &[]));
+        let endpoint = sim.endpoint();
+        let discovery = median_of(RUNS, || {
+            let s = Instant::now();
+            endpoint.list().unwrap();
+            s.elapsed()
+        });
+        let version = median_of(RUNS, || {
+            let s = Instant::now();
+            endpoint.version().unwrap();
+            s.elapsed()
+        });
+        let sessions =
+            angrav::sessions::discover(std::slice::from_ref(endpoint), &profile).unwrap();
+        // Each phase for every window at once, one thread per window, the phases
+        // apart: the threads wait for each other at the end of each, while the wall
+        // time and Chromium's CPU time are read.
+        let rounds: Vec<Vec<(Duration, Duration)>> = (0..RUNS + 2)
+            .map(|_| {
+                let done = std::sync::Barrier::new(sessions.len() + 1);
+                let go = std::sync::Barrier::new(sessions.len() + 1);
+                std::thread::scope(|scope| {
+                    for s in &sessions {
+                        let (done, go, library, profile_json) = (&done, &go, library, &profile_json);
+                        scope.spawn(move || {
+                            let step = || {
+                                done.wait();
+                                go.wait();
+                            };
+                            step();
+                            let w = &s.window;
+                            let ws = w.panel_target.as_deref().unwrap_or(&w.ws_url);
+                            let mut conn = Connection::open(ws).unwrap();
+                            step();
+                            let t = Duration::from_secs(10);
+                            let tree = conn.call(&GetFrameTree {}, t).unwrap().frame_tree;
+                            let frame = tree
+                                .frames()
+                                .into_iter()
+                                .find(|f| f.url.contains("cascade-panel"))
+                                .map_or(tree.frame.id.clone(), |f| f.id.clone());
+                            step();
+                            let world = CreateIsolatedWorld {
+                                frame_id: &frame,
+                                world_name: "angrav",
+                                grant_univeral_access: false,
+                            };
+                            let context = conn.call(&world, t).unwrap().execution_context_id;
+                            step();
+                            let install = CallFunctionOn {
+                                function_declaration: library,
+                                execution_context_id: Some(context),
+                                arguments: vec![CallArgument { value: profile_json }],
+                                return_by_value: true,
+                                ..Default::default()
+                            };
+                            let first = conn.call(&install, t).unwrap().into_value().unwrap();
+                            assert_eq!(first["state"], "idle");
+                            step();
+                            let probe = CallFunctionOn {
+                                function_declaration: "function () { return globalThis.__angrav.probe(); }",
+                                execution_context_id: Some(context),
+                                return_by_value: true,
+                                ..Default::default()
+                            };
+                            conn.call(&probe, t).unwrap();
+                            done.wait();
+                        });
+                    }
+                    let mut marks = Vec::new();
+                    for k in 0..PHASES.len() + 1 {
+                        done.wait();
+                        marks.push((Instant::now(), chromium_cpu(sim)));
+                        if k < PHASES.len() {
+                            go.wait();
+                        }
+                    }
+                    marks
+                        .windows(2)
+                        .map(|m| (m[1].0 - m[0].0, m[1].1.saturating_sub(m[0].1)))
+                        .collect()
+                })
+            })
+            .collect();
+        let listed = Registry::with(vec![endpoint.clone()], profile.clone())
+            .unwrap()
+            .states();
+        let printing = median_of(RUNS, || {
+            let s = Instant::now();
+            let text = serde_json::to_string(&ListRow::all(&listed, &[])).unwrap();
+            std::hint::black_box(text);
+            s.elapsed()
+        });
+        println!(
+            "\n  {n} window(s): whole process {:.1} ms (--no-state {:.1} ms); CPU per run: angrav {:.1} ms, Chromium {:.1} ms",
+            ms(whole),
+            ms(no_state),
+            ms(own_cpu),
+            ms(browser_cpu),
+        );
+        println!(
+            "    {:40} {:.2} ms\n    {:40} {:.2} ms\n    {:40} {:.2} ms (not asked by a list)",
+            "process start (`--version`)",
+            ms(start),
+            "discovery: /json/list",
+            ms(discovery),
+            "discovery: /json/version",
+            ms(version),
+        );
+        for (k, name) in PHASES.iter().enumerate() {
+            let mut wall: Vec<Duration> = rounds[2..].iter().map(|r| r[k].0).collect();
+            wall.sort();
+            let cpu: Duration = rounds[2..].iter().map(|r| r[k].1).sum::<Duration>() / RUNS as u32;
+            println!(
+                "    {name:40} {:.2} ms, Chromium CPU {:.2} ms",
+                ms(wall[RUNS / 2]),
+                ms(cpu)
+            );
+        }
+        println!(
+            "    {:40} {:.3} ms",
+            "printing (the JSON rows)",
+            ms(printing)
+        );
+    }
+    list_through_serve(sim, targets.len());
+    for t in &targets {
+        sim.close(&t.id).unwrap();
+    }
+}
+
+/// `sessions list --json --server URL` against a running `angrav serve`: the whole
+/// process, and its parts timed here (the token file, the WebSocket to serve, the
+/// request).
+fn list_through_serve(sim: &Simulator, n: usize) {
+    use tungstenite::Message;
+    use tungstenite::client::IntoClientRequest;
+    const RUNS: usize = 31;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let state = std::env::temp_dir().join(format!("angrav-bench-list-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args([
+            "--cdp",
+            sim.endpoint().label(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("ANGRAV_STATE_DIR", &state)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve ended");
+        if let Some(u) = line.split("dashboard: ").nth(1) {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let state_str = state.to_str().unwrap();
+    let args = ["--server", base, "--json", "sessions", "list"];
+    // serve lists every window once its monitors have read them.
+    loop {
+        let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(args)
+            .env("ANGRAV_STATE_DIR", &state)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if v.as_array()
+            .is_some_and(|a| a.len() == n && a.iter().all(|r| r["state"] == "idle"))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (whole, own_cpu, _) = costs(sim, RUNS, || {
+        timed_run(&args, &[("ANGRAV_STATE_DIR", state_str)])
+    });
+    let with_token = median_of(RUNS, || timed_run(&args, &[("ANGRAV_TOKEN", token)]));
+    let token_file = median_of(RUNS, || {
+        let s = Instant::now();
+        std::hint::black_box(std::fs::read_to_string(state.join("serve.token")).unwrap());
+        s.elapsed()
+    });
+    let addr = base.trim_start_matches("http://").to_string();
+    let connect = || {
+        let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        tungstenite::client(req, stream).unwrap().0
+    };
+    let handshake = median_of(RUNS, || {
+        let s = Instant::now();
+        std::hint::black_box(connect());
+        s.elapsed()
+    });
+    let mut ws = connect();
+    let request = median_of(RUNS, || {
+        let s = Instant::now();
+        ws.send(Message::text(r#"{"id":1,"method":"sessions.list"}"#))
+            .unwrap();
+        std::hint::black_box(ws.read().unwrap());
+        s.elapsed()
+    });
+    println!(
+        "  through --server, {n} windows: whole {:.2} ms, CPU {:.2} ms (token in ANGRAV_TOKEN: {:.2} ms) | token file {:.3} ms | TCP + WebSocket handshake {:.2} ms | sessions.list request {:.2} ms (load average {})",
+        ms(whole),
+        ms(own_cpu),
+        ms(with_token),
+        ms(token_file),
+        ms(handshake),
+        ms(request),
+        load_average()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(state);
 }

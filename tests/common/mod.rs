@@ -3,6 +3,8 @@
 //! test, closed when the test ends, and a way to run the `angrav` binary.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

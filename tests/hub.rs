@@ -1,0 +1,228 @@
+//! Many machines, one console: two simulated browsers with an `angrav serve` each,
+//! asked together (`--server A,B`) and followed by a hub (`serve --upstream`).
+
+mod common;
+
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
+
+use angrav::panel::{Layout, Panel, WindowRef};
+use angrav::profile::Profile;
+use angrav::sim::{Simulator, Window};
+use cdp::TargetInfo;
+use common::serve::{FLIP_BUSY, PATIENCE, Serve, start_at};
+use common::{Reaped, sim};
+use serde_json::{Value, json};
+
+/// The second machine's browser (the first is `common::sim`).
+fn other() -> &'static Simulator {
+    static SIM: OnceLock<Simulator> = OnceLock::new();
+    SIM.get_or_init(|| Simulator::start().expect("a second Chromium"))
+}
+
+/// Windows of one test in one browser, closed when dropped.
+struct Opened {
+    sim: &'static Simulator,
+    targets: Vec<TargetInfo>,
+}
+
+impl Opened {
+    fn in_(sim: &'static Simulator, windows: &[Window]) -> Opened {
+        let targets = windows
+            .iter()
+            .map(|w| sim.open(w).expect("open a simulated window"))
+            .collect();
+        Opened { sim, targets }
+    }
+
+    fn id(&self, i: usize) -> &str {
+        &self.targets[i].id
+    }
+
+    fn panel(&self, i: usize) -> Panel {
+        let t = &self.targets[i];
+        let ws = t.web_socket_debugger_url.clone().expect("a ws URL");
+        let window = WindowRef::new(self.sim.endpoint().clone(), t.id.clone(), ws);
+        Panel::attach(&window, &Profile::default())
+            .expect("attach")
+            .0
+    }
+
+    /// A list the simulated agent keeps in the page (`sim-received`, `sim-pressed`).
+    fn kept(&self, i: usize, which: &str) -> Vec<String> {
+        let f = format!("function () {{ return document.getElementById('{which}').textContent; }}");
+        let v = self.panel(i).call_function(&f, &[]).expect("read the page");
+        serde_json::from_str(v.as_str().expect("text")).expect("a JSON list")
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        for t in &self.targets {
+            let _ = self.sim.close(&t.id);
+        }
+    }
+}
+
+/// `NAME=http://127.0.0.1:PORT/?token=TOKEN`.
+fn spec(name: &str, serve: &Serve) -> String {
+    format!(
+        "{name}=http://127.0.0.1:{}/?token={}",
+        serve.port, serve.token
+    )
+}
+
+/// `angrav --server SERVERS ARGS`, no browser of its own, no token but the URLs'.
+fn through(servers: &str, args: &[&str]) -> Output {
+    common::angrav_bin()
+        .args(["--server", servers])
+        .args(args)
+        .env_remove("ANGRAV_CDP")
+        .env_remove("ANGRAV_TOKEN")
+        .env_remove("ANGRAV_SERVERS")
+        .env_remove("ANGRAV_SERVER")
+        .output()
+        .expect("run angrav --server")
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_str(&common::stdout(o)).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            common::stdout(o),
+            common::stderr(o)
+        )
+    })
+}
+
+/// The row of `list` for `target`.
+fn row<'a>(list: &'a Value, target: &str) -> &'a Value {
+    common::by_target(list, target).unwrap_or_else(|| panic!("{target} in {list}"))
+}
+
+#[test]
+fn the_cli_asks_two_serves_as_one_and_says_which_is_gone() {
+    let a = Opened::in_(
+        sim(),
+        &[
+            Window::new(Layout::Current, "cli-a1"),
+            Window::new(Layout::Current, "cli-a2").start("approval"),
+        ],
+    );
+    let b = Opened::in_(
+        other(),
+        &[
+            Window::new(Layout::LegacyFrame, "cli-b1"),
+            Window::new(Layout::Current, "cli-b2").start("approval"),
+        ],
+    );
+    let serve_a = start_at(sim().endpoint().label(), "cli-a", &[], &[]);
+    let serve_b = start_at(other().endpoint().label(), "cli-b", &[], &[]);
+    let both = format!("{},{}", spec("a", &serve_a), spec("b", &serve_b));
+
+    // One list, each row with its host.
+    let o = through(&both, &["--json", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let list = json_of(&o);
+    for (w, host) in [(&a, "a"), (&b, "b")] {
+        for i in 0..2 {
+            assert_eq!(row(&list, w.id(i))["session"]["host"], host, "{list}");
+        }
+    }
+    assert_eq!(row(&list, b.id(0))["state"], "idle");
+    assert_eq!(row(&list, b.id(1))["state"], "awaiting_approval");
+    // In text, ids are written host/ID, as they may be given.
+    let o = through(&both, &["sessions", "list"]);
+    let text = common::stdout(&o);
+    assert!(text.contains(&format!("b/{}", &b.id(0)[..6])), "{text}");
+
+    // A prompt reaches the machine that has the chat: named by prefix, or host/ID.
+    let o = through(&both, &["prompt", "--session", &b.id(0)[..8], "to b"]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let named = format!("a/{}", &a.id(0)[..8]);
+    let o = through(&both, &["--json", "prompt", "--session", &named, "to a"]);
+    assert_eq!(json_of(&o)["session"]["host"], "a");
+    assert_eq!(b.kept(0, "sim-received"), ["to b"]);
+    assert_eq!(a.kept(0, "sim-received"), ["to a"]);
+    // Both turns awaited at once, each on its own machine.
+    let o = through(
+        &both,
+        &[
+            "--json",
+            "sessions",
+            "wait",
+            "--session",
+            b.id(0),
+            "--session",
+            &named,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let report = json_of(&o);
+    assert_eq!(row(&report["sessions"], a.id(0))["session"]["host"], "a");
+    assert_eq!(row(&report["sessions"], b.id(0))["status"], "done");
+
+    // An approval is answered on its own machine only.
+    let o = through(&both, &["--json", "approve", "--session", b.id(1)]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    assert_eq!(json_of(&o)["pressed"], "Run");
+    assert_eq!(b.kept(1, "sim-pressed"), ["Run"]);
+    assert_eq!(a.kept(1, "sim-pressed"), Vec::<String>::new());
+
+    // A watch over both: each serve's chats, then an event from the second machine.
+    let mut watch = Reaped(
+        common::angrav_bin()
+            .args(["--server", &both, "--json", "sessions", "watch"])
+            .args(["--session", a.id(0), "--session", b.id(0), "--count", "1"])
+            .env_remove("ANGRAV_CDP")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let lines = common::lines(watch.0.stdout.take().expect("piped"));
+    let mut snapshots = Vec::new();
+    while snapshots.len() < 2 {
+        let l: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).unwrap()).unwrap();
+        assert_eq!(l["type"], "snapshot", "{l}");
+        snapshots.push(l["session"]["host"].as_str().unwrap().to_string());
+    }
+    snapshots.sort();
+    assert_eq!(snapshots, ["a", "b"]);
+    b.panel(0).call_function(FLIP_BUSY, &[]).unwrap();
+    let l: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).unwrap()).unwrap();
+    assert_eq!(
+        (&l["type"], &l["current"], &l["session"]["host"]),
+        (&json!("state_change"), &json!("thinking"), &json!("b")),
+        "{l}"
+    );
+    assert_eq!(watch.0.wait().unwrap().code(), Some(0));
+    b.panel(0).call_function(FLIP_BUSY, &[]).unwrap();
+
+    // One serve stopped: its sessions are reported unreachable, the other answers.
+    let mut serve_b = serve_b;
+    let _ = serve_b.child.0.kill();
+    let _ = serve_b.child.0.wait();
+    let o = through(&both, &["--json", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    let list = json_of(&o);
+    assert_eq!(row(&list, a.id(0))["session"]["host"], "a");
+    let gone: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["host"] == "b")
+        .collect();
+    assert_eq!(gone.len(), 1, "{list}");
+    assert_eq!(gone[0]["state"], "unreachable");
+    assert!(
+        common::stderr(&o).contains("unreachable (b)"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = through(&both, &["status", "--session", a.id(0)]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let o = through(&both, &["status", "--session", b.id(0)]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("could not be reached"));
+}
