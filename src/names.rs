@@ -193,6 +193,20 @@ impl Names {
         self.aliases.aliases.get(name).map(|r| r.target_id.as_str())
     }
 
+    /// Every group with the target ids it remembers.
+    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        self.groups
+            .groups
+            .iter()
+            .map(|(name, rs)| {
+                (
+                    name.clone(),
+                    rs.iter().map(|r| r.target_id.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
     /// The target ids a group remembers.
     pub fn group_targets(&self, name: &str) -> Option<Vec<&str>> {
         let g = self.groups.groups.get(name)?;

@@ -2,12 +2,14 @@
 //! each answering in its own words, one stopping for approval and one in error, and
 //! nothing left in its TMPDIR afterwards (Chromium's own temporary files included).
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// An empty directory of this test's own, for the demo's TMPDIR.
 fn empty_tmpdir(run: usize) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("angrav-demo-tmp-{}-{run}", std::process::id()));
+    let dir = common::tmp_dir().join(format!("demo-{run}"));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     dir
 }
@@ -25,13 +27,12 @@ fn the_demo_shows_every_outcome_and_leaves_nothing_behind() {
     // Its Chromium's helpers outlived it in about half the runs: a few runs in a row.
     for run in 0..3 {
         let tmp = empty_tmpdir(run);
-        let child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        let child = common::angrav_bin()
             // Nothing answers there: the demo starts the simulated Antigravity.
             .args(["--cdp", "127.0.0.1:1", "demo"])
             // The last run for a script: one JSON document.
             .args((run == 2).then_some("--json"))
             .env("TMPDIR", &tmp)
-            .env("ANGRAV_STATE_DIR", tmp.with_extension("state"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -41,7 +42,6 @@ fn the_demo_shows_every_outcome_and_leaves_nothing_behind() {
         assert_eq!(o.status.code(), Some(0), "{out}");
         let left = left_in(&tmp);
         std::fs::remove_dir_all(&tmp).expect("remove the test's TMPDIR");
-        let _ = std::fs::remove_dir_all(tmp.with_extension("state"));
         assert_eq!(
             left,
             Vec::<String>::new(),

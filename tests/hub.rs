@@ -10,7 +10,7 @@ use angrav::panel::{Layout, Panel, WindowRef};
 use angrav::profile::Profile;
 use angrav::sim::{Simulator, Window};
 use cdp::TargetInfo;
-use common::serve::{FLIP_BUSY, PATIENCE, Serve, start_at};
+use common::serve::{FLIP_BUSY, PATIENCE, Serve, row, start_at};
 use common::{Reaped, sim};
 use serde_json::{Value, json};
 
@@ -93,11 +93,6 @@ fn json_of(o: &Output) -> Value {
             common::stderr(o)
         )
     })
-}
-
-/// The row of `list` for `target`.
-fn row<'a>(list: &'a Value, target: &str) -> &'a Value {
-    common::by_target(list, target).unwrap_or_else(|| panic!("{target} in {list}"))
 }
 
 #[test]
@@ -225,4 +220,73 @@ fn the_cli_asks_two_serves_as_one_and_says_which_is_gone() {
     let o = through(&both, &["status", "--session", b.id(0)]);
     assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
     assert!(common::stderr(&o).contains("could not be reached"));
+}
+
+#[test]
+fn a_hub_over_two_serves_lists_streams_and_forwards() {
+    let a = Opened::in_(sim(), &[Window::new(Layout::Current, "hub-a1")]);
+    let b = Opened::in_(
+        other(),
+        &[
+            Window::new(Layout::LegacyTarget, "hub-b1"),
+            Window::new(Layout::Current, "hub-b2").start("approval"),
+        ],
+    );
+    let serve_a = start_at(sim().endpoint().label(), "hub-a", &[], &[]);
+    let serve_b = start_at(other().endpoint().label(), "hub-b", &[], &[]);
+    let (up_a, up_b) = (spec("a", &serve_a), spec("b", &serve_b));
+    let hub = start_at("", "hub", &["--upstream", &up_a, "--upstream", &up_b], &[]);
+    let mut c = hub.connect();
+
+    // Every upstream's sessions, each with its host; no upstream's token anywhere.
+    let table = c.call("subscribe", json!({}));
+    let rows = &table["sessions"];
+    assert_eq!(row(rows, a.id(0))["session"]["host"], "a", "{table}");
+    assert_eq!(row(rows, b.id(0))["session"]["host"], "b");
+    assert_eq!(row(rows, b.id(1))["state"], "awaiting_approval");
+    let listed = c.call("sessions.list", json!({}));
+    assert_eq!(row(&listed, b.id(1))["session"]["host"], "b");
+    for secret in [&serve_a.token, &serve_b.token] {
+        assert!(!table.to_string().contains(secret.as_str()));
+        assert!(!listed.to_string().contains(secret.as_str()));
+    }
+
+    // A prompt forwarded to the machine that has the chat; its turn streamed here.
+    let named = format!("a/{}", &a.id(0)[..8]);
+    let sent = c.call("prompt", json!({ "session": named, "text": "via the hub" }));
+    assert_eq!(sent["session"]["host"], "a", "{sent}");
+    let busy = c.event(a.id(0), "thinking");
+    assert_eq!(busy["session"]["host"], "a");
+    let idle = c.event(a.id(0), "idle");
+    assert!(idle["seq"].as_u64() > busy["seq"].as_u64());
+    assert_eq!(a.kept(0, "sim-received"), ["via the hub"]);
+    assert_eq!(b.kept(0, "sim-received"), Vec::<String>::new());
+
+    // An approval answered on its own machine, that card only.
+    let pressed = c.call("approve", json!({ "session": b.id(1) }));
+    assert_eq!(pressed["pressed"], "Run", "{pressed}");
+    assert_eq!(b.kept(1, "sim-pressed"), ["Run"]);
+
+    // The CLI through the hub sees both machines.
+    let o = through(&spec("hub", &hub), &["--json", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let list = json_of(&o);
+    assert_eq!(row(&list, a.id(0))["session"]["host"], "a");
+    assert_eq!(row(&list, b.id(0))["session"]["host"], "b");
+
+    // One upstream stopped: endpoint_lost, its sessions unresponsive; the other's fine.
+    let mut serve_b = serve_b;
+    let _ = serve_b.child.0.kill();
+    let _ = serve_b.child.0.wait();
+    let lost = loop {
+        let v = c.read();
+        if v["event"]["type"] == "endpoint_lost" {
+            break v["event"].clone();
+        }
+    };
+    assert_eq!(lost["endpoint"], "b", "{lost}");
+    let gone = c.event(b.id(0), "unresponsive");
+    assert!(gone["error"].as_str().unwrap().contains("b"), "{gone}");
+    let status = c.call("status", json!({ "session": a.id(0) }));
+    assert_eq!(status["state"], "idle");
 }

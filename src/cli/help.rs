@@ -309,6 +309,12 @@ const LISTEN: Flag = Flag {
     text: "where serve listens; an address other than loopback needs --allow-remote",
     preset: Preset::Value("127.0.0.1:7878"),
 };
+const UPSTREAM: Flag = Flag {
+    name: "--upstream",
+    shown: "--upstream [NAME=]URL",
+    text: "make this serve a hub that also follows another serve (http://HOST:PORT/?token=TOKEN, its token in the URL; repeatable or comma-separated): its sessions listed and streamed with a host (NAME, else HOST:PORT), status, prompt, output, history, new, approve, deny and cancel forwarded to it; with upstreams and no --cdp, no browser of its own",
+    preset: Preset::None,
+};
 const ALLOW_REMOTE: Flag = Flag {
     name: "--allow-remote",
     shown: "--allow-remote",
@@ -326,6 +332,12 @@ const WEBHOOK: Flag = Flag {
     shown: "--webhook URL",
     text: "POST every settled event's JSON to URL (http:// only; 3 attempts, 10 s each); repeatable",
     preset: Preset::None,
+};
+const HOOK_TIMEOUT: Flag = Flag {
+    name: "--hook-timeout",
+    shown: "--hook-timeout D",
+    text: "how long an --on command may run before its process group is killed",
+    preset: Preset::Value("60s"),
 };
 const NOTIFY: Flag = Flag {
     name: "--notify",
@@ -472,6 +484,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &TIMEOUT_RUN,
             &SETTLE,
             &ON,
+            &HOOK_TIMEOUT,
             &WEBHOOK,
             &NOTIFY,
             &POLICY,
@@ -690,7 +703,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "log",
         args: "",
-        summary: "the journal of events angrav saw (one line each; --json: the NDJSON lines as stored)",
+        summary: "the journal of events angrav saw (one line each; --json: each entry as sessions watch --json prints it)",
         flags: &[&SESSION_MANY, &GROUP, &SINCE, &KIND],
         exits: EXITS_STATE,
         common: true,
@@ -731,7 +744,16 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "serve",
         args: "",
         summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
-        flags: &[&LISTEN, &ALLOW_REMOTE, &ON, &WEBHOOK, &NOTIFY, &SETTLE],
+        flags: &[
+            &LISTEN,
+            &ALLOW_REMOTE,
+            &UPSTREAM,
+            &ON,
+            &HOOK_TIMEOUT,
+            &WEBHOOK,
+            &NOTIFY,
+            &SETTLE,
+        ],
         exits: EXITS_STATE,
         common: true,
     },

@@ -130,7 +130,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             note_skipped(read.skipped, &dir);
             if a.json {
                 for e in &read.entries {
-                    output::line(&e.line);
+                    output::json(&e.event());
                 }
             } else if !read.entries.is_empty() {
                 let rows: Vec<Vec<String>> =
@@ -225,7 +225,7 @@ fn since(s: &str) -> Result<Since, Error> {
 fn note_skipped(skipped: usize, dir: &StateDir) {
     if skipped > 0 {
         output::message(&format!(
-            "{} of the journal in {} {} no journal entries (cut short?); left out",
+            "{} of the journal in {} {} no journal entries (damaged, or cut short by a crash); left out",
             output::count(skipped as u64, "line"),
             dir.path().display(),
             if skipped == 1 { "is" } else { "are" }

@@ -114,6 +114,8 @@ struct Args {
     /// `--server [NAME=]URL` (repeatable, comma-separated): ask running `angrav serve`s
     /// (else `ANGRAV_SERVERS`, `ANGRAV_SERVER`).
     server: Vec<String>,
+    /// `--upstream [NAME=]URL?token=TOKEN` (repeatable): serves a hub follows.
+    upstreams: Vec<String>,
     /// The command's words in the command table, and the flags given, by the names
     /// the table knows them by (what `--server` checks).
     words: &'static str,
@@ -186,6 +188,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         hooks: crate::hooks::Config::default(),
         policy: None,
         server: Vec::new(),
+        upstreams: Vec::new(),
         words: "",
         given: Vec::new(),
     };
@@ -267,10 +270,12 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                 let (event, command) = (text(p.value())?, text(p.value())?);
                 a.hooks.on(&event, &command)?;
             }
+            Long("hook-timeout") => a.hooks.timeout = parse_duration(&text(p.value())?)?,
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),
             Long("server") => a.server.push(text(p.value())?),
+            Long("upstream") => a.upstreams.push(text(p.value())?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::lock;
+use super::upstream;
 use super::ws::Outbox;
 use crate::Error;
 use crate::approve::{self, Pressed};
@@ -239,7 +240,7 @@ const METHODS: &[Method] = &[
         name: "subscribe",
         summary: "the table now, then an event pushed for every change",
         params: &[],
-        result: "{seq, sessions: [{session, state, layout, since (RFC 3339: when it entered its state), error?, approvals, approval?: {kind, command, choices}}]}; then pushes {event: EVENT} with seq growing by one",
+        result: "{seq, sessions: [{session, state, layout, since (RFC 3339: when it entered its state), since_seen (false: the state was there when serve started, since is when serve first read it), error?, approvals, approval?: {kind, command, choices}}]}; then pushes {event: EVENT} with seq growing by one",
         slow: false,
         run: |c, _| {
             lock(&c.shared.table).subscribe(&c.client, &c.id);
@@ -267,7 +268,7 @@ const METHODS: &[Method] = &[
     },
 ];
 
-const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session: {id, target_id, workspace, title, endpoint}, previous, current, timestamp, error?, approvals?, approval?, reason?}";
+const EVENT: &str = "{seq, type: new_session|state_change|session_closed, session: {id, target_id, workspace, title, endpoint, host? (an upstream's, on a hub)}, previous, current, timestamp, error?, approvals?, approval?, reason?}, or {seq, type: endpoint_lost|endpoint_back, endpoint (a browser, or an upstream's host), timestamp, reason?}";
 /// The errors of the protocol itself; the others are the CLI's (`Error::CODES`).
 const PROTOCOL_ERRORS: &[&str] = &["bad_request", "unknown_method", "busy"];
 
@@ -322,26 +323,50 @@ pub fn handle(shared: &Arc<Shared>, client: &Arc<Outbox>, text: &str) {
         client: client.clone(),
         id,
     };
+    // A hub: a session of an upstream is the upstream's to act on.
+    if upstream::FORWARDED.contains(&method.name)
+        && let Ok(query) = params.session()
+        && let Ok(found) = shared.find(query.as_deref())
+        && let Some(up) = found
+            .host
+            .as_deref()
+            .and_then(|h| shared.upstream(h))
+            .cloned()
+    {
+        let mut forwarded = Value::Object(params.0);
+        forwarded["session"] = json!(found.target_id);
+        return spawn_call(call, method.name, move |_| {
+            up.forward(method.name, forwarded)
+                .map(Some)
+                .map_err(Failure::Angrav)
+        });
+    }
     if !method.slow {
         let answer = (method.run)(&call, params);
         return reply(client, &call.id, answer);
     }
+    spawn_call(call, method.name, move |c| (method.run)(c, params));
+}
+
+/// Runs a long call on a thread of its own, counted against the client's.
+fn spawn_call(call: Call, name: &str, run: impl FnOnce(&Call) -> Answer + Send + 'static) {
+    let client = call.client.clone();
     if !client.call_started() {
         let why = "too many calls at once on this connection; wait for some to end".to_string();
-        return reply(client, &call.id, Err(Failure::Busy(why)));
+        return reply(&client, &call.id, Err(Failure::Busy(why)));
     }
     let spawned = std::thread::Builder::new()
-        .name(format!("serve {}", method.name))
+        .name(format!("serve {name}"))
         .stack_size(512 * 1024)
         .spawn(move || {
-            let answer = (method.run)(&call, params);
+            let answer = run(&call);
             call.client.call_done();
             reply(&call.client, &call.id, answer);
         });
     if let Err(e) = spawned {
         client.call_done();
         let why = Error::Failed(format!("cannot start a thread for the call: {e}"));
-        reply(client, &Value::Null, Err(why.into()));
+        reply(&client, &Value::Null, Err(why.into()));
     }
 }
 

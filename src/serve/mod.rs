@@ -10,10 +10,12 @@
 mod api;
 mod http;
 mod table;
+mod upstream;
 mod ws;
 
+pub use upstream::Upstream;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +29,7 @@ use crate::hooks::{self, Hooks};
 use crate::names::Names;
 use crate::profile::Profile;
 use crate::registry::Registry;
+use crate::sessions::Session;
 use crate::state::StateDir;
 use crate::{Error, exit};
 use table::{Hub, Table};
@@ -48,6 +51,8 @@ pub struct Options {
     /// Where the token is kept (none: `--no-state`, the token is only printed).
     pub state: Option<StateDir>,
     pub names: Option<Names>,
+    /// The serves this one follows as a hub (`--upstream`).
+    pub upstreams: Vec<Upstream>,
 }
 
 /// `--listen ADDR` as given (`:PORT` is loopback's; port 0 picks a free one), refused
@@ -83,6 +88,7 @@ pub struct Shared {
     token: String,
     port: u16,
     table: Mutex<Table>,
+    upstreams: Vec<Upstream>,
     clients: Mutex<HashMap<u64, Arc<Outbox>>>,
     next_client: AtomicU64,
     /// Each writer thread holds a clone; the stop drops this one and waits for the
@@ -99,15 +105,48 @@ impl Shared {
         lock(&self.alive).clone()
     }
 
-    /// One session by alias, id prefix or workspace name, among those open now.
-    fn session(&self, query: Option<&str>) -> Result<crate::sessions::Session, Error> {
-        let live = lock(&self.table).sessions();
+    /// One session by alias, id prefix or workspace name, among those open here;
+    /// one of an upstream's is refused with what to do instead.
+    fn session(&self, query: Option<&str>) -> Result<Session, Error> {
+        let found = self.find(query)?;
+        match &found.host {
+            None => Ok(found),
+            Some(host) => Err(Error::Failed(format!(
+                "{} is on {host}: this hub forwards {} to it; ask {host} itself (--server) for the rest",
+                found.id,
+                upstream::FORWARDED.join(", ")
+            ))),
+        }
+    }
+
+    /// One session by alias, id prefix or workspace name, among those open here and
+    /// those of the upstreams (`HOST/ID` names an upstream's).
+    fn find(&self, query: Option<&str>) -> Result<Session, Error> {
+        let (live, remote) = {
+            let t = lock(&self.table);
+            (t.sessions(), t.remote_sessions())
+        };
+        if let Some((host, rest)) = query.and_then(|q| q.split_once('/'))
+            && self.upstreams.iter().any(|u| u.server.label == host)
+        {
+            let theirs: Vec<Session> = remote
+                .into_iter()
+                .filter(|s| s.host.as_deref() == Some(host))
+                .collect();
+            return crate::sessions::select(&theirs, Some(rest)).cloned();
+        }
         if let (Some(q), Some(names)) = (query, &self.names)
             && let Some(found) = names.resolve(q, &live)
         {
             return found.cloned();
         }
-        crate::sessions::select(&live, query).cloned()
+        let all: Vec<Session> = live.into_iter().chain(remote).collect();
+        crate::sessions::select(&all, query).cloned()
+    }
+
+    /// The upstream labelled `host`.
+    fn upstream(&self, host: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.server.label == host)
     }
 }
 
@@ -125,10 +164,13 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     let shared = Arc::new(Shared {
         profile: registry.profile().clone(),
         settle: opts.settle,
+        table: Mutex::new(Table::with_groups(
+            opts.names.as_ref().map(Names::groups).unwrap_or_default(),
+        )),
         names: opts.names,
         token,
         port: local.port(),
-        table: Mutex::default(),
+        upstreams: opts.upstreams,
         clients: Mutex::default(),
         next_client: AtomicU64::new(1),
         alive: Mutex::new(Some(alive_tx)),
@@ -150,6 +192,12 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
         .spawn(move || hub.run(sessions, ready_tx, stop_rx))
         .expect("spawn the hub");
     let _ = ready_rx.recv();
+    // A hub: every upstream's table in (or found unreachable) before the URL is given.
+    let (upstream_stop, upstream_stopped) = crossbeam_channel::bounded::<()>(0);
+    let following = upstream::follow_all(&shared, &upstream_stopped);
+    for _ in &shared.upstreams {
+        let _ = following.recv_timeout(table::FIRST_SNAPSHOTS);
+    }
     let token_file = match &opts.state {
         Some(dir) => Some(write_token(dir, &shared.token)?),
         None => None,
@@ -191,6 +239,7 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     let _ = alive_rx.recv_deadline(Instant::now() + CLOSE_WITHIN);
     let _ = stop_tx.send(());
     let _ = hub.join();
+    drop(upstream_stop);
     if let Some(path) = token_file {
         let _ = std::fs::remove_file(path);
     }
@@ -329,11 +378,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// 32 random bytes from the system, as hex.
 fn random_token() -> Result<String, Error> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::Failed(format!("cannot read /dev/urandom for the token: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::state::random_hex(32)
+        .map_err(|e| Error::Failed(format!("cannot read /dev/urandom for the token: {e}")))
 }
 
 /// Keeps the token in the state directory, readable by the user alone.

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::lock;
+use super::upstream;
 use super::ws::Outbox;
+use crate::client::mark_host;
 use crate::event::Event;
 use crate::hooks::Hooks;
 use crate::monitor::{Monitors, Update};
@@ -23,13 +25,15 @@ use crate::sessions::Session;
 use crate::timestamp::rfc3339;
 
 /// How long the start waits for the first state of the windows open then.
-const FIRST_SNAPSHOTS: Duration = Duration::from_secs(15);
+pub const FIRST_SNAPSHOTS: Duration = Duration::from_secs(15);
 
 struct Row {
     session: Session,
     snapshot: Option<Snapshot>,
-    /// When the session entered its state.
+    /// When the session entered its state: when angrav saw it change, else when it
+    /// was first read (`since_seen` false: the state was there before).
     since: SystemTime,
+    since_seen: bool,
     /// The window opened after the start (its first state is a `new_session` hook).
     appeared: bool,
 }
@@ -42,6 +46,12 @@ struct RowView<'a> {
     state: Option<State>,
     layout: Option<Layout>,
     since: String,
+    /// false: the state was already there when serve started (`since` is then when
+    /// serve first read it).
+    since_seen: bool,
+    /// The groups (`angrav group`) it is in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     approvals: &'a [String],
@@ -51,13 +61,19 @@ struct RowView<'a> {
 }
 
 impl Row {
-    fn view(&self) -> RowView<'_> {
+    fn view<'a>(&'a self, groups: &'a [(String, Vec<String>)]) -> RowView<'a> {
         let snap = self.snapshot.as_ref();
         RowView {
+            groups: groups
+                .iter()
+                .filter(|(_, ids)| ids.contains(&self.session.target_id))
+                .map(|(g, _)| g.as_str())
+                .collect(),
             session: &self.session,
             state: snap.map(|s| s.state),
             layout: snap.and_then(|s| s.layout),
             since: rfc3339(self.since),
+            since_seen: self.since_seen,
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             approval: snap.and_then(|s| s.approval.as_ref()),
@@ -65,19 +81,46 @@ impl Row {
     }
 }
 
-#[derive(Serialize)]
-/// One event as subscribers get it: `{"event": {...}}`.
-struct Push<'a> {
-    event: Event<'a>,
-}
-
 /// The sessions, the event counter and the subscribers, under one lock: a subscriber
 /// gets the table and then every event after it, none twice, none missed.
 #[derive(Default)]
 pub struct Table {
     rows: Vec<Row>,
+    /// The sessions of the upstreams a hub follows.
+    remote: Vec<RemoteRow>,
+    /// The groups as serve started, each with its target ids.
+    groups: Vec<(String, Vec<String>)>,
     seq: u64,
     subscribers: HashMap<u64, Arc<Outbox>>,
+}
+
+/// A session of an upstream: its session (marked with the upstream's `host`) and its
+/// row as the upstream gives it (state, layout, since, error, approvals, approval).
+struct RemoteRow {
+    /// Which upstream.
+    at: usize,
+    session: Session,
+    view: Value,
+}
+
+impl RemoteRow {
+    fn state(&self) -> Option<State> {
+        serde_json::from_value(self.view["state"].clone()).ok()
+    }
+
+    /// Takes the state and details an event or a table row gives.
+    fn take(&mut self, from: &Value) {
+        for k in ["error", "approvals", "approval"] {
+            match from.get(k) {
+                Some(v) => self.view[k] = v.clone(),
+                None => {
+                    if let Some(o) = self.view.as_object_mut() {
+                        o.remove(k);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Table {
@@ -85,9 +128,26 @@ impl Table {
         self.rows.iter().map(|r| r.session.clone()).collect()
     }
 
+    pub fn with_groups(groups: Vec<(String, Vec<String>)>) -> Table {
+        Table {
+            groups,
+            ..Table::default()
+        }
+    }
+
+    /// The sessions of the upstreams.
+    pub fn remote_sessions(&self) -> Vec<Session> {
+        self.remote.iter().map(|r| r.session.clone()).collect()
+    }
+
     pub fn list(&self) -> Value {
-        serde_json::to_value(self.rows.iter().map(Row::view).collect::<Vec<_>>())
-            .expect("rows serialise")
+        let mut rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| serde_json::to_value(r.view(&self.groups)).expect("rows serialise"))
+            .collect();
+        rows.extend(self.remote.iter().map(|r| r.view.clone()));
+        Value::Array(rows)
     }
 
     /// `sessions.list`: the rows of `sessions list`. A page that does not answer
@@ -106,6 +166,18 @@ impl Table {
                         .and_then(|s| s.error.clone()),
                 }
             })
+            .chain(self.remote.iter().map(|r| {
+                let state = r.state();
+                Listed {
+                    session: r.session.clone(),
+                    state,
+                    layout: serde_json::from_value(r.view["layout"].clone()).unwrap_or(None),
+                    problem: r.view["error"]
+                        .as_str()
+                        .filter(|_| state == Some(State::Unresponsive))
+                        .map(String::from),
+                }
+            }))
             .collect()
     }
 
@@ -159,13 +231,156 @@ impl Table {
         reason: Option<&str>,
         at: SystemTime,
     ) {
-        self.seq += 1;
         let snap = row.snapshot.as_ref().filter(|_| kind != "session_closed");
-        let mut event = Event::new(kind, &row.session, snap, previous, rfc3339(at), reason);
-        event.seq = self.seq;
-        let text = serde_json::to_string(&Push { event }).expect("an event serialises");
+        let event = Event::new(kind, &row.session, snap, previous, rfc3339(at), reason);
+        self.push(serde_json::to_value(event).expect("an event serialises"));
+    }
+
+    /// Pushes `event` to every subscriber, numbered with the next seq.
+    fn push(&mut self, mut event: Value) {
+        self.seq += 1;
+        event["seq"] = json!(self.seq);
+        let text = json!({ "event": event }).to_string();
         // A client that cannot take it is dropped (see `Outbox::send`), never waited for.
         self.subscribers.retain(|_, c| c.send(text.clone()));
+    }
+
+    /// `endpoint_lost` or `endpoint_back` for a browser or an upstream.
+    pub fn endpoint(&mut self, label: &str, kind: &str, reason: Option<&str>) {
+        let mut event = json!({ "type": kind, "endpoint": label, "timestamp": upstream::now() });
+        if let Some(r) = reason {
+            event["reason"] = json!(r);
+        }
+        self.push(event);
+    }
+
+    /// An upstream's table, as a subscription to it gives it (first, and each time
+    /// it is back): rows added, changed and gone become events here.
+    pub fn upstream_table(&mut self, at: usize, host: &str, table: &Value) {
+        let mut incoming: Vec<Value> = table["sessions"].as_array().cloned().unwrap_or_default();
+        let mut seen: Vec<String> = Vec::new();
+        for r in &mut incoming {
+            mark_host(r, host);
+            let Ok(session) = serde_json::from_value::<Session>(r["session"].clone()) else {
+                continue;
+            };
+            seen.push(session.target_id.clone());
+            let here = self
+                .remote
+                .iter()
+                .position(|x| x.at == at && x.session.target_id == session.target_id);
+            let (kind, previous) = match here {
+                Some(i) => {
+                    let previous = self.remote[i].state();
+                    self.remote[i].session = session;
+                    self.remote[i].view = r.clone();
+                    if previous == self.remote[i].state() {
+                        continue;
+                    }
+                    ("state_change", previous)
+                }
+                None => {
+                    self.remote.push(RemoteRow {
+                        at,
+                        session,
+                        view: r.clone(),
+                    });
+                    ("new_session", None)
+                }
+            };
+            let mut event = json!({ "type": kind, "session": r["session"], "previous": previous,
+                "current": r["state"], "timestamp": r["since"] });
+            for k in ["error", "approvals", "approval"] {
+                if let Some(v) = r.get(k) {
+                    event[k] = v.clone();
+                }
+            }
+            self.push(event);
+        }
+        let gone: Vec<RemoteRow> = {
+            let (gone, kept) = std::mem::take(&mut self.remote)
+                .into_iter()
+                .partition(|x| x.at == at && !seen.contains(&x.session.target_id));
+            self.remote = kept;
+            gone
+        };
+        for g in gone {
+            self.push(json!({ "type": "session_closed", "session": g.session,
+                "previous": g.state(), "current": null, "timestamp": upstream::now(),
+                "reason": "gone from its serve" }));
+        }
+    }
+
+    /// An event of an upstream: its row updated, the event pushed here (its seq ours).
+    pub fn upstream_event(&mut self, at: usize, host: &str, mut event: Value) {
+        mark_host(&mut event, host);
+        let Ok(session) = serde_json::from_value::<Session>(event["session"].clone()) else {
+            // Not about a session (an upstream's endpoint_lost): the upstream's label.
+            if let Some(e) = event.get("endpoint").and_then(Value::as_str) {
+                event["endpoint"] = json!(format!("{host}/{e}"));
+            }
+            return self.push(event);
+        };
+        let here = self
+            .remote
+            .iter()
+            .position(|x| x.at == at && x.session.target_id == session.target_id);
+        match (event["type"].as_str(), here) {
+            (Some("session_closed"), Some(i)) => {
+                self.remote.remove(i);
+            }
+            (Some("session_closed"), None) => {}
+            (_, Some(i)) => {
+                let row = &mut self.remote[i];
+                if let Some(current) = event.get("current").filter(|c| !c.is_null()) {
+                    if row.view["state"] != *current {
+                        row.view["since"] = event["timestamp"].clone();
+                        row.view["since_seen"] = json!(true);
+                    }
+                    row.view["state"] = current.clone();
+                    row.take(&event);
+                }
+                row.view["session"] = event["session"].clone();
+                row.session = session;
+            }
+            (_, None) => {
+                let mut view = json!({ "session": event["session"], "state": event["current"],
+                    "layout": null, "since": event["timestamp"], "since_seen": true });
+                if let Some(o) = view.as_object_mut() {
+                    for k in ["error", "approvals", "approval"] {
+                        if let Some(v) = event.get(k) {
+                            o.insert(k.into(), v.clone());
+                        }
+                    }
+                }
+                self.remote.push(RemoteRow { at, session, view });
+            }
+        }
+        self.push(event);
+    }
+
+    /// An upstream lost: `endpoint_lost`, and each of its sessions `unresponsive`.
+    pub fn upstream_lost(&mut self, at: usize, host: &str, why: &str) {
+        self.endpoint(host, "endpoint_lost", Some(why));
+        let error = format!("its serve {host} is lost: {why}");
+        let mut events = Vec::new();
+        for r in self.remote.iter_mut().filter(|r| r.at == at) {
+            let previous = r.state();
+            if previous == Some(State::Unresponsive) {
+                continue;
+            }
+            let now = upstream::now();
+            r.view["state"] = json!(State::Unresponsive);
+            r.view["since"] = json!(now);
+            r.view["since_seen"] = json!(true);
+            r.take(&json!({ "error": error }));
+            events.push(json!({ "type": "state_change", "session": r.session,
+                "previous": previous, "current": State::Unresponsive, "timestamp": now,
+                "error": error }));
+        }
+        for e in events {
+            self.push(e);
+        }
     }
 }
 
@@ -190,6 +405,7 @@ impl Hub {
                     session: s,
                     snapshot: None,
                     since: SystemTime::now(),
+                    since_seen: false,
                     appeared: false,
                 });
             }
@@ -246,6 +462,8 @@ impl Hub {
                 }
                 if previous != Some(snapshot.state) {
                     row.since = SystemTime::now();
+                    // A first state was there before, unless the window just opened.
+                    row.since_seen = previous.is_some() || row.appeared;
                 }
                 let current = snapshot.state;
                 row.snapshot = Some(snapshot);
@@ -306,6 +524,7 @@ impl Hub {
                     session,
                     snapshot: None,
                     since: SystemTime::now(),
+                    since_seen: true,
                     appeared: true,
                 });
             }
@@ -321,12 +540,16 @@ impl Hub {
             // Its sessions follow as `unresponsive`, and are back or closed after.
             Update::EndpointLost {
                 endpoint, reason, ..
-            } => warn!(
-                "angrav: serve: lost {} ({reason}); retrying",
-                endpoint.label()
-            ),
+            } => {
+                warn!(
+                    "angrav: serve: lost {} ({reason}); retrying",
+                    endpoint.label()
+                );
+                table.endpoint(endpoint.label(), "endpoint_lost", Some(&reason));
+            }
             Update::EndpointBack { endpoint, .. } => {
-                warn!("angrav: serve: {} answers again", endpoint.label())
+                warn!("angrav: serve: {} answers again", endpoint.label());
+                table.endpoint(endpoint.label(), "endpoint_back", None);
             }
             // serve sets no stall time.
             Update::Prompted { .. } | Update::Still { .. } => {}

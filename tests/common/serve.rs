@@ -31,16 +31,23 @@ pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Serve {
     start_at(sim().endpoint().label(), name, args, env)
 }
 
-/// `angrav --cdp CDP serve ARGS`, with a state directory of its own.
+/// `angrav --cdp CDP serve ARGS` (no `--cdp` when CDP is empty), with a state
+/// directory of its own.
 pub fn start_at(cdp: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> Serve {
     let state = std::env::temp_dir().join(format!("angrav-serve-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     let mut child = Reaped(
         Command::new(env!("CARGO_BIN_EXE_angrav"))
-            .args(["--cdp", cdp, "serve"])
+            .args(if cdp.is_empty() {
+                vec!["serve"]
+            } else {
+                vec!["--cdp", cdp, "serve"]
+            })
+            .env_remove("ANGRAV_CDP")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("ANGRAV_STATE_DIR", &state)
+            .env("TMPDIR", super::tmp_dir())
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
