@@ -7,9 +7,10 @@ mod common;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-/// An empty directory of this test's own, for the demo's TMPDIR.
+/// An empty directory of this test's own, for the demo's TMPDIR (short: Chromium's
+/// socket path inside must fit in 107 bytes).
 fn empty_tmpdir(run: usize) -> PathBuf {
-    let dir = common::tmp_dir().join(format!("demo-{run}"));
+    let dir = std::env::temp_dir().join(format!("angrav-demo-{}-{run}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     dir
 }
@@ -39,7 +40,12 @@ fn the_demo_shows_every_outcome_and_leaves_nothing_behind() {
             .expect("run angrav");
         let o = child.wait_with_output().expect("the demo ends");
         let out = String::from_utf8(o.stdout).unwrap();
-        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "run {run}: {out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let left = left_in(&tmp);
         std::fs::remove_dir_all(&tmp).expect("remove the test's TMPDIR");
         assert_eq!(
