@@ -353,6 +353,68 @@ fn completions_from_the_command_table() {
 }
 
 #[test]
+fn completions_offer_values_files_sessions_aliases_and_groups() {
+    let w = open(&[Window::new(Layout::Current, "compl-ws")]);
+    for args in [
+        &["alias", "set", "compl-alias", w.id(0)][..],
+        &["group", "set", "compl-group", w.id(0)],
+    ] {
+        let o = angrav(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
+    let files = std::env::temp_dir().join(format!("angrav-compl-{}", std::process::id()));
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("rules.json"), "[]").unwrap();
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    let bin_dir = std::path::Path::new(bin).parent().unwrap();
+    // Each: the words typed (the last being completed), and what must be offered.
+    let complete = |line: &str| -> Vec<String> {
+        let script = format!(
+            "source <(angrav completions bash) && COMP_WORDS=({line}); \
+             COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); _angrav; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let o = Command::new("bash")
+            .current_dir(&files)
+            .env(
+                "PATH",
+                format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("ANGRAV_STATE_DIR", common::state_dir())
+            .env("ANGRAV_CDP", common::sim().endpoint().label())
+            .args(["-c", &script])
+            .output()
+            .expect("bash");
+        assert_eq!(o.status.code(), Some(0), "{line}: {}", stderr(&o));
+        stdout(&o).lines().map(String::from).collect()
+    };
+    let cases: [(&str, &[&str]); 7] = [
+        ("angrav sessions list --color a", &["auto", "always"]),
+        (
+            "angrav simulate --layout legacy",
+            &["legacy-frame", "legacy-target"],
+        ),
+        ("angrav log --kind sta", &["state_change", "stalled"]),
+        ("angrav sessions watch --policy ru", &["rules.json"]),
+        (
+            "angrav status --session compl",
+            &["compl-alias", "compl-ws"],
+        ),
+        ("angrav sessions wait --group compl", &["compl-group"]),
+        ("angrav alias rm compl", &["compl-alias"]),
+    ];
+    for (line, want) in cases {
+        let got = complete(line);
+        assert_eq!(got, want, "{line}");
+    }
+    let id = complete(&format!("angrav status --session {}", &w.id(0)[..4]));
+    assert!(
+        id.len() == 1 && w.id(0).starts_with(&id[0]),
+        "the session's id: {id:?}"
+    );
+    std::fs::remove_dir_all(&files).unwrap();
+}
+
+#[test]
 fn profile_with_selectors_prints_the_merged_profile() {
     let file = std::env::temp_dir().join(format!("angrav-cli-profile-{}.json", std::process::id()));
     std::fs::write(&file, r#"{"extends": "default", "busy": [".my-spinner"]}"#).unwrap();

@@ -37,6 +37,8 @@ enum Command {
     Version,
     /// A completion script for this shell.
     Completions(String),
+    /// `__complete WHAT`: the words a completion script offers (hidden).
+    Complete(String),
     Schema,
     SessionsList,
     SessionsWait,
@@ -293,6 +295,11 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         } else {
             Command::Help(None)
         };
+        return Ok(a);
+    }
+    // The completion scripts' listing: no command of the table, so no help of its own.
+    if let ["__complete", what] = words.as_slice() {
+        a.command = Command::Complete(what.to_string());
         return Ok(a);
     }
     let unknown = || {
@@ -606,6 +613,7 @@ fn run(a: Args) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
+        Command::Complete(what) => completions::listing(&a, what),
         Command::Schema => {
             pretty_or_json(&crate::schema::cli(), a.json);
             Ok(exit::OK)
