@@ -179,7 +179,7 @@ const ALL: Flag = Flag {
 const ALL_LIST: Flag = Flag {
     name: "--all",
     shown: "--all",
-    text: "also list the Agent Manager (kind manager)",
+    text: "also list the Agent Manager (kind manager) and every conversation of the language server (kind conversation)",
     preset: Preset::None,
 };
 const NO_EXTRACT: Flag = Flag {
@@ -384,10 +384,44 @@ const SERVER: Flag = Flag {
     preset: Preset::None,
 };
 
+const LS: Flag = Flag {
+    name: "--ls",
+    shown: "--ls URL",
+    text: "Antigravity's language server: http://127.0.0.1:PORT (https:// is reached through a window's page) [env: ANGRAV_LS]",
+    preset: Preset::Said(
+        "found per window: the panel's own requests, window.__APP_CONFIG__, else a local language_server process",
+    ),
+};
+const LS_TOKEN: Flag = Flag {
+    name: "--ls-token",
+    shown: "--ls-token T",
+    text: "the language server's token (its --csrf_token), with --ls [env: ANGRAV_LS_TOKEN]",
+    preset: Preset::None,
+};
+const CONVERSATION: Flag = Flag {
+    name: "--conversation",
+    shown: "--conversation ID",
+    text: "a conversation of the language server, whether a window shows it or not: any unique prefix of its id, or its workspace name (see sessions list --all)",
+    preset: Preset::None,
+};
+const CONVERSATION_WATCH: Flag = Flag {
+    name: "--conversation",
+    shown: "--conversation ID|all",
+    text: "follow a conversation of the language server (or all of them) instead of the windows: read every 500 ms, a snapshot line each, then state_change, new_session, session_closed (not recorded in the journal)",
+    preset: Preset::None,
+};
+const MODEL: Flag = Flag {
+    name: "--model",
+    shown: "--model M",
+    text: "skip the chats whose model (as their panel shows it) is M while the language server says M's quota is exhausted (until its reset time, checked at the start)",
+    preset: Preset::None,
+};
+
 /// The flags of `approve` and `deny`.
 const ANSWER_FLAGS: &[&Flag] = &[
     &SERVER,
     &SESSION_ONE,
+    &CONVERSATION,
     &WAIT_TURN,
     &TIMEOUT,
     &SETTLE,
@@ -395,7 +429,9 @@ const ANSWER_FLAGS: &[&Flag] = &[
 ];
 
 /// The global flags: every command that talks to Antigravity takes them.
-const COMMON: &[&Flag] = &[&CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE];
+const COMMON: &[&Flag] = &[
+    &CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE, &LS, &LS_TOKEN,
+];
 
 /// Words that group commands, and the command each means alone.
 const GROUPS: &[(&str, &str)] = &[
@@ -409,7 +445,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager)",
+        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager, and every conversation of the language server, as kind conversation, joined to the window that shows it)",
         flags: &[&SERVER, &ALL_LIST, &GROUP, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
@@ -478,6 +514,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[
             &SERVER,
             &SESSION_MANY,
+            &CONVERSATION_WATCH,
             &GROUP,
             &UNTIL_IDLE,
             &COUNT,
@@ -516,6 +553,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error, stalls or whose chat closes goes to another chat (--retries); a chat awaiting approval or in error gets no more until idle again. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130)",
         flags: &[
             &SESSION_MANY,
+            &MODEL,
             &FILE,
             &PER_SESSION,
             &RETRIES,
@@ -533,7 +571,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -544,6 +582,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[
             &SERVER,
             &SESSION_ONE,
+            &CONVERSATION,
             &FILE,
             &WAIT,
             &WHEN_IDLE,
@@ -560,7 +599,14 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        flags: &[
+            &SERVER,
+            &SESSION_ONE,
+            &CONVERSATION,
+            &TIMEOUT,
+            &SETTLE,
+            &STALL_AFTER,
+        ],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -608,7 +654,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "history",
         args: "",
         summary: "every message of the conversation, oldest first",
-        flags: &[&SERVER, &SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -633,6 +679,14 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "the main job: against Antigravity, list every chat; against the simulator (started when none answers), also prompt every chat and print the answers",
         flags: &[&SETTLE],
+        exits: &[0, 1, 2, 124],
+        common: true,
+    },
+    Cmd {
+        words: "quota",
+        args: "",
+        summary: "each model's remaining quota (a fraction, unknown when the language server leaves it out) and when it refills, from the language server (GetUserStatus)",
+        flags: &[&TIMEOUT],
         exits: &[0, 1, 2, 124],
         common: true,
     },
