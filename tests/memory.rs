@@ -480,7 +480,7 @@ fn a_damaged_journal_tail_is_skipped_and_recording_goes_on_after_its_highest_seq
     // Later runs go on too; the damaged lines stay where they were, left out.
     let o = offline(&state, &["log", "--json", "--since", "10"]);
     assert_eq!(seqs_of(&ok(&o)), [40, 41, 42]);
-    assert!(stderr(&o).contains("3 line(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 lines"), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&live).unwrap().starts_with(&text));
 
     // A journal that holds nothing but garbage is recorded after, from seq 1.
