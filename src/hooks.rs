@@ -9,10 +9,18 @@
 //! decides what settled, and a pool of four runs the hooks. Page text never reaches a
 //! command line: it travels on stdin and in the environment, and notifications get
 //! it as separate arguments, never through a shell.
+//!
+//! A hook is bounded: a command runs in a process group of its own, its stdin is
+//! written by a thread of its own (a hook that never reads a large event blocks only
+//! that writer), and when its timeout passes the whole group is killed, so a stuck
+//! hook holds its runner no longer than its timeout. Hooks still running when angrav
+//! ends ([`Hooks`] dropped) get SIGTERM, then SIGKILL after [`END_GRACE`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, never, select};
@@ -28,8 +36,11 @@ use crate::turn::{Tracker, Verdict};
 const RUNNERS: usize = 4;
 /// Hook runs waiting for a runner; past this, events are dropped (said on stderr).
 const BACKLOG: usize = 1024;
-/// How long a hook command may run before it is killed.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a hook command may run before it is killed, unless `--hook-timeout`.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the hooks still running when angrav ends have after SIGTERM, before
+/// SIGKILL.
+pub const END_GRACE: Duration = Duration::from_secs(2);
 /// One webhook attempt's limit, and the waits before the second and third attempts.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 const WEBHOOK_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
@@ -38,11 +49,24 @@ const WEBHOOK_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_s
 const EVENTS: [&str; 3] = ["state_change", "new_session", "session_closed"];
 
 /// The hooks given on the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub commands: Vec<CommandHook>,
     pub webhooks: Vec<String>,
     pub notify: bool,
+    /// How long a command may run before its process group is killed.
+    pub timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            commands: Vec::new(),
+            webhooks: Vec::new(),
+            notify: false,
+            timeout: COMMAND_TIMEOUT,
+        }
+    }
 }
 
 /// `--on EVENT[:STATE] CMD`.
@@ -120,9 +144,24 @@ pub enum Seen {
     },
 }
 
-/// The hooks' side of the event path: cheap to call, never blocks.
+/// The hooks' side of the event path: cheap to call, never blocks. Dropped, it ends
+/// the hook commands still running (see [`END_GRACE`]) and starts no more.
 pub struct Hooks {
-    tx: Sender<Seen>,
+    tx: Option<Sender<Seen>>,
+    running: Arc<Running>,
+}
+
+/// The hook commands running now, by process group; and whether angrav is ending.
+#[derive(Default)]
+struct Running {
+    groups: Mutex<HashSet<u32>>,
+    ending: AtomicBool,
+}
+
+impl Running {
+    fn groups(&self) -> MutexGuard<'_, HashSet<u32>> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Hooks {
@@ -142,19 +181,8 @@ impl Hooks {
         } else {
             None
         };
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(BACKLOG);
-        for i in 0..RUNNERS {
-            let jobs = jobs_rx.clone();
-            std::thread::Builder::new()
-                .name(format!("hook runner {i}"))
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    for job in jobs {
-                        job.run();
-                    }
-                })
-                .expect("spawn a hook runner");
-        }
+        let running = Arc::new(Running::default());
+        let (jobs_tx, _) = runners(config.timeout, &running);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut settler = Settler {
             config,
@@ -169,13 +197,22 @@ impl Hooks {
             .stack_size(256 * 1024)
             .spawn(move || settler.run(rx))
             .expect("spawn the hook thread");
-        Some(Hooks { tx })
+        Some(Hooks {
+            tx: Some(tx),
+            running,
+        })
+    }
+
+    fn send(&self, seen: Seen) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(seen);
+        }
     }
 
     /// Call for every state a monitor reports (`sessions watch`: each
     /// `Update::Changed`; `new` for a window that appeared after the start).
     pub fn state(&self, session: &Session, snapshot: &Snapshot, new: bool) {
-        let _ = self.tx.send(Seen::State {
+        self.send(Seen::State {
             who: session.clone(),
             snapshot: Box::new(snapshot.clone()),
             new,
@@ -184,10 +221,61 @@ impl Hooks {
 
     /// Call when a session's window closed (`Update::Closed`).
     pub fn closed(&self, session: &Session, reason: &str) {
-        let _ = self.tx.send(Seen::Closed {
+        self.send(Seen::Closed {
             who: session.clone(),
             reason: reason.to_string(),
         });
+    }
+}
+
+/// The pool of [`RUNNERS`] threads that run the hooks handed to the sender.
+fn runners(
+    timeout: Duration,
+    running: &Arc<Running>,
+) -> (Sender<Job>, Vec<std::thread::JoinHandle<()>>) {
+    let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(BACKLOG);
+    let threads = (0..RUNNERS)
+        .map(|i| {
+            let (jobs, running) = (jobs_rx.clone(), running.clone());
+            std::thread::Builder::new()
+                .name(format!("hook runner {i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    for job in jobs {
+                        if running.ending.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        job.run(timeout, &running);
+                    }
+                })
+                .expect("spawn a hook runner")
+        })
+        .collect();
+    (jobs_tx, threads)
+}
+
+impl Drop for Hooks {
+    /// Ends with angrav: no more hooks start; those running get SIGTERM, and SIGKILL
+    /// when they outlive [`END_GRACE`].
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        self.running.ending.store(true, Ordering::SeqCst);
+        for &group in self.running.groups().iter() {
+            crate::signals::signal_group(group, crate::signals::SIGTERM);
+        }
+        let deadline = Instant::now() + END_GRACE;
+        // The runners reap them; std has no wait on another thread's child.
+        while !self.running.groups().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for &group in self.running.groups().iter() {
+            crate::signals::signal_group(group, crate::signals::SIGKILL);
+        }
+        // Reaped a moment later.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.running.groups().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -456,13 +544,13 @@ enum Job {
 }
 
 impl Job {
-    fn run(self) {
+    fn run(self, timeout: Duration, running: &Running) {
         let result = match &self {
             Job::Command {
                 command,
                 env,
                 stdin,
-            } => run_command(command, env, stdin),
+            } => run_command(command, env, stdin, timeout, running),
             Job::Webhook { url, body } => post(url, body),
             Job::Notify(n, (title, body)) => n
                 .command(title, body)
@@ -491,37 +579,85 @@ fn exited(status: std::process::ExitStatus) -> Result<(), String> {
     }
 }
 
-/// `sh -c CMD`, the event on stdin; its stdout is discarded, its stderr is angrav's.
-fn run_command(command: &str, env: &[(&str, String)], stdin: &str) -> Result<(), String> {
-    let mut child = Command::new("sh")
-        .arg("-c")
+/// `sh -c CMD` in a process group of its own, the event on stdin (written by a thread
+/// of its own); its stdout is discarded, its stderr is angrav's. Past `timeout` the
+/// group is killed.
+fn run_command(
+    command: &str,
+    env: &[(&str, String)],
+    stdin: &str,
+    timeout: Duration,
+    running: &Running,
+) -> Result<(), String> {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
         .arg(command)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start sh: {e}"))?;
+        .stdout(Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut sh, 0);
+    let mut child = {
+        // Registered as it starts: angrav ending now ends it too.
+        let mut groups = running.groups();
+        let child = sh.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
+        groups.insert(child.id());
+        child
+    };
+    let deadline = Instant::now() + timeout;
     if let Some(mut input) = child.stdin.take() {
-        // A hook that does not read its stdin is fine.
-        let _ = input.write_all(stdin.as_bytes());
+        let event = stdin.to_string();
+        // A hook that does not read its stdin is fine; one that never does holds
+        // this writer (until its group is killed), never the runner.
+        let _ = std::thread::Builder::new()
+            .name("hook stdin".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let _ = input.write_all(event.as_bytes());
+            });
     }
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
     loop {
-        match child.try_wait() {
+        match reap(&mut child, running) {
             Ok(Some(status)) => return exited(status),
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
+                crate::signals::signal_group(child.id(), crate::signals::SIGKILL);
+                let _ = reap_blocking(&mut child, running);
                 return Err(format!(
-                    "still running after {} s: killed",
-                    COMMAND_TIMEOUT.as_secs()
+                    "still running after {}: its process group was killed",
+                    crate::show::duration(timeout)
                 ));
             }
             // std has no wait with a timeout: look again shortly.
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => {
+                crate::signals::signal_group(child.id(), crate::signals::SIGKILL);
+                let _ = reap_blocking(&mut child, running);
+                return Err(e.to_string());
+            }
         }
     }
+}
+
+/// `try_wait`, and the group forgotten in the same step as the reap: a group id is
+/// never signalled after its leader's pid may be reused.
+fn reap(child: &mut Child, running: &Running) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let mut groups = running.groups();
+    let status = child.try_wait()?;
+    if status.is_some() {
+        groups.remove(&child.id());
+    }
+    Ok(status)
+}
+
+/// `wait` for a child just killed (its exit is a moment away).
+fn reap_blocking(
+    child: &mut Child,
+    running: &Running,
+) -> std::io::Result<std::process::ExitStatus> {
+    let mut groups = running.groups();
+    let status = child.wait();
+    groups.remove(&child.id());
+    status
 }
 
 /// POSTs the event; retried twice with a growing wait when it does not get a 2xx.
@@ -567,6 +703,116 @@ mod tests {
         assert!(c.on("state_change:asleep", "true").is_err());
         assert!(c.webhook("https://example.com/x").is_err());
         assert!(c.webhook("http://127.0.0.1:9/x").is_ok());
+    }
+
+    /// A directory of its own for one test, with FIFOs of these names in it.
+    fn with_fifos<const N: usize>(
+        test: &str,
+        names: [&str; N],
+    ) -> (std::path::PathBuf, [std::path::PathBuf; N]) {
+        let dir = std::env::temp_dir().join(format!("angrav-hooks-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifos = names.map(|n| dir.join(n));
+        for f in &fifos {
+            assert!(Command::new("mkfifo").arg(f).status().unwrap().success());
+        }
+        (dir, fifos)
+    }
+
+    fn command(command: String, stdin: String) -> Job {
+        let env = [
+            "ANGRAV_EVENT",
+            "ANGRAV_SESSION",
+            "ANGRAV_WORKSPACE",
+            "ANGRAV_STATE",
+        ]
+        .map(|k| (k, String::new()));
+        Job::Command {
+            command,
+            env,
+            stdin,
+        }
+    }
+
+    /// The FIFO's content, once a writer opened and closed it (none: not in a minute).
+    fn read_fifo(fifo: &std::path::Path) -> Option<String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let path = fifo.to_path_buf();
+        std::thread::spawn(move || tx.send(std::fs::read_to_string(path).unwrap()));
+        rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    /// Whether a process is gone (a zombie waiting for its reaper counts as gone),
+    /// looking for up to 10 s: a SIGKILL takes effect a moment after it is sent.
+    fn gone(pid: &str) -> bool {
+        let dead = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+            })
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while !dead() {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    #[test]
+    fn a_hook_that_never_reads_a_big_event_is_killed_with_its_group_and_later_hooks_run() {
+        let (dir, [fifo]) = with_fifos("stuck", ["later"]);
+        let pids = dir.join("pids");
+        let running = Arc::new(Running::default());
+        let (jobs, threads) = runners(Duration::from_millis(300), &running);
+        // More stuck hooks than runners, each given a 200 KB event it never reads,
+        // each with a child of its own in its group; then one that answers.
+        let stuck = format!("sleep 600 & echo $! >> '{}'; wait", pids.display());
+        let event = "x".repeat(200 * 1024);
+        for _ in 0..=RUNNERS {
+            jobs.send(command(stuck.clone(), event.clone())).unwrap();
+        }
+        jobs.send(command(
+            format!("cat > '{}'", fifo.display()),
+            "later".into(),
+        ))
+        .unwrap();
+        assert_eq!(read_fifo(&fifo).as_deref(), Some("later"));
+        drop(jobs);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let pids = std::fs::read_to_string(&pids).unwrap();
+        assert_eq!(pids.lines().count(), RUNNERS + 1, "{pids}");
+        for pid in pids.lines() {
+            assert!(gone(pid), "the stuck hook's child {pid} still runs");
+        }
+        assert!(running.groups().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn hooks_still_running_end_with_angrav() {
+        let (dir, [fifo, fifo2]) = with_fifos("end", ["started", "started2"]);
+        let running = Arc::new(Running::default());
+        let (jobs, _) = runners(COMMAND_TIMEOUT, &running);
+        let hooks = Hooks {
+            tx: None,
+            running: running.clone(),
+        };
+        // One that ends on SIGTERM, one that ignores it: both are gone after the drop.
+        for (trap, fifo) in [("", &fifo), ("trap '' TERM; ", &fifo2)] {
+            let hook = format!("{trap}sleep 600 & echo $! > '{}'; wait", fifo.display());
+            jobs.send(command(hook, String::new())).unwrap();
+        }
+        let children = [read_fifo(&fifo).unwrap(), read_fifo(&fifo2).unwrap()];
+        drop(hooks);
+        for pid in &children {
+            assert!(gone(pid.trim()), "the hook's child {pid} outlived angrav");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

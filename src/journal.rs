@@ -6,6 +6,7 @@
 //! When the live file passes half the size limit it becomes `journal.1.ndjson` (the
 //! previous old file is dropped), so at most the limit is kept.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::sessions::Session;
-use crate::state::{Lock, StateDir, StateError, corrupt, io_error};
+use crate::state::{Lock, StateDir, StateError, corrupt, io_error, open_private};
 use crate::timestamp::{parse_rfc3339, rfc3339};
 
 /// Kept in all (the live file and the old one), by default: 50 MB.
@@ -92,6 +93,11 @@ pub struct Sent {
     pub session: String,
     pub target_id: String,
     pub workspace: Option<String>,
+    /// The window's title and endpoint then (none in lines of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     pub prompt: String,
     /// RFC 3339.
     pub started: String,
@@ -103,6 +109,8 @@ impl Sent {
             session: session.id.clone(),
             target_id: session.target_id.clone(),
             workspace: session.workspace.clone(),
+            title: Some(session.title.clone()),
+            endpoint: Some(session.endpoint.clone()),
             prompt: prompt.to_string(),
             started: rfc3339(started),
         }
@@ -199,6 +207,11 @@ struct Pending {
 /// across processes, a reader (who takes the lock) never sees a seq given but not yet
 /// written, and the caller can print an event with its seq before the write. Dropping
 /// the journal writes what is still queued, then returns.
+///
+/// The file heals: lines that are no journal entry (garbage, a line cut short by a
+/// crash) are skipped, said once on stderr, and the seqs go on from the highest one
+/// found; they never wrap. An event another recorder already wrote (two watches of
+/// the same chats both see a chat change) is not written again: it gets the seq it has.
 pub struct Journal {
     dir: StateDir,
     shared: Arc<Mutex<Shared>>,
@@ -213,9 +226,13 @@ struct Shared {
     held: Option<Held>,
     /// Said once on stderr: nothing more is journaled in this run.
     failed: bool,
+    /// Damaged lines were said once on stderr.
+    said_damaged: bool,
     /// The live file as this journal last left it, and its last seq: when the file
     /// is found so again, no other process wrote since, and the tail need not be read.
     left: Option<(Stamp, u64)>,
+    /// The newest event in the file about each chat and endpoint (see [`identity`]).
+    latest: HashMap<String, Latest>,
 }
 
 /// A file's length and modification time.
@@ -233,6 +250,53 @@ struct Held {
     unwritten: usize,
     /// The file ends with a line cut short (a crash mid-write): end it first.
     cut: bool,
+    /// The live file when the lock was taken.
+    stamp: Stamp,
+}
+
+/// The newest event about one chat or endpoint, as the file has it.
+struct Latest {
+    seq: u64,
+    what: String,
+    at: SystemTime,
+    /// This journal wrote it.
+    mine: bool,
+}
+
+/// Two recorders' events are the same when they are about the same chat (or
+/// endpoint), say the same (kind, and the states or title), and were seen within
+/// this of each other.
+const SAME_WITHIN: Duration = Duration::from_secs(10);
+
+/// How much of the live file's end is read for its last seq and newest events.
+const TAIL: u64 = 64 * 1024;
+
+/// What makes an event the same as another recorder's: what it is about, what it
+/// says, when it was seen. Only what a watch observes has one; a prompt sent, a
+/// decision taken or a snapshot is this process's own.
+fn identity(kind: Kind, fields: &Value, at: SystemTime) -> Option<(String, String, SystemTime)> {
+    let field = |k: &str| fields.get(k).and_then(Value::as_str);
+    let subject = match kind {
+        Kind::StateChange
+        | Kind::NewSession
+        | Kind::Retitled
+        | Kind::SessionClosed
+        | Kind::Stalled => format!("session {}", field("target_id")?),
+        Kind::EndpointLost | Kind::EndpointBack => format!("endpoint {}", field("endpoint")?),
+        Kind::Snapshot | Kind::PromptSent | Kind::TurnFinished | Kind::ApprovalDecided => {
+            return None;
+        }
+    };
+    let title = (kind == Kind::Retitled).then(|| fields.get("title"));
+    let what = serde_json::json!([
+        kind.name(),
+        fields.get("previous"),
+        fields.get("current"),
+        title
+    ])
+    .to_string();
+    let at = field("timestamp").and_then(parse_rfc3339).unwrap_or(at);
+    Some((subject, what, at))
 }
 
 impl Journal {
@@ -260,7 +324,8 @@ impl Journal {
     /// Records an event and returns its seq (`None`: the journal failed, said once on
     /// stderr). `fields` is a JSON object (`session`, `target_id`, `workspace`, and
     /// what the kind carries); a `session` object, as results print it, is kept as
-    /// those flat fields. Its time is now, unless `fields` has a `timestamp`.
+    /// those flat fields. Its time is now, unless `fields` has a `timestamp`. The
+    /// same event recorded already by another process keeps its seq.
     pub fn record(&self, kind: Kind, mut fields: Value) -> Option<u64> {
         let at = SystemTime::now();
         if let Some(o) = fields.as_object_mut()
@@ -271,23 +336,66 @@ impl Journal {
                 o.insert(if k == "id" { "session".into() } else { k }, v);
             }
         }
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let shared = &mut *guard;
         if shared.failed {
             return None;
         }
         if shared.held.is_none() {
-            match hold(&self.dir, shared.left) {
+            match hold(&self.dir, shared) {
                 Ok(h) => shared.held = Some(h),
                 Err(e) => {
-                    fail(&mut shared, &e);
+                    fail(shared, &e);
                     return None;
                 }
             }
         }
+        let same = identity(kind, &fields, at);
+        if let Some((subject, what, seen)) = &same
+            && let Some(l) = shared.latest.get(subject)
+            && !l.mine
+            && l.what == *what
+            && l.at
+                .max(*seen)
+                .duration_since(l.at.min(*seen))
+                .unwrap_or_default()
+                <= SAME_WITHIN
+        {
+            let seq = l.seq;
+            let held = shared.held.as_ref().expect("held");
+            if held.unwritten == 0 {
+                // Nothing of ours to write: the lock goes at once.
+                shared.left = (!held.cut).then_some((held.stamp, held.last));
+                shared.held = None;
+            }
+            return Some(seq);
+        }
         let held = shared.held.as_mut().expect("held");
-        held.last += 1;
+        let Some(seq) = held.last.checked_add(1) else {
+            let e = corrupt(
+                &self.dir.file(LIVE),
+                &format!(
+                    "its last seq is {}, the largest there is; move {LIVE} and {OLD} aside to start over",
+                    held.last
+                ),
+            );
+            fail(shared, &e);
+            return None;
+        };
+        held.last = seq;
         held.unwritten += 1;
-        let seq = held.last;
+        if let Some((subject, what, at)) = same {
+            let mine = true;
+            shared.latest.insert(
+                subject,
+                Latest {
+                    seq,
+                    what,
+                    at,
+                    mine,
+                },
+            );
+        }
         // Sent under the mutex: the thread gets the events in seq order.
         let pending = Pending {
             seq,
@@ -332,12 +440,12 @@ fn fail(shared: &mut Shared, e: &StateError) {
     shared.held = None;
 }
 
-/// Takes the journal's lock and reads the last seq written (unless the live file is
-/// as this journal `left` it).
-fn hold(dir: &StateDir, left: Option<(Stamp, u64)>) -> Result<Held, StateError> {
+/// Takes the journal's lock and reads the file's end (unless the live file is as
+/// this journal left it): its highest seq, and the newest event about each chat.
+fn hold(dir: &StateDir, shared: &mut Shared) -> Result<Held, StateError> {
     let lock = dir.lock(LOCK)?;
     let live = dir.file(LIVE);
-    if let (Some((was, last)), Ok(meta)) = (left, fs::metadata(&live))
+    if let (Some((was, last)), Ok(meta)) = (shared.left, fs::metadata(&live))
         && stamp(&meta) == was
     {
         return Ok(Held {
@@ -345,19 +453,58 @@ fn hold(dir: &StateDir, left: Option<(Stamp, u64)>) -> Result<Held, StateError> 
             last,
             unwritten: 0,
             cut: false,
+            stamp: was,
         });
     }
     let mut file = open_append(&live)?;
-    let len = file.metadata().map_err(|e| io_error(&live, e))?.len();
-    let (last, clean) = match tail(&mut file, len, &live)? {
-        Tail::Empty => (old_seq(dir)?, true),
-        Tail::Line { seq, clean } => (seq, clean),
+    let meta = file.metadata().map_err(|e| io_error(&live, e))?;
+    let tail = read_tail(&mut file, meta.len(), &live)?;
+    if tail.damaged > 0 && !std::mem::replace(&mut shared.said_damaged, true) {
+        warn!(
+            "angrav: journal: {}: {} damaged line(s) near its end (no journal entry) skipped; recording goes on after them",
+            live.display(),
+            tail.damaged
+        );
+    }
+    let mut last = match tail.last {
+        Some(seq) => seq,
+        None => old_seq(dir)?,
     };
+    // A seq this journal gave is never given again, whatever became of the file.
+    if let Some((_, given)) = shared.left {
+        last = last.max(given);
+    }
+    for v in &tail.entries {
+        let Some(kind) = v.get("kind").and_then(Value::as_str).and_then(Kind::parse) else {
+            continue;
+        };
+        let (Some(seq), Some((subject, what, at))) = (
+            v.get("seq").and_then(Value::as_u64),
+            identity(kind, v, SystemTime::UNIX_EPOCH),
+        ) else {
+            continue;
+        };
+        // Its own newest line about a chat is the one it remembers as its own.
+        let mine = shared
+            .latest
+            .get(&subject)
+            .is_some_and(|l| l.mine && l.seq == seq);
+        shared.latest.insert(
+            subject,
+            Latest {
+                seq,
+                what,
+                at,
+                mine,
+            },
+        );
+    }
     Ok(Held {
         _lock: lock,
         last,
         unwritten: 0,
-        cut: !clean,
+        cut: !tail.clean,
+        stamp: stamp(&meta),
     })
 }
 
@@ -384,8 +531,9 @@ fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, shared: &Mutex<S
                 if let Some(h) = s.held.as_mut() {
                     h.unwritten -= batch.len();
                     if h.unwritten == 0 {
+                        let last = h.last;
                         s.held = None;
-                        s.left = Some((left, batch.last().expect("a batch").seq));
+                        s.left = Some((left, last));
                     }
                 }
             }
@@ -417,12 +565,10 @@ fn append(dir: &StateDir, limit: u64, batch: &[Pending], cut: bool) -> Result<St
 }
 
 fn open_append(path: &Path) -> Result<File, StateError> {
-    OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io_error(path, e))
+    open_private(
+        OpenOptions::new().create(true).read(true).append(true),
+        path,
+    )
 }
 
 /// The last seq of the old file (the live one is empty after a rotation).
@@ -434,58 +580,58 @@ fn old_seq(dir: &StateDir) -> Result<u64, StateError> {
         Err(e) => return Err(io_error(&path, e)),
     };
     let len = file.metadata().map_err(|e| io_error(&path, e))?.len();
-    Ok(match tail(&mut file, len, &path)? {
-        Tail::Empty => 0,
-        Tail::Line { seq, .. } => seq,
-    })
+    Ok(read_tail(&mut file, len, &path)?.last.unwrap_or(0))
 }
 
-enum Tail {
-    Empty,
-    /// The last complete line's seq; `clean`: nothing follows its newline.
-    Line {
-        seq: u64,
-        clean: bool,
-    },
+/// A journal file's end, as [`read_tail`] finds it.
+#[derive(Debug, Default)]
+struct Tail {
+    /// The highest seq of its entries there (none: no entry in the whole file).
+    last: Option<u64>,
+    /// Nothing follows the last newline.
+    clean: bool,
+    /// Lines there that are no journal entry (garbage, or cut short).
+    damaged: usize,
+    /// The entries there, in file order.
+    entries: Vec<Value>,
 }
 
-/// Reads a journal file backwards to its last complete line.
-fn tail(file: &mut File, len: u64, path: &Path) -> Result<Tail, StateError> {
-    if len == 0 {
-        return Ok(Tail::Empty);
-    }
-    let (mut buf, mut pos, mut step) = (Vec::new(), len, 4096u64);
+/// Reads the end of a journal file ([`TAIL`] bytes, or back as far as it takes to
+/// find an entry).
+fn read_tail(file: &mut File, len: u64, path: &Path) -> Result<Tail, StateError> {
+    let mut step = TAIL;
     loop {
-        let n = step.min(pos);
-        pos -= n;
-        let mut chunk = vec![0; n as usize];
+        let pos = len.saturating_sub(step);
+        let mut buf = vec![0; (len - pos) as usize];
         file.seek(SeekFrom::Start(pos))
-            .and_then(|_| file.read_exact(&mut chunk))
+            .and_then(|_| file.read_exact(&mut buf))
             .map_err(|e| io_error(path, e))?;
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
-        step *= 2;
-        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-            if pos == 0 {
-                return Err(corrupt(path, "no complete line"));
+        let mut lines: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
+        let rest = lines.pop().unwrap_or_default();
+        let mut tail = Tail {
+            clean: rest.is_empty(),
+            damaged: usize::from(!rest.is_empty()),
+            ..Tail::default()
+        };
+        // The first piece may be the end of a line that began before `pos`.
+        let whole = if pos > 0 && !lines.is_empty() {
+            &lines[1..]
+        } else {
+            &lines[..]
+        };
+        for raw in whole.iter().filter(|l| !l.is_empty()) {
+            match parse(raw) {
+                Some(e) => {
+                    tail.last = tail.last.max(Some(e.seq));
+                    tail.entries.push(e.value);
+                }
+                None => tail.damaged += 1,
             }
-            continue;
-        };
-        let start = match buf[..end].iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None if pos == 0 => 0,
-            None => continue,
-        };
-        #[derive(Deserialize)]
-        struct Seq {
-            seq: u64,
         }
-        let Seq { seq } = serde_json::from_slice(&buf[start..end])
-            .map_err(|_| corrupt(path, "its last line is not a journal entry"))?;
-        return Ok(Tail::Line {
-            seq,
-            clean: end == buf.len() - 1,
-        });
+        if tail.last.is_some() || pos == 0 {
+            return Ok(tail);
+        }
+        step = step.saturating_mul(4);
     }
 }
 
@@ -608,6 +754,32 @@ pub fn read(dir: &StateDir, filter: &Filter) -> Result<Journaled, StateError> {
         }
     }
     Ok(out)
+}
+
+impl Entry {
+    /// The entry as `sessions watch --json` prints it (and `log --json`): `type` for
+    /// `kind`, and the chat as the session object every result names it by.
+    pub fn event(&self) -> Value {
+        let mut v = self.value.clone();
+        let Some(o) = v.as_object_mut() else {
+            return v;
+        };
+        if let Some(kind) = o.remove("kind") {
+            o.insert("type".into(), kind);
+        }
+        if o.get("session").is_some_and(Value::is_string) && o.contains_key("target_id") {
+            let session: Map<String, Value> =
+                ["session", "target_id", "workspace", "title", "endpoint"]
+                    .into_iter()
+                    .map(|k| {
+                        let v = o.remove(k).unwrap_or(Value::Null);
+                        (if k == "session" { "id" } else { k }.to_string(), v)
+                    })
+                    .collect();
+            o.insert("session".into(), Value::Object(session));
+        }
+        v
+    }
 }
 
 fn parse(raw: &[u8]) -> Option<Entry> {

@@ -26,7 +26,6 @@ pub fn signals() -> Receiver<()> {
     use std::sync::atomic::AtomicI32;
 
     const SIGINT: i32 = 2;
-    const SIGTERM: i32 = 15;
     // In the C library std links.
     unsafe extern "C" {
         fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
@@ -79,3 +78,24 @@ pub fn signals() -> Receiver<()> {
 pub fn signals() -> Receiver<()> {
     crossbeam_channel::never()
 }
+
+pub const SIGTERM: i32 = 15;
+pub const SIGKILL: i32 = 9;
+
+/// Sends `signal` to the process group `group` (a child started in a group of its
+/// own: its pid).
+#[cfg(unix)]
+pub fn signal_group(group: u32, signal: i32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    if let Ok(pid) = i32::try_from(group)
+        && pid > 1
+    {
+        // SAFETY: kill(2) with a negative pid signals that group; no memory involved.
+        unsafe { kill(-pid, signal) };
+    }
+}
+
+#[cfg(not(unix))]
+pub fn signal_group(_group: u32, _signal: i32) {}

@@ -3,10 +3,15 @@
 //! a read-modify-write under an exclusive lock on a lock file, and a JSON file is
 //! replaced whole (written to a temp file in the same directory, then renamed), so a
 //! reader sees the old file or the new one, never half of one.
+//!
+//! It holds every prompt and answer, so it is private: the directory is made 0700 and
+//! every file 0600 whatever the umask, a temp file is created exclusively under an
+//! unpredictable name (never through a link someone planted), and a directory found
+//! open to others is said on stderr.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -103,8 +108,25 @@ impl StateDir {
         self.path.join(name)
     }
 
+    /// Makes the directory (0700) unless it is there; one found open to others is
+    /// said once on stderr.
     fn create(&self) -> Result<(), StateError> {
-        fs::create_dir_all(&self.path).map_err(|e| io_error(&self.path, e))
+        let dir = &self.path;
+        match fs::metadata(dir) {
+            Ok(meta) => {
+                warn_if_open(dir, &meta);
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(dir, e)),
+        }
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| io_error(dir, e))?;
+        // The mode given at creation is narrowed by the umask, never widened: set it.
+        private(dir, 0o700).map_err(|e| io_error(dir, e))
     }
 
     /// Waits for the exclusive lock `NAME.lock` (other processes hold it only for the
@@ -112,18 +134,19 @@ impl StateDir {
     pub fn lock(&self, name: &str) -> Result<Lock, StateError> {
         self.create()?;
         let path = self.file(&format!("{name}.lock"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let file = open_private(
+            OpenOptions::new().create(true).truncate(false).write(true),
+            &path,
+        )?;
         file.lock().map_err(|e| io_error(&path, e))?;
         Ok(Lock { _file: file })
     }
 
     /// A JSON state file; the default when there is none.
     pub fn read<T: Doc>(&self) -> Result<T, StateError> {
+        if let Ok(meta) = fs::metadata(&self.path) {
+            warn_if_open(&self.path, &meta);
+        }
         let path = self.file(&format!("{}.json", T::NAME));
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -162,37 +185,91 @@ impl StateDir {
     }
 
     /// Writes `name` whole (a temp file, then a rename), readable and writable by the
-    /// user alone (mode 0600 from its creation on): for secrets such as serve's token.
+    /// user alone: for secrets such as serve's token.
     pub fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         self.create()?;
-        let path = self.file(name);
-        let temp = self.file(&format!(".{name}.tmp"));
-        let write = || -> io::Result<()> {
-            let _ = fs::remove_file(&temp);
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut f = options.open(&temp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&temp, &path)
-        };
-        write().map_err(|e| io_error(&path, e))
+        self.replace(name, bytes)
     }
 
-    /// Writes `name` whole through a temp file and a rename; the caller holds the lock.
+    /// Writes `name` whole through a temp file and a rename. The temp file is made
+    /// exclusively (`O_EXCL`: a name someone planted, a symlink included, is never
+    /// opened) under a random name, mode 0600 from its creation on.
     fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         let path = self.file(name);
-        let temp = self.file(&format!(".{name}.tmp"));
-        let write = || -> io::Result<()> {
-            let mut f = File::create(&temp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&temp, &path)
-        };
-        write().map_err(|e| io_error(&path, e))
+        let random = random_hex(8).map_err(|e| io_error(&path, e))?;
+        let temp = self.file(&format!(".{name}.{random}.tmp"));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        let mut f = open_private(&mut options, &temp)?;
+        let written = f
+            .write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .and_then(|()| fs::rename(&temp, &path));
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written.map_err(|e| io_error(&path, e))
     }
+}
+
+/// Opens (or creates) a file of the state directory, mode 0600 whatever the umask.
+pub(crate) fn open_private(options: &mut OpenOptions, path: &Path) -> Result<File, StateError> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    let file = options.open(path).map_err(|e| io_error(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode given at creation is narrowed by the umask, never widened; a file
+        // left by an older angrav may be open to others: 0600 either way (a file of
+        // another user's stays as it is).
+        let mode = file.metadata().map(|m| m.permissions().mode() & 0o777);
+        if mode.is_ok_and(|m| m != 0o600) {
+            let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
+        }
+    }
+    Ok(file)
+}
+
+/// Sets a path's mode (unix).
+fn private(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// Says once per run that the state directory is open to other users.
+fn warn_if_open(dir: &Path, meta: &fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static SAID: AtomicBool = AtomicBool::new(false);
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 && !SAID.swap(true, Ordering::Relaxed) {
+            warn!(
+                "angrav: the state directory {} is open to other users (mode {mode:04o}) and holds every prompt and answer: chmod -R go= '{}'",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, meta);
+}
+
+/// `bytes` random bytes from the system, as hex: names nobody can guess, tokens.
+pub fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 pub(crate) fn io_error(path: &Path, error: io::Error) -> StateError {

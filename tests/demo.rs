@@ -2,12 +2,14 @@
 //! each answering in its own words, one stopping for approval and one in error, and
 //! nothing left in the temporary directory afterwards.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 
 /// The simulator's Chromium profile directories of the angrav process `pid`.
 fn profiles_of(pid: u32) -> Vec<String> {
     let prefix = format!("angrav-chromium-{pid}-");
-    std::fs::read_dir(std::env::temp_dir())
+    std::fs::read_dir(common::tmp_dir())
         .expect("the temporary directory")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|name| name.starts_with(&prefix))
@@ -18,7 +20,7 @@ fn profiles_of(pid: u32) -> Vec<String> {
 fn the_demo_shows_every_outcome_and_leaves_nothing_behind() {
     // Its Chromium's helpers outlived it in about half the runs: a few runs in a row.
     for run in 0..3 {
-        let child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        let child = common::angrav_bin()
             // Nothing answers there: the demo starts the simulated Antigravity.
             .args(["--cdp", "127.0.0.1:1", "demo"])
             .stdout(Stdio::piped())

@@ -44,6 +44,7 @@ fn command(state: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_angrav"));
     c.args(args)
         .env("ANGRAV_STATE_DIR", state)
+        .env("TMPDIR", common::tmp_dir())
         .env_remove("ANGRAV_SELECTORS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -216,11 +217,21 @@ fn seqs_of(ndjson: &str) -> Vec<u64> {
 fn log_filters_by_seq_time_kind_and_session_exactly() {
     let state = TempState::new("log");
     ten_events(&state.dir());
-    let stored = std::fs::read_to_string(state.file("journal.ndjson")).unwrap();
     let after4 = ok(&offline(&state, &["log", "--json", "--since", "4"]));
     assert_eq!(seqs_of(&after4), (5..=10).collect::<Vec<_>>());
-    // The lines as stored.
-    assert!(stored.ends_with(&after4), "{after4}");
+    // As a watch prints them: `type`, and the session object.
+    let fifth: Value = serde_json::from_str(after4.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        fifth,
+        json!({
+            "seq": 5,
+            "type": "state_change",
+            "timestamp": "2026-01-01T00:00:04.000Z",
+            "session": {"id": "AAA111", "target_id": "AAA111FFFF", "workspace": "alpha", "title": null, "endpoint": null},
+            "previous": "idle",
+            "current": "thinking",
+        })
+    );
     let from7 = ok(&offline(
         &state,
         &["log", "--json", "--since", "2026-01-01T00:00:07Z"],
@@ -325,6 +336,8 @@ fn turns_lists_each_prompt_with_its_outcome_and_answer() {
         session: target[..6].to_string(),
         target_id: target.to_string(),
         workspace: Some(ws.to_string()),
+        title: None,
+        endpoint: None,
         prompt: prompt.to_string(),
         started: angrav::timestamp::rfc3339(t0 + Duration::from_secs(at)),
     };
@@ -391,10 +404,6 @@ fn a_corrupt_or_foreign_state_file_is_reported_and_left_untouched() {
     let files = [
         ("aliases.json", "{\"aliases\": {\"x\": "),
         ("groups.json", "{\"groups\": {}}"),
-        (
-            "journal.ndjson",
-            "these are not the entries you are looking for\n",
-        ),
     ];
     for (name, text) in files {
         std::fs::write(state.file(name), text).unwrap();
@@ -419,8 +428,6 @@ fn a_corrupt_or_foreign_state_file_is_reported_and_left_untouched() {
             "{err}"
         );
     }
-    // An append to a journal that is not one is refused, said on stderr.
-    Journal::open(state.dir()).record(Kind::Snapshot, json!({}));
     for (name, text) in files {
         assert_eq!(
             std::fs::read_to_string(state.file(name)).unwrap(),
@@ -428,10 +435,108 @@ fn a_corrupt_or_foreign_state_file_is_reported_and_left_untouched() {
             "{name}"
         );
     }
-    // Reading it leaves out what is no entry, and says so.
-    let o = offline(&state, &["log"]);
-    assert_eq!(ok(&o), "");
-    assert!(stderr(&o).contains("no journal entries"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_damaged_journal_tail_is_skipped_and_recording_goes_on_after_its_highest_seq() {
+    let state = TempState::new("damaged");
+    ten_events(&state.dir());
+    let live = state.file("journal.ndjson");
+    // Garbage after the entries, and an entry out of order in the middle of it:
+    // the seqs go on from the highest valid one.
+    let mut text = std::fs::read_to_string(&live).unwrap();
+    text += "these are not the entries you are looking for\n";
+    text += "{\"seq\":40,\"timestamp\":\"2026-01-01T00:00:20.000Z\",\"kind\":\"snapshot\"}\n";
+    text += "{\"seq\": \"forty-one\"}\n\u{0}\u{0}\u{0}\n";
+    std::fs::write(&live, &text).unwrap();
+    let j = Journal::open(state.dir());
+    assert_eq!(j.record(Kind::Snapshot, json!({})), Some(41));
+    assert_eq!(j.record(Kind::Snapshot, json!({})), Some(42));
+    drop(j);
+    // Later runs go on too; the damaged lines stay where they were, left out.
+    let o = offline(&state, &["log", "--json", "--since", "10"]);
+    assert_eq!(seqs_of(&ok(&o)), [40, 41, 42]);
+    assert!(stderr(&o).contains("3 line(s)"), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&live).unwrap().starts_with(&text));
+
+    // A journal that holds nothing but garbage is recorded after, from seq 1.
+    std::fs::write(&live, "not a journal\n").unwrap();
+    std::fs::remove_file(state.file("journal.1.ndjson")).ok();
+    assert_eq!(
+        Journal::open(state.dir()).record(Kind::Snapshot, json!({})),
+        Some(1)
+    );
+}
+
+#[test]
+fn the_largest_seq_is_never_wrapped_nor_repeated() {
+    let state = TempState::new("max");
+    std::fs::create_dir_all(&state.0).unwrap();
+    let last = format!(
+        "{{\"seq\":{},\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"kind\":\"snapshot\"}}\n",
+        u64::MAX
+    );
+    std::fs::write(state.file("journal.ndjson"), &last).unwrap();
+    let j = Journal::open(state.dir());
+    assert_eq!(j.record(Kind::Snapshot, json!({})), None);
+    assert_eq!(j.record(Kind::Snapshot, json!({})), None);
+    drop(j);
+    assert_eq!(
+        std::fs::read_to_string(state.file("journal.ndjson")).unwrap(),
+        last
+    );
+}
+
+/// A `state_change` of chat `target` as a watch records it, seen at second `at`.
+fn change(target: &str, previous: &str, current: &str, at: u32) -> Value {
+    json!({
+        "timestamp": format!("2026-01-01T00:00:{at:02}.000Z"),
+        "session": {"id": &target[..4], "target_id": target, "workspace": "w", "title": "t", "endpoint": "e"},
+        "previous": previous,
+        "current": current,
+    })
+}
+
+#[test]
+fn two_recorders_of_the_same_chats_write_each_event_once() {
+    let state = TempState::new("two");
+    // Two watches of the same chat, in two processes (two journals): each sees the
+    // chat start and stop, a moment apart.
+    let (a, b) = (Journal::open(state.dir()), Journal::open(state.dir()));
+    let started = a.record(Kind::StateChange, change("AAAA1111", "idle", "thinking", 1));
+    assert_eq!(
+        b.record(Kind::StateChange, change("AAAA1111", "idle", "thinking", 2)),
+        started
+    );
+    // What only one of them saw is written; then the other's same event keeps its seq.
+    let other = b.record(Kind::StateChange, change("BBBB2222", "idle", "error", 2));
+    let stopped = b.record(Kind::StateChange, change("AAAA1111", "thinking", "idle", 5));
+    assert_eq!(
+        a.record(Kind::StateChange, change("AAAA1111", "thinking", "idle", 4)),
+        stopped
+    );
+    assert_eq!(
+        a.record(Kind::StateChange, change("BBBB2222", "idle", "error", 3)),
+        other
+    );
+    // One recorder's own repeated transition is two events; so is one seen long after.
+    let again = a.record(Kind::StateChange, change("AAAA1111", "idle", "thinking", 6));
+    let again2 = a.record(Kind::StateChange, change("AAAA1111", "idle", "thinking", 7));
+    assert_ne!(again, again2);
+    assert_eq!(
+        b.record(Kind::StateChange, change("AAAA1111", "idle", "thinking", 8)),
+        again2
+    );
+    let late = b.record(Kind::StateChange, change("BBBB2222", "idle", "error", 30));
+    assert_ne!(late, other);
+    drop((a, b));
+    let read = journal::read(&state.dir(), &Filter::default()).expect("read");
+    let seqs: Vec<u64> = read.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        [started, other, stopped, again, again2, late].map(Option::unwrap),
+        [1, 2, 3, 4, 5, 6]
+    );
 }
 
 #[test]
@@ -677,4 +782,82 @@ fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
     }
     assert_eq!(lines[n]["type"], "snapshot");
     assert_eq!(lines[n]["current"], "idle");
+}
+
+/// `angrav --cdp <the test browser> ARGS` under umask 022, with this state directory.
+fn online_umask_022(state: &TempState, args: &[&str]) -> Output {
+    Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_angrav"))
+        .args(["--cdp", sim().endpoint().label()])
+        .args(args)
+        .env("ANGRAV_STATE_DIR", &state.0)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run angrav")
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_state_directory_is_private_whatever_the_umask() {
+    let state = TempState::new("private");
+    let w = open(&[Window::new(Layout::Current, "private-ws")]);
+    // A planted link where older versions put their temp file: never followed.
+    let victim = std::env::temp_dir().join(format!("angrav-victim-{}", std::process::id()));
+    std::fs::write(&victim, "the victim\n").unwrap();
+    // Made by a watch (the journal) and by `alias set` (aliases), under umask 022.
+    let o = online_umask_022(
+        &state,
+        &["sessions", "watch", "--count", "0", "--session", w.id(0)],
+    );
+    ok(&o);
+    assert_eq!(mode(&state.0), 0o700);
+    std::os::unix::fs::symlink(&victim, state.file(".aliases.json.tmp")).unwrap();
+    ok(&online_umask_022(
+        &state,
+        &["alias", "set", "mine", w.id(0)],
+    ));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "the victim\n");
+    let _ = std::fs::remove_file(&victim);
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&state.0).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == ".aliases.json.tmp" {
+            continue;
+        }
+        assert_eq!(mode(&path), 0o600, "{name}");
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "aliases.json",
+            "aliases.lock",
+            "journal.lock",
+            "journal.ndjson"
+        ]
+    );
+    // A directory open to others is said, and still used.
+    std::fs::set_permissions(
+        &state.0,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let o = offline(&state, &["alias", "list"]);
+    assert!(ok(&o).contains("mine"));
+    assert!(
+        stderr(&o).contains("open to other users (mode 0755)"),
+        "{}",
+        stderr(&o)
+    );
 }

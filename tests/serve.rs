@@ -438,7 +438,7 @@ fn sessions_watch_runs_the_same_hooks() {
     let hook =
         r#"printf '%s %s %s\n' "$ANGRAV_EVENT" "$ANGRAV_STATE" "$ANGRAV_SESSION" > "$HOOK_FIFO""#;
     let mut watch = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_angrav"))
+        common::angrav_bin()
             .args(["--cdp", sim().endpoint().label()])
             .args(["sessions", "watch", "--json", "--session", &target])
             .args(["--on", "state_change:awaiting_approval", hook])
@@ -478,6 +478,7 @@ fn local(args: &[&str]) -> Ran {
 fn remote(serve: &Serve, args: &[&str], by_env: bool) -> Ran {
     let url = format!("http://127.0.0.1:{}", serve.port);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_angrav"));
+    cmd.env("TMPDIR", common::tmp_dir());
     if by_env {
         cmd.env("ANGRAV_SERVER", &url)
             .env("ANGRAV_TOKEN", &serve.token)

@@ -249,6 +249,8 @@ fn the_watch_table_redraws_only_its_own_lines() {
     let mut child = common::Reaped(
         Command::new("script")
             .args(["-qec", &line, "/dev/null"])
+            .env("ANGRAV_STATE_DIR", common::state_dir())
+            .env("TMPDIR", common::tmp_dir())
             .env("TERM", "xterm")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

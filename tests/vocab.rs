@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// What `angrav schema` prints.
 fn schema() -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+    let o = common::angrav_bin()
         .arg("schema")
         .output()
         .expect("run angrav");
@@ -128,6 +128,7 @@ impl Vocab {
             .arg("--json")
             .args(args)
             .env("ANGRAV_STATE_DIR", &self.state)
+            .env("TMPDIR", common::tmp_dir())
             .env_remove("ANGRAV_SELECTORS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -382,7 +383,26 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
     v.run(&["group", "set", "vocab-group", id(0), id(1)], "", 0);
     v.ok("alias list", &["alias", "list"], 0);
     v.ok("group list", &["group", "list"], 0);
-    v.ok("log", &["log"], 0);
+    let log = v.ok("log", &["log"], 0);
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["type"].as_str())
+        .collect();
+    for kind in ["snapshot", "prompt_sent", "turn_finished"] {
+        assert!(kinds.contains(&kind), "no {kind} in {log}");
+    }
+    // Every line a watch replays from the journal is in the vocabulary.
+    let replayed = v.ok(
+        "sessions watch",
+        &["sessions", "watch", "--since", "0", "--count", "0"],
+        0,
+    );
+    assert!(
+        replayed.as_array().unwrap().len() > log.as_array().unwrap().len(),
+        "{replayed}"
+    );
     v.ok("turns", &["turns"], 0);
 
     let n = v.ok("new", &["--session", id(0), "new"], 0);
@@ -428,4 +448,16 @@ fn watch_events_name_the_session_as_every_result_does() {
         names(l, w.id(0), "vocab-watch");
     }
     assert_eq!(lines[1]["type"], "state_change");
+    // The journal has each line as the watch printed it: `log --json` prints the same.
+    let since = lines[0]["seq"].as_u64().unwrap() - 1;
+    let log = common::angrav(&["--json", "log", "--since", &since.to_string()]);
+    let log = v.conforms("log", &stdout(&log));
+    for l in lines {
+        let same = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["seq"] == l["seq"]);
+        assert_eq!(same, Some(l), "{log}");
+    }
 }

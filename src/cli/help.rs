@@ -249,6 +249,11 @@ const WEBHOOK: Flag = Flag {
     shown: "--webhook URL",
     text: "POST every settled event's JSON to URL (http:// only; 3 attempts, 10 s each); repeatable",
 };
+const HOOK_TIMEOUT: Flag = Flag {
+    name: "--hook-timeout",
+    shown: "--hook-timeout D",
+    text: "how long an --on command may run before its process group is killed [default: 60s]",
+};
 const NOTIFY: Flag = Flag {
     name: "--notify",
     shown: "--notify",
@@ -326,6 +331,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &ALLOW_REMOTE,
     &UPSTREAM,
     &ON,
+    &HOOK_TIMEOUT,
     &WEBHOOK,
     &NOTIFY,
     &POLICY,
@@ -426,6 +432,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &TIMEOUT,
             &SETTLE,
             &ON,
+            &HOOK_TIMEOUT,
             &WEBHOOK,
             &NOTIFY,
             &POLICY,
@@ -620,7 +627,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "log",
         args: "",
-        summary: "the journal of events angrav saw (one line each; --json: the NDJSON lines as stored)",
+        summary: "the journal of events angrav saw (one line each; --json: each entry as sessions watch --json prints it)",
         flags: &[&SESSION_MANY, &GROUP, &SINCE, &KIND],
         common: true,
     },
@@ -661,6 +668,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &ALLOW_REMOTE,
             &UPSTREAM,
             &ON,
+            &HOOK_TIMEOUT,
             &WEBHOOK,
             &NOTIFY,
             &SETTLE,

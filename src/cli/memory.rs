@@ -130,7 +130,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             note_skipped(read.skipped, &dir);
             for e in &read.entries {
                 if a.json {
-                    output::line(&e.line);
+                    output::json(&e.event());
                 } else {
                     output::line(&log_line(&e.value));
                 }
@@ -224,7 +224,7 @@ fn since(s: &str) -> Result<Since, Error> {
 fn note_skipped(skipped: usize, dir: &StateDir) {
     if skipped > 0 {
         output::message(&format!(
-            "{skipped} line(s) of the journal in {} are no journal entries (cut short?); left out",
+            "{skipped} line(s) of the journal in {} are no journal entries (damaged, or cut short by a crash); left out",
             dir.path().display()
         ));
     }

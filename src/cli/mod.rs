@@ -270,6 +270,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                 let (event, command) = (text(p.value())?, text(p.value())?);
                 a.hooks.on(&event, &command)?;
             }
+            Long("hook-timeout") => a.hooks.timeout = parse_duration(&text(p.value())?)?,
             Long("webhook") => a.hooks.webhook(&text(p.value())?)?,
             Long("notify") => a.hooks.notify = true,
             Long("policy") => a.policy = Some(text(p.value())?.into()),

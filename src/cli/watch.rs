@@ -6,7 +6,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{never, select};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::color;
 use super::output::{self, Stream};
@@ -520,28 +519,7 @@ impl Printer {
     /// for `kind` as in the live lines; plain, as `angrav log` shows it.
     fn replayed(&mut self, e: &journal::Entry) {
         if self.json {
-            let mut v = e.value.clone();
-            if let Some(o) = v.as_object_mut() {
-                if let Some(kind) = o.remove("kind") {
-                    o.insert("type".into(), kind);
-                }
-                if o.get("session").is_some_and(Value::is_string) && o.contains_key("target_id") {
-                    let mut session = serde_json::Map::new();
-                    for k in ["session", "target_id", "workspace", "title", "endpoint"] {
-                        let v = o.remove(k).unwrap_or(Value::Null);
-                        session.insert(
-                            if k == "session" {
-                                "id".into()
-                            } else {
-                                k.into()
-                            },
-                            v,
-                        );
-                    }
-                    o.insert("session".into(), Value::Object(session));
-                }
-            }
-            self.emit(&v);
+            self.emit(&e.event());
         } else {
             self.emit_text(&super::memory::log_line(&e.value));
         }

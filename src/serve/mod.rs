@@ -16,7 +16,6 @@ mod ws;
 pub use upstream::Upstream;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -375,11 +374,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// 32 random bytes from the system, as hex.
 fn random_token() -> Result<String, Error> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::Failed(format!("cannot read /dev/urandom for the token: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::state::random_hex(32)
+        .map_err(|e| Error::Failed(format!("cannot read /dev/urandom for the token: {e}")))
 }
 
 /// Keeps the token in the state directory, readable by the user alone.

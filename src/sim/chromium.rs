@@ -93,6 +93,10 @@ impl Chromium {
             .arg(format!("--remote-debugging-port={port}"))
             .arg(format!("--user-data-dir={}", dir.display()))
             .arg("about:blank")
+            // A throwaway browser: its config and cache (crash reports, dconf) go in
+            // its profile, removed with it, never in the user's home.
+            .env("XDG_CONFIG_HOME", &dir)
+            .env("XDG_CACHE_HOME", &dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -28,28 +28,49 @@ pub fn sim() -> &'static Simulator {
 /// removed when the binary exits, so no test reads or writes the user's real state.
 pub fn state_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| own_dir("state"))
+}
+
+/// The TMPDIR of every angrav this test binary runs (created; removed at exit).
+pub fn tmp_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        unsafe extern "C" {
-            fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
-        }
-        extern "C" fn remove() {
-            if let Some(d) = DIR.get() {
-                let _ = std::fs::remove_dir_all(d);
-            }
-        }
-        let exe = std::env::current_exe().expect("test binary");
-        let name = exe.file_stem().and_then(|n| n.to_str()).unwrap_or("test");
-        let dir = std::env::temp_dir().join(format!("angrav-state-{name}-{}", std::process::id()));
-        // SAFETY: `remove` is a plain function that lives as long as the process.
-        unsafe { atexit(remove) };
+        let dir = own_dir("tmp");
+        std::fs::create_dir_all(&dir).expect("a temp dir");
         dir
     })
 }
 
-/// `angrav` (the binary under test) with the test binary's own state directory.
+/// `angrav-WHAT-<test binary>-<pid>` in the system's temp dir, removed at exit.
+fn own_dir(what: &str) -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    unsafe extern "C" {
+        fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+    }
+    extern "C" fn remove() {
+        for d in DIRS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let name = exe.file_stem().and_then(|n| n.to_str()).unwrap_or("test");
+    let dir = std::env::temp_dir().join(format!("angrav-{what}-{name}-{}", std::process::id()));
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if dirs.is_empty() {
+        // SAFETY: `remove` is a plain function that lives as long as the process.
+        unsafe { atexit(remove) };
+    }
+    dirs.push(dir.clone());
+    dir
+}
+
+/// `angrav` (the binary under test) with the test binary's own state directory and
+/// TMPDIR.
 pub fn angrav_bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_angrav"));
-    command.env("ANGRAV_STATE_DIR", state_dir());
+    command
+        .env("ANGRAV_STATE_DIR", state_dir())
+        .env("TMPDIR", tmp_dir());
     command
 }
 

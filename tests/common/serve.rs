@@ -47,6 +47,7 @@ pub fn start_at(cdp: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> S
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("ANGRAV_STATE_DIR", &state)
+            .env("TMPDIR", super::tmp_dir())
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
