@@ -49,6 +49,8 @@ pub enum Error {
         pending: String,
     },
     Sim(SimError),
+    /// The language server (`--ls`, or the one found).
+    Ls(crate::ls::LsError),
     /// The state directory (aliases, groups, the journal).
     State(crate::state::StateError),
     /// Anything else that failed, said in a sentence.
@@ -90,6 +92,7 @@ impl Error {
         "endpoint",
         "cdp",
         "simulator",
+        "ls",
         "failed",
     ];
 
@@ -139,6 +142,7 @@ impl Error {
             ) => "endpoint",
             Error::Cdp(_) => "cdp",
             Error::Sim(_) => "simulator",
+            Error::Ls(_) => "ls",
             Error::Failed(_) => "failed",
             Error::Served { code, .. } => code,
         }
@@ -231,6 +235,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Sim(e) => write!(f, "{e}"),
+            Error::Ls(e) => write!(f, "{e}"),
             Error::State(e) => write!(f, "{e}"),
             Error::Failed(m) | Error::Served { message: m, .. } => write!(f, "{m}"),
         }
@@ -268,5 +273,11 @@ impl From<ProfileError> for Error {
 impl From<crate::state::StateError> for Error {
     fn from(e: crate::state::StateError) -> Self {
         Error::State(e)
+    }
+}
+
+impl From<crate::ls::LsError> for Error {
+    fn from(e: crate::ls::LsError) -> Self {
+        Error::Ls(e)
     }
 }

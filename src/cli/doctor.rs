@@ -60,6 +60,9 @@ struct Examined<'a> {
     roles: Vec<RoleMatch>,
     /// Everything that keeps this window from reading cleanly.
     warnings: Vec<String>,
+    /// Its language server and how it was found, or why none was (not a warning:
+    /// angrav reads the window without one).
+    ls: super::ls::Found,
 }
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -76,7 +79,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     } else {
         Registry::with(endpoints, profile.clone())?.select(&a.sessions)?
     };
-    let examined: Vec<Examined> = sessions.iter().map(|s| examine(s, &profile)).collect();
+    let mut examined: Vec<Examined> = sessions.iter().map(|s| examine(s, &profile)).collect();
+    let deadline = crate::panel::Deadline::within(a.wait.timeout);
+    for (e, found) in examined
+        .iter_mut()
+        .zip(super::ls::per_window(a, &sessions, deadline)?)
+    {
+        e.ls = found;
+    }
     let clean = !examined.is_empty() && examined.iter().all(|e| e.warnings.is_empty());
     if a.json {
         let report = json!({
@@ -123,6 +133,7 @@ fn examine<'a>(session: &'a Session, profile: &Profile) -> Examined<'a> {
         status: None,
         roles: Vec::new(),
         warnings: Vec::new(),
+        ls: super::ls::Found::default(),
     };
     let read = Panel::attach(&session.window, profile).and_then(|(mut panel, snap)| {
         let page = json!({ "url": session.url, "title": session.title });
@@ -218,6 +229,7 @@ fn print_examined(e: &Examined) {
         };
         output::line(&format!("  {:width$}  {found}", r.role));
     }
+    output::line(&format!("  ls:     {}", e.ls));
     for w in &e.warnings {
         output::line(&format!("  warning: {w}"));
     }

@@ -2,6 +2,7 @@
 //! with a simulated agent panel (`fixtures/`). `angrav simulate` and the tests use it.
 
 mod chromium;
+pub mod ls;
 mod server;
 
 use std::fmt;
@@ -60,6 +61,9 @@ pub struct Window {
     /// In the `v2` layout: the 2.x desktop app's markers, the profile's other
     /// alternatives (see `fixtures/agent.js`).
     pub alt: bool,
+    /// The language server its panel calls, with the token and the conversation it
+    /// shows: `(url, token, conversation id)`.
+    pub ls: Option<(String, String, String)>,
 }
 
 impl Window {
@@ -72,7 +76,15 @@ impl Window {
             history: 0,
             panel: true,
             alt: false,
+            ls: None,
         }
+    }
+
+    /// Its panel calls this language server about this conversation, as
+    /// Antigravity's panel does (see `fixtures/agent.js`).
+    pub fn ls(mut self, ls: &ls::SimLs, conversation: &str) -> Window {
+        self.ls = Some((ls.url(), ls.token().to_string(), conversation.to_string()));
+        self
     }
 
     pub fn scenario(mut self, s: &str) -> Window {
@@ -102,8 +114,16 @@ impl Window {
 
     fn path(&self) -> String {
         let enc = cdp::discovery::percent_encode;
+        let ls = self.ls.as_ref().map_or(String::new(), |(url, token, id)| {
+            format!(
+                "&ls={}&lstoken={}&cascade={}",
+                enc(url),
+                enc(token),
+                enc(id)
+            )
+        });
         format!(
-            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}",
+            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}{ls}",
             self.layout.name(),
             enc(&self.workspace),
             enc(&self.scenario),
