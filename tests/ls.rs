@@ -527,3 +527,68 @@ fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model(
     assert!(w.received(0).is_empty());
     assert_eq!(w.received(1), ["one prompt for whoever may"]);
 }
+
+#[test]
+fn a_policy_answers_each_waiting_step_once_through_the_ls() {
+    let ls = two_waiting();
+    let policy = std::env::temp_dir().join(format!("angrav-ls-policy-{}.json", std::process::id()));
+    std::fs::write(
+        &policy,
+        r#"[{"kind": "command", "command": "^cargo test( |$)", "action": "approve"},
+            {"kind": "permission", "action": "deny"}]"#,
+    )
+    .unwrap();
+    let policy_arg = policy.to_str().unwrap();
+    let o = ls_angrav(
+        &ls,
+        &[
+            "--json",
+            "sessions",
+            "watch",
+            "--conversation",
+            "all",
+            "--policy",
+            policy_arg,
+            "--until-idle",
+            "--timeout",
+            "60s",
+        ],
+    );
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let schema = angrav::schema::cli();
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for l in &lines {
+        let shape = &schema["commands"]["sessions watch"]["ndjson"];
+        check(&schema, shape, l, "sessions watch").unwrap();
+    }
+    let decisions: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "approval_decided")
+        .collect();
+    assert_eq!(decisions.len(), 3, "{}", stdout(&o));
+    let by = |ws: &str| {
+        decisions
+            .iter()
+            .find(|d| d["session"]["workspace"] == ws)
+            .unwrap_or_else(|| panic!("no decision for {ws}"))
+    };
+    assert_eq!(by("beta")["choice"], "Run");
+    assert_eq!(by("beta")["rule"], 0);
+    assert_eq!(by("delta")["choice"], "Deny");
+    assert_eq!(by("epsilon")["action"], "deny");
+
+    let all = ls.interactions();
+    assert_eq!(all.len(), 3, "{all:?}");
+    let sent = |id: &str| interactions(&ls, id);
+    let beta = sent("bbbb2222-0000-4000-8000-000000000002");
+    assert_eq!(beta.len(), 1);
+    assert_eq!(beta[0]["interaction"]["runCommand"]["confirm"], true);
+    let delta = sent("dddd4444-0000-4000-8000-000000000004");
+    assert_eq!(delta[0]["interaction"]["filePermission"]["allow"], false);
+    let epsilon = sent("eeee5555-0000-4000-8000-000000000005");
+    assert_eq!(epsilon[0]["interaction"]["permission"]["allow"], false);
+}

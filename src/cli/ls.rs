@@ -613,6 +613,21 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
     } else {
         never()
     };
+    let policy = a
+        .policy
+        .as_deref()
+        .map(crate::policy::Policy::load)
+        .transpose()?;
+    // Conversations a window shows are left to that window's watch, so that an
+    // approval both see is pressed once.
+    let shown: Vec<(String, String)> = match (&policy, super::registry(a)) {
+        (Some(_), Ok(registry)) => crate::ls::find::for_windows(registry.sessions(), every_call)
+            .into_iter()
+            .filter_map(|(s, f)| Some((f.ok()?.conversation?, s.id)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut decided: Vec<(String, u64)> = Vec::new();
     let interrupt = crate::signals::signals();
     let poll = tick(WATCH_EVERY);
     let mut known: Vec<Reading> = Vec::new();
@@ -660,6 +675,25 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
             print_event(seq, kind, r, (previous, current), &ids, &ls, a.json);
         }
         known = readings;
+        for r in known.iter().filter(|_| policy.is_some()) {
+            let (Some(approval), Some(index)) = (&r.approval, r.step_index) else {
+                continue;
+            };
+            let key = (r.conversation.id.clone(), index);
+            if decided.contains(&key) {
+                continue;
+            }
+            decided.push(key);
+            seq += 1;
+            events += 1;
+            let policy = policy.as_ref().expect("a policy");
+            let window = shown
+                .iter()
+                .find(|(c, _)| *c == r.conversation.id)
+                .map(|(_, w)| w.as_str());
+            let line = decide(policy, &ls, r, approval, index, window);
+            print_decision(seq, r, &line, &ids, &ls, a.json);
+        }
         first = false;
         if a.count.is_some_and(|n| events >= n) {
             return Ok(exit::OK);
@@ -767,4 +801,102 @@ pub(super) fn with_quota_left(
         )));
     }
     Ok(kept)
+}
+
+/// What a policy did with a conversation's waiting step.
+struct Decided {
+    rule: Option<usize>,
+    action: String,
+    choice: Option<String>,
+    error: Option<String>,
+}
+
+/// Applies `policy` to a conversation's waiting step, answering it through the LS
+/// (confirmed as `approve --conversation` confirms it). The LS answers once only: a
+/// rule naming an `Always ...` choice leaves it to a person.
+fn decide(
+    policy: &crate::policy::Policy,
+    ls: &Ls,
+    r: &Reading,
+    approval: &crate::panel::Approval,
+    index: u64,
+    window: Option<&str>,
+) -> Decided {
+    use crate::policy::Action;
+    let (rule, action) = match policy.decide(approval) {
+        Some((i, action)) => (Some(i), action.clone()),
+        None => (None, Action::Ask),
+    };
+    let mut d = Decided {
+        rule,
+        action: action.name(),
+        choice: None,
+        error: None,
+    };
+    let gate = r.gate.as_ref().expect("a waiting step has its gate");
+    let answer = match (&action, window) {
+        (Action::Ask, _) => return d,
+        (_, Some(w)) => {
+            d.error = Some(format!(
+                "shown in window {w}: left to that window (sessions watch --policy), so that it is pressed once"
+            ));
+            return d;
+        }
+        (Action::Deny, None) => Answer::Deny,
+        (Action::Approve(None), None) => Answer::Allow,
+        (Action::Approve(Some(c)), None) => {
+            let label = gate.label(Answer::Allow).to_lowercase();
+            let c = c.to_lowercase().replace('-', " ");
+            if label == c || label.split(' ').any(|w| w == c) {
+                Answer::Allow
+            } else {
+                d.error = Some(format!(
+                    "the language server answers '{}' (once) only, not '{c}': left to a person",
+                    gate.label(Answer::Allow)
+                ));
+                return d;
+            }
+        }
+    };
+    match ls.answer(
+        &r.conversation.id,
+        answer,
+        Deadline::within(std::time::Duration::from_secs(10)),
+    ) {
+        Ok(done) if done.step_index == index => d.choice = Some(done.pressed),
+        Ok(done) => d.error = Some(format!("answered step {}, not {index}", done.step_index)),
+        Err(e) => d.error = Some(e.to_string()),
+    }
+    d
+}
+
+fn print_decision(seq: u64, r: &Reading, d: &Decided, ids: &[String], ls: &Ls, json: bool) {
+    let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
+    let short = crate::sessions::short_id(&r.conversation.id, ids);
+    let approval = r.approval.as_ref().expect("decided on an approval");
+    if json {
+        let mut line = json!({
+            "seq": seq, "type": "approval_decided", "session": session_object(r, &short, ls),
+            "rule": d.rule, "action": d.action, "approval": approval,
+            "command": approval.command, "choice": d.choice, "timestamp": timestamp,
+            "step_index": r.step_index,
+        });
+        if let Some(e) = &d.error {
+            line["error"] = json!(e);
+        }
+        return output::json(&line);
+    }
+    let rule = d.rule.map_or("no rule".into(), |i| format!("rule {i}"));
+    let outcome = match (&d.choice, &d.error) {
+        (Some(c), _) => format!("pressed '{c}'"),
+        (None, Some(e)) => format!("not pressed: {e}"),
+        (None, None) => "left to a person".into(),
+    };
+    output::line(&format!(
+        "{}  {short}  {}  approval_decided: {} ({rule}) on step {}: {outcome}",
+        &timestamp[11..19],
+        r.workspace.as_deref().unwrap_or("-"),
+        d.action,
+        r.step_index.unwrap_or_default()
+    ));
 }
