@@ -217,10 +217,12 @@ fn has_shape(expected: &[String], actual: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The `angrav` command lines of a block: `angrav ...` up to a `#` comment, a pipe or
-/// a redirection.
+/// The `angrav` command lines of a block (of a transcript, its `$ ` lines): `angrav
+/// ...` up to a `#` comment, a pipe or a redirection.
 fn command_lines(body: &[String]) -> Vec<Vec<String>> {
+    let transcript = body.first().is_some_and(|l| l.starts_with("$ "));
     body.iter()
+        .filter(|l| !transcript || l.starts_with("$ "))
         .filter_map(|l| {
             let l = l.trim().trim_start_matches("$ ");
             let start = l.find("angrav ")?;
