@@ -419,11 +419,7 @@ impl Watch {
                 .recv_timeout(Duration::from_secs(30))
                 .expect("an event line");
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if v["type"] == "state_change"
-                && v["session"]
-                    .as_str()
-                    .is_some_and(|s| target_id.starts_with(s))
-            {
+            if v["type"] == "state_change" && v["session"]["target_id"] == target_id {
                 return unix_ms();
             }
         }
