@@ -143,7 +143,10 @@ fn history_and_status_come_from_the_steps() {
     assert_eq!(status["state"], "awaiting_approval");
     assert_eq!(status["run_status"], "waiting_for_user");
     assert_eq!(status["step_index"], 3);
-    assert_eq!(status["approvals"], json!(["Run", "Reject"]));
+    assert_eq!(
+        status["approvals"][0]["choices"],
+        json!([{"label": "Run"}, {"label": "Reject"}])
+    );
 
     let o = ls_angrav(&ls, &["status", "--conversation", "zzz"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));

@@ -270,6 +270,11 @@ const SESSION_APPROVE: Flag = Flag {
     shown: "--session ID",
     text: "a chat to answer: any unique prefix of its id, or its workspace name; repeatable [default: every chat awaiting approval]",
 };
+const APPROVAL_ID: Flag = Flag {
+    name: "--approval",
+    shown: "--approval ID",
+    text: "the approval to answer, by the id status shows: pressed only if it still shows (checked and pressed in one page call), else nothing is pressed (exit 1, approval_changed) [default: the only approval showing; refused when several show]",
+};
 const WAIT_TURN: Flag = Flag {
     name: "--wait",
     shown: "--wait",
@@ -322,6 +327,7 @@ const MODEL: Flag = Flag {
 const ANSWER_FLAGS: &[&Flag] = &[
     &SERVER,
     &SESSION_ONE,
+    &APPROVAL_ID,
     &CONVERSATION,
     &WAIT_TURN,
     &TIMEOUT,
@@ -551,7 +557,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "approve",
         args: " [CHOICE]",
-        summary: "press one choice of the approval the agent waits for, when exactly one shows: CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
+        summary: "press one choice of the approval --approval ID names (if it still shows), or of the only approval showing (refused, naming each, when several show): CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
         flags: ANSWER_FLAGS,
         common: true,
     },

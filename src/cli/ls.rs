@@ -232,11 +232,7 @@ fn short_ids(ls: &Ls, deadline: Deadline) -> Result<Vec<(String, String)>, Error
 }
 
 fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
-    let approvals: Vec<String> = r
-        .approval
-        .iter()
-        .flat_map(|a| a.choices.iter().map(|c| c.label.clone()))
-        .collect();
+    let approvals: Vec<crate::panel::Approval> = r.approval.iter().cloned().collect();
     if json {
         return output::json(&json!({
             "session": session_object(r, short, ls),
