@@ -358,6 +358,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &ALL,
     &NO_EXTRACT,
     &WAIT,
+    &APPROVAL_ID,
     &WHEN_IDLE,
     &REPLACE_DRAFT,
     &START_WITHIN,
