@@ -28,6 +28,8 @@ pub enum Error {
     },
     /// The window's agent panel is closed.
     NoPanel,
+    /// The panel shows, but these roles of it (`input`, `conversation`) cannot be read.
+    Unreadable(Vec<String>),
     /// The probe library vanished from its world (the page navigated).
     ContextGone,
     /// The prompt was refused before anything was typed (busy agent, draft, ...).
@@ -82,6 +84,7 @@ impl Error {
         "session_not_found",
         "session_ambiguous",
         "no_panel",
+        "unreadable",
         "context_gone",
         "not_accepted",
         "not_delivered",
@@ -126,6 +129,7 @@ impl Error {
             Error::SessionNotFound { .. } => "session_not_found",
             Error::SessionAmbiguous { .. } => "session_ambiguous",
             Error::NoPanel => "no_panel",
+            Error::Unreadable(_) => "unreadable",
             Error::ContextGone => "context_gone",
             Error::NotAccepted(_) => "not_accepted",
             Error::NotDelivered(_) => "not_delivered",
@@ -212,6 +216,11 @@ impl fmt::Display for Error {
                     "the agent panel is not open in this window; open it (View > Agent) and try again"
                 )
             }
+            Error::Unreadable(roles) => write!(
+                f,
+                "the agent panel shows, but its {} cannot be read (its markup changed?); nothing was done: run 'angrav doctor' to see which markers no longer match, and add yours with --selectors",
+                roles.join(" and ")
+            ),
             Error::ContextGone => write!(
                 f,
                 "the page navigated while angrav was reading it; try again"

@@ -17,13 +17,10 @@ use crate::{Error, exit};
 const SCRIPT: &str = include_str!("../js/doctor.js");
 
 /// Roles a window with its agent panel open always shows: nothing matched is a warning.
-const EXPECTED: &[&str] = &[
-    "panel_root",
-    "input",
-    "send",
-    "new_conversation",
-    "conversation",
-];
+/// The editor (`input`) and the conversation are judged by the probe's own reading
+/// (its `unreadable`), the one `status` shows, so that the two never disagree: the
+/// conversation may be found without its container marker.
+const EXPECTED: &[&str] = &["panel_root", "send", "new_conversation"];
 
 /// `(role, when)`: a role expected once another matched (answers come after the
 /// user's messages, so a conversation with answers shows user messages too).
@@ -184,15 +181,25 @@ fn warnings(snap: &Snapshot, roles: &[RoleMatch]) -> Vec<String> {
             .filter(|(_, when)| role(when).is_some_and(|r| r.matched.is_some()))
             .map(|(name, _)| *name),
     );
+    let tried = |r: &RoleMatch| {
+        r.alternatives
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for r in snap.unreadable.iter().filter_map(|name| role(name)) {
+        out.push(format!(
+            "{} cannot be read in a window whose panel was found: the state is unreadable (tried: {})",
+            r.role,
+            tried(r)
+        ));
+    }
     for r in expected.filter_map(missed) {
         out.push(format!(
             "{} matched nothing in a window whose panel was found (tried: {})",
             r.role,
-            r.alternatives
-                .iter()
-                .map(|a| a.value.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            tried(r)
         ));
     }
     out
