@@ -637,7 +637,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "cancel",
         args: "",
         summary: "stop a working agent: press the busy marker (the cancel button), confirmed by the agent going idle within 5 s",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
