@@ -84,6 +84,28 @@ pub struct Sent {
 /// submission, and was emptied after it, and the newest user message, when the page
 /// shows one, is this text. A prompt not delivered is taken out of the editor again.
 pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<Sent, Error> {
+    send_prompt_noting(panel, text, opts, |_| ())
+}
+
+/// How far a delivery got, as [`send_prompt_noting`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The one submission is about to happen: from now on the prompt may be with the
+    /// agent, whatever happens next.
+    Submitting,
+    /// The page showed the prompt delivered.
+    Delivered,
+}
+
+/// [`send_prompt`], telling `step` how far it got, on this thread, as it gets there:
+/// [`Step::Submitting`] just before the Enter (a caller that must never send a prompt
+/// twice records it there, durably), [`Step::Delivered`] once the page showed it.
+pub fn send_prompt_noting(
+    panel: &mut Panel,
+    text: &str,
+    opts: SendOptions,
+    mut step: impl FnMut(Step),
+) -> Result<Sent, Error> {
     if text.trim().is_empty() {
         return Err(Error::Usage("the prompt is empty".into()));
     }
@@ -94,10 +116,11 @@ pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<S
             crate::show::duration(opts.claim_within)
         )));
     }
-    let delivered = deliver(panel, &claim, text, opts.replace_draft);
+    let delivered = deliver(panel, &claim, text, opts.replace_draft, &mut step);
     // A release that fails leaves a lease that lapses by itself.
     let _ = panel.release(&claim);
     let before = delivered?;
+    step(Step::Delivered);
     await_start(panel, &before, opts.start_within).map_err(|e| match e {
         e if e.is_closed() => e,
         e => Error::Unconfirmed(format!("delivered; then {e}")),
@@ -111,6 +134,7 @@ fn deliver(
     claim: &Claim,
     text: &str,
     replace_draft: bool,
+    step: &mut impl FnMut(Step),
 ) -> Result<Snapshot, Error> {
     let before = panel.probe()?;
     match before.state {
@@ -167,6 +191,7 @@ fn deliver(
     }
     // From the Enter on, a failure other than a proven non-delivery leaves the prompt
     // possibly with the agent: never reported as not delivered.
+    step(Step::Submitting);
     panel
         .press_enter()
         .and_then(|()| confirm(panel, claim, text, &typed, &draft))
@@ -175,12 +200,12 @@ fn deliver(
 }
 
 /// An error after the prompt was submitted, as it may be reported: a proven
-/// non-delivery or a closed window stays what it is, anything else is unconfirmed.
+/// non-delivery stays what it is; anything else, a window closed or a connection lost
+/// included, is unconfirmed (the agent may have the prompt).
 fn unconfirmed(e: Error) -> Error {
     match e {
         Error::NotDelivered(_) | Error::Unconfirmed(_) => e,
-        e if e.is_closed() => e,
-        e => Error::Unconfirmed(e.to_string()),
+        e => Error::Unconfirmed(format!("submitted; then {e}")),
     }
 }
 
@@ -328,6 +353,11 @@ fn await_start(panel: &mut Panel, before: &Snapshot, within: Duration) -> Result
 /// Whitespace is all a contenteditable or a rendered message changes.
 fn normalized(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The same text as the page shows it and as it was typed (see [`normalized`]).
+pub fn same_text(shown: &str, typed: &str) -> bool {
+    normalized(shown) == normalized(typed)
 }
 
 /// A short quote of page or user text for a message.

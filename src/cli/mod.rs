@@ -12,6 +12,7 @@ mod list;
 mod memory;
 mod output;
 mod remote;
+mod resume;
 mod serve;
 mod single;
 mod wait;
@@ -106,6 +107,8 @@ struct Args {
     per_session: usize,
     retries: u32,
     grace: Duration,
+    /// `dispatch --resume`: the journal's last run, not an input.
+    resume: bool,
     listen: Option<String>,
     allow_remote: bool,
     hooks: crate::hooks::Config,
@@ -183,6 +186,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         per_session: 1,
         retries: 1,
         grace: Duration::from_secs(30),
+        resume: false,
         listen: None,
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
@@ -264,6 +268,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
             Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
+            Long("resume") => a.resume = true,
             Long("listen") => a.listen = Some(text(p.value())?),
             Long("allow-remote") => a.allow_remote = true,
             Long("on") => {
