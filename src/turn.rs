@@ -5,6 +5,7 @@
 //! busy marker flickers during a turn), or when it stops to ask for approval or on
 //! an error. Every wait is driven by the page's own change notifications.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -87,6 +88,15 @@ pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<S
     send_prompt_noting(panel, text, opts, |_| ())
 }
 
+/// Deliveries under way in this process (typing, submitting, confirming).
+static DELIVERING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many prompts this process is delivering now: a process that ends on a signal
+/// lets them finish (a half-typed one is taken out of its editor) first.
+pub fn deliveries() -> usize {
+    DELIVERING.load(Ordering::SeqCst)
+}
+
 /// How far a delivery got, as [`send_prompt_noting`] tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -116,7 +126,9 @@ pub fn send_prompt_noting(
             crate::show::duration(opts.claim_within)
         )));
     }
+    DELIVERING.fetch_add(1, Ordering::SeqCst);
     let delivered = deliver(panel, &claim, text, opts.replace_draft, &mut step);
+    DELIVERING.fetch_sub(1, Ordering::SeqCst);
     // A release that fails leaves a lease that lapses by itself.
     let _ = panel.release(&claim);
     let before = delivered?;
@@ -164,6 +176,11 @@ fn deliver(
             preview(&start.text)
         )));
     };
+    if crate::signals::happened() {
+        return Err(Error::NotDelivered(
+            "interrupted before it was typed; the editor is as it was".into(),
+        ));
+    }
     let focused = panel.prepare(claim)?;
     if focused.is_ok() {
         panel.insert_text(text)?;
@@ -188,6 +205,14 @@ fn deliver(
         };
         let note = restore(panel, claim, text, &draft)?;
         return Err(Error::NotDelivered(format!("{why}; {note}")));
+    }
+    // Interrupted while typing (SIGINT, SIGTERM): the half-typed prompt is taken out
+    // and the user's draft put back; nothing is submitted.
+    if crate::signals::happened() {
+        let note = restore(panel, claim, text, &draft)?;
+        return Err(Error::NotDelivered(format!(
+            "interrupted before it was submitted; {note}"
+        )));
     }
     // From the Enter on, a failure other than a proven non-delivery leaves the prompt
     // possibly with the agent: never reported as not delivered.

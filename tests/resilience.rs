@@ -620,3 +620,43 @@ fn angrav_killed_mid_dispatch_then_resumed_sends_every_prompt_once() {
         prompts.len()
     );
 }
+
+/// The text in a window's editor, as the page has it.
+fn editor_text(w: &common::Windows, i: usize) -> String {
+    let v = w
+        .panel(i)
+        .call_function(
+            "function () { const e = document.querySelector('[contenteditable]'); return e ? e.textContent : ''; }",
+            &[],
+        )
+        .expect("read the editor");
+    v.as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
+    // A page that never takes the Enter: the prompt sits typed in its editor while
+    // angrav waits for the submission's effect.
+    let w = open(&[Window::new(Layout::Current, "interrupted").scenario("deaf")]);
+    let state = OwnState::new("interrupted");
+    std::fs::create_dir_all(&state.0).unwrap();
+    let file = state.0.join("prompt.txt");
+    std::fs::write(&file, format!("a long prompt {}", "x".repeat(200 * 1024))).unwrap();
+    let file = file.to_str().unwrap();
+    let (mut child, _out) = common::spawn_angrav(&["--session", w.id(0), "prompt", "-f", file]);
+    let by = Instant::now() + PATIENCE;
+    while !editor_text(&w, 0).contains("a long prompt") {
+        assert!(Instant::now() < by, "the prompt was never typed");
+    }
+    let pid = child.0.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
+    // Out of the editor again before angrav ended; never received.
+    assert_eq!(editor_text(&w, 0).trim(), "");
+    assert!(w.received(0).is_empty());
+    assert!(angrav::sim::receipts("interrupted").is_empty());
+}
