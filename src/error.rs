@@ -28,6 +28,8 @@ pub enum Error {
     },
     /// The window's agent panel is closed.
     NoPanel,
+    /// The panel shows, but these roles of it (`input`, `conversation`) cannot be read.
+    Unreadable(Vec<String>),
     /// The probe library vanished from its world (the page navigated).
     ContextGone,
     /// The prompt was refused before anything was typed (busy agent, draft, ...).
@@ -49,6 +51,8 @@ pub enum Error {
         pending: String,
     },
     Sim(SimError),
+    /// The language server (`--ls`, or the one found).
+    Ls(crate::ls::LsError),
     /// The state directory (aliases, groups, the journal).
     State(crate::state::StateError),
     /// Anything else that failed, said in a sentence.
@@ -80,6 +84,7 @@ impl Error {
         "session_not_found",
         "session_ambiguous",
         "no_panel",
+        "unreadable",
         "context_gone",
         "not_accepted",
         "not_delivered",
@@ -90,6 +95,7 @@ impl Error {
         "endpoint",
         "cdp",
         "simulator",
+        "ls",
         "failed",
     ];
 
@@ -123,6 +129,7 @@ impl Error {
             Error::SessionNotFound { .. } => "session_not_found",
             Error::SessionAmbiguous { .. } => "session_ambiguous",
             Error::NoPanel => "no_panel",
+            Error::Unreadable(_) => "unreadable",
             Error::ContextGone => "context_gone",
             Error::NotAccepted(_) => "not_accepted",
             Error::NotDelivered(_) => "not_delivered",
@@ -139,6 +146,7 @@ impl Error {
             ) => "endpoint",
             Error::Cdp(_) => "cdp",
             Error::Sim(_) => "simulator",
+            Error::Ls(_) => "ls",
             Error::Failed(_) => "failed",
             Error::Served { code, .. } => code,
         }
@@ -208,6 +216,11 @@ impl fmt::Display for Error {
                     "the agent panel is not open in this window; open it (View > Agent) and try again"
                 )
             }
+            Error::Unreadable(roles) => write!(
+                f,
+                "the agent panel shows, but its {} cannot be read (its markup changed?); nothing was done: run 'angrav doctor' to see which markers no longer match, and add yours with --selectors",
+                roles.join(" and ")
+            ),
             Error::ContextGone => write!(
                 f,
                 "the page navigated while angrav was reading it; try again"
@@ -231,6 +244,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Sim(e) => write!(f, "{e}"),
+            Error::Ls(e) => write!(f, "{e}"),
             Error::State(e) => write!(f, "{e}"),
             Error::Failed(m) | Error::Served { message: m, .. } => write!(f, "{m}"),
         }
@@ -268,5 +282,11 @@ impl From<ProfileError> for Error {
 impl From<crate::state::StateError> for Error {
     fn from(e: crate::state::StateError) -> Self {
         Error::State(e)
+    }
+}
+
+impl From<crate::ls::LsError> for Error {
+    fn from(e: crate::ls::LsError) -> Self {
+        Error::Ls(e)
     }
 }

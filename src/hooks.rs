@@ -97,7 +97,7 @@ impl Config {
             .map(|s| {
                 serde_json::from_value::<State>(s.into()).map_err(|_| {
                     Error::Usage(format!(
-                        "--on: unknown state '{s}' (idle, thinking, awaiting_approval, error, no_panel)"
+                        "--on: unknown state '{s}' (idle, thinking, awaiting_approval, error, no_panel, unreadable)"
                     ))
                 })
             })

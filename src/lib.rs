@@ -34,6 +34,7 @@ pub mod event;
 pub mod hooks;
 pub mod journal;
 pub mod locate;
+pub mod ls;
 pub mod monitor;
 pub mod names;
 pub mod panel;

@@ -146,6 +146,9 @@ pub enum State {
     AwaitingApproval,
     Error,
     NoPanel,
+    /// The panel shows, but its editor or its conversation cannot be read (the
+    /// snapshot's `unreadable` names which): the markup changed beyond the profile.
+    Unreadable,
     /// The page did not answer a probe in time: its main thread is busy or frozen,
     /// or its endpoint is lost. The window is still there.
     Unresponsive,
@@ -159,6 +162,7 @@ impl State {
             State::AwaitingApproval => "awaiting_approval",
             State::Error => "error",
             State::NoPanel => "no_panel",
+            State::Unreadable => "unreadable",
             State::Unresponsive => "unresponsive",
         }
     }
@@ -194,6 +198,10 @@ pub struct Snapshot {
     pub mode: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
+    /// The roles that could not be read in a panel that shows (`input`,
+    /// `conversation`): the state is then `unreadable`.
+    #[serde(default)]
+    pub unreadable: Vec<String>,
     /// Which profile markers matched: why angrav reads the state as it does.
     pub markers: Vec<String>,
     /// Changes whenever anything above does (computed in the page).
@@ -238,6 +246,7 @@ impl Snapshot {
             agent_messages,
             answer_blocks,
             turn_open,
+            unreadable: Vec::new(),
             markers: Vec::new(),
             key: "unresponsive".into(),
             panel_frame: false,

@@ -29,6 +29,9 @@ pub struct Profile {
     pub send: Vec<String>,
     pub new_conversation: Vec<String>,
     pub disabled_class: Vec<String>,
+    /// Popups of the panel that render outside it (in `document.body`): approvals
+    /// and errors are read in them too.
+    pub popup: Vec<String>,
     pub conversation: Vec<String>,
     pub user_message: Vec<String>,
     /// Where a user message's own text is, inside its box.

@@ -208,7 +208,7 @@ fn workspace(title: &str, profile: &Profile) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-fn short_id(id: &str, all: &[String]) -> String {
+pub(crate) fn short_id(id: &str, all: &[String]) -> String {
     let chars: Vec<char> = id.chars().collect();
     let mut n = MIN_ID.min(chars.len());
     while n < chars.len() {

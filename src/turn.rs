@@ -151,6 +151,7 @@ fn deliver(
     let before = panel.probe()?;
     match before.state {
         State::NoPanel => return Err(Error::NoPanel),
+        State::Unreadable => return Err(Error::Unreadable(before.unreadable)),
         State::Thinking | State::AwaitingApproval | State::Unresponsive => {
             return Err(Error::NotAccepted(format!(
                 "the agent is busy ({}); wait for it with 'angrav wait' first",
@@ -563,6 +564,7 @@ mod tests {
             title: None,
             mode: None,
             model: None,
+            unreadable: Vec::new(),
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,

@@ -1,6 +1,7 @@
 //! The demo, as a newcomer runs it with no Antigravity open: the simulated chats,
-//! each answering in its own words, one stopping for approval and one in error, and
-//! nothing left in the temporary directory afterwards.
+//! each answering in its own words, one stopping for approval and one in error, a
+//! conversation only the language server knows and the quota, and nothing left in
+//! the temporary directory afterwards.
 
 mod common;
 
@@ -58,6 +59,17 @@ fn the_demo_shows_every_outcome_and_leaves_nothing_behind() {
         assert!(row("delta").contains("error"), "{out}");
         assert!(
             row("alpha").contains("idle") && row("beta").contains("idle"),
+            "{out}"
+        );
+        // The language server's side: a conversation no window shows, and the quota.
+        let unrendered = out
+            .lines()
+            .find(|l| l.contains("  epsilon  "))
+            .unwrap_or_else(|| panic!("no unrendered conversation: {out}"));
+        assert!(unrendered.contains("awaiting_approval"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("Claude Sonnet 4.5") && l.contains("(exhausted)")),
             "{out}"
         );
     }

@@ -45,13 +45,14 @@ fn doctor_names_the_role_whose_marker_is_gone() {
     let session = &report["sessions"][0];
     assert_eq!(role(session, "input")["matched"], Value::Null, "{session}");
     assert_eq!(role(session, "panel_root")["count"], 1);
+    assert_eq!(session["status"]["state"], "unreadable", "{session}");
     let warnings = session["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0]
             .as_str()
             .unwrap()
-            .starts_with("input matched nothing"),
+            .starts_with("input cannot be read"),
         "{warnings:?}"
     );
     let o = angrav(&["doctor", "--session", id]);
@@ -62,7 +63,7 @@ fn doctor_names_the_role_whose_marker_is_gone() {
             .any(|l| l.trim_start().starts_with("input ") && l.ends_with("none matched")),
         "{text}"
     );
-    assert!(text.contains("warning: input matched nothing"), "{text}");
+    assert!(text.contains("warning: input cannot be read"), "{text}");
 
     // The user's fix: the editor's new marker laid over the built-in profile.
     let file = std::env::temp_dir().join(format!("angrav-fix-{}.json", std::process::id()));
@@ -173,4 +174,68 @@ fn sessions_list_all_shows_the_agent_manager_as_a_manager() {
     let o = angrav(&["status", "--session", &manager.id]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     drop(closer);
+}
+
+/// A panel that shows but whose editor is gone is `unreadable` (naming the editor) in
+/// `status`, `sessions list`, `sessions watch` and `doctor` (exit 1), never `idle`;
+/// `prompt` refuses before typing anything.
+#[test]
+fn a_panel_without_its_editor_is_unreadable_everywhere_and_takes_no_prompt() {
+    let w = common::open(&[
+        Window::new(Layout::Current, "no-editor").history(1),
+        Window::new(Layout::LegacyFrame, "no-editor-legacy").history(1),
+    ]);
+    let (_watch, rx) = common::spawn_angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+        "sessions",
+        "watch",
+    ]);
+    let line = || -> Value {
+        serde_json::from_str(&rx.recv_timeout(Duration::from_secs(60)).expect("a line")).unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(line()["type"], "snapshot");
+    }
+    for i in 0..2 {
+        w.panel(i)
+            .call_function(
+                "function () { document.querySelector('[contenteditable]').remove(); }",
+                &[],
+            )
+            .unwrap();
+    }
+    let mut changed: Vec<Value> = (0..2).map(|_| line()).collect();
+    changed.sort_by_key(|e| e["session"]["target_id"] != w.id(0));
+    for (i, e) in changed.iter().enumerate() {
+        assert_eq!(e["session"]["target_id"], w.id(i), "{e}");
+        assert_eq!(
+            (&e["previous"], &e["current"]),
+            (&"idle".into(), &"unreadable".into()),
+            "{e}"
+        );
+    }
+    let list = angrav_json(&["sessions", "list"], 0);
+    for i in 0..2 {
+        let what = format!("window {i}");
+        let s = angrav_json(&["--session", w.id(i), "status"], 0);
+        assert_eq!(s["state"], "unreadable", "{what}: {s}");
+        assert_eq!(s["unreadable"], serde_json::json!(["input"]), "{what}: {s}");
+        let listed = common::by_target(&list, w.id(i)).unwrap();
+        assert_eq!(listed["state"], "unreadable", "{what}: {listed}");
+        let report = angrav_json(&["doctor", "--session", w.id(i)], 1);
+        assert_eq!(report["sessions"][0]["status"]["state"], "unreadable");
+        let o = angrav(&["--json", "--session", w.id(i), "prompt", "never typed"]);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        let err: Value = serde_json::from_str(&stderr(&o)).unwrap();
+        assert_eq!(err["error"]["code"], "unreadable", "{what}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains("input"),
+            "{err}"
+        );
+        assert!(w.received(i).is_empty(), "{what}");
+    }
 }

@@ -393,3 +393,58 @@ fn a_change_between_two_watches_is_seen_by_the_second() {
         .unwrap();
     assert_eq!(s2.answer_blocks, 4, "{s2:?}");
 }
+
+/// The same script on every layout in every arrangement of its markup (wrapped once
+/// more, a container holding the whole panel, no container id, cards in a popup
+/// outside the panel): the same results everywhere.
+#[test]
+fn every_layout_in_every_arrangement_reads_and_acts_alike() {
+    use angrav::sim::Arrangement;
+    std::thread::scope(|scope| {
+        for layout in Layout::ALL {
+            scope.spawn(move || {
+                for arrange in Arrangement::ALL {
+                    arrangement_script(layout, arrange);
+                }
+            });
+        }
+    });
+}
+
+fn arrangement_script(layout: Layout, arrange: angrav::sim::Arrangement) {
+    let what = format!("{} {}", layout.name(), arrange.name());
+    let win = |start: &str| {
+        Window::new(layout, "arranged")
+            .arrange(arrange)
+            .scenario("instant")
+            .start(start)
+    };
+    let w = open(&[win("idle"), win("approval"), win("error"), win("quota")]);
+    let s = angrav_json(&["--session", w.id(0), "status"], 0);
+    assert_eq!(s["state"], "idle", "{what}: {s}");
+    two_turns(w.id(0), &what);
+    let s = angrav_json(&["--session", w.id(0), "status"], 0);
+    assert_eq!(
+        (&s["state"], &s["user_messages"], &s["agent_messages"]),
+        (&json!("idle"), &json!(2), &json!(2)),
+        "{what}: {s}"
+    );
+    assert_eq!(s["unreadable"], json!([]), "{what}: {s}");
+
+    let s = angrav_json(&["--session", w.id(1), "status"], 0);
+    assert_eq!(s["state"], "awaiting_approval", "{what}: {s}");
+    assert_eq!(s["approval"]["kind"], "command", "{what}: {s}");
+    assert_eq!(s["approval"]["command"], "cargo test", "{what}: {s}");
+    assert_eq!(s["approvals"], json!(["Run", "Reject"]), "{what}: {s}");
+    let r = angrav_json(&["--session", w.id(1), "approve"], 0);
+    assert_eq!(r["pressed"], "Run", "{what}: {r}");
+    assert_eq!(common::pressed(&w, 1), ["Run"], "{what}");
+    assert_eq!(r["state"], "idle", "{what}: {r}");
+
+    let s = angrav_json(&["--session", w.id(2), "status"], 0);
+    assert_eq!(s["state"], "error", "{what}: {s}");
+    assert_eq!(s["error"], "Agent terminated due to error", "{what}: {s}");
+    let s = angrav_json(&["--session", w.id(3), "status"], 0);
+    assert_eq!(s["state"], "error", "{what}: {s}");
+    assert_eq!(s["quota_resume"], "5:42 PM", "{what}: {s}");
+}

@@ -5,8 +5,11 @@ use std::time::Duration;
 use super::output::{self, print_list};
 use super::wait::{print_report, report_code, with_live};
 use super::{Args, endpoints, profile};
+use crate::ls::Ls;
+use crate::panel::Deadline;
 use crate::panel::Layout;
 use crate::registry::Registry;
+use crate::sim::ls::{Conversation, Gate, SimLs};
 use crate::sim::{Simulator, Window};
 use crate::waiter::{Status, Strategy, WaitSpec};
 use crate::{Error, exit};
@@ -17,11 +20,17 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
         let layout = a.layouts[i % a.layouts.len()];
         sim.open(&Window::new(layout, &workspace_name(i)).scenario(&a.scenario))?;
     }
+    let ls = SimLs::start(&SimLs::new_token(), SimLs::demo_conversations())?;
     let ep = sim.endpoint().label();
     output::line(ep);
     output::message(&format!(
         "simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
         a.windows
+    ));
+    output::message(&format!(
+        "its language server: angrav --cdp {ep} --ls {} --ls-token {} sessions list --all",
+        ls.url(),
+        ls.token()
     ));
     loop {
         std::thread::park();
@@ -65,6 +74,9 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     if real {
         return Ok(exit::OK);
     }
+    if !a.json {
+        language_server()?;
+    }
     let prompt = "Summarise what this workspace is for, with an example.";
     if !a.json {
         output::line(&format!("\nprompt to every chat: {prompt}\n"));
@@ -98,6 +110,28 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     } else {
         report_code(&report)
     })
+}
+
+/// The simulated language server's side: a conversation no window shows, waiting for
+/// approval, and the models' quota.
+fn language_server() -> Result<(), Error> {
+    let sim = SimLs::start(
+        &SimLs::new_token(),
+        vec![
+            Conversation::new("5f0c9a1e-7d2b-4c33-9e41-0a6b1c2d3e4f", "epsilon")
+                .waiting(Gate::Command("npm run build".into())),
+        ],
+    )?;
+    let ls = Ls::given(&sim.url(), sim.token(), "the simulator")?;
+    let deadline = Deadline::within(Duration::from_secs(10));
+    output::line("");
+    output::line("Its language server also knows a conversation no window shows, and the quota:");
+    output::line("");
+    let rows = super::ls::conversation_rows(&ls, &[], deadline)?;
+    super::ls::print_rows(&[], &[], &rows, false);
+    output::line("");
+    super::ls::print_quota(&ls.quota(deadline)?, false);
+    Ok(())
 }
 
 /// What each simulated chat of the demo does with its prompt, by layout: two answer,

@@ -49,7 +49,10 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
     };
     let registry = registry(a)?;
-    let chosen = registry.select(&a.sessions)?;
+    let mut chosen = registry.select(&a.sessions)?;
+    if let Some(model) = &a.model {
+        chosen = super::ls::with_quota_left(a, chosen, model, &registry)?;
+    }
     if chosen.is_empty() {
         return Err(Error::SessionNotFound {
             query: None,

@@ -17,13 +17,10 @@ use crate::{Error, exit};
 const SCRIPT: &str = include_str!("../js/doctor.js");
 
 /// Roles a window with its agent panel open always shows: nothing matched is a warning.
-const EXPECTED: &[&str] = &[
-    "panel_root",
-    "input",
-    "send",
-    "new_conversation",
-    "conversation",
-];
+/// The editor (`input`) and the conversation are judged by the probe's own reading
+/// (its `unreadable`), the one `status` shows, so that the two never disagree: the
+/// conversation may be found without its container marker.
+const EXPECTED: &[&str] = &["panel_root", "send", "new_conversation"];
 
 /// `(role, when)`: a role expected once another matched (answers come after the
 /// user's messages, so a conversation with answers shows user messages too).
@@ -60,6 +57,9 @@ struct Examined<'a> {
     roles: Vec<RoleMatch>,
     /// Everything that keeps this window from reading cleanly.
     warnings: Vec<String>,
+    /// Its language server and how it was found, or why none was (not a warning:
+    /// angrav reads the window without one).
+    ls: super::ls::Found,
 }
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -76,7 +76,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     } else {
         Registry::with(endpoints, profile.clone())?.select(&a.sessions)?
     };
-    let examined: Vec<Examined> = sessions.iter().map(|s| examine(s, &profile)).collect();
+    let mut examined: Vec<Examined> = sessions.iter().map(|s| examine(s, &profile)).collect();
+    let deadline = crate::panel::Deadline::within(a.wait.timeout);
+    for (e, found) in examined
+        .iter_mut()
+        .zip(super::ls::per_window(a, &sessions, deadline)?)
+    {
+        e.ls = found;
+    }
     let clean = !examined.is_empty() && examined.iter().all(|e| e.warnings.is_empty());
     if a.json {
         let report = json!({
@@ -123,6 +130,7 @@ fn examine<'a>(session: &'a Session, profile: &Profile) -> Examined<'a> {
         status: None,
         roles: Vec::new(),
         warnings: Vec::new(),
+        ls: super::ls::Found::default(),
     };
     let read = Panel::attach(&session.window, profile).and_then(|(mut panel, snap)| {
         let page = json!({ "url": session.url, "title": session.title });
@@ -173,15 +181,25 @@ fn warnings(snap: &Snapshot, roles: &[RoleMatch]) -> Vec<String> {
             .filter(|(_, when)| role(when).is_some_and(|r| r.matched.is_some()))
             .map(|(name, _)| *name),
     );
+    let tried = |r: &RoleMatch| {
+        r.alternatives
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for r in snap.unreadable.iter().filter_map(|name| role(name)) {
+        out.push(format!(
+            "{} cannot be read in a window whose panel was found: the state is unreadable (tried: {})",
+            r.role,
+            tried(r)
+        ));
+    }
     for r in expected.filter_map(missed) {
         out.push(format!(
             "{} matched nothing in a window whose panel was found (tried: {})",
             r.role,
-            r.alternatives
-                .iter()
-                .map(|a| a.value.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            tried(r)
         ));
     }
     out
@@ -218,6 +236,7 @@ fn print_examined(e: &Examined) {
         };
         output::line(&format!("  {:width$}  {found}", r.role));
     }
+    output::line(&format!("  ls:     {}", e.ls));
     for w in &e.warnings {
         output::line(&format!("  warning: {w}"));
     }

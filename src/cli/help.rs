@@ -121,7 +121,7 @@ const ANY: Flag = Flag {
 const ALL: Flag = Flag {
     name: "--all",
     shown: "--all",
-    text: "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager",
+    text: "sessions wait: end when every chat has stopped, closed or failed [default]; sessions list: also list the Agent Manager and the language server's conversations",
 };
 const NO_EXTRACT: Flag = Flag {
     name: "--no-extract",
@@ -297,10 +297,37 @@ const SERVER: Flag = Flag {
     text: "ask running angrav serves (http://HOST:PORT[?token=TOKEN]; repeatable or comma-separated) instead of attaching: sessions list|wait|fanout|run|watch|approve|deny, status, prompt, wait, output, history, new, approve, deny, cancel, with the same output; with several, each session gets a host (NAME, else HOST:PORT) and may be named HOST/ID, and a serve that cannot be reached is reported unreachable (exit 1); the token from the URL, else ANGRAV_TOKEN, else serve.token in the state directory [env: ANGRAV_SERVERS, ANGRAV_SERVER]",
 };
 
+const LS: Flag = Flag {
+    name: "--ls",
+    shown: "--ls URL",
+    text: "Antigravity's language server: http://127.0.0.1:PORT (https:// is reached through a window's page) [env: ANGRAV_LS] [default: found per window: the panel's own requests, window.__APP_CONFIG__, else a local language_server process]",
+};
+const LS_TOKEN: Flag = Flag {
+    name: "--ls-token",
+    shown: "--ls-token T",
+    text: "the language server's token (its --csrf_token), with --ls [env: ANGRAV_LS_TOKEN]",
+};
+const CONVERSATION: Flag = Flag {
+    name: "--conversation",
+    shown: "--conversation ID",
+    text: "a conversation of the language server, whether a window shows it or not: any unique prefix of its id, or its workspace name (see sessions list --all)",
+};
+const CONVERSATION_WATCH: Flag = Flag {
+    name: "--conversation",
+    shown: "--conversation ID|all",
+    text: "follow a conversation of the language server (or all of them) instead of the windows: read every 500 ms, a snapshot line each, then state_change, new_session, session_closed (not recorded in the journal)",
+};
+const MODEL: Flag = Flag {
+    name: "--model",
+    shown: "--model M",
+    text: "skip the chats whose model (as their panel shows it) is M while the language server says M's quota is exhausted (until its reset time, checked at the start)",
+};
+
 /// The flags of `approve` and `deny`.
 const ANSWER_FLAGS: &[&Flag] = &[
     &SERVER,
     &SESSION_ONE,
+    &CONVERSATION,
     &WAIT_TURN,
     &TIMEOUT,
     &SETTLE,
@@ -308,13 +335,18 @@ const ANSWER_FLAGS: &[&Flag] = &[
 ];
 
 /// Flags every command takes that talks to Antigravity.
-const COMMON: &[&Flag] = &[&CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE];
+const COMMON: &[&Flag] = &[
+    &CDP, &JSON, &RAW, &SELECTORS, &COLOR, &NO_STATE, &LS, &LS_TOKEN,
+];
 
 /// The flags in the order the whole help lists them.
 const ALL_FLAGS: &[&Flag] = &[
     &CDP,
     &SERVER,
+    &LS,
+    &LS_TOKEN,
     &SESSION,
+    &CONVERSATION,
     &JSON,
     &RAW,
     &SELECTORS,
@@ -341,6 +373,7 @@ const ALL_FLAGS: &[&Flag] = &[
     &WEBHOOK,
     &NOTIFY,
     &POLICY,
+    &MODEL,
     &FILE,
     &TASK,
     &LANG,
@@ -367,7 +400,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager)",
+        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager, and every conversation of the language server, as kind conversation, joined to the window that shows it)",
         flags: &[&SERVER, &ALL, &GROUP, &TIMEOUT],
         common: true,
     },
@@ -432,6 +465,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[
             &SERVER,
             &SESSION_MANY,
+            &CONVERSATION_WATCH,
             &GROUP,
             &UNTIL_IDLE,
             &COUNT,
@@ -467,6 +501,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval or in error gets no more until idle again. --resume takes up the journal's last run after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130). --timeout bounds the whole run (default none)",
         flags: &[
             &SESSION_MANY,
+            &MODEL,
             &FILE,
             &PER_SESSION,
             &RETRIES,
@@ -484,7 +519,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "status",
         args: "",
         summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -494,6 +529,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         flags: &[
             &SERVER,
             &SESSION_ONE,
+            &CONVERSATION,
             &FILE,
             &WAIT,
             &WHEN_IDLE,
@@ -509,7 +545,14 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "wait",
         args: "",
         summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT, &SETTLE, &STALL_AFTER],
+        flags: &[
+            &SERVER,
+            &SESSION_ONE,
+            &CONVERSATION,
+            &TIMEOUT,
+            &SETTLE,
+            &STALL_AFTER,
+        ],
         common: true,
     },
     Cmd {
@@ -551,7 +594,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "history",
         args: "",
         summary: "every message of the conversation, oldest first",
-        flags: &[&SERVER, &SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         common: true,
     },
     Cmd {
@@ -573,6 +616,13 @@ pub(super) const COMMANDS: &[Cmd] = &[
         args: "",
         summary: "the main job: against Antigravity, list every chat; against the simulator (started when none answers), also prompt every chat and print the answers",
         flags: &[&SETTLE],
+        common: true,
+    },
+    Cmd {
+        words: "quota",
+        args: "",
+        summary: "each model's remaining quota (a fraction, unknown when the language server leaves it out) and when it refills, from the language server (GetUserStatus)",
+        flags: &[&TIMEOUT],
         common: true,
     },
     Cmd {

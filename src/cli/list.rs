@@ -9,10 +9,34 @@ use crate::{Error, exit};
 /// still unanswered at `--timeout` (when shorter) makes it a timeout.
 pub(super) fn list(a: &Args) -> Result<u8, Error> {
     let deadline = Deadline::within(a.wait.timeout);
-    let registry = registry(a)?;
-    let managers = if a.all { registry.managers() } else { &[] };
-    let listed = registry.states_by(deadline);
-    print_list(&listed, managers, a.json);
+    // The language server's conversations: only when asked for (--all, --ls), so a
+    // plain list costs nothing more. With an LS named, no window is no error.
+    let given = super::ls::given(a)?;
+    let registry = match registry(a) {
+        Err(e) if e.exit_code() != exit::USAGE && given.is_some() => {
+            output::message(&format!(
+                "{e}; listing the language server's conversations only"
+            ));
+            None
+        }
+        other => Some(other?),
+    };
+    let managers = match &registry {
+        Some(r) if a.all => r.managers(),
+        _ => &[],
+    };
+    let listed = registry
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.states_by(deadline));
+    let conversations = if a.all || given.is_some() {
+        super::ls::rows(a, &listed, deadline)?
+    } else {
+        Vec::new()
+    };
+    if conversations.is_empty() || !a.json {
+        print_list(&listed, managers, a.json);
+    }
+    super::ls::print_rows(&listed, managers, &conversations, a.json);
     let unanswered: Vec<&str> = listed
         .iter()
         .filter(|l| l.state == Some(State::Unresponsive))

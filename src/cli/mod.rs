@@ -9,6 +9,7 @@ mod dispatch;
 mod doctor;
 mod help;
 mod list;
+mod ls;
 mod memory;
 mod output;
 mod remote;
@@ -71,6 +72,7 @@ enum Command {
     Cancel,
     SessionsApprove(Option<String>),
     SessionsDeny,
+    Quota,
 }
 
 #[derive(Debug)]
@@ -119,6 +121,14 @@ struct Args {
     server: Vec<String>,
     /// `--upstream [NAME=]URL?token=TOKEN` (repeatable): serves a hub follows.
     upstreams: Vec<String>,
+    /// `--ls URL`, `--ls-token T`: the language server (else `ANGRAV_LS`,
+    /// `ANGRAV_LS_TOKEN`, else found per window).
+    ls: Option<String>,
+    ls_token: Option<String>,
+    /// `--conversation ID`: a conversation of the LS, rendered in a window or not.
+    conversation: Option<String>,
+    /// `dispatch --model M`: chats on M are skipped while its quota is exhausted.
+    model: Option<String>,
     /// The command's words in the command table, and the flags given, by the names
     /// the table knows them by (what `--server` checks).
     words: &'static str,
@@ -193,6 +203,10 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         policy: None,
         server: Vec::new(),
         upstreams: Vec::new(),
+        ls: None,
+        ls_token: None,
+        conversation: None,
+        model: None,
         words: "",
         given: Vec::new(),
     };
@@ -281,6 +295,16 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("policy") => a.policy = Some(text(p.value())?.into()),
             Long("server") => a.server.push(text(p.value())?),
             Long("upstream") => a.upstreams.push(text(p.value())?),
+            Long("ls") => a.ls = Some(text(p.value())?),
+            Long("ls-token") => a.ls_token = Some(text(p.value())?),
+            Long("model") => a.model = Some(text(p.value())?),
+            Long("conversation") => {
+                let c = text(p.value())?;
+                if c.trim().is_empty() {
+                    return Err(usage("--conversation needs an id (or a prefix of one)"));
+                }
+                a.conversation = Some(c)
+            }
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
             Value(v) => words.push(
@@ -394,6 +418,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         "cancel" => Command::Cancel,
         "sessions approve" => Command::SessionsApprove(operand),
         "sessions deny" => Command::SessionsDeny,
+        "quota" => Command::Quota,
         other => unreachable!("'{other}' is in the command table but not parsed"),
     };
     if a.any && a.all {
@@ -542,6 +567,12 @@ fn run(a: Args) -> Result<u8, Error> {
         // These may wait long: a reader that goes away must not leave them running.
         output::exit_when_stdout_closes();
     }
+    if let Some(query) = &a.conversation {
+        if a.command == Command::SessionsWatch {
+            return ls::watch(&a, query);
+        }
+        return ls::conversation(&a, query);
+    }
     if let Some(servers) = remote::servers(&a)? {
         return remote::run(&a, servers);
     }
@@ -598,6 +629,7 @@ fn run(a: Args) -> Result<u8, Error> {
         | Command::Log
         | Command::Turns => memory::run(&a),
         Command::Dispatch => dispatch::run(&a),
+        Command::Quota => ls::quota(&a),
         _ => single::run(&a),
     }
 }

@@ -166,13 +166,22 @@ struct Status<'a> {
     session: &'a Session,
     #[serde(flatten)]
     snapshot: &'a Snapshot,
+    /// The quota of the chat's model, when a language server was named (`--ls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota: Option<&'a crate::ls::model::Quota>,
 }
 
-pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
+pub(super) fn print_status(
+    session: &Session,
+    snap: &Snapshot,
+    quota: Option<&crate::ls::model::Quota>,
+    json: bool,
+) {
     if json {
         return self::json(&Status {
             session,
             snapshot: snap,
+            quota,
         });
     }
     let layout = snap.layout.map_or("none", Layout::name);
@@ -207,6 +216,9 @@ pub(super) fn print_status(session: &Session, snap: &Snapshot, json: bool) {
         shown(&snap.mode),
         shown(&snap.model)
     ));
+    if let Some(q) = quota {
+        line(&format!("  quota:    {}", super::ls::quota_text(q)));
+    }
     line(&format!("  markers:  {}", snap.markers.join("; ")));
 }
 

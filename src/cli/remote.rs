@@ -141,7 +141,7 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
         Command::Status => {
             let (at, s) = fleet.owner(one)?;
             let s: SessionStatus = fleet.call(at, "status", json!({ "session": s }))?;
-            print_status(&s.session, &s.snapshot, json);
+            print_status(&s.session, &s.snapshot, None, json);
             Ok(exit::OK)
         }
         Command::Prompt(_) => {

@@ -46,7 +46,8 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     }
     match &a.command {
         Command::Status => {
-            print_status(session, &snap, a.json);
+            let quota = super::ls::quota_of(a, snap.model.as_deref(), deadline);
+            print_status(session, &snap, quota.as_ref(), a.json);
             Ok(exit::OK)
         }
         Command::Prompt(_) => {

@@ -19,7 +19,7 @@ function install(profile) {
   const SEL = {
     user: joined(P.user_message), answer: joined(P.answer), thoughts: joined(P.thoughts),
     item: joined(P.user_message.concat(P.answer, P.thoughts)),
-    errorElement: joined(P.error_element), plan: joined(P.approval_plan),
+    errorElement: joined(P.error_element), plan: joined(P.approval_plan), popup: joined(P.popup),
   };
   const matches = (e, sel) => !!sel && e.nodeType === Node.ELEMENT_NODE && e.matches(sel);
   // Every element matching `sel` in the subtrees `parts` (disjoint), roots included.
@@ -65,20 +65,40 @@ function install(profile) {
     }
     return parts;
   };
-  // The innermost visible elements of `parts` whose text holds `needle` (any case),
-  // not looking into elements `skip` rejects. Costs the size of `parts` only.
-  const holding = (parts, needle, skip) => {
-    const n = needle.toLowerCase();
-    const has = (e) => (e.textContent || '').toLowerCase().includes(n);
-    const out = [];
-    const walk = (e) => {
-      let deeper = false;
+  // Where each of `needles` (any case) shows in `parts`: for each needle, the innermost
+  // visible elements whose text holds it. Elements `skip` rejects (the agent's answers
+  // and thoughts, the user's messages) are not looked into, and the text of an element
+  // holding one (`held`) is never taken whole: its other children are searched one by
+  // one. So the cost is that of the chrome and the cards, whatever the size of the
+  // answers around them.
+  const search = (parts, needles, skip, held) => {
+    const lower = needles.map((n) => n.toLowerCase());
+    const out = new Map(needles.map((n) => [n, []]));
+    // `want`: indexes of needles this element's text holds; returns those a child holds.
+    const walk = (e, want) => {
+      const inner = new Set();
       for (const c of e.children) {
-        if (has(c)) { deeper = true; if (!skip(c)) walk(c); }
+        if (skip(c)) continue;
+        if (held.has(c)) { for (const i of walk(c, want)) inner.add(i); continue; }
+        const t = (c.textContent || '').toLowerCase();
+        const has = want.filter((i) => t.includes(lower[i]));
+        if (!has.length) continue;
+        for (const i of has) inner.add(i);
+        const deeper = walk(c, has);
+        if (visible(c)) for (const i of has) if (!deeper.has(i)) out.get(needles[i]).push(c);
       }
-      if (!deeper && visible(e)) out.push(e);
+      return inner;
     };
-    for (const p of parts) if (!skip(p) && has(p)) walk(p);
+    const all = needles.map((_, i) => i);
+    for (const p of parts) {
+      if (skip(p)) continue;
+      if (held.has(p)) { walk(p, all); continue; }
+      const t = (p.textContent || '').toLowerCase();
+      const has = all.filter((i) => t.includes(lower[i]));
+      if (!has.length) continue;
+      const deeper = walk(p, has);
+      if (visible(p)) for (const i of has) if (!deeper.has(i)) out.get(needles[i]).push(p);
+    }
     return out;
   };
   // A label, with an optional shortcut suffix (`RunAlt+⏎`), longest labels first.
@@ -127,26 +147,70 @@ function install(profile) {
     };
   }
 
-  // The element whose children are the rows, and the panel's parts outside it.
+  // The panel's shape: the conversation container (when one matches), the element
+  // whose children are the rows, the editor and its box, and the parts of the panel
+  // outside the rows (`chrome`). No marker excludes another: the container may hold
+  // the whole panel, header and editor included, and wrappers come and go at any
+  // level. So the editor is looked for in the whole panel, and the rows are the
+  // children of the outermost element that holds the messages but none of the panel's
+  // controls (the editor, its box, the new-conversation button), past wrappers.
+  // What `shape` found in a panel root, taken again while it still holds (a watch's
+  // probes then do not search the whole transcript for the editor each time).
+  const kept = new WeakMap();
   function shape(root) {
     const [container] = first([root], P.conversation);
-    const chrome0 = container ? outside(root, container) : [root];
-    const [box] = first(chrome0, P.input_box);
-    const input = findInput(chrome0);
-    const excluded = [box, input && input.e].filter(Boolean);
-    let parent = container;
+    const was = kept.get(root) || {};
+    const still = (x) => !!x && x.e.isConnected && root.contains(x.e) && x.e.matches(x.marker);
+    const look = (sels) => { const [e, marker] = first([root], sels); return e ? { e, marker } : null; };
+    const box = still(was.box) ? was.box : look(P.input_box);
+    // The editor found before, named by the first alternative it matches now (a
+    // read-only editor matches other alternatives than an editable one).
+    const input = still(was.input) && visible(was.input.e)
+      ? { e: was.input.e, marker: valid(P.input).find((s) => was.input.e.matches(s)) } : findInput([root]);
+    const fresh = still(was.fresh) ? was.fresh : look(P.new_conversation);
+    const controls = [box, input, fresh].filter(Boolean).map((x) => x.e);
+    const excluded = [box, input].filter(Boolean).map((x) => x.e);
+    const holdsControl = (e) => controls.some((x) => e.contains(x));
+    let parent = container && !holdsControl(container) ? container : null;
+    let items = 0;
+    let rows = null;
     if (!parent) {
-      // No container matched: the smallest element holding every item.
-      const items = within([root], SEL.item).filter((e) => !excluded.some((x) => x === e || x.contains(e)));
-      if (items.length) {
-        parent = items[0].parentElement;
-        while (parent && parent !== root && !parent.contains(items[items.length - 1])) parent = parent.parentElement;
-        if (items.length === 1 || parent === items[0]) parent = items[0].parentElement;
+      const scope = container || root;
+      // The element around the rows found before, if it still is that.
+      const r = was.rows;
+      if (r && r.isConnected && scope.contains(r) && !holdsControl(r) && (r === scope || holdsControl(r.parentElement)) &&
+        r.querySelector(SEL.item)) {
+        rows = r;
+        items = 1;
+      } else {
+        const found = within([scope], SEL.item).filter((e) => !excluded.some((x) => x === e || x.contains(e)));
+        items = found.length;
+        if (items) {
+          let p = found[0];
+          while (!p.contains(found[items - 1])) p = p.parentElement;
+          while (p !== scope && !holdsControl(p.parentElement)) p = p.parentElement;
+          if (matches(p, SEL.item) && p !== scope) p = p.parentElement;
+          rows = p;
+        }
       }
+      parent = rows;
     }
+    kept.set(root, { box, input, fresh, rows });
     while (parent && parent.children.length === 1 && !matches(parent.firstElementChild, SEL.item)) parent = parent.firstElementChild;
-    return { container, parent, excluded, box, input, chrome: parent ? outside(root, parent) : [root] };
+    return {
+      container, parent, excluded, box: box && box.e, input, fresh: fresh && fresh.e,
+      // The conversation was found: its container, a message, or an empty chat.
+      readable: !!container || items > 0 || (!!fresh && looksDisabled(fresh.e)),
+      chrome: parent ? outside(root, parent) : [root],
+    };
   }
+  const looksDisabled = (b) => {
+    const cls = typeof b.className === 'string' ? b.className.split(/\s+/) : [];
+    return !!b.disabled || P.disabled_class.some((c) => cls.includes(c));
+  };
+
+  // Popups of the panel rendered outside it (approvals, errors in `document.body`).
+  const popups = (root) => outermost(within(outside(doc.documentElement, root), SEL.popup).filter(visible));
 
   function conversation(root, cache) {
     const sh = shape(root);
@@ -184,10 +248,13 @@ function install(profile) {
     const lastUser = users.length ? users[users.length - 1] : null;
     // Where this turn's cards and errors can be: its rows, and the panel after the
     // conversation (all of the panel while no turn boundary was seen).
-    const below = turnRow > 0 ? sh.chrome.filter((p) => before(sh.parent, p)) : sh.chrome;
+    // Popups count wherever they render.
+    const below = turnRow > 0 ? sh.chrome.filter((p) => before(sh.parent, p) || within([p], SEL.popup).length) : sh.chrome;
     return {
       shape: sh, users, answers, messages: msgs, lastUser,
-      rows: rows.slice(turnRow), turn: rows.slice(turnRow).concat(below),
+      rows: rows.slice(turnRow), turn: rows.slice(turnRow).concat(below, popups(root)),
+      // What the user and the agent wrote in this turn: text searches skip it.
+      said: classes.slice(turnRow).flatMap((c) => c.items.map((it) => it.e)),
     };
   }
 
@@ -203,7 +270,7 @@ function install(profile) {
         .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]')))).length > 0;
       return finish({ state: 'no_panel', panel_frame: frame, v2: false, busy: false, error: null, quota_resume: null,
         approval: null, approvals: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
-        answer_blocks: 0, turn_open: false, title: null, mode: null, model: null,
+        answer_blocks: 0, turn_open: false, title: null, mode: null, model: null, unreadable: [],
         markers: found ? ['panel_root hidden: ' + found.marker] : [] });
     }
     c.root = found;
@@ -213,8 +280,14 @@ function install(profile) {
     const sh = conv.shape;
     const parts = conv.turn;
     const isUser = (e) => conv.lastUser !== null && conv.lastUser.contains(e);
-    const answerEls = new Set(conv.messages.flatMap((m) => m.els));
-    const inAnswer = (e) => answerEls.has(e);
+    // Text is searched outside what the user and the agent wrote (an answer may quote
+    // error or quota words), never taking the text of an element around it whole.
+    const said = new Set(conv.said);
+    const held = new Set();
+    for (const e of said) for (let n = e.parentElement; n && !held.has(n); n = n.parentElement) held.add(n);
+    const texts = search(parts, P.error_text.concat(P.quota_text, P.approval_bar_labels, P.approval_card_text,
+      P.approval_collapsed_text), (e) => said.has(e), held);
+    const holding = (t) => texts.get(t) || [];
 
     // busy: a visible marker only (a build may keep a hidden copy at all times)
     const around = conv.rows.concat(sh.chrome);
@@ -234,18 +307,18 @@ function install(profile) {
     let error = null;
     let quota = null;
     for (const t of P.error_text) {
-      if (holding(parts, t, isUser).length) { error = t; markers.push('error_text: ' + t); break; }
+      if (holding(t).length) { error = t; markers.push('error_text: ' + t); break; }
     }
     if (!error) {
       // Quota words count outside answers only: an answer may quote them.
       for (const t of P.quota_text) {
-        const el = holding(parts, t, (e) => isUser(e) || inAnswer(e))[0];
+        const el = holding(t)[0];
         if (!el) continue;
         error = el.textContent.trim();
         markers.push('quota_text: ' + t);
         // The time runs to the sentence's end: a dot not followed by a digit.
         const near = [el, el.parentElement, el.parentElement && el.parentElement.parentElement]
-          .filter(Boolean).map((e) => e.textContent || '');
+          .filter((e) => e && !held.has(e)).map((e) => e.textContent || '');
         for (const p of P.quota_resume_prefix) {
           const found = near.find((x) => x.includes(p));
           if (found) { quota = found.slice(found.indexOf(p) + p.length).split(/\.(?!\d)|\n/)[0].trim().slice(0, 60); break; }
@@ -260,15 +333,20 @@ function install(profile) {
       }
     }
 
-    const approval = approvalIn(parts, btns, isUser, busy, markers);
+    const approval = approvalIn(parts, btns, holding, busy, markers);
     c.approval = approval; // with its controls, for `press_approval`
     const input = sh.input;
     if (input) markers.push('input: ' + input.marker);
 
+    // A panel whose editor or conversation cannot be read is never called idle.
+    const unreadable = [input ? null : 'input', sh.readable ? null : 'conversation'].filter(Boolean);
     let state = 'idle';
     if (error) state = 'error';
     else if (approval) state = 'awaiting_approval';
-    else if (busy) state = 'thinking';
+    else if (unreadable.length) {
+      state = 'unreadable';
+      error = 'the panel shows, but its ' + unreadable.join(' and ') + ' cannot be read: run `angrav doctor`';
+    } else if (busy) state = 'thinking';
     const agents = conv.messages.filter((m) => m.role === 'agent').length;
     const snap = {
       state, panel_frame: false, v2: within(sh.chrome, joined(P.layout_v2)).length > 0, busy, error, quota_resume: quota,
@@ -277,7 +355,7 @@ function install(profile) {
       input_found: !!input, input_editable: !!input && editable(input.e),
       user_messages: conv.users.length, agent_messages: agents, answer_blocks: conv.answers,
       turn_open: conv.messages.length > 0 && conv.messages[conv.messages.length - 1].role === 'user',
-      title: null, mode: null, model: null,
+      title: null, mode: null, model: null, unreadable,
       markers,
     };
     if (!c.lean) about(snap, root, sh);
@@ -287,7 +365,7 @@ function install(profile) {
   // What the agent waits for in this turn: `{kind, command, choices: [{label, e}],
   // many}`; `many`: more than one approval shows (two cards, or a label offered by two
   // controls), so no one control is the answer.
-  function approvalIn(parts, btns, isUser, busy, markers) {
+  function approvalIn(parts, btns, holding, busy, markers) {
     const found = (kind, choices, command, many) => {
       markers.push('approval: ' + kind + (choices.length ? ' (' + choices.map((x) => x.label).join(', ') + ')' : ''));
       return { kind, command: command || null, choices, many: !!many };
@@ -308,9 +386,9 @@ function install(profile) {
     for (const b of btns) offer(labelOf(b, labels), b);
     // File edits: an `Accept all` / `Reject all` bar of plain elements.
     for (const l of P.approval_bar_labels) {
-      for (const e of holding(parts, l, isUser)) offer(labelOf(e, [l]), e);
+      for (const e of holding(l)) offer(labelOf(e, [l]), e);
     }
-    const headings = P.approval_card_text.flatMap((t) => holding(parts, t, isUser));
+    const headings = P.approval_card_text.flatMap(holding);
     const heading = headings[0];
     const many = twice || headings.length > 1;
     const has = (list) => choices.some((x) => list.includes(x.label));
@@ -322,7 +400,7 @@ function install(profile) {
     if (has(P.approval_permission_labels)) return found('permission', choices, null, many);
     if (choices.length) return found('file_edits', choices, null, many);
     // A collapsed step: the choice is hidden until expanded.
-    const steps = P.approval_collapsed_text.flatMap((t) => holding(parts, t, isUser));
+    const steps = P.approval_collapsed_text.flatMap(holding);
     if (steps.length) {
       const expand = byLength(P.approval_expand_labels);
       const open = btns.map((e) => ({ label: labelOf(e, expand), e })).filter((x) => x.label);
@@ -552,14 +630,22 @@ function install(profile) {
   // rows instead of reading the whole transcript again; then it disconnects.
   const HANDOFF_MS = 1000;
   let handoff = null;
+  // A change in, or of, a popup (see `popups`).
+  const popupIn = (r) => {
+    if (!SEL.popup) return false;
+    const t = r.target.nodeType === Node.ELEMENT_NODE ? r.target : r.target.parentElement;
+    if (t && t.closest(SEL.popup)) return true;
+    const holds = (n) => n.nodeType === Node.ELEMENT_NODE && (n.matches(SEL.popup) || !!n.querySelector(SEL.popup));
+    return Array.prototype.some.call(r.addedNodes, holds) || Array.prototype.some.call(r.removedNodes, holds);
+  };
   const forget = (ctx, records) => {
     const root = ctx.root && ctx.root.root;
     const seen = new Set();
     let relevant = false;
     for (const r of records) {
       const t = r.target;
-      // Outside a panel that is still there: nothing of the key can change.
-      if (root && root.isConnected && !root.contains(t) && !t.contains(root)) continue;
+      // Outside a panel that is still there, only its popups can change the key.
+      if (root && root.isConnected && !root.contains(t) && !t.contains(root) && !popupIn(r)) continue;
       relevant = true;
       for (let n = t; n && !seen.has(n); n = n.parentNode) { seen.add(n); ctx.cache.delete(n); }
     }
@@ -760,8 +846,7 @@ function install(profile) {
       const found = panelRoot();
       const [b, marker] = found ? first([found.root], P.new_conversation) : [null, null];
       if (!b) return { clicked: false, reason: 'new-conversation button not found' };
-      const cls = typeof b.className === 'string' ? b.className : '';
-      if (b.disabled || P.disabled_class.some((c) => cls.split(/\s+/).includes(c))) {
+      if (looksDisabled(b)) {
         return { clicked: false, reason: 'the conversation is already empty', marker };
       }
       b.click();

@@ -8,7 +8,7 @@
 //! server binds loopback only, unless told otherwise with `--allow-remote`.
 
 mod api;
-mod http;
+pub(crate) mod http;
 mod table;
 mod upstream;
 mod ws;

@@ -2,6 +2,7 @@
 //! with a simulated agent panel (`fixtures/`). `angrav simulate` and the tests use it.
 
 mod chromium;
+pub mod ls;
 mod server;
 
 use std::fmt;
@@ -43,6 +44,42 @@ impl From<cdp::Error> for SimError {
     }
 }
 
+/// How a window's panel markup is arranged: the same panel, wrapped differently, as
+/// builds change it (see `fixtures/agent.js`). angrav must read every one alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrangement {
+    /// As the markers were first reported.
+    Plain,
+    /// An extra wrapper element at every level.
+    Wrapped,
+    /// The conversation container holds the whole panel, header and editor included.
+    ContainerAll,
+    /// The conversation container has no id.
+    NoId,
+    /// Approval and error cards render in a popup in `document.body`, outside the panel.
+    Popup,
+}
+
+impl Arrangement {
+    pub const ALL: [Arrangement; 5] = [
+        Arrangement::Plain,
+        Arrangement::Wrapped,
+        Arrangement::ContainerAll,
+        Arrangement::NoId,
+        Arrangement::Popup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrangement::Plain => "plain",
+            Arrangement::Wrapped => "wrapped",
+            Arrangement::ContainerAll => "container-all",
+            Arrangement::NoId => "no-id",
+            Arrangement::Popup => "popup",
+        }
+    }
+}
+
 /// One simulated editor window.
 #[derive(Debug, Clone)]
 pub struct Window {
@@ -60,6 +97,10 @@ pub struct Window {
     /// In the `v2` layout: the 2.x desktop app's markers, the profile's other
     /// alternatives (see `fixtures/agent.js`).
     pub alt: bool,
+    pub arrange: Arrangement,
+    /// The language server its panel calls, with the token and the conversation it
+    /// shows: `(url, token, conversation id)`.
+    pub ls: Option<(String, String, String)>,
 }
 
 impl Window {
@@ -72,7 +113,16 @@ impl Window {
             history: 0,
             panel: true,
             alt: false,
+            arrange: Arrangement::Plain,
+            ls: None,
         }
+    }
+
+    /// Its panel calls this language server about this conversation, as
+    /// Antigravity's panel does (see `fixtures/agent.js`).
+    pub fn ls(mut self, ls: &ls::SimLs, conversation: &str) -> Window {
+        self.ls = Some((ls.url(), ls.token().to_string(), conversation.to_string()));
+        self
     }
 
     pub fn scenario(mut self, s: &str) -> Window {
@@ -100,10 +150,23 @@ impl Window {
         self
     }
 
+    pub fn arrange(mut self, a: Arrangement) -> Window {
+        self.arrange = a;
+        self
+    }
+
     fn path(&self) -> String {
         let enc = cdp::discovery::percent_encode;
+        let ls = self.ls.as_ref().map_or(String::new(), |(url, token, id)| {
+            format!(
+                "&ls={}&lstoken={}&cascade={}",
+                enc(url),
+                enc(token),
+                enc(id)
+            )
+        });
         format!(
-            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}",
+            "/workbench.html?layout={}&workspace={}&scenario={}&start={}&history={}&panel={}&alt={}&arrange={}{ls}",
             self.layout.name(),
             enc(&self.workspace),
             enc(&self.scenario),
@@ -111,6 +174,7 @@ impl Window {
             self.history,
             if self.panel { "open" } else { "closed" },
             u8::from(self.alt),
+            self.arrange.name(),
         )
     }
 }

@@ -9,8 +9,8 @@
 //! rounds: how many prompts arrived exactly once, and whether every one reported
 //! `done` did), `dispatch` (100 prompts over 20 chats: the gap from a chat seen done
 //! to its next prompt, and the total time against the ideal), `transcript` (the
-//! page's script time with a 20 MB transcript that streams a node every 200 ms,
-//! without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
+//! page's script time with a 20 MB transcript of many turns, and with a 5 MB current
+//! turn, each streaming a node every 200 ms, without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
 //! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
 //! CPU and RSS), `journal` (`sessions watch` event latency with the journal and with
 //! `--no-state`, at 10 windows), `list` (`sessions list --json` at 1, 10 and 30
@@ -931,7 +931,8 @@ const GROW: &str = "function (mb) {
   const turn = Array.from(conv.children).slice(0, 2);
   const filler = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(180);
   let size = conv.textContent.length;
-  while (size < mb * 1e6) {
+  const t0 = performance.now();
+  while (size < mb * 1e6 && performance.now() - t0 < 1000) {
     for (const row of turn) {
       const copy = row.cloneNode(true);
       const answer = copy.querySelector('.rendered-markdown');
@@ -955,7 +956,31 @@ const STREAM: &str = "function () {
   }, 200);
 }";
 
+/// Builds one long current turn: 10 KB paragraphs appended to the last answer until
+/// the conversation holds `mb` MB of text; returns its size in MB.
+const GROW_TURN: &str = "function (mb) {
+  const conv = document.getElementById('conversation');
+  const answer = Array.from(conv.querySelectorAll(':scope > :last-child .rendered-markdown')).pop();
+  const filler = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(180);
+  let size = conv.textContent.length;
+  const t0 = performance.now();
+  while (size < mb * 1e6 && performance.now() - t0 < 1000) {
+    const p = document.createElement('p');
+    p.textContent = filler;
+    answer.appendChild(p);
+    size += filler.length;
+  }
+  return conv.textContent.length / 1e6;
+}";
+
+/// The page's cost of being watched: a 20 MB transcript of many turns, and a 5 MB
+/// current turn (one long answer), each streaming a node every 200 ms.
 fn transcript(sim: &Simulator) {
+    page_cost(sim, GROW, 20, "transcript of many turns");
+    page_cost(sim, GROW_TURN, 5, "current turn");
+}
+
+fn page_cost(sim: &Simulator, grow: &str, size: u32, what: &str) {
     let t = sim
         .open(&Window::new(Layout::Current, "transcript").history(2))
         .unwrap();
@@ -965,7 +990,15 @@ fn transcript(sim: &Simulator) {
         t.web_socket_debugger_url.clone().unwrap(),
     );
     let mut panel = Panel::attach(&window, &Profile::default()).unwrap().0;
-    let mb = panel.call_function(GROW, &[20.into()]).unwrap();
+    // In steps of a second or so: a busy machine must not make one call time out.
+    let mut mb = 0.0;
+    while mb < f64::from(size) {
+        mb = panel
+            .call_function(grow, &[size.into()])
+            .unwrap()
+            .as_f64()
+            .unwrap();
+    }
     // What one full read of it costs (a `status`, or a watch's first look).
     let full: Vec<Duration> = (0..5)
         .map(|_| {
@@ -979,7 +1012,7 @@ fn transcript(sim: &Simulator) {
         })
         .collect();
     println!(
-        "a full probe of the 20 MB transcript, in the page: {}",
+        "a full probe of a {mb:.1} MB {what}, in the page: {}",
         summary(full)
     );
     panel.call_function(STREAM, &[]).unwrap();
@@ -1002,9 +1035,9 @@ fn transcript(sim: &Simulator) {
     let _ = watch.kill();
     let _ = watch.wait();
     println!(
-        "transcript of {:.1} MB streaming a node every 200 ms, page main thread over 15 s: script {script0:.2} % without angrav, {script1:.2} % with `sessions watch` (+{:.2} points); all tasks {task0:.2} % / {task1:.2} %",
-        mb.as_f64().unwrap_or(0.0),
-        script1 - script0
+        "{what} of {mb:.1} MB streaming a node every 200 ms, page main thread over 15 s: script {script0:.2} % without angrav, {script1:.2} % with `sessions watch` (+{:.2} points); all tasks {task0:.2} % / {task1:.2} % (+{:.2} points)",
+        script1 - script0,
+        task1 - task0
     );
     sim.close(&t.id).unwrap();
 }

@@ -342,3 +342,78 @@ pub fn pressed(w: &Windows, i: usize) -> Vec<String> {
         .expect("read #sim-pressed");
     serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
 }
+
+/// Checks `v` against `shape`, a description in the subset of JSON Schema the
+/// schema uses; the error says where `v` differs.
+pub fn check(root: &Value, shape: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = shape.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("a local reference");
+        let def = &root["$defs"][name];
+        assert!(!def.is_null(), "the schema defines {name}");
+        return check(root, def, v, at);
+    }
+    if let Some(any) = shape.get("anyOf").and_then(Value::as_array) {
+        let errors: Vec<String> = any
+            .iter()
+            .filter_map(|s| check(root, s, v, at).err())
+            .collect();
+        return if errors.len() < any.len() {
+            Ok(())
+        } else {
+            Err(errors.join("; or "))
+        };
+    }
+    if let Some(c) = shape.get("const")
+        && v != c
+    {
+        return Err(format!("{at}: {v} is not {c}"));
+    }
+    if let Some(e) = shape.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        return Err(format!("{at}: {v} is none of {e:?}"));
+    }
+    if let Some(t) = shape.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => panic!("a type is a name or a list of names: {t}"),
+        };
+        let is = |t: &str| match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_u64() || v.is_i64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            other => panic!("unknown type {other}"),
+        };
+        if !types.iter().any(|t| is(t)) {
+            return Err(format!("{at}: {v} is not {types:?}"));
+        }
+    }
+    if let Some(o) = v.as_object() {
+        for r in shape["required"].as_array().into_iter().flatten() {
+            let name = r.as_str().expect("a field name");
+            if !o.contains_key(name) {
+                return Err(format!("{at}: no {name} in {v}"));
+            }
+        }
+        for (k, field) in o {
+            match shape["properties"].get(k) {
+                Some(s) => check(root, s, field, &format!("{at}.{k}"))?,
+                None if shape["additionalProperties"] == false => {
+                    return Err(format!("{at}: {k} is not in the schema"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(a)) = (shape.get("items"), v.as_array()) {
+        for (i, item) in a.iter().enumerate() {
+            check(root, items, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}

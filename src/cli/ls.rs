@@ -1,0 +1,902 @@
+//! The commands that ask the language server: `quota`, the commands on one
+//! conversation (`--conversation ID`), and the conversations `sessions list --all`
+//! adds.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::output::{self, describe};
+use super::single::{print_history, read_input};
+use super::{Args, Command, usage};
+use crate::ls::conversation::Reading;
+use crate::ls::model::{Answer, Quota};
+use crate::ls::{Ls, LsError};
+use crate::panel::{Deadline, Role, State};
+use crate::registry::Listed;
+use crate::{Error, exit};
+
+/// The LS named by `--ls` or `ANGRAV_LS`, with its token (`--ls-token`,
+/// `ANGRAV_LS_TOKEN`); `None` when none is named.
+pub(super) fn given(a: &Args) -> Result<Option<Ls>, Error> {
+    let (url, by) = match (&a.ls, std::env::var("ANGRAV_LS")) {
+        (Some(u), _) => (u.clone(), "--ls"),
+        (None, Ok(u)) if !u.trim().is_empty() => (u, "ANGRAV_LS"),
+        _ => return Ok(None),
+    };
+    let token = a
+        .ls_token
+        .clone()
+        .or_else(|| std::env::var("ANGRAV_LS_TOKEN").ok())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            usage(format!(
+                "{by} needs the language server's token: --ls-token TOKEN or ANGRAV_LS_TOKEN (its --csrf_token)"
+            ))
+        })?;
+    Ls::given(&url, &token, by)
+        .map(Some)
+        .map_err(|e| usage(e.to_string()))
+}
+
+/// The LS to ask: the one named, else the one found from the windows.
+fn one(a: &Args, deadline: Deadline) -> Result<Ls, Error> {
+    if let Some(ls) = given(a)? {
+        return Ok(ls);
+    }
+    let registry = super::registry(a)?;
+    let found = crate::ls::find::for_windows(registry.sessions(), deadline);
+    let mut first = None;
+    let mut why = Vec::new();
+    for (session, f) in found {
+        match f {
+            Ok(w) if first.is_none() => first = Some(w.ls),
+            Ok(_) => {}
+            Err(e) => why.push(format!("{}: {e}", session.id)),
+        }
+    }
+    first.ok_or_else(|| {
+        LsError::NoneFound(if why.is_empty() {
+            "no window to look in".into()
+        } else {
+            why.join("; ")
+        })
+        .into()
+    })
+}
+
+/// `angrav quota`: each model's remaining fraction and when it refills.
+pub(super) fn quota(a: &Args) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let ls = one(a, deadline)?;
+    let models = ls.quota(deadline)?;
+    print_quota(&models, a.json);
+    Ok(exit::OK)
+}
+
+pub(super) fn print_quota(models: &[Quota], json: bool) {
+    if json {
+        return output::json(&models);
+    }
+    if models.is_empty() {
+        output::message("the language server lists no models");
+        return;
+    }
+    let name = |q: &Quota| {
+        q.label
+            .clone()
+            .or_else(|| q.model.clone())
+            .unwrap_or_else(|| "-".into())
+    };
+    let w = models
+        .iter()
+        .map(|q| name(q).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("MODEL".len());
+    output::line(&format!("{:w$}  {:9}  RESETS", "MODEL", "REMAINING"));
+    for q in models {
+        let reset = q.reset.as_deref().unwrap_or("-");
+        let note = if q.exhausted { "  (exhausted)" } else { "" };
+        output::line(&format!("{:w$}  {:9}  {reset}{note}", name(q), left(q)));
+    }
+}
+
+/// `60 %`, or `unknown` when the LS leaves the fraction out.
+fn left(q: &Quota) -> String {
+    match q.remaining {
+        Some(r) => format!("{:.0} %", r * 100.0),
+        None => "unknown".into(),
+    }
+}
+
+/// `Gemini 3 Pro: 60 % left, resets 2026-...`, for `status`.
+pub(super) fn quota_text(q: &Quota) -> String {
+    format!(
+        "{}: {} left{}, resets {}",
+        q.label.as_deref().or(q.model.as_deref()).unwrap_or("-"),
+        left(q),
+        if q.exhausted { " (exhausted)" } else { "" },
+        q.reset.as_deref().unwrap_or("-")
+    )
+}
+
+/// The quota of the model a chat's panel shows, when a language server is named
+/// (`--ls`; nothing is looked for otherwise, so `status` costs nothing more). A
+/// language server that fails is said on stderr, and `status` goes on without it.
+pub(super) fn quota_of(a: &Args, model: Option<&str>, deadline: Deadline) -> Option<Quota> {
+    let ls = match given(a) {
+        Ok(Some(ls)) => ls,
+        _ => return None,
+    };
+    let model = model?;
+    match ls.quota(deadline) {
+        Ok(models) => models.into_iter().find(|q| q.is(model)),
+        Err(e) => {
+            output::message(&format!("no quota shown: {e}"));
+            None
+        }
+    }
+}
+
+/// A conversation's `session` object: the vocabulary's `{id, target_id, workspace,
+/// title, endpoint}`, with no window (`target_id` null), its summary as the title,
+/// the LS as the endpoint, and the full `conversation_id`.
+fn session_object(r: &Reading, id: &str, ls: &Ls) -> Value {
+    json!({
+        "id": id,
+        "target_id": null,
+        "workspace": r.workspace,
+        "title": r.conversation.summary.clone().unwrap_or_default(),
+        "endpoint": ls.url,
+        "conversation_id": r.conversation.id,
+    })
+}
+
+/// The commands on one conversation, named by `--conversation`.
+pub(super) fn conversation(a: &Args, query: &str) -> Result<u8, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let prompt_text = match &a.command {
+        Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
+        _ => None,
+    };
+    let ls = one(a, deadline)?;
+    let found = ls.find(query, deadline)?;
+    let id = found.id.clone();
+    let short = short_ids(&ls, deadline)?
+        .into_iter()
+        .find(|(full, _)| *full == id)
+        .map_or_else(|| id.clone(), |(_, s)| s);
+    match &a.command {
+        Command::Status => {
+            let (r, _) = ls.read(&id, deadline)?;
+            print_status(&r, &short, &ls, a.json);
+            Ok(exit::OK)
+        }
+        Command::History => {
+            print_history(&ls.history(&id, deadline)?, a.json);
+            Ok(exit::OK)
+        }
+        Command::Approve(choice) => {
+            if let Some(c) = choice {
+                return Err(usage(format!(
+                    "a conversation's approval is answered by step: approve takes no CHOICE ('{c}') with --conversation"
+                )));
+            }
+            answered(a, &ls, &id, &short, Answer::Allow, deadline)
+        }
+        Command::Deny => answered(a, &ls, &id, &short, Answer::Deny, deadline),
+        Command::Prompt(_) => {
+            let text = prompt_text.unwrap_or_default();
+            let sent = ls.send(&id, &text, deadline)?;
+            let (r, _) = ls.read(&id, deadline)?;
+            let session = session_object(&r, &short, &ls);
+            if a.json && !a.wait_answer {
+                output::json(&json!({
+                    "session": session, "delivered": true,
+                    "step_index": sent.step_index, "state": sent.state,
+                }));
+                return Ok(exit::OK);
+            }
+            let line = format!(
+                "{short}: delivered (step {}); now {}",
+                sent.step_index,
+                sent.state.map_or("unknown", State::name)
+            );
+            if !a.wait_answer {
+                output::line(&line);
+                return Ok(exit::OK);
+            }
+            output::message(&line);
+            waited(a, &ls, &id, &short, deadline)
+        }
+        Command::Wait => waited(a, &ls, &id, &short, deadline),
+        other => Err(usage(format!(
+            "--conversation does not apply to '{}'",
+            super::help::find(&[a.words])
+                .map_or(format!("{other:?}"), |(c, _)| c.words.to_string())
+        ))),
+    }
+}
+
+/// The short id of every conversation: the shortest unique prefix, at least 6.
+fn short_ids(ls: &Ls, deadline: Deadline) -> Result<Vec<(String, String)>, Error> {
+    let ids: Vec<String> = ls
+        .conversations(deadline)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    Ok(ids
+        .iter()
+        .map(|id| (id.clone(), crate::sessions::short_id(id, &ids)))
+        .collect())
+}
+
+fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
+    let approvals: Vec<String> = r
+        .approval
+        .iter()
+        .flat_map(|a| a.choices.iter().map(|c| c.label.clone()))
+        .collect();
+    if json {
+        return output::json(&json!({
+            "session": session_object(r, short, ls),
+            "kind": "conversation",
+            "state": r.state,
+            "run_status": r.run_status,
+            "steps": r.conversation.steps,
+            "last_change": r.conversation.last_change,
+            "approval": r.approval,
+            "approvals": approvals,
+            "step_index": r.step_index,
+            "ls": {"url": ls.url, "found_by": ls.found.name()},
+        }));
+    }
+    let state = r.state.map_or("unknown", State::name);
+    output::line(&format!(
+        "{short}  {}  {}",
+        r.workspace.as_deref().unwrap_or("-"),
+        describe(state, None, None, &approvals)
+    ));
+    output::line(&format!("  conversation: {}", r.conversation.id));
+    output::line(&format!(
+        "  summary:  {}",
+        r.conversation.summary.as_deref().unwrap_or("-")
+    ));
+    output::line(&format!(
+        "  run:      {}; {} steps; last change {}",
+        r.run_status.as_deref().unwrap_or("unknown"),
+        r.conversation.steps,
+        r.conversation.last_change.as_deref().unwrap_or("-")
+    ));
+    if let (Some(a), Some(i)) = (&r.approval, r.step_index) {
+        let command = a
+            .command
+            .as_deref()
+            .map_or(String::new(), |c| format!(": {c}"));
+        output::line(&format!(
+            "  approval: {}{command} (step {i})",
+            a.kind.name()
+        ));
+    }
+    output::line(&format!("  ls:       {} ({})", ls.url, ls.found));
+}
+
+fn answered(
+    a: &Args,
+    ls: &Ls,
+    id: &str,
+    short: &str,
+    answer: Answer,
+    deadline: Deadline,
+) -> Result<u8, Error> {
+    // A window that shows this conversation shows its approval too, and its panel
+    // tells the LS when a choice is pressed: pressed there, once, and never also here.
+    if let Some((registry, session)) = shown_in(a, id, deadline) {
+        output::message(&format!(
+            "conversation {short} shows in window {}: answered there",
+            session.id
+        ));
+        let (mut panel, _) = crate::panel::Panel::attach_in(
+            &session.window,
+            registry.profile(),
+            Default::default(),
+            Some(deadline),
+        )?;
+        return super::approve::one(&mut panel, &session, deadline, a);
+    }
+    let done = ls.answer(id, answer, deadline)?;
+    let (r, _) = ls.read(id, deadline)?;
+    let session = session_object(&r, short, ls);
+    let line = format!(
+        "{short}: answered step {} '{}' through the LS; now {}",
+        done.step_index,
+        done.pressed,
+        done.state.map_or("unknown", State::name)
+    );
+    if !a.wait_answer {
+        if a.json {
+            output::json(&json!({
+                "session": session, "pressed": done.pressed, "approval": done.approval,
+                "step_index": done.step_index, "state": done.state, "via": "ls",
+            }));
+        } else {
+            output::line(&line);
+        }
+        return Ok(exit::OK);
+    }
+    output::message(&line);
+    waited(a, ls, id, short, deadline)
+}
+
+/// The window that shows conversation `id` (its panel's requests name it), when an
+/// Antigravity answers and one does.
+fn shown_in(
+    a: &Args,
+    id: &str,
+    deadline: Deadline,
+) -> Option<(crate::registry::Registry, crate::sessions::Session)> {
+    let registry = super::registry(a).ok()?;
+    let session = crate::ls::find::for_windows(registry.sessions(), deadline)
+        .into_iter()
+        .find(|(_, f)| {
+            f.as_ref()
+                .is_ok_and(|w| w.conversation.as_deref() == Some(id))
+        })?
+        .0;
+    Some((registry, session))
+}
+
+/// What `doctor` says of a window's language server.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Found {
+    pub url: Option<String>,
+    /// `given`, `panel_request`, `app_config`, `process`; null when none was found.
+    pub found_by: Option<&'static str>,
+    /// How it was found, or why none was.
+    pub detail: String,
+    /// The conversation the window shows, when its panel's requests said.
+    pub conversation: Option<String>,
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.url {
+            Some(url) => write!(f, "{url} ({})", self.detail)?,
+            None => write!(f, "none: {}", self.detail)?,
+        }
+        if let Some(c) = &self.conversation {
+            write!(f, "; shows conversation {c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Each window's language server for `doctor`: the one named (`--ls`), else the one
+/// found; with the conversation each window shows.
+pub(super) fn per_window(
+    a: &Args,
+    sessions: &[crate::sessions::Session],
+    deadline: Deadline,
+) -> Result<Vec<Found>, Error> {
+    let given = given(a)?;
+    Ok(crate::ls::find::for_windows(sessions, deadline)
+        .into_iter()
+        .map(|(_, f)| {
+            let conversation = f.as_ref().ok().and_then(|w| w.conversation.clone());
+            let ls = given
+                .clone()
+                .or_else(|| f.as_ref().ok().map(|w| w.ls.clone()));
+            match ls {
+                Some(ls) => Found {
+                    url: Some(ls.url),
+                    found_by: Some(ls.found.name()),
+                    detail: ls.found.to_string(),
+                    conversation,
+                },
+                None => Found {
+                    detail: f.err().unwrap_or_default(),
+                    conversation,
+                    ..Found::default()
+                },
+            }
+        })
+        .collect())
+}
+
+/// Waits for the conversation to stop, then prints how, with its last answer.
+fn waited(a: &Args, ls: &Ls, id: &str, short: &str, deadline: Deadline) -> Result<u8, Error> {
+    let started = std::time::Instant::now();
+    let end = ls.wait(id, a.wait.settle, deadline)?;
+    let timed_out = end.is_none();
+    let (r, steps) = ls.read(id, deadline)?;
+    let answer = steps
+        .iter()
+        .rev()
+        .find_map(crate::ls::model::Step::message)
+        .filter(|m| m.role == Role::Agent && !timed_out);
+    let state = r.state;
+    if a.json {
+        output::json(&json!({
+            "session": session_object(&r, short, ls),
+            "timed_out": timed_out,
+            "status": if timed_out { "pending" } else { "done" },
+            "state": state,
+            "approval": r.approval,
+            "step_index": r.step_index,
+            "duration_ms": started.elapsed().as_millis() as u64,
+            "answer": answer,
+        }));
+    } else {
+        let state_name = state.map_or("unknown", State::name);
+        if let Some(m) = &answer
+            && state == Some(State::Idle)
+        {
+            output::line(&m.content);
+        } else {
+            output::line(&format!("{short}: {state_name}"));
+        }
+    }
+    if timed_out {
+        output::message(&deadline.missed(format!("conversation {short}")).to_string());
+        return Ok(exit::TIMEOUT);
+    }
+    Ok(if state == Some(State::Idle) {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// A conversation as a row of `sessions list --all`.
+#[derive(Serialize)]
+pub(super) struct ConversationRow {
+    pub session: Value,
+    pub kind: &'static str,
+    pub state: Option<State>,
+    pub layout: Option<()>,
+    pub steps: u64,
+    pub last_change: Option<String>,
+    pub approval: Option<crate::panel::Approval>,
+    pub step_index: Option<u64>,
+    /// The id of the window that shows it, when one does.
+    pub window: Option<String>,
+    #[serde(skip)]
+    pub short: String,
+}
+
+/// The LS's conversations for `sessions list --all`: every one, each joined to the
+/// window that shows it (see [`crate::ls::find`]). No LS named and none found: none,
+/// and a note on stderr saying why.
+pub(super) fn rows(
+    a: &Args,
+    listed: &[Listed],
+    deadline: Deadline,
+) -> Result<Vec<ConversationRow>, Error> {
+    let sessions: Vec<crate::sessions::Session> =
+        listed.iter().map(|l| l.session.clone()).collect();
+    let found = crate::ls::find::for_windows(&sessions, deadline);
+    let ls = match given(a)? {
+        Some(ls) => ls,
+        None => match found.iter().find_map(|(_, f)| f.as_ref().ok()) {
+            Some(w) => w.ls.clone(),
+            None => {
+                output::message(
+                    "no language server found: only the windows are listed (give --ls URL --ls-token T)",
+                );
+                return Ok(Vec::new());
+            }
+        },
+    };
+    conversation_rows(&ls, &found, deadline)
+}
+
+/// Every conversation of `ls` as a row, joined to the window of `found` whose panel
+/// named it.
+pub(super) fn conversation_rows(
+    ls: &Ls,
+    found: &[(
+        crate::sessions::Session,
+        Result<crate::ls::find::WindowLs, String>,
+    )],
+    deadline: Deadline,
+) -> Result<Vec<ConversationRow>, Error> {
+    let readings = ls.readings(deadline)?;
+    let ids: Vec<String> = readings.iter().map(|r| r.conversation.id.clone()).collect();
+    let shown: Vec<(String, &str)> = found
+        .iter()
+        .filter_map(|(s, f)| Some((f.as_ref().ok()?.conversation.clone()?, s.id.as_str())))
+        .collect();
+    Ok(readings
+        .into_iter()
+        .map(|r| {
+            let short = crate::sessions::short_id(&r.conversation.id, &ids);
+            let window = shown
+                .iter()
+                .find(|(c, _)| *c == r.conversation.id)
+                .map(|(_, w)| w.to_string());
+            ConversationRow {
+                session: session_object(&r, &short, ls),
+                kind: "conversation",
+                state: r.state,
+                layout: None,
+                steps: r.conversation.steps,
+                last_change: r.conversation.last_change.clone(),
+                approval: r.approval.clone(),
+                step_index: r.step_index,
+                window,
+                short,
+            }
+        })
+        .collect())
+}
+
+/// The conversations after the windows: with `--json`, the whole list as one array
+/// (windows, managers, conversations); else a table of their own.
+pub(super) fn print_rows(
+    listed: &[Listed],
+    managers: &[crate::sessions::Manager],
+    rows: &[ConversationRow],
+    json: bool,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    if json {
+        let mut all: Vec<Value> = crate::registry::ListRow::all(listed, managers)
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("serialises"))
+            .collect();
+        all.extend(
+            rows.iter()
+                .map(|r| serde_json::to_value(r).expect("serialises")),
+        );
+        return output::json(&all);
+    }
+    let id_w = rows
+        .iter()
+        .map(|r| r.short.len())
+        .max()
+        .unwrap_or(0)
+        .max("CONVERSATION".len());
+    let workspace =
+        |r: &ConversationRow| r.session["workspace"].as_str().unwrap_or("-").to_string();
+    let w = rows
+        .iter()
+        .map(|r| workspace(r).len())
+        .max()
+        .unwrap_or(0)
+        .max("WORKSPACE".len());
+    if !listed.is_empty() || !managers.is_empty() {
+        output::line("");
+    }
+    output::line(&format!(
+        "{:id_w$}  {:w$}  {:17}  {:5}  {:8}  SUMMARY",
+        "CONVERSATION", "WORKSPACE", "STATE", "STEPS", "WINDOW"
+    ));
+    for r in rows {
+        let state = r.state.map_or("unknown", State::name);
+        let left = format!("{:id_w$}  {:w$}  ", r.short, workspace(r));
+        let right = format!(
+            "  {:5}  {:8}  {}",
+            r.steps,
+            r.window.as_deref().unwrap_or("-"),
+            r.session["title"].as_str().unwrap_or_default()
+        );
+        output::write_stdout(&format!(
+            "{}{}{}\n",
+            output::shown(&left, output::Stream::Stdout),
+            super::color::paint(state, &format!("{state:17}")),
+            output::shown(&right, output::Stream::Stdout)
+        ));
+    }
+}
+
+/// How often `sessions watch --conversation` reads the language server (its stream
+/// is not on every build; polling works on all).
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `sessions watch --conversation ID|all`: a snapshot line per conversation, then a
+/// line per change (`state_change`, `new_session`, `session_closed`), read every
+/// [`WATCH_EVERY`]. Ends as the window watch does: `--count`, `--until-idle`,
+/// `--timeout` (124), ^C (130).
+pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
+    use crossbeam_channel::{after, never, select, tick};
+    let every_call = Deadline::within(a.wait.timeout);
+    let ls = one(a, every_call)?;
+    let wanted = if query == "all" {
+        None
+    } else {
+        Some(ls.find(query, every_call)?.id)
+    };
+    let timeout = if a.timeout_given {
+        after(a.wait.timeout)
+    } else {
+        never()
+    };
+    let policy = a
+        .policy
+        .as_deref()
+        .map(crate::policy::Policy::load)
+        .transpose()?;
+    // Conversations a window shows are left to that window's watch, so that an
+    // approval both see is pressed once.
+    let shown: Vec<(String, String)> = match (&policy, super::registry(a)) {
+        (Some(_), Ok(registry)) => crate::ls::find::for_windows(registry.sessions(), every_call)
+            .into_iter()
+            .filter_map(|(s, f)| Some((f.ok()?.conversation?, s.id)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut decided: Vec<(String, u64)> = Vec::new();
+    let interrupt = crate::signals::signals();
+    let poll = tick(WATCH_EVERY);
+    let mut known: Vec<Reading> = Vec::new();
+    let (mut seq, mut events, mut first) = (0u64, 0u64, true);
+    loop {
+        let readings: Vec<Reading> = ls
+            .readings(Deadline::within(WATCH_EVERY * 4))?
+            .into_iter()
+            .filter(|r| wanted.as_ref().is_none_or(|w| *w == r.conversation.id))
+            .collect();
+        let ids: Vec<String> = readings
+            .iter()
+            .chain(&known)
+            .map(|r| r.conversation.id.clone())
+            .collect();
+        let mut lines: Vec<(&str, &Reading, Option<State>)> = Vec::new();
+        for r in &readings {
+            let before = known
+                .iter()
+                .find(|k| k.conversation.id == r.conversation.id);
+            let kind = match before {
+                _ if first => "snapshot",
+                None => "new_session",
+                Some(k) if k.state != r.state => "state_change",
+                Some(_) => continue,
+            };
+            lines.push((kind, r, before.and_then(|k| k.state)));
+        }
+        for k in &known {
+            if !readings
+                .iter()
+                .any(|r| r.conversation.id == k.conversation.id)
+            {
+                lines.push(("session_closed", k, k.state));
+            }
+        }
+        for (kind, r, previous) in lines {
+            seq += 1;
+            events += u64::from(kind != "snapshot");
+            let current = if kind == "session_closed" {
+                None
+            } else {
+                r.state
+            };
+            print_event(seq, kind, r, (previous, current), &ids, &ls, a.json);
+        }
+        known = readings;
+        for r in known.iter().filter(|_| policy.is_some()) {
+            let (Some(approval), Some(index)) = (&r.approval, r.step_index) else {
+                continue;
+            };
+            let key = (r.conversation.id.clone(), index);
+            if decided.contains(&key) {
+                continue;
+            }
+            decided.push(key);
+            seq += 1;
+            events += 1;
+            let policy = policy.as_ref().expect("a policy");
+            let window = shown
+                .iter()
+                .find(|(c, _)| *c == r.conversation.id)
+                .map(|(_, w)| w.as_str());
+            let line = decide(policy, &ls, r, approval, index, window);
+            print_decision(seq, r, &line, &ids, &ls, a.json);
+        }
+        first = false;
+        if a.count.is_some_and(|n| events >= n) {
+            return Ok(exit::OK);
+        }
+        if a.until_idle && known.iter().all(|r| r.state == Some(State::Idle)) {
+            return Ok(exit::OK);
+        }
+        select! {
+            recv(poll) -> _ => {}
+            recv(timeout) -> _ => {
+                output::message(&format!(
+                    "watch timed out after {}",
+                    crate::show::duration(a.wait.timeout)
+                ));
+                return Ok(exit::TIMEOUT);
+            }
+            recv(interrupt) -> _ => return Ok(exit::INTERRUPTED),
+        }
+    }
+}
+
+fn print_event(
+    seq: u64,
+    kind: &str,
+    r: &Reading,
+    (previous, current): (Option<State>, Option<State>),
+    ids: &[String],
+    ls: &Ls,
+    json: bool,
+) {
+    let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
+    let short = crate::sessions::short_id(&r.conversation.id, ids);
+    if json {
+        return output::json(&json!({
+            "seq": seq, "type": kind, "session": session_object(r, &short, ls),
+            "previous": previous, "current": current, "timestamp": timestamp,
+            "steps": r.conversation.steps, "approval": r.approval, "step_index": r.step_index,
+        }));
+    }
+    let name = |s: Option<State>| s.map_or("unknown", State::name);
+    let what = match (&r.approval, r.step_index) {
+        (Some(a), Some(i)) if current.is_some() => format!(
+            " ({}{}, step {i})",
+            a.kind.name(),
+            a.command
+                .as_deref()
+                .map_or(String::new(), |c| format!(": {c}"))
+        ),
+        _ => String::new(),
+    };
+    let change = match kind {
+        "snapshot" => name(current).to_string(),
+        "session_closed" => "gone from the language server".to_string(),
+        _ => format!("{kind}: {} -> {}", name(previous), name(current)),
+    };
+    output::line(&format!(
+        "{}  {short}  {}  {change}{what}",
+        &timestamp[11..19],
+        r.workspace.as_deref().unwrap_or("-")
+    ));
+}
+
+/// `dispatch --model M`: the chosen chats, less those whose panel shows model M
+/// while the language server says M's quota is exhausted (said on stderr).
+pub(super) fn with_quota_left(
+    a: &Args,
+    chosen: Vec<crate::sessions::Session>,
+    model: &str,
+    registry: &crate::registry::Registry,
+) -> Result<Vec<crate::sessions::Session>, Error> {
+    let deadline = Deadline::within(a.wait.timeout);
+    let ls = one(a, deadline)?;
+    let models = ls.quota(deadline)?;
+    let Some(quota) = models.iter().find(|q| q.is(model)) else {
+        let known: Vec<String> = models.iter().filter_map(|q| q.label.clone()).collect();
+        return Err(usage(format!(
+            "--model '{model}' is none of the language server's models: {}",
+            known.join(", ")
+        )));
+    };
+    if !quota.exhausted {
+        return Ok(chosen);
+    }
+    let (mut kept, mut skipped) = (Vec::new(), Vec::new());
+    for s in chosen {
+        let shown = crate::panel::Panel::attach(&s.window, registry.profile())
+            .ok()
+            .and_then(|(_, snap)| snap.model);
+        if shown.is_some_and(|m| quota.is(&m)) {
+            skipped.push(s.id.clone());
+        } else {
+            kept.push(s);
+        }
+    }
+    let until = quota.reset.as_deref().unwrap_or("an unknown time");
+    if !skipped.is_empty() {
+        output::message(&format!(
+            "skipping {} (model {model}): its quota is exhausted until {until}",
+            skipped.join(", ")
+        ));
+    }
+    if kept.is_empty() {
+        return Err(Error::Failed(format!(
+            "every chosen chat runs {model}, whose quota is exhausted until {until}; nothing dispatched"
+        )));
+    }
+    Ok(kept)
+}
+
+/// What a policy did with a conversation's waiting step.
+struct Decided {
+    rule: Option<usize>,
+    action: String,
+    choice: Option<String>,
+    error: Option<String>,
+}
+
+/// Applies `policy` to a conversation's waiting step, answering it through the LS
+/// (confirmed as `approve --conversation` confirms it). The LS answers once only: a
+/// rule naming an `Always ...` choice leaves it to a person.
+fn decide(
+    policy: &crate::policy::Policy,
+    ls: &Ls,
+    r: &Reading,
+    approval: &crate::panel::Approval,
+    index: u64,
+    window: Option<&str>,
+) -> Decided {
+    use crate::policy::Action;
+    let (rule, action) = match policy.decide(approval) {
+        Some((i, action)) => (Some(i), action.clone()),
+        None => (None, Action::Ask),
+    };
+    let mut d = Decided {
+        rule,
+        action: action.name(),
+        choice: None,
+        error: None,
+    };
+    let gate = r.gate.as_ref().expect("a waiting step has its gate");
+    let answer = match (&action, window) {
+        (Action::Ask, _) => return d,
+        (_, Some(w)) => {
+            d.error = Some(format!(
+                "shown in window {w}: left to that window (sessions watch --policy), so that it is pressed once"
+            ));
+            return d;
+        }
+        (Action::Deny, None) => Answer::Deny,
+        (Action::Approve(None), None) => Answer::Allow,
+        (Action::Approve(Some(c)), None) => {
+            let label = gate.label(Answer::Allow).to_lowercase();
+            let c = c.to_lowercase().replace('-', " ");
+            if label == c || label.split(' ').any(|w| w == c) {
+                Answer::Allow
+            } else {
+                d.error = Some(format!(
+                    "the language server answers '{}' (once) only, not '{c}': left to a person",
+                    gate.label(Answer::Allow)
+                ));
+                return d;
+            }
+        }
+    };
+    match ls.answer(
+        &r.conversation.id,
+        answer,
+        Deadline::within(std::time::Duration::from_secs(10)),
+    ) {
+        Ok(done) if done.step_index == index => d.choice = Some(done.pressed),
+        Ok(done) => d.error = Some(format!("answered step {}, not {index}", done.step_index)),
+        Err(e) => d.error = Some(e.to_string()),
+    }
+    d
+}
+
+fn print_decision(seq: u64, r: &Reading, d: &Decided, ids: &[String], ls: &Ls, json: bool) {
+    let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
+    let short = crate::sessions::short_id(&r.conversation.id, ids);
+    let approval = r.approval.as_ref().expect("decided on an approval");
+    if json {
+        let mut line = json!({
+            "seq": seq, "type": "approval_decided", "session": session_object(r, &short, ls),
+            "rule": d.rule, "action": d.action, "approval": approval,
+            "command": approval.command, "choice": d.choice, "timestamp": timestamp,
+            "step_index": r.step_index,
+        });
+        if let Some(e) = &d.error {
+            line["error"] = json!(e);
+        }
+        return output::json(&line);
+    }
+    let rule = d.rule.map_or("no rule".into(), |i| format!("rule {i}"));
+    let outcome = match (&d.choice, &d.error) {
+        (Some(c), _) => format!("pressed '{c}'"),
+        (None, Some(e)) => format!("not pressed: {e}"),
+        (None, None) => "left to a person".into(),
+    };
+    output::line(&format!(
+        "{}  {short}  {}  approval_decided: {} ({rule}) on step {}: {outcome}",
+        &timestamp[11..19],
+        r.workspace.as_deref().unwrap_or("-"),
+        d.action,
+        r.step_index.unwrap_or_default()
+    ));
+}

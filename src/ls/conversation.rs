@@ -1,0 +1,357 @@
+//! The commands on one conversation of the LS: read it, answer its waiting step,
+//! send it a prompt, wait for it. Each acts only on what the LS showed, and is
+//! confirmed by the LS showing the change.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::model::{Answer, Conversation, Gate, Quota, Step};
+use super::{Ls, LsError};
+use crate::Error;
+use crate::panel::{Approval, Deadline, Message, State};
+
+/// How often a conversation is read again while angrav waits for a change (the LS
+/// offers a stream, but not on every build: polling works on all).
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// How long a press or a prompt may take to show in the LS.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
+
+/// The LS serialises at most this many steps per call (JSON stops near 598).
+const STEPS_PER_CALL: u64 = 500;
+
+/// A conversation with its steps read: its state and what it waits for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reading {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub workspace: Option<String>,
+    /// From the run status and the waiting steps; `None` when the LS says neither.
+    pub state: Option<State>,
+    /// The run status as the LS names it.
+    pub run_status: Option<String>,
+    /// The waiting step angrav can answer, when exactly one waits.
+    pub approval: Option<Approval>,
+    pub step_index: Option<u64>,
+    #[serde(skip)]
+    pub gate: Option<Gate>,
+    /// Waiting steps seen (more than one: angrav answers none).
+    #[serde(skip)]
+    pub waiting: usize,
+}
+
+impl Reading {
+    /// A conversation as the summary alone shows it (steps not read).
+    pub fn summary(conversation: Conversation) -> Reading {
+        Reading {
+            workspace: conversation.workspace(),
+            state: conversation.state(),
+            run_status: conversation.run_status(),
+            conversation,
+            approval: None,
+            step_index: None,
+            gate: None,
+            waiting: 0,
+        }
+    }
+
+    /// With its steps: a waiting step makes it `awaiting_approval`, whatever the run
+    /// status says.
+    fn with_steps(conversation: Conversation, steps: &[Step]) -> Reading {
+        let mut r = Reading::summary(conversation);
+        let waiting: Vec<&Step> = steps
+            .iter()
+            .filter(|s| s.waiting_gate().is_some())
+            .collect();
+        r.waiting = waiting.len();
+        if let [step] = waiting.as_slice() {
+            let gate = step.waiting_gate().expect("waiting").clone();
+            r.approval = Some(gate.approval());
+            r.step_index = Some(step.index);
+            r.gate = Some(gate);
+        }
+        if r.waiting > 0 {
+            r.state = Some(State::AwaitingApproval);
+        } else if r.state == Some(State::AwaitingApproval) {
+            // Waits, but for nothing angrav can see or answer.
+            r.approval = None;
+        }
+        r
+    }
+
+    /// Stopped, as a wait understands it: idle, awaiting approval (or in error).
+    pub fn stopped(&self) -> bool {
+        matches!(
+            self.state,
+            Some(State::Idle | State::AwaitingApproval | State::Error)
+        )
+    }
+}
+
+impl Ls {
+    /// Every conversation, the latest change first.
+    pub fn conversations(&self, deadline: Deadline) -> Result<Vec<Conversation>, Error> {
+        let reply = self.call("GetAllCascadeTrajectories", &json!({}), deadline)?;
+        Ok(Conversation::all(&reply))
+    }
+
+    /// Every conversation, those that wait read with their steps (to name the
+    /// approval).
+    pub fn readings(&self, deadline: Deadline) -> Result<Vec<Reading>, Error> {
+        self.conversations(deadline)?
+            .into_iter()
+            .map(|c| {
+                if c.state() == Some(State::AwaitingApproval) {
+                    let steps = self.steps(&c, deadline)?;
+                    Ok(Reading::with_steps(c, &steps))
+                } else {
+                    Ok(Reading::summary(c))
+                }
+            })
+            .collect()
+    }
+
+    /// The conversation `query` names: a unique prefix of its id (any case), else
+    /// its workspace's name when one conversation has it.
+    pub fn find(&self, query: &str, deadline: Deadline) -> Result<Conversation, Error> {
+        let all = self.conversations(deadline)?;
+        let q = query.trim().to_lowercase();
+        let by_id: Vec<&Conversation> = all
+            .iter()
+            .filter(|c| c.id.to_lowercase().starts_with(&q))
+            .collect();
+        let by_workspace: Vec<&Conversation> = all
+            .iter()
+            .filter(|c| c.workspace().is_some_and(|w| w.to_lowercase() == q))
+            .collect();
+        let found = if by_id.is_empty() {
+            by_workspace
+        } else {
+            by_id
+        };
+        let named = |list: &[&Conversation]| {
+            list.iter()
+                .map(|c| format!("{} ({})", c.id, c.workspace().unwrap_or("-".into())))
+                .collect()
+        };
+        match found.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::SessionNotFound {
+                query: Some(format!("conversation {query}")),
+                known: named(&all.iter().collect::<Vec<_>>()),
+            }),
+            several => Err(Error::SessionAmbiguous {
+                query: Some(format!("conversation {query}")),
+                matches: named(several),
+            }),
+        }
+    }
+
+    /// Every step of a conversation, in calls of at most [`STEPS_PER_CALL`].
+    pub fn steps(&self, c: &Conversation, deadline: Deadline) -> Result<Vec<Step>, Error> {
+        let mut steps = Vec::new();
+        let mut start = 0;
+        loop {
+            let end = start + STEPS_PER_CALL;
+            let body = json!({"cascadeId": c.id, "startIndex": start, "endIndex": end});
+            let reply = self.call("GetCascadeTrajectorySteps", &body, deadline)?;
+            let got = Step::all(&reply, start);
+            let n = got.len() as u64;
+            steps.extend(got);
+            // A short page is the last (the summary's count may be behind).
+            if n < STEPS_PER_CALL || start + n >= c.steps.max(end) {
+                return Ok(steps);
+            }
+            start += n;
+        }
+    }
+
+    /// The conversation `id` now, with its steps.
+    pub fn read(&self, id: &str, deadline: Deadline) -> Result<(Reading, Vec<Step>), Error> {
+        let c = self
+            .conversations(deadline)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| LsError::NotFound(format!("conversation {id} is gone from the LS")))?;
+        let steps = self.steps(&c, deadline)?;
+        Ok((Reading::with_steps(c, &steps), steps))
+    }
+
+    /// `history`: its user steps and the agent's answers, oldest first.
+    pub fn history(&self, id: &str, deadline: Deadline) -> Result<Vec<Message>, Error> {
+        let (_, steps) = self.read(id, deadline)?;
+        Ok(steps.iter().filter_map(Step::message).collect())
+    }
+
+    /// Answers the one step that waits, and returns once the LS shows that step
+    /// no longer waiting. Nothing is sent when no step, or more than one, waits.
+    pub fn answer(&self, id: &str, answer: Answer, deadline: Deadline) -> Result<Answered, Error> {
+        let (reading, _) = self.read(id, deadline)?;
+        let (Some(gate), Some(index)) = (reading.gate.clone(), reading.step_index) else {
+            let why = match reading.waiting {
+                0 => format!(
+                    "nothing answered: conversation {id} is {}, not awaiting approval",
+                    reading
+                        .state
+                        .map_or("in a state the LS does not say", State::name)
+                ),
+                n => format!("nothing answered: {n} steps of conversation {id} wait at once"),
+            };
+            return Err(Error::Failed(why));
+        };
+        let mut interaction = gate.interaction(answer);
+        interaction["stepIndex"] = json!(index);
+        if let Some(t) = &reading.conversation.trajectory_id {
+            interaction["trajectoryId"] = json!(t);
+        }
+        let body = json!({"cascadeId": id, "interaction": interaction});
+        self.call("HandleCascadeUserInteraction", &body, deadline)?;
+        let confirm = deadline.earliest(Deadline::within(CONFIRM_WITHIN));
+        loop {
+            let (now, steps) = self.read(id, confirm)?;
+            let still = steps
+                .get(index as usize)
+                .is_some_and(|s| s.waiting_gate().is_some());
+            if !still {
+                return Ok(Answered {
+                    conversation: id.to_string(),
+                    step_index: index,
+                    pressed: gate.label(answer).to_string(),
+                    approval: gate.approval(),
+                    state: now.state,
+                });
+            }
+            if confirm.passed() {
+                return Err(Error::Failed(format!(
+                    "answered step {index} of conversation {id}, but the LS still shows it waiting after {} s",
+                    CONFIRM_WITHIN.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL.min(confirm.left()));
+        }
+    }
+
+    /// Sends a prompt, delivered only when the LS shows a new user step with its
+    /// text. A conversation at work is refused before anything is sent.
+    pub fn send(&self, id: &str, text: &str, deadline: Deadline) -> Result<Delivered, Error> {
+        let (before, steps) = self.read(id, deadline)?;
+        if before.state != Some(State::Idle) {
+            return Err(Error::NotAccepted(format!(
+                "conversation {id} is {}, not idle",
+                before
+                    .state
+                    .map_or("in a state the LS does not say", State::name)
+            )));
+        }
+        let users = steps.iter().filter(|s| s.is_user()).count();
+        let body = json!({"cascadeId": id, "items": [{"text": text}], "media": []});
+        self.call("SendUserCascadeMessage", &body, deadline)?;
+        // Sent: from here on, what became of it must be seen, never assumed.
+        let confirm = deadline.earliest(Deadline::within(CONFIRM_WITHIN));
+        loop {
+            match self.read(id, confirm) {
+                Ok((now, steps)) => {
+                    let new: Vec<&Step> =
+                        steps.iter().filter(|s| s.is_user()).skip(users).collect();
+                    if let [step] = new.as_slice()
+                        && same_text(step.text.as_deref().unwrap_or_default(), text)
+                    {
+                        return Ok(Delivered {
+                            conversation: id.to_string(),
+                            delivered: true,
+                            step_index: step.index,
+                            state: now.state,
+                        });
+                    }
+                    if !new.is_empty() {
+                        return Err(Error::Unconfirmed(format!(
+                            "the LS shows {} new user step(s), not this text alone",
+                            new.len()
+                        )));
+                    }
+                }
+                Err(e) if confirm.passed() => {
+                    return Err(Error::Unconfirmed(format!("the LS did not answer: {e}")));
+                }
+                Err(_) => {}
+            }
+            if confirm.passed() {
+                return Err(Error::Unconfirmed(format!(
+                    "no new user step in the LS within {} s",
+                    CONFIRM_WITHIN.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL.min(confirm.left()));
+        }
+    }
+
+    /// Waits until the conversation has stopped (idle for `settle`, awaiting
+    /// approval, in error), reading it every [`POLL`]. `Ok(None)`: the deadline came
+    /// first.
+    pub fn wait(
+        &self,
+        id: &str,
+        settle: Duration,
+        deadline: Deadline,
+    ) -> Result<Option<Reading>, Error> {
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let reading = match self.read(id, deadline) {
+                Ok((r, _)) => r,
+                Err(e) if deadline.passed() && matches!(e, Error::Timeout { .. }) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            match reading.state {
+                Some(State::Idle) => {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= settle {
+                        return Ok(Some(reading));
+                    }
+                }
+                _ if reading.stopped() => return Ok(Some(reading)),
+                _ => idle_since = None,
+            }
+            if deadline.passed() {
+                return Ok(None);
+            }
+            std::thread::sleep(POLL.min(deadline.left()));
+        }
+    }
+
+    /// Every model's quota.
+    pub fn quota(&self, deadline: Deadline) -> Result<Vec<Quota>, Error> {
+        let reply = self.call("GetUserStatus", &json!({}), deadline)?;
+        Ok(Quota::all(&reply))
+    }
+}
+
+/// Texts compared as the DOM path compares them: whitespace runs as one space.
+fn same_text(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
+/// An approval answered through the LS.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answered {
+    pub conversation: String,
+    pub step_index: u64,
+    /// The choice it stands for (`Run`, `Deny`, ...).
+    pub pressed: String,
+    pub approval: Approval,
+    /// The conversation's state after.
+    pub state: Option<State>,
+}
+
+/// A prompt delivered through the LS.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivered {
+    pub conversation: String,
+    pub delivered: bool,
+    /// The new user step.
+    pub step_index: u64,
+    pub state: Option<State>,
+}

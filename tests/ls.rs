@@ -1,0 +1,594 @@
+//! The language server as a second source: conversations no window renders, approvals
+//! answered by step, quota, prompts through the LS; against the simulated LS, first
+//! with no browser at all, then beside simulated windows.
+
+mod common;
+
+use std::process::Output;
+
+use angrav::panel::Layout;
+use angrav::sim::Window;
+use angrav::sim::ls::{Conversation, Gate, Mode, SimLs};
+use common::{angrav_bin, check, stderr, stdout};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "t0ken-for-tests";
+
+/// Runs angrav against `ls` only: `--cdp` names a port nothing listens on, so no
+/// browser of anyone else's is found.
+fn ls_angrav(ls: &SimLs, args: &[&str]) -> Output {
+    angrav_bin()
+        .args([
+            "--cdp",
+            "127.0.0.1:1",
+            "--ls",
+            &ls.url(),
+            "--ls-token",
+            ls.token(),
+        ])
+        .args(args)
+        .output()
+        .expect("run angrav")
+}
+
+/// Runs angrav with `--json` against `ls`, and checks its stdout against the shape
+/// the schema gives `command`.
+fn ls_json(ls: &SimLs, command: &str, args: &[&str], code: i32) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = ls_angrav(ls, &all);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "angrav {args:?}\nstdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let v: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    let schema = angrav::schema::cli();
+    let shape = &schema["commands"][command];
+    assert!(!shape.is_null(), "the schema has no '{command}'");
+    if let Err(e) = check(&schema, shape, &v, command) {
+        panic!("angrav {args:?}: {e}");
+    }
+    v
+}
+
+fn conversation<'a>(list: &'a Value, workspace: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "conversation" && r["session"]["workspace"] == workspace)
+        .unwrap_or_else(|| panic!("no conversation of {workspace} in {list}"))
+}
+
+fn two_waiting() -> SimLs {
+    SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new("aaaa1111-0000-4000-8000-000000000001", "alpha").history(2),
+            Conversation::new("bbbb2222-0000-4000-8000-000000000002", "beta")
+                .waiting(Gate::Command("cargo test --all".into())),
+            Conversation::new("cccc3333-0000-4000-8000-000000000003", "gamma").running(),
+            Conversation::new("dddd4444-0000-4000-8000-000000000004", "delta")
+                .history(0)
+                .waiting(Gate::File("file:///home/sim/delta/secrets.env".into())),
+            Conversation::new("eeee5555-0000-4000-8000-000000000005", "epsilon")
+                .waiting(Gate::Permission("read ~/.ssh".into())),
+        ],
+    )
+    .expect("simulated LS")
+}
+
+#[test]
+fn every_conversation_is_listed_with_its_state_without_a_browser() {
+    let ls = two_waiting();
+    let list = ls_json(&ls, "sessions list", &["sessions", "list", "--all"], 0);
+    assert_eq!(list.as_array().unwrap().len(), 5, "{list}");
+    let alpha = conversation(&list, "alpha");
+    assert_eq!(alpha["state"], "idle");
+    assert_eq!(alpha["steps"], 4);
+    assert_eq!(alpha["session"]["id"], "aaaa11");
+    assert_eq!(
+        alpha["session"]["conversation_id"],
+        "aaaa1111-0000-4000-8000-000000000001"
+    );
+    assert_eq!(alpha["session"]["target_id"], Value::Null);
+    assert_eq!(alpha["window"], Value::Null);
+    let beta = conversation(&list, "beta");
+    assert_eq!(beta["state"], "awaiting_approval");
+    assert_eq!(beta["approval"]["kind"], "command");
+    assert_eq!(beta["approval"]["command"], "cargo test --all");
+    assert_eq!(beta["step_index"], 3);
+    assert_eq!(conversation(&list, "gamma")["state"], "thinking");
+    assert_eq!(
+        conversation(&list, "delta")["approval"]["kind"],
+        "permission"
+    );
+    assert!(conversation(&list, "alpha")["last_change"].is_string());
+
+    let o = ls_angrav(&ls, &["sessions", "list", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("CONVERSATION"), "{text}");
+    let beta_line = text.lines().find(|l| l.starts_with("bbbb22")).unwrap();
+    assert!(beta_line.contains("awaiting_approval"), "{text}");
+    assert!(stderr(&o).contains("listing the language server's conversations only"));
+}
+
+#[test]
+fn history_and_status_come_from_the_steps() {
+    let ls = two_waiting();
+    let history = ls_json(&ls, "history", &["history", "--conversation", "aaaa"], 0);
+    let messages = history.as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{history}");
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], "Step 1 of the plan for alpha");
+    assert_eq!(messages[3]["role"], "agent");
+    assert!(
+        messages[3]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Step 2 of the plan")
+    );
+
+    // By workspace name too.
+    let status = ls_json(
+        &ls,
+        "status --conversation",
+        &["status", "--conversation", "beta"],
+        0,
+    );
+    assert_eq!(status["state"], "awaiting_approval");
+    assert_eq!(status["run_status"], "waiting_for_user");
+    assert_eq!(status["step_index"], 3);
+    assert_eq!(status["approvals"], json!(["Run", "Reject"]));
+
+    let o = ls_angrav(&ls, &["status", "--conversation", "zzz"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+/// The interactions the LS received for `cascade`.
+fn interactions(ls: &SimLs, cascade: &str) -> Vec<Value> {
+    ls.interactions()
+        .into_iter()
+        .filter(|i| i["cascadeId"] == cascade)
+        .collect()
+}
+
+#[test]
+fn approve_and_deny_answer_the_waiting_step_once() {
+    let ls = two_waiting();
+    let beta = "bbbb2222-0000-4000-8000-000000000002";
+    let done = ls_json(
+        &ls,
+        "approve --conversation",
+        &["approve", "--conversation", "bbbb"],
+        0,
+    );
+    assert_eq!(done["pressed"], "Run");
+    assert_eq!(done["step_index"], 3);
+    assert_eq!(done["via"], "ls");
+    let sent = interactions(&ls, beta);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let i = &sent[0]["interaction"];
+    assert_eq!(i["stepIndex"], 3);
+    assert_eq!(i["trajectoryId"], format!("traj-{beta}"));
+    assert_eq!(i["runCommand"]["confirm"], true);
+    assert_eq!(i["runCommand"]["proposedCommandLine"], "cargo test --all");
+
+    // Answered: a second approve finds nothing waiting and sends nothing.
+    let o = ls_angrav(&ls, &["approve", "--conversation", "bbbb"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing answered"), "{}", stderr(&o));
+    assert_eq!(interactions(&ls, beta).len(), 1);
+
+    let delta = "dddd4444-0000-4000-8000-000000000004";
+    let denied = ls_json(
+        &ls,
+        "approve --conversation",
+        &["deny", "--conversation", "delta"],
+        0,
+    );
+    assert_eq!(denied["pressed"], "Deny");
+    let sent = interactions(&ls, delta);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let i = &sent[0]["interaction"];
+    assert_eq!(i["stepIndex"], 1);
+    assert_eq!(i["filePermission"]["allow"], false);
+    assert_eq!(i["filePermission"]["scope"], "PERMISSION_SCOPE_ONCE");
+
+    // The 2.x permission gate.
+    let epsilon = "eeee5555-0000-4000-8000-000000000005";
+    let o = ls_angrav(&ls, &["approve", "--conversation", "eeee"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("answered step 3 'Allow Once'"),
+        "{}",
+        stdout(&o)
+    );
+    let sent = interactions(&ls, epsilon);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["interaction"]["permission"]["allow"], true);
+    assert_eq!(ls.interactions().len(), 3);
+}
+
+#[test]
+fn quota_is_printed_per_model() {
+    let ls = two_waiting();
+    let o = ls_angrav(&ls, &["quota"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let gemini = text
+        .lines()
+        .find(|l| l.starts_with("Gemini 3 Pro"))
+        .unwrap();
+    assert!(gemini.contains("60 %"), "{text}");
+    let claude = text.lines().find(|l| l.starts_with("Claude")).unwrap();
+    assert!(
+        claude.contains("0 %") && claude.contains("(exhausted)"),
+        "{text}"
+    );
+
+    ls.set_quota("Gemini 3 Pro", None);
+    let quota = ls_json(&ls, "quota", &["quota"], 0);
+    let gemini = &quota[0];
+    assert_eq!(gemini["label"], "Gemini 3 Pro");
+    assert_eq!(gemini["remaining"], Value::Null);
+    assert_eq!(gemini["exhausted"], false);
+    assert!(gemini["reset"].is_string());
+    assert_eq!(quota[1]["remaining"], 0.0);
+    assert_eq!(quota[1]["exhausted"], true);
+}
+
+#[test]
+fn a_prompt_is_delivered_once_and_its_turn_awaited() {
+    let ls = two_waiting();
+    let alpha = "aaaa1111-0000-4000-8000-000000000001";
+    let sent = ls_json(
+        &ls,
+        "prompt --conversation",
+        &["prompt", "Tidy `src/` \"now\"", "--conversation", "alpha"],
+        0,
+    );
+    assert_eq!(sent["delivered"], true);
+    assert_eq!(sent["step_index"], 4);
+    let messages = ls.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["cascadeId"], alpha);
+    assert_eq!(
+        messages[0]["items"],
+        json!([{"text": "Tidy `src/` \"now\""}])
+    );
+
+    let waited = ls_json(
+        &ls,
+        "wait --conversation",
+        &["wait", "--conversation", "alpha"],
+        0,
+    );
+    assert_eq!(waited["state"], "idle");
+    assert_eq!(waited["timed_out"], false);
+    assert!(
+        waited["answer"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("You asked: `Tidy `src/` \"now\"`"),
+        "{waited}"
+    );
+
+    // A conversation at work is refused before anything is sent.
+    let o = ls_angrav(&ls, &["prompt", "more", "--conversation", "beta"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not accepted"), "{}", stderr(&o));
+    assert_eq!(ls.messages().len(), 1);
+}
+
+#[test]
+fn a_wrong_token_garbage_and_a_hang_are_clear_errors() {
+    let ls = two_waiting();
+    let o = angrav_bin()
+        .args(["--ls", &ls.url(), "--ls-token", "wrong", "--json", "quota"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let error: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(error["error"]["code"], "ls");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the token"),
+        "{error}"
+    );
+
+    let o = angrav_bin()
+        .args(["--ls", &ls.url(), "quota"])
+        .env_remove("ANGRAV_LS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--ls-token"));
+
+    ls.set_mode(Mode::Garbage);
+    let o = ls_angrav(&ls, &["status", "--conversation", "alpha"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not its JSON"), "{}", stderr(&o));
+
+    ls.set_mode(Mode::Hang);
+    let o = ls_angrav(&ls, &["quota", "--timeout", "700ms"]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the language server at"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The LS's interactions once at least one has come (the panel sends its own a
+/// moment after the press it answers), within 10 s.
+fn first_interactions(ls: &SimLs, cascade: &str) -> Vec<Value> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = interactions(ls, cascade);
+        if !got.is_empty() || std::time::Instant::now() > until {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_pressed_once() {
+    const SHOWN: &str = "f00d0001-0000-4000-8000-00000000000a";
+    const HIDDEN: &str = "f00d0002-0000-4000-8000-00000000000b";
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new(SHOWN, "ls-shown").waiting(Gate::Command("cargo test".into())),
+            Conversation::new(HIDDEN, "ls-hidden").history(3),
+        ],
+    )
+    .unwrap();
+    let w = common::open(&[
+        Window::new(Layout::Current, "ls-shown")
+            .start("approval")
+            .ls(&ls, SHOWN),
+        Window::new(Layout::V2, "ls-plain"),
+    ]);
+    let url = ls.url();
+    let with = |args: &[&'static str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--ls", &url, "--ls-token", TOKEN].map(String::from));
+        all
+    };
+
+    let list = common::angrav_json(&refs(&with(&["sessions", "list", "--all"])), 0);
+    let window = common::by_target(&list, w.id(0)).unwrap();
+    assert_eq!(window["state"], "awaiting_approval");
+    let shown = conversation(&list, "ls-shown");
+    assert_eq!(shown["window"], window["session"]["id"], "{list}");
+    assert_eq!(shown["state"], "awaiting_approval");
+    let hidden = conversation(&list, "ls-hidden");
+    assert_eq!(hidden["window"], Value::Null);
+    assert_eq!(hidden["steps"], 6);
+    assert_eq!(hidden["state"], "idle");
+
+    // doctor, with no --ls: found from the panel's own requests, or said why not.
+    let report = common::angrav_json(&["doctor", "--session", w.id(0), "--session", w.id(1)], 0);
+    let found = &report["sessions"][0]["ls"];
+    assert_eq!(found["found_by"], "panel_request", "{report}");
+    assert_eq!(found["url"], ls.url().as_str());
+    assert_eq!(found["conversation"], SHOWN);
+    let none = &report["sessions"][1]["ls"];
+    assert_eq!(none["url"], Value::Null, "{report}");
+    assert!(
+        none["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no language_server process"),
+        "{report}"
+    );
+    let o = common::angrav(&["doctor", "--session", w.id(0)]);
+    assert!(
+        stdout(&o).contains(&format!(
+            "ls:     {} (the panel's own requests); shows conversation {SHOWN}",
+            ls.url()
+        )),
+        "{}",
+        stdout(&o)
+    );
+
+    // The conversation's approval shows in its window: pressed there, once, and the
+    // LS hears of it once, from the panel.
+    let o = common::angrav(&refs(&with(&["approve", "--conversation", "f00d0001"])));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("answered there"), "{}", stderr(&o));
+    assert_eq!(common::pressed(&w, 0), ["Run"]);
+    let sent = first_interactions(&ls, SHOWN);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["interaction"]["stepIndex"], 3);
+    assert_eq!(sent[0]["interaction"]["runCommand"]["confirm"], true);
+    let status = ls_json(
+        &ls,
+        "status --conversation",
+        &["status", "--conversation", SHOWN],
+        0,
+    );
+    assert_ne!(status["state"], "awaiting_approval", "{status}");
+    assert_eq!(ls.interactions().len(), 1);
+}
+
+#[test]
+fn a_conversation_is_watched_from_approval_to_idle() {
+    let ls = two_waiting();
+    let (child, lines, _errors) = common::spawn_angrav_at(
+        "127.0.0.1:1",
+        &[
+            "--ls",
+            &ls.url(),
+            "--ls-token",
+            ls.token(),
+            "--json",
+            "sessions",
+            "watch",
+            "--conversation",
+            "beta",
+            "--until-idle",
+        ],
+    );
+    let schema = angrav::schema::cli();
+    let next = || -> Value {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a watch line");
+        let v = serde_json::from_str(&line).unwrap();
+        let shape = &schema["commands"]["sessions watch"]["ndjson"];
+        check(&schema, shape, &v, "sessions watch").unwrap();
+        v
+    };
+    let first = next();
+    assert_eq!(first["type"], "snapshot");
+    assert_eq!(first["current"], "awaiting_approval");
+    assert_eq!(first["step_index"], 3);
+    assert_eq!(first["session"]["workspace"], "beta");
+    // Answered meanwhile: the watch sees it leave the approval, then go idle.
+    ls_json(
+        &ls,
+        "approve --conversation",
+        &["approve", "--conversation", "beta"],
+        0,
+    );
+    let mut seen = vec![first["current"].clone()];
+    while seen.last() != Some(&json!("idle")) {
+        let e = next();
+        assert_eq!(e["type"], "state_change", "{e}");
+        assert_eq!(e["previous"], *seen.last().unwrap(), "{e}");
+        seen.push(e["current"].clone());
+    }
+    assert_eq!(seen.first(), Some(&json!("awaiting_approval")));
+    drop(child);
+}
+
+#[test]
+fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model() {
+    let ls = SimLs::start(
+        TOKEN,
+        vec![Conversation::new(
+            "abcd0001-0000-4000-8000-00000000000c",
+            "q",
+        )],
+    )
+    .unwrap();
+    // v2 panels show their model (`Gemini 3 Pro (High)`); this build's other layout does not.
+    let w = common::open(&[
+        Window::new(Layout::V2, "quota-gemini").scenario("instant"),
+        Window::new(Layout::Current, "quota-other").scenario("instant"),
+    ]);
+    let url = ls.url();
+    let named = ["--ls", url.as_str(), "--ls-token", TOKEN];
+    let status = common::angrav_json(&[&["status", "--session", w.id(0)][..], &named].concat(), 0);
+    assert_eq!(status["model"], "Gemini 3 Pro (High)");
+    assert_eq!(status["quota"]["label"], "Gemini 3 Pro", "{status}");
+    assert_eq!(status["quota"]["remaining"], 0.6);
+    let o = common::angrav(&[&["status", "--session", w.id(0)][..], &named].concat());
+    assert!(
+        stdout(&o).contains("  quota:    Gemini 3 Pro: 60 % left, resets "),
+        "{}",
+        stdout(&o)
+    );
+
+    ls.set_quota("Gemini 3 Pro", Some(0.0));
+    let args = [
+        &[
+            "dispatch",
+            "--model",
+            "gemini 3 pro",
+            "--session",
+            w.id(0),
+            "--session",
+            w.id(1),
+        ][..],
+        &named,
+    ]
+    .concat();
+    let o = common::angrav_in(&args, "one prompt for whoever may\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("quota is exhausted until"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(w.received(0).is_empty());
+    assert_eq!(w.received(1), ["one prompt for whoever may"]);
+}
+
+#[test]
+fn a_policy_answers_each_waiting_step_once_through_the_ls() {
+    let ls = two_waiting();
+    let policy = std::env::temp_dir().join(format!("angrav-ls-policy-{}.json", std::process::id()));
+    std::fs::write(
+        &policy,
+        r#"[{"kind": "command", "command": "^cargo test( |$)", "action": "approve"},
+            {"kind": "permission", "action": "deny"}]"#,
+    )
+    .unwrap();
+    let policy_arg = policy.to_str().unwrap();
+    let o = ls_angrav(
+        &ls,
+        &[
+            "--json",
+            "sessions",
+            "watch",
+            "--conversation",
+            "all",
+            "--policy",
+            policy_arg,
+            "--until-idle",
+            "--timeout",
+            "60s",
+        ],
+    );
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let schema = angrav::schema::cli();
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for l in &lines {
+        let shape = &schema["commands"]["sessions watch"]["ndjson"];
+        check(&schema, shape, l, "sessions watch").unwrap();
+    }
+    let decisions: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "approval_decided")
+        .collect();
+    assert_eq!(decisions.len(), 3, "{}", stdout(&o));
+    let by = |ws: &str| {
+        decisions
+            .iter()
+            .find(|d| d["session"]["workspace"] == ws)
+            .unwrap_or_else(|| panic!("no decision for {ws}"))
+    };
+    assert_eq!(by("beta")["choice"], "Run");
+    assert_eq!(by("beta")["rule"], 0);
+    assert_eq!(by("delta")["choice"], "Deny");
+    assert_eq!(by("epsilon")["action"], "deny");
+
+    let all = ls.interactions();
+    assert_eq!(all.len(), 3, "{all:?}");
+    let sent = |id: &str| interactions(&ls, id);
+    let beta = sent("bbbb2222-0000-4000-8000-000000000002");
+    assert_eq!(beta.len(), 1);
+    assert_eq!(beta[0]["interaction"]["runCommand"]["confirm"], true);
+    let delta = sent("dddd4444-0000-4000-8000-000000000004");
+    assert_eq!(delta[0]["interaction"]["filePermission"]["allow"], false);
+    let epsilon = sent("eeee5555-0000-4000-8000-000000000005");
+    assert_eq!(epsilon[0]["interaction"]["permission"]["allow"], false);
+}
