@@ -175,9 +175,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cdp(e) => write!(f, "{e}"),
-            Error::Usage(m) => write!(f, "{m}; see 'angrav --help'"),
+            Error::Usage(m) => write!(f, "{m}; see 'angrav help'"),
             Error::Misused { command, message } => {
-                write!(f, "{message}; see 'angrav {command} --help'")
+                write!(f, "{message}; see 'angrav help {command}'")
             }
             Error::Profile(e) => write!(f, "{e}"),
             Error::SessionNotFound {

@@ -56,9 +56,8 @@ fn a_flag_that_does_not_apply_is_a_usage_error_naming_the_command() {
     ] {
         let o = bare(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        let want = format!(
-            "angrav: {flag} does not apply to '{command}'; see 'angrav {command} --help'\n"
-        );
+        let want =
+            format!("angrav: {flag} does not apply to '{command}'; see 'angrav help {command}'\n");
         assert_eq!(stderr(&o), want, "{args:?}");
         assert!(o.stdout.is_empty(), "{args:?}");
     }
@@ -97,24 +96,31 @@ fn help_in_every_form() {
     }
     // `help COMMAND` and `COMMAND --help` are the same page.
     let prompt = stdout(&bare(&["help", "prompt"]));
-    assert!(prompt.starts_with("angrav prompt TEXT: "), "{prompt}");
+    assert!(
+        prompt.starts_with("Usage: angrav prompt TEXT [OPTIONS]\n"),
+        "{prompt}"
+    );
     assert_eq!(stdout(&bare(&["prompt", "--help"])), prompt);
     assert_eq!(
         stdout(&bare(&["help", "sessions", "wait"])),
         stdout(&bare(&["sessions", "wait", "--help"]))
     );
-    // A one-chat command's --session has no "default: all"; a many-chat one's has.
+    // A one-chat command's --session has no default; a many-chat one's has.
     assert!(
-        !prompt.contains("[default: all]") && prompt.contains("--session ID"),
+        !prompt.contains("[default: every chat]") && prompt.contains("--session ID"),
         "{prompt}"
     );
     let status = stdout(&bare(&["status", "--help"]));
     assert!(
-        !status.contains("[default: all]") && !status.contains("--wait"),
+        !status.contains("[default: every chat]") && !status.contains("--wait"),
         "{status}"
     );
     let wait = stdout(&bare(&["sessions", "wait", "--help"]));
-    assert!(wait.contains("[default: all]"), "{wait}");
+    assert!(wait.contains("[default: every chat]"), "{wait}");
+    // Each command's own --timeout: dispatch has none unless given.
+    let dispatch = stdout(&bare(&["dispatch", "--help"]));
+    assert!(dispatch.contains("[default: none]"), "{dispatch}");
+    assert!(!dispatch.contains("120s"), "{dispatch}");
     // A group: its commands, not the whole help.
     let sessions = stdout(&bare(&["sessions", "--help"]));
     for sub in [
@@ -130,6 +136,180 @@ fn help_in_every_form() {
     assert_eq!(stdout(&bare(&["help", "sessions"])), sessions);
     let o = bare(&["help", "frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// The global flags, which `angrav help` describes once and no command's help repeats;
+/// --cdp and --json at least.
+fn global_flags() -> Vec<String> {
+    let whole: Value = serde_json::from_slice(&bare(&["help", "--json"]).stdout).expect("JSON");
+    let names: Vec<String> = whole["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| {
+            f["name"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .filter(|n| n.starts_with("--") && n != "--help" && n != "--version")
+        .collect();
+    assert!(names.iter().any(|n| n == "--cdp") && names.iter().any(|n| n == "--json"));
+    names
+}
+
+/// Every command, as the whole help (`angrav help --json`) lists it: its words.
+fn every_command() -> Vec<String> {
+    let whole: Value = serde_json::from_slice(&bare(&["help", "--json"]).stdout).expect("JSON");
+    whole["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| {
+            let usage = c["name"].as_str().unwrap();
+            // `sessions fanout TEXT` -> `sessions fanout`: the words are lower case.
+            usage
+                .split(' ')
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn every_commands_help_is_its_own() {
+    let commands = every_command();
+    assert!(commands.len() > 30, "{commands:?}");
+    let whole = stdout(&bare(&["help"]));
+    let global_flags = global_flags();
+    for flag in &global_flags {
+        assert_eq!(
+            whole.matches(&format!("\n  {flag} ")).count(),
+            1,
+            "the whole help describes {flag} once:\n{whole}"
+        );
+    }
+    for words in &commands {
+        let argv: Vec<&str> = words.split(' ').collect();
+        let text = bare(&[&argv[..], &["--help"]].concat());
+        assert_eq!(text.status.code(), Some(0), "{words} --help");
+        let text = stdout(&text);
+        assert_eq!(
+            stdout(&bare(&[&["help"][..], &argv].concat())),
+            text,
+            "'angrav help {words}' and 'angrav {words} --help' differ"
+        );
+        let json = bare(&[&["help"][..], &argv, &["--json"]].concat());
+        let help: Value = serde_json::from_slice(&json.stdout)
+            .unwrap_or_else(|e| panic!("help {words} --json: {e}"));
+        assert!(
+            help["usage"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("angrav {words}")),
+            "{words}: {help}"
+        );
+        // Its own flags only: the global ones are named, not described again.
+        let own: Vec<&str> = help["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().split(' ').next().unwrap())
+            .collect();
+        let global: Vec<&str> = help["global_flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        for g in &global {
+            assert!(
+                global_flags.iter().any(|f| f == g),
+                "{words}: {g} is no global flag"
+            );
+            assert!(!own.contains(g), "{words}: describes the global {g} again");
+            assert!(!text.contains(&format!("\n  {g} ")), "{words}:\n{text}");
+        }
+        // The exit codes it can return, each explained, 0 and 2 always.
+        let codes: Vec<u64> = help["exit_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["code"].as_u64().unwrap())
+            .collect();
+        assert!(
+            codes.contains(&0) && codes.contains(&2),
+            "{words}: {codes:?}"
+        );
+        let shown = text
+            .split("Exit codes:\n")
+            .nth(1)
+            .expect("an exit code table");
+        for code in [0, 1, 2, 3, 124, 130] {
+            assert_eq!(
+                shown.contains(&format!("\n  {code:<5}"))
+                    || shown.starts_with(&format!("  {code:<5}")),
+                codes.contains(&code),
+                "{words}: exit {code}:\n{shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_slip_gets_the_nearest_command_or_flag() {
+    for (args, want) in [
+        (
+            &["sesions", "list"][..],
+            "angrav: unknown command 'sesions list' (did you mean 'sessions list'?); see 'angrav help sessions list'\n",
+        ),
+        (
+            &["stauts"],
+            "angrav: unknown command 'stauts' (did you mean 'status'?); see 'angrav help status'\n",
+        ),
+        (
+            &["prompt", "hi", "--wiat"],
+            "angrav: unknown option '--wiat' (did you mean '--wait'?); see 'angrav help prompt'\n",
+        ),
+        (
+            &["status", "--sesion", "a"],
+            "angrav: unknown option '--sesion' (did you mean '--session'?); see 'angrav help status'\n",
+        ),
+        (
+            &["--jsno", "status"],
+            "angrav: unknown option '--jsno' (did you mean '--json'?); see 'angrav help'\n",
+        ),
+        (
+            &["frobnicate"],
+            "angrav: unknown command 'frobnicate'; see 'angrav help'\n",
+        ),
+        (
+            &["status", "--frobnicate"],
+            "angrav: unknown option '--frobnicate'; see 'angrav help status'\n",
+        ),
+    ] {
+        let o = bare(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&o), want, "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn prompt_says_it_delivered_and_stdin_loses_one_trailing_newline() {
+    let w = open(&[Window::new(Layout::Current, "said").scenario("instant")]);
+    let o = common::angrav_in(&["--session", w.id(0), "prompt", "-"], "from stdin\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = stdout(&o).split(' ').next().unwrap().to_string();
+    assert!(w.id(0).starts_with(&id), "{}", stdout(&o));
+    assert_eq!(stdout(&o), format!("{id} (said): delivered\n"));
+    let o = common::angrav_in(&["--session", w.id(0), "prompt", "-", "--wait"], "two\n\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(w.received(0), ["from stdin", "two\n"]);
 }
 
 #[test]
@@ -187,6 +367,68 @@ fn completions_from_the_command_table() {
         "{fish}"
     );
     assert_eq!(bare(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn completions_offer_values_files_sessions_aliases_and_groups() {
+    let w = open(&[Window::new(Layout::Current, "compl-ws")]);
+    for args in [
+        &["alias", "set", "compl-alias", w.id(0)][..],
+        &["group", "set", "compl-group", w.id(0)],
+    ] {
+        let o = angrav(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
+    let files = std::env::temp_dir().join(format!("angrav-compl-{}", std::process::id()));
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("rules.json"), "[]").unwrap();
+    let bin = env!("CARGO_BIN_EXE_angrav");
+    let bin_dir = std::path::Path::new(bin).parent().unwrap();
+    // Each: the words typed (the last being completed), and what must be offered.
+    let complete = |line: &str| -> Vec<String> {
+        let script = format!(
+            "source <(angrav completions bash) && COMP_WORDS=({line}); \
+             COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); _angrav; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let o = Command::new("bash")
+            .current_dir(&files)
+            .env(
+                "PATH",
+                format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("ANGRAV_STATE_DIR", common::state_dir())
+            .env("ANGRAV_CDP", common::sim().endpoint().label())
+            .args(["-c", &script])
+            .output()
+            .expect("bash");
+        assert_eq!(o.status.code(), Some(0), "{line}: {}", stderr(&o));
+        stdout(&o).lines().map(String::from).collect()
+    };
+    let cases: [(&str, &[&str]); 7] = [
+        ("angrav sessions list --color a", &["auto", "always"]),
+        (
+            "angrav simulate --layout legacy",
+            &["legacy-frame", "legacy-target"],
+        ),
+        ("angrav log --kind sta", &["state_change", "stalled"]),
+        ("angrav sessions watch --policy ru", &["rules.json"]),
+        (
+            "angrav status --session compl",
+            &["compl-alias", "compl-ws"],
+        ),
+        ("angrav sessions wait --group compl", &["compl-group"]),
+        ("angrav alias rm compl", &["compl-alias"]),
+    ];
+    for (line, want) in cases {
+        let got = complete(line);
+        assert_eq!(got, want, "{line}");
+    }
+    let id = complete(&format!("angrav status --session {}", &w.id(0)[..4]));
+    assert!(
+        id.len() == 1 && w.id(0).starts_with(&id[0]),
+        "the session's id: {id:?}"
+    );
+    std::fs::remove_dir_all(&files).unwrap();
 }
 
 #[test]

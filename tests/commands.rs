@@ -385,37 +385,6 @@ fn a_reloaded_window_is_found_again() {
 }
 
 #[test]
-fn help_lists_every_command_and_the_exit_codes() {
-    let o = angrav(&["--help"]);
-    assert_eq!(o.status.code(), Some(0));
-    let help = stdout(&o);
-    for word in [
-        "sessions wait",
-        "sessions fanout",
-        "sessions watch",
-        "status",
-        "prompt",
-        "--settle",
-        "124",
-    ] {
-        assert!(help.contains(word), "{word}");
-    }
-    // Each command's own help: its flags with their defaults, and the exit codes.
-    let o = angrav(&["sessions", "wait", "--help"]);
-    let one = stdout(&o);
-    assert!(one.starts_with("angrav sessions wait: "), "{one}");
-    assert!(
-        one.contains("--any") && one.contains("[default: 400ms]") && one.contains("124"),
-        "{one}"
-    );
-    assert!(!one.contains("--lang"), "{one}");
-
-    let o = angrav(&["--bogus"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--bogus"), "{}", stderr(&o));
-}
-
-#[test]
 fn a_ws_url_names_one_window_directly() {
     let w = open(&[Window::new(Layout::LegacyFrame, "direct").history(1)]);
     let ws = w.0[0].web_socket_debugger_url.clone().unwrap();

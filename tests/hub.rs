@@ -10,7 +10,7 @@ use angrav::panel::{Layout, Panel, WindowRef};
 use angrav::profile::Profile;
 use angrav::sim::{Simulator, Window};
 use cdp::TargetInfo;
-use common::serve::{FLIP_BUSY, PATIENCE, Serve, row, start_at};
+use common::serve::{FLIP_BUSY, PATIENCE, Serve, dashboard, evaluate, row, start_at};
 use common::{Reaped, sim};
 use serde_json::{Value, json};
 
@@ -289,4 +289,171 @@ fn a_hub_over_two_serves_lists_streams_and_forwards() {
     assert!(gone["error"].as_str().unwrap().contains("b"), "{gone}");
     let status = c.call("status", json!({ "session": a.id(0) }));
     assert_eq!(status["state"], "idle");
+}
+
+/// `Emulation.setDeviceMetricsOverride`: the page laid out as on a phone.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneScreen {
+    width: u32,
+    height: u32,
+    device_scale_factor: f64,
+    mobile: bool,
+}
+
+impl cdp::methods::Command for PhoneScreen {
+    const METHOD: &'static str = "Emulation.setDeviceMetricsOverride";
+    type Response = cdp::methods::Empty;
+}
+
+/// Waits in `page` until `condition` (a JS function body's expression) is truthy
+/// after some change of the page, and gives its value.
+fn until(page: &mut cdp::Connection, condition: &str) -> Value {
+    let expression = format!(
+        "new Promise((resolve) => {{
+          const check = () => {{ const v = ({condition}); if (v) {{ resolve(v); return true; }} return false; }};
+          if (check()) return;
+          const obs = new MutationObserver(() => {{ if (check()) obs.disconnect(); }});
+          obs.observe(document.body, {{ subtree: true, childList: true, characterData: true, attributes: true }});
+        }})"
+    );
+    evaluate(page, &expression)
+}
+
+/// What the card of `target` says once it pressed something.
+fn pressed_on(page: &mut cdp::Connection, target: &str) -> Value {
+    let note =
+        format!("document.querySelector('.row[data-target=\"{target}\"] .said').textContent");
+    until(page, &format!("{note}.startsWith('pressed') && {note}"))
+}
+
+#[test]
+fn the_hub_dashboard_on_a_phone_shows_every_host_notifies_once_and_presses_that_card() {
+    let a = Opened::in_(
+        sim(),
+        &[
+            Window::new(Layout::Current, "phone-a1").start("approval"),
+            Window::new(Layout::Current, "phone-a2"),
+        ],
+    );
+    let b = Opened::in_(
+        other(),
+        &[Window::new(Layout::LegacyFrame, "phone-b1").scenario("approval")],
+    );
+    let serve_a = start_at(sim().endpoint().label(), "phone-a", &[], &[]);
+    let serve_b = start_at(other().endpoint().label(), "phone-b", &[], &[]);
+    let (up_a, up_b) = (spec("a", &serve_a), spec("b", &serve_b));
+    let hub = start_at(
+        "",
+        "phone-hub",
+        &["--upstream", &up_a, "--upstream", &up_b],
+        &[],
+    );
+    let (_tab, mut page) = dashboard(&hub);
+    let phone = PhoneScreen {
+        width: 390,
+        height: 844,
+        device_scale_factor: 3.0,
+        mobile: true,
+    };
+    page.call(&phone, PATIENCE).expect("a phone's screen");
+    // Notifications granted, and counted by the page.
+    evaluate(
+        &mut page,
+        "(function () { window.shown = [];
+          window.Notification = function (title, o) { window.shown.push(title); };
+          window.Notification.permission = 'granted';
+          window.Notification.requestPermission = () => Promise.resolve('granted');
+          return true; })()",
+    );
+    let cards = format!(
+        "{}.every((id) => document.querySelector('.row[data-target=\"' + id + '\"] .state'))",
+        json!([a.id(0), a.id(1), b.id(0)])
+    );
+    until(&mut page, &cards);
+    let layout = evaluate(
+        &mut page,
+        "(function () { return { hosts: Array.from(document.querySelectorAll('section.host h2')).map((h) => h.textContent),
+          wide: document.documentElement.scrollWidth, width: innerWidth,
+          small: Array.from(document.querySelectorAll('button')).filter((b) => b.offsetParent && b.getBoundingClientRect().height < 44).length }; })()",
+    );
+    let hosts = layout["hosts"].as_array().unwrap();
+    assert!(
+        hosts.contains(&json!("a")) && hosts.contains(&json!("b")),
+        "{layout}"
+    );
+    assert_eq!(layout["width"], 390, "{layout}");
+    assert!(
+        layout["wide"].as_u64() <= layout["width"].as_u64(),
+        "{layout}"
+    );
+    assert_eq!(layout["small"], 0, "buttons a thumb can hit: {layout}");
+
+    // An approval on the second machine: one notification, however the page is updated.
+    let mut c = hub.connect();
+    c.call("prompt", json!({ "session": b.id(0), "text": "ask me" }));
+    let waiting = format!(
+        "document.querySelector('.row[data-target=\"{}\"] .state').textContent === 'awaiting_approval'",
+        b.id(0)
+    );
+    until(&mut page, &waiting);
+    let asked = |page: &mut cdp::Connection| {
+        evaluate(
+            page,
+            "window.shown.filter((t) => t.endsWith('awaiting approval')).length",
+        )
+    };
+    assert_eq!(asked(&mut page), 1);
+    // Its card's Run presses that approval only (the first machine's waits on).
+    let press = format!(
+        "(function () {{ const row = document.querySelector('.row[data-target=\"{}\"]');
+          row.querySelector('button[data-choice=\"Run\"]').click(); return true; }})()",
+        b.id(0)
+    );
+    evaluate(&mut page, &press);
+    assert_eq!(pressed_on(&mut page, b.id(0)), "pressed 'Run'");
+    assert_eq!(b.kept(0, "sim-pressed"), ["Run"]);
+    assert_eq!(a.kept(0, "sim-pressed"), Vec::<String>::new());
+    let done = format!(
+        "document.querySelector('.row[data-target=\"{}\"] .state').textContent === 'idle'",
+        b.id(0)
+    );
+    until(&mut page, &done);
+    assert_eq!(asked(&mut page), 1, "one notification per approval");
+    // The first machine's approval was there before: no notification, 'since start'.
+    let since = format!(
+        "document.querySelector('.row[data-target=\"{}\"] .since').textContent",
+        a.id(0)
+    );
+    assert_eq!(evaluate(&mut page, &since), "since start");
+    // The key 'a' on the focused card approves that card's chat only.
+    let key = format!(
+        "(function () {{ const row = document.querySelector('.row[data-target=\"{}\"]');
+          row.focus(); row.dispatchEvent(new KeyboardEvent('keydown', {{ key: 'a', bubbles: true }}));
+          return document.activeElement === row; }})()",
+        a.id(0)
+    );
+    assert_eq!(evaluate(&mut page, &key), true);
+    assert_eq!(pressed_on(&mut page, a.id(0)), "pressed 'Run'");
+    assert_eq!(a.kept(0, "sim-pressed"), ["Run"]);
+    assert_eq!(b.kept(0, "sim-pressed"), ["Run"]);
+    // The timeline has the second machine's events, and filters by session.
+    let timeline = evaluate(
+        &mut page,
+        &format!(
+            "(function () {{ const f = document.getElementById('filter'); f.value = 'b/{}';
+              f.dispatchEvent(new Event('change'));
+              return Array.from(document.querySelectorAll('#events li')).map((l) => l.textContent); }})()",
+            b.id(0)
+        ),
+    );
+    let lines = timeline.as_array().unwrap();
+    assert!(!lines.is_empty(), "{timeline}");
+    assert!(
+        lines.iter().all(|l| l
+            .as_str()
+            .unwrap()
+            .contains(&format!("b/{}", &b.id(0)[..6]))),
+        "{timeline}"
+    );
 }

@@ -320,9 +320,8 @@ fn the_demo_includes_a_2x_window() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let out = String::from_utf8(o.stdout).unwrap();
-    let mut lines = out.lines();
-    let list: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let demo: Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let list = &demo["sessions"];
     let layouts: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -330,7 +329,7 @@ fn the_demo_includes_a_2x_window() {
         .map(|s| s["layout"].as_str().unwrap())
         .collect();
     assert!(layouts.contains(&"v2"), "{list}");
-    let report: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let report = &demo["report"];
     for s in report["sessions"].as_array().unwrap() {
         assert_eq!(s["status"], "done", "{report}");
     }

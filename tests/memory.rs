@@ -260,8 +260,13 @@ fn log_filters_by_seq_time_kind_and_session_exactly() {
     // Everything was long before ten minutes ago.
     assert_eq!(ok(&offline(&state, &["log", "--since", "10m"])), "");
     let plain = ok(&offline(&state, &["log"]));
-    assert_eq!(plain.lines().count(), 10);
-    let third = plain.lines().nth(2).unwrap();
+    assert_eq!(
+        plain.lines().count(),
+        11,
+        "a header, then ten entries: {plain}"
+    );
+    aligned(&plain, "KIND");
+    let third = plain.lines().nth(3).unwrap();
     assert!(
         third.contains("2026-01-01T00:00:02.000Z")
             && third.contains("state_change")
@@ -384,7 +389,8 @@ fn turns_lists_each_prompt_with_its_outcome_and_answer() {
     );
     assert_eq!(turns[2]["outcome"], "timeout");
     let plain = ok(&offline(&state, &["turns", "--session", "gamma"]));
-    let lines: Vec<&str> = plain.lines().collect();
+    aligned(&plain, "OUTCOME");
+    let lines: Vec<&str> = plain.lines().skip(1).collect();
     assert_eq!(lines.len(), 2, "{plain}");
     assert!(
         lines[0].contains("CCC333") && lines[0].contains("idle") && lines[0].contains("2.5s"),
@@ -397,6 +403,24 @@ fn turns_lists_each_prompt_with_its_outcome_and_answer() {
         lines[0]
     );
     assert!(lines[1].contains("timeout"), "{}", lines[1]);
+}
+
+/// A table whose header names `column`, each row's cell under it starting where the
+/// name does.
+fn aligned(table: &str, column: &str) {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let at = header
+        .find(&format!("  {column}"))
+        .unwrap_or_else(|| panic!("no {column} column: {table}"))
+        + 2;
+    for row in lines {
+        let before: String = row.chars().take(at).collect();
+        assert!(
+            before.ends_with("  ") && row.chars().nth(at).is_some_and(|c| c != ' '),
+            "{column} not aligned:\n{table}"
+        );
+    }
 }
 
 #[test]
@@ -458,7 +482,7 @@ fn a_damaged_journal_tail_is_skipped_and_recording_goes_on_after_its_highest_seq
     // Later runs go on too; the damaged lines stay where they were, left out.
     let o = offline(&state, &["log", "--json", "--since", "10"]);
     assert_eq!(seqs_of(&ok(&o)), [40, 41, 42]);
-    assert!(stderr(&o).contains("3 line(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 lines"), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&live).unwrap().starts_with(&text));
 
     // A journal that holds nothing but garbage is recorded after, from seq 1.

@@ -274,23 +274,31 @@ fn approve_in_the_dashboard_presses_that_choice_for_that_row() {
     let table = serve.connect().call("subscribe", json!({}));
     let approval = &row(&table["sessions"], w.id(0))["approval"];
     assert_eq!(approval["kind"], "command", "{table}");
-    // The row shows what the agent asks, then its approve button is pressed.
+    // The card shows the whole command and a button per choice; Run is pressed.
     let expression = format!(
         "(function (id) {{ return new Promise((resolve) => {{
-          const row = document.querySelector('tr[data-target=\"' + id + '\"]');
+          const row = document.querySelector('.row[data-target=\"' + id + '\"]');
           const asked = row.querySelector('.asked').textContent;
-          const note = row.querySelector('.ask .note');
+          const choices = Array.from(row.querySelectorAll('.choices button')).map((b) => b.textContent);
+          const note = row.querySelector('.said');
           const obs = new MutationObserver(() => {{
-            if (note.textContent.startsWith('pressed')) {{ obs.disconnect(); resolve({{ asked, said: note.textContent }}); }}
+            if (note.textContent.startsWith('pressed')) {{ obs.disconnect(); resolve({{ asked, choices, said: note.textContent }}); }}
           }});
           obs.observe(note, {{ subtree: true, childList: true, characterData: true }});
-          row.querySelector('button.approve').click();
+          row.querySelector('button[data-choice=\"Run\"]').click();
         }}); }})({})",
         json!(w.id(0))
     );
     let got = evaluate(&mut page, &expression);
     let command = approval["command"].as_str().expect("a command");
-    assert_eq!(got["asked"], format!("command: {command}"), "{got}");
+    assert_eq!(got["asked"], command, "{got}");
+    let labels: Vec<Value> = approval["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].clone())
+        .collect();
+    assert_eq!(got["choices"], json!(labels), "{got}");
     assert_eq!(got["said"], "pressed 'Run'", "{got}");
     // Exactly that choice, on that window only.
     assert_eq!(pressed(&w, 0), ["Run"]);

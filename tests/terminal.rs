@@ -132,7 +132,7 @@ fn error_texts_titles_and_messages_are_shown_visibly_on_a_terminal() {
     let list = on_terminal(&["sessions", "list"]);
     let table = on_terminal(&["--session", id, "sessions", "watch", "--count", "0"]);
     assert!(
-        stdout(&table).starts_with("\x1b[2Kid ") && !stdout(&table).contains("\x1b[2J"),
+        stdout(&table).starts_with("\x1b[2KID ") && !stdout(&table).contains("\x1b[2J"),
         "the watch table keeps its own codes, and clears no screen: {:?}",
         stdout(&table)
     );
@@ -274,10 +274,10 @@ fn the_watch_table_redraws_only_its_own_lines() {
         shown.iter().any(|l| l == "before-the-watch"),
         "what was on the screen stays: {shown:#?}"
     );
-    let headers = shown.iter().filter(|l| l.starts_with("id ")).count();
+    let headers = shown.iter().filter(|l| l.starts_with("ID ")).count();
     assert_eq!(headers, 1, "one table, redrawn in place: {shown:#?}");
     assert!(
-        shown.iter().any(|l| l.contains("1 events"))
+        shown.iter().any(|l| l.contains("1 event."))
             && !shown.iter().any(|l| l.contains("0 events")),
         "{shown:#?}"
     );

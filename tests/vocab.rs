@@ -42,7 +42,15 @@ impl Vocab {
     fn run(&self, args: &[&str], stdin: &str, code: i32) -> Output {
         use std::io::Write;
         // The commands that talk to no browser take no --cdp.
-        let local = matches!(args, ["version"] | ["alias", "list"] | ["group", "list"]);
+        let local = matches!(
+            args,
+            ["version"]
+                | ["alias", "list"]
+                | ["group", "list"]
+                | ["help", ..]
+                | ["completions", _]
+                | ["profile"]
+        );
         let cdp = if local {
             vec![]
         } else {
@@ -167,6 +175,32 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
     v.ok("history", &["--session", id(0), "history"], 0);
     v.ok("doctor", &["--session", id(0), "doctor"], 0);
     v.ok("version", &["version"], 0);
+    v.ok("help", &["help"], 0);
+    v.ok("help", &["help", "sessions"], 0);
+    v.ok("help", &["help", "prompt"], 0);
+    v.ok("completions", &["completions", "fish"], 0);
+    v.ok("profile", &["profile"], 0);
+    // `simulate` runs until stopped: its first line is its result.
+    let mut simulator = common::Reaped(
+        common::angrav_bin()
+            .args(["simulate", "--json", "--windows", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav simulate"),
+    );
+    let first = common::lines(simulator.0.stdout.take().expect("piped"))
+        .recv_timeout(Duration::from_secs(60))
+        .expect("simulate prints its endpoint");
+    let started = v.conforms("simulate", &first);
+    assert_eq!(started["windows"], 1, "{started}");
+    drop(simulator);
+    let read_only = v.ok("demo", &["demo"], 0);
+    assert_eq!(
+        (&read_only["simulated"], &read_only["report"]),
+        (&false.into(), &Value::Null),
+        "against an Antigravity that answers, the demo only lists: {read_only}"
+    );
 
     // `prompt --wait` and `wait`: one shape, ended idle, awaiting approval, in error,
     // or timed out.
@@ -199,6 +233,21 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
     );
     // Answering it: the control pressed and the approval it answered.
     let pressed = v.ok("approve", &["--session", id(1), "approve"], 0);
+    // None of these awaits approval now: still the report, with no rows.
+    let none = &[
+        "sessions",
+        "approve",
+        "--session",
+        id(0),
+        "--session",
+        id(1),
+    ];
+    let report = v.ok("sessions approve", none, 1);
+    assert_eq!(
+        report["sessions"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
     names(&pressed, id(1), "vocab-approval");
     assert_eq!(pressed["pressed"], "Run", "{pressed}");
     assert_eq!(pressed["approval"]["kind"], "command", "{pressed}");
@@ -304,8 +353,20 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
     );
 
     // Kept state.
-    v.run(&["alias", "set", "vocab-alias", id(0)], "", 0);
-    v.run(&["group", "set", "vocab-group", id(0), id(1)], "", 0);
+    v.ok("alias set", &["alias", "set", "vocab-alias", id(0)], 0);
+    v.ok(
+        "group set",
+        &["group", "set", "vocab-group", id(0), id(1)],
+        0,
+    );
+    // No chat of the group awaits approval (the one that did was answered above):
+    // still the report, with no rows, and exit 1.
+    let none = v.ok(
+        "sessions approve",
+        &["sessions", "approve", "--group", "vocab-group"],
+        1,
+    );
+    assert_eq!(none["sessions"], serde_json::json!([]), "{none}");
     v.ok("alias list", &["alias", "list"], 0);
     v.ok("group list", &["group", "list"], 0);
     let log = v.ok("log", &["log"], 0);
@@ -384,5 +445,45 @@ fn watch_events_name_the_session_as_every_result_does() {
             .iter()
             .find(|e| e["seq"] == l["seq"]);
         assert_eq!(same, Some(l), "{log}");
+    }
+}
+
+/// What prints no result on stdout: no shape for it in the schema.
+const PRINTS_NOTHING: &[&str] = &["alias rm", "group rm", "serve", "schema"];
+
+#[test]
+fn every_command_that_prints_takes_json_and_has_its_shape_in_the_schema() {
+    let schema = schema();
+    let help = |args: &[&str]| -> Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+            .args(args)
+            .output()
+            .expect("run angrav");
+        serde_json::from_slice(&o.stdout).expect("help --json")
+    };
+    for c in help(&["help", "--json"])["commands"].as_array().unwrap() {
+        let words: Vec<&str> = c["name"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+            .collect();
+        let command = words.join(" ");
+        if PRINTS_NOTHING.contains(&command.as_str()) {
+            continue;
+        }
+        assert!(
+            !schema["commands"][&command].is_null(),
+            "'{command}' prints a result: give its --json shape in src/schema.json \
+             (\"commands\"), or name it in PRINTS_NOTHING here if it prints none"
+        );
+        let own = help(&[&["help"][..], &words, &["--json"]].concat());
+        let takes_json = own["global_flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(own["flags"].as_array().unwrap())
+            .any(|f| f == "--json" || f["name"] == "--json");
+        assert!(takes_json, "'{command}' prints a result but refuses --json");
     }
 }

@@ -98,6 +98,11 @@ pub(super) fn many(a: &Args) -> Result<u8, Error> {
         sessions: rows,
     };
     print_report(&report, a.json);
+    if report.sessions.is_empty() {
+        // Still a report (with no rows) on stdout: a script reads the same shape.
+        output::message("no chat awaits approval; nothing pressed");
+        return Ok(exit::FAILURE);
+    }
     let all = report.sessions.iter().all(|o| o.status == Status::Done);
     Ok(if all { exit::OK } else { exit::FAILURE })
 }
@@ -112,9 +117,6 @@ fn chosen(registry: &Registry, a: &Args, deadline: Deadline) -> Result<Vec<Sessi
         .filter(|l| l.state == Some(State::AwaitingApproval))
         .map(|l| l.session)
         .collect();
-    if waiting.is_empty() {
-        return Err(Error::Failed("no chat awaits approval".into()));
-    }
     Ok(waiting)
 }
 

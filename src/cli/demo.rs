@@ -8,10 +8,10 @@ use super::{Args, endpoints, profile};
 use crate::ls::Ls;
 use crate::panel::Deadline;
 use crate::panel::Layout;
-use crate::registry::Registry;
+use crate::registry::{ListRow, Registry};
 use crate::sim::ls::{Conversation, Gate, SimLs};
 use crate::sim::{Simulator, Window};
-use crate::waiter::{Status, Strategy, WaitSpec};
+use crate::waiter::{Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
 
 pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
@@ -22,7 +22,11 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
     }
     let ls = SimLs::start(&SimLs::new_token(), SimLs::demo_conversations())?;
     let ep = sim.endpoint().label();
-    output::line(ep);
+    if a.json {
+        output::json(&serde_json::json!({ "endpoint": ep, "windows": a.windows }));
+    } else {
+        output::line(ep);
+    }
     output::message(&format!(
         "simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
         a.windows
@@ -70,15 +74,28 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
         }
         Registry::with(vec![sim.endpoint().clone()], profile)?
     };
-    print_list(&registry.states(), &[], a.json);
+    let listed = registry.states();
+    let prompt = "Summarise what this workspace is for, with an example.";
+    // With --json, one document: the chats, then (simulated) the prompt and the report.
+    let document = |report: Option<&Report>| {
+        serde_json::json!({
+            "simulated": !real,
+            "sessions": ListRow::all(&listed, &[]),
+            "prompt": (!real).then_some(prompt),
+            "report": report,
+        })
+    };
     if real {
+        if a.json {
+            output::json(&document(None));
+        } else {
+            print_list(&listed, &[], false);
+        }
         return Ok(exit::OK);
     }
     if !a.json {
+        print_list(&listed, &[], false);
         language_server()?;
-    }
-    let prompt = "Summarise what this workspace is for, with an example.";
-    if !a.json {
         output::line(&format!("\nprompt to every chat: {prompt}\n"));
     }
     let tasks: Vec<(String, String)> = registry
@@ -98,8 +115,10 @@ pub(super) fn demo(a: &Args) -> Result<u8, Error> {
     let report = with_live(a.json, |live| {
         registry.wait(&sessions, &prompts, spec, live)
     });
-    print_report(&report, a.json);
-    if !a.json {
+    if a.json {
+        output::json(&document(Some(&report)));
+    } else {
+        print_report(&report, false);
         output::line(DEMO_NOTE);
     }
     // The chats that stop for approval and in error do so by design: the demo went

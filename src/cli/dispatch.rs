@@ -308,9 +308,10 @@ struct Task {
     timeout: Option<Duration>,
 }
 
-/// JSON lines with `prompt` (and optional `id`, `session`, `timeout`) when the first
-/// line is a JSON object; otherwise one prompt per line. Blank lines are skipped; a
-/// prompt without an id is named by its line number.
+/// One prompt per line: a line that starts with `{` is a JSON object with `prompt`
+/// (and optional `id`, `session`, `timeout`), any other line the prompt as it is; the
+/// two may be mixed. Blank lines are skipped; a prompt without an id is named by its
+/// line number.
 fn parse_tasks(text: &str) -> Result<Vec<Task>, Error> {
     #[derive(Deserialize)]
     struct Line {
@@ -325,15 +326,11 @@ fn parse_tasks(text: &str) -> Result<Vec<Task>, Error> {
         .enumerate()
         .map(|(n, l)| (n + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty());
-    let jsonl = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .is_some_and(|l| serde_json::from_str::<serde_json::Map<String, Value>>(l).is_ok());
     let mut tasks = Vec::new();
     let mut ids = HashSet::new();
     for (n, line) in lines {
-        let task = if jsonl {
+        // A line meant as JSON but malformed is refused, never sent as text.
+        let task = if line.starts_with('{') {
             let bad = |why: String| usage(format!("line {n}: {why}"));
             let l: Line = serde_json::from_str(line)
                 .map_err(|e| bad(format!("not a JSON object with \"prompt\": {e}")))?;
@@ -570,6 +567,13 @@ mod tests {
             .map(|t| (t.id.as_str(), t.prompt.as_str()))
             .collect();
         assert_eq!(got, [("1", "review a.rs"), ("3", "review b.rs")]);
+        // After JSON lines too.
+        let t = parse_tasks("{\"prompt\": \"a\", \"id\": \"x\"}\nplain b\n").unwrap();
+        let got: Vec<(&str, &str)> = t
+            .iter()
+            .map(|t| (t.id.as_str(), t.prompt.as_str()))
+            .collect();
+        assert_eq!(got, [("x", "a"), ("2", "plain b")]);
     }
 
     #[test]
@@ -604,7 +608,7 @@ mod tests {
     #[test]
     fn bad_input_is_a_usage_error_naming_the_line() {
         for (text, says) in [
-            ("{\"prompt\": \"a\"}\nnot json", "line 2"),
+            ("{\"prompt\": \"a\"}\n{not json", "line 2"),
             ("{\"prompt\": \"a\", \"group\": \"g\"}", "group"),
             (
                 "{\"prompt\": \"a\", \"id\": 1}\n{\"prompt\": \"b\", \"id\": 1}",

@@ -128,12 +128,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             let dir = state(a, "log")?;
             let read = journal::read(&dir, &filter(a, &dir)?)?;
             note_skipped(read.skipped, &dir);
-            for e in &read.entries {
-                if a.json {
+            if a.json {
+                for e in &read.entries {
                     output::json(&e.event());
-                } else {
-                    output::line(&log_line(&e.value));
                 }
+            } else if !read.entries.is_empty() {
+                let rows: Vec<Vec<String>> =
+                    read.entries.iter().map(|e| log_row(&e.value)).collect();
+                output::print(&output::columns(LOG_HEADER, &rows));
             }
         }
         Command::Turns => {
@@ -145,10 +147,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             let turns = journal::turns(&read.entries);
             if a.json {
                 output::json(&turns);
-            } else {
-                for t in &turns {
-                    output::line(&turn_line(t));
-                }
+            } else if !turns.is_empty() {
+                let rows: Vec<Vec<String>> = turns.iter().map(turn_row).collect();
+                output::print(&output::columns(TURNS_HEADER, &rows));
             }
         }
         _ => unreachable!("not a state command"),
@@ -224,8 +225,10 @@ fn since(s: &str) -> Result<Since, Error> {
 fn note_skipped(skipped: usize, dir: &StateDir) {
     if skipped > 0 {
         output::message(&format!(
-            "{skipped} line(s) of the journal in {} are no journal entries (damaged, or cut short by a crash); left out",
-            dir.path().display()
+            "{} of the journal in {} {} no journal entries (damaged, or cut short by a crash); left out",
+            output::count(skipped as u64, "line"),
+            dir.path().display(),
+            if skipped == 1 { "is" } else { "are" }
         ));
     }
 }
@@ -294,19 +297,19 @@ fn first_line(text: &str, max: usize) -> String {
     }
 }
 
-/// `SEQ  TIME  KIND  SESSION  WORKSPACE  details`
+const LOG_HEADER: &[&str] = &["SEQ", "TIME", "KIND", "SESSION", "WORKSPACE", "DETAILS"];
+
+/// A journal entry as one line (a replay in `sessions watch --since`).
 pub(super) fn log_line(v: &Value) -> String {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-");
-    let mut line = format!(
-        "{:>6}  {}  {:16}  {}  {}",
-        v.get("seq").and_then(Value::as_u64).unwrap_or(0),
-        s("timestamp"),
-        s("kind"),
-        s("session"),
-        s("workspace")
-    );
+    log_row(v).join("  ").trim_end().to_string()
+}
+
+/// A journal entry's cells under [`LOG_HEADER`].
+fn log_row(v: &Value) -> Vec<String> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    let mut details = Vec::new();
     if v.get("previous").is_some() || v.get("current").is_some() {
-        line += &format!("  {} -> {}", s("previous"), s("current"));
+        details.push(format!("{} -> {}", s("previous"), s("current")));
     }
     const SHOWN: &[&str] = &[
         "seq",
@@ -329,13 +332,33 @@ pub(super) fn log_line(v: &Value) -> String {
             Value::String(t) => first_line(t, 60),
             other => other.to_string(),
         };
-        line += &format!("  {k}={shown}");
+        details.push(format!("{k}={shown}"));
     }
-    line
+    vec![
+        v.get("seq")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .to_string(),
+        s("timestamp"),
+        s("kind"),
+        s("session"),
+        s("workspace"),
+        details.join("  "),
+    ]
 }
 
-/// `STARTED  SESSION  WORKSPACE  OUTCOME  DURATION  PROMPT -> ANSWER`
-fn turn_line(t: &Turn) -> String {
+const TURNS_HEADER: &[&str] = &[
+    "STARTED",
+    "SESSION",
+    "WORKSPACE",
+    "OUTCOME",
+    "DURATION",
+    "PROMPT",
+    "ANSWER",
+];
+
+/// A turn's cells under [`TURNS_HEADER`].
+fn turn_row(t: &Turn) -> Vec<String> {
     let (outcome, duration, answer) = match &t.ended {
         Some(e) => (
             e.outcome.name(),
@@ -344,11 +367,13 @@ fn turn_line(t: &Turn) -> String {
         ),
         None => ("-", "-".into(), String::new()),
     };
-    format!(
-        "{}  {}  {}  {outcome:8}  {duration:>7}  {}  -> {answer}",
-        t.sent.started,
-        t.sent.session,
-        t.sent.workspace.as_deref().unwrap_or("-"),
-        first_line(&t.sent.prompt, 40)
-    )
+    vec![
+        t.sent.started.clone(),
+        t.sent.session.clone(),
+        t.sent.workspace.clone().unwrap_or_else(|| "-".into()),
+        outcome.to_string(),
+        duration,
+        first_line(&t.sent.prompt, 40),
+        answer,
+    ]
 }

@@ -39,6 +39,8 @@ enum Command {
     Version,
     /// A completion script for this shell.
     Completions(String),
+    /// `__complete WHAT`: the words a completion script offers (hidden).
+    Complete(String),
     Schema,
     SessionsList,
     SessionsWait,
@@ -111,7 +113,7 @@ struct Args {
     grace: Duration,
     /// `dispatch --resume`: the journal's last run, not an input.
     resume: bool,
-    listen: Option<String>,
+    listen: String,
     allow_remote: bool,
     hooks: crate::hooks::Config,
     /// `--policy FILE`: the approval rules of a wait or a watch.
@@ -197,7 +199,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         retries: 1,
         grace: Duration::from_secs(30),
         resume: false,
-        listen: None,
+        listen: "127.0.0.1:7878".into(),
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
         policy: None,
@@ -283,7 +285,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
             Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
             Long("resume") => a.resume = true,
-            Long("listen") => a.listen = Some(text(p.value())?),
+            Long("listen") => a.listen = text(p.value())?,
             Long("allow-remote") => a.allow_remote = true,
             Long("on") => {
                 let (event, command) = (text(p.value())?, text(p.value())?);
@@ -311,7 +313,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                 v.into_string()
                     .map_err(|_| usage("arguments must be UTF-8"))?,
             ),
-            _ => return Err(usage(arg.unexpected().to_string())),
+            Long(flag) => return Err(unknown_flag(&format!("--{flag}"), &words)),
+            Short(flag) => return Err(unknown_flag(&format!("-{flag}"), &words)),
         }
     }
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -323,7 +326,21 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         };
         return Ok(a);
     }
-    let unknown = || usage(format!("unknown command '{}'", words.join(" ")));
+    // The completion scripts' listing: no command of the table, so no help of its own.
+    if let ["__complete", what] = words.as_slice() {
+        a.command = Command::Complete(what.to_string());
+        return Ok(a);
+    }
+    let unknown = || {
+        let typed = words.join(" ");
+        match help::command_like(&words) {
+            Some(meant) => Error::Misused {
+                command: meant,
+                message: format!("unknown command '{typed}' (did you mean '{meant}'?)"),
+            },
+            None => usage(format!("unknown command '{typed}'")),
+        }
+    };
     let (cmd, rest) = help::find(&words).ok_or_else(unknown)?;
     if help {
         // `sessions --help` is about the group, `prompt hi --help` about `prompt`.
@@ -363,6 +380,8 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
                 rest[operands.max..].join(" "),
                 cmd.words
             )
+        } else if cmd.words == "completions" {
+            "which shell? bash, zsh or fish".to_string()
         } else {
             format!("'{}' needs{}", cmd.words, cmd.args)
         }));
@@ -381,9 +400,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             topic => Command::Help(topic),
         },
         "version" => Command::Version,
-        "completions" => Command::Completions(
-            operand.ok_or_else(|| misused("which shell? bash, zsh or fish".into()))?,
-        ),
+        "completions" => Command::Completions(operand.unwrap_or_default()),
         "schema" => Command::Schema,
         "sessions list" => Command::SessionsList,
         "sessions wait" => Command::SessionsWait,
@@ -425,6 +442,28 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         return Err(usage("--any and --all exclude each other"));
     }
     Ok(a)
+}
+
+/// A flag no command takes, with the nearest one `words` (the command so far) takes,
+/// else any command does.
+fn unknown_flag(typed: &str, words: &[String]) -> Error {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let cmd = help::find(&words).map(|(c, _)| c);
+    let names: Vec<&str> = match cmd {
+        Some(c) => c.flags().map(|f| f.name).collect(),
+        None => help::every_flag(),
+    };
+    let message = match help::nearest(typed, names.iter().copied()) {
+        Some(meant) => format!("unknown option '{typed}' (did you mean '{meant}'?)"),
+        None => format!("unknown option '{typed}'"),
+    };
+    match cmd {
+        Some(c) => Error::Misused {
+            command: c.words,
+            message,
+        },
+        None => usage(message),
+    }
 }
 
 /// The name a flag has in the command table (`-f` for `--file`); `None` for what is
@@ -578,8 +617,15 @@ fn run(a: Args) -> Result<u8, Error> {
     }
     match &a.command {
         Command::Help(topic) => {
-            let one = topic.as_deref().and_then(help::command);
-            output::print(&one.unwrap_or_else(help::global));
+            let help = topic
+                .as_deref()
+                .and_then(help::command)
+                .unwrap_or_else(help::global);
+            if a.json {
+                output::json(&help);
+            } else {
+                output::print(&help.text());
+            }
             Ok(exit::OK)
         }
         Command::Version if a.json => {
@@ -595,17 +641,27 @@ fn run(a: Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Completions(shell) => {
-            output::print(&completions::script(shell)?);
+            let script = completions::script(shell)?;
+            if a.json {
+                output::json(&serde_json::json!({ "shell": shell, "script": script }));
+            } else {
+                output::print(&script);
+            }
             Ok(exit::OK)
         }
+        Command::Complete(what) => completions::listing(&a, what),
         Command::Schema => {
-            let schema = crate::schema::cli();
-            output::line(&serde_json::to_string_pretty(&schema).expect("serialises"));
+            pretty_or_json(&crate::schema::cli(), a.json);
             Ok(exit::OK)
         }
         Command::Profile if a.selectors.is_some() => {
-            let merged = profile(&a)?.to_json();
-            output::line(&serde_json::to_string_pretty(&merged).expect("serialises"));
+            pretty_or_json(&profile(&a)?.to_json(), a.json);
+            Ok(exit::OK)
+        }
+        Command::Profile if a.json => {
+            let built_in: serde_json::Value =
+                serde_json::from_str(Profile::default_json()).expect("profile.json is JSON");
+            output::json(&built_in);
             Ok(exit::OK)
         }
         Command::Profile => {
@@ -631,6 +687,15 @@ fn run(a: Args) -> Result<u8, Error> {
         Command::Dispatch => dispatch::run(&a),
         Command::Quota => ls::quota(&a),
         _ => single::run(&a),
+    }
+}
+
+/// A JSON document for a person (indented), or with `--json` on one line.
+fn pretty_or_json(v: &serde_json::Value, json: bool) {
+    if json {
+        output::json(v);
+    } else {
+        output::line(&serde_json::to_string_pretty(v).expect("serialises"));
     }
 }
 
@@ -672,6 +737,37 @@ mod tests {
                 }
                 let parsed = parse(with.iter().map(OsString::from));
                 assert!(parsed.is_ok(), "{with:?}: {:?}", parsed.err());
+            }
+        }
+    }
+
+    /// What `parse` made of `argv`, without the record of which flags were given.
+    fn parsed(argv: &[&str]) -> String {
+        let mut a =
+            parse(argv.iter().map(OsString::from)).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        a.given.clear();
+        a.timeout_given = false;
+        format!("{a:?}")
+    }
+
+    #[test]
+    fn the_defaults_the_help_shows_are_the_parsers() {
+        for c in help::COMMANDS {
+            let mut argv: Vec<&str> = c.words.split(' ').collect();
+            argv.extend(["bash", "x", "y"].iter().take(c.operands().min));
+            for f in c.flags() {
+                if let help::Preset::Value(v) = f.preset {
+                    let with: Vec<&str> = argv.iter().copied().chain([f.name, v]).collect();
+                    assert_eq!(
+                        parsed(&argv),
+                        parsed(&with),
+                        "'angrav {} --help' says {} defaults to {v}, but the parser's \
+                         default differs: fix the flag's preset in cli/help.rs or the \
+                         parser's default in cli/mod.rs",
+                        c.words,
+                        f.name
+                    );
+                }
             }
         }
     }

@@ -124,6 +124,47 @@ mod poll {
     }
 }
 
+/// Rows under a header, each column as wide as its widest cell (the last one as it
+/// is), two spaces between: the plain tables of `turns`, `log` and `sessions watch`.
+pub(super) fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .map(|c| c.chars().count())
+            .chain([header[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 < widths.len() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out += &format!("{cell}{:pad$}  ", "");
+            } else {
+                out += cell;
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&mut header.iter().copied());
+    for r in rows {
+        out += &line(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// `1 event`, `2 events`.
+pub(super) fn count(n: impl Into<u64>, thing: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 pub(super) fn describe_state(s: &Snapshot) -> String {
     describe(
         s.state.name(),

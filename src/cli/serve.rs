@@ -8,7 +8,7 @@ use crate::state::StateDir;
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
     // A refused address fails before anything is attached.
-    let listen = serve::listen_address(a.listen.as_deref(), a.allow_remote)?;
+    let listen = serve::listen_address(&a.listen, a.allow_remote)?;
     let upstreams: Vec<Upstream> = a
         .upstreams
         .iter()

@@ -223,6 +223,8 @@ pub(super) fn wait_end(
 }
 
 /// TEXT, `-` (stdin), or `-f FILE` (`-f -`: stdin).
+/// The text of a prompt: TEXT as given; from stdin (`-`) or a file (`-f FILE`) with
+/// one trailing newline dropped, the one `echo` and editors end a text with.
 pub(super) fn read_input(arg: Option<&str>, file: Option<&Path>) -> Result<String, Error> {
     let read_stdin = || {
         let mut s = String::new();
@@ -231,19 +233,27 @@ pub(super) fn read_input(arg: Option<&str>, file: Option<&Path>) -> Result<Strin
             .map_err(|e| Error::Failed(format!("reading stdin: {e}")))?;
         Ok::<_, Error>(s)
     };
-    match (arg, file) {
+    let read = match (arg, file) {
         (Some(_), Some(_)) => Err(usage(
             "give the text as an argument or with -f FILE, not both",
         )),
         (Some("-"), None) => read_stdin(),
-        (Some(t), None) => Ok(t.to_string()),
+        (Some(t), None) => return Ok(t.to_string()),
         (None, Some(p)) if p.as_os_str() == "-" => read_stdin(),
         (None, Some(p)) => std::fs::read_to_string(p)
             .map_err(|e| Error::Failed(format!("cannot read {}: {e}", p.display()))),
         (None, None) => Err(usage(
             "the text is missing: give TEXT, -f FILE, or - for stdin",
         )),
+    };
+    let mut text = read?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
     }
+    Ok(text)
 }
 
 pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
@@ -345,9 +355,17 @@ pub(super) fn one_session(a: &Args) -> Result<Option<&str>, Error> {
 }
 
 /// `prompt` without `--wait`: a stalled start is said on stderr.
+/// `ID (workspace): delivered`, or with `--json` the result object; a stalled start
+/// is said on stderr.
 pub(super) fn print_prompted(p: &Prompted, start_within: Duration, json: bool) {
     if json {
         output::json(p);
+    } else {
+        let id = &p.session.id;
+        output::line(&match &p.session.workspace {
+            Some(ws) => format!("{id} ({ws}): delivered"),
+            None => format!("{id}: delivered"),
+        });
     }
     if !p.started {
         output::message(&format!(

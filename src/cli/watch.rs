@@ -642,25 +642,27 @@ impl Printer {
         if !self.table {
             return;
         }
-        let mut out = format!(
-            "{:8}  {:10}  {:17}  {:13}  title\n",
-            "id", "workspace", "state", "layout"
-        );
-        for w in order.iter().filter_map(|id| watched.get(id)) {
-            let state = w.snapshot.as_ref().map_or("…", |s| s.state.name());
-            let layout = w
-                .snapshot
-                .as_ref()
-                .and_then(|s| s.layout)
-                .map_or("-", |l| l.name());
-            out += &format!(
-                "{:8}  {:10}  {state:17}  {layout:13}  {}\n",
-                w.session.id,
-                w.session.workspace.as_deref().unwrap_or("-"),
-                w.session.title
-            );
-        }
-        out += &format!("\n{} events. Ctrl-C stops.\n", self.events);
+        let rows: Vec<Vec<String>> = order
+            .iter()
+            .filter_map(|id| watched.get(id))
+            .map(|w| {
+                let state = w.snapshot.as_ref().map_or("…", |s| s.state.name());
+                let layout = w
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.layout)
+                    .map_or("-", |l| l.name());
+                vec![
+                    w.session.id.clone(),
+                    w.session.workspace.clone().unwrap_or_else(|| "-".into()),
+                    state.to_string(),
+                    layout.to_string(),
+                    w.session.title.clone(),
+                ]
+            })
+            .collect();
+        let mut out = output::columns(&["ID", "WORKSPACE", "STATE", "LAYOUT", "TITLE"], &rows);
+        out += &format!("\n{}. Ctrl-C stops.\n", output::count(self.events, "event"));
         // angrav's own cursor codes, written around the neutralised lines.
         let lines: Vec<String> = output::shown(&out, Stream::Stdout)
             .split_inclusive('\n')

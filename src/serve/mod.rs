@@ -60,13 +60,17 @@ pub struct Options {
     pub upstreams: Vec<Upstream>,
 }
 
-/// `--listen ADDR` as given, refused when it is not loopback and `--allow-remote` is
-/// not given.
-pub fn listen_address(given: Option<&str>, allow_remote: bool) -> Result<SocketAddr, Error> {
-    let given = given.unwrap_or("127.0.0.1:7878");
-    let addr: SocketAddr = given
+/// `--listen ADDR` as given (`:PORT` is loopback's; port 0 picks a free one), refused
+/// when it is not loopback and `--allow-remote` is not given.
+pub fn listen_address(given: &str, allow_remote: bool) -> Result<SocketAddr, Error> {
+    let loopback = given
+        .strip_prefix(':')
+        .map(|port| format!("127.0.0.1:{port}"));
+    let addr: SocketAddr = loopback
+        .as_deref()
+        .unwrap_or(given)
+        .replace("localhost", "127.0.0.1")
         .parse()
-        .or_else(|_| given.replace("localhost", "127.0.0.1").parse())
         .map_err(|_| {
             Error::Usage(format!(
                 "--listen {given}: give an address and port, e.g. 127.0.0.1:7878"

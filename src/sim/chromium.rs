@@ -76,9 +76,18 @@ impl Chromium {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::SeqCst)
         ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| SimError::Launch(format!("{}: {e}", dir.display())))?;
         let mut watchdog = Command::new("sh");
+        // Chromium's own temporary files (`.org.chromium.Chromium.*`) go inside the
+        // profile directory, which the watchdog removes whole: nothing is left in the
+        // user's TMPDIR. Unless TMPDIR is so deep that Chromium's socket there
+        // (`.org.chromium.Chromium.XXXXXX/SingletonSocket`) would pass the 107 bytes
+        // a socket path may have: then it could not start at all.
+        let tmp = dir.join("t");
+        if tmp.as_os_str().len() + "/.org.chromium.Chromium.XXXXXX/SingletonSocket".len() <= 107 {
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| SimError::Launch(format!("{}: {e}", tmp.display())))?;
+            watchdog.env("TMPDIR", &tmp);
+        }
         // Its own process group: the watchdog's `kill 0` reaches Chromium's helpers
         // and nothing of ours.
         #[cfg(unix)]

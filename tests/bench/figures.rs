@@ -12,7 +12,8 @@
 //! page's script time with a 20 MB transcript of many turns, and with a 5 MB current
 //! turn, each streaming a node every 200 ms, without and with `sessions watch`), `serve` (10 windows through `angrav serve`:
 //! `sessions.list` against the cold command, a DOM change to the dashboard's row, idle
-//! CPU and RSS), `journal` (`sessions watch` event latency with the journal and with
+//! CPU and RSS), `hub` (a hub over two serves of 25 windows each: a DOM change to
+//! the hub dashboard's row), `journal` (`sessions watch` event latency with the journal and with
 //! `--no-state`, at 10 windows), `list` (`sessions list --json` at 1, 10 and 30
 //! windows and through `--server`, whole process and phase by phase), `policy` (the
 //! policy matcher on 10 KB commands: patterns a backtracking matcher takes
@@ -69,6 +70,9 @@ fn main() {
     }
     if run("serve") {
         serve(&sim);
+    }
+    if run("hub") {
+        hub(&sim);
     }
     if run("hundred") {
         let second = Simulator::start().unwrap();
@@ -1045,6 +1049,98 @@ fn page_cost(sim: &Simulator, grow: &str, size: u32, what: &str) {
 /// `angrav serve` over 10 windows: `sessions.list` through its WebSocket against the
 /// cold command, a DOM change in a window to its row on the dashboard, and serve's
 /// idle CPU and peak RSS.
+/// `angrav serve ARGS` with a state directory of its own: the child, its dashboard
+/// URL (with the token) and the state directory.
+fn start_serve(args: &[&str], name: &str) -> (Child, String, std::path::PathBuf) {
+    let state = std::env::temp_dir().join(format!("angrav-bench-{name}-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("ANGRAV_STATE_DIR", &state)
+        .env_remove("ANGRAV_CDP")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve ended");
+        if let Some(u) = line.split("dashboard: ").nth(1) {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (child, url, state)
+}
+
+fn evaluate(page: &mut Connection, expression: &str) -> serde_json::Value {
+    page.call(
+        &Evaluate {
+            expression,
+            return_by_value: true,
+            await_promise: true,
+            ..Default::default()
+        },
+        Duration::from_secs(30),
+    )
+    .unwrap()
+    .into_value()
+    .unwrap()
+}
+
+/// The dashboard at `url`, in a tab of `sim`: `rounds` DOM changes in the windows
+/// (taken in turn), each timed from the change in its page to its row's state text
+/// changing on the dashboard (both pages' clocks are this machine's), in ms.
+fn row_latency(sim: &Simulator, url: &str, windows: &mut [&mut Open], rounds: usize) -> Vec<f64> {
+    let tab = sim.endpoint().new_target(url).unwrap();
+    let mut page = Connection::open(tab.web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    angrav::sim::wait_loaded(&mut page).unwrap();
+    let ids: Vec<&str> = windows.iter().map(|w| w.target.id.as_str()).collect();
+    let watch_rows = format!(
+        "new Promise((resolve) => {{
+          const ids = {};
+          window.__changes = [];
+          const last = {{}};
+          const look = () => {{
+            const t = performance.timeOrigin + performance.now();
+            let all = true;
+            for (const id of ids) {{
+              const s = document.querySelector('.row[data-target=\"' + id + '\"] .state');
+              if (!s) {{ all = false; continue; }}
+              if (last[id] !== undefined && last[id] !== s.textContent) window.__changes.push({{ id, t }});
+              last[id] = s.textContent;
+            }}
+            return all;
+          }};
+          new MutationObserver(() => {{ if (look()) resolve(true); }})
+            .observe(document.body, {{ subtree: true, childList: true, characterData: true }});
+          if (look()) resolve(true);
+        }})",
+        serde_json::json!(ids)
+    );
+    evaluate(&mut page, &watch_rows);
+    let n = windows.len();
+    let mut latency = Vec::new();
+    for k in 0..rounds {
+        let w = &mut windows[(k / 2) % n];
+        let at = flip(w);
+        let seen = format!(
+            "new Promise((resolve) => {{
+              const find = () => window.__changes.length > {k} && window.__changes[{k}];
+              const done = () => {{ const c = find(); if (c) {{ resolve(c); return true; }} return false; }};
+              if (done()) return;
+              const obs = new MutationObserver(() => {{ if (done()) obs.disconnect(); }});
+              obs.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
+            }})"
+        );
+        let c = evaluate(&mut page, &seen);
+        assert_eq!(c["id"], w.target.id.as_str());
+        latency.push(c["t"].as_f64().unwrap() - at);
+    }
+    sim.close(&tab.id).unwrap();
+    latency
+}
+
 fn serve(sim: &Simulator) {
     use tungstenite::Message;
     use tungstenite::client::IntoClientRequest;
@@ -1063,22 +1159,7 @@ fn serve(sim: &Simulator) {
             s.elapsed()
         })
         .collect();
-    let state = std::env::temp_dir().join(format!("angrav-bench-serve-{}", std::process::id()));
-    let mut child = Command::new(bin)
-        .args(["--cdp", ep, "serve", "--listen", "127.0.0.1:0"])
-        .env("ANGRAV_STATE_DIR", &state)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let url = loop {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "serve ended");
-        if let Some(u) = line.split("dashboard: ").nth(1) {
-            break u.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let (mut child, url, state) = start_serve(&["--cdp", ep, "serve"], "serve");
     let (base, token) = url.split_once("/?token=").unwrap();
     let mut req = format!("{}/ws", base.replace("http://", "ws://"))
         .into_client_request()
@@ -1106,71 +1187,12 @@ fn serve(sim: &Simulator) {
         summary(through),
         summary(cold)
     );
-
-    // The dashboard: every row's state text, with the page's time of each change.
-    let tab = sim.endpoint().new_target(&url).unwrap();
-    let mut page = Connection::open(tab.web_socket_debugger_url.as_deref().unwrap()).unwrap();
-    angrav::sim::wait_loaded(&mut page).unwrap();
-    let ids: Vec<&str> = windows.iter().map(|w| w.target.id.as_str()).collect();
-    let watch_rows = format!(
-        "new Promise((resolve) => {{
-          const ids = {};
-          window.__changes = [];
-          const last = {{}};
-          const look = () => {{
-            const t = performance.timeOrigin + performance.now();
-            let all = true;
-            for (const id of ids) {{
-              const s = document.querySelector('tr[data-target=\"' + id + '\"] .state');
-              if (!s) {{ all = false; continue; }}
-              if (last[id] !== undefined && last[id] !== s.textContent) window.__changes.push({{ id, t }});
-              last[id] = s.textContent;
-            }}
-            return all;
-          }};
-          new MutationObserver(() => {{ if (look()) resolve(true); }})
-            .observe(document.body, {{ subtree: true, childList: true, characterData: true }});
-          if (look()) resolve(true);
-        }})",
-        serde_json::json!(ids)
-    );
-    let eval = |page: &mut Connection, expression: &str| {
-        page.call(
-            &Evaluate {
-                expression,
-                return_by_value: true,
-                await_promise: true,
-                ..Default::default()
-            },
-            Duration::from_secs(30),
-        )
-        .unwrap()
-        .into_value()
-        .unwrap()
-    };
-    eval(&mut page, &watch_rows);
-    let mut latency = Vec::new();
-    for k in 0..100 {
-        let w = &mut windows[(k / 2) % N];
-        let at = flip(w);
-        let seen = format!(
-            "new Promise((resolve) => {{
-              const find = () => window.__changes.length > {k} && window.__changes[{k}];
-              const done = () => {{ const c = find(); if (c) {{ resolve(c); return true; }} return false; }};
-              if (done()) return;
-              const obs = new MutationObserver(() => {{ if (done()) obs.disconnect(); }});
-              obs.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
-            }})"
-        );
-        let c = eval(&mut page, &seen);
-        assert_eq!(c["id"], w.target.id.as_str());
-        latency.push(c["t"].as_f64().unwrap() - at);
-    }
+    let mut all: Vec<&mut Open> = windows.iter_mut().collect();
+    let latency = row_latency(sim, &url, &mut all, 100);
     println!(
         "serve, {N} windows: DOM change in a window to its row on the dashboard: {}",
         summary(ms(latency))
     );
-    sim.close(&tab.id).unwrap();
 
     let idle = Duration::from_secs(20);
     let (cpu0, _) = usage(child.id());
@@ -1188,6 +1210,56 @@ fn serve(sim: &Simulator) {
     for w in &windows {
         sim.close(&w.target.id).unwrap();
     }
+}
+
+/// A hub over two serves, each over a browser of 25 windows: a DOM change in any
+/// window to its row on the hub's dashboard.
+fn hub(sim: &Simulator) {
+    const N: usize = 25;
+    let second = Simulator::start().unwrap();
+    let mut windows: Vec<Open> = (0..N)
+        .map(|i| open_window(sim, i))
+        .chain((0..N).map(|i| open_window(&second, N + i)))
+        .collect();
+    let mut serves = Vec::new();
+    let mut upstreams = Vec::new();
+    for (name, s) in [("a", sim), ("b", &second)] {
+        let (child, url, state) = start_serve(&["--cdp", s.endpoint().label(), "serve"], name);
+        upstreams.push(format!("{name}={url}"));
+        serves.push((child, state));
+    }
+    let (hub, url, state) = start_serve(
+        &[
+            "serve",
+            "--upstream",
+            &upstreams[0],
+            "--upstream",
+            &upstreams[1],
+        ],
+        "hub",
+    );
+    serves.push((hub, state));
+    // Alternate the machines: window i of the first, then of the second.
+    let (first, rest) = windows.split_at_mut(N);
+    let mut all: Vec<&mut Open> = Vec::new();
+    for (x, y) in first.iter_mut().zip(rest.iter_mut()) {
+        all.push(x);
+        all.push(y);
+    }
+    let latency = row_latency(sim, &url, &mut all, 100);
+    println!(
+        "\nhub over 2 serves x {N} windows: DOM change in a window to its row on the hub's dashboard: {}",
+        summary(ms(latency))
+    );
+    for (mut child, state) in serves {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(state);
+    }
+    for w in &windows[..N] {
+        sim.close(&w.target.id).unwrap();
+    }
+    second.kill();
 }
 
 /// The median of `runs` timings of `f`, after two runs to warm up.

@@ -225,7 +225,7 @@ pub const FLIP_BUSY: &str = "function () {
 pub fn rows_in_state(page: &mut Connection, targets: &[&str], state: &str) -> Value {
     let expression = format!(
         "(function (ids, state) {{ return new Promise((resolve) => {{
-          const rowOf = (id) => document.querySelector('tr[data-target=\"' + id + '\"]');
+          const rowOf = (id) => document.querySelector('.row[data-target=\"' + id + '\"]');
           const check = () => ids.every((id) => {{ const r = rowOf(id); return r && r.querySelector('.state').textContent === state; }});
           const done = () => resolve(ids.map((id) => ({{ workspace: rowOf(id).querySelector('.workspace').textContent,
             elements: rowOf(id).querySelector('.workspace').children.length }})));
