@@ -156,13 +156,34 @@ fn the_cli_asks_two_serves_as_one_and_says_which_is_gone() {
     let report = json_of(&o);
     assert_eq!(row(&report["sessions"], a.id(0))["session"]["host"], "a");
     assert_eq!(row(&report["sessions"], b.id(0))["status"], "done");
+    // A prompt per chat, each sent to its own machine, one report.
+    let (ta, tb) = (
+        format!("{named}=one for a"),
+        format!("{}=one for b", &b.id(0)[..8]),
+    );
+    let o = through(
+        &both,
+        &["--json", "sessions", "run", "--task", &ta, "--task", &tb],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let report = json_of(&o);
+    assert_eq!(row(&report["sessions"], b.id(0))["session"]["host"], "b");
+    assert_eq!(b.kept(0, "sim-received"), ["to b", "one for b"]);
+    let o = through(&both, &["--json", "output", "last", "--session", &named]);
+    let answer = json_of(&o)["content"].as_str().unwrap().to_string();
+    assert!(answer.contains("one for a"), "{answer}");
+    // Several chats' approvals answered at once, each on its machine.
+    let denied = format!("a/{}", a.id(1));
+    let o = through(&both, &["--json", "sessions", "deny", "--session", &denied]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    assert_eq!(json_of(&o)["sessions"][0]["session"]["host"], "a");
+    assert_eq!(a.kept(1, "sim-pressed"), ["Reject"]);
 
     // An approval is answered on its own machine only.
     let o = through(&both, &["--json", "approve", "--session", b.id(1)]);
     assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
     assert_eq!(json_of(&o)["pressed"], "Run");
     assert_eq!(b.kept(1, "sim-pressed"), ["Run"]);
-    assert_eq!(a.kept(1, "sim-pressed"), Vec::<String>::new());
 
     // A watch over both: each serve's chats, then an event from the second machine.
     let mut watch = Reaped(

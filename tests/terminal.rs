@@ -136,6 +136,14 @@ fn error_texts_titles_and_messages_are_shown_visibly_on_a_terminal() {
         "the watch table keeps its own codes, and clears no screen: {:?}",
         stdout(&table)
     );
+    // Its columns line up as shown: the hostile workspace measured made visible.
+    let drawn = stdout(&table);
+    let rows: Vec<&str> = drawn
+        .split("\r\n")
+        .map(|l| l.trim_start_matches("\x1b[2K"))
+        .collect();
+    let at = rows[0].find("STATE").expect("a STATE column");
+    assert_eq!(rows[1].get(at..at + 5), Some("error"), "{drawn:?}");
     let unknown = on_terminal(&["--session", "no-such-session-term", "status"]);
     assert_eq!(unknown.status.code(), Some(3), "{}", stdout(&unknown));
     assert!(stdout(&unknown).contains("no session matches"));

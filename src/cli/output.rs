@@ -126,7 +126,16 @@ mod poll {
 
 /// Rows under a header, each column as wide as its widest cell (the last one as it
 /// is), two spaces between: the plain tables of `turns`, `log` and `sessions watch`.
+/// Cells are measured as stdout shows them (page text made visible on a terminal).
 pub(super) fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| shown(c, Stream::Stdout).into_owned())
+                .collect()
+        })
+        .collect();
     let width = |i: usize| {
         rows.iter()
             .filter_map(|r| r.get(i))
@@ -149,7 +158,7 @@ pub(super) fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
         out.trim_end().to_string() + "\n"
     };
     let mut out = line(&mut header.iter().copied());
-    for r in rows {
+    for r in &rows {
         out += &line(&mut r.iter().map(String::as_str));
     }
     out
