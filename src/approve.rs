@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::Error;
 use crate::panel::{Approval, Deadline, Panel, Press, Pressing, Snapshot, State};
@@ -31,7 +32,7 @@ pub struct Pressed {
     pub approval: Option<Approval>,
     pub state: State,
     pub error: Option<String>,
-    pub approvals: Vec<String>,
+    pub approvals: Vec<Approval>,
     /// When a quota error says work resumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_resume: Option<String>,
@@ -64,53 +65,78 @@ impl Pressed {
     }
 }
 
+/// Who has angrav press: noted in the page with the press, and named by the
+/// `approval_resolved` event that follows.
+pub fn by_client(client: &str) -> Value {
+    json!({ "client": client })
+}
+
 /// Presses the choice `choice` names (see [`Press::Named`]), or with none the
-/// narrowest allowing one, and confirms it took effect.
-pub fn approve(panel: &mut Panel, choice: Option<&str>) -> Result<Answered, Error> {
-    answer(panel, choice.map_or(Press::Allow, Press::Named))
+/// narrowest allowing one, of the approval `id` names (else of the only one showing),
+/// and confirms it took effect.
+pub fn approve(
+    panel: &mut Panel,
+    id: Option<&str>,
+    choice: Option<&str>,
+    by: &Value,
+) -> Result<Answered, Error> {
+    answer(panel, id, choice.map_or(Press::Allow, Press::Named), by)
 }
 
 /// Presses `Deny`, `Reject` or `Reject all`, whichever the approval offers, and
 /// confirms it took effect.
-pub fn deny(panel: &mut Panel) -> Result<Answered, Error> {
-    answer(panel, Press::Deny)
+pub fn deny(panel: &mut Panel, id: Option<&str>, by: &Value) -> Result<Answered, Error> {
+    answer(panel, id, Press::Deny, by)
 }
 
-/// Presses `press` on the one approval showing; then, within [`CONFIRM_WITHIN`], the
-/// approval must be gone (another may follow) or the state must have left
-/// `awaiting_approval`. Nothing is pressed in any other state.
-pub fn answer(panel: &mut Panel, press: Press) -> Result<Answered, Error> {
-    let (label, approval, key) = match panel.press_approval(press)? {
+/// Presses `press` on the approval `id` names, if it still shows (else on the only
+/// one showing: nothing is pressed when several show), checked and pressed in one
+/// page call; then, within [`CONFIRM_WITHIN`], that approval must be gone (another
+/// may follow). Nothing is pressed in any other state.
+pub fn answer(
+    panel: &mut Panel,
+    id: Option<&str>,
+    press: Press,
+    by: &Value,
+) -> Result<Answered, Error> {
+    let (label, approval, key) = match panel.press_approval(id, press, by)? {
         Pressing::Pressed {
             label,
             approval,
             key,
         } => (label.unwrap_or_default(), approval, key),
-        Pressing::Refused { state, reason, .. } if state != State::AwaitingApproval => {
-            return Err(Error::Failed(format!("nothing pressed: {reason}")));
-        }
         Pressing::Refused {
-            approval, reason, ..
+            reason,
+            approvals,
+            changed: true,
+            ..
         } => {
-            let offered = approval
-                .map(|a| format!(" ({})", shown(&a)))
-                .unwrap_or_default();
-            return Err(Error::Failed(format!("nothing pressed: {reason}{offered}")));
+            return Err(Error::ApprovalChanged(format!(
+                "{reason}; showing now: {}",
+                listed(&approvals)
+            )));
+        }
+        Pressing::Refused { reason, .. } => {
+            return Err(Error::Failed(format!("nothing pressed: {reason}")));
         }
     };
     // Gone as the panel shows it: a panel not read (reloading, not answering) is no
     // evidence.
     let gone = |s: &Snapshot| {
-        !matches!(s.state, State::NoPanel | State::Unresponsive)
-            && (s.state != State::AwaitingApproval || s.approval.as_ref() != Some(&approval))
+        !matches!(
+            s.state,
+            State::NoPanel | State::Unresponsive | State::Unreadable
+        ) && !s.approvals.iter().any(|a| a.id == approval.id)
     };
     let snapshot = confirm(panel, &key, gone).map_err(|seen| {
         Error::Failed(format!(
             "pressed '{label}', but the approval still shows after {} s ({})",
             CONFIRM_WITHIN.as_secs(),
-            seen.approval
-                .as_ref()
-                .map_or_else(|| seen.state.name().to_string(), shown)
+            if seen.approvals.is_empty() {
+                seen.state.name().to_string()
+            } else {
+                listed(&seen.approvals)
+            }
         ))
     })?;
     Ok(Answered {
@@ -118,6 +144,14 @@ pub fn answer(panel: &mut Panel, press: Press) -> Result<Answered, Error> {
         approval,
         snapshot,
     })
+}
+
+/// Every approval named, `none` without one.
+pub fn listed(approvals: &[Approval]) -> String {
+    if approvals.is_empty() {
+        return "none".into();
+    }
+    approvals.iter().map(shown).collect::<Vec<_>>().join("; ")
 }
 
 /// Presses the busy marker (the cancel button) of a working agent, and confirms the
@@ -159,7 +193,7 @@ fn confirm(
     }
 }
 
-/// `command: cargo test (Run, Reject)`.
+/// `3fa2c1d0 command: cargo test (Run, Reject)`.
 pub fn shown(a: &Approval) -> String {
     let labels: Vec<&str> = a.choices.iter().map(|c| c.label.as_str()).collect();
     let command = a
@@ -167,5 +201,10 @@ pub fn shown(a: &Approval) -> String {
         .as_ref()
         .map(|c| format!(": {c}"))
         .unwrap_or_default();
-    format!("{}{command} ({})", a.kind.name(), labels.join(", "))
+    format!(
+        "{} {}{command} ({})",
+        a.id,
+        a.kind.name(),
+        labels.join(", ")
+    )
 }

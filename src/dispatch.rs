@@ -145,7 +145,7 @@ pub struct Finished {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub approvals: Vec<String>,
+    pub approvals: Vec<crate::panel::Approval>,
     /// When the last attempt's delivery began, and when it ended: its session seen
     /// done, before its answer was read (for figures: the gap between one turn and
     /// the next on a session).
@@ -861,7 +861,7 @@ pub(crate) fn describe(s: &Snapshot) -> String {
         out += &format!(": {e}");
     }
     if !s.approvals.is_empty() {
-        out += &format!(" (choices: {})", s.approvals.join(", "));
+        out += &format!(" (approvals: {})", crate::approve::listed(&s.approvals));
     }
     out
 }

@@ -30,6 +30,9 @@ pub enum Error {
     NoPanel,
     /// The panel shows, but these roles of it (`input`, `conversation`) cannot be read.
     Unreadable(Vec<String>),
+    /// The approval a press named no longer shows (the message says what does):
+    /// nothing was pressed.
+    ApprovalChanged(String),
     /// The probe library vanished from its world (the page navigated).
     ContextGone,
     /// The prompt was refused before anything was typed (busy agent, draft, ...).
@@ -85,6 +88,7 @@ impl Error {
         "session_ambiguous",
         "no_panel",
         "unreadable",
+        "approval_changed",
         "context_gone",
         "not_accepted",
         "not_delivered",
@@ -130,6 +134,7 @@ impl Error {
             Error::SessionAmbiguous { .. } => "session_ambiguous",
             Error::NoPanel => "no_panel",
             Error::Unreadable(_) => "unreadable",
+            Error::ApprovalChanged(_) => "approval_changed",
             Error::ContextGone => "context_gone",
             Error::NotAccepted(_) => "not_accepted",
             Error::NotDelivered(_) => "not_delivered",
@@ -221,6 +226,7 @@ impl fmt::Display for Error {
                 "the agent panel shows, but its {} cannot be read (its markup changed?); nothing was done: run 'angrav doctor' to see which markers no longer match, and add yours with --selectors",
                 roles.join(" and ")
             ),
+            Error::ApprovalChanged(why) => write!(f, "{why}"),
             Error::ContextGone => write!(
                 f,
                 "the page navigated while angrav was reading it; try again"

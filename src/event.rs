@@ -22,8 +22,8 @@ pub struct Event<'a> {
     pub layout: Option<Layout>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub approvals: &'a [String],
+    #[serde(skip_serializing_if = "<[Approval]>::is_empty")]
+    pub approvals: &'a [Approval],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<&'a Approval>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -460,7 +460,9 @@ impl Settler {
 fn notification(e: &Event) -> Option<(String, String)> {
     let body = match e.current? {
         State::AwaitingApproval if e.approvals.is_empty() => "awaiting approval".to_string(),
-        State::AwaitingApproval => format!("awaiting approval: {}", e.approvals.join(", ")),
+        State::AwaitingApproval => {
+            format!("awaiting approval: {}", crate::approve::listed(e.approvals))
+        }
         State::Error => format!("error: {}", e.error.unwrap_or("")),
         State::Idle if e.previous == Some(State::Thinking) => "finished".into(),
         _ => return None,

@@ -35,7 +35,8 @@ pub enum Update {
     /// `unresponsive` (with the reason in `error`) while the page does not answer.
     Changed {
         target_id: String,
-        snapshot: Snapshot,
+        /// Boxed: a snapshot is large, and updates of other kinds are frequent.
+        snapshot: Box<Snapshot>,
         at: Instant,
     },
     /// The prompt a monitor was given was delivered (its turn's baseline; the turn
@@ -238,7 +239,7 @@ impl Follow {
     fn changed(&self, snapshot: Snapshot) -> bool {
         self.send(Update::Changed {
             target_id: self.id.clone(),
-            snapshot,
+            snapshot: Box::new(snapshot),
             at: Instant::now(),
         })
     }

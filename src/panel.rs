@@ -144,6 +144,9 @@ pub enum State {
     Idle,
     Thinking,
     AwaitingApproval,
+    /// A question form (`ask_question`) waits for the user's answer: not an approval,
+    /// never submitted by angrav (the snapshot's `question` says what it asks).
+    AwaitingInput,
     Error,
     NoPanel,
     /// The panel shows, but its editor or its conversation cannot be read (the
@@ -160,6 +163,7 @@ impl State {
             State::Idle => "idle",
             State::Thinking => "thinking",
             State::AwaitingApproval => "awaiting_approval",
+            State::AwaitingInput => "awaiting_input",
             State::Error => "error",
             State::NoPanel => "no_panel",
             State::Unreadable => "unreadable",
@@ -178,11 +182,14 @@ pub struct Snapshot {
     /// The agent's error text (`error`), or why the page is `unresponsive`.
     pub error: Option<String>,
     pub quota_resume: Option<String>,
-    /// The labels of the approval's choices (kept for scripts that read only them).
-    pub approvals: Vec<String>,
-    /// What the agent waits for, when it does.
+    /// Every approval that shows, each on its own, in document order.
+    pub approvals: Vec<Approval>,
+    /// The first of `approvals` (for scripts that read one).
     #[serde(default)]
     pub approval: Option<Approval>,
+    /// The question form that shows (state `awaiting_input`).
+    #[serde(default)]
+    pub question: Option<Box<Question>>,
     pub input_found: bool,
     pub input_editable: bool,
     pub user_messages: u32,
@@ -219,6 +226,13 @@ pub struct Snapshot {
     pub v2: bool,
 }
 
+/// What a question form asks, and the answers it offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    pub text: Option<String>,
+    pub options: Vec<String>,
+}
+
 impl Snapshot {
     /// A page that does not answer: the counts are those last seen (none when it
     /// never answered), `error` says why.
@@ -252,6 +266,7 @@ impl Snapshot {
             panel_frame: false,
             quiet_ms: None,
             approval: None,
+            question: None,
             title: None,
             mode: None,
             model: None,
@@ -260,13 +275,68 @@ impl Snapshot {
     }
 }
 
-/// An approval the agent waits for: what kind, and the choices offered.
+/// An approval the agent waits for, one card of the page: its identity, what kind,
+/// and the choices it offers (its own: choices never cross cards).
+///
+/// The `id` is computed in the page from what the card shows (kind, command, choice
+/// labels; a suffix tells identical cards apart): it stays while those stay, and
+/// changes when any of them does. A press names the id it answers
+/// ([`Panel::press_approval`]), so what is pressed is what was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
+    pub id: String,
     pub kind: ApprovalKind,
     /// For a command: the command it would run (without the `<dir> $ ` prompt).
     pub command: Option<String>,
     pub choices: Vec<Choice>,
+    /// Where it shows: in the `conversation`, elsewhere in the `panel`, or in a
+    /// `popup` outside the panel.
+    #[serde(rename = "where")]
+    pub place: Place,
+}
+
+impl Approval {
+    /// An approval read elsewhere than in the page (the language server), with the
+    /// id the page would give the same card.
+    pub fn new(
+        kind: ApprovalKind,
+        command: Option<String>,
+        labels: &[&str],
+        place: Place,
+    ) -> Approval {
+        let shown = json!([kind.name(), command, labels]).to_string();
+        Approval {
+            id: approval_id(&shown),
+            kind,
+            command,
+            choices: labels
+                .iter()
+                .map(|l| Choice {
+                    label: l.to_string(),
+                })
+                .collect(),
+            place,
+        }
+    }
+}
+
+/// FNV-1a over the UTF-16 code units of `shown`, as 8 hex digits: the page's
+/// `fnv` in `js/panel.js`, so that both give a card the same id.
+fn approval_id(shown: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for unit in shown.encode_utf16() {
+        h ^= u32::from(unit);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    Conversation,
+    Panel,
+    Popup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,11 +391,13 @@ pub enum Pressing {
         approval: Approval,
         key: String,
     },
-    /// Nothing pressed, and why.
+    /// Nothing pressed, and why; `approvals`: those that show now. `changed`: the
+    /// approval named no longer shows.
     Refused {
         state: State,
-        approval: Option<Approval>,
+        approvals: Vec<Approval>,
         reason: String,
+        changed: bool,
     },
 }
 
@@ -339,6 +411,10 @@ struct PressReply {
     pressed: Option<String>,
     #[serde(default)]
     approval: Option<Approval>,
+    #[serde(default)]
+    approvals: Vec<Approval>,
+    #[serde(default)]
+    changed: bool,
     #[serde(default)]
     state: Option<State>,
     #[serde(default)]
@@ -818,18 +894,27 @@ impl Panel {
         }
     }
 
-    /// Presses one control of the one approval this turn shows (see [`Press`]); a
-    /// collapsed step is expanded first. Nothing is pressed unless exactly one
-    /// approval shows and it offers the choice.
-    pub fn press_approval(&mut self, press: Press) -> Result<Pressing, Error> {
-        let expand_ms = EXPAND_WITHIN.as_millis() as u64;
-        let args = match press {
-            Press::Allow => json!({ "expand_ms": expand_ms }),
-            Press::Named(choice) => json!({ "choice": choice, "expand_ms": expand_ms }),
-            Press::Deny => json!({ "deny": true, "expand_ms": expand_ms }),
-            Press::Look => json!({ "look": true, "expand_ms": expand_ms }),
-        };
-        let v = self.op("press_approval", args, EXPAND_WITHIN + CALL_TIMEOUT)?;
+    /// Presses one control (see [`Press`]) of the approval `id` names, checked and
+    /// pressed in one page call: nothing is pressed unless an approval with that id
+    /// still shows (`Refused { changed: true }`). Without an id, of the one approval
+    /// showing: nothing is pressed when several show. A collapsed step is expanded
+    /// first. `by` (`{"client": …}` or `{"rule": N}`) is noted in the page with the
+    /// press, for `approval_resolved` events. This is the one entry point of every
+    /// press (`approve`, `deny`, policies, serve).
+    pub fn press_approval(
+        &mut self,
+        id: Option<&str>,
+        press: Press,
+        by: &Value,
+    ) -> Result<Pressing, Error> {
+        let mut args = json!({ "expand_ms": EXPAND_WITHIN.as_millis() as u64, "id": id, "by": by });
+        match press {
+            Press::Allow => {}
+            Press::Named(choice) => args["choice"] = choice.into(),
+            Press::Deny => args["deny"] = true.into(),
+            Press::Look => args["look"] = true.into(),
+        }
+        let v = self.op("press_approval", args, EXPAND_WITHIN * 2 + CALL_TIMEOUT)?;
         let r: PressReply = cdp::methods::from_value(v, "press result")?;
         Ok(match (r.ok, r.approval, r.key) {
             (true, Some(approval), Some(key)) => Pressing::Pressed {
@@ -837,10 +922,11 @@ impl Panel {
                 approval,
                 key,
             },
-            (_, approval, _) => Pressing::Refused {
+            _ => Pressing::Refused {
                 state: r.state.unwrap_or(State::AwaitingApproval),
-                approval,
+                approvals: r.approvals,
                 reason: r.reason.unwrap_or_else(|| "nothing pressed".into()),
+                changed: r.changed,
             },
         })
     }

@@ -317,9 +317,9 @@ pub struct Autopilot {
     policy: Arc<Policy>,
     profile: Profile,
     report: Report,
-    /// Per session (target id): the approval showing, and whether a press for it is
-    /// under way (else it is left to a person).
-    seen: Mutex<HashMap<String, (Approval, bool)>>,
+    /// Per session (target id), per approval showing (by id): whether a press for it
+    /// is under way (else it is left to a person). Each card is decided on its own.
+    seen: Mutex<HashMap<String, HashMap<String, bool>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -334,63 +334,65 @@ impl Autopilot {
         }
     }
 
-    /// Decides, once per approval a session shows, and presses when the rule says so.
-    /// True while the approval is being answered: the session has not stopped.
+    /// Decides, once per approval a session shows (each card on its own, one
+    /// decision each), and presses when the rule says so, naming the approval's id:
+    /// the page presses only if that very approval still shows. True while an
+    /// approval is being answered: the session has not stopped.
     pub fn on_snapshot(&self, session: &Session, snap: &Snapshot) -> bool {
         let mut seen = self.seen.lock().expect("policy state");
-        let approval = match (&snap.state, &snap.approval) {
-            (State::AwaitingApproval, Some(a)) => a,
-            _ => {
-                seen.remove(&session.target_id);
-                return false;
-            }
-        };
-        if let Some((known, pressing)) = seen.get(&session.target_id)
-            && known == approval
-        {
-            return *pressing;
-        }
-        let decided = self.policy.decide(approval);
-        let action = decided.map(|(_, a)| a.clone());
-        // A collapsed step is opened first: what it asks is decided once it shows.
-        let pressing = approval.kind == ApprovalKind::Collapsed
-            || action.as_ref().is_some_and(|a| a.press().is_some());
-        seen.insert(session.target_id.clone(), (approval.clone(), pressing));
-        let decision = Decision {
-            kind: "approval_decided",
-            session: session.clone(),
-            rule: decided.map(|(i, _)| i),
-            action: action.as_ref().map_or("ask".into(), Action::name),
-            approval: approval.clone(),
-            command: approval.command.clone(),
-            choice: None,
-            error: None,
-            timestamp: rfc3339(SystemTime::now()),
-        };
-        if !pressing {
-            (self.report)(&decision);
+        if snap.state != State::AwaitingApproval || snap.approvals.is_empty() {
+            seen.remove(&session.target_id);
             return false;
         }
-        let (window, profile, report) = (
-            session.window.clone(),
-            self.profile.clone(),
-            self.report.clone(),
-        );
-        let worker = std::thread::spawn(move || {
-            let result = Panel::attach(&window, &profile)
-                .and_then(|(mut panel, _)| press(&mut panel, &decision.approval, action));
-            let mut decision = decision;
-            match result {
-                // Only opened: the step's approval is decided when it shows.
-                Ok(None) => return,
-                Ok(Some(pressed)) => decision.choice = Some(pressed),
-                Err(e) => decision.error = Some(e.to_string()),
+        let known = seen.entry(session.target_id.clone()).or_default();
+        known.retain(|id, _| snap.approvals.iter().any(|a| &a.id == id));
+        for approval in &snap.approvals {
+            if known.contains_key(&approval.id) {
+                continue;
             }
-            decision.timestamp = rfc3339(SystemTime::now());
-            report(&decision);
-        });
-        self.workers.lock().expect("policy workers").push(worker);
-        true
+            let decided = self.policy.decide(approval);
+            let action = decided.map(|(_, a)| a.clone());
+            // A collapsed step is opened first: what it asks is decided once it shows.
+            let pressing = approval.kind == ApprovalKind::Collapsed
+                || action.as_ref().is_some_and(|a| a.press().is_some());
+            known.insert(approval.id.clone(), pressing);
+            let decision = Decision {
+                kind: "approval_decided",
+                session: session.clone(),
+                rule: decided.map(|(i, _)| i),
+                action: action.as_ref().map_or("ask".into(), Action::name),
+                approval: approval.clone(),
+                command: approval.command.clone(),
+                choice: None,
+                error: None,
+                timestamp: rfc3339(SystemTime::now()),
+            };
+            if !pressing {
+                (self.report)(&decision);
+                continue;
+            }
+            let (window, profile, report) = (
+                session.window.clone(),
+                self.profile.clone(),
+                self.report.clone(),
+            );
+            let worker = std::thread::spawn(move || {
+                let by = serde_json::json!({ "rule": decision.rule });
+                let result = Panel::attach(&window, &profile)
+                    .and_then(|(mut panel, _)| press(&mut panel, &decision.approval, action, &by));
+                let mut decision = decision;
+                match result {
+                    // Only opened: the step's approval is decided when it shows.
+                    Ok(None) => return,
+                    Ok(Some(pressed)) => decision.choice = Some(pressed),
+                    Err(e) => decision.error = Some(e.to_string()),
+                }
+                decision.timestamp = rfc3339(SystemTime::now());
+                report(&decision);
+            });
+            self.workers.lock().expect("policy workers").push(worker);
+        }
+        known.values().any(|pressing| *pressing)
     }
 
     /// Waits for the presses under way (each ends within its confirmation time), so
@@ -403,46 +405,36 @@ impl Autopilot {
     }
 }
 
-/// Presses `action` on `decided`, if it still shows; a collapsed step is only
-/// opened (`Ok(None)`).
+/// Presses `action` on `decided`, in the one page call that checks it still shows
+/// (by its id); a collapsed step is only opened (`Ok(None)`).
 fn press(
     panel: &mut Panel,
     decided: &Approval,
     action: Option<Action>,
+    by: &Value,
 ) -> Result<Option<String>, Error> {
-    let now = match panel.press_approval(Press::Look)? {
-        Pressing::Pressed { approval, .. } => approval,
-        Pressing::Refused { reason, .. } => return Err(Error::Failed(reason)),
-    };
     if decided.kind == ApprovalKind::Collapsed {
-        return Ok(None);
-    }
-    if now != *decided {
-        return Err(Error::Failed(format!(
-            "the approval changed before it was pressed (now {})",
-            approve::shown(&now)
-        )));
+        return match panel.press_approval(Some(&decided.id), Press::Look, by)? {
+            Pressing::Pressed { .. } => Ok(None),
+            Pressing::Refused { reason, .. } => Err(Error::Failed(reason)),
+        };
     }
     let press = action
         .as_ref()
         .and_then(Action::press)
         .expect("only presses are sent here");
-    Ok(Some(approve::answer(panel, press)?.pressed))
+    Ok(Some(
+        approve::answer(panel, Some(&decided.id), press, by)?.pressed,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::Choice;
+    use crate::panel::Place;
 
     fn approval(kind: ApprovalKind, command: Option<&str>) -> Approval {
-        Approval {
-            kind,
-            command: command.map(String::from),
-            choices: vec![Choice {
-                label: "Run".into(),
-            }],
-        }
+        Approval::new(kind, command.map(String::from), &["Run"], Place::Panel)
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub struct Profile {
     pub approval_bar_labels: Vec<String>,
     pub approval_collapsed_text: Vec<String>,
     pub approval_expand_labels: Vec<String>,
+    /// The options of an approval that is a list of choices plus one `Submit` button.
+    pub approval_option: Vec<String>,
+    pub approval_submit_labels: Vec<String>,
+    /// A question form (`ask_question`): its `Skip` button, and its write-in box.
+    pub question_skip_labels: Vec<String>,
+    pub question_input: Vec<String>,
     pub approval_plan: Vec<String>,
     pub approval_plan_labels: Vec<String>,
     /// The choices `approve` presses when none is named, narrowest first (never an

@@ -152,7 +152,7 @@ fn deliver(
     match before.state {
         State::NoPanel => return Err(Error::NoPanel),
         State::Unreadable => return Err(Error::Unreadable(before.unreadable)),
-        State::Thinking | State::AwaitingApproval | State::Unresponsive => {
+        State::Thinking | State::AwaitingApproval | State::AwaitingInput | State::Unresponsive => {
             return Err(Error::NotAccepted(format!(
                 "the agent is busy ({}); wait for it with 'angrav wait' first",
                 before.state.name()
@@ -565,6 +565,7 @@ mod tests {
             mode: None,
             model: None,
             unreadable: Vec::new(),
+            question: None,
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,

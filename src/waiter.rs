@@ -70,7 +70,7 @@ pub struct Outcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub approvals: Vec<String>,
+    pub approvals: Vec<Approval>,
     /// What the agent waits for, when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
@@ -383,7 +383,7 @@ fn apply(
                 wakes[i] = Some(at + crate::policy::ANSWER_WITHIN);
                 outcomes[i].state = Some(snapshot.state);
                 outcomes[i].approval = snapshot.approval.clone();
-                last[i] = Some(snapshot);
+                last[i] = Some(*snapshot);
                 return;
             }
             settle(
@@ -395,7 +395,7 @@ fn apply(
                 elapsed_ms,
             );
             if snapshot.state != State::Unresponsive {
-                last[i] = Some(snapshot);
+                last[i] = Some(*snapshot);
             }
         }
         Update::Prompted { target_id, result } => {

@@ -152,7 +152,7 @@ fn nothing_is_pressed_unless_exactly_one_approval_shows() {
     let o = angrav(&["--session", w.id(2), "approve", "run"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("more than one approval shows"),
+        stderr(&o).contains("2 approvals show; nothing pressed"),
         "{}",
         stderr(&o)
     );
@@ -438,4 +438,123 @@ fn a_malformed_policy_is_a_usage_error_naming_the_line() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Two approvals at once (a command card and a permission card; a command card and
+/// a file-edits bar): without `--approval` nothing is pressed, naming each; with it,
+/// exactly that card's control.
+#[test]
+fn two_cards_at_once_are_answered_only_by_id() {
+    let w = open(&[
+        Window::new(Layout::V2, "two-cards").start("two-cards"),
+        Window::new(Layout::Current, "command-bar").start("command-bar"),
+    ]);
+    for (i, other) in [(0, "permission"), (1, "file_edits")] {
+        let s = angrav_json(&["--session", w.id(i), "status"], 0);
+        let cards = s["approvals"].as_array().unwrap().clone();
+        assert_eq!(cards.len(), 2, "{s}");
+        assert_eq!(cards[0]["kind"], "command", "{s}");
+        assert_eq!(cards[1]["kind"], other, "{s}");
+        // Choices never cross cards.
+        assert_eq!(
+            cards[0]["choices"],
+            json!([{ "label": "Run" }, { "label": "Reject" }]),
+            "{s}"
+        );
+        for cmd in ["approve", "deny"] {
+            let o = angrav(&["--session", w.id(i), cmd]);
+            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            let err = stderr(&o);
+            assert!(err.contains("2 approvals show; nothing pressed"), "{err}");
+            for c in &cards {
+                assert!(err.contains(c["id"].as_str().unwrap()), "{err}");
+            }
+        }
+        assert!(pressed(&w, i).is_empty(), "{:?}", pressed(&w, i));
+        let command = cards[0]["id"].as_str().unwrap();
+        let r = angrav_json(&["--session", w.id(i), "deny", "--approval", command], 0);
+        assert_eq!(r["pressed"], "Reject", "{r}");
+        assert_eq!(r["approval"]["id"], command, "{r}");
+        assert_eq!(pressed(&w, i), ["Reject"]);
+        // The other card still shows, alone now: answered without naming it.
+        let s = angrav_json(&["--session", w.id(i), "status"], 0);
+        assert_eq!(s["approvals"].as_array().unwrap().len(), 1, "{s}");
+        assert_eq!(s["approvals"][0]["id"], cards[1]["id"], "{s}");
+        let r = angrav_json(&["--session", w.id(i), "deny"], 0);
+        let denied = if i == 0 { "Deny" } else { "Reject all" };
+        assert_eq!(r["pressed"], denied, "{r}");
+        assert_eq!(pressed(&w, i), ["Reject", denied]);
+    }
+}
+
+/// A press names the approval it answers: once the card's command changed, the old
+/// id presses nothing and says what shows now.
+#[test]
+fn a_press_for_an_approval_that_changed_presses_nothing() {
+    let w = open(&[Window::new(Layout::Current, "flip").start("approval")]);
+    let s = angrav_json(&["--session", w.id(0), "status"], 0);
+    let old = s["approvals"][0]["id"].as_str().unwrap().to_string();
+    w.panel(0)
+        .call_function(
+            "function () { document.querySelector('.approval-card pre').textContent = 'rm -rf ~'; }",
+            &[],
+        )
+        .unwrap();
+    let s = angrav_json(&["--session", w.id(0), "status"], 0);
+    let new = s["approvals"][0]["id"].as_str().unwrap();
+    assert_ne!(new, old, "{s}");
+    assert_eq!(s["approvals"][0]["command"], "rm -rf ~", "{s}");
+    let o = angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "approve",
+        "--approval",
+        &old,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(err["error"]["code"], "approval_changed", "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rm -rf ~") && message.contains(new),
+        "{message}"
+    );
+    assert!(pressed(&w, 0).is_empty());
+}
+
+/// A list of choices plus one Submit button: the choice is selected, then Submit
+/// pressed, by name; a question form is `awaiting_input`, never submitted.
+#[test]
+fn a_choice_list_is_submitted_and_a_question_never_is() {
+    let w = open(&[
+        Window::new(Layout::V2, "form-yes").start("submit-form"),
+        Window::new(Layout::Current, "form-no").start("submit-form"),
+        Window::new(Layout::V2, "question").start("question"),
+    ]);
+    let s = angrav_json(&["--session", w.id(0), "status"], 0);
+    assert_eq!(s["approvals"][0]["kind"], "command", "{s}");
+    assert_eq!(s["approvals"][0]["command"], "cargo test", "{s}");
+    let r = angrav_json(&["--session", w.id(0), "approve", "run"], 0);
+    assert_eq!(r["pressed"], "Run", "{r}");
+    assert_eq!(pressed(&w, 0), ["Submit:Run"]);
+    let r = angrav_json(&["--session", w.id(1), "deny"], 0);
+    assert_eq!(r["pressed"], "Reject", "{r}");
+    assert_eq!(pressed(&w, 1), ["Submit:Reject"]);
+
+    let s = angrav_json(&["--session", w.id(2), "status"], 0);
+    assert_eq!(s["state"], "awaiting_input", "{s}");
+    assert_eq!(
+        s["question"],
+        json!({ "text": "Which database should the service use?", "options": ["Postgres", "SQLite"] }),
+        "{s}"
+    );
+    assert_eq!(s["approvals"], json!([]), "{s}");
+    for cmd in [&["approve"][..], &["approve", "postgres"], &["deny"]] {
+        let mut args = vec!["--session", w.id(2)];
+        args.extend_from_slice(cmd);
+        let o = angrav(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", stderr(&o));
+    }
+    assert!(pressed(&w, 2).is_empty(), "{:?}", pressed(&w, 2));
 }

@@ -67,7 +67,10 @@ fn status_reads_every_state_in_every_layout() {
             approval["state"], "awaiting_approval",
             "{layout:?}: {approval}"
         );
-        assert_eq!(approval["approvals"], serde_json::json!(["Run", "Reject"]));
+        assert_eq!(
+            approval["approvals"][0]["choices"],
+            serde_json::json!([{"label": "Run"}, {"label": "Reject"}])
+        );
         let error = status(3);
         assert_eq!(error["state"], "error", "{layout:?}: {error}");
         assert_eq!(error["error"], "Agent terminated due to error");

@@ -347,7 +347,12 @@ fn a_chat_that_stops_for_approval_is_reported_and_given_no_more_prompts() {
         (asked[0].status, asked[0].state, asked[0].attempts),
         (Status::Done, Some(State::AwaitingApproval), 1)
     );
-    assert_eq!(asked[0].approvals, ["Run", "Reject"]);
+    let labels: Vec<&str> = asked[0].approvals[0]
+        .choices
+        .iter()
+        .map(|c| c.label.as_str())
+        .collect();
+    assert_eq!(labels, ["Run", "Reject"]);
     assert!(events.iter().any(|e| matches!(e,
         Event::SetAside { session, reason } if *session == chats[0].id && reason.contains("awaiting_approval"))));
     assert_eq!(w.received(0).len(), 1);

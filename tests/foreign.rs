@@ -42,8 +42,8 @@ fn states_of_a_foreign_page() {
     }
     let approval = angrav_json(&["--session", &pages[2].0.id, "status"], 0);
     assert_eq!(
-        approval["approvals"],
-        serde_json::json!(["Allow Once", "Deny"])
+        approval["approvals"][0]["choices"],
+        serde_json::json!([{"label": "Allow Once"}, {"label": "Deny"}])
     );
     let error = angrav_json(&["--session", &pages[3].0.id, "status"], 0);
     assert_eq!(error["error"], "Something broke in the agent");

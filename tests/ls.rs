@@ -143,7 +143,10 @@ fn history_and_status_come_from_the_steps() {
     assert_eq!(status["state"], "awaiting_approval");
     assert_eq!(status["run_status"], "waiting_for_user");
     assert_eq!(status["step_index"], 3);
-    assert_eq!(status["approvals"], json!(["Run", "Reject"]));
+    assert_eq!(
+        status["approvals"][0]["choices"],
+        json!([{"label": "Run"}, {"label": "Reject"}])
+    );
 
     let o = ls_angrav(&ls, &["status", "--conversation", "zzz"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -283,6 +286,32 @@ fn a_prompt_is_delivered_once_and_its_turn_awaited() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not accepted"), "{}", stderr(&o));
     assert_eq!(ls.messages().len(), 1);
+
+    // A long turn is stopped; an idle conversation is left alone.
+    let slow = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new("5104aaaa-0000-4000-8000-00000000000d", "slow")
+                .turn(std::time::Duration::from_secs(600)),
+        ],
+    )
+    .unwrap();
+    ls_json(
+        &slow,
+        "prompt --conversation",
+        &["prompt", "go", "--conversation", "slow"],
+        0,
+    );
+    let stopped = ls_json(
+        &slow,
+        "cancel --conversation",
+        &["cancel", "--conversation", "slow"],
+        0,
+    );
+    assert_eq!(stopped["state"], "idle");
+    let o = ls_angrav(&slow, &["cancel", "--conversation", "slow"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing cancelled"), "{}", stderr(&o));
 }
 
 #[test]

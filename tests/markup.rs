@@ -208,7 +208,8 @@ fn each_approval_kind_is_read_with_its_choices() {
         assert_eq!(s["approval"]["command"], json!(command), "{start}: {s}");
         let labels: Vec<Value> = choices.iter().map(|c| json!({ "label": c })).collect();
         assert_eq!(s["approval"]["choices"], json!(labels), "{start}: {s}");
-        assert_eq!(s["approvals"], json!(choices), "{start}: {s}");
+        assert_eq!(s["approvals"][0]["choices"], json!(labels), "{start}: {s}");
+        assert_eq!(s["approvals"].as_array().unwrap().len(), 1, "{start}: {s}");
     }
     let text = stdout(&angrav(&["--session", w.id(0), "status"]));
     assert!(
@@ -434,7 +435,17 @@ fn arrangement_script(layout: Layout, arrange: angrav::sim::Arrangement) {
     assert_eq!(s["state"], "awaiting_approval", "{what}: {s}");
     assert_eq!(s["approval"]["kind"], "command", "{what}: {s}");
     assert_eq!(s["approval"]["command"], "cargo test", "{what}: {s}");
-    assert_eq!(s["approvals"], json!(["Run", "Reject"]), "{what}: {s}");
+    assert_eq!(
+        s["approvals"][0]["choices"],
+        json!([{ "label": "Run" }, { "label": "Reject" }]),
+        "{what}: {s}"
+    );
+    let place = if arrange == angrav::sim::Arrangement::Popup {
+        "popup"
+    } else {
+        "conversation"
+    };
+    assert_eq!(s["approvals"][0]["where"], place, "{what}: {s}");
     let r = angrav_json(&["--session", w.id(1), "approve"], 0);
     assert_eq!(r["pressed"], "Run", "{what}: {r}");
     assert_eq!(common::pressed(&w, 1), ["Run"], "{what}");

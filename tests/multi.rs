@@ -164,7 +164,10 @@ fn fanout_reports_each_session_on_its_own() {
         (appr["status"].as_str(), appr["state"].as_str()),
         (Some("done"), Some("awaiting_approval"))
     );
-    assert_eq!(appr["approvals"], serde_json::json!(["Run", "Reject"]));
+    assert_eq!(
+        appr["approvals"][0]["choices"],
+        serde_json::json!([{"label": "Run"}, {"label": "Reject"}])
+    );
     let busy = outcome(&report, w.id(3));
     assert_eq!(busy["status"], "failed");
     assert!(busy["reason"].as_str().unwrap().contains("busy"), "{busy}");

@@ -227,7 +227,7 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
         1,
     );
     assert_eq!(
-        (&a["state"], &a["approvals"][0]),
+        (&a["state"], &a["approvals"][0]["choices"][0]["label"]),
         (&"awaiting_approval".into(), &"Run".into()),
         "{a}"
     );

@@ -30,7 +30,7 @@ pub(super) fn one(
             (Pressed::cancelled(session, &end), end)
         }
         other => {
-            let done = press(panel, other)?;
+            let done = press(panel, other, a.approval.as_deref())?;
             let end = done.snapshot.clone();
             (Pressed::of(session, done), end)
         }
@@ -65,12 +65,13 @@ pub(super) fn print_pressed(done: &Pressed, json: bool) {
     }
 }
 
-fn press(panel: &mut Panel, command: &Command) -> Result<Answered, Error> {
+fn press(panel: &mut Panel, command: &Command, id: Option<&str>) -> Result<Answered, Error> {
+    let by = approve::by_client("angrav approve");
     match command {
         Command::Approve(choice) | Command::SessionsApprove(choice) => {
-            approve::approve(panel, choice.as_deref())
+            approve::approve(panel, id, choice.as_deref(), &by)
         }
-        Command::Deny | Command::SessionsDeny => approve::deny(panel),
+        Command::Deny | Command::SessionsDeny => approve::deny(panel, id, &by),
         _ => unreachable!("not an approval command"),
     }
 }
@@ -133,7 +134,7 @@ fn answer_one(
         Default::default(),
         Some(deadline),
     )
-    .and_then(|(mut panel, _)| press(&mut panel, command));
+    .and_then(|(mut panel, _)| press(&mut panel, command, None));
     let mut row = Outcome::pending(session);
     row.status = Status::Failed;
     row.duration_ms = start.elapsed().as_millis() as u64;

@@ -364,6 +364,12 @@ const SESSION_APPROVE: Flag = Flag {
     text: "a chat to answer: any unique prefix of its id, or its workspace name; repeatable",
     preset: Preset::Said("every chat awaiting approval"),
 };
+const APPROVAL_ID: Flag = Flag {
+    name: "--approval",
+    shown: "--approval ID",
+    text: "the approval to answer, by the id status shows: pressed only if it still shows (checked and pressed in one page call), else nothing is pressed (exit 1, approval_changed)",
+    preset: Preset::Said("the only approval showing; refused when several show"),
+};
 const WAIT_TURN: Flag = Flag {
     name: "--wait",
     shown: "--wait",
@@ -427,6 +433,7 @@ const MODEL: Flag = Flag {
 const ANSWER_FLAGS: &[&Flag] = &[
     &SERVER,
     &SESSION_ONE,
+    &APPROVAL_ID,
     &CONVERSATION,
     &WAIT_TURN,
     &TIMEOUT,
@@ -620,7 +627,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "approve",
         args: " [CHOICE]",
-        summary: "press one choice of the approval the agent waits for, when exactly one shows: CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
+        summary: "press one choice of the approval --approval ID names (if it still shows), or of the only approval showing (refused, naming each, when several show): CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
         flags: ANSWER_FLAGS,
         exits: EXITS_ATTACHED,
         common: true,
@@ -637,7 +644,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "cancel",
         args: "",
         summary: "stop a working agent: press the busy marker (the cancel button), confirmed by the agent going idle within 5 s",
-        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
+        flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },

@@ -185,6 +185,22 @@ pub(super) fn conversation(a: &Args, query: &str) -> Result<u8, Error> {
             answered(a, &ls, &id, &short, Answer::Allow, deadline)
         }
         Command::Deny => answered(a, &ls, &id, &short, Answer::Deny, deadline),
+        Command::Cancel => {
+            let state = ls.cancel(&id, deadline)?;
+            let (r, _) = ls.read(&id, deadline)?;
+            if a.json {
+                output::json(&json!({
+                    "session": session_object(&r, &short, &ls), "cancelled": true,
+                    "state": state,
+                }));
+            } else {
+                output::line(&format!(
+                    "{short}: cancelled through the LS; now {}",
+                    state.map_or("unknown", State::name)
+                ));
+            }
+            Ok(exit::OK)
+        }
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
             let sent = ls.send(&id, &text, deadline)?;
@@ -232,11 +248,7 @@ fn short_ids(ls: &Ls, deadline: Deadline) -> Result<Vec<(String, String)>, Error
 }
 
 fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
-    let approvals: Vec<String> = r
-        .approval
-        .iter()
-        .flat_map(|a| a.choices.iter().map(|c| c.label.clone()))
-        .collect();
+    let approvals: Vec<crate::panel::Approval> = r.approval.iter().cloned().collect();
     if json {
         return output::json(&json!({
             "session": session_object(r, short, ls),

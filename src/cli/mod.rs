@@ -88,6 +88,8 @@ struct Args {
     wait: WaitOptions,
     timeout_given: bool,
     wait_answer: bool,
+    /// `--approval ID`: the approval `approve` or `deny` answers.
+    approval: Option<String>,
     replace_draft: bool,
     any: bool,
     all: bool,
@@ -175,6 +177,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         wait: WaitOptions::default(),
         timeout_given: false,
         wait_answer: false,
+        approval: None,
         replace_draft: false,
         any: false,
         all: false,
@@ -249,6 +252,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("settle") => a.wait.settle = parse_duration(&text(p.value())?)?,
             Long("wait") => a.wait_answer = true,
+            Long("approval") => a.approval = Some(text(p.value())?),
             Long("replace-draft") => a.replace_draft = true,
             Long("any") => a.any = true,
             Long("all") => a.all = true,

@@ -188,7 +188,7 @@ pub(super) fn describe(
     state: &str,
     error: Option<&str>,
     quota_resume: Option<&str>,
-    approvals: &[String],
+    approvals: &[crate::panel::Approval],
 ) -> String {
     let mut out = state.to_string();
     if let Some(e) = error {
@@ -198,7 +198,7 @@ pub(super) fn describe(
         out += &format!(" (resumes at {q})");
     }
     if !approvals.is_empty() {
-        out += &format!(" (choices: {})", approvals.join(", "));
+        out += &format!(" (approvals: {})", crate::approve::listed(approvals));
     }
     out
 }

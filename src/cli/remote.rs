@@ -200,7 +200,7 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
             let (at, s) = fleet.owner(one)?;
-            let (method, params) = press_params(&a.command, s);
+            let (method, params) = press_params(&a.command, s, a.approval.as_deref());
             let done: Pressed = fleet.call(at, method, params)?;
             print_pressed(&done, json);
             Ok(exit::OK)
@@ -210,13 +210,20 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
 }
 
 /// The method and params that answer an approval (or cancel) of `session`.
-fn press_params(command: &Command, session: Option<String>) -> (&'static str, Value) {
+fn press_params(
+    command: &Command,
+    session: Option<String>,
+    approval: Option<&str>,
+) -> (&'static str, Value) {
     let (method, choice) = match command {
         Command::Approve(choice) | Command::SessionsApprove(choice) => ("approve", choice.clone()),
         Command::Deny | Command::SessionsDeny => ("deny", None),
         _ => ("cancel", None),
     };
-    (method, json!({ "session": session, "choice": choice }))
+    (
+        method,
+        json!({ "session": session, "choice": choice, "approval": approval }),
+    )
 }
 
 /// `params` with the command's `--timeout`.
@@ -568,7 +575,7 @@ impl<'a> Fleet<'a> {
             };
             let mut rows = Vec::new();
             for t in targets {
-                let (method, params) = press_params(&a.command, Some(t.clone()));
+                let (method, params) = press_params(&a.command, Some(t.clone()), None);
                 let status: SessionStatus = c.call("status", json!({ "session": t }))?;
                 let mut row = Outcome::pending(&status.session);
                 match c.call::<Pressed>(method, params) {

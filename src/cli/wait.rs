@@ -182,7 +182,7 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
         tail += &format!("  {r}");
     }
     if !o.approvals.is_empty() {
-        tail += &format!("  (choices: {})", o.approvals.join(", "));
+        tail += &format!("  (approvals: {})", crate::approve::listed(&o.approvals));
     }
     format!(
         "{}{}  {}{}",

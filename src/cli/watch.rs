@@ -328,7 +328,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             if let Some(p) = autopilot {
                 p.on_snapshot(&w.session, &snapshot);
             }
-            w.snapshot = Some(snapshot);
+            w.snapshot = Some(*snapshot);
             if previous != Some(current) {
                 w.stalled = false;
             }

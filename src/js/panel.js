@@ -20,6 +20,7 @@ function install(profile) {
     user: joined(P.user_message), answer: joined(P.answer), thoughts: joined(P.thoughts),
     item: joined(P.user_message.concat(P.answer, P.thoughts)),
     errorElement: joined(P.error_element), plan: joined(P.approval_plan), popup: joined(P.popup),
+    option: joined(P.approval_option),
   };
   const matches = (e, sel) => !!sel && e.nodeType === Node.ELEMENT_NODE && e.matches(sel);
   // Every element matching `sel` in the subtrees `parts` (disjoint), roots included.
@@ -249,10 +250,11 @@ function install(profile) {
     // Where this turn's cards and errors can be: its rows, and the panel after the
     // conversation (all of the panel while no turn boundary was seen).
     // Popups count wherever they render.
+    const shown = popups(root);
     const below = turnRow > 0 ? sh.chrome.filter((p) => before(sh.parent, p) || within([p], SEL.popup).length) : sh.chrome;
     return {
       shape: sh, users, answers, messages: msgs, lastUser,
-      rows: rows.slice(turnRow), turn: rows.slice(turnRow).concat(below, popups(root)),
+      rows: rows.slice(turnRow), turn: rows.slice(turnRow).concat(below, shown), popups: shown,
       // What the user and the agent wrote in this turn: text searches skip it.
       said: classes.slice(turnRow).flatMap((c) => c.items.map((it) => it.e)),
     };
@@ -269,7 +271,7 @@ function install(profile) {
       const frame = !!doc.querySelector('iframe') && within([doc.documentElement], joined(P.panel_frame_name.map((n) => 'iframe[name="' + CSS.escape(n) + '"]')
         .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]')))).length > 0;
       return finish({ state: 'no_panel', panel_frame: frame, v2: false, busy: false, error: null, quota_resume: null,
-        approval: null, approvals: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
+        approval: null, approvals: [], question: null, input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
         answer_blocks: 0, turn_open: false, title: null, mode: null, model: null, unreadable: [],
         markers: found ? ['panel_root hidden: ' + found.marker] : [] });
     }
@@ -333,8 +335,13 @@ function install(profile) {
       }
     }
 
-    const approval = approvalIn(parts, btns, holding, busy, markers);
-    c.approval = approval; // with its controls, for `press_approval`
+    const questions = questionsIn(parts, btns, held);
+    const popupParts = conv.popups;
+    const cards = approvalsIn(parts, btns, holding, busy, held, questions, popupParts, markers)
+      .map((card) => Object.assign(card, { where: card.where === 'panel' && conv.rows.some((r) => r.contains(card.e)) ? 'conversation' : card.where }));
+    c.cards = cards; // with their controls, for `press_approval`
+    const question = questions.length ? { text: questions[0].text, options: questions[0].options } : null;
+    if (question) markers.push('question: ' + (question.text || ''));
     const input = sh.input;
     if (input) markers.push('input: ' + input.marker);
 
@@ -342,7 +349,8 @@ function install(profile) {
     const unreadable = [input ? null : 'input', sh.readable ? null : 'conversation'].filter(Boolean);
     let state = 'idle';
     if (error) state = 'error';
-    else if (approval) state = 'awaiting_approval';
+    else if (cards.length) state = 'awaiting_approval';
+    else if (question) state = 'awaiting_input';
     else if (unreadable.length) {
       state = 'unreadable';
       error = 'the panel shows, but its ' + unreadable.join(' and ') + ' cannot be read: run `angrav doctor`';
@@ -350,8 +358,7 @@ function install(profile) {
     const agents = conv.messages.filter((m) => m.role === 'agent').length;
     const snap = {
       state, panel_frame: false, v2: within(sh.chrome, joined(P.layout_v2)).length > 0, busy, error, quota_resume: quota,
-      approval: approval && { kind: approval.kind, command: approval.command, choices: approval.choices.map((x) => ({ label: x.label })) },
-      approvals: approval ? approval.choices.map((x) => x.label) : [],
+      approvals: cards.map(publicCard), approval: cards.length ? publicCard(cards[0]) : null, question,
       input_found: !!input, input_editable: !!input && editable(input.e),
       user_messages: conv.users.length, agent_messages: agents, answer_blocks: conv.answers,
       turn_open: conv.messages.length > 0 && conv.messages[conv.messages.length - 1].role === 'user',
@@ -362,51 +369,127 @@ function install(profile) {
     return finish(snap);
   }
 
-  // What the agent waits for in this turn: `{kind, command, choices: [{label, e}],
-  // many}`; `many`: more than one approval shows (two cards, or a label offered by two
-  // controls), so no one control is the answer.
-  function approvalIn(parts, btns, holding, busy, markers) {
-    const found = (kind, choices, command, many) => {
-      markers.push('approval: ' + kind + (choices.length ? ' (' + choices.map((x) => x.label).join(', ') + ')' : ''));
-      return { kind, command: command || null, choices, many: !!many };
-    };
+  // --- approvals: every card on its own ----------------------------------------
+  // The controls of an approval (buttons, `Accept all` bars, options of a choice list)
+  // are grouped into cards: each control's card is the outermost element around it that
+  // holds no control of another card (the same label again, or a label of another
+  // family: `Run` never shares a card with `Allow Once` or `Accept all`), nothing the
+  // user or the agent wrote, and stays inside its part of the page. A question form
+  // (`ask_question`: a write-in box and `Skip`) is not an approval: it is read apart
+  // and its controls are no approval's.
+  const family = (label) => {
+    if (label === '?heading' || P.approval_command_labels.includes(label)) return 'command';
+    if (P.approval_permission_labels.includes(label)) return 'permission';
+    if (P.approval_bar_labels.includes(label)) return 'bar';
+    if (P.approval_expand_labels.includes(label)) return 'collapsed';
+    return 'any';
+  };
+  const clash = (a, b) => a.label === b.label || (a.family !== b.family && a.family !== 'any' && b.family !== 'any');
+  // The outermost element around `x.e` holding no control `others` clash with.
+  const cardOf = (x, others, parts, held) => {
+    let a = x.e;
+    const mine = [x];
+    while (!parts.includes(a)) {
+      const p = a.parentElement;
+      if (!p || held.has(p)) break;
+      const more = others.filter((y) => !mine.includes(y) && p.contains(y.e));
+      if (more.some((y) => mine.some((m) => clash(m, y)))) break;
+      mine.push(...more);
+      a = p;
+    }
+    return a;
+  };
+  // FNV-1a of the text, as 8 hex digits: an approval's id comes from what it shows.
+  const fnv = (t) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < t.length; i++) { h ^= t.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+    return h.toString(16).padStart(8, '0');
+  };
+  const writeIn = (e) => within([e], joined(P.question_input)).some(visible);
+
+  // The question forms among `parts`: `{e, text, options: [labels]}`.
+  function questionsIn(parts, btns, held) {
+    const skips = btns.map((e) => ({ e, label: labelOf(e, byLength(P.question_skip_labels)) })).filter((x) => x.label);
+    return skips.map((s) => {
+      let a = s.e;
+      while (!parts.includes(a) && !writeIn(a)) {
+        const p = a.parentElement;
+        if (!p || held.has(p) || skips.some((o) => o !== s && p.contains(o.e))) break;
+        a = p;
+      }
+      if (!writeIn(a)) return null;
+      const skipOrSubmit = byLength(P.question_skip_labels.concat(P.approval_submit_labels));
+      const opts = within([a], SEL.option).filter(visible).map((e) => (e.textContent || '').trim()).filter(Boolean);
+      const options = opts.length ? opts : clickables([a]).filter((b) => !labelOf(b, skipOrSubmit)).map((b) => (b.textContent || '').trim()).filter(Boolean);
+      const lines = (a.innerText || a.textContent || '').split('\n').map((l) => l.trim()).filter(Boolean);
+      const text = lines.find((l) => !options.includes(l) && !labelOf({ textContent: l }, skipOrSubmit)) || null;
+      return { e: a, text, options };
+    }).filter(Boolean).filter((q, i, all) => !all.some((o, j) => j !== i && o.e.contains(q.e) && o.e !== q.e));
+  }
+
+  // Every approval this turn shows, in document order: `{id, kind, command, choices:
+  // [{label, e}], submit, where, e}`.
+  function approvalsIn(parts, btns, holding, busy, held, questions, popupParts, markers) {
+    const asked = (e) => questions.some((q) => q.e.contains(e));
+    const cards = [];
     // Planning mode: the agent waits in a notify-user card.
-    const plans = within(parts, SEL.plan).filter(visible).map((card) => {
-      const labels = byLength(P.approval_plan_labels);
-      return clickables([card]).map((e) => ({ label: labelOf(e, labels), e })).filter((x) => x.label);
-    }).filter((choices) => choices.length);
-    if (plans.length) return found('plan', plans[0], null, plans.length > 1);
+    const planLabels = byLength(P.approval_plan_labels);
+    const plans = within(parts, SEL.plan).filter((e) => visible(e) && !asked(e));
+    for (const card of plans) {
+      const choices = clickables([card]).map((e) => ({ label: labelOf(e, planLabels), e })).filter((x) => x.label);
+      if (choices.length) cards.push({ kind: 'plan', command: null, choices, e: card });
+    }
+    const inPlan = (e) => plans.some((p) => p.contains(e));
     const labels = byLength(P.approval_labels.concat(P.approval_command_labels, P.approval_permission_labels));
-    const choices = [];
-    let twice = false;
-    const offer = (label, e) => {
-      if (!label) return;
-      if (choices.some((x) => x.label === label)) twice = true; else choices.push({ label, e });
+    const controls = [];
+    const add = (e, label, option) => {
+      if (label && !inPlan(e) && !asked(e)) controls.push({ e, label, family: family(label), option });
     };
-    for (const b of btns) offer(labelOf(b, labels), b);
-    // File edits: an `Accept all` / `Reject all` bar of plain elements.
-    for (const l of P.approval_bar_labels) {
-      for (const e of holding(l)) offer(labelOf(e, [l]), e);
+    for (const b of btns) add(b, labelOf(b, labels), false);
+    for (const o of within(parts, SEL.option).filter(visible)) add(o, labelOf(o, labels), true);
+    for (const l of P.approval_bar_labels) for (const e of holding(l)) add(e, labelOf(e, [l]), false);
+    for (const t of P.approval_card_text) for (const e of holding(t)) add(e, '?heading', false);
+    const steps = P.approval_collapsed_text.flatMap(holding).filter((e) => !asked(e));
+    const expand = byLength(P.approval_expand_labels);
+    for (const b of btns) { const l = labelOf(b, expand); if (l) add(b, l, false); }
+    // Each control's card; a card inside another is part of it.
+    const found = new Map();
+    for (const x of controls) {
+      const e = cardOf(x, controls, parts, held);
+      if (!found.has(e)) found.set(e, []);
+      found.get(e).push(x);
     }
-    const headings = P.approval_card_text.flatMap(holding);
-    const heading = headings[0];
-    const many = twice || headings.length > 1;
-    const has = (list) => choices.some((x) => list.includes(x.label));
-    if (heading || has(P.approval_command_labels)) {
-      if (!choices.length && !busy) return null;
-      const anchor = heading || choices.find((x) => P.approval_command_labels.includes(x.label)).e;
-      return found('command', choices, commandNear(anchor, parts), many);
+    const outer = outermost(Array.from(found.keys()));
+    for (const e of outer) {
+      const mine = Array.from(found.entries()).filter(([k]) => e.contains(k)).flatMap(([, v]) => v);
+      const choices = mine.filter((x) => x.label !== '?heading' && x.family !== 'collapsed');
+      const has = (list) => choices.some((x) => list.includes(x.label));
+      const heading = mine.some((x) => x.label === '?heading');
+      const submitLabels = byLength(P.approval_submit_labels);
+      const submit = choices.some((x) => x.option) ? clickables([e]).find((b) => labelOf(b, submitLabels)) || null : null;
+      const own = choices.map((x) => ({ label: x.label, e: x.e, option: x.option }));
+      if (heading || has(P.approval_command_labels)) {
+        if (!choices.length && !busy) continue;
+        cards.push({ kind: 'command', command: commandIn(e), choices: own, submit, e });
+      } else if (has(P.approval_permission_labels)) cards.push({ kind: 'permission', command: null, choices: own, submit, e });
+      else if (choices.length) cards.push({ kind: 'file_edits', command: null, choices: own, submit, e });
+      else if (steps.some((s) => e.contains(s) || s.contains(e))) {
+        const open = mine.filter((x) => x.family === 'collapsed');
+        if (open.length) cards.push({ kind: 'collapsed', command: null, choices: open.slice(0, 1).map((x) => ({ label: x.label, e: x.e })), submit: null, e });
+      }
     }
-    if (has(P.approval_permission_labels)) return found('permission', choices, null, many);
-    if (choices.length) return found('file_edits', choices, null, many);
-    // A collapsed step: the choice is hidden until expanded.
-    const steps = P.approval_collapsed_text.flatMap(holding);
-    if (steps.length) {
-      const expand = byLength(P.approval_expand_labels);
-      const open = btns.map((e) => ({ label: labelOf(e, expand), e })).filter((x) => x.label);
-      if (open.length) return found('collapsed', open.slice(0, 1), null, steps.length > 1);
+    // A collapsed step whose Expand button is outside the step's own element.
+    cards.sort((a, b) => inOrder(a.e, b.e));
+    const seen = new Map();
+    for (const c of cards) {
+      const base = fnv(JSON.stringify([c.kind, c.command, c.choices.map((x) => x.label)]));
+      const n = seen.get(base) || 0;
+      seen.set(base, n + 1);
+      c.id = n ? base + '-' + (n + 1) : base;
+      c.where = popupParts.some((p) => p.contains(c.e)) ? 'popup' : 'panel';
+      markers.push('approval ' + c.id + ': ' + c.kind + (c.choices.length ? ' (' + c.choices.map((x) => x.label).join(', ') + ')' : ''));
     }
-    return null;
+    return cards;
   }
 
   // The label of `choices` that `choice` names: the same words in any case (`-` and
@@ -421,18 +504,22 @@ function install(profile) {
   }
 
   // The command of a `Run command?` card: its `<pre>` holds `<dir> $ <command>`.
-  function commandNear(anchor, parts) {
-    for (let n = anchor; n; n = n.parentElement) {
-      const [pre] = first([n], P.approval_command);
-      if (pre) {
-        const t = (pre.textContent || '').trim();
-        const m = /^[^\n]*? \$ ([\s\S]*)$/.exec(t);
-        return m ? m[1].trim() : t;
-      }
-      if (parts.includes(n)) break;
-    }
-    return null;
+  function commandIn(card) {
+    const [pre] = first([card], P.approval_command);
+    if (!pre) return null;
+    const t = (pre.textContent || '').trim();
+    const m = /^[^\n]*? \$ ([\s\S]*)$/.exec(t);
+    return m ? m[1].trim() : t;
   }
+  // What reports show of a card, and a line naming it.
+  const publicCard = (c) => ({ id: c.id, kind: c.kind, command: c.command, choices: c.choices.map((x) => ({ label: x.label })), where: c.where });
+  const shownCard = (c) => c.kind + (c.command ? ': ' + c.command : '') + ' (' + c.choices.map((x) => x.label).join(', ') + ')';
+  // Presses angrav made, noted in the page (every angrav connected to it sees them):
+  // `[{id, label, by}]`, the newest last.
+  const ANSWERED = 'data-angrav-answered';
+  const answered = () => { try { return JSON.parse(doc.documentElement.getAttribute(ANSWERED) || '[]'); } catch (_) { return []; } };
+  const note = (id, label, by) => doc.documentElement.setAttribute(ANSWERED,
+    JSON.stringify(answered().concat([{ id, label, by: by || null }]).slice(-16)));
 
   // The conversation's title, the mode and the model, where the page shows them.
   function about(snap, root, sh) {
@@ -453,8 +540,8 @@ function install(profile) {
   }
 
   function finish(snap) {
-    snap.key = JSON.stringify([snap.state, snap.busy, snap.error, snap.approvals, snap.approval && snap.approval.kind,
-      snap.approval && snap.approval.command, snap.input_editable, snap.user_messages, snap.agent_messages,
+    snap.key = JSON.stringify([snap.state, snap.busy, snap.error, snap.approvals.map((a) => a.id), snap.question,
+      snap.input_editable, snap.user_messages, snap.agent_messages,
       snap.answer_blocks, snap.turn_open, snap.panel_frame]);
     return snap;
   }
@@ -790,46 +877,71 @@ function install(profile) {
       }
       return { clicked: false };
     },
-    // Presses one control of the approval this turn shows, when it is the only one:
-    // the choice `choice` names, else (`deny`) the first deny label offered, else the
-    // narrowest allowing label offered. A collapsed step is expanded first and read
-    // again (`look`: only that, nothing else pressed). Returns `{ok, pressed, approval,
-    // key}` (`key`: the state's key before the press), or `{ok: false, reason, state}`.
-    press_approval({ choice, deny, look, expand_ms }) {
-      const read = () => { const c = { cache: new WeakMap() }; const s = probe(c); return { s, a: c.approval }; };
-      const shown = (a) => ({ kind: a.kind, command: a.command, choices: a.choices.map((x) => ({ label: x.label })) });
-      const refuse = ({ s, a }) => {
-        if (s.state !== 'awaiting_approval' || !a) return { ok: false, state: s.state, reason: 'the agent is ' + s.state + ', not awaiting approval' };
-        if (a.many) return { ok: false, state: s.state, approval: shown(a), reason: 'more than one approval shows; nothing pressed' };
-        return null;
+    // Presses one control of one approval, checked and pressed in this one call, so
+    // nothing can change between the two: the approval `id` names (nothing pressed
+    // unless one with that id still shows: `changed`), else the only one showing
+    // (nothing pressed when several show). The control: the choice `choice` names, else
+    // (`deny`) the card's first deny label, else its narrowest allowing label. A
+    // choice of a list with a `Submit` button is selected, then Submit pressed. A
+    // collapsed step is expanded first and read again (`look`: only that, nothing else
+    // pressed). `by` ({client} or {rule}) is noted in the page with the press, so that
+    // any angrav watching can tell the approval was answered by angrav. Returns `{ok,
+    // pressed, approval, key}` (`key`: the state's key before the press), or `{ok:
+    // false, reason, state, approvals, changed}`.
+    press_approval({ id, choice, deny, look, expand_ms, by }) {
+      const read = () => { const c = { cache: new WeakMap() }; const s = probe(c); return { s, cards: c.cards || [] }; };
+      const refuse = (r, reason, changed) => ({ ok: false, state: r.s.state, approvals: r.s.approvals, reason, changed: !!changed });
+      const choose = (r, want) => {
+        if (want != null) {
+          const card = r.cards.find((c) => c.id === want);
+          return card ? { card } : { no: refuse(r, 'approval ' + want + ' no longer shows; nothing pressed', true) };
+        }
+        if (r.s.state !== 'awaiting_approval' || !r.cards.length) return { no: refuse(r, 'the agent is ' + r.s.state + ', not awaiting approval') };
+        if (r.cards.length > 1) {
+          return { no: refuse(r, r.cards.length + ' approvals show; nothing pressed: name one with --approval ID (' + r.cards.map((c) => c.id + ': ' + shownCard(c)).join('; ') + ')') };
+        }
+        return { card: r.cards[0] };
       };
-      const act = (r, expanded) => {
-        const no = refuse(r);
-        if (no) return no;
-        const a = r.a;
-        if (a.kind === 'collapsed') return { ok: false, state: r.s.state, approval: shown(a), reason: 'the collapsed step did not open' };
-        if (look) return { ok: true, pressed: null, expanded, approval: shown(a), key: r.s.key };
-        const offered = a.choices.map((x) => x.label).join(', ');
-        const ordered = (list) => list.map((l) => a.choices.find((x) => x.label.toLowerCase() === l.toLowerCase())).find(Boolean);
-        const pick = choice != null ? named(a.choices, choice) : ordered(deny ? P.approval_deny_labels : P.approval_allow_labels);
+      const act = (r, card, expanded) => {
+        if (card.kind === 'collapsed') return refuse(r, 'the collapsed step did not open');
+        if (look) return { ok: true, pressed: null, expanded, approval: publicCard(card), key: r.s.key };
+        const offered = card.choices.map((x) => x.label).join(', ');
+        const ordered = (list) => list.map((l) => card.choices.find((x) => x.label.toLowerCase() === l.toLowerCase())).find(Boolean);
+        const pick = choice != null ? named(card.choices, choice) : ordered(deny ? P.approval_deny_labels : P.approval_allow_labels);
         if (!pick) {
           const what = choice != null ? 'no one choice "' + choice + '"' : deny ? 'no denying choice' : 'no allowing choice but an Always one (name it)';
-          return { ok: false, state: r.s.state, approval: shown(a), reason: what + ' among: ' + offered };
+          return refuse(r, what + ' among: ' + offered);
         }
+        const done = () => {
+          note(card.id, pick.label, by);
+          return { ok: true, pressed: pick.label, expanded, approval: publicCard(card), key: r.s.key };
+        };
         pick.e.click();
-        return { ok: true, pressed: pick.label, expanded, approval: shown(a), key: r.s.key };
+        if (!card.submit) return done();
+        // Selected: Submit once the page enables it (at once, or after its render).
+        const ready = () => card.submit.isConnected && !card.submit.disabled && card.submit.getAttribute('aria-disabled') !== 'true';
+        if (ready()) { card.submit.click(); return done(); }
+        return new Promise((resolve) => {
+          const end = (ok) => { obs.disconnect(); clearTimeout(timer); if (ok) { card.submit.click(); resolve(done()); } else resolve(refuse(r, 'selected "' + pick.label + '", but Submit stayed disabled')); };
+          const obs = new MutationObserver(() => { if (ready()) end(true); });
+          obs.observe(card.e, { subtree: true, childList: true, attributes: true });
+          const timer = setTimeout(() => end(ready()), expand_ms);
+        });
       };
       const first = read();
-      const no = refuse(first);
-      if (no || first.a.kind !== 'collapsed') return act(first, false);
-      // Expand, then wait (page notifications, no polling) for the choice to show.
-      first.a.choices[0].e.click();
-      const open = (r) => refuse(r) || r.a.kind !== 'collapsed';
+      const c0 = choose(first, id);
+      if (c0.no) return c0.no;
+      if (c0.card.kind !== 'collapsed') return act(first, c0.card, false);
+      // Expand, then wait (page notifications, no polling) for what it asks to show:
+      // the one approval that was not there before.
+      const before = new Set(first.cards.map((c) => c.id));
+      c0.card.choices[0].e.click();
+      const opened = (r) => r.cards.filter((c) => !before.has(c.id));
       const now = read();
-      if (open(now)) return act(now, true);
+      if (opened(now).length === 1) return act(now, opened(now)[0], true);
       return new Promise((resolve) => {
-        const done = (r) => { obs.disconnect(); clearTimeout(timer); resolve(act(r, true)); };
-        const obs = new MutationObserver(() => { const r = read(); if (open(r)) done(r); });
+        const done = (r) => { obs.disconnect(); clearTimeout(timer); const o = opened(r); resolve(o.length === 1 ? act(r, o[0], true) : refuse(r, 'the collapsed step did not open')); };
+        const obs = new MutationObserver(() => { const r = read(); if (opened(r).length === 1) done(r); });
         obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
         const timer = setTimeout(() => done(read()), expand_ms);
       });

@@ -322,6 +322,39 @@ impl Ls {
         }
     }
 
+    /// Stops a conversation at work (`CancelCascadeInvocation`), confirmed by the LS
+    /// showing it no longer running within 5 s. One not at work is left alone.
+    pub fn cancel(&self, id: &str, deadline: Deadline) -> Result<Option<State>, Error> {
+        let (before, _) = self.read(id, deadline)?;
+        if before.state != Some(State::Thinking) {
+            return Err(Error::Failed(format!(
+                "nothing cancelled: conversation {id} is {}, not working",
+                before
+                    .state
+                    .map_or("in a state the LS does not say", State::name)
+            )));
+        }
+        self.call(
+            "CancelCascadeInvocation",
+            &json!({"cascadeId": id}),
+            deadline,
+        )?;
+        let confirm = deadline.earliest(Deadline::within(CONFIRM_WITHIN));
+        loop {
+            let (now, _) = self.read(id, confirm)?;
+            if now.state != Some(State::Thinking) {
+                return Ok(now.state);
+            }
+            if confirm.passed() {
+                return Err(Error::Failed(format!(
+                    "cancelled conversation {id}, but the LS still shows it working after {} s",
+                    CONFIRM_WITHIN.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL.min(confirm.left()));
+        }
+    }
+
     /// Every model's quota.
     pub fn quota(&self, deadline: Deadline) -> Result<Vec<Quota>, Error> {
         let reply = self.call("GetUserStatus", &json!({}), deadline)?;

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::panel::{Approval, ApprovalKind, Choice, Message, Role, State};
+use crate::panel::{Approval, ApprovalKind, Message, Place, Role, State};
 
 /// A field by its camelCase name, or its snake_case one.
 fn field<'v>(v: &'v Value, camel: &str) -> Option<&'v Value> {
@@ -316,35 +316,20 @@ pub enum Answer {
 impl Gate {
     /// The approval as the DOM would show it: its kind, the command, the choices.
     pub fn approval(&self) -> Approval {
-        let choices = |labels: &[&str]| {
-            labels
-                .iter()
-                .map(|l| Choice {
-                    label: l.to_string(),
-                })
-                .collect()
+        let panel = |kind, command: &Option<String>, labels: &[&str]| {
+            Approval::new(kind, command.clone(), labels, Place::Panel)
         };
         match self {
-            Gate::RunCommand { command } => Approval {
-                kind: ApprovalKind::Command,
-                command: command.clone(),
-                choices: choices(&["Run", "Reject"]),
-            },
-            Gate::FilePermission { path } => Approval {
-                kind: ApprovalKind::Permission,
-                command: path.clone(),
-                choices: choices(&["Allow Once", "Deny"]),
-            },
-            Gate::Permission { what } => Approval {
-                kind: ApprovalKind::Permission,
-                command: what.clone(),
-                choices: choices(&["Allow Once", "Deny"]),
-            },
-            Gate::CodeAction => Approval {
-                kind: ApprovalKind::FileEdits,
-                command: None,
-                choices: choices(&["Accept", "Reject"]),
-            },
+            Gate::RunCommand { command } => {
+                panel(ApprovalKind::Command, command, &["Run", "Reject"])
+            }
+            Gate::FilePermission { path } => {
+                panel(ApprovalKind::Permission, path, &["Allow Once", "Deny"])
+            }
+            Gate::Permission { what } => {
+                panel(ApprovalKind::Permission, what, &["Allow Once", "Deny"])
+            }
+            Gate::CodeAction => panel(ApprovalKind::FileEdits, &None, &["Accept", "Reject"]),
         }
     }
 

@@ -87,6 +87,10 @@ const SESSION: (&str, &str) = (
     "session",
     "string, optional: an alias, an id prefix or a workspace name; may be left out when one session is open",
 );
+const APPROVAL: (&str, &str) = (
+    "approval",
+    "string, optional: the id of the approval to answer (as status shows it): pressed only if it still shows, else nothing is pressed (error approval_changed); default the only approval showing",
+);
 const TIMEOUT: (&str, &str) = ("timeout_ms", "number, default 120000");
 const SETTLE: (&str, &str) = (
     "settle_ms",
@@ -212,21 +216,27 @@ const METHODS: &[Method] = &[
                 "choice",
                 "string, optional: a label or words of one (run, accept-all, once); default the narrowest allowing one",
             ),
+            APPROVAL,
         ],
         result: PRESSED,
         slow: true,
         run: |c, p| {
-            let choice = p.text("choice")?;
-            press(c, &p, |panel| approve::approve(panel, choice.as_deref()))
+            let (choice, id) = (p.text("choice")?, p.text("approval")?);
+            press(c, &p, |panel, by| {
+                approve::approve(panel, id.as_deref(), choice.as_deref(), by)
+            })
         },
     },
     Method {
         name: "deny",
         summary: "press the denying choice of the approval the agent waits for, and confirm it took effect",
-        params: &[SESSION],
+        params: &[SESSION, APPROVAL],
         result: PRESSED,
         slow: true,
-        run: |c, p| press(c, &p, approve::deny),
+        run: |c, p| {
+            let id = p.text("approval")?;
+            press(c, &p, |panel, by| approve::deny(panel, id.as_deref(), by))
+        },
     },
     Method {
         name: "cancel",
@@ -677,10 +687,10 @@ fn new_conversation(c: &Call, p: Params) -> Answer {
 fn press(
     c: &Call,
     p: &Params,
-    answer: impl FnOnce(&mut Panel) -> Result<approve::Answered, Error>,
+    answer: impl FnOnce(&mut Panel, &Value) -> Result<approve::Answered, Error>,
 ) -> Answer {
     let (session, mut panel) = attach(c, p.session()?.as_deref())?;
-    let done = answer(&mut panel)?;
+    let done = answer(&mut panel, &approve::by_client("angrav serve"))?;
     Ok(Some(json!(Pressed::of(&session, done))))
 }
 

@@ -54,7 +54,7 @@ struct RowView<'a> {
     groups: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
-    approvals: &'a [String],
+    approvals: &'a [Approval],
     /// What the agent waits for: its kind and command, for the dashboard's buttons.
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<&'a Approval>,
@@ -466,7 +466,7 @@ impl Hub {
                     row.since_seen = previous.is_some() || row.appeared;
                 }
                 let current = snapshot.state;
-                row.snapshot = Some(snapshot);
+                row.snapshot = Some(*snapshot);
                 let kind = match previous {
                     None => "new_session",
                     Some(p) if p != current => "state_change",

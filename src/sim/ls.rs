@@ -68,6 +68,8 @@ pub struct Conversation {
     pub running: bool,
     /// Every prompt leads to this approval before the answer.
     pub asks: Option<Gate>,
+    /// How long a turn takes to its next step.
+    pub turn: Duration,
 }
 
 impl Conversation {
@@ -80,7 +82,14 @@ impl Conversation {
             waiting: None,
             running: false,
             asks: None,
+            turn: TURN,
         }
+    }
+
+    /// Turns of this length (a long one stays at work until cancelled).
+    pub fn turn(mut self, turn: Duration) -> Conversation {
+        self.turn = turn;
+        self
     }
 
     pub fn waiting(mut self, gate: Gate) -> Conversation {
@@ -165,7 +174,7 @@ impl Live {
             Some(gate) => Next::Ask(gate.clone()),
             None => Next::Answer(answer(text, &self.seed.workspace)),
         };
-        self.due = Some((Instant::now() + TURN, next));
+        self.due = Some((Instant::now() + self.seed.turn, next));
         self.touch();
     }
 
@@ -252,7 +261,7 @@ impl SimLs {
                     steps.push(user(&text));
                     status = "RUNNING";
                     due = Some((
-                        Instant::now() + TURN,
+                        Instant::now() + seed.turn,
                         Next::Answer(answer(&text, &seed.workspace)),
                     ));
                 }
@@ -520,7 +529,7 @@ impl SimLs {
                 } else {
                     format!("Understood: not `{what}`.")
                 };
-                c.due = Some((now + TURN, Next::Answer(text)));
+                c.due = Some((now + c.seed.turn, Next::Answer(text)));
                 c.touch();
                 ("200 OK", json!({}))
             }

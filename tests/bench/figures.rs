@@ -17,7 +17,10 @@
 //! `--no-state`, at 10 windows), `list` (`sessions list --json` at 1, 10 and 30
 //! windows and through `--server`, whole process and phase by phase), `policy` (the
 //! policy matcher on 10 KB commands: patterns a backtracking matcher takes
-//! exponential time on, and compound lines; no browser); pass names to run a subset.
+//! exponential time on, and compound lines; no browser), `ls` (the language server:
+//! a call's round trip to the simulated one, `quota`, `status --conversation` and
+//! `sessions list --all` with 50 conversations, and what `--all --ls` adds to the list
+//! of 10 windows); pass names to run a subset.
 //! `--idle-secs N` sets how long the
 //! idle CPU is measured (default 60).
 
@@ -91,6 +94,9 @@ fn main() {
     }
     if run("list") {
         list(&sim);
+    }
+    if run("ls") {
+        language_server(&sim);
     }
     if run("scale") {
         let idle = std::env::args()
@@ -1641,4 +1647,100 @@ fn list_through_serve(sim: &Simulator, n: usize) {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(state);
+}
+
+/// The language server, against the simulated one: a call's round trip in process,
+/// the commands' wall times, and the cost `--all --ls` adds to a list of windows.
+fn language_server(sim: &Simulator) {
+    use angrav::ls::Ls;
+    use angrav::panel::Deadline;
+    use angrav::sim::ls::{Conversation, Gate, SimLs};
+    const RUNS: usize = 15;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let conversations = (0..50)
+        .map(|i| {
+            let c = Conversation::new(
+                &format!("{i:08x}-0000-4000-8000-000000000000"),
+                &format!("ws{i}"),
+            );
+            if i % 5 == 0 {
+                c.waiting(Gate::Command("cargo test".into()))
+            } else {
+                c.history(3)
+            }
+        })
+        .collect();
+    let sim_ls = SimLs::start("bench-token", conversations).unwrap();
+    let ls = Ls::given(&sim_ls.url(), "bench-token", "--ls").unwrap();
+    let calls: Vec<Duration> = (0..200)
+        .map(|_| {
+            let at = Instant::now();
+            ls.call(
+                "GetUserStatus",
+                &serde_json::json!({}),
+                Deadline::within(Duration::from_secs(5)),
+            )
+            .unwrap();
+            at.elapsed()
+        })
+        .collect();
+    println!("\nlanguage server (simulated, loopback HTTP)");
+    println!("  GetUserStatus round trip in process: {}", summary(calls));
+    let url = sim_ls.url();
+    let named = [
+        "--cdp",
+        "127.0.0.1:1",
+        "--ls",
+        url.as_str(),
+        "--ls-token",
+        "bench-token",
+    ];
+    let with = |args: &[&'static str]| -> Vec<String> {
+        named.iter().chain(args).map(|a| a.to_string()).collect()
+    };
+    for (what, args) in [
+        ("`quota`", with(&["quota"])),
+        (
+            "`status --conversation`",
+            with(&["status", "--conversation", "00000000"]),
+        ),
+        (
+            "`sessions list --all`, 50 conversations, no window",
+            with(&["--json", "sessions", "list", "--all"]),
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let t = median_of(RUNS, || timed_run(&args, &[]));
+        println!("  {what}: median {:.2} ms of {RUNS}", ms(t));
+    }
+    let windows: Vec<TargetInfo> = (0..10)
+        .map(|i| {
+            sim.open(&Window::new(Layout::ALL[i % 3], &format!("lsb{i}")))
+                .unwrap()
+        })
+        .collect();
+    let ep = sim.endpoint().label().to_string();
+    let plain = ["--cdp", ep.as_str(), "--json", "sessions", "list"];
+    let all = [
+        "--cdp",
+        ep.as_str(),
+        "--ls",
+        url.as_str(),
+        "--ls-token",
+        "bench-token",
+        "--json",
+        "sessions",
+        "list",
+        "--all",
+    ];
+    let t_plain = median_of(RUNS, || timed_run(&plain, &[]));
+    let t_all = median_of(RUNS, || timed_run(&all, &[]));
+    println!(
+        "  10 windows: `sessions list` median {:.2} ms; with `--all --ls` (50 conversations, each window probed for its LS) {:.2} ms",
+        ms(t_plain),
+        ms(t_all)
+    );
+    for w in windows {
+        let _ = sim.close(&w.id);
+    }
 }
