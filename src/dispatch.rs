@@ -6,10 +6,12 @@
 //! notifications, reads the answer, and reports. A coordinator thread hands out the
 //! prompts: only to a session that is idle, `per_session` at a time (a chat runs one
 //! turn at a time, so more than one means the others wait in that session's own line),
-//! a pinned prompt only to its session. A prompt whose turn ended in error, whose
-//! session closed, or whose turn stalled goes to another session, up to `retries`
-//! times; a prompt that was refused or not delivered (nothing reached the agent) goes
-//! to another session whatever the count. A session that stopped awaiting approval,
+//! a pinned prompt only to its session. A prompt whose turn ended in error, or whose
+//! turn stalled, goes to another session, up to `retries` times; a prompt that was
+//! refused or not delivered (nothing reached the agent, proven) goes to another
+//! session whatever the count. A prompt whose fate after its Enter was not seen (the
+//! window closed, the browser died, the page never showed it) is never sent again: it
+//! is `unconfirmed`, and one delivered whose session then closed is `closed`. A session that stopped awaiting approval,
 //! in error, or with a stalled turn gets no more work until it is idle again; one that
 //! refused a prompt (a draft in its editor) or closed, none for the rest of the run.
 //!
@@ -46,7 +48,7 @@ use crate::Error;
 use crate::panel::{Message, Panel, Role, Snapshot, State};
 use crate::profile::Profile;
 use crate::sessions::Session;
-use crate::turn::{self, Sent, Until, Waited};
+use crate::turn::{self, Sent, Step, Until, Waited};
 
 /// One prompt of the queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +117,10 @@ pub enum Status {
     Closed,
     /// Never delivered, or no session was left to give it to: `reason` says why.
     Failed,
+    /// Submitted, but what became of it was not seen (the window closed or the
+    /// browser died right after the Enter, or the page never showed it): the agent may
+    /// have it, so it is never sent again.
+    Unconfirmed,
     /// Delivered, and still running when its timeout, or the run, ended.
     Pending,
 }
@@ -175,6 +181,14 @@ pub enum Event {
     Ended { unsent: Vec<Prompt> },
 }
 
+/// What a dispatcher tells whoever keeps its record (the CLI: the journal), on the
+/// worker's thread, as it happens.
+pub trait Recorder: Send + Sync {
+    /// Just before a prompt's one submission to `session`. The Enter is pressed only
+    /// once this returns: a record made durable here survives a crash after it.
+    fn submitting(&self, prompt: &Prompt, session: &Session);
+}
+
 /// Hands out prompts to sessions and reports results as they finish.
 pub struct Dispatcher {
     events: Receiver<Event>,
@@ -198,6 +212,17 @@ impl Dispatcher {
         prompts: Vec<Prompt>,
         opts: Options,
     ) -> Dispatcher {
+        Dispatcher::start_recorded(sessions, profile, prompts, opts, None)
+    }
+
+    /// As [`Dispatcher::start`], telling `recorder` of every submission before it.
+    pub fn start_recorded(
+        sessions: &[Session],
+        profile: &Profile,
+        prompts: Vec<Prompt>,
+        opts: Options,
+        recorder: Option<Arc<dyn Recorder>>,
+    ) -> Dispatcher {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (control, control_rx) = crossbeam_channel::unbounded();
         let (notes_tx, notes) = crossbeam_channel::unbounded();
@@ -215,6 +240,7 @@ impl Dispatcher {
                 stopping: stopping.clone(),
                 inbox: inbox.clone(),
                 notes: notes_tx.clone(),
+                recorder: recorder.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dispatch {}", session.id))
@@ -335,7 +361,8 @@ struct Attempt {
 enum Outcome {
     /// Delivered, and its turn ended (the snapshot says how).
     Done,
-    /// Nothing reached the agent (refused, not delivered): safe to send elsewhere.
+    /// Nothing reached the agent (refused, or proven not delivered): safe to send
+    /// elsewhere.
     Undelivered(String),
     /// Submitted, but what became of it was not seen: never sent elsewhere, since the
     /// agent may have it.
@@ -486,14 +513,17 @@ impl Coordinator {
         w.ready = a.idle_after && !w.gone;
         let state = a.snapshot.as_ref().map(|s| s.state);
         // Nothing reached the agent: another session may have it, whatever the count.
+        // A turn seen to fail (an error, a stall) counts against the retries. One whose
+        // fate was not seen (unconfirmed, its chat closed, still pending) is never
+        // sent again: its agent may have it.
         let retry = match &a.outcome {
             Outcome::Undelivered(_) => true,
             Outcome::Done if state != Some(State::Error) => false,
-            Outcome::Done | Outcome::Stalled(_) | Outcome::Closed(_) => {
+            Outcome::Done | Outcome::Stalled(_) => {
                 job.failures += 1;
                 job.failures <= self.opts.retries
             }
-            Outcome::Pending(_) | Outcome::Unconfirmed(_) => false,
+            Outcome::Pending(_) | Outcome::Unconfirmed(_) | Outcome::Closed(_) => false,
         };
         let stopping = self.stopping.load(Ordering::SeqCst);
         if stopping && matches!(a.outcome, Outcome::Undelivered(_)) {
@@ -508,7 +538,8 @@ impl Coordinator {
         }
         let (status, reason) = match a.outcome {
             Outcome::Done => (Status::Done, None),
-            Outcome::Undelivered(r) | Outcome::Unconfirmed(r) => (Status::Failed, Some(r)),
+            Outcome::Undelivered(r) => (Status::Failed, Some(r)),
+            Outcome::Unconfirmed(r) => (Status::Unconfirmed, Some(r)),
             Outcome::Stalled(r) => (Status::Stalled, Some(r)),
             Outcome::Closed(r) => (Status::Closed, Some(r)),
             Outcome::Pending(r) => (Status::Pending, Some(r)),
@@ -616,6 +647,7 @@ struct Worker {
     stopping: Arc<AtomicBool>,
     inbox: Receiver<Job>,
     notes: Sender<Note>,
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 impl Worker {
@@ -668,6 +700,9 @@ impl Worker {
             let out = match &attempt.outcome {
                 Outcome::Closed(_) => Some("the window closed".to_string()),
                 Outcome::Undelivered(why) => Some(format!("it did not take a prompt: {why}")),
+                Outcome::Unconfirmed(why) => {
+                    Some(format!("its last prompt's fate was not seen: {why}"))
+                }
                 _ => None,
             };
             if let Some(s) = &attempt.snapshot {
@@ -704,18 +739,36 @@ impl Worker {
             start_within: self.opts.start_within,
             replace_draft: false,
         };
-        let sent = match turn::send_prompt(panel, &prompt.text, opts) {
-            Ok(sent) => sent,
-            Err(e) => {
-                let outcome = match e {
-                    Error::Unconfirmed(_) => Outcome::Unconfirmed(e.to_string()),
-                    e => self.failure(&e, Outcome::Undelivered(e.to_string())),
-                };
+        // How far the delivery got: past the Enter, a failure never lets the prompt
+        // go elsewhere.
+        let mut reached = None;
+        let sent = turn::send_prompt_noting(panel, &prompt.text, opts, |step| {
+            if step == Step::Submitting
+                && let Some(r) = &self.recorder
+            {
+                r.submitting(prompt, &self.session);
+            }
+            if step == Step::Delivered {
+                let delivered = Note::Delivered(self.index, prompt.id.clone(), begun);
+                let _ = self.notes.send(delivered);
+            }
+            reached = Some(step);
+        });
+        let sent = match (sent, reached) {
+            (Ok(sent), _) => sent,
+            (Err(e @ Error::NotDelivered(_)), _) | (Err(e), None) => {
+                let outcome = Outcome::Undelivered(e.to_string());
+                return ended(outcome, None, None, false);
+            }
+            (Err(e), Some(Step::Submitting)) => {
+                let outcome = Outcome::Unconfirmed(e.to_string());
+                return ended(outcome, None, None, false);
+            }
+            (Err(e), Some(Step::Delivered)) => {
+                let outcome = self.failure(&e, Outcome::Unconfirmed(e.to_string()));
                 return ended(outcome, None, None, false);
             }
         };
-        let delivered = Note::Delivered(self.index, prompt.id.clone(), begun);
-        let _ = self.notes.send(delivered);
         let Sent {
             baseline,
             snapshot,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -47,10 +47,17 @@ pub enum Kind {
     EndpointBack,
     /// A turn that showed no start, or no change at all, for too long.
     Stalled,
+    /// `dispatch` began a run: its id and every prompt (as input lines).
+    DispatchStarted,
+    /// `dispatch` is about to submit a prompt of a run to a chat (written before the
+    /// Enter: a run resumed after a crash never sends it again).
+    PromptSubmitted,
+    /// A prompt of a `dispatch` run ended: its result line.
+    DispatchResult,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Snapshot,
         Kind::StateChange,
         Kind::NewSession,
@@ -62,6 +69,9 @@ impl Kind {
         Kind::EndpointLost,
         Kind::EndpointBack,
         Kind::Stalled,
+        Kind::DispatchStarted,
+        Kind::PromptSubmitted,
+        Kind::DispatchResult,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +87,9 @@ impl Kind {
             Kind::EndpointLost => "endpoint_lost",
             Kind::EndpointBack => "endpoint_back",
             Kind::Stalled => "stalled",
+            Kind::DispatchStarted => "dispatch_started",
+            Kind::PromptSubmitted => "prompt_submitted",
+            Kind::DispatchResult => "dispatch_result",
         }
     }
 
@@ -98,6 +111,11 @@ pub struct Sent {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Sent by `dispatch`: its run, and the prompt's id in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub prompt: String,
     /// RFC 3339.
     pub started: String,
@@ -111,6 +129,8 @@ impl Sent {
             workspace: session.workspace.clone(),
             title: Some(session.title.clone()),
             endpoint: Some(session.endpoint.clone()),
+            run: None,
+            id: None,
             prompt: prompt.to_string(),
             started: rfc3339(started),
         }
@@ -215,6 +235,8 @@ struct Pending {
 pub struct Journal {
     dir: StateDir,
     shared: Arc<Mutex<Shared>>,
+    /// Told each time a batch is written (see [`Journal::record_now`]).
+    wrote: Arc<Condvar>,
     tx: Option<Sender<Pending>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -226,6 +248,8 @@ struct Shared {
     held: Option<Held>,
     /// Said once on stderr: nothing more is journaled in this run.
     failed: bool,
+    /// The highest seq written.
+    written: u64,
     /// Damaged lines were said once on stderr.
     said_damaged: bool,
     /// The live file as this journal last left it, and its last seq: when the file
@@ -283,9 +307,13 @@ fn identity(kind: Kind, fields: &Value, at: SystemTime) -> Option<(String, Strin
         | Kind::SessionClosed
         | Kind::Stalled => format!("session {}", field("target_id")?),
         Kind::EndpointLost | Kind::EndpointBack => format!("endpoint {}", field("endpoint")?),
-        Kind::Snapshot | Kind::PromptSent | Kind::TurnFinished | Kind::ApprovalDecided => {
-            return None;
-        }
+        Kind::Snapshot
+        | Kind::PromptSent
+        | Kind::TurnFinished
+        | Kind::ApprovalDecided
+        | Kind::DispatchStarted
+        | Kind::PromptSubmitted
+        | Kind::DispatchResult => return None,
     };
     let title = (kind == Kind::Retitled).then(|| fields.get("title"));
     let what = serde_json::json!([
@@ -308,14 +336,16 @@ impl Journal {
     pub fn with_limit(dir: StateDir, limit: u64) -> Journal {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let (d, sh) = (dir.clone(), shared.clone());
+        let wrote = Arc::new(Condvar::new());
+        let (d, sh, w) = (dir.clone(), shared.clone(), wrote.clone());
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_all(&d, limit, rx, &sh))
+            .spawn(move || write_all(&d, limit, rx, &sh, &w))
             .expect("spawn the journal thread");
         Journal {
             dir,
             shared,
+            wrote,
             tx: Some(tx),
             thread: Some(thread),
         }
@@ -408,6 +438,17 @@ impl Journal {
             let _ = tx.send(pending);
         }
         Some(seq)
+    }
+
+    /// [`Journal::record`], returning once the event is in the file (or the journal
+    /// failed): for a record that must survive angrav killed right after it.
+    pub fn record_now(&self, kind: Kind, fields: Value) -> Option<u64> {
+        let seq = self.record(kind, fields)?;
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        while shared.written < seq && !shared.failed && shared.held.is_some() {
+            shared = self.wrote.wait(shared).unwrap_or_else(|e| e.into_inner());
+        }
+        (shared.written >= seq || shared.held.is_none() && !shared.failed).then_some(seq)
     }
 
     /// A `prompt_sent` event, stamped with the time it was sent.
@@ -510,7 +551,13 @@ fn hold(dir: &StateDir, shared: &mut Shared) -> Result<Held, StateError> {
 
 /// The journal thread: appends batches (the lock is held for them) until every
 /// sender is gone, and lets the lock go when all seqs given are written.
-fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, shared: &Mutex<Shared>) {
+fn write_all(
+    dir: &StateDir,
+    limit: u64,
+    rx: Receiver<Pending>,
+    shared: &Mutex<Shared>,
+    wrote: &Condvar,
+) {
     while let Ok(first) = rx.recv() {
         let batch: Vec<Pending> = std::iter::once(first)
             .chain(rx.try_iter().take(BATCH - 1))
@@ -525,9 +572,11 @@ fn write_all(dir: &StateDir, limit: u64, rx: Receiver<Pending>, shared: &Mutex<S
         };
         let written = append(dir, limit, &batch, cut);
         let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        wrote.notify_all();
         match written {
             Err(e) => fail(&mut s, &e),
             Ok(left) => {
+                s.written = batch.last().expect("a batch").seq;
                 if let Some(h) = s.held.as_mut() {
                     h.unwritten -= batch.len();
                     if h.unwritten == 0 {

@@ -5,6 +5,7 @@
 //! busy marker flickers during a turn), or when it stops to ask for approval or on
 //! an error. Every wait is driven by the page's own change notifications.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -84,6 +85,37 @@ pub struct Sent {
 /// submission, and was emptied after it, and the newest user message, when the page
 /// shows one, is this text. A prompt not delivered is taken out of the editor again.
 pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<Sent, Error> {
+    send_prompt_noting(panel, text, opts, |_| ())
+}
+
+/// Deliveries under way in this process (typing, submitting, confirming).
+static DELIVERING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many prompts this process is delivering now: a process that ends on a signal
+/// lets them finish (a half-typed one is taken out of its editor) first.
+pub fn deliveries() -> usize {
+    DELIVERING.load(Ordering::SeqCst)
+}
+
+/// How far a delivery got, as [`send_prompt_noting`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The one submission is about to happen: from now on the prompt may be with the
+    /// agent, whatever happens next.
+    Submitting,
+    /// The page showed the prompt delivered.
+    Delivered,
+}
+
+/// [`send_prompt`], telling `step` how far it got, on this thread, as it gets there:
+/// [`Step::Submitting`] just before the Enter (a caller that must never send a prompt
+/// twice records it there, durably), [`Step::Delivered`] once the page showed it.
+pub fn send_prompt_noting(
+    panel: &mut Panel,
+    text: &str,
+    opts: SendOptions,
+    mut step: impl FnMut(Step),
+) -> Result<Sent, Error> {
     if text.trim().is_empty() {
         return Err(Error::Usage("the prompt is empty".into()));
     }
@@ -94,10 +126,13 @@ pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<S
             crate::show::duration(opts.claim_within)
         )));
     }
-    let delivered = deliver(panel, &claim, text, opts.replace_draft);
+    DELIVERING.fetch_add(1, Ordering::SeqCst);
+    let delivered = deliver(panel, &claim, text, opts.replace_draft, &mut step);
+    DELIVERING.fetch_sub(1, Ordering::SeqCst);
     // A release that fails leaves a lease that lapses by itself.
     let _ = panel.release(&claim);
     let before = delivered?;
+    step(Step::Delivered);
     await_start(panel, &before, opts.start_within).map_err(|e| match e {
         e if e.is_closed() => e,
         e => Error::Unconfirmed(format!("delivered; then {e}")),
@@ -111,6 +146,7 @@ fn deliver(
     claim: &Claim,
     text: &str,
     replace_draft: bool,
+    step: &mut impl FnMut(Step),
 ) -> Result<Snapshot, Error> {
     let before = panel.probe()?;
     match before.state {
@@ -141,6 +177,11 @@ fn deliver(
             preview(&start.text)
         )));
     };
+    if crate::signals::happened() {
+        return Err(Error::NotDelivered(
+            "interrupted before it was typed; the editor is as it was".into(),
+        ));
+    }
     let focused = panel.prepare(claim)?;
     if focused.is_ok() {
         panel.insert_text(text)?;
@@ -166,8 +207,17 @@ fn deliver(
         let note = restore(panel, claim, text, &draft)?;
         return Err(Error::NotDelivered(format!("{why}; {note}")));
     }
+    // Interrupted while typing (SIGINT, SIGTERM): the half-typed prompt is taken out
+    // and the user's draft put back; nothing is submitted.
+    if crate::signals::happened() {
+        let note = restore(panel, claim, text, &draft)?;
+        return Err(Error::NotDelivered(format!(
+            "interrupted before it was submitted; {note}"
+        )));
+    }
     // From the Enter on, a failure other than a proven non-delivery leaves the prompt
     // possibly with the agent: never reported as not delivered.
+    step(Step::Submitting);
     panel
         .press_enter()
         .and_then(|()| confirm(panel, claim, text, &typed, &draft))
@@ -176,12 +226,12 @@ fn deliver(
 }
 
 /// An error after the prompt was submitted, as it may be reported: a proven
-/// non-delivery or a closed window stays what it is, anything else is unconfirmed.
+/// non-delivery stays what it is; anything else, a window closed or a connection lost
+/// included, is unconfirmed (the agent may have the prompt).
 fn unconfirmed(e: Error) -> Error {
     match e {
         Error::NotDelivered(_) | Error::Unconfirmed(_) => e,
-        e if e.is_closed() => e,
-        e => Error::Unconfirmed(e.to_string()),
+        e => Error::Unconfirmed(format!("submitted; then {e}")),
     }
 }
 
@@ -329,6 +379,11 @@ fn await_start(panel: &mut Panel, before: &Snapshot, within: Duration) -> Result
 /// Whitespace is all a contenteditable or a rendered message changes.
 fn normalized(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The same text as the page shows it and as it was typed (see [`normalized`]).
+pub fn same_text(shown: &str, typed: &str) -> bool {
+    normalized(shown) == normalized(typed)
 }
 
 /// A short quote of page or user text for a message.

@@ -140,7 +140,17 @@ pub fn attended(
         autopilot,
         journal,
     } = with;
-    let cancel = cancel.cloned().unwrap_or_else(never);
+    let mut cancel = cancel.cloned().unwrap_or_else(never);
+    // Cancelled, the wait still lets the prompts being delivered finish (a half-typed
+    // prompt never stays in an editor): it ends once each has said how it went.
+    // (A monitor that never reached its page says nothing: 15 s at most.)
+    let (mut cancelled, mut delivering): (Option<Instant>, usize) = (
+        None,
+        sessions
+            .iter()
+            .filter(|s| prompts.contains_key(&s.target_id))
+            .count(),
+    );
     let start = Instant::now();
     let by = Deadline::within(spec.timeout);
     let deadline = by.at();
@@ -175,6 +185,9 @@ pub fn attended(
     let mut timed_out = false;
     let elapsed_ms = || start.elapsed().as_millis() as u64;
     loop {
+        if cancelled.is_some_and(|by| delivering == 0 || Instant::now() >= by) {
+            break;
+        }
         let done = outcomes.iter().any(|o| o.status == Status::Done);
         let pending = outcomes.iter().any(|o| o.status == Status::Pending);
         if !pending || (spec.strategy == Strategy::Any && done) {
@@ -183,6 +196,7 @@ pub fn attended(
         let next = wakes
             .iter()
             .chain(&start_by)
+            .chain(std::iter::once(&cancelled))
             .flatten()
             .min()
             .map_or(deadline, |w| (*w).min(deadline));
@@ -191,6 +205,9 @@ pub fn attended(
             recv(rx) -> update => {
                 let Ok(update) = update else { break };
                 changed = true;
+                if matches!(update, Update::Prompted { .. }) {
+                    delivering = delivering.saturating_sub(1);
+                }
                 if let Update::Prompted { target_id, result: Ok(_) } = &update
                     && let Some(&i) = index.get(target_id)
                 {
@@ -241,7 +258,10 @@ pub fn attended(
                 }
             }
             recv(ticker) -> _ => changed = true,
-            recv(cancel) -> _ => break,
+            recv(cancel) -> _ => {
+                cancelled = Some(Instant::now() + Duration::from_secs(15));
+                cancel = never();
+            }
         }
         if spec.extract {
             for (i, o) in outcomes.iter().enumerate() {

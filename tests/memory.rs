@@ -343,6 +343,8 @@ fn turns_lists_each_prompt_with_its_outcome_and_answer() {
         workspace: Some(ws.to_string()),
         title: None,
         endpoint: None,
+        run: None,
+        id: None,
         prompt: prompt.to_string(),
         started: angrav::timestamp::rfc3339(t0 + Duration::from_secs(at)),
     };

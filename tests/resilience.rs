@@ -377,3 +377,286 @@ fn until_idle_does_not_end_well_when_a_session_closes() {
         "{said}"
     );
 }
+
+/// `angrav --json dispatch -f FILE` over these browsers, with this state directory:
+/// the child and its stdout lines.
+fn dispatch(
+    cdps: &[&str],
+    prompts: &[String],
+    state: &std::path::Path,
+    extra: &[&str],
+) -> (common::Reaped, Receiver<String>) {
+    std::fs::create_dir_all(state).unwrap();
+    let file = state.join("prompts.txt");
+    std::fs::write(&file, prompts.join("\n")).unwrap();
+    let mut command = common::angrav_bin();
+    for cdp in cdps {
+        command.args(["--cdp", cdp]);
+    }
+    let mut child = common::Reaped(
+        command
+            .args(["--json", "dispatch", "-f"])
+            .arg(&file)
+            .args(extra)
+            .env("ANGRAV_STATE_DIR", state)
+            .env_remove("ANGRAV_SELECTORS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let out = common::lines(child.0.stdout.take().expect("piped"));
+    (child, out)
+}
+
+/// A state directory of a test's own (removed when the test ends).
+struct OwnState(std::path::PathBuf);
+
+impl OwnState {
+    fn new(test: &str) -> OwnState {
+        let p = std::env::temp_dir().join(format!("angrav-res-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        OwnState(p)
+    }
+}
+
+impl Drop for OwnState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Result lines until the run's stdout ends.
+fn results(out: &Receiver<String>, first: Vec<Value>) -> Vec<Value> {
+    let mut all = first;
+    let by = Instant::now() + 3 * PATIENCE;
+    while let Ok(l) = out.recv_deadline(by) {
+        all.push(serde_json::from_str(&l).expect("a JSON line"));
+    }
+    all
+}
+
+/// Checks the results against the receipts the fixture server kept (outside the
+/// browsers): no prompt reached two agents or one agent twice; a prompt reported
+/// `done` was received once, by the chat its result names, whose answer quotes it;
+/// one reported `failed` (or unsent) reached nobody. Returns how many were received.
+fn received_once(prompts: &[String], workspaces: &[&str], results: &[Value]) -> usize {
+    let receipts: Vec<(String, String)> = workspaces
+        .iter()
+        .flat_map(|w| {
+            angrav::sim::receipts(w)
+                .into_iter()
+                .map(|t| (w.to_string(), t))
+        })
+        .collect();
+    let mut received = 0;
+    for (n, text) in prompts.iter().enumerate() {
+        let got: Vec<&String> = receipts
+            .iter()
+            .filter(|(_, t)| t == text)
+            .map(|(w, _)| w)
+            .collect();
+        assert!(
+            got.len() <= 1,
+            "{text} received {} times: {got:?}",
+            got.len()
+        );
+        received += got.len();
+        let id = (n + 1).to_string();
+        let mine: Vec<&Value> = results.iter().filter(|r| r["id"] == id.as_str()).collect();
+        assert!(mine.len() <= 1, "{id} reported twice: {mine:?}");
+        let Some(r) = mine.first() else { continue };
+        match r["status"].as_str().unwrap() {
+            "done" => {
+                assert_eq!(got.len(), 1, "{r}");
+                assert_eq!(
+                    r["session"]["workspace"].as_str(),
+                    Some(got[0].as_str()),
+                    "{r}"
+                );
+                let answer = r["answer"]["content"].as_str().unwrap_or_default();
+                assert!(answer.contains(text.as_str()), "{r}");
+            }
+            "failed" | "unsent" => assert!(got.is_empty(), "{r} was received by {got:?}"),
+            _ => {}
+        }
+    }
+    received
+}
+
+#[test]
+fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
+    let doomed = Simulator::start().expect("a browser to kill");
+    let spaces = ["kd-a1", "kd-a2", "kd-b1", "kd-b2"];
+    let _a: Vec<TargetInfo> = spaces[..2]
+        .iter()
+        .map(|w| {
+            doomed
+                .open(&Window::new(Layout::Current, w).scenario("slow"))
+                .unwrap()
+        })
+        .collect();
+    let _b = open(&[
+        Window::new(Layout::Current, spaces[2]).scenario("slow"),
+        Window::new(Layout::LegacyFrame, spaces[3]).scenario("slow"),
+    ]);
+    let prompts: Vec<String> = (1..=10).map(|i| format!("survive the crash {i}")).collect();
+    let state = OwnState::new("kill-one");
+    let mut sessions = Vec::new();
+    for t in _a.iter().chain(&_b.0) {
+        sessions.extend(["--session".to_string(), t.id.clone()]);
+    }
+    let extra: Vec<&str> = sessions.iter().map(String::as_str).collect();
+    let cdps = [doomed.endpoint().label(), common::sim().endpoint().label()];
+    let (mut child, out) = dispatch(&cdps, &prompts, &state.0, &extra);
+    // Once two prompts are done, the others run in all four chats: kill one browser.
+    let first: Vec<Value> = (0..2)
+        .map(|_| serde_json::from_str(&out.recv_timeout(PATIENCE).expect("a result")).unwrap())
+        .collect();
+    doomed.kill();
+    let all = results(&out, first);
+    assert_eq!(child.0.wait().unwrap().code(), Some(1));
+    assert_eq!(all.len(), prompts.len(), "{all:#?}");
+    let received = received_once(&prompts, &spaces, &all);
+    eprintln!(
+        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}",
+        prompts.len(),
+        all.iter()
+            .map(|r| r["status"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_browser_restarted_mid_dispatch_then_the_failed_prompts_sent_again_reach_each_agent_once() {
+    let port = free_port();
+    let first = Simulator::start_on(port).expect("a browser on a fixed port");
+    let spaces = ["kr-1", "kr-2", "kr-3", "kr-4"];
+    for w in &spaces[..2] {
+        first
+            .open(&Window::new(Layout::Current, w).scenario("slow"))
+            .unwrap();
+    }
+    let cdp = first.endpoint().label().to_string();
+    let prompts: Vec<String> = (1..=8).map(|i| format!("restart around me {i}")).collect();
+    let state = OwnState::new("restart");
+    let (mut child, out) = dispatch(&[&cdp], &prompts, &state.0, &[]);
+    let done: Vec<Value> =
+        vec![serde_json::from_str(&out.recv_timeout(PATIENCE).expect("a result")).unwrap()];
+    first.kill();
+    let second = Simulator::start_on(port).expect("the browser again, on the same port");
+    let all = results(&out, done);
+    assert_eq!(child.0.wait().unwrap().code(), Some(1));
+    received_once(&prompts, &spaces, &all);
+    // What failed reached no agent: sent again, to the restarted browser's chats.
+    for w in &spaces[2..] {
+        second
+            .open(&Window::new(Layout::Current, w).scenario("instant"))
+            .unwrap();
+    }
+    let failed: Vec<String> = all
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| prompts[r["id"].as_str().unwrap().parse::<usize>().unwrap() - 1].clone())
+        .collect();
+    assert!(!failed.is_empty(), "{all:#?}");
+    let again = OwnState::new("restart-again");
+    let (mut child, out) = dispatch(&[&cdp], &failed, &again.0, &[]);
+    let rerun = results(&out, Vec::new());
+    assert_eq!(child.0.wait().unwrap().code(), Some(0), "{rerun:#?}");
+    assert!(rerun.iter().all(|r| r["status"] == "done"), "{rerun:#?}");
+    let received = received_once(&failed, &spaces, &rerun);
+    eprintln!(
+        "one browser restarted: {} prompts failed (never delivered), {received} received when sent again; statuses {:?}",
+        failed.len(),
+        all.iter()
+            .map(|r| r["status"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+    drop(second);
+}
+
+#[test]
+fn angrav_killed_mid_dispatch_then_resumed_sends_every_prompt_once() {
+    let spaces = ["kk-1", "kk-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("slow"),
+        Window::new(Layout::LegacyTarget, spaces[1]).scenario("slow"),
+    ]);
+    let prompts: Vec<String> = (1..=6).map(|i| format!("resume me {i}")).collect();
+    let state = OwnState::new("resume");
+    let sessions = common::session_args(&w);
+    let extra: Vec<&str> = sessions.iter().map(String::as_str).collect();
+    let cdp = [common::sim().endpoint().label()];
+    let (mut child, out) = dispatch(&cdp, &prompts, &state.0, &extra);
+    let before: Vec<Value> = (0..2)
+        .map(|_| serde_json::from_str(&out.recv_timeout(PATIENCE).expect("a result")).unwrap())
+        .collect();
+    // SIGKILL: no chance to tidy up, two turns running.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let mut command = common::angrav_bin();
+    let o = command
+        .args(["--cdp", cdp[0], "--json", "dispatch", "--resume"])
+        .args(&extra)
+        .env("ANGRAV_STATE_DIR", &state.0)
+        .output()
+        .expect("run angrav");
+    let after: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every prompt of the run, once: those reported before the kill again, as they were.
+    assert_eq!(after.len(), prompts.len(), "{}\n{after:#?}", stderr(&o));
+    for r in &before {
+        assert!(after.contains(r), "{r} not reported again");
+    }
+    let received = received_once(&prompts, &spaces, &after);
+    assert_eq!(received, prompts.len(), "{after:#?}");
+    assert!(after.iter().all(|r| r["status"] == "done"), "{after:#?}");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    eprintln!(
+        "angrav killed then resumed: {received} of {} prompts received, each once",
+        prompts.len()
+    );
+}
+
+/// The text in a window's editor, as the page has it.
+fn editor_text(w: &common::Windows, i: usize) -> String {
+    let v = w
+        .panel(i)
+        .call_function(
+            "function () { const e = document.querySelector('[contenteditable]'); return e ? e.textContent : ''; }",
+            &[],
+        )
+        .expect("read the editor");
+    v.as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
+    // A page that never takes the Enter: the prompt sits typed in its editor while
+    // angrav waits for the submission's effect.
+    let w = open(&[Window::new(Layout::Current, "interrupted").scenario("deaf")]);
+    let state = OwnState::new("interrupted");
+    std::fs::create_dir_all(&state.0).unwrap();
+    let file = state.0.join("prompt.txt");
+    std::fs::write(&file, format!("a long prompt {}", "x".repeat(200 * 1024))).unwrap();
+    let file = file.to_str().unwrap();
+    let (mut child, _out) = common::spawn_angrav(&["--session", w.id(0), "prompt", "-f", file]);
+    let by = Instant::now() + PATIENCE;
+    while !editor_text(&w, 0).contains("a long prompt") {
+        assert!(Instant::now() < by, "the prompt was never typed");
+    }
+    let pid = child.0.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
+    // Out of the editor again before angrav ended; never received.
+    assert_eq!(editor_text(&w, 0).trim(), "");
+    assert!(w.received(0).is_empty());
+    assert!(angrav::sim::receipts("interrupted").is_empty());
+}

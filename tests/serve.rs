@@ -707,3 +707,33 @@ fn commands_through_serve_print_what_they_print_themselves() {
     let (code, out) = remote(&serve, &["sessions", "list", "--all"], false);
     assert_eq!((code, out.as_str()), (Some(2), ""));
 }
+
+#[test]
+fn strangers_still_sending_their_head_are_capped_and_the_rest_refused_at_once() {
+    let serve = start("heads", &[], &[]);
+    // Connections that never finish their request head hold their place...
+    let silent: Vec<std::net::TcpStream> = (0..angrav::serve::HEADS_AT_ONCE)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap())
+        .collect();
+    // ...and the next is refused at once, before any token is looked at.
+    let mut next = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    next.set_read_timeout(Some(common::serve::PATIENCE))
+        .unwrap();
+    let mut reply = String::new();
+    BufReader::new(&mut next).read_line(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    // Gone, they make room again: a request with the token is answered.
+    drop(silent);
+    let auth = format!("Authorization: Bearer {}", serve.token);
+    let by = std::time::Instant::now() + common::serve::PATIENCE;
+    loop {
+        let status = serve.status_of("/", std::slice::from_ref(&auth));
+        if status.contains("200") {
+            break;
+        }
+        assert!(
+            status.contains("503") && std::time::Instant::now() < by,
+            "{status}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{never, select};
@@ -10,10 +11,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::output;
+use super::resume::{self, Resumed};
 use super::single::read_input;
 use super::{Args, parse_duration, registry, usage};
-use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
-use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
+use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Recorder, Status};
+use crate::journal::{self, Ended, Journal, Kind, TurnOutcome, TurnRecord};
 use crate::panel::State;
 use crate::sessions::Session;
 use crate::show;
@@ -21,17 +23,31 @@ use crate::signals::signals as interrupts;
 use crate::{Error, exit};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
-    // Read and check the prompts before touching the browser: a bad file fails fast.
-    let text = match &a.file {
-        Some(f) => read_input(None, Some(f))?,
-        None => read_input(Some("-"), None)?,
+    let journal = super::memory::journal(a).map(Arc::new);
+    // Read and check the prompts (or the run to resume) before touching the browser:
+    // a bad file fails fast.
+    let resumed = if a.resume {
+        let dir = super::memory::state(a, "dispatch --resume")?;
+        Some(Resumed::read(&dir)?)
+    } else {
+        None
     };
-    let tasks = parse_tasks(&text)?;
-    if tasks.is_empty() {
-        return Err(usage(
-            "no prompts to dispatch: give -f FILE or prompts on stdin",
-        ));
-    }
+    let tasks = match &resumed {
+        Some(_) => Vec::new(),
+        None => {
+            let text = match &a.file {
+                Some(f) => read_input(None, Some(f))?,
+                None => read_input(Some("-"), None)?,
+            };
+            let tasks = parse_tasks(&text)?;
+            if tasks.is_empty() {
+                return Err(usage(
+                    "no prompts to dispatch: give -f FILE or prompts on stdin",
+                ));
+            }
+            tasks
+        }
+    };
     let registry = registry(a)?;
     let mut chosen = registry.select(&a.sessions)?;
     if let Some(model) = &a.model {
@@ -74,22 +90,54 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         claim_within: Options::default().claim_within,
         extract: a.extract,
     };
-    let total = prompts.len();
+    let (run, total, earlier) = match resumed {
+        Some(r) => {
+            let total = r.prompts.len();
+            prompts = r.unsent;
+            (r.run, total, Some((r.recorded, r.unknown)))
+        }
+        None => {
+            let run = crate::state::random_hex(6)
+                .map_err(|e| Error::Failed(format!("cannot read /dev/urandom: {e}")))?;
+            (run, prompts.len(), None)
+        }
+    };
     let texts: HashMap<String, String> = prompts
         .iter()
         .map(|p| (p.id.clone(), p.text.clone()))
         .collect();
     let mut journal = Journaling {
-        journal: super::memory::journal(a),
+        journal,
+        run,
         delivered: HashMap::new(),
     };
-    let dispatcher = Dispatcher::start(&chosen, registry.profile(), prompts, opts);
-    let ctrl_c = interrupts();
     let mut screen = Screen::new(a.json, total);
+    let mut all_idle = true;
+    match earlier {
+        // What became of the run's prompts before it stopped, as far as the journal
+        // and the chats show it.
+        Some((recorded, unknown)) => {
+            for r in &recorded {
+                all_idle &= r["status"] == "done" && r["state"] == "idle";
+                screen.recorded(r);
+            }
+            for u in &unknown {
+                let r = resume::settle(&registry, u, a);
+                journal.result(&r);
+                all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
+                screen.finished(&r);
+            }
+        }
+        None => journal.started(&prompts),
+    }
+    let recorder = journal.recorder();
+    let dispatcher =
+        Dispatcher::start_recorded(&chosen, registry.profile(), prompts, opts, recorder);
     let start = Instant::now();
     let run_deadline = a.timeout_given.then(|| start + a.wait.timeout);
     let mut grace_deadline: Option<Instant> = None;
-    let (mut interrupted, mut timed_out, mut all_idle) = (false, false, true);
+    let ctrl_c = interrupts();
+    let (mut interrupted, mut timed_out) = (false, false);
     let ticker = if screen.progress {
         crossbeam_channel::tick(Duration::from_secs(1))
     } else {
@@ -157,7 +205,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             unsent.len()
         ));
         for p in &unsent {
-            output::line(&unsent_line(p, a.json));
+            output::line(&input_line(p, a.json).to_string());
         }
     }
     Ok(if interrupted {
@@ -171,23 +219,56 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     })
 }
 
-/// What the journal keeps of a dispatch: each prompt delivered, each turn ended.
+/// What the journal keeps of a dispatch run: its prompts, each submission (before
+/// its Enter, written at once), each delivery, each turn ended, each result; what
+/// `--resume` reads.
 struct Journaling {
-    journal: Option<Journal>,
+    journal: Option<Arc<Journal>>,
+    run: String,
     /// By prompt id: its last delivery, until its result.
     delivered: HashMap<String, journal::Sent>,
 }
 
+/// Tells the journal of each submission, before the Enter.
+struct Submissions {
+    journal: Arc<Journal>,
+    run: String,
+}
+
+impl Recorder for Submissions {
+    fn submitting(&self, prompt: &Prompt, session: &Session) {
+        let fields = json!({ "run": self.run, "id": prompt.id, "session": session });
+        self.journal.record_now(Kind::PromptSubmitted, fields);
+    }
+}
+
 impl Journaling {
+    fn started(&self, prompts: &[Prompt]) {
+        let Some(j) = &self.journal else { return };
+        let lines: Vec<Value> = prompts.iter().map(|p| input_line(p, false)).collect();
+        j.record_now(
+            Kind::DispatchStarted,
+            json!({ "run": self.run, "prompts": lines }),
+        );
+    }
+
+    fn recorder(&self) -> Option<Arc<dyn Recorder>> {
+        let journal = self.journal.clone()?;
+        let run = self.run.clone();
+        Some(Arc::new(Submissions { journal, run }))
+    }
+
     fn delivered(&mut self, session: &Session, id: &str, text: &str, at: SystemTime) {
         let Some(j) = &self.journal else { return };
-        let sent = journal::Sent::new(session, text, at);
+        let mut sent = journal::Sent::new(session, text, at);
+        (sent.run, sent.id) = (Some(self.run.clone()), Some(id.to_string()));
         j.record_prompt(&sent);
         self.delivered.insert(id.to_string(), sent);
     }
 
-    /// A delivered prompt's result; one stopped early by ^C was not seen to end.
+    /// A prompt's result; one stopped early by ^C was not seen to end.
     fn finished(&mut self, r: &Finished, interrupted: bool) {
+        self.result(r);
         let (Some(j), Some(sent)) = (&self.journal, self.delivered.remove(&r.id)) else {
             return;
         };
@@ -198,7 +279,7 @@ impl Journaling {
             (Status::Stalled, _) => TurnOutcome::Stalled,
             (Status::Closed, _) => TurnOutcome::Closed,
             (Status::Pending, _) if !interrupted => TurnOutcome::Timeout,
-            (Status::Pending | Status::Failed, _) => return,
+            (Status::Pending | Status::Failed | Status::Unconfirmed, _) => return,
         };
         let duration = Duration::from_millis(r.duration_ms);
         let finished = crate::timestamp::parse_rfc3339(&sent.started)
@@ -206,6 +287,14 @@ impl Journaling {
         let answer = r.answer.as_ref().map_or("", |m| m.content.as_str());
         let ended = Ended::new(outcome, answer, duration, finished);
         j.record_turn(&TurnRecord { sent, ended });
+    }
+
+    /// The result line, as `--json` prints it, with the run.
+    fn result(&self, r: &Finished) {
+        let Some(j) = &self.journal else { return };
+        let mut fields = serde_json::to_value(r).expect("a result serialises");
+        fields["run"] = self.run.clone().into();
+        j.record(Kind::DispatchResult, fields);
     }
 }
 
@@ -289,8 +378,9 @@ fn parse_tasks(text: &str) -> Result<Vec<Task>, Error> {
     Ok(tasks)
 }
 
-/// A prompt never sent, as an input line (with `--json`, also `"status": "unsent"`).
-fn unsent_line(p: &Prompt, json: bool) -> String {
+/// A prompt as an input line (with `unsent`, also `"status": "unsent"`: a prompt
+/// never sent, printed with `--json`).
+fn input_line(p: &Prompt, unsent: bool) -> Value {
     let mut line = json!({ "id": p.id, "prompt": p.text });
     if let Some(pin) = &p.pin {
         line["session"] = pin.clone().into();
@@ -298,10 +388,21 @@ fn unsent_line(p: &Prompt, json: bool) -> String {
     if let Some(t) = p.timeout {
         line["timeout"] = (t.as_millis() as u64).into();
     }
-    if json {
+    if unsent {
         line["status"] = "unsent".into();
     }
-    line.to_string()
+    line
+}
+
+/// A prompt of a run as the journal keeps it (an input line; `session`: the pinned
+/// chat's target id).
+pub(super) fn prompt_of_line(v: &Value) -> Option<Prompt> {
+    Some(Prompt {
+        id: v["id"].as_str()?.to_string(),
+        text: v["prompt"].as_str()?.to_string(),
+        pin: v["session"].as_str().map(str::to_string),
+        timeout: v["timeout"].as_u64().map(Duration::from_millis),
+    })
 }
 
 /// Results on stdout, notes and a progress line on stderr (when it is a terminal).
@@ -341,6 +442,38 @@ impl Screen {
             output::json(r);
         } else {
             output::line(&result_line(r));
+        }
+    }
+
+    /// A result recorded before a stop (`--resume`), as it was printed then.
+    fn recorded(&mut self, r: &Value) {
+        if r["status"] == "done" && r["state"] == "idle" {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.clear();
+        if self.json {
+            output::line(&r.to_string());
+        } else {
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            let what = text(&r["reason"])
+                .or_else(|| text(&r["error"]))
+                .or_else(|| text(&r["answer"]["content"]))
+                .unwrap_or_default();
+            let what = what
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
+            output::line(&format!(
+                "{}  {}  {:7}  {:17}  {:>6.1}s  {}  (before the stop)",
+                text(&r["id"]).unwrap_or_default(),
+                text(&r["session"]["id"]).unwrap_or_else(|| "-".into()),
+                text(&r["status"]).unwrap_or_default(),
+                text(&r["state"]).unwrap_or_else(|| "-".into()),
+                r["duration_ms"].as_f64().unwrap_or_default() / 1e3,
+                one_line(what)
+            ));
         }
     }
 
@@ -393,6 +526,7 @@ fn result_line(r: &Finished) -> String {
         Status::Stalled => "stalled",
         Status::Closed => "closed",
         Status::Failed => "failed",
+        Status::Unconfirmed => "unconfirmed",
         Status::Pending => "pending",
     };
     let what = r
@@ -406,8 +540,7 @@ fn result_line(r: &Finished) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_default();
-    // Page text, on one line and without control characters.
-    let what: String = what.chars().filter(|c| !c.is_control()).take(100).collect();
+    let what = one_line(&what);
     format!(
         "{}  {}  {status:7}  {:17}  {:>6.1}s  {what}",
         r.id,
@@ -415,6 +548,11 @@ fn result_line(r: &Finished) -> String {
         r.state.map_or("-", State::name),
         r.duration_ms as f64 / 1e3
     )
+}
+
+/// Page text, on one line and without control characters.
+fn one_line(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 #[cfg(test)]
@@ -460,7 +598,7 @@ mod tests {
         );
         assert_eq!(t[2].id, "3");
         // A line that is an unsent result of an earlier run reads as input again.
-        let back = unsent_line(&Prompt::new("x", "a \"quoted\"\nprompt"), true);
+        let back = input_line(&Prompt::new("x", "a \"quoted\"\nprompt"), true).to_string();
         assert_eq!(
             parse_tasks(&back).unwrap()[0].prompt,
             "a \"quoted\"\nprompt"

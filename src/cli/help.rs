@@ -303,6 +303,12 @@ const GRACE: Flag = Flag {
     text: "after ^C, how long running turns may take to finish",
     preset: Preset::Value("30s"),
 };
+const RESUME: Flag = Flag {
+    name: "--resume",
+    shown: "--resume",
+    text: "take up the journal's last dispatch run after angrav stopped (killed, a crash): results recorded are printed again, a prompt submitted before the stop is looked for in its chat (never sent again), the others are sent",
+    preset: Preset::None,
+};
 const LISTEN: Flag = Flag {
     name: "--listen",
     shown: "--listen ADDR",
@@ -557,7 +563,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "dispatch",
         args: "",
-        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error, stalls or whose chat closes goes to another chat (--retries); a chat awaiting approval or in error gets no more until idle again. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130)",
+        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval or in error gets no more until idle again. --resume takes up the journal's last run after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
         flags: &[
             &SESSION_MANY,
             &MODEL,
@@ -567,6 +573,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
             &START_WITHIN,
             &STALL_AFTER,
             &GRACE,
+            &RESUME,
             &TIMEOUT_RUN,
             &SETTLE,
             &NO_EXTRACT,

@@ -16,7 +16,7 @@ use crate::timestamp::parse_rfc3339;
 use crate::{Error, exit};
 
 /// The state directory, for a command that cannot do without it.
-fn state(a: &Args, what: &str) -> Result<StateDir, Error> {
+pub(super) fn state(a: &Args, what: &str) -> Result<StateDir, Error> {
     if a.no_state {
         return Err(usage(format!(
             "{what} needs the state directory, which --no-state turns off"

@@ -13,6 +13,7 @@ mod ls;
 mod memory;
 mod output;
 mod remote;
+mod resume;
 mod serve;
 mod single;
 mod wait;
@@ -112,6 +113,8 @@ struct Args {
     per_session: usize,
     retries: u32,
     grace: Duration,
+    /// `dispatch --resume`: the journal's last run, not an input.
+    resume: bool,
     listen: String,
     allow_remote: bool,
     hooks: crate::hooks::Config,
@@ -198,6 +201,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         per_session: 1,
         retries: 1,
         grace: Duration::from_secs(30),
+        resume: false,
         listen: "127.0.0.1:7878".into(),
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
@@ -284,6 +288,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
             Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
+            Long("resume") => a.resume = true,
             Long("listen") => a.listen = text(p.value())?,
             Long("allow-remote") => a.allow_remote = true,
             Long("on") => {

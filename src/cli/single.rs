@@ -68,7 +68,23 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 replace_draft: a.replace_draft,
             };
             let (begun, begun_at) = (Instant::now(), SystemTime::now());
-            let sent = turn::send_prompt(&mut panel, &text, opts)?;
+            // ^C or SIGTERM while the prompt is typed must not leave it half in the
+            // editor: the delivery sees the signal, puts the editor back, and then
+            // angrav ends (130). Afterwards a signal ends the wait at once, as always.
+            let interrupts = crate::signals::signals();
+            let sent = turn::send_prompt(&mut panel, &text, opts);
+            if let Err(e) = &sent
+                && crate::signals::happened()
+            {
+                output::message(&e.to_string());
+                return Ok(exit::INTERRUPTED);
+            }
+            std::thread::spawn(move || {
+                if interrupts.recv().is_ok() {
+                    std::process::exit(exit::INTERRUPTED.into());
+                }
+            });
+            let sent = sent?;
             let journal = super::memory::journal(a);
             let record = journal::Sent::new(session, &text, begun_at);
             if let Some(j) = &journal {

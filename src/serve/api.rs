@@ -511,8 +511,25 @@ fn prompt(c: &Call, p: Params) -> Answer {
         stall_after: None,
     };
     let started = std::time::Instant::now();
+    // Delivered: a client that leaves now ends the wait (its connection closed).
+    let group: Arc<cdp::CloseGroup> = Arc::default();
+    panel.join(&group);
+    let (gone, wait_over) = (c.client.gone(), crossbeam_channel::bounded::<()>(0));
+    let watcher = {
+        let group = group.clone();
+        let over = wait_over.1;
+        std::thread::spawn(move || {
+            crossbeam_channel::select! {
+                recv(gone) -> _ => group.close(),
+                recv(over) -> _ => {}
+            }
+        })
+    };
     // A deadline reached inside a call to the page ends the wait as any other.
-    let waited = match turn::wait_until(&mut panel, sent.snapshot.clone(), until) {
+    let waited = turn::wait_until(&mut panel, sent.snapshot.clone(), until);
+    drop(wait_over.0);
+    let _ = watcher.join();
+    let waited = match waited {
         Err(Error::Timeout { .. }) => turn::Waited::TimedOut(sent.snapshot),
         other => other?,
     };
@@ -546,7 +563,13 @@ fn report(
         start_within: crate::monitor::ACCEPT_WITHIN,
         stall_after: None,
     };
-    let report = waiter::wait(sessions, prompts, &c.shared.profile, spec, None);
+    // A client that leaves ends the wait (the prompts being delivered still finish).
+    let gone = c.client.gone();
+    let with = waiter::Attended {
+        cancel: Some(&gone),
+        ..Default::default()
+    };
+    let report = waiter::attended(sessions, prompts, &c.shared.profile, spec, None, with);
     Ok(Some(json!(report)))
 }
 

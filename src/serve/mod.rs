@@ -18,7 +18,7 @@ pub use upstream::Upstream;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,8 +38,13 @@ use ws::Outbox;
 const DASHBOARD: &str = include_str!("dashboard.html");
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that may be sending their request head at once, before the token is
+/// checked; more are refused at once (503), so strangers cannot pile up threads.
+pub const HEADS_AT_ONCE: usize = 32;
 /// How long the stop waits for clients to get their close frame.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+/// How long a stopping serve waits for the prompts being delivered.
+const DELIVERIES_WITHIN: Duration = Duration::from_secs(15);
 /// The token file in the state directory.
 pub const TOKEN_FILE: &str = "serve.token";
 
@@ -237,6 +242,12 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
         c.close(CloseCode::Away, "angrav serve is stopping");
     }
     let _ = alive_rx.recv_deadline(Instant::now() + CLOSE_WITHIN);
+    // A prompt being typed sees the signal and takes itself out of the editor; one
+    // submitted is confirmed: both finish before serve ends.
+    let by = Instant::now() + DELIVERIES_WITHIN;
+    while crate::turn::deliveries() > 0 && Instant::now() < by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = stop_tx.send(());
     let _ = hub.join();
     drop(upstream_stop);
@@ -247,26 +258,51 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
 }
 
 fn accept(listener: TcpListener, shared: Arc<Shared>, stopping: Arc<AtomicBool>) {
+    let heads = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(stream) = conn else { continue };
+        let Ok(mut stream) = conn else { continue };
+        // At most HEADS_AT_ONCE connections are still sending their head: the rest
+        // are refused here, at once, without a thread.
+        if heads.fetch_add(1, Ordering::SeqCst) >= HEADS_AT_ONCE {
+            heads.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = http::refuse(
+                &mut stream,
+                "503 Service Unavailable",
+                "too many connections are sending their request at once; try again",
+            );
+            continue;
+        }
+        let head = Head(heads.clone());
         let shared = shared.clone();
         let _ = std::thread::Builder::new()
             .name("serve conn".into())
             .stack_size(256 * 1024)
-            .spawn(move || connection(shared, stream));
+            .spawn(move || connection(shared, stream, head));
+    }
+}
+
+/// A connection counted among those still sending their head, until dropped.
+struct Head(Arc<AtomicUsize>);
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// One connection: its request head, answered; an accepted upgrade becomes a client.
-fn connection(shared: Arc<Shared>, mut stream: TcpStream) {
+fn connection(shared: Arc<Shared>, mut stream: TcpStream, head: Head) {
     let Ok(peer) = stream.peer_addr() else { return };
     let _ = stream.set_read_timeout(Some(HEAD_TIMEOUT));
     let _ = stream.set_write_timeout(Some(HEAD_TIMEOUT));
     let _ = stream.set_nodelay(true);
-    let req = match http::read_request(&mut stream, HEAD_TIMEOUT) {
+    let req = http::read_request(&mut stream, HEAD_TIMEOUT);
+    drop(head);
+    let req = match req {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {

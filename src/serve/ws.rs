@@ -5,8 +5,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -42,6 +42,9 @@ pub struct Outbox {
     dropped: AtomicBool,
     /// Long calls running for this client.
     calls: AtomicUsize,
+    /// Dropped when the client leaves: its waits see [`Outbox::gone`] disconnect.
+    here: Mutex<Option<Sender<()>>>,
+    gone: Receiver<()>,
 }
 
 impl Outbox {
@@ -64,6 +67,12 @@ impl Outbox {
 
     /// Counts a long call in, unless the client already has [`CALLS`] running; the
     /// call counts itself out with [`Outbox::call_done`].
+    /// Disconnects (never sends) once the client has left: a long call of its selects
+    /// on it and ends its waits (a prompt being delivered still finishes).
+    pub fn gone(&self) -> Receiver<()> {
+        self.gone.clone()
+    }
+
     pub fn call_started(&self) -> bool {
         self.calls
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -130,6 +139,7 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
     let _ = stream.set_read_timeout(None);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+    let (here, gone) = crossbeam_channel::bounded(0);
     let outbox = Arc::new(Outbox {
         id: shared.next_client_id(),
         peer,
@@ -137,6 +147,8 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
         stream: control,
         dropped: AtomicBool::new(false),
         calls: AtomicUsize::new(0),
+        here: Mutex::new(Some(here)),
+        gone,
     });
     let writer = WebSocket::from_raw_socket(write_stream, Role::Server, Some(config()));
     let spawned = std::thread::Builder::new()
@@ -167,6 +179,7 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
     }
     lock(&shared.table).unsubscribe(outbox.id);
     lock(&shared.clients).remove(&outbox.id);
+    lock(&outbox.here).take();
     outbox.close(CloseCode::Normal, "");
 }
 

@@ -2,8 +2,9 @@
 //! simulator runs from anywhere. It listens on 127.0.0.1 only; pages reach it as
 //! `localhost` too, which is another site to Chromium (for the out-of-process iframe).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Mutex;
 
 use super::SimError;
 
@@ -73,22 +74,58 @@ impl FixtureServer {
     }
 }
 
+/// Every prompt the simulated agents received, in this process: (workspace, text).
+static RECEIPTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Every prompt the simulated agents of `workspace` received, in order: kept by the
+/// fixture server as each agent takes one (`POST /receipt`), so a browser killed
+/// keeps its receipts.
+pub fn receipts(workspace: &str) -> Vec<String> {
+    RECEIPTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(w, _)| w == workspace)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
 fn serve(stream: TcpStream) {
     let mut reader = BufReader::new(&stream);
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {
         return;
     }
-    // Headers are read and ignored; the connection closes after one reply.
+    // Headers are read and ignored but for the body's length; the connection closes
+    // after one reply.
     let mut line = String::new();
+    let mut length = 0;
     while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
         line.clear();
     }
-    let path = request.split_whitespace().nth(1).unwrap_or("/");
-    let path = path.split('?').next().unwrap_or(path);
-    let (status, kind, body) = match FILES.iter().find(|(p, _, _)| *p == path) {
-        Some((_, kind, body)) => ("200 OK", *kind, *body),
-        None => ("404 Not Found", "text/plain", "not found"),
+    let target = request.split_whitespace().nth(1).unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, kind, body) = if request.starts_with("POST ") && path == "/receipt" {
+        let mut text = vec![0; length];
+        if reader.read_exact(&mut text).is_err() {
+            return;
+        }
+        let workspace = query.strip_prefix("workspace=").unwrap_or_default();
+        RECEIPTS.lock().unwrap_or_else(|e| e.into_inner()).push((
+            workspace.to_string(),
+            String::from_utf8_lossy(&text).into_owned(),
+        ));
+        ("200 OK", "text/plain", "kept")
+    } else {
+        match FILES.iter().find(|(p, _, _)| *p == path) {
+            Some((_, kind, body)) => ("200 OK", *kind, *body),
+            None => ("404 Not Found", "text/plain", "not found"),
+        }
     };
     let mut out = &stream;
     let _ = write!(
