@@ -43,6 +43,9 @@ pub enum Kind {
     PromptSent,
     TurnFinished,
     ApprovalDecided,
+    /// The approvals showing changed in the same state; one went away (by whom).
+    ApprovalChanged,
+    ApprovalResolved,
     EndpointLost,
     EndpointBack,
     /// A turn that showed no start, or no change at all, for too long.
@@ -50,7 +53,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Snapshot,
         Kind::StateChange,
         Kind::NewSession,
@@ -59,6 +62,8 @@ impl Kind {
         Kind::PromptSent,
         Kind::TurnFinished,
         Kind::ApprovalDecided,
+        Kind::ApprovalChanged,
+        Kind::ApprovalResolved,
         Kind::EndpointLost,
         Kind::EndpointBack,
         Kind::Stalled,
@@ -74,6 +79,8 @@ impl Kind {
             Kind::PromptSent => "prompt_sent",
             Kind::TurnFinished => "turn_finished",
             Kind::ApprovalDecided => "approval_decided",
+            Kind::ApprovalChanged => "approval_changed",
+            Kind::ApprovalResolved => "approval_resolved",
             Kind::EndpointLost => "endpoint_lost",
             Kind::EndpointBack => "endpoint_back",
             Kind::Stalled => "stalled",
@@ -283,7 +290,12 @@ fn identity(kind: Kind, fields: &Value, at: SystemTime) -> Option<(String, Strin
         | Kind::SessionClosed
         | Kind::Stalled => format!("session {}", field("target_id")?),
         Kind::EndpointLost | Kind::EndpointBack => format!("endpoint {}", field("endpoint")?),
-        Kind::Snapshot | Kind::PromptSent | Kind::TurnFinished | Kind::ApprovalDecided => {
+        Kind::Snapshot
+        | Kind::PromptSent
+        | Kind::TurnFinished
+        | Kind::ApprovalDecided
+        | Kind::ApprovalChanged
+        | Kind::ApprovalResolved => {
             return None;
         }
     };
