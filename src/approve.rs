@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::panel::{Approval, Deadline, Panel, Press, Pressing, Snapshot, State};
+use crate::panel::{
+    Answered as Noted, Approval, Deadline, Panel, Press, Pressing, Snapshot, State,
+};
 use crate::sessions::Session;
 
 /// How long the page may take to show that a press took effect.
@@ -191,6 +193,56 @@ fn confirm(
         }
         key = snap.key;
     }
+}
+
+/// How a chat's approvals changed from one reading to the next.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// An approval shows that did not before (a new card, or one whose kind,
+    /// command or choices changed).
+    pub changed: bool,
+    /// Approvals that went away, each with the press angrav noted for it, if any
+    /// (none: answered elsewhere, by a person in the IDE or another tool).
+    pub resolved: Vec<(Approval, Option<Noted>)>,
+}
+
+/// Compares two readings of a chat. A panel not read (no panel, not answering,
+/// unreadable) says nothing about its approvals. An approval gone while another of
+/// the same kind and place appeared changed; it was not answered.
+pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Changes {
+    let read = |s: &Snapshot| {
+        !matches!(
+            s.state,
+            State::NoPanel | State::Unresponsive | State::Unreadable
+        )
+    };
+    let Some(before) = before.filter(|b| read(b) && read(now)) else {
+        return Changes::default();
+    };
+    let shows = |list: &[Approval], a: &Approval| list.iter().any(|x| x.id == a.id);
+    let mut new: Vec<&Approval> = now
+        .approvals
+        .iter()
+        .filter(|a| !shows(&before.approvals, a))
+        .collect();
+    let changed = !new.is_empty();
+    let mut resolved = Vec::new();
+    for gone in before
+        .approvals
+        .iter()
+        .filter(|a| !shows(&now.approvals, a))
+    {
+        if let Some(i) = new
+            .iter()
+            .position(|n| n.kind == gone.kind && n.place == gone.place)
+        {
+            new.remove(i);
+            continue;
+        }
+        let noted = now.answered.iter().rev().find(|p| p.id == gone.id);
+        resolved.push((gone.clone(), noted.cloned()));
+    }
+    Changes { changed, resolved }
 }
 
 /// `3fa2c1d0 command: cargo test (Run, Reject)`.

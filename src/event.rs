@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::panel::{Approval, Layout, Snapshot, State};
+use crate::panel::{Answered, Approval, Layout, Snapshot, State};
 use crate::sessions::Session;
 
 #[derive(Debug, Serialize)]
@@ -28,6 +28,16 @@ pub struct Event<'a> {
     pub approval: Option<&'a Approval>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// `approval_resolved`: `angrav` (with the policy `rule` or the `client`, and the
+    /// choice `pressed`) or `elsewhere` (a person in the IDE, another tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pressed: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -53,6 +63,27 @@ impl<'a> Event<'a> {
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             approval: snap.and_then(|s| s.approval.as_ref()),
             reason,
+            by: None,
+            rule: None,
+            client: None,
+            pressed: None,
         }
+    }
+
+    /// The `approval_resolved` event of `approval`, answered as `noted` says (none:
+    /// elsewhere).
+    pub fn resolved(mut self, approval: &'a Approval, noted: Option<&'a Answered>) -> Event<'a> {
+        self.approval = Some(approval);
+        self.by = Some(if noted.is_some() {
+            "angrav"
+        } else {
+            "elsewhere"
+        });
+        if let Some(n) = noted {
+            self.rule = n.by["rule"].as_u64();
+            self.client = n.by["client"].as_str();
+            self.pressed = Some(&n.label);
+        }
+        self
     }
 }

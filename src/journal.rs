@@ -43,6 +43,9 @@ pub enum Kind {
     PromptSent,
     TurnFinished,
     ApprovalDecided,
+    /// The approvals showing changed in the same state; one went away (by whom).
+    ApprovalChanged,
+    ApprovalResolved,
     EndpointLost,
     EndpointBack,
     /// A turn that showed no start, or no change at all, for too long.
@@ -57,7 +60,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Snapshot,
         Kind::StateChange,
         Kind::NewSession,
@@ -66,6 +69,8 @@ impl Kind {
         Kind::PromptSent,
         Kind::TurnFinished,
         Kind::ApprovalDecided,
+        Kind::ApprovalChanged,
+        Kind::ApprovalResolved,
         Kind::EndpointLost,
         Kind::EndpointBack,
         Kind::Stalled,
@@ -84,6 +89,8 @@ impl Kind {
             Kind::PromptSent => "prompt_sent",
             Kind::TurnFinished => "turn_finished",
             Kind::ApprovalDecided => "approval_decided",
+            Kind::ApprovalChanged => "approval_changed",
+            Kind::ApprovalResolved => "approval_resolved",
             Kind::EndpointLost => "endpoint_lost",
             Kind::EndpointBack => "endpoint_back",
             Kind::Stalled => "stalled",
@@ -311,6 +318,8 @@ fn identity(kind: Kind, fields: &Value, at: SystemTime) -> Option<(String, Strin
         | Kind::PromptSent
         | Kind::TurnFinished
         | Kind::ApprovalDecided
+        | Kind::ApprovalChanged
+        | Kind::ApprovalResolved
         | Kind::DispatchStarted
         | Kind::PromptSubmitted
         | Kind::DispatchResult => return None,

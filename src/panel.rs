@@ -237,6 +237,21 @@ pub struct Snapshot {
     /// The panel shows 2.x markers.
     #[serde(default, skip_serializing)]
     pub v2: bool,
+    /// The presses angrav made in this page, newest last (by any angrav process:
+    /// they are noted in the page): who answered an approval that went away.
+    #[serde(default, skip_serializing)]
+    pub answered: Vec<Answered>,
+}
+
+/// A press angrav made, as the page noted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    /// The approval's id, and the choice pressed.
+    pub id: String,
+    pub label: String,
+    /// Who had it pressed: `{"client": …}` or `{"rule": N}`.
+    #[serde(default)]
+    pub by: Value,
 }
 
 /// What a question form asks, and the answers it offers.
@@ -284,6 +299,7 @@ impl Snapshot {
             mode: None,
             model: None,
             v2: false,
+            answered: Vec::new(),
         }
     }
 }

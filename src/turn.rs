@@ -566,6 +566,7 @@ mod tests {
             model: None,
             unreadable: Vec::new(),
             question: None,
+            answered: Vec::new(),
             markers: Vec::new(),
             key: String::new(),
             panel_frame: false,

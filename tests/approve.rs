@@ -558,3 +558,59 @@ fn a_choice_list_is_submitted_and_a_question_never_is() {
     }
     assert!(pressed(&w, 2).is_empty(), "{:?}", pressed(&w, 2));
 }
+
+/// The watch says what became of each approval: a card the page answered itself (a
+/// person in the IDE) is `approval_resolved` by `elsewhere`; a command that changes is
+/// `approval_changed`; a card angrav answered is resolved by `angrav`, naming the
+/// client and the choice.
+#[test]
+fn the_watch_says_who_answered_each_approval() {
+    let w = open(&[Window::new(Layout::Current, "resolved").start("two-cards")]);
+    let (_watch, rx) = common::spawn_angrav(&["--json", "--session", w.id(0), "sessions", "watch"]);
+    let next = |kind: &str| -> Value {
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("a watch line in time");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    };
+    let snapshot = next("snapshot");
+    let cards = snapshot["approvals"].as_array().unwrap().clone();
+    assert_eq!(cards.len(), 2, "{snapshot}");
+    w.panel(0)
+        .call_function(
+            "function () { Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Deny').click(); }",
+            &[],
+        )
+        .unwrap();
+    let e = next("approval_resolved");
+    assert_eq!(e["by"], "elsewhere", "{e}");
+    assert_eq!(e["approval"]["id"], cards[1]["id"], "{e}");
+    w.panel(0)
+        .call_function(
+            "function () { document.querySelector('.approval-card pre').textContent = 'cargo build'; }",
+            &[],
+        )
+        .unwrap();
+    let e = next("approval_changed");
+    assert_eq!(e["approvals"][0]["command"], "cargo build", "{e}");
+    let id = e["approvals"][0]["id"].as_str().unwrap().to_string();
+    assert_ne!(id, cards[0]["id"].as_str().unwrap());
+    let r = angrav_json(&["--session", w.id(0), "approve", "--approval", &id], 0);
+    assert_eq!(r["pressed"], "Run", "{r}");
+    let e = next("approval_resolved");
+    assert_eq!(
+        (&e["by"], &e["client"], &e["pressed"], &e["approval"]["id"]),
+        (
+            &json!("angrav"),
+            &json!("angrav approve"),
+            &json!("Run"),
+            &json!(id)
+        ),
+        "{e}"
+    );
+}

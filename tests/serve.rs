@@ -737,3 +737,57 @@ fn strangers_still_sending_their_head_are_capped_and_the_rest_refused_at_once() 
         );
     }
 }
+
+/// The dashboard follows the approval it shows: a command that changes under its row
+/// shows at once, and an Approve click for the approval it showed before presses
+/// nothing.
+#[test]
+fn the_dashboard_row_follows_a_changed_command_and_an_old_id_presses_nothing() {
+    let w = open(&[Window::new(Layout::Current, "flip-row").start("approval")]);
+    let serve = start("dashboard-flip", &[], &[]);
+    let (_tab, mut page) = dashboard(&serve);
+    rows_in_state(&mut page, &[w.id(0)], "awaiting_approval");
+    let read_row = format!(
+        "(function (id) {{ const r = document.querySelector('.row[data-target=\"' + id + '\"]');
+          return {{ id: r.dataset.approval, asked: r.querySelector('.asked').textContent }}; }})({})",
+        json!(w.id(0))
+    );
+    let before = evaluate(&mut page, &read_row);
+    assert_eq!(before["asked"], "cargo test", "{before}");
+    w.panel(0)
+        .call_function(
+            "function () { document.querySelector('.approval-card pre').textContent = 'rm -rf ~'; }",
+            &[],
+        )
+        .unwrap();
+    let expression = format!(
+        "(function (id, old) {{ return new Promise((resolve) => {{
+          const row = document.querySelector('.row[data-target=\"' + id + '\"]');
+          const asked = () => row.querySelector('.asked').textContent;
+          const press = () => {{
+            const shown = {{ asked: asked(), id: row.dataset.approval }};
+            // An Approve click made for the approval shown before.
+            row.dataset.approval = old;
+            const note = row.querySelector('.said');
+            const obs = new MutationObserver(() => {{
+              if (note.textContent && note.textContent !== 'pressing…') {{ obs.disconnect(); resolve(Object.assign(shown, {{ said: note.textContent }})); }}
+            }});
+            obs.observe(note, {{ subtree: true, childList: true, characterData: true }});
+            row.querySelector('button[data-choice=\"Run\"]').click();
+          }};
+          if (asked() === 'rm -rf ~') return press();
+          const watch = new MutationObserver(() => {{ if (asked() === 'rm -rf ~') {{ watch.disconnect(); press(); }} }});
+          watch.observe(row, {{ subtree: true, childList: true, characterData: true }});
+        }}); }})({}, {})",
+        json!(w.id(0)),
+        before["id"]
+    );
+    let got = evaluate(&mut page, &expression);
+    assert_eq!(got["asked"], "rm -rf ~", "{got}");
+    assert_ne!(got["id"], before["id"], "{got}");
+    assert!(
+        got["said"].as_str().unwrap().contains("no longer shows"),
+        "{got}"
+    );
+    assert!(pressed(&w, 0).is_empty(), "{:?}", pressed(&w, 0));
+}

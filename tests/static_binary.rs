@@ -12,8 +12,9 @@ use serde_json::Value;
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The budget: 2.5 MiB held until `serve`, the dashboard, dispatch and the journal
-/// came in; 3 MiB until the language server (its client and simulated server).
-const MAX_SIZE: u64 = 3_407_872; // 3.25 MiB
+/// came in; 3 MiB until the language server (its client and simulated server); 3.25 MiB
+/// until approvals became objects with ids and events of their own.
+const MAX_SIZE: u64 = 3_670_016; // 3.5 MiB
 
 /// Builds it exactly as the README says, in a target directory of its own.
 fn build_static() -> PathBuf {

@@ -328,6 +328,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             if let Some(p) = autopilot {
                 p.on_snapshot(&w.session, &snapshot);
             }
+            let changes = crate::approve::changes(w.snapshot.as_ref(), &snapshot);
             w.snapshot = Some(*snapshot);
             if previous != Some(current) {
                 w.stalled = false;
@@ -347,7 +348,19 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
                     None,
                     clock.stamp(at),
                 ),
+                // The approvals changed in the same state.
+                Some(_) if changes.changed => p.event(
+                    "approval_changed",
+                    w,
+                    previous,
+                    Some(current),
+                    None,
+                    clock.stamp(at),
+                ),
                 Some(_) => {}
+            }
+            for (approval, noted) in &changes.resolved {
+                p.resolved(w, previous, approval, noted.as_ref(), clock.stamp(at));
             }
             p.table(order, watched);
         }
@@ -554,6 +567,37 @@ impl Printer {
             }
         }
         self.table(order, watched);
+    }
+
+    /// `approval_resolved`: `approval` went away, answered by angrav as `noted` says
+    /// (none: elsewhere).
+    fn resolved(
+        &mut self,
+        w: &Watched,
+        previous: Option<State>,
+        approval: &crate::panel::Approval,
+        noted: Option<&crate::panel::Answered>,
+        timestamp: String,
+    ) {
+        let snap = w.snapshot.as_ref();
+        let mut line = Event::new(
+            "approval_resolved",
+            &w.session,
+            snap,
+            previous,
+            timestamp.clone(),
+            None,
+        )
+        .resolved(approval, noted);
+        let who = noted.map_or_else(|| "elsewhere".to_string(), |n| format!("angrav ({})", n.by));
+        self.publish("approval_resolved", &mut line, || {
+            format!(
+                "{timestamp}  {}  {:10}  approval_resolved: {} by {who}",
+                w.session.id,
+                w.session.workspace.as_deref().unwrap_or("-"),
+                crate::approve::shown(approval)
+            )
+        });
     }
 
     fn event(

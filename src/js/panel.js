@@ -272,7 +272,7 @@ function install(profile, lean) {
       const frame = !!doc.querySelector('iframe') && within([doc.documentElement], joined(P.panel_frame_name.map((n) => 'iframe[name="' + CSS.escape(n) + '"]')
         .concat(P.panel_frame_url.map((u) => 'iframe[src*="' + CSS.escape(u) + '"]')))).length > 0;
       return finish({ state: 'no_panel', panel_frame: frame, v2: false, busy: false, error: null, quota_resume: null,
-        approval: null, approvals: [], question: null, input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
+        approval: null, approvals: [], question: null, answered: [], input_found: false, input_editable: false, user_messages: 0, agent_messages: 0,
         answer_blocks: 0, turn_open: false, title: null, mode: null, model: null, unreadable: [],
         markers: found ? ['panel_root hidden: ' + found.marker] : [] });
     }
@@ -360,6 +360,7 @@ function install(profile, lean) {
     const snap = {
       state, panel_frame: false, v2: within(sh.chrome, joined(P.layout_v2)).length > 0, busy, error, quota_resume: quota,
       approvals: cards.map(publicCard), approval: cards.length ? publicCard(cards[0]) : null, question,
+      answered: answered(),
       input_found: !!input, input_editable: !!input && editable(input.e),
       user_messages: conv.users.length, agent_messages: agents, answer_blocks: conv.answers,
       turn_open: conv.messages.length > 0 && conv.messages[conv.messages.length - 1].role === 'user',

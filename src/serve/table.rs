@@ -14,6 +14,7 @@ use super::Shared;
 use super::lock;
 use super::upstream;
 use super::ws::Outbox;
+use crate::approve;
 use crate::client::mark_host;
 use crate::event::Event;
 use crate::hooks::Hooks;
@@ -466,15 +467,29 @@ impl Hub {
                     row.since_seen = previous.is_some() || row.appeared;
                 }
                 let current = snapshot.state;
+                let changes = approve::changes(row.snapshot.as_ref(), &snapshot);
                 row.snapshot = Some(*snapshot);
                 let kind = match previous {
-                    None => "new_session",
-                    Some(p) if p != current => "state_change",
+                    None => Some("new_session"),
+                    Some(p) if p != current => Some("state_change"),
+                    // The approvals changed in the same state: the dashboard shows
+                    // what now shows at once.
+                    Some(_) if changes.changed => Some("approval_changed"),
                     // The same state with other details: the table has them.
-                    Some(_) => return,
+                    Some(_) => None,
                 };
                 let row = table.rows.remove(i);
-                table.broadcast(kind, &row, previous, None, row.since);
+                if let Some(kind) = kind {
+                    table.broadcast(kind, &row, previous, None, row.since);
+                }
+                for (approval, noted) in &changes.resolved {
+                    let snap = row.snapshot.as_ref();
+                    let at = rfc3339(SystemTime::now());
+                    let event =
+                        Event::new("approval_resolved", &row.session, snap, previous, at, None)
+                            .resolved(approval, noted.as_ref());
+                    table.push(serde_json::to_value(event).expect("an event serialises"));
+                }
                 table.rows.insert(i, row);
             }
             Update::Closed {
