@@ -614,3 +614,88 @@ fn the_watch_says_who_answered_each_approval() {
         "{e}"
     );
 }
+
+/// A policy decides each of two cards showing at once on its own: one decision line
+/// per card, naming its id, and one press of that card's own control.
+#[test]
+fn a_policy_on_two_cards_decides_and_presses_each_once() {
+    let w = open(&[
+        Window::new(Layout::V2, "policy-two").start("two-cards"),
+        Window::new(Layout::Current, "policy-two").start("command-bar"),
+    ]);
+    let ids: Vec<Vec<Value>> = (0..2)
+        .map(|i| {
+            let s = angrav_json(&["--session", w.id(i), "status"], 0);
+            let cards = s["approvals"].as_array().unwrap();
+            assert_eq!(cards.len(), 2, "{s}");
+            cards.iter().map(|c| c["id"].clone()).collect()
+        })
+        .collect();
+    let policy = TempFile::new(
+        "policy-two",
+        r#"[
+  {"kind": "command", "command": "^cargo test( |$)", "action": "approve"},
+  {"kind": "permission", "action": "deny"},
+  {"kind": "file_edits", "action": "approve"}
+]"#,
+    );
+    let o = angrav(&[
+        "--json",
+        "sessions",
+        "watch",
+        "--until-idle",
+        "--timeout",
+        "60s",
+        "--policy",
+        policy.path(),
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    // Per window, sorted by rule: the approval's id, its kind and the choice pressed
+    // (the two presses run side by side, in either order).
+    let decided = |i: usize| {
+        let mut d: Vec<Value> = decisions(&stdout(&o))
+            .into_iter()
+            .filter(|d| d["session"]["target_id"] == w.id(i))
+            .collect();
+        d.sort_by_key(|d| d["rule"].as_u64());
+        d.iter()
+            .map(|d| {
+                json!([
+                    d["rule"],
+                    d["approval"]["id"],
+                    d["approval"]["kind"],
+                    d["choice"]
+                ])
+            })
+            .collect::<Vec<Value>>()
+    };
+    assert_eq!(
+        decided(0),
+        [
+            json!([0, ids[0][0], "command", "Run"]),
+            json!([1, ids[0][1], "permission", "Deny"])
+        ],
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        decided(1),
+        [
+            json!([0, ids[1][0], "command", "Run"]),
+            json!([2, ids[1][1], "file_edits", "Accept all"])
+        ],
+        "{}",
+        stdout(&o)
+    );
+    let sorted = |i: usize| {
+        let mut p = pressed(&w, i);
+        p.sort();
+        p
+    };
+    assert_eq!(sorted(0), ["Deny", "Run"]);
+    assert_eq!(sorted(1), ["Accept all", "Run"]);
+}
