@@ -478,3 +478,60 @@ fn the_hub_dashboard_on_a_phone_shows_every_host_notifies_once_and_presses_that_
         "{timeline}"
     );
 }
+
+/// `approve --approval ID` through the list presses that card on the machine named,
+/// never the same card on the other; an id that no longer shows presses nothing.
+#[test]
+fn approve_by_id_through_the_list_reaches_the_right_machine() {
+    let a = Opened::in_(
+        sim(),
+        &[Window::new(Layout::Current, "id-a").start("approval")],
+    );
+    let b = Opened::in_(
+        other(),
+        &[Window::new(Layout::V2, "id-b").start("approval")],
+    );
+    let serve_a = start_at(sim().endpoint().label(), "id-a", &[], &[]);
+    let serve_b = start_at(other().endpoint().label(), "id-b", &[], &[]);
+    let both = format!("{},{}", spec("a", &serve_a), spec("b", &serve_b));
+    let (on_a, on_b) = (format!("a/{}", a.id(0)), format!("b/{}", b.id(0)));
+    let shown = |session: &str| {
+        let o = through(&both, &["--json", "status", "--session", session]);
+        assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+        let s = json_of(&o);
+        assert_eq!(s["approvals"].as_array().map(Vec::len), Some(1), "{s}");
+        s["approvals"][0]["id"].as_str().unwrap().to_string()
+    };
+    let (id_a, id_b) = (shown(&on_a), shown(&on_b));
+
+    let o = through(
+        &both,
+        &["--json", "approve", "--approval", &id_b, "--session", &on_b],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let r = json_of(&o);
+    assert_eq!(
+        (&r["pressed"], &r["approval"]["id"], &r["session"]["host"]),
+        (&json!("Run"), &json!(id_b), &json!("b")),
+        "{r}"
+    );
+    assert_eq!(b.kept(0, "sim-pressed"), ["Run"]);
+    assert!(a.kept(0, "sim-pressed").is_empty());
+
+    // The card on a changes under the id read before: nothing is pressed.
+    a.panel(0)
+        .call_function(
+            "function () { document.querySelector('.approval-card pre').textContent = 'rm -rf ~'; }",
+            &[],
+        )
+        .unwrap();
+    let o = through(
+        &both,
+        &["--json", "approve", "--approval", &id_a, "--session", &on_a],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    let err: Value = serde_json::from_str(&common::stderr(&o)).unwrap();
+    assert_eq!(err["error"]["code"], "approval_changed", "{err}");
+    assert!(a.kept(0, "sim-pressed").is_empty());
+    assert_ne!(shown(&on_a), id_a);
+}
