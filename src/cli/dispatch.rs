@@ -289,12 +289,13 @@ impl Journaling {
         j.record_turn(&TurnRecord { sent, ended });
     }
 
-    /// The result line, as `--json` prints it, with the run.
+    /// The result line, as `--json` prints it, with the run: in the file before it is
+    /// printed, so a run resumed after a kill reports every line it printed as it was.
     fn result(&self, r: &Finished) {
         let Some(j) = &self.journal else { return };
         let mut fields = serde_json::to_value(r).expect("a result serialises");
         fields["run"] = self.run.clone().into();
-        j.record(Kind::DispatchResult, fields);
+        j.record_now(Kind::DispatchResult, fields);
     }
 }
 
