@@ -155,6 +155,32 @@ pub struct Finished {
     pub ended_at: Instant,
 }
 
+impl Finished {
+    /// A prompt whose turn was not followed: never sent, or its fate not seen.
+    pub fn unfollowed(
+        id: String,
+        session: Option<Session>,
+        status: Status,
+        reason: String,
+        attempts: u32,
+    ) -> Finished {
+        Finished {
+            id,
+            session,
+            status,
+            state: None,
+            reason: Some(reason),
+            attempts,
+            duration_ms: 0,
+            answer: None,
+            error: None,
+            approvals: Vec::new(),
+            sent_at: None,
+            ended_at: Instant::now(),
+        }
+    }
+}
+
 /// What a dispatcher reports, in the order it happens.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -587,20 +613,13 @@ impl Coordinator {
                 (None, 0) => "no session could take it (closed, or no panel)",
                 (None, _) => "no other session was left to try it on",
             };
-            self.emit(Event::Finished(Box::new(Finished {
-                id: job.prompt.id,
-                session: None,
-                status: Status::Failed,
-                state: None,
-                reason: Some(reason.into()),
-                attempts: job.attempts,
-                duration_ms: 0,
-                answer: None,
-                error: None,
-                approvals: Vec::new(),
-                sent_at: None,
-                ended_at: Instant::now(),
-            })));
+            self.emit(Event::Finished(Box::new(Finished::unfollowed(
+                job.prompt.id,
+                None,
+                Status::Failed,
+                reason.into(),
+                job.attempts,
+            ))));
         }
         self.queue = kept;
     }

@@ -121,19 +121,8 @@ impl Resumed {
 /// delivered), else `unconfirmed`.
 pub(super) fn settle(registry: &Registry, u: &Unknown, a: &Args) -> Finished {
     let started = Instant::now();
-    let result = |session, status, reason: String| Finished {
-        id: u.prompt.id.clone(),
-        session,
-        status,
-        state: None,
-        reason: Some(reason),
-        attempts: 1,
-        duration_ms: 0,
-        answer: None,
-        error: None,
-        approvals: Vec::new(),
-        sent_at: None,
-        ended_at: Instant::now(),
+    let result = |session, status, reason: String| {
+        Finished::unfollowed(u.prompt.id.clone(), session, status, reason, 1)
     };
     let Some(session) = registry
         .sessions()
