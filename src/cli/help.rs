@@ -367,7 +367,7 @@ const SESSION_APPROVE: Flag = Flag {
 const APPROVAL_ID: Flag = Flag {
     name: "--approval",
     shown: "--approval ID",
-    text: "the approval to answer, by the id status shows: pressed only if it still shows (checked and pressed in one page call), else nothing is pressed (exit 1, approval_changed)",
+    text: "the approval to answer, by the id status shows: pressed only if it still shows (checked and pressed in one page call; with --conversation, the step whose approval has this id, if it waits when read just before sending), else nothing is pressed (exit 1, approval_changed)",
     preset: Preset::Said("the only approval showing; refused when several show"),
 };
 const WAIT_TURN: Flag = Flag {
@@ -419,7 +419,7 @@ const CONVERSATION: Flag = Flag {
 const CONVERSATION_WATCH: Flag = Flag {
     name: "--conversation",
     shown: "--conversation ID|all",
-    text: "follow a conversation of the language server (or all of them) instead of the windows: read every 500 ms, a snapshot line each, then state_change, new_session, session_closed (not recorded in the journal)",
+    text: "follow a conversation of the language server (or all of them) instead of the windows: read at each update of its stream (and every 5 s), or every 500 ms when it has none; a snapshot line each, then state_change, new_session, session_closed, recorded in the journal",
     preset: Preset::None,
 };
 const MODEL: Flag = Flag {
