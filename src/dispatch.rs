@@ -757,6 +757,7 @@ impl Worker {
             claim_within: self.opts.claim_within,
             start_within: self.opts.start_within,
             replace_draft: false,
+            abandoned: None,
         };
         // How far the delivery got: past the Enter, a failure never lets the prompt
         // go elsewhere.
