@@ -112,12 +112,7 @@ pub fn answer(
             approvals,
             changed: true,
             ..
-        } => {
-            return Err(Error::ApprovalChanged(format!(
-                "{reason}; showing now: {}",
-                listed(&approvals)
-            )));
-        }
+        } => return Err(changed(&reason, &approvals)),
         Pressing::Refused { reason, .. } => {
             return Err(Error::Failed(format!("nothing pressed: {reason}")));
         }
@@ -146,6 +141,12 @@ pub fn answer(
         approval,
         snapshot,
     })
+}
+
+/// Nothing pressed because the approval named no longer shows (`approval_changed`),
+/// saying what shows now: the page's reason, or the language server's.
+pub fn changed(reason: &str, showing: &[Approval]) -> Error {
+    Error::ApprovalChanged(format!("{reason}; showing now: {}", listed(showing)))
 }
 
 /// Every approval named, `none` without one.

@@ -301,6 +301,24 @@ struct Shared {
     latest: HashMap<String, Latest>,
 }
 
+impl Shared {
+    /// `seq` is now the newest event in the file about its chat or endpoint.
+    fn remember(
+        &mut self,
+        (subject, what, at): (String, String, SystemTime),
+        seq: u64,
+        mine: bool,
+    ) {
+        let latest = Latest {
+            seq,
+            what,
+            at,
+            mine,
+        };
+        self.latest.insert(subject, latest);
+    }
+}
+
 /// A file's length and modification time.
 type Stamp = (u64, Option<SystemTime>);
 
@@ -458,17 +476,8 @@ impl Journal {
         };
         held.last = seq;
         held.unwritten += 1;
-        if let Some((subject, what, at)) = same {
-            let mine = true;
-            shared.latest.insert(
-                subject,
-                Latest {
-                    seq,
-                    what,
-                    at,
-                    mine,
-                },
-            );
+        if let Some(identity) = same {
+            shared.remember(identity, seq, true);
         }
         // Sent under the mutex: the thread gets the events in seq order.
         let pending = Pending {
@@ -572,7 +581,7 @@ fn hold(dir: &StateDir, shared: &mut Shared) -> Result<Held, StateError> {
         let Some(kind) = v.get("kind").and_then(Value::as_str).and_then(Kind::parse) else {
             continue;
         };
-        let (Some(seq), Some((subject, what, at))) = (
+        let (Some(seq), Some(identity)) = (
             v.get("seq").and_then(Value::as_u64),
             identity(kind, v, SystemTime::UNIX_EPOCH),
         ) else {
@@ -581,17 +590,9 @@ fn hold(dir: &StateDir, shared: &mut Shared) -> Result<Held, StateError> {
         // Its own newest line about a chat is the one it remembers as its own.
         let mine = shared
             .latest
-            .get(&subject)
+            .get(&identity.0)
             .is_some_and(|l| l.mine && l.seq == seq);
-        shared.latest.insert(
-            subject,
-            Latest {
-                seq,
-                what,
-                at,
-                mine,
-            },
-        );
+        shared.remember(identity, seq, mine);
     }
     Ok(Held {
         _lock: lock,

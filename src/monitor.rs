@@ -53,11 +53,9 @@ pub enum Update {
     },
     /// A new editor window appeared at an endpoint (see [`Monitors::watch_targets`]).
     Appeared {
-        endpoint: Endpoint,
-        target_id: String,
+        window: WindowRef,
         title: String,
         url: String,
-        ws_url: String,
     },
     /// A window's title changed (the workspace name comes from it).
     Retitled { target_id: String, title: String },
@@ -597,10 +595,9 @@ fn follow_targets(
                     }
                 } else {
                     seen.insert(t.target_id.clone(), t.title.clone());
+                    let ws_url = endpoint.page_ws_url(&t.target_id);
                     Update::Appeared {
-                        endpoint: endpoint.clone(),
-                        ws_url: endpoint.page_ws_url(&t.target_id),
-                        target_id: t.target_id,
+                        window: WindowRef::new(endpoint.clone(), t.target_id, ws_url),
                         title: t.title,
                         url: t.url,
                     }

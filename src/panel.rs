@@ -19,8 +19,14 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::profile::Profile;
 
+const LIBRARY_SOURCE: &str = include_str!("js/panel.js");
 /// Escaped once per process, for every window's installation.
-static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("js/panel.js")));
+static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(LIBRARY_SOURCE));
+/// Asked before installing the library: a world that holds it already, of this build
+/// and profile (`key`), probes at once. A world outlives the connection that made it
+/// (every connection asking a frame for the world named angrav gets the same one), so
+/// a list or a status after the first in a window compiles and sends nothing more.
+const INSTALLED: &str = "function (key, lean) { const a = globalThis.__angrav; return a && a.key === key ? a.first(lean) : { angrav_missing: true }; }";
 const RUN_OP: &str = "function (op, args) { const a = globalThis.__angrav; return a ? a[op](args) : { angrav_missing: true }; }";
 const WORLD: &str = "angrav";
 /// The longest a single probe may take; they take a millisecond or two.
@@ -632,11 +638,10 @@ impl Panel {
         deadline: Option<Deadline>,
         lean: bool,
     ) -> Result<(Panel, Snapshot), Error> {
-        // The library's arguments.
-        let json = [profile.to_json(), Value::Bool(lean)];
+        let setup = &Setup::new(profile, lean);
         // Out of process, as the target list said: the panel is its own target.
         if let Some(ws) = &window.panel_target {
-            match Panel::enter_target(window, ws, profile, &json, &group, deadline) {
+            match Panel::enter_target(window, ws, profile, setup, &group, deadline) {
                 Ok(Some(found)) => return Ok(found),
                 // The deadline passed: nothing else can be tried in time.
                 Err(e @ Error::Timeout { .. }) => return Err(e),
@@ -678,7 +683,7 @@ impl Panel {
         // In process, the panel iframe's frame is ours to enter (out of process it
         // is remote here, and creating a world in it fails).
         for frame in &frames {
-            if let Ok((ctx, snap)) = install(&mut panel.conn, frame, &json, deadline) {
+            if let Ok((ctx, snap)) = install(&mut panel.conn, frame, setup, deadline) {
                 panel.context = ctx;
                 if snap.state != State::NoPanel {
                     return Ok(panel.found(snap));
@@ -686,7 +691,7 @@ impl Panel {
             }
         }
         // The current layout: the panel is in the window's own document.
-        let snap = library(&mut panel.conn, main_world, &json, deadline)?;
+        let snap = library(&mut panel.conn, main_world, setup, deadline)?;
         panel.context = main_world;
         panel.layout = (snap.state != State::NoPanel).then_some(if snap.v2 {
             Layout::V2
@@ -707,7 +712,7 @@ impl Panel {
                     continue;
                 };
                 if let Some(found) =
-                    Panel::enter_target(window, ws, profile, &json, &panel.group, deadline)?
+                    Panel::enter_target(window, ws, profile, setup, &panel.group, deadline)?
                 {
                     return Ok(found);
                 }
@@ -721,7 +726,7 @@ impl Panel {
         window: &WindowRef,
         ws: &str,
         profile: &Profile,
-        json: &[Value],
+        setup: &Setup,
         group: &Arc<CloseGroup>,
         deadline: Option<Deadline>,
     ) -> Result<Option<(Panel, Snapshot)>, Error> {
@@ -729,7 +734,7 @@ impl Panel {
         group.add(conn.close_handle());
         // The frame's id is its target's (the URL's last part): no frame tree to ask.
         let root = ws.rsplit('/').next().unwrap_or_default();
-        let (context, snap) = install(&mut conn, root, json, deadline)?;
+        let (context, snap) = install(&mut conn, root, setup, deadline)?;
         if snap.state == State::NoPanel {
             return Ok(None);
         }
@@ -1065,11 +1070,11 @@ fn is_panel_frame(profile: &Profile, url: &str, name: Option<&str>) -> bool {
 fn install(
     conn: &mut Connection,
     frame: &str,
-    args: &[Value],
+    setup: &Setup,
     deadline: Option<Deadline>,
 ) -> Result<(i64, Snapshot), Error> {
     let context = world(conn, frame, deadline)?;
-    Ok((context, library(conn, context, args, deadline)?))
+    Ok((context, library(conn, context, setup, deadline)?))
 }
 
 /// Creates angrav's isolated world in `frame`: its context id.
@@ -1083,20 +1088,65 @@ fn world(conn: &mut Connection, frame: &str, deadline: Option<Deadline>) -> Resu
     Ok(call(conn, &world, CALL_TIMEOUT, deadline, what)?.execution_context_id)
 }
 
-/// Installs the probe library in the world `context` with `args` (the profile, and
-/// whether the first probe is lean): its first probe (one round trip for both).
+/// How the probe library is installed: with the profile, its first probe lean or
+/// not, under a key naming this build's library with this profile.
+struct Setup<'a> {
+    profile: &'a Profile,
+    lean: Value,
+    key: Value,
+}
+
+impl Setup<'_> {
+    fn new(profile: &Profile, lean: bool) -> Setup<'_> {
+        use std::hash::Hasher;
+        // The library's part of the hash, once per process.
+        static LIBRARY_HASH: LazyLock<std::hash::DefaultHasher> = LazyLock::new(|| {
+            let mut h = std::hash::DefaultHasher::new();
+            h.write(LIBRARY_SOURCE.as_bytes());
+            h
+        });
+        let mut h = LIBRARY_HASH.clone();
+        h.write(&serde_json::to_vec(profile).expect("a profile serialises"));
+        Setup {
+            profile,
+            lean: Value::Bool(lean),
+            key: Value::String(format!("{:016x}", h.finish())),
+        }
+    }
+}
+
+/// The probe library's first probe in the world `context` (one round trip when the
+/// world has it already, else installed with the first probe in a second).
 fn library(
     conn: &mut Connection,
     context: i64,
-    args: &[Value],
+    setup: &Setup,
     deadline: Option<Deadline>,
 ) -> Result<Snapshot, Error> {
-    let library = CallScript {
-        function_declaration: &LIBRARY,
-        execution_context_id: context,
-        arguments: args.iter().map(|value| CallArgument { value }).collect(),
+    let what = "the probe library";
+    let installed = CallFunctionOn {
+        function_declaration: INSTALLED,
+        execution_context_id: Some(context),
+        arguments: vec![
+            CallArgument { value: &setup.key },
+            CallArgument { value: &setup.lean },
+        ],
         return_by_value: true,
+        ..Default::default()
     };
-    let snap = call(conn, &library, CALL_TIMEOUT, deadline, "the probe library")?.into_value()?;
+    let mut snap = call(conn, &installed, CALL_TIMEOUT, deadline, what)?.into_value()?;
+    if snap.get("angrav_missing").is_some() {
+        let profile = setup.profile.to_json();
+        let library = CallScript {
+            function_declaration: &LIBRARY,
+            execution_context_id: context,
+            arguments: [&profile, &setup.lean, &setup.key]
+                .into_iter()
+                .map(|value| CallArgument { value })
+                .collect(),
+            return_by_value: true,
+        };
+        snap = call(conn, &library, CALL_TIMEOUT, deadline, what)?.into_value()?;
+    }
     Ok(cdp::methods::from_value(snap, "probe result")?)
 }

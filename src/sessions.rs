@@ -55,6 +55,20 @@ impl Session {
         }
     }
 
+    /// A window that appeared beside the sessions already known (`known`, by target
+    /// id): its id is the shortest prefix unique among them all.
+    pub fn appeared<'a>(
+        window: WindowRef,
+        title: String,
+        url: String,
+        known: impl Iterator<Item = &'a String>,
+        profile: &Profile,
+    ) -> Session {
+        let mut all: Vec<String> = known.cloned().collect();
+        all.push(window.target_id.clone());
+        Session::new(window, title, url, &all, profile)
+    }
+
     pub fn retitle(&mut self, title: String, profile: &Profile) {
         self.workspace = workspace(&title, profile);
         self.title = title;

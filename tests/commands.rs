@@ -328,17 +328,19 @@ fn the_selector_profile_is_data_the_user_can_replace() {
     let dir = std::env::temp_dir();
     let custom = dir.join(format!("angrav-profile-{}.json", std::process::id()));
     std::fs::write(&custom, r#"{"panel_root": [".not-this-build"]}"#).unwrap();
-    let s = angrav_json(
-        &[
-            "--session",
-            w.id(0),
-            "--selectors",
-            custom.to_str().unwrap(),
-            "status",
-        ],
-        0,
-    );
-    assert_eq!(s["state"], "no_panel");
+    let status = |profile: Option<&std::path::Path>| {
+        let mut args = vec!["--session", w.id(0)];
+        if let Some(p) = profile {
+            args.extend(["--selectors", p.to_str().unwrap()]);
+        }
+        args.push("status");
+        angrav_json(&args, 0)["state"].clone()
+    };
+    // The window's world holds the library of the built-in profile from the first
+    // call; each profile is read with its own, in either order.
+    assert_eq!(status(None), "idle");
+    assert_eq!(status(Some(&custom)), "no_panel");
+    assert_eq!(status(None), "idle");
     std::fs::write(&custom, r#"{"busy": 3}"#).unwrap();
     let o = angrav(&[
         "--session",
@@ -383,6 +385,30 @@ fn a_reloaded_window_is_found_again() {
                 .call_function(mark, &[serde_json::Value::Null])
                 .unwrap(),
             serde_json::Value::Null
+        );
+    }
+}
+
+#[test]
+fn the_probe_library_is_installed_once_per_window() {
+    for layout in LAYOUTS {
+        let w = open(&[Window::new(layout, "kept").history(1)]);
+        let mut panel = w.panel(0);
+        let mark = "function (v) { const a = globalThis.__angrav; if (v) a.mark = v; return a.mark || null; }";
+        assert_eq!(panel.call_function(mark, &["kept".into()]).unwrap(), "kept");
+        // Later commands, in their own connections, find it there and keep it: a list
+        // during a prompt's delivery leaves that delivery's library as it was.
+        angrav_json(&["sessions", "list"], 0);
+        assert_eq!(
+            angrav_json(&["--session", w.id(0), "status"], 0)["state"],
+            "idle"
+        );
+        assert_eq!(
+            panel
+                .call_function(mark, &[serde_json::Value::Null])
+                .unwrap(),
+            "kept",
+            "{layout:?}"
         );
     }
 }

@@ -217,6 +217,104 @@ fn approve_and_deny_answer_the_waiting_step_once() {
     assert_eq!(ls.interactions().len(), 3);
 }
 
+/// The id of the approval `status --conversation` shows for `query`.
+fn approval_id(ls: &SimLs, query: &str) -> String {
+    let status = ls_json(
+        ls,
+        "status --conversation",
+        &["status", "--conversation", query],
+        0,
+    );
+    status["approval"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no approval in {status}"))
+        .to_string()
+}
+
+#[test]
+fn an_approval_named_by_id_is_answered_only_while_it_waits() {
+    let ls = two_waiting();
+    let beta = "bbbb2222-0000-4000-8000-000000000002";
+    let beta_id = approval_id(&ls, "beta");
+    let delta_id = approval_id(&ls, "delta");
+    assert_ne!(beta_id, delta_id);
+
+    // Another conversation's approval: nothing sent, and what waits here is named.
+    let o = ls_angrav(
+        &ls,
+        &[
+            "--json",
+            "approve",
+            "--conversation",
+            "beta",
+            "--approval",
+            &delta_id,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let error: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(error["error"]["code"], "approval_changed", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("approval {delta_id} no longer shows"))
+            && message.contains(&format!(
+                "showing now: {beta_id} command: cargo test --all (Run, Reject)"
+            )),
+        "{message}"
+    );
+    assert!(ls.interactions().is_empty());
+
+    // Its own: answered once, at its step.
+    let done = ls_json(
+        &ls,
+        "approve --conversation",
+        &["approve", "--conversation", "beta", "--approval", &beta_id],
+        0,
+    );
+    assert_eq!(done["approval"]["id"], beta_id.as_str());
+    assert_eq!(done["pressed"], "Run");
+    let sent = interactions(&ls, beta);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["interaction"]["stepIndex"], 3);
+    assert_eq!(sent[0]["interaction"]["runCommand"]["confirm"], true);
+
+    // Answered: the same id again is stale, for deny too.
+    let o = ls_angrav(
+        &ls,
+        &["deny", "--conversation", "beta", "--approval", &beta_id],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "approval {beta_id} no longer shows; nothing pressed; showing now: none"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ls.interactions().len(), 1);
+
+    // A choice by a word of its label, on the 2.x gate.
+    let epsilon_id = approval_id(&ls, "epsilon");
+    let done = ls_json(
+        &ls,
+        "approve --conversation",
+        &[
+            "approve",
+            "once",
+            "--conversation",
+            "epsilon",
+            "--approval",
+            &epsilon_id,
+        ],
+        0,
+    );
+    assert_eq!(done["pressed"], "Allow Once");
+    let o = ls_angrav(&ls, &["approve", "always", "--conversation", "delta"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no choice 'always'"), "{}", stderr(&o));
+    assert_eq!(ls.interactions().len(), 2);
+}
+
 #[test]
 fn quota_is_printed_per_model() {
     let ls = two_waiting();

@@ -305,7 +305,7 @@ fn monitors_follow_a_reload_and_report_new_windows() {
             .recv_deadline(deadline())
             .expect("the new window in time")
         {
-            Update::Appeared { target_id, .. } if target_id == new.id(0) => break,
+            Update::Appeared { window, .. } if window.target_id == new.id(0) => break,
             _ => continue,
         }
     }

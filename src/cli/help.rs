@@ -367,7 +367,7 @@ const SESSION_APPROVE: Flag = Flag {
 const APPROVAL_ID: Flag = Flag {
     name: "--approval",
     shown: "--approval ID",
-    text: "the approval to answer, by the id status shows: pressed only if it still shows (checked and pressed in one page call), else nothing is pressed (exit 1, approval_changed)",
+    text: "the approval to answer, by the id status shows: pressed only if it still shows (checked and pressed in one page call; with --conversation, the step whose approval has this id, if it waits when read just before sending), else nothing is pressed (exit 1, approval_changed)",
     preset: Preset::Said("the only approval showing; refused when several show"),
 };
 const WAIT_TURN: Flag = Flag {

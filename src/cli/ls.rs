@@ -11,7 +11,7 @@ use super::{Args, Command, usage};
 use crate::ls::conversation::Reading;
 use crate::ls::model::{Answer, Quota};
 use crate::ls::{Ls, LsError};
-use crate::panel::{Deadline, Role, State};
+use crate::panel::{Deadline, Press, Role, State};
 use crate::registry::Listed;
 use crate::{Error, exit};
 
@@ -177,14 +177,10 @@ pub(super) fn conversation(a: &Args, query: &str) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Approve(choice) => {
-            if let Some(c) = choice {
-                return Err(usage(format!(
-                    "a conversation's approval is answered by step: approve takes no CHOICE ('{c}') with --conversation"
-                )));
-            }
-            answered(a, &ls, &id, &short, Answer::Allow, deadline)
+            let press = choice.as_deref().map_or(Press::Allow, Press::Named);
+            answered(a, &ls, &id, &short, press, deadline)
         }
-        Command::Deny => answered(a, &ls, &id, &short, Answer::Deny, deadline),
+        Command::Deny => answered(a, &ls, &id, &short, Press::Deny, deadline),
         Command::Cancel => {
             let state = ls.cancel(&id, deadline)?;
             let (r, _) = ls.read(&id, deadline)?;
@@ -298,7 +294,7 @@ fn answered(
     ls: &Ls,
     id: &str,
     short: &str,
-    answer: Answer,
+    press: Press,
     deadline: Deadline,
 ) -> Result<u8, Error> {
     // A window that shows this conversation shows its approval too, and its panel
@@ -316,7 +312,7 @@ fn answered(
         )?;
         return super::approve::one(&mut panel, &session, deadline, a);
     }
-    let done = ls.answer(id, answer, deadline)?;
+    let done = ls.answer(id, a.approval.as_deref(), press, deadline)?;
     let (r, _) = ls.read(id, deadline)?;
     let session = session_object(&r, short, ls);
     let line = format!(
@@ -846,7 +842,7 @@ fn decide(
         error: None,
     };
     let gate = r.gate.as_ref().expect("a waiting step has its gate");
-    let answer = match (&action, window) {
+    let press = match (&action, window) {
         (Action::Ask, _) => return d,
         (_, Some(w)) => {
             d.error = Some(format!(
@@ -854,25 +850,24 @@ fn decide(
             ));
             return d;
         }
-        (Action::Deny, None) => Answer::Deny,
-        (Action::Approve(None), None) => Answer::Allow,
-        (Action::Approve(Some(c)), None) => {
-            let label = gate.label(Answer::Allow).to_lowercase();
-            let c = c.to_lowercase().replace('-', " ");
-            if label == c || label.split(' ').any(|w| w == c) {
-                Answer::Allow
-            } else {
+        (Action::Deny, None) => Press::Deny,
+        (Action::Approve(None), None) => Press::Allow,
+        (Action::Approve(Some(c)), None) => match gate.answer_for(Press::Named(c)) {
+            Ok(Answer::Allow) => Press::Allow,
+            _ => {
                 d.error = Some(format!(
                     "the language server answers '{}' (once) only, not '{c}': left to a person",
                     gate.label(Answer::Allow)
                 ));
                 return d;
             }
-        }
+        },
     };
+    // Only the approval decided on: one that changed meanwhile is left alone.
     match ls.answer(
         &r.conversation.id,
-        answer,
+        Some(&approval.id),
+        press,
         Deadline::within(std::time::Duration::from_secs(10)),
     ) {
         Ok(done) if done.step_index == index => d.choice = Some(done.pressed),

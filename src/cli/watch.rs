@@ -13,7 +13,7 @@ use super::{Args, registry};
 use crate::event::Event;
 use crate::journal::{self, Journal};
 use crate::monitor::Update;
-use crate::panel::{State, WindowRef};
+use crate::panel::State;
 use crate::policy::Autopilot;
 use crate::sessions::Session;
 use crate::show::{self, Block};
@@ -390,25 +390,13 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             );
             p.table(order, watched);
         }
-        Update::Appeared {
-            endpoint,
-            target_id,
-            title,
-            url,
-            ws_url,
-        } => {
+        Update::Appeared { window, title, url } => {
             // With --session or --group, only the sessions chosen are followed.
+            let target_id = window.target_id.clone();
             if watched.contains_key(&target_id) || !a.sessions.is_empty() || !a.groups.is_empty() {
                 return None;
             }
-            let all: Vec<String> = watched.keys().cloned().chain([target_id.clone()]).collect();
-            let session = Session::new(
-                WindowRef::new(endpoint.clone(), target_id.clone(), ws_url),
-                title,
-                url,
-                &all,
-                registry.profile(),
-            );
+            let session = Session::appeared(window, title, url, watched.keys(), registry.profile());
             monitors.spawn(&session, None);
             order.push(target_id.clone());
             watched.insert(target_id, new_watched(session, false, a));

@@ -1,10 +1,12 @@
 // angrav's probe library. It is installed once into an isolated world of the frame
 // that holds the agent panel (or of the window's main frame, to find it), so page
 // scripts cannot see or disturb it. Everything the caller passes arrives as JSON
-// arguments: `profile` is the selector profile, `op` and `args` name the operation.
+// arguments: `profile` is the selector profile, `op` and `args` name the operation,
+// `key` names this build's library with this profile (a world that holds it under the
+// same key is not given it again).
 // Nothing here keeps running after a call returns, except a `watch` awaiting a change,
 // which ends at its own timeout.
-function install(profile, lean) {
+function install(profile, lean, key) {
   'use strict';
   const P = profile;
   const doc = document;
@@ -973,7 +975,11 @@ function install(profile, lean) {
       return { clicked: true, marker };
     },
   };
+  // The first probe of a panel found: `lean` (a list) reads the state, not the title,
+  // mode and model. Later ones in this world, of the same build and profile (`key`),
+  // ask it here without installing the library again.
+  ops.first = (lean) => probe(lean ? { cache: new WeakMap(), lean: true } : undefined);
+  ops.key = key;
   globalThis.__angrav = ops;
-  // `lean` (a list): the first probe reads the state, not the title, mode and model.
-  return probe(lean ? { cache: new WeakMap(), lean: true } : undefined);
+  return ops.first(lean);
 }

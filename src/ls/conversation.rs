@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::model::{Answer, Conversation, Gate, Quota, Step};
+use super::model::{Conversation, Gate, Quota, Step};
 use super::{Ls, LsError};
 use crate::Error;
-use crate::panel::{Approval, Deadline, Message, State};
+use crate::panel::{Approval, Deadline, Message, Press, State};
 
 /// How often a conversation is read again while angrav waits for a change (the LS
 /// offers a stream, but not on every build: polling works on all).
@@ -185,22 +185,53 @@ impl Ls {
         Ok(steps.iter().filter_map(Step::message).collect())
     }
 
-    /// Answers the one step that waits, and returns once the LS shows that step
-    /// no longer waiting. Nothing is sent when no step, or more than one, waits.
-    pub fn answer(&self, id: &str, answer: Answer, deadline: Deadline) -> Result<Answered, Error> {
-        let (reading, _) = self.read(id, deadline)?;
-        let (Some(gate), Some(index)) = (reading.gate.clone(), reading.step_index) else {
-            let why = match reading.waiting {
-                0 => format!(
+    /// Answers the step whose approval has the id `approval`, if one still waits
+    /// (else nothing is sent: `approval_changed`, naming what waits), or without an
+    /// id the one step that waits; and returns once the LS shows that step no
+    /// longer waiting. Nothing is sent when no step, or more than one, waits.
+    pub fn answer(
+        &self,
+        id: &str,
+        approval: Option<&str>,
+        press: Press,
+        deadline: Deadline,
+    ) -> Result<Answered, Error> {
+        let (reading, steps) = self.read(id, deadline)?;
+        let waiting: Vec<(u64, &Gate)> = steps
+            .iter()
+            .filter_map(|s| Some((s.index, s.waiting_gate()?)))
+            .collect();
+        let showing: Vec<Approval> = waiting.iter().map(|(_, g)| g.approval()).collect();
+        let (index, gate) = match (approval, waiting.as_slice()) {
+            (Some(want), _) => waiting
+                .iter()
+                .find(|(_, g)| g.approval().id == want)
+                .copied()
+                .ok_or_else(|| {
+                    crate::approve::changed(
+                        &format!("approval {want} no longer shows; nothing pressed"),
+                        &showing,
+                    )
+                })?,
+            (None, [one]) => *one,
+            (None, []) => {
+                return Err(Error::Failed(format!(
                     "nothing answered: conversation {id} is {}, not awaiting approval",
                     reading
                         .state
                         .map_or("in a state the LS does not say", State::name)
-                ),
-                n => format!("nothing answered: {n} steps of conversation {id} wait at once"),
-            };
-            return Err(Error::Failed(why));
+                )));
+            }
+            (None, several) => {
+                return Err(Error::Failed(format!(
+                    "nothing answered: {} steps of conversation {id} wait at once: name one with --approval ID ({})",
+                    several.len(),
+                    crate::approve::listed(&showing)
+                )));
+            }
         };
+        let gate = gate.clone();
+        let answer = gate.answer_for(press).map_err(Error::Failed)?;
         let mut interaction = gate.interaction(answer);
         interaction["stepIndex"] = json!(index);
         if let Some(t) = &reading.conversation.trajectory_id {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::panel::{Approval, ApprovalKind, Message, Place, Role, State};
+use crate::panel::{Approval, ApprovalKind, Message, Place, Press, Role, State};
 
 /// A field by its camelCase name, or its snake_case one.
 fn field<'v>(v: &'v Value, camel: &str) -> Option<&'v Value> {
@@ -341,6 +341,33 @@ impl Gate {
             (Gate::FilePermission { .. } | Gate::Permission { .. }, Answer::Allow) => "Allow Once",
             (Gate::FilePermission { .. } | Gate::Permission { .. }, Answer::Deny) => "Deny",
             (Gate::CodeAction, Answer::Allow) => "Accept",
+        }
+    }
+
+    /// The answer `press` stands for: a named choice is one of the two this gate
+    /// offers, in any case, or a word of one (`once`); `Err`: what it offers.
+    pub fn answer_for(&self, press: Press) -> Result<Answer, String> {
+        let offered = || {
+            format!(
+                "the language server offers '{}' (once) and '{}' only",
+                self.label(Answer::Allow),
+                self.label(Answer::Deny)
+            )
+        };
+        match press {
+            Press::Allow => Ok(Answer::Allow),
+            Press::Deny => Ok(Answer::Deny),
+            Press::Look => Err(offered()),
+            Press::Named(choice) => {
+                let c = choice.trim().to_lowercase().replace('-', " ");
+                [Answer::Allow, Answer::Deny]
+                    .into_iter()
+                    .find(|&a| {
+                        let label = self.label(a).to_lowercase();
+                        label == c || label.split(' ').any(|w| w == c)
+                    })
+                    .ok_or_else(|| format!("no choice '{choice}': {}", offered()))
+            }
         }
     }
 

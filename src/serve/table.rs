@@ -19,7 +19,7 @@ use crate::client::mark_host;
 use crate::event::Event;
 use crate::hooks::Hooks;
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Approval, Layout, Snapshot, State, WindowRef};
+use crate::panel::{Approval, Layout, Snapshot, State};
 use crate::registry::Listed;
 use crate::results::SessionStatus;
 use crate::sessions::Session;
@@ -511,29 +511,12 @@ impl Hub {
                     SystemTime::now(),
                 );
             }
-            Update::Appeared {
-                endpoint,
-                target_id,
-                title,
-                url,
-                ws_url,
-            } => {
-                if table.rows.iter().any(|r| r.session.target_id == target_id) {
+            Update::Appeared { window, title, url } => {
+                if table.index_of(&window.target_id).is_some() {
                     return;
                 }
-                let mut all: Vec<String> = table
-                    .rows
-                    .iter()
-                    .map(|r| r.session.target_id.clone())
-                    .collect();
-                all.push(target_id.clone());
-                let session = Session::new(
-                    WindowRef::new(endpoint, target_id, ws_url),
-                    title,
-                    url,
-                    &all,
-                    &shared.profile,
-                );
+                let known = table.rows.iter().map(|r| &r.session.target_id);
+                let session = Session::appeared(window, title, url, known, &shared.profile);
                 self.monitors.spawn(&session, None);
                 table.rows.push(Row {
                     session,
