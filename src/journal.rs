@@ -365,7 +365,11 @@ fn identity(kind: Kind, fields: &Value, at: SystemTime) -> Option<(String, Strin
         | Kind::NewSession
         | Kind::Retitled
         | Kind::SessionClosed
-        | Kind::Stalled => format!("session {}", field("target_id")?),
+        // A window by its target; a conversation of the language server by its id.
+        | Kind::Stalled => match field("target_id") {
+            Some(t) => format!("session {t}"),
+            None => format!("conversation {}", field("conversation_id")?),
+        },
         Kind::EndpointLost | Kind::EndpointBack => format!("endpoint {}", field("endpoint")?),
         Kind::Snapshot
         | Kind::PromptSent

@@ -551,10 +551,11 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     assert_eq!(ls.interactions().len(), 1);
 }
 
-#[test]
-fn a_conversation_is_watched_from_approval_to_idle() {
-    let ls = two_waiting();
-    let (child, lines, _errors) = common::spawn_angrav_at(
+/// Watches one conversation from its approval to idle, answered meanwhile; the
+/// language server with its stream or without. Returns angrav's stderr lines and
+/// the watch's lines.
+fn watched_from_approval_to_idle(ls: &SimLs, workspace: &str) -> (Vec<String>, Vec<Value>) {
+    let (mut child, lines, errors) = common::spawn_angrav_at(
         "127.0.0.1:1",
         &[
             "--ls",
@@ -565,7 +566,7 @@ fn a_conversation_is_watched_from_approval_to_idle() {
             "sessions",
             "watch",
             "--conversation",
-            "beta",
+            workspace,
             "--until-idle",
         ],
     );
@@ -583,23 +584,95 @@ fn a_conversation_is_watched_from_approval_to_idle() {
     assert_eq!(first["type"], "snapshot");
     assert_eq!(first["current"], "awaiting_approval");
     assert_eq!(first["step_index"], 3);
-    assert_eq!(first["session"]["workspace"], "beta");
+    assert_eq!(first["session"]["workspace"], workspace);
     // Answered meanwhile: the watch sees it leave the approval, then go idle.
     ls_json(
-        &ls,
+        ls,
         "approve --conversation",
-        &["approve", "--conversation", "beta"],
+        &["approve", "--conversation", workspace],
         0,
     );
-    let mut seen = vec![first["current"].clone()];
-    while seen.last() != Some(&json!("idle")) {
+    let mut seen = vec![first];
+    while seen.last().unwrap()["current"] != "idle" {
         let e = next();
         assert_eq!(e["type"], "state_change", "{e}");
-        assert_eq!(e["previous"], *seen.last().unwrap(), "{e}");
-        seen.push(e["current"].clone());
+        assert_eq!(e["previous"], seen.last().unwrap()["current"], "{e}");
+        seen.push(e);
     }
-    assert_eq!(seen.first(), Some(&json!("awaiting_approval")));
-    drop(child);
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+    (errors.iter().collect(), seen)
+}
+
+/// The journal's entries of conversation `id`, as `angrav log --json` gives them.
+fn journaled(id: &str) -> Vec<Value> {
+    let o = angrav_bin().args(["log", "--json"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["session"]["conversation_id"] == id || e["conversation_id"] == id)
+        .collect()
+}
+
+#[test]
+fn a_conversation_is_watched_from_its_stream_and_journaled() {
+    const ID: &str = "57e4aaaa-0000-4000-8000-00000000000e";
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new(ID, "streamed")
+                .history(1)
+                .waiting(Gate::Command("make lint".into())),
+        ],
+    )
+    .unwrap();
+    let (errors, seen) = watched_from_approval_to_idle(&ls, "streamed");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("following the language server's StreamAgentStateUpdates stream")),
+        "{errors:?}"
+    );
+    let streams = ls.streams();
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(streams[0]["method"], "StreamAgentStateUpdates");
+    assert_eq!(streams[0]["body"]["conversationId"], ID);
+    assert!(streams[0]["body"]["subscriberId"].is_string());
+
+    // Each line is in the journal, with the seq it was printed with.
+    let journal = journaled(ID);
+    let kinds: Vec<&str> = journal
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), seen.len(), "{journal:?}");
+    for (entry, line) in journal.iter().zip(&seen) {
+        assert_eq!(entry["seq"], line["seq"], "{entry} {line}");
+        assert_eq!(entry["type"], line["type"]);
+        assert_eq!(entry["current"], line["current"]);
+    }
+}
+
+#[test]
+fn without_a_stream_a_conversation_is_watched_by_reading_it() {
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new("90110000-0000-4000-8000-00000000000f", "polled")
+                .waiting(Gate::Command("make check".into())),
+        ],
+    )
+    .unwrap();
+    ls.set_streams(false);
+    let (errors, seen) = watched_from_approval_to_idle(&ls, "polled");
+    assert!(
+        errors.iter().any(|l| l.contains(
+            "no stream from the language server (it has no StreamAgentStateUpdates): reading it every 500 ms"
+        )),
+        "{errors:?}"
+    );
+    assert!(ls.streams().is_empty());
+    assert_eq!(seen.first().unwrap()["current"], "awaiting_approval");
 }
 
 #[test]
@@ -718,4 +791,51 @@ fn a_policy_answers_each_waiting_step_once_through_the_ls() {
     assert_eq!(delta[0]["interaction"]["filePermission"]["allow"], false);
     let epsilon = sent("eeee5555-0000-4000-8000-000000000005");
     assert_eq!(epsilon[0]["interaction"]["permission"]["allow"], false);
+}
+
+/// The quota rows of serve's dashboard once `want` models show, and the note.
+fn dashboard_quota(page: &mut cdp::Connection, want: usize, left_of_first: &str) -> Value {
+    let expression = format!(
+        "(function (want, first) {{ return new Promise((resolve) => {{
+          const rows = () => Array.from(document.querySelectorAll('#models li'));
+          const ready = () => !document.getElementById('quota').hidden && rows().length === want &&
+            rows()[0].querySelector('.left').textContent === first;
+          const done = () => resolve({{ note: document.getElementById('quota-note').textContent,
+            models: rows().map((r) => ({{ model: r.dataset.model, reset: r.dataset.reset,
+              left: r.querySelector('.left').textContent, exhausted: r.classList.contains('exhausted') }})) }});
+          if (ready()) return done();
+          const obs = new MutationObserver(() => {{ if (ready()) {{ obs.disconnect(); done(); }} }});
+          obs.observe(document.body, {{ subtree: true, childList: true, characterData: true, attributes: true }});
+        }}); }})({want}, {})",
+        json!(left_of_first)
+    );
+    common::serve::evaluate(page, &expression)
+}
+
+#[test]
+fn the_dashboard_shows_each_models_quota_and_reads_it_again() {
+    let ls = two_waiting();
+    let url = ls.url();
+    let serve = common::serve::start("ls-quota", &["--ls", &url, "--ls-token", TOKEN], &[]);
+    let api = serve.connect().call("quota", json!({}));
+    assert_eq!(api["ls"]["url"], url.as_str(), "{api}");
+    assert_eq!(api["ls"]["found_by"], "given");
+    assert_eq!(api["models"][0]["remaining"], 0.6);
+    assert_eq!(api["models"][1]["exhausted"], true);
+
+    let (_tab, mut page) = common::serve::dashboard(&serve);
+    let shown = dashboard_quota(&mut page, 2, "60 % left");
+    assert_eq!(shown["models"][0]["model"], "Gemini 3 Pro", "{shown}");
+    assert_eq!(shown["models"][0]["reset"], api["models"][0]["reset"]);
+    assert_eq!(shown["models"][0]["exhausted"], false);
+    assert_eq!(shown["models"][1]["model"], "Claude Sonnet 4.5");
+    assert_eq!(shown["models"][1]["left"], "0 % left (exhausted)");
+    assert_eq!(shown["models"][1]["exhausted"], true);
+    assert!(shown["note"].as_str().unwrap().contains(&url), "{shown}");
+
+    // Read again on asking: the fraction the language server says now.
+    ls.set_quota("Gemini 3 Pro", None);
+    common::serve::evaluate(&mut page, "document.getElementById('quota-read').click()");
+    let shown = dashboard_quota(&mut page, 2, "unknown");
+    assert_eq!(shown["models"][0]["model"], "Gemini 3 Pro", "{shown}");
 }

@@ -419,7 +419,7 @@ const CONVERSATION: Flag = Flag {
 const CONVERSATION_WATCH: Flag = Flag {
     name: "--conversation",
     shown: "--conversation ID|all",
-    text: "follow a conversation of the language server (or all of them) instead of the windows: read every 500 ms, a snapshot line each, then state_change, new_session, session_closed (not recorded in the journal)",
+    text: "follow a conversation of the language server (or all of them) instead of the windows: read at each update of its stream (and every 5 s), or every 500 ms when it has none; a snapshot line each, then state_change, new_session, session_closed, recorded in the journal",
     preset: Preset::None,
 };
 const MODEL: Flag = Flag {

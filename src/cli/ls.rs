@@ -44,24 +44,7 @@ fn one(a: &Args, deadline: Deadline) -> Result<Ls, Error> {
         return Ok(ls);
     }
     let registry = super::registry(a)?;
-    let found = crate::ls::find::for_windows(registry.sessions(), deadline);
-    let mut first = None;
-    let mut why = Vec::new();
-    for (session, f) in found {
-        match f {
-            Ok(w) if first.is_none() => first = Some(w.ls),
-            Ok(_) => {}
-            Err(e) => why.push(format!("{}: {e}", session.id)),
-        }
-    }
-    first.ok_or_else(|| {
-        LsError::NoneFound(if why.is_empty() {
-            "no window to look in".into()
-        } else {
-            why.join("; ")
-        })
-        .into()
-    })
+    Ok(crate::ls::find::first(registry.sessions(), deadline)?)
 }
 
 /// `angrav quota`: each model's remaining fraction and when it refills.
@@ -599,14 +582,52 @@ pub(super) fn print_rows(
     }
 }
 
-/// How often `sessions watch --conversation` reads the language server (its stream
-/// is not on every build; polling works on all).
+/// How often `sessions watch --conversation` reads the language server when it has
+/// no stream (not every build has one; polling works on all).
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How often it reads the language server as well while a stream wakes it: a change
+/// a build's stream does not tell of is still seen.
+const STREAMED_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The stream that tells of a change: `StreamAgentStateUpdates` for one
+/// conversation, `StreamCascadeReactiveUpdates` for all; `None` (said on stderr)
+/// when the language server has none.
+fn updates(ls: &Ls, wanted: Option<&str>) -> Option<crossbeam_channel::Receiver<Value>> {
+    let (method, body) = match wanted {
+        Some(id) => (
+            "StreamAgentStateUpdates",
+            json!({"conversationId": id, "subscriberId": format!("angrav-{}", std::process::id())}),
+        ),
+        None => ("StreamCascadeReactiveUpdates", json!({})),
+    };
+    match ls.stream(method, &body, Deadline::within(WATCH_EVERY * 4)) {
+        Ok(rx) => {
+            output::message(&format!(
+                "following the language server's {method} stream (and reading it every {} s)",
+                STREAMED_EVERY.as_secs()
+            ));
+            Some(rx)
+        }
+        Err(e) => {
+            let why = match e {
+                Error::Ls(LsError::Unsupported { .. }) => format!("it has no {method}"),
+                e => e.to_string(),
+            };
+            output::message(&format!(
+                "no stream from the language server ({why}): reading it every {} ms",
+                WATCH_EVERY.as_millis()
+            ));
+            None
+        }
+    }
+}
+
 /// `sessions watch --conversation ID|all`: a snapshot line per conversation, then a
-/// line per change (`state_change`, `new_session`, `session_closed`), read every
-/// [`WATCH_EVERY`]. Ends as the window watch does: `--count`, `--until-idle`,
-/// `--timeout` (124), ^C (130).
+/// line per change (`state_change`, `new_session`, `session_closed`), each recorded
+/// in the journal as a window's are; read at each update of the language server's
+/// stream, else every [`WATCH_EVERY`]. Ends as the window watch does: `--count`,
+/// `--until-idle`, `--timeout` (124), ^C (130).
 pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
     use crossbeam_channel::{after, never, select, tick};
     let every_call = Deadline::within(a.wait.timeout);
@@ -637,7 +658,13 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
     };
     let mut decided: Vec<(String, u64)> = Vec::new();
     let interrupt = crate::signals::signals();
-    let poll = tick(WATCH_EVERY);
+    let journal = super::memory::journal(a);
+    let mut stream = updates(&ls, wanted.as_deref());
+    let mut poll = tick(if stream.is_some() {
+        STREAMED_EVERY
+    } else {
+        WATCH_EVERY
+    });
     let mut known: Vec<Reading> = Vec::new();
     let (mut seq, mut events, mut first) = (0u64, 0u64, true);
     loop {
@@ -673,14 +700,15 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
             }
         }
         for (kind, r, previous) in lines {
-            seq += 1;
             events += u64::from(kind != "snapshot");
             let current = if kind == "session_closed" {
                 None
             } else {
                 r.state
             };
-            print_event(seq, kind, r, (previous, current), &ids, &ls, a.json);
+            let line = event(kind, r, (previous, current), &ids, &ls);
+            seq = recorded(journal.as_ref(), kind, &line).unwrap_or(seq + 1);
+            print_event(seq, line, r, a.json);
         }
         known = readings;
         for r in known.iter().filter(|_| policy.is_some()) {
@@ -692,15 +720,16 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
                 continue;
             }
             decided.push(key);
-            seq += 1;
             events += 1;
             let policy = policy.as_ref().expect("a policy");
             let window = shown
                 .iter()
                 .find(|(c, _)| *c == r.conversation.id)
                 .map(|(_, w)| w.as_str());
-            let line = decide(policy, &ls, r, approval, index, window);
-            print_decision(seq, r, &line, &ids, &ls, a.json);
+            let d = decide(policy, &ls, r, approval, index, window);
+            let line = decision(r, &d, &ids, &ls);
+            seq = recorded(journal.as_ref(), "approval_decided", &line).unwrap_or(seq + 1);
+            print_decision(seq, line, r, &d, a.json);
         }
         first = false;
         if a.count.is_some_and(|n| events >= n) {
@@ -709,7 +738,20 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
         if a.until_idle && known.iter().all(|r| r.state == Some(State::Idle)) {
             return Ok(exit::OK);
         }
+        let updated = stream.clone().unwrap_or_else(never);
         select! {
+            recv(updated) -> got => match got {
+                // Read once for a burst of updates.
+                Ok(_) => while updated.try_recv().is_ok() {},
+                Err(_) => {
+                    output::message(&format!(
+                        "the language server's stream ended: reading it every {} ms",
+                        WATCH_EVERY.as_millis()
+                    ));
+                    stream = None;
+                    poll = tick(WATCH_EVERY);
+                }
+            },
             recv(poll) -> _ => {}
             recv(timeout) -> _ => {
                 output::message(&format!(
@@ -723,27 +765,41 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
     }
 }
 
-fn print_event(
-    seq: u64,
+/// A watch line of a conversation, as `--json` prints it (without its seq).
+fn event(
     kind: &str,
     r: &Reading,
     (previous, current): (Option<State>, Option<State>),
     ids: &[String],
     ls: &Ls,
-    json: bool,
-) {
+) -> Value {
     let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
     let short = crate::sessions::short_id(&r.conversation.id, ids);
-    if json {
-        return output::json(&json!({
-            "seq": seq, "type": kind, "session": session_object(r, &short, ls),
-            "previous": previous, "current": current, "timestamp": timestamp,
-            "steps": r.conversation.steps, "approval": r.approval, "step_index": r.step_index,
-        }));
+    json!({
+        "type": kind, "session": session_object(r, &short, ls),
+        "previous": previous, "current": current, "timestamp": timestamp,
+        "steps": r.conversation.steps, "approval": r.approval, "step_index": r.step_index,
+    })
+}
+
+/// Records a watch line in the journal, as a window's watch does: its seq there.
+fn recorded(journal: Option<&crate::journal::Journal>, kind: &str, line: &Value) -> Option<u64> {
+    let mut fields = line.clone();
+    if let Some(o) = fields.as_object_mut() {
+        o.remove("type");
     }
-    let name = |s: Option<State>| s.map_or("unknown", State::name);
+    journal?.record(crate::journal::Kind::parse(kind)?, fields)
+}
+
+fn print_event(seq: u64, mut line: Value, r: &Reading, json: bool) {
+    line["seq"] = json!(seq);
+    if json {
+        return output::json(&line);
+    }
+    let name = |s: &Value| s.as_str().unwrap_or("unknown").to_string();
+    let (kind, current) = (name(&line["type"]), &line["current"]);
     let what = match (&r.approval, r.step_index) {
-        (Some(a), Some(i)) if current.is_some() => format!(
+        (Some(a), Some(i)) if !current.is_null() => format!(
             " ({}{}, step {i})",
             a.kind.name(),
             a.command
@@ -752,14 +808,16 @@ fn print_event(
         ),
         _ => String::new(),
     };
-    let change = match kind {
-        "snapshot" => name(current).to_string(),
+    let change = match kind.as_str() {
+        "snapshot" => name(current),
         "session_closed" => "gone from the language server".to_string(),
-        _ => format!("{kind}: {} -> {}", name(previous), name(current)),
+        _ => format!("{kind}: {} -> {}", name(&line["previous"]), name(current)),
     };
+    let timestamp = line["timestamp"].as_str().unwrap_or_default();
     output::line(&format!(
-        "{}  {short}  {}  {change}{what}",
+        "{}  {}  {}  {change}{what}",
         &timestamp[11..19],
+        line["session"]["id"].as_str().unwrap_or_default(),
         r.workspace.as_deref().unwrap_or("-")
     ));
 }
@@ -877,20 +935,26 @@ fn decide(
     d
 }
 
-fn print_decision(seq: u64, r: &Reading, d: &Decided, ids: &[String], ls: &Ls, json: bool) {
+/// A policy's decision as a watch line (without its seq).
+fn decision(r: &Reading, d: &Decided, ids: &[String], ls: &Ls) -> Value {
     let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
     let short = crate::sessions::short_id(&r.conversation.id, ids);
     let approval = r.approval.as_ref().expect("decided on an approval");
+    let mut line = json!({
+        "type": "approval_decided", "session": session_object(r, &short, ls),
+        "rule": d.rule, "action": d.action, "approval": approval,
+        "command": approval.command, "choice": d.choice, "timestamp": timestamp,
+        "step_index": r.step_index,
+    });
+    if let Some(e) = &d.error {
+        line["error"] = json!(e);
+    }
+    line
+}
+
+fn print_decision(seq: u64, mut line: Value, r: &Reading, d: &Decided, json: bool) {
+    line["seq"] = json!(seq);
     if json {
-        let mut line = json!({
-            "seq": seq, "type": "approval_decided", "session": session_object(r, &short, ls),
-            "rule": d.rule, "action": d.action, "approval": approval,
-            "command": approval.command, "choice": d.choice, "timestamp": timestamp,
-            "step_index": r.step_index,
-        });
-        if let Some(e) = &d.error {
-            line["error"] = json!(e);
-        }
         return output::json(&line);
     }
     let rule = d.rule.map_or("no rule".into(), |i| format!("rule {i}"));
@@ -899,9 +963,11 @@ fn print_decision(seq: u64, r: &Reading, d: &Decided, ids: &[String], ls: &Ls, j
         (None, Some(e)) => format!("not pressed: {e}"),
         (None, None) => "left to a person".into(),
     };
+    let timestamp = line["timestamp"].as_str().unwrap_or_default();
     output::line(&format!(
-        "{}  {short}  {}  approval_decided: {} ({rule}) on step {}: {outcome}",
+        "{}  {}  {}  approval_decided: {} ({rule}) on step {}: {outcome}",
         &timestamp[11..19],
+        line["session"]["id"].as_str().unwrap_or_default(),
         r.workspace.as_deref().unwrap_or("-"),
         d.action,
         r.step_index.unwrap_or_default()

@@ -36,6 +36,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             state,
             names: memory::names(a)?,
             upstreams,
+            ls: super::ls::given(a)?,
         },
     )
 }

@@ -21,7 +21,7 @@ use cdp::methods::runtime::Evaluate;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Found, Ls, SERVICE, TOKEN_HEADER};
+use super::{Found, Ls, LsError, SERVICE, TOKEN_HEADER};
 use crate::panel::Deadline;
 use crate::sessions::Session;
 
@@ -91,6 +91,23 @@ pub fn for_windows(
             (session, result)
         })
         .collect()
+}
+
+/// The LS of the first window that has one, else why none was found (each window's
+/// reason).
+pub fn first(sessions: &[Session], deadline: Deadline) -> Result<Ls, LsError> {
+    let mut why = Vec::new();
+    for (session, f) in for_windows(sessions, deadline) {
+        match f {
+            Ok(w) => return Ok(w.ls),
+            Err(e) => why.push(format!("{}: {e}", session.id)),
+        }
+    }
+    Err(LsError::NoneFound(if why.is_empty() {
+        "no window to look in".into()
+    } else {
+        why.join("; ")
+    }))
 }
 
 /// What a window's page shows of its LS: `Ok(None)` when nothing.

@@ -207,23 +207,8 @@ impl Ls {
                 self.url
             ))
         };
-        let reply = agent
-            .post(&endpoint)
-            .header("Content-Type", "application/json")
-            .header("Connect-Protocol-Version", "1")
-            .header(TOKEN_HEADER, &self.token)
-            .send(body.to_string());
-        let mut reply = match reply {
-            Ok(r) => r,
-            Err(ureq::Error::Timeout(_)) => return Err(timeout()),
-            Err(e) => {
-                return Err(LsError::Unreachable {
-                    url: self.url.clone(),
-                    detail: e.to_string(),
-                }
-                .into());
-            }
-        };
+        let body = body.to_string().into_bytes();
+        let mut reply = self.post(&agent, method, "application/json", body, timeout)?;
         let status = reply.status().as_u16();
         let text = reply
             .body_mut()
@@ -236,6 +221,97 @@ impl Ls {
             Err(e) => return Err(self.garbage(method, e.to_string()).into()),
         };
         Ok(self.reply(method, status, &text)?)
+    }
+
+    /// POSTs `body` to `method` with the LS's headers; `timeout` is the error for an
+    /// LS that does not answer in time.
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        timeout: impl Fn() -> Error,
+    ) -> Result<ureq::http::Response<ureq::Body>, Error> {
+        let reply = agent
+            .post(&format!("{}{SERVICE}{method}", self.url))
+            .header("Content-Type", content_type)
+            .header("Connect-Protocol-Version", "1")
+            .header(TOKEN_HEADER, &self.token)
+            .send(body);
+        match reply {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Timeout(_)) => Err(timeout()),
+            Err(e) => Err(LsError::Unreachable {
+                url: self.url.clone(),
+                detail: e.to_string(),
+            }
+            .into()),
+        }
+    }
+
+    /// Opens a stream of the LS (Connect server streaming, JSON envelopes): each
+    /// message on the receiver as it comes; the receiver is disconnected when the
+    /// stream ends or breaks. The LS must answer by `opened`; after that the stream
+    /// has no deadline. An LS without the method is [`LsError::Unsupported`]; one
+    /// reached through a page (`https://`) is refused ([`LsError::NeedsPage`]): the
+    /// page's `fetch` gives no stream to angrav.
+    pub fn stream(
+        &self,
+        method: &str,
+        body: &Value,
+        opened: Deadline,
+    ) -> Result<crossbeam_channel::Receiver<Value>, Error> {
+        if self.url.starts_with("https://") {
+            return Err(LsError::NeedsPage(self.url.clone()).into());
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_recv_response(Some(opened.left().max(Duration::from_millis(1))))
+            .proxy(None)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let timeout = || {
+            opened.missed(format!(
+                "the language server at {} to open {method}",
+                self.url
+            ))
+        };
+        let content = "application/connect+json";
+        let reply = self.post(&agent, method, content, envelope(0, body), timeout)?;
+        let status = reply.status().as_u16();
+        if status != 200 {
+            let text = reply.into_body().read_to_string().unwrap_or_default();
+            self.reply(method, status, &text)?;
+            return Err(self.garbage(method, format!("HTTP {status}")).into());
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut reader = reply.into_body().into_reader();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut head = [0u8; 5];
+            while reader.read_exact(&mut head).is_ok() {
+                let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as u64;
+                if len > MAX_REPLY {
+                    return;
+                }
+                let mut message = vec![0u8; len as usize];
+                if reader.read_exact(&mut message).is_err() {
+                    return;
+                }
+                // Flag 2: the end of the stream (its trailers, maybe an error).
+                if head[0] & 2 != 0 {
+                    return;
+                }
+                let Ok(v) = serde_json::from_slice::<Value>(&message) else {
+                    return;
+                };
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// A reply's status and body as the method's JSON, or the error they say.
@@ -296,6 +372,16 @@ impl Ls {
             detail,
         }
     }
+}
+
+/// A Connect streaming envelope: flags (2: the end of the stream), the length
+/// (big-endian), the JSON.
+pub fn envelope(flags: u8, body: &Value) -> Vec<u8> {
+    let json = body.to_string().into_bytes();
+    let mut out = vec![flags];
+    out.extend((json.len() as u32).to_be_bytes());
+    out.extend(json);
+    out
 }
 
 /// Calls the LS from inside a window's page (`fetch`, as the panel does): the

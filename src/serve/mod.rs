@@ -59,6 +59,9 @@ pub struct Options {
     pub names: Option<Names>,
     /// The serves this one follows as a hub (`--upstream`).
     pub upstreams: Vec<Upstream>,
+    /// The language server named (`--ls`); else the first window's is looked for
+    /// when the quota is first asked for.
+    pub ls: Option<crate::ls::Ls>,
 }
 
 /// `--listen ADDR` as given (`:PORT` is loopback's; port 0 picks a free one), refused
@@ -95,6 +98,8 @@ pub struct Shared {
     port: u16,
     table: Mutex<Table>,
     upstreams: Vec<Upstream>,
+    /// The language server the quota is read from, once named or found.
+    ls: Mutex<Option<crate::ls::Ls>>,
     clients: Mutex<HashMap<u64, Arc<Outbox>>>,
     next_client: AtomicU64,
     /// Where serve's own prompts are kept (none: `--no-state`).
@@ -183,6 +188,7 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
         token,
         port: local.port(),
         upstreams: opts.upstreams,
+        ls: Mutex::new(opts.ls),
         clients: Mutex::default(),
         next_client: AtomicU64::new(1),
         journal: opts.state.clone().map(Journal::open),

@@ -4,10 +4,12 @@
 //! recorded, so tests can check what angrav asked of it.
 //!
 //! Time moves lazily: a turn's next step is due at a time, and every request first
-//! applies what has come due. No thread runs between requests.
+//! applies what has come due. No thread runs between requests, but for a stream's:
+//! it applies what comes due as it comes, and sends an update for every change.
 
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -217,8 +219,15 @@ struct World {
     models: Vec<Model>,
     interactions: Vec<Value>,
     messages: Vec<Value>,
+    /// Every stream request's body (with a right token).
+    streams: Vec<Value>,
+    /// Whether the stream methods exist (an older build has none).
+    has_streams: bool,
     mode: Mode,
 }
+
+/// The stream methods: one conversation's updates, and every conversation's.
+const STREAMS: [&str; 2] = ["StreamAgentStateUpdates", "StreamCascadeReactiveUpdates"];
 
 /// The simulated language server, serving on a background thread for the life of
 /// the process.
@@ -227,6 +236,8 @@ pub struct SimLs {
     port: u16,
     token: String,
     world: Arc<Mutex<World>>,
+    /// Told of every request answered (and every control used): streams wake on it.
+    changed: Arc<Condvar>,
 }
 
 impl SimLs {
@@ -294,12 +305,15 @@ impl SimLs {
             ],
             interactions: Vec::new(),
             messages: Vec::new(),
+            streams: Vec::new(),
+            has_streams: true,
             mode: Mode::Normal,
         };
         let ls = SimLs {
             port,
             token: token.to_string(),
             world: Arc::new(Mutex::new(world)),
+            changed: Arc::new(Condvar::new()),
         };
         let server = ls.clone();
         std::thread::spawn(move || {
@@ -347,6 +361,17 @@ impl SimLs {
         self.world().mode = mode;
     }
 
+    /// Whether the stream methods exist (`false`: they answer `unimplemented`, as
+    /// on a build without them).
+    pub fn set_streams(&self, on: bool) {
+        self.world().has_streams = on;
+    }
+
+    /// Every stream request's body received (with a right token).
+    pub fn streams(&self) -> Vec<Value> {
+        self.world().streams.clone()
+    }
+
     /// Sets a model's remaining fraction (`None`: left out).
     pub fn set_quota(&self, label: &str, remaining: Option<f64>) {
         for m in &mut self.world().models {
@@ -354,6 +379,7 @@ impl SimLs {
                 m.remaining = remaining;
             }
         }
+        self.changed.notify_all();
     }
 
     /// Every `HandleCascadeUserInteraction` body received (with a right token).
@@ -411,10 +437,102 @@ impl SimLs {
             }
             Mode::Normal => {}
         }
+        if let Some(method) = STREAMS
+            .iter()
+            .find(|m| request.path.ends_with(&format!("/{m}")))
+        {
+            return self.stream(stream, &request, &body, method);
+        }
         let (status, reply) = self.answer(&request, &body);
+        self.changed.notify_all();
         let mut headers = cors.to_vec();
         headers.push(("Content-Type", "application/json"));
         let _ = http::respond(&mut stream, status, &headers, reply.to_string().as_bytes());
+    }
+
+    /// A stream: checked as any request, then an update at once and one for every
+    /// change of the conversations it follows (`conversationId`, else all), each
+    /// applied as it comes due, until the client goes away.
+    fn stream(&self, mut stream: TcpStream, request: &Request, body: &[u8], method: &str) {
+        let refuse = |stream: &mut TcpStream, status: &str, code: &str| {
+            let body = json!({"code": code, "message": code}).to_string();
+            let _ = http::respond(
+                stream,
+                status,
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            );
+        };
+        if request.header(crate::ls::TOKEN_HEADER) != Some(self.token.as_str()) {
+            return refuse(&mut stream, "401 Unauthorized", "unauthenticated");
+        }
+        if !self.world().has_streams {
+            return refuse(&mut stream, "404 Not Found", "unimplemented");
+        }
+        // The request is one envelope too.
+        let message = body
+            .get(5..)
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        let Some(message) = message.filter(|_| {
+            request
+                .header("Content-Type")
+                .is_some_and(|t| t.starts_with("application/connect+json"))
+        }) else {
+            return refuse(&mut stream, "400 Bad Request", "invalid_argument");
+        };
+        let only = message["conversationId"].as_str().map(str::to_string);
+        self.world()
+            .streams
+            .push(json!({"method": method, "body": message}));
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/connect+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        let mut sent: Option<Value> = None;
+        let mut world = self.world();
+        loop {
+            let now = Instant::now();
+            for c in &mut world.conversations {
+                c.advance(now);
+            }
+            let followed: Vec<&Live> = world
+                .conversations
+                .iter()
+                .filter(|c| only.as_ref().is_none_or(|id| *id == c.seed.id))
+                .collect();
+            let summaries: Vec<Value> = followed.iter().map(|c| c.summary()).collect();
+            let due = followed
+                .iter()
+                .filter_map(|c| c.due.as_ref().map(|d| d.0))
+                .min();
+            if sent.as_ref() != Some(&json!(summaries)) {
+                let update = json!({"update": {"conversationId": only, "summaries": summaries}});
+                let frame = crate::ls::envelope(0, &update);
+                let chunk = [
+                    format!("{:x}\r\n", frame.len()).into_bytes(),
+                    frame,
+                    b"\r\n".to_vec(),
+                ]
+                .concat();
+                drop(world);
+                if stream
+                    .write_all(&chunk)
+                    .and_then(|_| stream.flush())
+                    .is_err()
+                {
+                    return;
+                }
+                sent = Some(json!(summaries));
+                world = self.world();
+                continue;
+            }
+            // A client gone is seen at the next write.
+            let wait = due.map_or(Duration::from_secs(5), |d| d.saturating_duration_since(now));
+            world = self
+                .changed
+                .wait_timeout(world, wait.max(Duration::from_millis(1)))
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        }
     }
 
     fn answer(&self, request: &Request, body: &[u8]) -> (&'static str, Value) {
