@@ -228,6 +228,8 @@ pub struct Dispatcher {
 enum Control {
     Stop,
     Abort,
+    /// A paused session (by target id) takes prompts.
+    Resume(String),
 }
 
 impl Dispatcher {
@@ -239,16 +241,19 @@ impl Dispatcher {
         prompts: Vec<Prompt>,
         opts: Options,
     ) -> Dispatcher {
-        Dispatcher::start_recorded(sessions, profile, prompts, opts, None)
+        Dispatcher::start_recorded(sessions, profile, prompts, opts, None, &[])
     }
 
-    /// As [`Dispatcher::start`], telling `recorder` of every submission before it.
+    /// As [`Dispatcher::start`], telling `recorder` of every submission before it;
+    /// the sessions of `paused` (target ids) take no prompt until
+    /// [`Dispatcher::resume`]d (a prompt pinned to one waits for it).
     pub fn start_recorded(
         sessions: &[Session],
         profile: &Profile,
         prompts: Vec<Prompt>,
         opts: Options,
         recorder: Option<Arc<dyn Recorder>>,
+        paused: &[String],
     ) -> Dispatcher {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (control, control_rx) = crossbeam_channel::unbounded();
@@ -280,6 +285,7 @@ impl Dispatcher {
                 load: 0,
                 ready: false,
                 held: false,
+                paused: paused.contains(&session.target_id),
                 gone: false,
                 thread: Some(thread),
             });
@@ -310,6 +316,11 @@ impl Dispatcher {
     /// Events as they happen; the channel ends after [`Event::Ended`].
     pub fn events(&self) -> &Receiver<Event> {
         &self.events
+    }
+
+    /// The paused session `target_id` takes prompts from now on.
+    pub fn resume(&self, target_id: &str) {
+        let _ = self.control.send(Control::Resume(target_id.to_string()));
     }
 
     /// Hands out no more prompts; the turns running go on to their end.
@@ -411,6 +422,8 @@ struct Seat {
     ready: bool,
     /// Set aside (reported) until it is idle again.
     held: bool,
+    /// Kept from prompts by whoever started the run, until it resumes it.
+    paused: bool,
     gone: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -449,6 +462,11 @@ impl Coordinator {
                     Ok(Control::Abort) => {
                         self.take_back();
                         self.group.close();
+                    }
+                    Ok(Control::Resume(target)) => {
+                        for w in self.workers.iter_mut().filter(|w| w.session.target_id == target) {
+                            w.paused = false;
+                        }
                     }
                     Err(_) => control = None,
                 },
@@ -634,7 +652,7 @@ impl Coordinator {
             let seat = (0..self.workers.len())
                 .filter(|&k| {
                     let w = &self.workers[k];
-                    w.ready && w.load < self.opts.per_session && self.eligible(k, job)
+                    w.ready && !w.paused && w.load < self.opts.per_session && self.eligible(k, job)
                 })
                 .min_by_key(|&k| self.workers[k].load);
             let Some(k) = seat else {

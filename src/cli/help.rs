@@ -425,7 +425,7 @@ const CONVERSATION_WATCH: Flag = Flag {
 const MODEL: Flag = Flag {
     name: "--model",
     shown: "--model M",
-    text: "skip the chats whose model (as their panel shows it) is M while the language server says M's quota is exhausted (until its reset time, checked at the start)",
+    text: "skip the chats whose model (as their panel shows it) is M while the language server says M's quota is exhausted: they take prompts once it is read again, just after its reset time, and no longer says so",
     preset: Preset::None,
 };
 
