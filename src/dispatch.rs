@@ -108,7 +108,8 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Delivered, and its turn ended: `state` says idle, awaiting approval, or error.
+    /// Delivered, and its turn ended: `state` says idle, awaiting approval, or error
+    /// (`reason`: its answer could not be read).
     Done,
     /// Delivered, but its turn showed no start within the start window, or its page no
     /// change for the stall time: `reason` says what was seen.
@@ -227,6 +228,8 @@ pub struct Dispatcher {
 enum Control {
     Stop,
     Abort,
+    /// A paused session (by target id) takes prompts.
+    Resume(String),
 }
 
 impl Dispatcher {
@@ -238,16 +241,19 @@ impl Dispatcher {
         prompts: Vec<Prompt>,
         opts: Options,
     ) -> Dispatcher {
-        Dispatcher::start_recorded(sessions, profile, prompts, opts, None)
+        Dispatcher::start_recorded(sessions, profile, prompts, opts, None, &[])
     }
 
-    /// As [`Dispatcher::start`], telling `recorder` of every submission before it.
+    /// As [`Dispatcher::start`], telling `recorder` of every submission before it;
+    /// the sessions of `paused` (target ids) take no prompt until
+    /// [`Dispatcher::resume`]d (a prompt pinned to one waits for it).
     pub fn start_recorded(
         sessions: &[Session],
         profile: &Profile,
         prompts: Vec<Prompt>,
         opts: Options,
         recorder: Option<Arc<dyn Recorder>>,
+        paused: &[String],
     ) -> Dispatcher {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (control, control_rx) = crossbeam_channel::unbounded();
@@ -279,6 +285,7 @@ impl Dispatcher {
                 load: 0,
                 ready: false,
                 held: false,
+                paused: paused.contains(&session.target_id),
                 gone: false,
                 thread: Some(thread),
             });
@@ -309,6 +316,11 @@ impl Dispatcher {
     /// Events as they happen; the channel ends after [`Event::Ended`].
     pub fn events(&self) -> &Receiver<Event> {
         &self.events
+    }
+
+    /// The paused session `target_id` takes prompts from now on.
+    pub fn resume(&self, target_id: &str) {
+        let _ = self.control.send(Control::Resume(target_id.to_string()));
     }
 
     /// Hands out no more prompts; the turns running go on to their end.
@@ -385,8 +397,9 @@ struct Attempt {
 }
 
 enum Outcome {
-    /// Delivered, and its turn ended (the snapshot says how).
-    Done,
+    /// Delivered, and its turn ended (the snapshot says how); with why its answer
+    /// was not read, when it could not be (the browser gone right after, say).
+    Done(Option<String>),
     /// Nothing reached the agent (refused, or proven not delivered): safe to send
     /// elsewhere.
     Undelivered(String),
@@ -409,6 +422,8 @@ struct Seat {
     ready: bool,
     /// Set aside (reported) until it is idle again.
     held: bool,
+    /// Kept from prompts by whoever started the run, until it resumes it.
+    paused: bool,
     gone: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -447,6 +462,11 @@ impl Coordinator {
                     Ok(Control::Abort) => {
                         self.take_back();
                         self.group.close();
+                    }
+                    Ok(Control::Resume(target)) => {
+                        for w in self.workers.iter_mut().filter(|w| w.session.target_id == target) {
+                            w.paused = false;
+                        }
                     }
                     Err(_) => control = None,
                 },
@@ -544,8 +564,8 @@ impl Coordinator {
         // sent again: its agent may have it.
         let retry = match &a.outcome {
             Outcome::Undelivered(_) => true,
-            Outcome::Done if state != Some(State::Error) => false,
-            Outcome::Done | Outcome::Stalled(_) => {
+            Outcome::Done(_) if state != Some(State::Error) => false,
+            Outcome::Done(_) | Outcome::Stalled(_) => {
                 job.failures += 1;
                 job.failures <= self.opts.retries
             }
@@ -563,7 +583,7 @@ impl Coordinator {
             return;
         }
         let (status, reason) = match a.outcome {
-            Outcome::Done => (Status::Done, None),
+            Outcome::Done(unread) => (Status::Done, unread),
             Outcome::Undelivered(r) => (Status::Failed, Some(r)),
             Outcome::Unconfirmed(r) => (Status::Unconfirmed, Some(r)),
             Outcome::Stalled(r) => (Status::Stalled, Some(r)),
@@ -632,7 +652,7 @@ impl Coordinator {
             let seat = (0..self.workers.len())
                 .filter(|&k| {
                     let w = &self.workers[k];
-                    w.ready && w.load < self.opts.per_session && self.eligible(k, job)
+                    w.ready && !w.paused && w.load < self.opts.per_session && self.eligible(k, job)
                 })
                 .min_by_key(|&k| self.workers[k].load);
             let Some(k) = seat else {
@@ -757,6 +777,7 @@ impl Worker {
             claim_within: self.opts.claim_within,
             start_within: self.opts.start_within,
             replace_draft: false,
+            abandoned: None,
         };
         // How far the delivery got: past the Enter, a failure never lets the prompt
         // go elsewhere.
@@ -813,14 +834,18 @@ impl Worker {
                 // Seen done now: reading the answer is part of the gap to the next prompt.
                 let seen = Instant::now();
                 let idle = end.state == State::Idle;
-                let answer = if self.opts.extract && baseline.answered(&end) {
+                let read = if self.opts.extract && baseline.answered(&end) {
                     last_answer(panel)
                 } else {
-                    None
+                    Ok(None)
+                };
+                let (answer, unread) = match read {
+                    Ok(answer) => (answer, None),
+                    Err(e) => (None, Some(format!("answer not read: {e}"))),
                 };
                 Attempt {
                     ended_at: seen,
-                    ..ended(Outcome::Done, Some(end), answer, idle)
+                    ..ended(Outcome::Done(unread), Some(end), answer, idle)
                 }
             }
             Ok(Waited::Stalled(end)) => {
@@ -859,13 +884,12 @@ impl Worker {
 }
 
 /// The newest agent message.
-fn last_answer(panel: &mut Panel) -> Option<Message> {
-    panel
-        .history()
-        .ok()?
+fn last_answer(panel: &mut Panel) -> Result<Option<Message>, Error> {
+    Ok(panel
+        .history()?
         .into_iter()
         .rev()
-        .find(|m| m.role == Role::Agent)
+        .find(|m| m.role == Role::Agent))
 }
 
 /// What a snapshot shows, for a reason.

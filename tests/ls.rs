@@ -676,7 +676,7 @@ fn without_a_stream_a_conversation_is_watched_by_reading_it() {
 }
 
 #[test]
-fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model() {
+fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model_until_its_reset() {
     let ls = SimLs::start(
         TOKEN,
         vec![Conversation::new(
@@ -726,6 +726,26 @@ fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model(
     );
     assert!(w.received(0).is_empty());
     assert_eq!(w.received(1), ["one prompt for whoever may"]);
+
+    // Its quota refills during the run: read again just after the reset time, the
+    // chat takes prompts again. A prompt pinned to it waits for that.
+    let reset = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+    ls.set_reset("Gemini 3 Pro", reset);
+    let pinned = format!(
+        "{}\n{}\n",
+        json!({"id": "p", "prompt": "for gemini when it may", "session": w.id(0)}),
+        json!({"id": "q", "prompt": "for anyone"})
+    );
+    let o = common::angrav_in(&args, &pinned);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let said = stderr(&o);
+    let skipped = said.find("its quota is exhausted until").expect(&said);
+    let back = said
+        .find("the quota of gemini 3 pro is back (100 %)")
+        .expect(&said);
+    assert!(skipped < back, "{said}");
+    assert_eq!(w.received(0), ["for gemini when it may"]);
+    assert_eq!(w.received(1), ["one prompt for whoever may", "for anyone"]);
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub(super) fn one(
         output::message(&said(&done));
         let started = Instant::now();
         let waited = wait_end(panel, end, None, deadline, a)?;
-        return finish_turn(panel, session, waited, None, started, a, |_, _| {});
+        return finish_turn(panel, session, waited, None, started, a, |_| {});
     }
     print_pressed(&done, a.json);
     Ok(exit::OK)

@@ -49,10 +49,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
     };
     let registry = registry(a)?;
-    let mut chosen = registry.select(&a.sessions)?;
-    if let Some(model) = &a.model {
-        chosen = super::ls::with_quota_left(a, chosen, model, &registry)?;
-    }
+    let chosen = registry.select(&a.sessions)?;
+    let mut paused = match &a.model {
+        Some(model) => super::ls::with_quota_left(a, &chosen, model, &registry)?,
+        None => None,
+    };
     if chosen.is_empty() {
         return Err(Error::SessionNotFound {
             query: None,
@@ -131,8 +132,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         None => journal.started(&prompts),
     }
     let recorder = journal.recorder();
+    let kept: Vec<String> = paused
+        .iter()
+        .flat_map(|p| p.sessions.iter().map(|s| s.target_id.clone()))
+        .collect();
     let dispatcher =
-        Dispatcher::start_recorded(&chosen, registry.profile(), prompts, opts, recorder);
+        Dispatcher::start_recorded(&chosen, registry.profile(), prompts, opts, recorder, &kept);
     let start = Instant::now();
     let run_deadline = a.timeout_given.then(|| start + a.wait.timeout);
     let mut grace_deadline: Option<Instant> = None;
@@ -146,6 +151,10 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     let unsent = loop {
         let next = [run_deadline, grace_deadline].into_iter().flatten().min();
         let timer = next.map_or_else(never, crossbeam_channel::at);
+        let requota = paused
+            .as_ref()
+            .and_then(|p| p.next)
+            .map_or_else(never, crossbeam_channel::at);
         select! {
             recv(dispatcher.events()) -> event => match event {
                 Ok(Event::Ended { unsent }) => break unsent,
@@ -192,6 +201,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 if grace_deadline.is_some_and(|d| now >= d) {
                     grace_deadline = None;
                     dispatcher.abort();
+                }
+            },
+            recv(requota) -> _ => {
+                for s in paused.as_mut().map(|p| p.check()).unwrap_or_default() {
+                    dispatcher.resume(&s.target_id);
                 }
             },
             recv(ticker) -> _ => {},

@@ -2,6 +2,8 @@
 //! conversation (`--conversation ID`), and the conversations `sessions list --all`
 //! adds.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -822,14 +824,46 @@ fn print_event(seq: u64, mut line: Value, r: &Reading, json: bool) {
     ));
 }
 
-/// `dispatch --model M`: the chosen chats, less those whose panel shows model M
-/// while the language server says M's quota is exhausted (said on stderr).
+/// The chats a `dispatch --model M` keeps from prompts while the language server
+/// says M's quota is exhausted, and when it reads the quota again.
+pub(super) struct Paused {
+    ls: Ls,
+    model: String,
+    pub sessions: Vec<crate::sessions::Session>,
+    /// When to read the quota again: just after its reset time.
+    pub next: Option<std::time::Instant>,
+}
+
+/// After a reset time, the quota is read this much later (the LS may refill late),
+/// and read again no sooner than [`REREAD_AFTER`] if it still says exhausted.
+const AFTER_RESET: std::time::Duration = std::time::Duration::from_secs(1);
+const REREAD_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The instant just after `reset` (RFC 3339), no sooner than `earliest` from now; a
+/// reset not said is read again a minute from now.
+fn after_reset(reset: Option<&str>, earliest: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let wait = reset.and_then(crate::timestamp::parse_rfc3339).map_or(
+        std::time::Duration::from_secs(60),
+        |r| {
+            r.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+                + AFTER_RESET
+        },
+    );
+    now + wait.max(earliest)
+}
+
+/// `dispatch --model M`: of the chosen chats, those whose panel shows model M while
+/// the language server says M's quota is exhausted take no prompt until its reset
+/// time (said on stderr); then the quota is read again. `None`: none is kept back.
+/// Every chosen chat on M is an error: nothing would be dispatched until then.
 pub(super) fn with_quota_left(
     a: &Args,
-    chosen: Vec<crate::sessions::Session>,
+    chosen: &[crate::sessions::Session],
     model: &str,
     registry: &crate::registry::Registry,
-) -> Result<Vec<crate::sessions::Session>, Error> {
+) -> Result<Option<Paused>, Error> {
     let deadline = Deadline::within(a.wait.timeout);
     let ls = one(a, deadline)?;
     let models = ls.quota(deadline)?;
@@ -841,32 +875,88 @@ pub(super) fn with_quota_left(
         )));
     };
     if !quota.exhausted {
-        return Ok(chosen);
+        return Ok(None);
     }
-    let (mut kept, mut skipped) = (Vec::new(), Vec::new());
-    for s in chosen {
-        let shown = crate::panel::Panel::attach(&s.window, registry.profile())
-            .ok()
-            .and_then(|(_, snap)| snap.model);
-        if shown.is_some_and(|m| quota.is(&m)) {
-            skipped.push(s.id.clone());
-        } else {
-            kept.push(s);
-        }
-    }
+    let skipped: Vec<crate::sessions::Session> = chosen
+        .iter()
+        .filter(|s| {
+            crate::panel::Panel::attach(&s.window, registry.profile())
+                .ok()
+                .and_then(|(_, snap)| snap.model)
+                .is_some_and(|m| quota.is(&m))
+        })
+        .cloned()
+        .collect();
     let until = quota.reset.as_deref().unwrap_or("an unknown time");
-    if !skipped.is_empty() {
-        output::message(&format!(
-            "skipping {} (model {model}): its quota is exhausted until {until}",
-            skipped.join(", ")
-        ));
-    }
-    if kept.is_empty() {
+    if skipped.len() == chosen.len() {
         return Err(Error::Failed(format!(
             "every chosen chat runs {model}, whose quota is exhausted until {until}; nothing dispatched"
         )));
     }
-    Ok(kept)
+    if skipped.is_empty() {
+        return Ok(None);
+    }
+    output::message(&format!(
+        "skipping {} (model {model}): its quota is exhausted until {until} (read again then)",
+        ids(&skipped)
+    ));
+    Ok(Some(Paused {
+        next: Some(after_reset(quota.reset.as_deref(), Duration::ZERO)),
+        ls,
+        model: model.to_string(),
+        sessions: skipped,
+    }))
+}
+
+fn ids(sessions: &[crate::sessions::Session]) -> String {
+    sessions
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Paused {
+    /// Reads the quota again: the chats to take prompts again once it is not
+    /// exhausted (said on stderr); else when to read it next.
+    pub fn check(&mut self) -> Vec<crate::sessions::Session> {
+        let quota = self
+            .ls
+            .quota(Deadline::within(Duration::from_secs(10)))
+            .map(|models| models.into_iter().find(|q| q.is(&self.model)));
+        match quota {
+            Ok(Some(q)) if !q.exhausted => {
+                output::message(&format!(
+                    "the quota of {} is back ({}): {} take prompts again",
+                    self.model,
+                    left(&q),
+                    ids(&self.sessions)
+                ));
+                self.next = None;
+                std::mem::take(&mut self.sessions)
+            }
+            Ok(q) => {
+                let reset = q.as_ref().and_then(|q| q.reset.clone());
+                output::message(&format!(
+                    "the quota of {} is still exhausted (until {}): {} wait",
+                    self.model,
+                    reset.as_deref().unwrap_or("an unknown time"),
+                    ids(&self.sessions)
+                ));
+                self.next = Some(after_reset(reset.as_deref(), REREAD_AFTER));
+                Vec::new()
+            }
+            Err(e) => {
+                output::message(&format!(
+                    "the quota of {} is not read ({e}): {} wait",
+                    self.model,
+                    ids(&self.sessions)
+                ));
+                self.next = Some(std::time::Instant::now() + REREAD_AFTER);
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// What a policy did with a conversation's waiting step.

@@ -382,6 +382,17 @@ impl SimLs {
         self.changed.notify_all();
     }
 
+    /// Sets when a model's quota refills: from then on the model has all of it
+    /// again (and its next reset is 5 hours later), as the real one does.
+    pub fn set_reset(&self, label: &str, reset: SystemTime) {
+        for m in &mut self.world().models {
+            if m.label == label {
+                m.reset = reset;
+            }
+        }
+        self.changed.notify_all();
+    }
+
     /// Every `HandleCascadeUserInteraction` body received (with a right token).
     pub fn interactions(&self) -> Vec<Value> {
         self.world().interactions.clone()
@@ -668,6 +679,11 @@ impl SimLs {
                 ("200 OK", json!({}))
             }
             "GetUserStatus" => {
+                let wall = SystemTime::now();
+                for m in world.models.iter_mut().filter(|m| m.reset <= wall) {
+                    m.remaining = Some(1.0);
+                    m.reset = wall + Duration::from_secs(5 * 3600);
+                }
                 let configs: Vec<Value> = world
                     .models
                     .iter()
