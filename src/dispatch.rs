@@ -108,7 +108,8 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Delivered, and its turn ended: `state` says idle, awaiting approval, or error.
+    /// Delivered, and its turn ended: `state` says idle, awaiting approval, or error
+    /// (`reason`: its answer could not be read).
     Done,
     /// Delivered, but its turn showed no start within the start window, or its page no
     /// change for the stall time: `reason` says what was seen.
@@ -396,8 +397,9 @@ struct Attempt {
 }
 
 enum Outcome {
-    /// Delivered, and its turn ended (the snapshot says how).
-    Done,
+    /// Delivered, and its turn ended (the snapshot says how); with why its answer
+    /// was not read, when it could not be (the browser gone right after, say).
+    Done(Option<String>),
     /// Nothing reached the agent (refused, or proven not delivered): safe to send
     /// elsewhere.
     Undelivered(String),
@@ -562,8 +564,8 @@ impl Coordinator {
         // sent again: its agent may have it.
         let retry = match &a.outcome {
             Outcome::Undelivered(_) => true,
-            Outcome::Done if state != Some(State::Error) => false,
-            Outcome::Done | Outcome::Stalled(_) => {
+            Outcome::Done(_) if state != Some(State::Error) => false,
+            Outcome::Done(_) | Outcome::Stalled(_) => {
                 job.failures += 1;
                 job.failures <= self.opts.retries
             }
@@ -581,7 +583,7 @@ impl Coordinator {
             return;
         }
         let (status, reason) = match a.outcome {
-            Outcome::Done => (Status::Done, None),
+            Outcome::Done(unread) => (Status::Done, unread),
             Outcome::Undelivered(r) => (Status::Failed, Some(r)),
             Outcome::Unconfirmed(r) => (Status::Unconfirmed, Some(r)),
             Outcome::Stalled(r) => (Status::Stalled, Some(r)),
@@ -775,6 +777,7 @@ impl Worker {
             claim_within: self.opts.claim_within,
             start_within: self.opts.start_within,
             replace_draft: false,
+            abandoned: None,
         };
         // How far the delivery got: past the Enter, a failure never lets the prompt
         // go elsewhere.
@@ -831,14 +834,18 @@ impl Worker {
                 // Seen done now: reading the answer is part of the gap to the next prompt.
                 let seen = Instant::now();
                 let idle = end.state == State::Idle;
-                let answer = if self.opts.extract && baseline.answered(&end) {
+                let read = if self.opts.extract && baseline.answered(&end) {
                     last_answer(panel)
                 } else {
-                    None
+                    Ok(None)
+                };
+                let (answer, unread) = match read {
+                    Ok(answer) => (answer, None),
+                    Err(e) => (None, Some(format!("answer not read: {e}"))),
                 };
                 Attempt {
                     ended_at: seen,
-                    ..ended(Outcome::Done, Some(end), answer, idle)
+                    ..ended(Outcome::Done(unread), Some(end), answer, idle)
                 }
             }
             Ok(Waited::Stalled(end)) => {
@@ -877,13 +884,12 @@ impl Worker {
 }
 
 /// The newest agent message.
-fn last_answer(panel: &mut Panel) -> Option<Message> {
-    panel
-        .history()
-        .ok()?
+fn last_answer(panel: &mut Panel) -> Result<Option<Message>, Error> {
+    Ok(panel
+        .history()?
         .into_iter()
         .rev()
-        .find(|m| m.role == Role::Agent)
+        .find(|m| m.role == Role::Agent))
 }
 
 /// What a snapshot shows, for a reason.

@@ -12,7 +12,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,41 @@ impl Sent {
             id: None,
             prompt: prompt.to_string(),
             started: rfc3339(started),
+        }
+    }
+}
+
+/// One prompt of `prompt` (the CLI's or serve's) as the journal keeps it:
+/// `prompt_sent` once it is delivered, `turn_finished` once its wait saw the turn end.
+pub struct PromptRecord {
+    sent: Sent,
+    begun: Instant,
+}
+
+impl PromptRecord {
+    /// A prompt about to be sent to `session`, from now.
+    pub fn new(session: &Session, prompt: &str) -> PromptRecord {
+        PromptRecord {
+            sent: Sent::new(session, prompt, SystemTime::now()),
+            begun: Instant::now(),
+        }
+    }
+
+    /// The page showed it delivered: `prompt_sent`.
+    pub fn delivered(&self, journal: Option<&Journal>) {
+        if let Some(j) = journal {
+            j.record_prompt(&self.sent);
+        }
+    }
+
+    /// Its wait saw the turn end as `outcome`, with `answer` (empty: none).
+    pub fn ended(&self, journal: Option<&Journal>, outcome: TurnOutcome, answer: &str) {
+        if let Some(j) = journal {
+            let ended = Ended::new(outcome, answer, self.begun.elapsed(), SystemTime::now());
+            j.record_turn(&TurnRecord {
+                sent: self.sent.clone(),
+                ended,
+            });
         }
     }
 }
@@ -471,6 +506,15 @@ impl Journal {
             shared = self.wrote.wait(shared).unwrap_or_else(|e| e.into_inner());
         }
         (shared.written >= seq || shared.held.is_none() && !shared.failed).then_some(seq)
+    }
+
+    /// Returns once every event recorded so far is in the file (or the journal
+    /// failed): for a process that ends without dropping its journal.
+    pub fn flush(&self) {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        while shared.held.is_some() && !shared.failed {
+            shared = self.wrote.wait(shared).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     /// A `prompt_sent` event, stamped with the time it was sent.

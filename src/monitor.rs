@@ -87,6 +87,7 @@ pub struct Monitors {
     profile: Profile,
     heartbeat: Duration,
     stall_after: Option<Duration>,
+    abandoned: Option<Receiver<()>>,
 }
 
 /// What a thread checks to know it must end.
@@ -140,6 +141,7 @@ impl Monitors {
                 profile: profile.clone(),
                 heartbeat: HEARTBEAT,
                 stall_after: None,
+                abandoned: None,
             },
             rx,
         )
@@ -158,6 +160,12 @@ impl Monitors {
         self.stall_after = d;
     }
 
+    /// A prompt being typed stops before its Enter (the editor put back) once this
+    /// disconnects: whoever asked for it has gone. For monitors spawned after this call.
+    pub fn abandoned(&mut self, when: Option<Receiver<()>>) {
+        self.abandoned = when;
+    }
+
     /// Starts monitoring `session`; with a prompt, sends it first.
     pub fn spawn(&mut self, session: &Session, prompt: Option<String>) {
         // Threads of windows gone by are done: a long watch keeps no handle of theirs.
@@ -170,6 +178,14 @@ impl Monitors {
             tx: self.tx.clone(),
         };
         let (heartbeat, stall) = (self.heartbeat, self.stall_after);
+        // The turn's start is the tracker's to see: do not wait for it here.
+        let opts = turn::SendOptions {
+            claim_within: ACCEPT_WITHIN,
+            start_within: Duration::ZERO,
+            replace_draft: false,
+            abandoned: self.abandoned.clone(),
+        };
+        let prompt = prompt.map(|text| (text, opts));
         let handle = std::thread::Builder::new()
             .name(format!("monitor {}", session.id))
             .stack_size(STACK)
@@ -316,18 +332,17 @@ impl Follow {
     }
 }
 
-fn monitor(follow: Follow, prompt: Option<String>, heartbeat: Duration, stall: Option<Duration>) {
+fn monitor(
+    follow: Follow,
+    prompt: Option<(String, turn::SendOptions)>,
+    heartbeat: Duration,
+    stall: Option<Duration>,
+) {
     let Some((mut panel, mut snap)) = follow.reach(None) else {
         return;
     };
     let (id, tx) = (follow.id.clone(), follow.tx.clone());
-    if let Some(text) = prompt {
-        // The turn's start is the tracker's to see: do not wait for it here.
-        let opts = turn::SendOptions {
-            claim_within: ACCEPT_WITHIN,
-            start_within: Duration::ZERO,
-            replace_draft: false,
-        };
+    if let Some((text, opts)) = prompt {
         let sent = turn::send_prompt(&mut panel, &text, opts).map_err(|e| e.to_string());
         let result = sent.as_ref().map(|s| s.baseline).map_err(Clone::clone);
         if tx

@@ -7,7 +7,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::panel::{Panel, Role, Snapshot};
+use crate::journal::TurnOutcome;
+use crate::panel::{Panel, Role, Snapshot, State};
 use crate::sessions::Session;
 use crate::turn::{Baseline, Waited};
 use crate::waiter::{Outcome, Status};
@@ -98,6 +99,25 @@ impl WaitResult {
                 .filter(|m| m.role == Role::Agent);
         }
         Ok(WaitResult { timed_out, outcome })
+    }
+
+    /// How the journal's `turn_finished` names this end of a prompt's turn.
+    pub fn turn_outcome(&self) -> TurnOutcome {
+        match self.outcome.state {
+            _ if self.timed_out => TurnOutcome::Timeout,
+            _ if self.outcome.reason.is_some() => TurnOutcome::Stalled,
+            Some(State::AwaitingApproval) => TurnOutcome::Approval,
+            Some(State::Error) => TurnOutcome::Error,
+            _ => TurnOutcome::Idle,
+        }
+    }
+
+    /// The answer's text (empty: none).
+    pub fn answer_text(&self) -> &str {
+        self.outcome
+            .answer
+            .as_ref()
+            .map_or("", |m| m.content.as_str())
     }
 }
 

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, TryRecvError};
+
 use crate::Error;
 use crate::panel::{Claim, Editor, Panel, Snapshot, State};
 
@@ -59,7 +61,7 @@ impl Baseline {
 }
 
 /// How `send_prompt` goes about it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SendOptions {
     /// How long to wait for another sender's claim on the editor to end.
     pub claim_within: Duration,
@@ -67,6 +69,9 @@ pub struct SendOptions {
     pub start_within: Duration,
     /// Replace text already in the editor instead of refusing.
     pub replace_draft: bool,
+    /// Disconnects when whoever asked for the prompt has gone (a serve client): like
+    /// SIGINT/SIGTERM, it stops the delivery before the Enter, the editor put back.
+    pub abandoned: Option<Receiver<()>>,
 }
 
 /// A delivered prompt: its turn's baseline, the latest snapshot, and whether the
@@ -126,13 +131,17 @@ pub fn send_prompt_noting(
             crate::show::duration(opts.claim_within)
         )));
     }
+    // Counted until the caller has noted it delivered: a process that ends once no
+    // delivery is under way has journaled every prompt it delivered.
     DELIVERING.fetch_add(1, Ordering::SeqCst);
-    let delivered = deliver(panel, &claim, text, opts.replace_draft, &mut step);
-    DELIVERING.fetch_sub(1, Ordering::SeqCst);
+    let delivered = deliver(panel, &claim, text, &opts, &mut step);
     // A release that fails leaves a lease that lapses by itself.
     let _ = panel.release(&claim);
+    if delivered.is_ok() {
+        step(Step::Delivered);
+    }
+    DELIVERING.fetch_sub(1, Ordering::SeqCst);
     let before = delivered?;
-    step(Step::Delivered);
     await_start(panel, &before, opts.start_within).map_err(|e| match e {
         e if e.is_closed() => e,
         e => Error::Unconfirmed(format!("delivered; then {e}")),
@@ -145,7 +154,7 @@ fn deliver(
     panel: &mut Panel,
     claim: &Claim,
     text: &str,
-    replace_draft: bool,
+    opts: &SendOptions,
     step: &mut impl FnMut(Step),
 ) -> Result<Snapshot, Error> {
     let before = panel.probe()?;
@@ -169,7 +178,7 @@ fn deliver(
     }
     let draft = if normalized(&start.text).is_empty() {
         String::new()
-    } else if replace_draft {
+    } else if opts.replace_draft {
         start.text.clone()
     } else {
         return Err(Error::NotAccepted(format!(
@@ -177,10 +186,10 @@ fn deliver(
             preview(&start.text)
         )));
     };
-    if crate::signals::happened() {
-        return Err(Error::NotDelivered(
-            "interrupted before it was typed; the editor is as it was".into(),
-        ));
+    if let Some(why) = stopped(opts) {
+        return Err(Error::NotDelivered(format!(
+            "{why} before it was typed; the editor is as it was"
+        )));
     }
     let focused = panel.prepare(claim)?;
     if focused.is_ok() {
@@ -207,12 +216,12 @@ fn deliver(
         let note = restore(panel, claim, text, &draft)?;
         return Err(Error::NotDelivered(format!("{why}; {note}")));
     }
-    // Interrupted while typing (SIGINT, SIGTERM): the half-typed prompt is taken out
-    // and the user's draft put back; nothing is submitted.
-    if crate::signals::happened() {
+    // Interrupted while typing (SIGINT, SIGTERM, the client gone): the half-typed
+    // prompt is taken out and the user's draft put back; nothing is submitted.
+    if let Some(why) = stopped(opts) {
         let note = restore(panel, claim, text, &draft)?;
         return Err(Error::NotDelivered(format!(
-            "interrupted before it was submitted; {note}"
+            "{why} before it was submitted; {note}"
         )));
     }
     // From the Enter on, a failure other than a proven non-delivery leaves the prompt
@@ -223,6 +232,19 @@ fn deliver(
         .and_then(|()| confirm(panel, claim, text, &typed, &draft))
         .map_err(unconfirmed)?;
     Ok(before)
+}
+
+/// Why a delivery must stop before its Enter, if it must: a signal came, or whoever
+/// asked for the prompt has gone.
+fn stopped(opts: &SendOptions) -> Option<&'static str> {
+    if crate::signals::happened() {
+        return Some("interrupted");
+    }
+    let gone = |a: &Receiver<()>| matches!(a.try_recv(), Err(TryRecvError::Disconnected));
+    opts.abandoned
+        .as_ref()
+        .is_some_and(gone)
+        .then_some("its client left")
 }
 
 /// An error after the prompt was submitted, as it may be reported: a proven

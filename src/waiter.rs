@@ -173,6 +173,8 @@ pub fn attended(
     // Each stopped session's answer, read as soon as it stopped.
     let mut readings: Vec<Option<Reading>> = sessions.iter().map(|_| None).collect();
     monitors.stall_after(spec.stall_after);
+    // A client gone (its channel disconnected) stops the prompts still being typed.
+    monitors.abandoned(Some(cancel.clone()));
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }

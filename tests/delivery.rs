@@ -40,18 +40,6 @@ fn received_settled(w: &Windows, i: usize) -> Vec<String> {
     serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
 }
 
-/// The text in the editor of window `i` (a current-layout window).
-fn editor_text(w: &Windows, i: usize) -> String {
-    let v = w
-        .panel(i)
-        .call_function(
-            "function () { return document.querySelector('[data-lexical-editor]').textContent; }",
-            &[],
-        )
-        .expect("read the editor");
-    v.as_str().expect("text").to_string()
-}
-
 /// Checks one round: every delivered text arrived exactly once, nothing else arrived
 /// (no merged or partial text), and nothing refused arrived. The page answers at once,
 /// so a sender that waits for the others' claims finds it idle: none is refused.
@@ -104,6 +92,7 @@ fn concurrent_senders_in_one_process_never_merge() {
                             claim_within: Duration::from_secs(30),
                             start_within: Duration::ZERO,
                             replace_draft: false,
+                            abandoned: None,
                         };
                         barrier.wait();
                         let result = turn::send_prompt(&mut panel, &text, opts)
@@ -163,14 +152,7 @@ fn concurrent_angrav_processes_never_merge() {
 #[test]
 fn a_draft_in_the_editor_is_refused_unless_replaced() {
     let w = open(&[Window::new(Layout::Current, "draft")]);
-    let mut panel = w.panel(0);
-    panel
-        .call_function(
-            "function () { document.querySelector('[data-lexical-editor]').focus(); }",
-            &[],
-        )
-        .unwrap();
-    panel.insert_text("half-written thought").unwrap();
+    w.type_draft(0, "half-written thought");
     let o = angrav(&["--session", w.id(0), "prompt", "the real prompt"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
@@ -179,7 +161,7 @@ fn a_draft_in_the_editor_is_refused_unless_replaced() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("--replace-draft"), "{}", stderr(&o));
-    assert_eq!(editor_text(&w, 0), "half-written thought");
+    assert_eq!(w.editor_text(0), "half-written thought");
     assert!(w.received(0).is_empty());
     let sent = angrav_json(
         &[
@@ -232,7 +214,7 @@ fn a_busy_flip_before_enter_delivers_nothing_and_says_so() {
         stderr(&o)
     );
     assert!(w.received(0).is_empty());
-    assert_eq!(editor_text(&w, 0), "");
+    assert_eq!(w.editor_text(0), "");
     // The same in a fan-out: that chat failed, with the reason, and exit 1.
     let mut args = vec![
         "--json",
@@ -253,7 +235,7 @@ fn a_busy_flip_before_enter_delivers_nothing_and_says_so() {
         "{report}"
     );
     assert!(w.received(1).is_empty());
-    assert_eq!(editor_text(&w, 1), "");
+    assert_eq!(w.editor_text(1), "");
 }
 
 #[test]
@@ -403,6 +385,6 @@ fn a_prompt_the_page_never_takes_is_taken_out_of_the_editor_again() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(editor_text(&w, 0), "");
+    assert_eq!(w.editor_text(0), "");
     assert!(w.received(0).is_empty());
 }

@@ -249,6 +249,7 @@ fn prompt_when_idle_waits_for_the_running_turn_then_sends() {
         claim_within: Duration::from_secs(10),
         start_within: Duration::from_secs(10),
         replace_draft: false,
+        abandoned: None,
     };
     let sent = turn::send_prompt(&mut panel, "the first task", opts).unwrap();
     assert!(sent.started);
@@ -306,6 +307,7 @@ fn a_turn_whose_page_never_changes_is_stalled_and_a_streaming_one_is_not() {
         claim_within: Duration::from_secs(10),
         start_within: Duration::from_secs(10),
         replace_draft: false,
+        abandoned: None,
     };
     let sent = turn::send_prompt(&mut streaming, "take your time", opts).unwrap();
     let until = turn::Until {

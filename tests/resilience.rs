@@ -438,8 +438,9 @@ fn results(out: &Receiver<String>, first: Vec<Value>) -> Vec<Value> {
 
 /// Checks the results against the receipts the fixture server kept (outside the
 /// browsers): no prompt reached two agents or one agent twice; a prompt reported
-/// `done` was received once, by the chat its result names, whose answer quotes it;
-/// one reported `failed` (or unsent) reached nobody. Returns how many were received.
+/// `done` was received once, by the chat its result names, whose answer quotes it
+/// (unless it says the answer was not read); one reported `failed` (or unsent)
+/// reached nobody. Returns how many were received.
 fn received_once(prompts: &[String], workspaces: &[&str], results: &[Value]) -> usize {
     let receipts: Vec<(String, String)> = workspaces
         .iter()
@@ -474,8 +475,17 @@ fn received_once(prompts: &[String], workspaces: &[&str], results: &[Value]) -> 
                     Some(got[0].as_str()),
                     "{r}"
                 );
-                let answer = r["answer"]["content"].as_str().unwrap_or_default();
-                assert!(answer.contains(text.as_str()), "{r}");
+                // Its answer, unless the browser went away before it was read (said so).
+                match r["answer"]["content"].as_str() {
+                    Some(answer) => assert!(answer.contains(text.as_str()), "{r}"),
+                    None => assert!(
+                        r["reason"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("answer not read: "),
+                        "{r}"
+                    ),
+                }
             }
             "failed" | "unsent" => assert!(got.is_empty(), "{r} was received by {got:?}"),
             _ => {}
@@ -621,16 +631,22 @@ fn angrav_killed_mid_dispatch_then_resumed_sends_every_prompt_once() {
     );
 }
 
-/// The text in a window's editor, as the page has it.
-fn editor_text(w: &common::Windows, i: usize) -> String {
-    let v = w
-        .panel(i)
-        .call_function(
-            "function () { const e = document.querySelector('[contenteditable]'); return e ? e.textContent : ''; }",
-            &[],
-        )
-        .expect("read the editor");
-    v.as_str().unwrap_or_default().to_string()
+/// A file in `state` holding a prompt of 200 KB (it takes a while to type); its path.
+fn long_prompt(state: &OwnState) -> String {
+    std::fs::create_dir_all(&state.0).unwrap();
+    let file = state.0.join("prompt.txt");
+    std::fs::write(&file, format!("a long prompt {}", "x".repeat(200 * 1024))).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// ^C to a running angrav.
+fn interrupt(child: &common::Reaped) {
+    let pid = child.0.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 #[test]
@@ -639,24 +655,53 @@ fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
     // angrav waits for the submission's effect.
     let w = open(&[Window::new(Layout::Current, "interrupted").scenario("deaf")]);
     let state = OwnState::new("interrupted");
-    std::fs::create_dir_all(&state.0).unwrap();
-    let file = state.0.join("prompt.txt");
-    std::fs::write(&file, format!("a long prompt {}", "x".repeat(200 * 1024))).unwrap();
-    let file = file.to_str().unwrap();
+    let file = long_prompt(&state);
+    let file = file.as_str();
     let (mut child, _out) = common::spawn_angrav(&["--session", w.id(0), "prompt", "-f", file]);
     let by = Instant::now() + PATIENCE;
-    while !editor_text(&w, 0).contains("a long prompt") {
+    while !w.editor_text(0).contains("a long prompt") {
         assert!(Instant::now() < by, "the prompt was never typed");
     }
-    let pid = child.0.id().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    interrupt(&child);
     assert_eq!(child.0.wait().unwrap().code(), Some(130));
     // Out of the editor again before angrav ended; never received.
-    assert_eq!(editor_text(&w, 0).trim(), "");
+    assert_eq!(w.editor_text(0).trim(), "");
     assert!(w.received(0).is_empty());
     assert!(angrav::sim::receipts("interrupted").is_empty());
+}
+
+#[test]
+fn a_prompt_replacing_a_draft_interrupted_mid_typing_puts_the_draft_back() {
+    // Held mid-typing, and deaf to the Enter: whether the signal is seen before the
+    // Enter or after it, the prompt never reaches the agent.
+    let spaces = ["redrafted-1", "redrafted-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("hold-typing,deaf"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("hold-typing,deaf"),
+    ]);
+    let state = OwnState::new("redrafted");
+    let file = long_prompt(&state);
+    let file = file.as_str();
+    for (i, space) in spaces.iter().enumerate() {
+        let draft = format!("the user's own draft {i}");
+        w.type_draft(i, &draft);
+        let args = [
+            "--session",
+            w.id(i),
+            "prompt",
+            "-f",
+            file,
+            "--replace-draft",
+        ];
+        let (mut child, _out) = common::spawn_angrav(&args);
+        let gate = format!("typing-{space}");
+        assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
+        interrupt(&child);
+        angrav::sim::open_gate(&gate);
+        assert_eq!(child.0.wait().unwrap().code(), Some(130));
+        // The draft it replaced is back before angrav ended; nothing was received.
+        assert_eq!(w.editor_text(i), draft);
+        assert!(w.received(i).is_empty());
+        assert!(angrav::sim::receipts(space).is_empty());
+    }
 }

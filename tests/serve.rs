@@ -791,3 +791,202 @@ fn the_dashboard_row_follows_a_changed_command_and_an_old_id_presses_nothing() {
     );
     assert!(pressed(&w, 0).is_empty(), "{:?}", pressed(&w, 0));
 }
+
+/// Drops a client without a goodbye (its connection simply ends), then waits until
+/// serve says it saw it leave with its call running.
+fn leave(serve: &Serve, client: Client) {
+    drop(client);
+    serve.stderr_line("left with 1 call(s) running");
+}
+
+#[test]
+fn a_client_gone_mid_typing_leaves_the_editor_as_it_was_and_serve_goes_on() {
+    let w = open(&[
+        Window::new(Layout::Current, "gone-typing-1").scenario("instant,hold-typing"),
+        Window::new(Layout::LegacyFrame, "gone-typing-2").scenario("instant,hold-typing"),
+    ]);
+    // The second editor holds a draft of the user's, which the prompt is to replace.
+    w.type_draft(1, "my own draft");
+    let serve = start("gone-typing", &[], &[]);
+    let long = format!("a long prompt {}", "x".repeat(200 * 1024));
+    for (i, workspace) in ["gone-typing-1", "gone-typing-2"].iter().enumerate() {
+        let mut c = serve.connect();
+        c.send(
+            "prompt",
+            json!({ "session": w.id(i), "text": long, "replace_draft": i == 1, "wait": true }),
+        );
+        // The page is held mid-typing while the client goes away.
+        let gate = format!("typing-{workspace}");
+        assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
+        leave(&serve, c);
+        angrav::sim::open_gate(&gate);
+    }
+    // serve goes on: the next prompt waits for the editor, finds it as it was (empty:
+    // delivered; the draft put back: refused, the draft left alone) and is answered.
+    let mut c = serve.connect();
+    let done = c.call(
+        "prompt",
+        json!({ "session": w.id(0), "text": "short and sweet", "wait": true }),
+    );
+    assert_eq!(done["state"], "idle", "{done}");
+    assert_eq!(w.received(0), ["short and sweet"]);
+    let id = c.send(
+        "prompt",
+        json!({ "session": w.id(1), "text": "short and sweet" }),
+    );
+    let refused = c.reply(id);
+    assert_eq!(refused["error"]["code"], "not_accepted", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the editor holds a draft (\"my own draft\")"),
+        "{refused}"
+    );
+    assert_eq!(w.editor_text(1), "my own draft");
+    assert!(w.received(1).is_empty());
+    for workspace in ["gone-typing-1", "gone-typing-2"] {
+        let got = angrav::sim::receipts(workspace);
+        assert!(
+            got.iter().all(|t| t != &long),
+            "{workspace} got the long prompt"
+        );
+    }
+}
+
+/// How many threads of process `pid` have this name (as `ps -T` shows them).
+fn threads_named(pid: u32, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// Waits until process `pid` has `n` threads named `name`.
+fn until_threads(pid: u32, name: &str, n: usize) {
+    let by = std::time::Instant::now() + PATIENCE;
+    while threads_named(pid, name) != n {
+        assert!(
+            std::time::Instant::now() < by,
+            "{} threads named {name}, not {n}",
+            threads_named(pid, name)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_client_gone_mid_wait_has_its_wait_ended_and_no_other() {
+    let w = open(&[
+        Window::new(Layout::Current, "gone-wait-1").start("thinking"),
+        Window::new(Layout::LegacyFrame, "gone-wait-2").start("thinking"),
+    ]);
+    let serve = start("gone-wait", &[], &[]);
+    let pid = serve.child.0.id();
+    // Two clients wait, for ten minutes at most, on agents that keep working.
+    let mut leaving = serve.connect();
+    leaving.send(
+        "wait",
+        json!({ "sessions": [w.id(0), w.id(1)], "timeout_ms": 600_000 }),
+    );
+    let mut staying = serve.connect();
+    let kept = staying.send(
+        "wait",
+        json!({ "sessions": [w.id(1)], "timeout_ms": 600_000 }),
+    );
+    until_threads(pid, "serve wait", 2);
+    // One leaves: its wait ends now, not in ten minutes; the other's goes on.
+    leave(&serve, leaving);
+    until_threads(pid, "serve wait", 1);
+    let mut panel = w.panel(1);
+    panel
+        .call_function(common::serve::FLIP_BUSY, &[])
+        .expect("the agent stops");
+    let report = staying.reply(kept);
+    assert_eq!(report["result"]["timed_out"], false, "{report}");
+    assert_eq!(
+        report["result"]["sessions"][0]["status"], "done",
+        "{report}"
+    );
+    until_threads(pid, "serve wait", 0);
+}
+
+/// `angrav log --json` of serve's state directory.
+fn logged(serve: &Serve) -> Vec<Value> {
+    let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        .args(["--json", "log"])
+        .env("ANGRAV_STATE_DIR", &serve.state)
+        .env("TMPDIR", common::tmp_dir())
+        .output()
+        .expect("run angrav log");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The journal's lines about window `target` of this type.
+fn of_type<'a>(lines: &'a [Value], target: &str, kind: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == kind && l["session"]["target_id"] == target)
+        .collect()
+}
+
+#[test]
+fn a_serve_prompt_is_journaled_as_the_cli_journals_it_client_or_no_client() {
+    let w = open(&[
+        Window::new(Layout::Current, "kept-1").scenario("instant"),
+        Window::new(Layout::LegacyFrame, "kept-2").scenario("instant,hold-enter"),
+    ]);
+    let serve = start("kept", &[], &[]);
+    // A client that stays: the prompt, then how its turn ended, with the answer.
+    let mut c = serve.connect();
+    let done = c.call(
+        "prompt",
+        json!({ "session": w.id(0), "text": "keep me", "wait": true }),
+    );
+    assert_eq!(done["state"], "idle", "{done}");
+    // A client that leaves once its prompt is submitted (the page holds the Enter):
+    // the delivery is still followed, and the prompt journaled.
+    let mut gone = serve.connect();
+    gone.send(
+        "prompt",
+        json!({ "session": w.id(1), "text": "keep me too", "wait": true }),
+    );
+    assert!(angrav::sim::gate_reached("enter-kept-2", PATIENCE));
+    leave(&serve, gone);
+    angrav::sim::open_gate("enter-kept-2");
+    let by = std::time::Instant::now() + PATIENCE;
+    let lines = loop {
+        let lines = logged(&serve);
+        if !of_type(&lines, w.id(1), "prompt_sent").is_empty() {
+            break lines;
+        }
+        assert!(
+            std::time::Instant::now() < by,
+            "never journaled: {lines:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(w.received(1), ["keep me too"]);
+    let sent = of_type(&lines, w.id(0), "prompt_sent");
+    assert_eq!(sent.len(), 1, "{lines:#?}");
+    assert_eq!(sent[0]["prompt"], "keep me");
+    let ended = of_type(&lines, w.id(0), "turn_finished");
+    assert_eq!(ended.len(), 1, "{lines:#?}");
+    assert_eq!(ended[0]["prompt"], "keep me");
+    assert_eq!(ended[0]["outcome"], "idle");
+    assert_eq!(ended[0]["answer"], done["answer"]["content"], "{lines:#?}");
+    assert_eq!(
+        of_type(&lines, w.id(1), "prompt_sent")[0]["prompt"],
+        "keep me too"
+    );
+    // Its wait ended with the client: the turn was not seen to end.
+    assert!(
+        of_type(&lines, w.id(1), "turn_finished").is_empty(),
+        "{lines:#?}"
+    );
+}

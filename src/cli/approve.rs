@@ -39,7 +39,7 @@ pub(super) fn one(
         output::message(&said(&done));
         let started = Instant::now();
         let waited = wait_end(panel, end, None, deadline, a)?;
-        return finish_turn(panel, session, waited, None, started, a, |_, _| {});
+        return finish_turn(panel, session, waited, None, started, a, |_| {});
     }
     print_pressed(&done, a.json);
     Ok(exit::OK)
@@ -84,15 +84,8 @@ pub(super) fn many(a: &Args) -> Result<u8, Error> {
     let registry = registry(a)?;
     let sessions = chosen(&registry, a, deadline)?;
     let start = Instant::now();
-    let rows: Vec<Outcome> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sessions
-            .iter()
-            .map(|s| scope.spawn(|| answer_one(s, &registry, deadline, &a.command, start)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("approval thread"))
-            .collect()
+    let rows: Vec<Outcome> = crate::parallel::each(&sessions, |s| {
+        answer_one(s, &registry, deadline, &a.command, start)
     });
     let report = Report {
         timed_out: false,

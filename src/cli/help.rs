@@ -811,7 +811,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "serve",
         args: "",
-        summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; runs until SIGINT/SIGTERM",
+        summary: "one long-running process for every chat: a WebSocket API (GET /ws, JSON requests; 'schema' lists the methods) and a live dashboard (GET /) on one port; prints the dashboard URL with its token on stderr; the prompts it sends are journaled as the CLI's; a client that disconnects ends its calls (a prompt still being typed is taken out of the editor, one submitted is followed); runs until SIGINT/SIGTERM",
         flags: &[
             &LISTEN,
             &ALLOW_REMOTE,

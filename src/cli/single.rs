@@ -2,18 +2,17 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::output::{self, describe, print_answer, print_status};
 use super::{Args, Command, registry, usage};
-use crate::journal::{self, Ended, TurnOutcome, TurnRecord};
+use crate::journal::{PromptRecord, TurnOutcome};
 use crate::panel::{CodeBlock, Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
 use crate::results::{NewConversation, Prompted, WaitResult};
 use crate::sessions::Session;
 use crate::show;
-use crate::waiter::Outcome;
 use crate::{Error, exit, turn};
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -66,13 +65,20 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 claim_within: deadline.left(),
                 start_within: a.start_within.min(deadline.left()),
                 replace_draft: a.replace_draft,
+                abandoned: None,
             };
-            let (begun, begun_at) = (Instant::now(), SystemTime::now());
+            let start_within = opts.start_within;
+            let journal = super::memory::journal(a);
+            let record = PromptRecord::new(session, &text);
             // ^C or SIGTERM while the prompt is typed must not leave it half in the
             // editor: the delivery sees the signal, puts the editor back, and then
             // angrav ends (130). Afterwards a signal ends the wait at once, as always.
             let interrupts = crate::signals::signals();
-            let sent = turn::send_prompt(&mut panel, &text, opts);
+            let sent = turn::send_prompt_noting(&mut panel, &text, opts, |step| {
+                if step == turn::Step::Delivered {
+                    record.delivered(journal.as_ref());
+                }
+            });
             if let Err(e) = &sent
                 && crate::signals::happened()
             {
@@ -85,32 +91,18 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
             });
             let sent = sent?;
-            let journal = super::memory::journal(a);
-            let record = journal::Sent::new(session, &text, begun_at);
-            if let Some(j) = &journal {
-                j.record_prompt(&record);
-            }
             if !a.wait_answer {
                 let sent = Prompted::new(session, sent.started);
-                print_prompted(&sent, opts.start_within, a.json);
+                print_prompted(&sent, start_within, a.json);
                 return Ok(exit::OK);
             }
             let started = Instant::now();
             let waited = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a);
             // What the journal keeps of the turn, as seen to end.
-            let keep = |outcome: TurnOutcome, answer: &str| {
-                if let Some(j) = &journal {
-                    let ended = Ended::new(outcome, answer, begun.elapsed(), SystemTime::now());
-                    j.record_turn(&TurnRecord {
-                        sent: record.clone(),
-                        ended,
-                    });
-                }
-            };
             if let Err(e) = &waited
                 && e.is_closed()
             {
-                keep(TurnOutcome::Closed, "");
+                record.ended(journal.as_ref(), TurnOutcome::Closed, "");
             }
             finish_turn(
                 &mut panel,
@@ -119,25 +111,13 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 Some(sent.baseline),
                 started,
                 a,
-                |o, timed_out| {
-                    let outcome = match o.state {
-                        _ if timed_out => TurnOutcome::Timeout,
-                        _ if o.reason.is_some() => TurnOutcome::Stalled,
-                        Some(State::AwaitingApproval) => TurnOutcome::Approval,
-                        Some(State::Error) => TurnOutcome::Error,
-                        _ => TurnOutcome::Idle,
-                    };
-                    keep(
-                        outcome,
-                        o.answer.as_ref().map_or("", |m| m.content.as_str()),
-                    );
-                },
+                |r| record.ended(journal.as_ref(), r.turn_outcome(), r.answer_text()),
             )
         }
         Command::Wait => {
             let started = Instant::now();
             let waited = wait_end(&mut panel, snap, None, deadline, a)?;
-            finish_turn(&mut panel, session, waited, None, started, a, |_, _| {})
+            finish_turn(&mut panel, session, waited, None, started, a, |_| {})
         }
         Command::OutputLast => {
             print_answer(&last_answer(&mut panel)?, a.json);
@@ -267,8 +247,8 @@ pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
 
 /// After `wait` or `prompt --wait`: the result, with `--json` the same object however
 /// the wait ended (`waited` in [`crate::schema`]). An answer is printed only if it
-/// came after this prompt, never an earlier turn's. `keep` sees the result first, and
-/// whether it timed out (the journal's record of the turn).
+/// came after this prompt, never an earlier turn's. `keep` sees the result first (the
+/// journal's record of the turn).
 pub(super) fn finish_turn(
     panel: &mut Panel,
     session: &Session,
@@ -276,7 +256,7 @@ pub(super) fn finish_turn(
     turn: Option<turn::Baseline>,
     started: Instant,
     a: &Args,
-    keep: impl FnOnce(&Outcome, bool),
+    keep: impl FnOnce(&WaitResult),
 ) -> Result<u8, Error> {
     let stalled = || {
         format!(
@@ -285,7 +265,7 @@ pub(super) fn finish_turn(
         )
     };
     let result = WaitResult::of(panel, session, waited, turn, started, stalled)?;
-    keep(&result.outcome, result.timed_out);
+    keep(&result);
     print_waited(&result, a)
 }
 

@@ -57,16 +57,7 @@ pub fn for_windows(
     sessions: &[Session],
     deadline: Deadline,
 ) -> Vec<(Session, Result<WindowLs, String>)> {
-    let found: Vec<Result<Option<WindowLs>, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = sessions
-            .iter()
-            .map(|session| s.spawn(move || window(session, deadline)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("the search failed".into())))
-            .collect()
-    });
+    let found = crate::parallel::each(sessions, |session| window(session, deadline));
     // The process is looked for once, for every window that needs it.
     let mut process: Option<Result<Ls, String>> = None;
     sessions

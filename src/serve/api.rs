@@ -7,7 +7,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select};
 
 use serde_json::{Value, json};
 
@@ -17,6 +20,7 @@ use super::upstream;
 use super::ws::Outbox;
 use crate::Error;
 use crate::approve::{self, Pressed};
+use crate::journal::{PromptRecord, TurnOutcome};
 use crate::monitor::ACCEPT_WITHIN;
 use crate::panel::{Panel, Role, State};
 use crate::registry::ListRow;
@@ -529,15 +533,26 @@ const QUOTA_WITHIN: Duration = Duration::from_secs(10);
 fn prompt(c: &Call, p: Params) -> Answer {
     let text = p.required("text")?;
     let opts = p.wait_options(c)?;
+    let wait = p.flag("wait", false)?;
     let (session, mut panel) = attach(c, p.session()?.as_deref())?;
     let send = turn::SendOptions {
         claim_within: opts.timeout,
         start_within: ACCEPT_WITHIN.min(opts.timeout),
         replace_draft: p.flag("replace_draft", false)?,
+        // A client that leaves while its prompt is typed: out of the editor again.
+        abandoned: Some(c.client.gone()),
     };
-    let begun = std::time::Instant::now();
-    let sent = turn::send_prompt(&mut panel, &text, send)?;
-    if !p.flag("wait", false)? {
+    let begun = Instant::now();
+    // Kept as the CLI's prompt keeps it, whether the client stays or not.
+    let (journal, record) = (c.shared.journal(), PromptRecord::new(&session, &text));
+    let leave = Leave::watch(&panel, c.client.gone());
+    let sent = turn::send_prompt_noting(&mut panel, &text, send, |step| {
+        if step == turn::Step::Delivered {
+            record.delivered(journal);
+            leave.arm();
+        }
+    })?;
+    if !wait {
         return Ok(Some(json!(Prompted::new(&session, sent.started))));
     }
     let until = turn::Until {
@@ -547,28 +562,21 @@ fn prompt(c: &Call, p: Params) -> Answer {
         deadline: Some(begun + opts.timeout),
         stall_after: None,
     };
-    let started = std::time::Instant::now();
-    // Delivered: a client that leaves now ends the wait (its connection closed).
-    let group: Arc<cdp::CloseGroup> = Arc::default();
-    panel.join(&group);
-    let (gone, wait_over) = (c.client.gone(), crossbeam_channel::bounded::<()>(0));
-    let watcher = {
-        let group = group.clone();
-        let over = wait_over.1;
-        std::thread::spawn(move || {
-            crossbeam_channel::select! {
-                recv(gone) -> _ => group.close(),
-                recv(over) -> _ => {}
-            }
-        })
-    };
+    let started = Instant::now();
     // A deadline reached inside a call to the page ends the wait as any other.
     let waited = turn::wait_until(&mut panel, sent.snapshot.clone(), until);
-    drop(wait_over.0);
-    let _ = watcher.join();
+    let left = leave.end();
     let waited = match waited {
         Err(Error::Timeout { .. }) => turn::Waited::TimedOut(sent.snapshot),
-        other => other?,
+        // The client left: the turn was not seen to end.
+        Err(e) if left => return Err(e.into()),
+        Err(e) => {
+            if e.is_closed() {
+                record.ended(journal, TurnOutcome::Closed, "");
+            }
+            return Err(e.into());
+        }
+        Ok(w) => w,
     };
     // No stall time is given, so the wait does not end stalled.
     let stalled = || unreachable!("a wait without a stall time");
@@ -580,7 +588,54 @@ fn prompt(c: &Call, p: Params) -> Answer {
         started,
         stalled,
     )?;
+    record.ended(journal, result.turn_outcome(), result.answer_text());
     Ok(Some(json!(result)))
+}
+
+/// Ends a delivered prompt's waits (its turn's start, then its end) once its client
+/// has gone, by closing the panel's connection. Not before it is armed, at delivery:
+/// a prompt still being typed stops by itself and puts the editor back first.
+struct Leave {
+    armed: Sender<()>,
+    over: Sender<()>,
+    watcher: JoinHandle<bool>,
+}
+
+impl Leave {
+    fn watch(panel: &Panel, gone: Receiver<()>) -> Leave {
+        let group: Arc<cdp::CloseGroup> = Arc::default();
+        panel.join(&group);
+        let (armed, armed_rx) = crossbeam_channel::bounded(1);
+        let (over, over_rx) = crossbeam_channel::bounded::<()>(0);
+        let watcher = std::thread::spawn(move || {
+            select! {
+                recv(armed_rx) -> _ => {}
+                recv(over_rx) -> _ => return false,
+            }
+            select! {
+                recv(gone) -> _ => {
+                    group.close();
+                    true
+                }
+                recv(over_rx) -> _ => false,
+            }
+        });
+        Leave {
+            armed,
+            over,
+            watcher,
+        }
+    }
+
+    fn arm(&self) {
+        let _ = self.armed.try_send(());
+    }
+
+    /// Stops watching; true when the client had left (its waits were cut short).
+    fn end(self) -> bool {
+        drop(self.over);
+        self.watcher.join().unwrap_or(false)
+    }
 }
 
 /// Waits as `strategy` says on `sessions`, sending the prompts first.
@@ -604,6 +659,7 @@ fn report(
     let gone = c.client.gone();
     let with = waiter::Attended {
         cancel: Some(&gone),
+        journal: c.shared.journal(),
         ..Default::default()
     };
     let report = waiter::attended(sessions, prompts, &c.shared.profile, spec, None, with);

@@ -26,6 +26,7 @@ use crossbeam_channel::Sender;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::hooks::{self, Hooks};
+use crate::journal::Journal;
 use crate::names::Names;
 use crate::profile::Profile;
 use crate::registry::Registry;
@@ -101,6 +102,8 @@ pub struct Shared {
     ls: Mutex<Option<crate::ls::Ls>>,
     clients: Mutex<HashMap<u64, Arc<Outbox>>>,
     next_client: AtomicU64,
+    /// Where serve's own prompts are kept (none: `--no-state`).
+    journal: Option<Journal>,
     /// Each writer thread holds a clone; the stop drops this one and waits for the
     /// rest (so every client got its close frame). `None` once stopping.
     alive: Mutex<Option<Sender<()>>>,
@@ -109,6 +112,10 @@ pub struct Shared {
 impl Shared {
     fn next_client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
     }
 
     fn alive(&self) -> Option<Sender<()>> {
@@ -184,6 +191,7 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
         ls: Mutex::new(opts.ls),
         clients: Mutex::default(),
         next_client: AtomicU64::new(1),
+        journal: opts.state.clone().map(Journal::open),
         alive: Mutex::new(Some(alive_tx)),
     });
     // One set of monitors for every window, new ones followed (the hub spawns them).
@@ -253,6 +261,10 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     let by = Instant::now() + DELIVERIES_WITHIN;
     while crate::turn::deliveries() > 0 && Instant::now() < by {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // Each prompt delivered is in the journal before serve ends.
+    if let Some(j) = shared.journal() {
+        j.flush();
     }
     let _ = stop_tx.send(());
     let _ = hub.join();

@@ -122,7 +122,10 @@ impl Write for ReadHalf {
 }
 
 fn config() -> WebSocketConfig {
+    // A small read buffer (it grows for a large request): tungstenite zeroes all of
+    // it before each read.
     WebSocketConfig::default()
+        .read_buffer_size(4 << 10)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
 }
@@ -179,7 +182,15 @@ pub fn run(shared: Arc<Shared>, stream: TcpStream, rest: Vec<u8>, peer: SocketAd
     }
     lock(&shared.table).unsubscribe(outbox.id);
     lock(&shared.clients).remove(&outbox.id);
+    // Counted before they are told: a cancelled wait ends at once.
+    let running = outbox.calls.load(Ordering::SeqCst);
     lock(&outbox.here).take();
+    if running > 0 {
+        warn!(
+            "angrav: serve: client {peer} left with {running} call(s) running: their waits end; \
+             a prompt being typed is taken out of its editor, one submitted is followed and journaled"
+        );
+    }
     outbox.close(CloseCode::Normal, "");
 }
 

@@ -12,7 +12,7 @@ use cdp::methods::runtime::Evaluate;
 use cdp::{Connection, Endpoint, TargetInfo};
 
 pub use chromium::Chromium;
-pub use server::{FixtureServer, receipts};
+pub use server::{FixtureServer, gate_reached, open_gate, receipts};
 
 use crate::panel::Layout;
 

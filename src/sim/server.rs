@@ -2,9 +2,11 @@
 //! simulator runs from anywhere. It listens on 127.0.0.1 only; pages reach it as
 //! `localhost` too, which is another site to Chromium (for the out-of-process iframe).
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::SimError;
 
@@ -90,6 +92,65 @@ pub fn receipts(workspace: &str) -> Vec<String> {
         .collect()
 }
 
+/// Gates a page may be held at (`GET /gate?name=N`, answered once the test opens the
+/// gate): a page held mid-action, for as long as a test needs. Each gate: reached by a
+/// page yet, opened by the test yet.
+static GATES: Mutex<Option<HashMap<String, (bool, bool)>>> = Mutex::new(None);
+static GATES_MOVED: Condvar = Condvar::new();
+
+/// Waits until a page is held at gate `name`, `within`; false if none came.
+pub fn gate_reached(name: &str, within: Duration) -> bool {
+    gate_until(name, within, |(reached, _)| reached)
+}
+
+/// Lets every page held at gate `name` (and any that comes later) go on.
+pub fn open_gate(name: &str) {
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    gates
+        .get_or_insert_default()
+        .entry(name.into())
+        .or_default()
+        .1 = true;
+    GATES_MOVED.notify_all();
+}
+
+/// A page at gate `name`: held until the test opens it (at most a minute).
+fn hold_at_gate(name: &str) {
+    {
+        let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+        gates
+            .get_or_insert_default()
+            .entry(name.into())
+            .or_default()
+            .0 = true;
+        GATES_MOVED.notify_all();
+    }
+    gate_until(name, Duration::from_secs(60), |(_, open)| open);
+}
+
+fn gate_until(name: &str, within: Duration, done: impl Fn((bool, bool)) -> bool) -> bool {
+    let by = Instant::now() + within;
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let now = gates
+            .get_or_insert_default()
+            .get(name)
+            .copied()
+            .unwrap_or_default();
+        if done(now) {
+            return true;
+        }
+        let left = by.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        gates = GATES_MOVED
+            .wait_timeout(gates, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
 fn serve(stream: TcpStream) {
     let mut reader = BufReader::new(&stream);
     let mut request = String::new();
@@ -121,6 +182,9 @@ fn serve(stream: TcpStream) {
             String::from_utf8_lossy(&text).into_owned(),
         ));
         ("200 OK", "text/plain", "kept")
+    } else if path == "/gate" {
+        hold_at_gate(query.strip_prefix("name=").unwrap_or_default());
+        ("200 OK", "text/plain", "open")
     } else {
         match FILES.iter().find(|(p, _, _)| *p == path) {
             Some((_, kind, body)) => ("200 OK", *kind, *body),

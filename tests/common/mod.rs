@@ -97,6 +97,30 @@ impl Windows {
             .0
     }
 
+    /// The text in the editor of window `i`, as the page has it.
+    pub fn editor_text(&self, i: usize) -> String {
+        let v = self
+            .panel(i)
+            .call_function(
+                "function () { return document.querySelector('[contenteditable]').textContent; }",
+                &[],
+            )
+            .expect("read the editor");
+        v.as_str().expect("text").to_string()
+    }
+
+    /// Types `text` into the editor of window `i`, as the user does a draft.
+    pub fn type_draft(&self, i: usize, text: &str) {
+        let mut panel = self.panel(i);
+        panel
+            .call_function(
+                "function () { document.querySelector('[contenteditable]').focus(); }",
+                &[],
+            )
+            .expect("focus the editor");
+        panel.insert_text(text).expect("type the draft");
+    }
+
     /// Every prompt the simulated agent of window `i` received.
     pub fn received(&self, i: usize) -> Vec<String> {
         let v = self
