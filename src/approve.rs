@@ -1,5 +1,5 @@
-//! Answering an approval, and stopping a working agent: one control pressed, then the
-//! page watched until it shows the press took effect.
+//! Answering an approval, stopping a working agent, starting a new conversation: one
+//! control pressed, then the page watched until it shows the press took effect.
 
 use std::time::Duration;
 
@@ -170,6 +170,38 @@ pub fn cancel(panel: &mut Panel) -> Result<Snapshot, Error> {
             CONFIRM_WITHIN.as_secs()
         ))
     })
+}
+
+/// Presses the new-conversation button and confirms the chat then shows no message;
+/// a busy agent (`now`) is left alone. `Ok(false)`: it was already empty, nothing
+/// pressed.
+pub fn new_conversation(panel: &mut Panel, now: &Snapshot) -> Result<bool, Error> {
+    if matches!(now.state, State::Thinking | State::AwaitingApproval) {
+        return Err(Error::Failed(format!(
+            "the agent is busy ({}); wait for it before starting a new conversation",
+            now.state.name()
+        )));
+    }
+    let Some(key) = panel.press_new_conversation()? else {
+        return Ok(false);
+    };
+    let empty = |s: &Snapshot| {
+        !matches!(
+            s.state,
+            State::NoPanel | State::Unresponsive | State::Unreadable
+        ) && s.user_messages == 0
+            && s.agent_messages == 0
+    };
+    confirm(panel, &key, empty).map_err(|seen| {
+        Error::Failed(format!(
+            "pressed new conversation, but the chat still shows {} user and {} agent messages after {} s ({})",
+            seen.user_messages,
+            seen.agent_messages,
+            CONFIRM_WITHIN.as_secs(),
+            seen.state.name()
+        ))
+    })?;
+    Ok(true)
 }
 
 /// Watches the page (its change notifications, no polling) until `done` holds, within

@@ -314,8 +314,9 @@ impl Snapshot {
 /// and the choices it offers (its own: choices never cross cards).
 ///
 /// The `id` is computed in the page from what the card shows (kind, command, choice
-/// labels; a suffix tells identical cards apart): it stays while those stay, and
-/// changes when any of them does. A press names the id it answers
+/// labels) and the mark it sets on the card's element when first seen: it stays while
+/// those stay, and changes when any of them does or the card is another element (a
+/// later turn's card alike, or the second of two). A press names the id it answers
 /// ([`Panel::press_approval`]), so what is pressed is what was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
@@ -941,12 +942,14 @@ impl Panel {
         Ok(v["clicked"].as_bool() == Some(true))
     }
 
-    /// Clicks the new-conversation button. `Ok(false)`: the chat was already empty.
-    pub fn new_conversation(&mut self) -> Result<bool, Error> {
+    /// Clicks the new-conversation button: `Ok(Some(key))` with the panel's key before
+    /// the click (see [`crate::approve::new_conversation`], which confirms it), `Ok(None)`:
+    /// the chat was already empty.
+    pub fn press_new_conversation(&mut self) -> Result<Option<String>, Error> {
         let v = self.op("new_conversation", Value::Null, CALL_TIMEOUT)?;
-        match v["clicked"].as_bool() {
-            Some(true) => Ok(true),
-            _ if v["marker"].is_string() => Ok(false),
+        match (v["clicked"].as_bool(), v["key"].as_str()) {
+            (Some(true), Some(key)) => Ok(Some(key.to_string())),
+            _ if v["marker"].is_string() && v["clicked"] == false => Ok(None),
             _ => Err(Error::Failed(
                 v["reason"]
                     .as_str()

@@ -487,6 +487,16 @@ fn two_cards_at_once_are_answered_only_by_id() {
     }
 }
 
+/// `approve --approval ID` on the first window: refused, exit 1, `approval_changed`;
+/// the error's message.
+fn refused_as_changed(w: &Windows, id: &str) -> String {
+    let o = angrav(&["--json", "--session", w.id(0), "approve", "--approval", id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(err["error"]["code"], "approval_changed", "{err}");
+    err["error"]["message"].as_str().unwrap().to_string()
+}
+
 /// A press names the approval it answers: once the card's command changed, the old
 /// id presses nothing and says what shows now.
 #[test]
@@ -504,23 +514,49 @@ fn a_press_for_an_approval_that_changed_presses_nothing() {
     let new = s["approvals"][0]["id"].as_str().unwrap();
     assert_ne!(new, old, "{s}");
     assert_eq!(s["approvals"][0]["command"], "rm -rf ~", "{s}");
-    let o = angrav(&[
-        "--json",
-        "--session",
-        w.id(0),
-        "approve",
-        "--approval",
-        &old,
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let err: Value = serde_json::from_str(&stderr(&o)).unwrap();
-    assert_eq!(err["error"]["code"], "approval_changed", "{err}");
-    let message = err["error"]["message"].as_str().unwrap();
+    let message = refused_as_changed(&w, &old);
     assert!(
         message.contains("rm -rf ~") && message.contains(new),
         "{message}"
     );
     assert!(pressed(&w, 0).is_empty());
+}
+
+/// An id names the card that was shown: the same command asked again in a later
+/// turn, or in another chat, is another card with another id, and an id kept from
+/// the answered one presses nothing.
+#[test]
+fn an_id_kept_from_an_earlier_card_alike_presses_nothing() {
+    let w = open(&[
+        Window::new(Layout::Current, "again-1").scenario("approval"),
+        Window::new(Layout::V2, "again-2").scenario("approval"),
+    ]);
+    let card = |i: usize| {
+        let s = angrav_json(&["--session", w.id(i), "status"], 0);
+        assert_eq!(s["state"], "awaiting_approval", "{s}");
+        s["approvals"][0].clone()
+    };
+    for i in 0..2 {
+        angrav_json(&["--session", w.id(i), "prompt", "first task"], 0);
+        // A wait that ends at an approval exits 1.
+        angrav_json(&["--session", w.id(i), "wait", "--timeout", "30s"], 1);
+    }
+    let (one, two) = (card(0), card(1));
+    assert_eq!(one["command"], two["command"], "{one} {two}");
+    assert_ne!(one["id"], two["id"], "two chats' cards alike share an id");
+    let old = one["id"].as_str().unwrap().to_string();
+    angrav_json(&["--session", w.id(0), "approve", "--approval", &old], 0);
+    angrav_json(&["--session", w.id(0), "wait", "--timeout", "30s"], 0);
+    angrav_json(&["--session", w.id(0), "prompt", "second task"], 0);
+    angrav_json(&["--session", w.id(0), "wait", "--timeout", "30s"], 1);
+    let again = card(0);
+    assert_eq!(again["command"], one["command"], "{again}");
+    assert_ne!(
+        again["id"], one["id"],
+        "a later turn's card took the old id"
+    );
+    refused_as_changed(&w, &old);
+    assert_eq!(pressed(&w, 0), ["Run"], "only the first card was answered");
 }
 
 /// A list of choices plus one Submit button: the choice is selected, then Submit

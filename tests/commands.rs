@@ -290,6 +290,49 @@ fn output_history_and_new_conversation_in_every_layout() {
     }
 }
 
+/// `output last` gives the last turn's answer only once it has one, never an earlier
+/// turn's; `new` says a new conversation only when the chat shows one.
+#[test]
+fn output_last_waits_for_its_turn_and_new_is_seen_to_empty_the_chat() {
+    let w = open(&[
+        Window::new(Layout::Current, "late-turn")
+            .history(1)
+            .scenario("start-delay=60000"),
+        Window::new(Layout::V2, "slow-turn")
+            .history(1)
+            .scenario("slow"),
+    ]);
+    for (i, prompt, why) in [
+        (0, "third", "its prompt is not answered"),
+        (1, "fourth", "the agent is thinking"),
+    ] {
+        let o = angrav(&[
+            "--session",
+            w.id(i),
+            "prompt",
+            prompt,
+            "--start-within",
+            "1ms",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let o = angrav(&["--session", w.id(i), "output", "last"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "", "an earlier turn's answer was printed");
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
+    // A new-conversation button that does nothing: nothing is claimed.
+    w.panel(0)
+        .call_function(
+            "function () { const b = document.querySelector('[data-tooltip-id=\"new-conversation-tooltip\"]'); b.replaceWith(b.cloneNode(true)); }",
+            &[],
+        )
+        .unwrap();
+    let o = angrav(&["--json", "--session", w.id(0), "new"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("still shows"), "{}", stderr(&o));
+}
+
 #[test]
 fn unknown_and_ambiguous_sessions_exit_3_and_list_what_there_is() {
     let w = open(&[

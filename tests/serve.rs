@@ -516,8 +516,22 @@ fn timeless(out: &str) -> String {
 /// Runs `args` (`SESSION` standing for `session`) here and through serve, and asserts
 /// the same exit code and stdout, without and with --json. `twin`: the session the
 /// run through serve acts on instead (for a command that changes its chat), its id
-/// read back as `session`'s.
+/// and its approvals' ids read back as `session`'s.
 fn same(serve: &Serve, args: &[&str], session: &str, twin: Option<&str>) -> Ran {
+    // The twin's approval cards have ids of their own (an id names one card).
+    let cards = |id: &str| {
+        let (_, out) = local(&["--json", "status", "--session", id]);
+        let v: Value = serde_json::from_str(&out).unwrap_or_default();
+        v["approvals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["id"].as_str().map(String::from))
+            .collect::<Vec<String>>()
+    };
+    let ids: Vec<(String, String)> = twin
+        .map(|t| cards(t).into_iter().zip(cards(session)).collect())
+        .unwrap_or_default();
     let mut first = None;
     for json in [false, true] {
         let with = |id: &str| {
@@ -540,6 +554,9 @@ fn same(serve: &Serve, args: &[&str], session: &str, twin: Option<&str>) -> Ran 
         let (code, mut out) = remote(serve, &there, json);
         if let Some(t) = twin {
             out = out.replace(t, session).replace(&t[..6], &session[..6]);
+            for (theirs, mine) in &ids {
+                out = out.replace(theirs, mine);
+            }
         }
         let out = timeless(&out);
         assert_eq!(

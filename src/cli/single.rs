@@ -120,11 +120,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             finish_turn(&mut panel, session, waited, None, started, a, |_| {})
         }
         Command::OutputLast => {
-            print_answer(&last_answer(&mut panel)?, a.json);
+            print_answer(&last_answer(&mut panel, &snap)?, a.json);
             Ok(exit::OK)
         }
         Command::OutputCode => {
-            let last = last_answer(&mut panel)?;
+            let last = last_answer(&mut panel, &snap)?;
             let wanted = |lang: &str| {
                 a.lang
                     .as_deref()
@@ -143,15 +143,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::New => {
-            if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
-                return Err(Error::Failed(format!(
-                    "the agent is busy ({}); wait for it before starting a new conversation",
-                    snap.state.name()
-                )));
-            }
             let renewed = NewConversation {
                 session: session.clone(),
-                new_conversation: panel.new_conversation()?,
+                new_conversation: crate::approve::new_conversation(&mut panel, &snap)?,
             };
             print_new(&renewed, a.json);
             Ok(exit::OK)
@@ -236,13 +230,25 @@ pub(super) fn read_input(arg: Option<&str>, file: Option<&Path>) -> Result<Strin
     Ok(text)
 }
 
-pub(super) fn last_answer(panel: &mut Panel) -> Result<Message, Error> {
-    panel
-        .history()?
-        .into_iter()
-        .rev()
-        .find(|m| m.role == Role::Agent)
-        .ok_or_else(|| Error::Failed("there is no answer in this conversation yet".into()))
+/// The last turn's answer, once the turn has ended: never an earlier turn's answer
+/// while the last one runs, nor a part of an answer still being written.
+pub(super) fn last_answer(panel: &mut Panel, snap: &Snapshot) -> Result<Message, Error> {
+    let not_yet = |why: &str| {
+        Error::Failed(format!(
+            "the last turn has no answer yet: {why}; 'angrav wait' for it, or see 'angrav history'"
+        ))
+    };
+    if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+        return Err(not_yet(&format!("the agent is {}", snap.state.name())));
+    }
+    let history = panel.history()?;
+    match history.last() {
+        None => Err(Error::Failed(
+            "there is no answer in this conversation yet".into(),
+        )),
+        Some(m) if m.role == Role::User => Err(not_yet("its prompt is not answered")),
+        Some(m) => Ok(m.clone()),
+    }
 }
 
 /// After `wait` or `prompt --wait`: the result, with `--json` the same object however

@@ -407,11 +407,24 @@ function install(profile, lean, key) {
     }
     return a;
   };
-  // FNV-1a of the text, as 8 hex digits: an approval's id comes from what it shows.
+  // FNV-1a of the text, as 8 hex digits: an approval's id comes from what it shows
+  // and the card's own mark.
   const fnv = (t) => {
     let h = 0x811c9dc5;
     for (let i = 0; i < t.length; i++) { h ^= t.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
     return h.toString(16).padStart(8, '0');
+  };
+  // A card's own mark, set on its element the first time any angrav sees it and kept
+  // while the element lives: an id names this card, never a later one (another turn,
+  // another chat, the next of two alike) that shows the same words.
+  const CARD = 'data-angrav-card';
+  const cardMark = (e) => {
+    let m = e.getAttribute(CARD);
+    if (!m) {
+      m = Math.floor(Math.random() * 0x100000000).toString(16) + Date.now().toString(16);
+      e.setAttribute(CARD, m);
+    }
+    return m;
   };
   const writeIn = (e) => within([e], SEL.questionInput).some(visible);
 
@@ -488,12 +501,8 @@ function install(profile, lean, key) {
     }
     // A collapsed step whose Expand button is outside the step's own element.
     cards.sort((a, b) => inOrder(a.e, b.e));
-    const seen = new Map();
     for (const c of cards) {
-      const base = fnv(JSON.stringify([c.kind, c.command, c.choices.map((x) => x.label)]));
-      const n = seen.get(base) || 0;
-      seen.set(base, n + 1);
-      c.id = n ? base + '-' + (n + 1) : base;
+      c.id = fnv(JSON.stringify([c.kind, c.command, c.choices.map((x) => x.label), cardMark(c.e)]));
       c.where = popupParts.some((p) => p.contains(c.e)) ? 'popup' : 'panel';
       markers.push('approval ' + c.id + ': ' + c.kind + (c.choices.length ? ' (' + c.choices.map((x) => x.label).join(', ') + ')' : ''));
     }
@@ -972,8 +981,9 @@ function install(profile, lean, key) {
       if (looksDisabled(b)) {
         return { clicked: false, reason: 'the conversation is already empty', marker };
       }
+      const s = probe();
       b.click();
-      return { clicked: true, marker };
+      return { clicked: true, marker, key: s.key };
     },
   };
   // The first probe of a panel found: `lean` (a list) reads the state, not the title,

@@ -762,16 +762,9 @@ fn history(c: &Call, p: Params) -> Answer {
 fn new_conversation(c: &Call, p: Params) -> Answer {
     let (session, mut panel) = attach(c, p.session()?.as_deref())?;
     let snap = panel.probe()?;
-    if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
-        return Err(Error::Failed(format!(
-            "the agent is busy ({}); wait for it before starting a new conversation",
-            snap.state.name()
-        ))
-        .into());
-    }
     let renewed = NewConversation {
         session,
-        new_conversation: panel.new_conversation()?,
+        new_conversation: crate::approve::new_conversation(&mut panel, &snap)?,
     };
     Ok(Some(json!(renewed)))
 }
