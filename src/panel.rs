@@ -332,15 +332,17 @@ pub struct Approval {
 }
 
 impl Approval {
-    /// An approval read elsewhere than in the page (the language server), with the
-    /// id the page would give the same card.
+    /// An approval read elsewhere than in the page (the language server): its id
+    /// comes from what it shows and `card`, what tells it from another alike (for the
+    /// LS, the conversation and the step), as the page's comes from the card's mark.
     pub fn new(
         kind: ApprovalKind,
         command: Option<String>,
         labels: &[&str],
         place: Place,
+        card: &str,
     ) -> Approval {
-        let shown = json!([kind.name(), command, labels]).to_string();
+        let shown = json!([kind.name(), command, labels, card]).to_string();
         Approval {
             id: approval_id(&shown),
             kind,
@@ -356,8 +358,8 @@ impl Approval {
     }
 }
 
-/// FNV-1a over the UTF-16 code units of `shown`, as 8 hex digits: the page's
-/// `fnv` in `js/panel.js`, so that both give a card the same id.
+/// FNV-1a over the UTF-16 code units of `shown`, as 8 hex digits, as the page's
+/// `fnv` in `js/panel.js` makes its cards' ids.
 fn approval_id(shown: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for unit in shown.encode_utf16() {

@@ -434,7 +434,13 @@ mod tests {
     use crate::panel::Place;
 
     fn approval(kind: ApprovalKind, command: Option<&str>) -> Approval {
-        Approval::new(kind, command.map(String::from), &["Run"], Place::Panel)
+        Approval::new(
+            kind,
+            command.map(String::from),
+            &["Run"],
+            Place::Panel,
+            "test",
+        )
     }
 
     #[test]

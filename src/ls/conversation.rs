@@ -68,7 +68,7 @@ impl Reading {
         r.waiting = waiting.len();
         if let [step] = waiting.as_slice() {
             let gate = step.waiting_gate().expect("waiting").clone();
-            r.approval = Some(gate.approval());
+            r.approval = Some(gate.approval(&card(&r.conversation.id, step.index)));
             r.step_index = Some(step.index);
             r.gate = Some(gate);
         }
@@ -201,11 +201,12 @@ impl Ls {
             .iter()
             .filter_map(|s| Some((s.index, s.waiting_gate()?)))
             .collect();
-        let showing: Vec<Approval> = waiting.iter().map(|(_, g)| g.approval()).collect();
+        let approval_at = |(index, gate): &(u64, &Gate)| gate.approval(&card(id, *index));
+        let showing: Vec<Approval> = waiting.iter().map(approval_at).collect();
         let (index, gate) = match (approval, waiting.as_slice()) {
             (Some(want), _) => waiting
                 .iter()
-                .find(|(_, g)| g.approval().id == want)
+                .find(|w| approval_at(w).id == want)
                 .copied()
                 .ok_or_else(|| {
                     crate::approve::changed(
@@ -250,7 +251,7 @@ impl Ls {
                     conversation: id.to_string(),
                     step_index: index,
                     pressed: gate.label(answer).to_string(),
-                    approval: gate.approval(),
+                    approval: gate.approval(&card(id, index)),
                     state: now.state,
                 });
             }
@@ -396,6 +397,11 @@ impl Ls {
 /// Texts compared as the DOM path compares them: whitespace runs as one space.
 fn same_text(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
+}
+
+/// What tells a step's approval from another alike: its conversation and index.
+fn card(conversation: &str, step: u64) -> String {
+    format!("{conversation}#{step}")
 }
 
 /// An approval answered through the LS.

@@ -314,10 +314,11 @@ pub enum Answer {
 }
 
 impl Gate {
-    /// The approval as the DOM would show it: its kind, the command, the choices.
-    pub fn approval(&self) -> Approval {
+    /// The approval as the DOM would show it: its kind, the command, the choices;
+    /// `step` (conversation and step index) tells it from another alike.
+    pub fn approval(&self, step: &str) -> Approval {
         let panel = |kind, command: &Option<String>, labels: &[&str]| {
-            Approval::new(kind, command.clone(), labels, Place::Panel)
+            Approval::new(kind, command.clone(), labels, Place::Panel, step)
         };
         match self {
             Gate::RunCommand { command } => {
@@ -484,7 +485,7 @@ mod tests {
         assert_eq!(steps[0].message().unwrap().content, "hi");
         let gate = steps[1].waiting_gate().unwrap();
         assert_eq!(steps[1].index, 1);
-        assert_eq!(gate.approval().command.as_deref(), Some("cargo test"));
+        assert_eq!(gate.approval("c#1").command.as_deref(), Some("cargo test"));
         assert_eq!(
             gate.interaction(Answer::Deny)["runCommand"]["confirm"],
             json!(false)
