@@ -10,43 +10,13 @@ use std::time::{Duration, Instant};
 use angrav::monitor::{Monitors, Update};
 use angrav::panel::{Layout, State};
 use angrav::sim::{Simulator, Window};
-use cdp::methods::runtime::Evaluate;
-use cdp::{Connection, TargetInfo};
-use common::{angrav, open, stderr, stdout};
+use cdp::TargetInfo;
+use common::{angrav, freeze, open, recovered, stderr, stdout};
 use crossbeam_channel::Receiver;
 use serde_json::Value;
 
 /// How long a test waits for what it expects before failing; never a pause.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Runs `while (Date.now() < end) {}` in the page's main world, without waiting for
-/// it: the page answers nothing for `stall`. Returns the connection it was sent on;
-/// [`recovered`] waits on it for the page to answer again.
-fn freeze(target: &TargetInfo, stall: Duration) -> Connection {
-    let ws = target.web_socket_debugger_url.as_deref().expect("a ws URL");
-    let mut conn = Connection::open(ws).expect("connect to the page");
-    let expression = format!(
-        "{{ const end = Date.now() + {}; while (Date.now() < end) {{}} }}",
-        stall.as_millis()
-    );
-    let _ = conn
-        .send(&Evaluate {
-            expression: &expression,
-            ..Default::default()
-        })
-        .expect("send the stall");
-    conn
-}
-
-/// Waits until the page answers again (the stall is over).
-fn recovered(conn: &mut Connection) {
-    let one = Evaluate {
-        expression: "1",
-        ..Default::default()
-    };
-    conn.call(&one, PATIENCE)
-        .expect("the page answers after its stall");
-}
 
 /// The next JSON line from a child that satisfies `want`; every line read goes to `seen`.
 fn next_line(

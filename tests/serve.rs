@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use angrav::panel::Layout;
 use angrav::sim::Window;
@@ -1006,4 +1007,64 @@ fn a_serve_prompt_is_journaled_as_the_cli_journals_it_client_or_no_client() {
         of_type(&lines, w.id(1), "turn_finished").is_empty(),
         "{lines:#?}"
     );
+}
+
+/// A session's state as serve's `status` gives it (none: not read yet).
+fn state_of(client: &mut Client, session: &str) -> Option<String> {
+    let id = client.send("status", json!({ "session": session }));
+    client.reply(id)["result"]["state"]
+        .as_str()
+        .map(String::from)
+}
+
+/// Asks serve's `status` until `session` is `want`.
+fn until_state(client: &mut Client, session: &str, want: &str) {
+    let by = Instant::now() + PATIENCE;
+    while state_of(client, session).as_deref() != Some(want) {
+        assert!(Instant::now() < by, "{session} never {want}");
+    }
+}
+
+/// serve answers from memory, but never shows a page that stopped answering as it
+/// was: while a page is frozen, status and the list say `unresponsive`, and the
+/// other window is still read; once it answers again, it is idle again.
+#[test]
+fn a_frozen_page_is_unresponsive_through_serve_while_it_is_frozen() {
+    let w = open(&[
+        Window::new(Layout::Current, "frozen-serve-1"),
+        Window::new(Layout::V2, "frozen-serve-2"),
+    ]);
+    let serve = start("frozen", &[], &[]);
+    let mut client = serve.connect();
+    until_state(&mut client, w.id(0), "idle");
+    let mut stalled = common::freeze(&w.0[0], Duration::from_secs(6));
+    let (back, answered) = crossbeam_channel::bounded(1);
+    let waiting = std::thread::spawn(move || {
+        common::recovered(&mut stalled);
+        let _ = back.send(());
+    });
+    let mut seen = Vec::new();
+    loop {
+        let now = state_of(&mut client, w.id(0));
+        if now.as_deref() == Some("unresponsive") {
+            break;
+        }
+        seen.push(now);
+        // Paced by the page's own recovery, which must not come first.
+        if answered.recv_timeout(Duration::from_millis(50)).is_ok() {
+            panic!("serve showed {seen:?} throughout the freeze");
+        }
+    }
+    let id = client.send("sessions.list", json!({}));
+    let list = client.reply(id);
+    let rows = list["result"].as_array().expect("rows");
+    let row = |i: usize| {
+        rows.iter()
+            .find(|r| r["session"]["target_id"] == w.id(i))
+            .expect("a row per window")
+    };
+    assert_eq!(row(0)["state"], "unresponsive", "{list}");
+    assert_eq!(row(1)["state"], "idle", "{list}");
+    waiting.join().unwrap();
+    until_state(&mut client, w.id(0), "idle");
 }

@@ -39,6 +39,12 @@ use ws::Outbox;
 const DASHBOARD: &str = include_str!("dashboard.html");
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often every page serve follows must answer, changed or not. serve answers
+/// `sessions.list` and `status` from memory: a page that stops answering (frozen,
+/// busy) is `unresponsive` there once this and [`crate::panel::PROBE_WITHIN`] have
+/// passed, as an attached command says after `PROBE_WITHIN`, never shown as it was.
+const BEAT: Duration = Duration::from_secs(1);
 /// Connections that may be sending their request head at once, before the token is
 /// checked; more are refused at once (503), so strangers cannot pile up threads.
 pub const HEADS_AT_ONCE: usize = 32;
@@ -196,6 +202,7 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
     });
     // One set of monitors for every window, new ones followed (the hub spawns them).
     let (mut monitors, updates) = crate::monitor::Monitors::new(registry.profile());
+    monitors.heartbeat(BEAT);
     monitors.watch_targets(registry.endpoints());
     let hub = Hub {
         shared: shared.clone(),

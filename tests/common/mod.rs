@@ -9,11 +9,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use angrav::panel::{Panel, WindowRef};
 use angrav::profile::Profile;
 use angrav::sim::{Simulator, Window};
-use cdp::TargetInfo;
+use cdp::methods::runtime::Evaluate;
+use cdp::{Connection, TargetInfo};
 use serde_json::Value;
 
 pub fn sim() -> &'static Simulator {
@@ -440,4 +442,33 @@ pub fn check(root: &Value, shape: &Value, v: &Value, at: &str) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+/// Runs `while (Date.now() < end) {}` in the page's main world, without waiting for
+/// it: the page answers nothing for `stall`. Returns the connection it was sent on;
+/// [`recovered`] waits on it for the page to answer again.
+pub fn freeze(target: &TargetInfo, stall: Duration) -> Connection {
+    let ws = target.web_socket_debugger_url.as_deref().expect("a ws URL");
+    let mut conn = Connection::open(ws).expect("connect to the page");
+    let expression = format!(
+        "{{ const end = Date.now() + {}; while (Date.now() < end) {{}} }}",
+        stall.as_millis()
+    );
+    let _ = conn
+        .send(&Evaluate {
+            expression: &expression,
+            ..Default::default()
+        })
+        .expect("send the stall");
+    conn
+}
+
+/// Waits until the page answers again (the stall is over).
+pub fn recovered(conn: &mut Connection) {
+    let one = Evaluate {
+        expression: "1",
+        ..Default::default()
+    };
+    conn.call(&one, Duration::from_secs(60))
+        .expect("the page answers after its stall");
 }
