@@ -153,11 +153,13 @@ impl Drop for Place {
 fn shape(line: &str) -> String {
     let mut out = String::new();
     for word in line.split_whitespace() {
-        let id = word.len() >= 6
+        // A session id (upper-case hex), or an approval id (8 lower-case hex digits).
+        let id = (word.len() >= 6
             && word
                 .chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-            && word.chars().any(|c| c.is_ascii_digit());
+            && word.chars().any(|c| c.is_ascii_digit()))
+            || (word.len() == 8 && word.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
         let mut w = String::new();
         if id {
             w.push_str("<id>");
