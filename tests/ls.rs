@@ -474,11 +474,14 @@ fn first_interactions(ls: &SimLs, cascade: &str) -> Vec<Value> {
 fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_pressed_once() {
     const SHOWN: &str = "f00d0001-0000-4000-8000-00000000000a";
     const HIDDEN: &str = "f00d0002-0000-4000-8000-00000000000b";
+    // Shown in a panel that is an out-of-process iframe: a target of its own.
+    const FRAMED: &str = "f00d0003-0000-4000-8000-00000000000c";
     let ls = SimLs::start(
         TOKEN,
         vec![
             Conversation::new(SHOWN, "ls-shown").waiting(Gate::Command("cargo test".into())),
             Conversation::new(HIDDEN, "ls-hidden").history(3),
+            Conversation::new(FRAMED, "ls-framed").history(2),
         ],
     )
     .unwrap();
@@ -487,6 +490,7 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
             .start("approval")
             .ls(&ls, SHOWN),
         Window::new(Layout::V2, "ls-plain"),
+        Window::new(Layout::LegacyTarget, "ls-framed").ls(&ls, FRAMED),
     ]);
     let url = ls.url();
     let with = |args: &[&'static str]| -> Vec<String> {
@@ -505,9 +509,23 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     assert_eq!(hidden["window"], Value::Null);
     assert_eq!(hidden["steps"], 6);
     assert_eq!(hidden["state"], "idle");
+    let framed = conversation(&list, "ls-framed");
+    let framed_window = common::by_target(&list, w.id(2)).unwrap();
+    assert_eq!(framed["window"], framed_window["session"]["id"], "{list}");
 
     // doctor, with no --ls: found from the panel's own requests, or said why not.
-    let report = common::angrav_json(&["doctor", "--session", w.id(0), "--session", w.id(1)], 0);
+    let report = common::angrav_json(
+        &[
+            "doctor",
+            "--session",
+            w.id(0),
+            "--session",
+            w.id(1),
+            "--session",
+            w.id(2),
+        ],
+        0,
+    );
     let found = &report["sessions"][0]["ls"];
     assert_eq!(found["found_by"], "panel_request", "{report}");
     assert_eq!(found["url"], ls.url().as_str());
@@ -521,6 +539,9 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
             .contains("no language_server process"),
         "{report}"
     );
+    let framed = &report["sessions"][2]["ls"];
+    assert_eq!(framed["found_by"], "panel_request", "{report}");
+    assert_eq!(framed["conversation"], FRAMED);
     let o = common::angrav(&["doctor", "--session", w.id(0)]);
     assert!(
         stdout(&o).contains(&format!(
@@ -858,4 +879,62 @@ fn the_dashboard_shows_each_models_quota_and_reads_it_again() {
     common::serve::evaluate(&mut page, "document.getElementById('quota-read').click()");
     let shown = dashboard_quota(&mut page, 2, "unknown");
     assert_eq!(shown["models"][0]["model"], "Gemini 3 Pro", "{shown}");
+}
+
+/// The path an `https://` language server is reached by: a `fetch` in a window's
+/// page. The simulator cannot serve TLS with angrav's crates, so an `http://` one
+/// is called the same way.
+#[test]
+fn a_language_server_is_called_through_a_windows_page() {
+    use angrav::Error;
+    use angrav::ls::model::Quota;
+    use angrav::panel::Deadline;
+    let ls = two_waiting();
+    let w = common::open(&[Window::new(Layout::Current, "ls-through-page")]);
+    let ws = w.0[0].web_socket_debugger_url.clone().unwrap();
+    let page_origin = w.0[0].url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let given = angrav::ls::Ls::given(&ls.url(), TOKEN, "--ls").unwrap();
+    let within = || Deadline::within(std::time::Duration::from_secs(20));
+
+    let reply = given
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap();
+    let models = Quota::all(&reply);
+    assert_eq!(models.len(), 2, "{reply}");
+    assert_eq!(models[0].remaining, Some(0.6));
+    // The page made the call: it came with the page's origin.
+    assert_eq!(ls.origins(), [page_origin]);
+    given.quota(within()).unwrap();
+    assert_eq!(ls.origins().len(), 1, "a direct call has no origin");
+
+    // The same errors as a direct call: a refused token, garbage, a hang.
+    let wrong = angrav::ls::Ls::given(&ls.url(), "wrong", "--ls").unwrap();
+    let e = wrong
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap_err();
+    assert_eq!(e.code(), "ls");
+    assert!(e.to_string().contains("refused the token"), "{e}");
+    ls.set_mode(Mode::Garbage);
+    let e = given
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap_err();
+    assert!(e.to_string().contains("not its JSON"), "{e}");
+    ls.set_mode(Mode::Hang);
+    let short = Deadline::within(std::time::Duration::from_millis(700));
+    let e = given
+        .call_in_page(&ws, "GetUserStatus", &json!({}), short)
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(e.to_string().contains("the language server at"), "{e}");
+
+    // Nothing there: the page's fetch fails, and that is said.
+    let gone = angrav::ls::Ls::given("http://127.0.0.1:1", TOKEN, "--ls").unwrap();
+    let e = gone
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no language server answers at http://127.0.0.1:1 (the page's fetch failed"),
+        "{e}"
+    );
 }
