@@ -26,11 +26,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     let journal = super::memory::journal(a).map(Arc::new);
     // Read and check the prompts (or the run to resume) before touching the browser:
     // a bad file fails fast.
-    let resumed = if a.resume {
-        let dir = super::memory::state(a, "dispatch --resume")?;
-        Some(Resumed::read(&dir)?)
-    } else {
-        None
+    let resumed = match &a.resume {
+        Some(which) => {
+            let dir = super::memory::state(a, "dispatch --resume")?;
+            Some(Resumed::read(&dir, which)?)
+        }
+        None => None,
     };
     let tasks = match &resumed {
         Some(_) => Vec::new(),
@@ -95,7 +96,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         Some(r) => {
             let total = r.prompts.len();
             prompts = r.unsent;
-            (r.run, total, Some((r.recorded, r.unknown)))
+            (r.run, total, Some((r.recorded, r.unknown, r.prompts)))
         }
         None => {
             let run = crate::state::random_hex(6)
@@ -117,8 +118,18 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     match earlier {
         // What became of the run's prompts before it stopped, as far as the journal
         // and the chats show it.
-        Some((recorded, unknown)) => {
+        Some((recorded, unknown, asked)) => {
             for r in &recorded {
+                // An unconfirmed one its chat's transcript now shows delivered.
+                let found = (r["status"] == "unconfirmed")
+                    .then(|| resume::recheck(&registry, r, &asked, a))
+                    .flatten();
+                if let Some(found) = found {
+                    journal.result(&found);
+                    all_idle &= found.status == Status::Done && found.state == Some(State::Idle);
+                    screen.finished(&found);
+                    continue;
+                }
                 all_idle &= r["status"] == "done" && r["state"] == "idle";
                 screen.recorded(r);
             }
