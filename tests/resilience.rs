@@ -530,8 +530,16 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     assert_eq!(child.0.wait().unwrap().code(), Some(1));
     assert_eq!(all.len(), prompts.len(), "{all:#?}");
     let received = received_once(&prompts, &spaces, &all);
+    let unread = all
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("answer not read"))
+        })
+        .count();
     eprintln!(
-        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}",
+        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}; {unread} done with the answer not read",
         prompts.len(),
         all.iter()
             .map(|r| r["status"].as_str().unwrap())

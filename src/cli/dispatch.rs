@@ -126,17 +126,17 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                     .flatten();
                 if let Some(found) = found {
                     journal.result(&found);
-                    all_idle &= found.status == Status::Done && found.state == Some(State::Idle);
+                    all_idle &= found.succeeded();
                     screen.finished(&found);
                     continue;
                 }
-                all_idle &= r["status"] == "done" && r["state"] == "idle";
+                all_idle &= recorded_succeeded(r);
                 screen.recorded(r);
             }
             for u in &unknown {
                 let r = resume::settle(&registry, u, a);
                 journal.result(&r);
-                all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
+                all_idle &= r.succeeded();
                 screen.finished(&r);
             }
         }
@@ -177,7 +177,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 Ok(Event::Finished(r)) => {
                     journal.finished(&r, interrupted);
-                    all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
+                    all_idle &= r.succeeded();
                     screen.finished(&r);
                 }
                 Ok(Event::Sent { id, .. }) => {
@@ -431,6 +431,14 @@ pub(super) fn prompt_of_line(v: &Value) -> Option<Prompt> {
     })
 }
 
+/// [`Finished::succeeded`], of a result recorded before a stop.
+fn recorded_succeeded(r: &Value) -> bool {
+    let unread = r["reason"]
+        .as_str()
+        .is_some_and(|why| why.starts_with(crate::dispatch::ANSWER_NOT_READ));
+    r["status"] == "done" && r["state"] == "idle" && !unread
+}
+
 /// Results on stdout, notes and a progress line on stderr (when it is a terminal).
 struct Screen {
     json: bool,
@@ -458,7 +466,7 @@ impl Screen {
 
     fn finished(&mut self, r: &Finished) {
         self.running.remove(&r.id);
-        if r.status == Status::Done && r.state == Some(State::Idle) {
+        if r.succeeded() {
             self.ok += 1;
         } else {
             self.failed += 1;
@@ -473,7 +481,7 @@ impl Screen {
 
     /// A result recorded before a stop (`--resume`), as it was printed then.
     fn recorded(&mut self, r: &Value) {
-        if r["status"] == "done" && r["state"] == "idle" {
+        if recorded_succeeded(r) {
             self.ok += 1;
         } else {
             self.failed += 1;
