@@ -2,16 +2,17 @@
 //! WebSocket connection to it, asking one request at a time or reading its events.
 //! The CLI's `--server` and a hub's `--upstream` both use it.
 
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tungstenite::HandshakeError;
-use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message as Frame, WebSocket};
 
 use crate::Error;
+use crate::serve::http::read_head;
 
 /// A serve as named on the command line: `[NAME=]URL`, the URL `http://HOST:PORT`,
 /// `ws://HOST:PORT/ws`, `HOST:PORT` or `:PORT`, maybe with `?token=TOKEN`.
@@ -113,27 +114,50 @@ impl Client {
         let label = &server.label;
         let unreachable =
             |why: String| Error::Failed(format!("cannot reach angrav serve {label}: {why}"));
-        let stream = TcpStream::connect(hostport).map_err(|e| unreachable(e.to_string()))?;
+        if token.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(Error::Usage(format!(
+                "the token for {label} is not one line of text"
+            )));
+        }
+        let mut stream = TcpStream::connect(hostport).map_err(|e| unreachable(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        // The upgrade, by hand as serve answers it (tungstenite's client handshake
+        // detects the CPU's features to parse the answer: on a virtual machine, that
+        // costs more than the rest of a call).
+        let key = tungstenite::handshake::client::generate_key();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {hostport}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (head, rest) = match read_head(&mut stream, patience) {
+            Ok(Some(answer)) => answer,
+            Ok(None) => return Err(unreachable("it closed the connection".into())),
+            Err(e) => return Err(unreachable(e.to_string())),
+        };
+        match head.first.split(' ').nth(1) {
+            Some("101") => {}
+            Some("401") => {
+                return Err(Error::Failed(format!(
+                    "angrav serve {label} refused the token: serve makes a new one at each start \
+                     (serve.token in its state directory, ANGRAV_TOKEN, or ?token= in the URL)"
+                )));
+            }
+            _ => return Err(unreachable(format!("it answered {}", head.first))),
+        }
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        if head.header("Sec-WebSocket-Accept") != Some(accept.as_str()) {
+            return Err(unreachable("its WebSocket upgrade is not valid".into()));
+        }
         stream
             .set_read_timeout(Some(patience))
             .map_err(|e| unreachable(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        let mut request = format!("ws://{hostport}/ws")
-            .into_client_request()
-            .map_err(|e| Error::Usage(format!("server {label}: {e}")))?;
-        let bearer = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| Error::Usage(format!("the token for {label} is not one line of text")))?;
-        request.headers_mut().insert("Authorization", bearer);
-        let (ws, _) = tungstenite::client(request, stream).map_err(|e| match e {
-            HandshakeError::Failure(tungstenite::Error::Http(r)) if r.status() == 401 => {
-                Error::Failed(format!(
-                    "angrav serve {label} refused the token: serve makes a new one at each start \
-                     (serve.token in its state directory, ANGRAV_TOKEN, or ?token= in the URL)"
-                ))
-            }
-            e => unreachable(e.to_string()),
-        })?;
+        // A small read buffer (it grows for a large answer): tungstenite zeroes all of
+        // it before each read.
+        let config = WebSocketConfig::default().read_buffer_size(16 << 10);
+        let ws = WebSocket::from_partially_read(stream, rest, Role::Client, Some(config));
         Ok(Client {
             ws,
             label: label.clone(),

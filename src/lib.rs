@@ -38,6 +38,7 @@ pub mod ls;
 pub mod monitor;
 pub mod names;
 pub mod panel;
+pub mod parallel;
 pub mod policy;
 pub mod profile;
 pub mod registry;

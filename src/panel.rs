@@ -576,6 +576,22 @@ impl WindowRef {
             panel_target: None,
         }
     }
+
+    /// The WebSocket URLs of this window's out-of-process iframes, as the browser's
+    /// target list shows them: its child targets, and the frames of `frames` (ids).
+    pub fn frame_targets(&self, frames: &[String]) -> Vec<String> {
+        let Ok(targets) = self.endpoint.list() else {
+            return Vec::new();
+        };
+        targets
+            .into_iter()
+            .filter(|t| {
+                t.kind == "iframe"
+                    && (t.parent_id.as_deref() == Some(&self.target_id) || frames.contains(&t.id))
+            })
+            .filter_map(|t| t.web_socket_debugger_url)
+            .collect()
+    }
 }
 
 pub struct Panel {
@@ -702,20 +718,11 @@ impl Panel {
             return Ok(panel.found(snap));
         }
         // A panel iframe, out of process, that the caller's target list did not show.
-        if let Ok(targets) = window.endpoint.list() {
-            let mine = targets.iter().filter(|t| {
-                t.kind == "iframe"
-                    && (t.parent_id.as_deref() == Some(&window.target_id) || frames.contains(&t.id))
-            });
-            for t in mine {
-                let Some(ws) = &t.web_socket_debugger_url else {
-                    continue;
-                };
-                if let Some(found) =
-                    Panel::enter_target(window, ws, profile, setup, &panel.group, deadline)?
-                {
-                    return Ok(found);
-                }
+        for ws in window.frame_targets(&frames) {
+            if let Some(found) =
+                Panel::enter_target(window, &ws, profile, setup, &panel.group, deadline)?
+            {
+                return Ok(found);
             }
         }
         Ok(panel.found(snap))

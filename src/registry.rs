@@ -186,17 +186,7 @@ impl Registry {
     /// not answered then is `unresponsive`).
     pub fn states_by(&self, deadline: Deadline) -> Vec<Listed> {
         let deadline = deadline.earliest(Deadline::within(PROBE_WITHIN));
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .sessions
-                .iter()
-                .map(|session| scope.spawn(move || self.state(session, deadline)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("probe thread"))
-                .collect()
-        })
+        crate::parallel::each(&self.sessions, |session| self.state(session, deadline))
     }
 
     /// One session's state, its probe ending by `deadline`.

@@ -474,11 +474,14 @@ fn first_interactions(ls: &SimLs, cascade: &str) -> Vec<Value> {
 fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_pressed_once() {
     const SHOWN: &str = "f00d0001-0000-4000-8000-00000000000a";
     const HIDDEN: &str = "f00d0002-0000-4000-8000-00000000000b";
+    // Shown in a panel that is an out-of-process iframe: a target of its own.
+    const FRAMED: &str = "f00d0003-0000-4000-8000-00000000000c";
     let ls = SimLs::start(
         TOKEN,
         vec![
             Conversation::new(SHOWN, "ls-shown").waiting(Gate::Command("cargo test".into())),
             Conversation::new(HIDDEN, "ls-hidden").history(3),
+            Conversation::new(FRAMED, "ls-framed").history(2),
         ],
     )
     .unwrap();
@@ -487,6 +490,7 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
             .start("approval")
             .ls(&ls, SHOWN),
         Window::new(Layout::V2, "ls-plain"),
+        Window::new(Layout::LegacyTarget, "ls-framed").ls(&ls, FRAMED),
     ]);
     let url = ls.url();
     let with = |args: &[&'static str]| -> Vec<String> {
@@ -505,9 +509,23 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     assert_eq!(hidden["window"], Value::Null);
     assert_eq!(hidden["steps"], 6);
     assert_eq!(hidden["state"], "idle");
+    let framed = conversation(&list, "ls-framed");
+    let framed_window = common::by_target(&list, w.id(2)).unwrap();
+    assert_eq!(framed["window"], framed_window["session"]["id"], "{list}");
 
     // doctor, with no --ls: found from the panel's own requests, or said why not.
-    let report = common::angrav_json(&["doctor", "--session", w.id(0), "--session", w.id(1)], 0);
+    let report = common::angrav_json(
+        &[
+            "doctor",
+            "--session",
+            w.id(0),
+            "--session",
+            w.id(1),
+            "--session",
+            w.id(2),
+        ],
+        0,
+    );
     let found = &report["sessions"][0]["ls"];
     assert_eq!(found["found_by"], "panel_request", "{report}");
     assert_eq!(found["url"], ls.url().as_str());
@@ -521,6 +539,9 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
             .contains("no language_server process"),
         "{report}"
     );
+    let framed = &report["sessions"][2]["ls"];
+    assert_eq!(framed["found_by"], "panel_request", "{report}");
+    assert_eq!(framed["conversation"], FRAMED);
     let o = common::angrav(&["doctor", "--session", w.id(0)]);
     assert!(
         stdout(&o).contains(&format!(

@@ -84,15 +84,8 @@ pub(super) fn many(a: &Args) -> Result<u8, Error> {
     let registry = registry(a)?;
     let sessions = chosen(&registry, a, deadline)?;
     let start = Instant::now();
-    let rows: Vec<Outcome> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sessions
-            .iter()
-            .map(|s| scope.spawn(|| answer_one(s, &registry, deadline, &a.command, start)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("approval thread"))
-            .collect()
+    let rows: Vec<Outcome> = crate::parallel::each(&sessions, |s| {
+        answer_one(s, &registry, deadline, &a.command, start)
     });
     let report = Report {
         timed_out: false,

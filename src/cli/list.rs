@@ -12,6 +12,9 @@ pub(super) fn list(a: &Args) -> Result<u8, Error> {
     // The language server's conversations: only when asked for (--all, --ls), so a
     // plain list costs nothing more. With an LS named, no window is no error.
     let given = super::ls::given(a)?;
+    if a.all || given.is_some() {
+        output::exit_when_stdout_closes();
+    }
     let registry = match registry(a) {
         Err(e) if e.exit_code() != exit::USAGE && given.is_some() => {
             output::message(&format!(

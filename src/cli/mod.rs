@@ -617,8 +617,11 @@ fn run(a: Args) -> Result<u8, Error> {
             | Command::Profile
             | Command::Completions(_)
             | Command::Schema
+            | Command::SessionsList
     ) {
         // These may wait long: a reader that goes away must not leave them running.
+        // (A list's probes end within PROBE_WITHIN: it watches only when it asks the
+        // language server too.)
         output::exit_when_stdout_closes();
     }
     if let Some(query) = &a.conversation {

@@ -274,22 +274,11 @@ impl<'a> Fleet<'a> {
             .map(|s| token(a, s))
             .collect::<Result<_, _>>()?;
         let patience = a.wait.timeout + SLACK;
-        let asked: Vec<Asked> = std::thread::scope(|scope| {
-            let started: Vec<_> = servers
-                .into_iter()
-                .zip(&tokens)
-                .map(|(server, token)| {
-                    scope.spawn(move || Asked {
-                        client: Client::connect(&server, token, patience),
-                        server,
-                    })
-                })
-                .collect();
-            started
-                .into_iter()
-                .map(|h| h.join().expect("connect thread"))
-                .collect()
-        });
+        let asked =
+            crate::parallel::each(servers.into_iter().zip(&tokens), |(server, token)| Asked {
+                client: Client::connect(&server, token, patience),
+                server,
+            });
         let marked = asked.len() > 1;
         if !marked && let Some(Asked { client: Err(_), .. }) = asked.first() {
             let Some(Asked { client: Err(e), .. }) = asked.into_iter().next() else {
@@ -403,20 +392,12 @@ impl<'a> Fleet<'a> {
 
     /// Runs `f` on every reachable serve at once; its results in the serves' order.
     fn each<T: Send>(&mut self, f: impl Fn(usize, &mut Client) -> T + Sync) -> Vec<(usize, T)> {
-        std::thread::scope(|scope| {
-            let f = &f;
-            let started: Vec<_> = self
-                .asked
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, s)| s.client.as_mut().ok().map(|c| (i, c)))
-                .map(|(i, c)| scope.spawn(move || (i, f(i, c))))
-                .collect();
-            started
-                .into_iter()
-                .map(|h| h.join().expect("serve thread"))
-                .collect()
-        })
+        let reached = self
+            .asked
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.client.as_mut().ok().map(|c| (i, c)));
+        crate::parallel::each(reached, |(i, c)| (i, f(i, c)))
     }
 
     /// Marks `v`, the answer of serve `at`, with its host.

@@ -22,7 +22,8 @@ function install(profile, lean, key) {
     user: joined(P.user_message), answer: joined(P.answer), thoughts: joined(P.thoughts),
     item: joined(P.user_message.concat(P.answer, P.thoughts)),
     errorElement: joined(P.error_element), plan: joined(P.approval_plan), popup: joined(P.popup),
-    option: joined(P.approval_option),
+    option: joined(P.approval_option), v2: joined(P.layout_v2), questionInput: joined(P.question_input),
+    title: joined(P.title), mode: joined(P.mode), model: joined(P.model),
   };
   const matches = (e, sel) => !!sel && e.nodeType === Node.ELEMENT_NODE && e.matches(sel);
   // Every element matching `sel` in the subtrees `parts` (disjoint), roots included.
@@ -57,6 +58,7 @@ function install(profile, lean, key) {
   // Patterns this engine cannot compile are left out, as selectors are (doctor names them).
   const regexes = (list) => list.flatMap((r) => { try { return [new RegExp(r)]; } catch (_) { return []; } });
   const noise = regexes(P.noise);
+  const modelNames = regexes(P.model_patterns);
   const isNoise = (line) => noise.some((r) => r.test(line.trim()));
   const clickables = (parts) => within(parts, 'button, [role="button"]').filter(visible);
   // The subtrees of `root` outside `inner`: the siblings along the path between them.
@@ -360,7 +362,7 @@ function install(profile, lean, key) {
     } else if (busy) state = 'thinking';
     const agents = conv.messages.filter((m) => m.role === 'agent').length;
     const snap = {
-      state, panel_frame: false, v2: within(sh.chrome, joined(P.layout_v2)).length > 0, busy, error, quota_resume: quota,
+      state, panel_frame: false, v2: within(sh.chrome, SEL.v2).length > 0, busy, error, quota_resume: quota,
       approvals: cards.map(publicCard), approval: cards.length ? publicCard(cards[0]) : null, question,
       answered: answered(),
       input_found: !!input, input_editable: !!input && editable(input.e),
@@ -411,7 +413,7 @@ function install(profile, lean, key) {
     for (let i = 0; i < t.length; i++) { h ^= t.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
     return h.toString(16).padStart(8, '0');
   };
-  const writeIn = (e) => within([e], joined(P.question_input)).some(visible);
+  const writeIn = (e) => within([e], SEL.questionInput).some(visible);
 
   // The question forms among `parts`: `{e, text, options: [labels]}`.
   function questionsIn(parts, btns, held) {
@@ -530,18 +532,17 @@ function install(profile, lean, key) {
   // The conversation's title, the mode and the model, where the page shows them.
   function about(snap, root, sh) {
     const outsidePanel = outside(doc.documentElement, root);
-    const titles = within(sh.chrome, joined(P.title)).concat(within(outsidePanel, joined(P.title)));
+    const titles = within(sh.chrome, SEL.title).concat(within(outsidePanel, SEL.title));
     const title = titles.map((e) => (e.textContent || '').trim()).find((t) => t && !P.title_empty_text.includes(t));
     snap.title = title || null;
-    const mode = within(sh.chrome, joined(P.mode)).filter(visible)
+    const mode = within(sh.chrome, SEL.mode).filter(visible)
       .map((e) => (e.textContent || '').trim()).find((t) => P.mode_labels.includes(t));
     snap.mode = mode || null;
-    const names = regexes(P.model_patterns);
     // Not the editor: in 2.x it is a combobox too, and may hold any text.
     const editor = sh.input && sh.input.e;
-    const model = within(sh.chrome, joined(P.model))
+    const model = within(sh.chrome, SEL.model)
       .filter((e) => !(editor && (editor.contains(e) || e.contains(editor))) && visible(e))
-      .map((e) => (e.textContent || '').trim()).find((t) => names.some((r) => r.test(t)));
+      .map((e) => (e.textContent || '').trim()).find((t) => modelNames.some((r) => r.test(t)));
     snap.model = model || null;
   }
 

@@ -4,7 +4,8 @@
 //!    the URL, the `X-Codeium-Csrf-Token` header, and the `cascadeId` in the body,
 //!    which also says which conversation the window shows); the page is listened to
 //!    only when its resource timing shows it calls an LS, so other windows cost one
-//!    probe;
+//!    probe; a panel in an out-of-process iframe is its own target, looked at the
+//!    same way after the window's page;
 //! 2. `window.__APP_CONFIG__` of the 2.x desktop app (its `csrfToken`; the LS is the
 //!    page's own origin, or `languageServerUrl`);
 //! 3. a local `language_server` process (Linux: `/proc/*/cmdline`, its
@@ -56,16 +57,7 @@ pub fn for_windows(
     sessions: &[Session],
     deadline: Deadline,
 ) -> Vec<(Session, Result<WindowLs, String>)> {
-    let found: Vec<Result<Option<WindowLs>, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = sessions
-            .iter()
-            .map(|session| s.spawn(move || window(session, deadline)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("the search failed".into())))
-            .collect()
-    });
+    let found = crate::parallel::each(sessions, |session| window(session, deadline));
     // The process is looked for once, for every window that needs it.
     let mut process: Option<Result<Ls, String>> = None;
     sessions
@@ -110,9 +102,24 @@ pub fn first(sessions: &[Session], deadline: Deadline) -> Result<Ls, LsError> {
     }))
 }
 
-/// What a window's page shows of its LS: `Ok(None)` when nothing.
+/// What a window shows of its LS: its page, else an out-of-process panel iframe
+/// (a target of its own, whose requests and globals the window's page does not
+/// see); `Ok(None)` when nothing.
 fn window(session: &Session, deadline: Deadline) -> Result<Option<WindowLs>, String> {
-    let ws = session.window.ws_url.clone();
+    if let Some(found) = page(session.window.ws_url.clone(), deadline)? {
+        return Ok(Some(found));
+    }
+    for ws in session.window.frame_targets(&[]) {
+        if let Ok(Some(found)) = page(ws, deadline) {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// What one page (a window's, or a panel iframe's) shows of its LS: the calls it
+/// makes (then calls through it), or its `__APP_CONFIG__`; `Ok(None)` when nothing.
+fn page(ws: String, deadline: Deadline) -> Result<Option<WindowLs>, String> {
     let mut conn = Connection::open(&ws).map_err(|e| e.to_string())?;
     let call = Evaluate {
         expression: PROBE,

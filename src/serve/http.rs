@@ -14,7 +14,7 @@ pub struct Request {
     /// The path without the query.
     pub path: String,
     query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
+    head: Head,
     /// Bytes read past the head (a client may send its first frame right after it).
     pub rest: Vec<u8>,
 }
@@ -22,10 +22,7 @@ pub struct Request {
 impl Request {
     /// A header's value; names compare without case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.head.header(name)
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
@@ -42,41 +39,32 @@ impl Request {
     }
 }
 
+/// The head of a request or a response: its first line and its headers.
+pub struct Head {
+    pub first: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// A header's value; names compare without case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Reads one request head, all of it `within` (a client that sends a byte at a time
 /// holds its thread no longer); `Ok(None)` when the client closed before sending one.
 pub fn read_request(stream: &mut TcpStream, within: Duration) -> io::Result<Option<Request>> {
-    let deadline = Instant::now() + within;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "request head too large",
-            ));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request head too slow",
-            ));
-        }
-        stream.set_read_timeout(Some(left))?;
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    let read =
+        read_head(stream, within).map_err(|e| io::Error::new(e.kind(), format!("request {e}")));
+    let Some((head, rest)) = read? else {
+        return Ok(None);
     };
-    let head = std::str::from_utf8(&buf[..end])
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "request head not UTF-8"))?;
-    let mut lines = head.split("\r\n");
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed request line");
-    let mut first = lines.next().ok_or_else(bad)?.split(' ');
+    let mut first = head.first.split(' ');
     let (method, target) = (first.next().ok_or_else(bad)?, first.next().ok_or_else(bad)?);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let query = query
@@ -87,17 +75,48 @@ pub fn read_request(stream: &mut TcpStream, within: Duration) -> io::Result<Opti
             (percent_decode(k), percent_decode(v))
         })
         .collect();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
     Ok(Some(Request {
         method: method.to_string(),
         path: path.to_string(),
         query,
-        headers,
-        rest: buf[end + 4..].to_vec(),
+        head,
+        rest,
     }))
+}
+
+/// Reads one message head, all of it `within`, and the bytes read past it;
+/// `Ok(None)` when the peer closed before sending one.
+pub fn read_head(stream: &mut TcpStream, within: Duration) -> io::Result<Option<(Head, Vec<u8>)>> {
+    let deadline = Instant::now() + within;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "head too slow"));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let text = std::str::from_utf8(&buf[..end])
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "head not UTF-8"))?;
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Some((Head { first, headers }, buf[end + 4..].to_vec())))
 }
 
 fn percent_decode(s: &str) -> String {

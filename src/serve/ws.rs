@@ -122,7 +122,10 @@ impl Write for ReadHalf {
 }
 
 fn config() -> WebSocketConfig {
+    // A small read buffer (it grows for a large request): tungstenite zeroes all of
+    // it before each read.
     WebSocketConfig::default()
+        .read_buffer_size(4 << 10)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
 }
