@@ -408,6 +408,20 @@ fn results(out: &Receiver<String>, first: Vec<Value>) -> Vec<Value> {
     all
 }
 
+/// A result done with its answer not read.
+fn unread(r: &Value) -> bool {
+    r["reason"]
+        .as_str()
+        .is_some_and(|w| w.starts_with("answer not read"))
+}
+
+/// The exit code a dispatch with these results must end with: 0 only when every
+/// prompt is done, its chat idle, its answer read.
+fn exit_for(results: &[Value]) -> i32 {
+    let ok = |r: &Value| r["status"] == "done" && r["state"] == "idle" && !unread(r);
+    if results.iter().all(ok) { 0 } else { 1 }
+}
+
 /// Checks the results against the receipts the fixture server kept (outside the
 /// browsers): no prompt reached two agents or one agent twice; a prompt reported
 /// `done` was received once, by the chat its result names, whose answer quotes it
@@ -450,13 +464,7 @@ fn received_once(prompts: &[String], workspaces: &[&str], results: &[Value]) -> 
                 // Its answer, unless the browser went away before it was read (said so).
                 match r["answer"]["content"].as_str() {
                     Some(answer) => assert!(answer.contains(text.as_str()), "{r}"),
-                    None => assert!(
-                        r["reason"]
-                            .as_str()
-                            .unwrap()
-                            .starts_with("answer not read: "),
-                        "{r}"
-                    ),
+                    None => assert!(unread(r), "{r}"),
                 }
             }
             "failed" | "unsent" => assert!(got.is_empty(), "{r} was received by {got:?}"),
@@ -497,19 +505,18 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
         .collect();
     doomed.kill();
     let all = results(&out, first);
-    assert_eq!(child.0.wait().unwrap().code(), Some(1));
+    // Exit 1 when a prompt is not done (or its answer not read): with every prompt
+    // already taken by the other browser's chats when this one died, none is lost.
+    assert_eq!(
+        child.0.wait().unwrap().code(),
+        Some(exit_for(&all)),
+        "{all:#?}"
+    );
     assert_eq!(all.len(), prompts.len(), "{all:#?}");
     let received = received_once(&prompts, &spaces, &all);
-    let unread = all
-        .iter()
-        .filter(|r| {
-            r["reason"]
-                .as_str()
-                .is_some_and(|w| w.starts_with("answer not read"))
-        })
-        .count();
+    let unread_ones = all.iter().filter(|r| unread(r)).count();
     eprintln!(
-        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}; {unread} done with the answer not read",
+        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}; {unread_ones} done with the answer not read",
         prompts.len(),
         all.iter()
             .map(|r| r["status"].as_str().unwrap())
