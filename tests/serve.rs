@@ -990,3 +990,23 @@ fn a_serve_prompt_is_journaled_as_the_cli_journals_it_client_or_no_client() {
         "{lines:#?}"
     );
 }
+
+/// `sessions approve` with nothing awaiting approval prints through `--server`
+/// exactly what it prints attached: an empty report, exit 1 (a serve whose only
+/// upstream is gone has no chats at all).
+#[test]
+fn sessions_approve_with_nothing_to_answer_prints_the_same_through_serve() {
+    let serve = common::serve::start_at(
+        "",
+        "nothing-awaits",
+        &["--upstream", "http://127.0.0.1:9/?token=x"],
+        &[],
+    );
+    let (code, out) = remote(&serve, &["--json", "sessions", "approve"], false);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), "{\"timed_out\":false,\"sessions\":[]}\n")
+    );
+    let (code, out) = remote(&serve, &["sessions", "deny"], false);
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+}
