@@ -880,3 +880,61 @@ fn the_dashboard_shows_each_models_quota_and_reads_it_again() {
     let shown = dashboard_quota(&mut page, 2, "unknown");
     assert_eq!(shown["models"][0]["model"], "Gemini 3 Pro", "{shown}");
 }
+
+/// The path an `https://` language server is reached by: a `fetch` in a window's
+/// page. The simulator cannot serve TLS with angrav's crates, so an `http://` one
+/// is called the same way.
+#[test]
+fn a_language_server_is_called_through_a_windows_page() {
+    use angrav::Error;
+    use angrav::ls::model::Quota;
+    use angrav::panel::Deadline;
+    let ls = two_waiting();
+    let w = common::open(&[Window::new(Layout::Current, "ls-through-page")]);
+    let ws = w.0[0].web_socket_debugger_url.clone().unwrap();
+    let page_origin = w.0[0].url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let given = angrav::ls::Ls::given(&ls.url(), TOKEN, "--ls").unwrap();
+    let within = || Deadline::within(std::time::Duration::from_secs(20));
+
+    let reply = given
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap();
+    let models = Quota::all(&reply);
+    assert_eq!(models.len(), 2, "{reply}");
+    assert_eq!(models[0].remaining, Some(0.6));
+    // The page made the call: it came with the page's origin.
+    assert_eq!(ls.origins(), [page_origin]);
+    given.quota(within()).unwrap();
+    assert_eq!(ls.origins().len(), 1, "a direct call has no origin");
+
+    // The same errors as a direct call: a refused token, garbage, a hang.
+    let wrong = angrav::ls::Ls::given(&ls.url(), "wrong", "--ls").unwrap();
+    let e = wrong
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap_err();
+    assert_eq!(e.code(), "ls");
+    assert!(e.to_string().contains("refused the token"), "{e}");
+    ls.set_mode(Mode::Garbage);
+    let e = given
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap_err();
+    assert!(e.to_string().contains("not its JSON"), "{e}");
+    ls.set_mode(Mode::Hang);
+    let short = Deadline::within(std::time::Duration::from_millis(700));
+    let e = given
+        .call_in_page(&ws, "GetUserStatus", &json!({}), short)
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(e.to_string().contains("the language server at"), "{e}");
+
+    // Nothing there: the page's fetch fails, and that is said.
+    let gone = angrav::ls::Ls::given("http://127.0.0.1:1", TOKEN, "--ls").unwrap();
+    let e = gone
+        .call_in_page(&ws, "GetUserStatus", &json!({}), within())
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no language server answers at http://127.0.0.1:1 (the page's fetch failed"),
+        "{e}"
+    );
+}

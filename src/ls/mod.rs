@@ -187,13 +187,11 @@ impl Ls {
     /// Calls `method` with `body` and returns its JSON reply; an LS that has not
     /// answered by `deadline` is a timeout naming it.
     pub fn call(&self, method: &str, body: &Value, deadline: Deadline) -> Result<Value, Error> {
-        let endpoint = format!("{}{SERVICE}{method}", self.url);
         if self.url.starts_with("https://") {
             let Some(ws) = &self.page else {
                 return Err(LsError::NeedsPage(self.url.clone()).into());
             };
-            let (status, text) = through_page(ws, &endpoint, &self.token, body, deadline)?;
-            return Ok(self.reply(method, status, &text)?);
+            return self.call_in_page(ws, method, body, deadline);
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(deadline.left().max(Duration::from_millis(1))))
@@ -314,6 +312,28 @@ impl Ls {
         Ok(rx)
     }
 
+    /// Calls `method` from inside the page at `ws` (`fetch`, as the panel itself
+    /// calls it): how an `https://` LS is reached, whose certificate only the page
+    /// trusts. Any LS the page may call can be reached so.
+    pub fn call_in_page(
+        &self,
+        ws: &str,
+        method: &str,
+        body: &Value,
+        deadline: Deadline,
+    ) -> Result<Value, Error> {
+        let endpoint = format!("{}{SERVICE}{method}", self.url);
+        let (status, text) = through_page(ws, &endpoint, &self.token, body, deadline)?;
+        if status == 0 {
+            return Err(LsError::Unreachable {
+                url: self.url.clone(),
+                detail: format!("the page's fetch failed: {text}"),
+            }
+            .into());
+        }
+        Ok(self.reply(method, status, &text)?)
+    }
+
     /// A reply's status and body as the method's JSON, or the error they say.
     fn reply(&self, method: &str, status: u16, text: &str) -> Result<Value, LsError> {
         match status {
@@ -385,7 +405,8 @@ pub fn envelope(flags: u8, body: &Value) -> Vec<u8> {
 }
 
 /// Calls the LS from inside a window's page (`fetch`, as the panel does): the
-/// request's URL, token and body reach the page as JSON arguments.
+/// request's URL, token and body reach the page as JSON arguments. Status 0: the
+/// fetch failed (the text says why).
 fn through_page(
     ws: &str,
     url: &str,
@@ -394,7 +415,7 @@ fn through_page(
     deadline: Deadline,
 ) -> Result<(u16, String), Error> {
     use cdp::methods::runtime::{CallArgument, CallFunctionOn, Evaluate};
-    const FETCH: &str = "async function (r) {\n  const reply = await fetch(r.url, { method: 'POST', body: r.body, headers: {\n    'Content-Type': 'application/json', 'Connect-Protocol-Version': '1', [r.header]: r.token } });\n  return { status: reply.status, text: await reply.text() };\n}";
+    const FETCH: &str = "async function (r) {\n  try {\n    const reply = await fetch(r.url, { method: 'POST', body: r.body, headers: {\n      'Content-Type': 'application/json', 'Connect-Protocol-Version': '1', [r.header]: r.token } });\n    return { status: reply.status, text: await reply.text() };\n  } catch (e) {\n    return { status: 0, text: String(e) };\n  }\n}";
     let mut conn = cdp::Connection::open(ws)?;
     let global = conn.call(
         &Evaluate {

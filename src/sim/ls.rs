@@ -221,6 +221,8 @@ struct World {
     messages: Vec<Value>,
     /// Every stream request's body (with a right token).
     streams: Vec<Value>,
+    /// The `Origin` of every call a page made (a `fetch` from a page has one).
+    origins: Vec<String>,
     /// Whether the stream methods exist (an older build has none).
     has_streams: bool,
     mode: Mode,
@@ -306,6 +308,7 @@ impl SimLs {
             interactions: Vec::new(),
             messages: Vec::new(),
             streams: Vec::new(),
+            origins: Vec::new(),
             has_streams: true,
             mode: Mode::Normal,
         };
@@ -372,6 +375,12 @@ impl SimLs {
         self.world().streams.clone()
     }
 
+    /// The `Origin` of every call a page made, in order (`OPTIONS` preflights
+    /// aside).
+    pub fn origins(&self) -> Vec<String> {
+        self.world().origins.clone()
+    }
+
     /// Sets a model's remaining fraction (`None`: left out).
     pub fn set_quota(&self, label: &str, remaining: Option<f64>) {
         for m in &mut self.world().models {
@@ -428,6 +437,9 @@ impl SimLs {
             let _ = http::respond(&mut stream, "204 No Content", &cors, b"");
             return;
         }
+        if let Some(origin) = request.header("Origin") {
+            self.world().origins.push(origin.to_string());
+        }
         let mode = self.world().mode;
         match mode {
             Mode::Hang => {
@@ -438,12 +450,9 @@ impl SimLs {
                 return;
             }
             Mode::Garbage => {
-                let _ = http::respond(
-                    &mut stream,
-                    "200 OK",
-                    &[("Content-Type", "application/json")],
-                    b"<html>\x00\xff not json",
-                );
+                let mut headers = cors.to_vec();
+                headers.push(("Content-Type", "application/json"));
+                let _ = http::respond(&mut stream, "200 OK", &headers, b"<html>\x00\xff not json");
                 return;
             }
             Mode::Normal => {}
