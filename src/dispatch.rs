@@ -156,7 +156,20 @@ pub struct Finished {
     pub ended_at: Instant,
 }
 
+/// How a done result's reason begins when its answer could not be read.
+pub const ANSWER_NOT_READ: &str = "answer not read";
+
 impl Finished {
+    /// Done, idle, and (when answers are read) its answer read: what a run that ends
+    /// well (exit 0) is made of.
+    pub fn succeeded(&self) -> bool {
+        let unread = self
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(ANSWER_NOT_READ));
+        self.status == Status::Done && self.state == Some(State::Idle) && !unread
+    }
+
     /// A prompt whose turn was not followed: never sent, or its fate not seen.
     pub fn unfollowed(
         id: String,
@@ -841,7 +854,7 @@ impl Worker {
                 };
                 let (answer, unread) = match read {
                     Ok(answer) => (answer, None),
-                    Err(e) => (None, Some(format!("answer not read: {e}"))),
+                    Err(e) => (None, Some(format!("{ANSWER_NOT_READ}: {e}"))),
                 };
                 Attempt {
                     ended_at: seen,

@@ -282,7 +282,13 @@ fn table() -> Vec<(String, Vec<(String, bool)>)> {
     let flag = |f: &Value| {
         let shown = f["name"].as_str().unwrap();
         let name = shown.split(' ').next().unwrap().to_string();
-        (name, shown.contains(' '))
+        // `--resume [RUN]`: its value may be left out, so it is never taken from the
+        // next word.
+        let optional = |v: &str| v.starts_with('[') && v.ends_with(']');
+        (
+            name,
+            shown.split_once(' ').is_some_and(|(_, v)| !optional(v)),
+        )
     };
     let whole = json_of(&["help"]).expect("help --json");
     let global: Vec<(String, bool)> = whole["flags"]

@@ -7,14 +7,16 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use angrav::journal::{Journal, Kind};
 use angrav::monitor::{Monitors, Update};
 use angrav::panel::{Layout, State};
 use angrav::sim::{Simulator, Window};
+use angrav::state::StateDir;
 use cdp::methods::runtime::Evaluate;
 use cdp::{Connection, TargetInfo};
 use common::{angrav, open, stderr, stdout};
 use crossbeam_channel::Receiver;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How long a test waits for what it expects before failing; never a pause.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -578,8 +580,16 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     assert_eq!(child.0.wait().unwrap().code(), Some(1));
     assert_eq!(all.len(), prompts.len(), "{all:#?}");
     let received = received_once(&prompts, &spaces, &all);
+    let unread = all
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("answer not read"))
+        })
+        .count();
     eprintln!(
-        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}",
+        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}; {unread} done with the answer not read",
         prompts.len(),
         all.iter()
             .map(|r| r["status"].as_str().unwrap())
@@ -655,26 +665,16 @@ fn angrav_killed_mid_dispatch_then_resumed_sends_every_prompt_once() {
     // SIGKILL: no chance to tidy up, two turns running.
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let mut command = common::angrav_bin();
-    let o = command
-        .args(["--cdp", cdp[0], "--json", "dispatch", "--resume"])
-        .args(&extra)
-        .env("ANGRAV_STATE_DIR", &state.0)
-        .output()
-        .expect("run angrav");
-    let after: Vec<Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (code, after, said) = resume(&state, &extra);
     // Every prompt of the run, once: those reported before the kill again, as they were.
-    assert_eq!(after.len(), prompts.len(), "{}\n{after:#?}", stderr(&o));
+    assert_eq!(after.len(), prompts.len(), "{said}\n{after:#?}");
     for r in &before {
         assert!(after.contains(r), "{r} not reported again");
     }
     let received = received_once(&prompts, &spaces, &after);
     assert_eq!(received, prompts.len(), "{after:#?}");
     assert!(after.iter().all(|r| r["status"] == "done"), "{after:#?}");
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(code, Some(0), "{said}");
     eprintln!(
         "angrav killed then resumed: {received} of {} prompts received, each once",
         prompts.len()
@@ -754,4 +754,124 @@ fn a_prompt_replacing_a_draft_interrupted_mid_typing_puts_the_draft_back() {
         assert!(w.received(i).is_empty());
         assert!(angrav::sim::receipts(space).is_empty());
     }
+}
+
+/// Records a dispatch run in the journal of `state` as dispatch records one: its
+/// prompts (`(id, prompt)`), then each result line given.
+fn journaled_run(state: &OwnState, run: &str, prompts: &[(&str, &str)], results: &[Value]) {
+    std::fs::create_dir_all(&state.0).unwrap();
+    let j = Journal::open(StateDir::at(&state.0));
+    let lines: Vec<Value> = prompts
+        .iter()
+        .map(|(id, p)| json!({ "id": id, "prompt": p }))
+        .collect();
+    j.record_now(
+        Kind::DispatchStarted,
+        json!({ "run": run, "prompts": lines }),
+    );
+    for r in results {
+        let mut r = r.clone();
+        r["run"] = run.into();
+        j.record_now(Kind::DispatchResult, r);
+    }
+}
+
+/// `angrav --json dispatch --resume ARGS` with this state directory: exit code, the
+/// result lines, stderr.
+fn resume(state: &OwnState, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let o = common::angrav_bin()
+        .args([
+            "--cdp",
+            common::sim().endpoint().label(),
+            "--json",
+            "dispatch",
+            "--resume",
+        ])
+        .args(args)
+        .env("ANGRAV_STATE_DIR", &state.0)
+        .output()
+        .expect("run angrav");
+    let lines = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (o.status.code(), lines, stderr(&o))
+}
+
+#[test]
+fn resume_takes_a_run_by_id_and_confirms_an_unconfirmed_prompt_its_chat_shows_once() {
+    let spaces = ["rc-1", "rc-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("instant"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("instant"),
+    ]);
+    // What the chats received before angrav stopped: the first its prompt; the second
+    // its prompt, then another one after it.
+    let asked = [
+        (0, "the lost prompt"),
+        (1, "the other lost prompt"),
+        (1, "a later prompt"),
+    ];
+    for (i, text) in asked {
+        let o = angrav(&["--no-state", "--session", w.id(i), "prompt", "--wait", text]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let chats = common::registry()
+        .select(&[w.id(0).to_string(), w.id(1).to_string()])
+        .unwrap();
+    let unconfirmed = |id: &str, chat: usize| {
+        json!({ "id": id, "session": chats[chat], "status": "unconfirmed", "state": null,
+            "reason": "submitted; then the browser went away", "attempts": 1, "duration_ms": 0 })
+    };
+    // Two runs: the older left both prompts unconfirmed; the newer, one done.
+    let state = OwnState::new("resume-run");
+    let (older, newer) = ("aaaa0000aaaa", "bbbb1111bbbb");
+    journaled_run(
+        &state,
+        older,
+        &[("1", "the lost prompt"), ("2", "the other lost prompt")],
+        &[unconfirmed("1", 0), unconfirmed("2", 1)],
+    );
+    let done = json!({ "id": "x", "session": chats[0], "status": "done", "state": "idle",
+        "attempts": 1, "duration_ms": 5 });
+    journaled_run(
+        &state,
+        newer,
+        &[("x", "never mind")],
+        std::slice::from_ref(&done),
+    );
+    let sessions = common::session_args(&w);
+    let chosen: Vec<&str> = sessions.iter().map(String::as_str).collect();
+
+    // A run the journal does not know: refused, naming those it knows.
+    let (code, lines, said) = resume(&state, &[&["ffff"][..], &chosen].concat());
+    assert_eq!((code, lines.len()), (Some(2), 0), "{said}");
+    assert!(said.contains(older) && said.contains(newer), "{said}");
+
+    // The older run, by a prefix of its id: the first prompt is its chat's newest, shown
+    // once: delivered, followed, done with its answer; the second is not the newest
+    // there: unconfirmed still.
+    let (code, lines, said) = resume(&state, &[&["aaaa"][..], &chosen].concat());
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let first = lines.iter().find(|l| l["id"] == "1").unwrap();
+    assert_eq!(first["status"], "done", "{first}");
+    assert_eq!(first["session"]["target_id"], w.id(0));
+    let answer = first["answer"]["content"].as_str().unwrap();
+    assert!(answer.contains("the lost prompt"), "{first}");
+    let second = lines.iter().find(|l| l["id"] == "2").unwrap();
+    assert_eq!(*second, unconfirmed("2", 1));
+    // Nothing was sent again.
+    assert_eq!(angrav::sim::receipts(spaces[0]), ["the lost prompt"]);
+    assert_eq!(
+        angrav::sim::receipts(spaces[1]),
+        ["the other lost prompt", "a later prompt"]
+    );
+    // What it found is journaled: resumed again, the run reports it as it was.
+    let (_, again, said) = resume(&state, &[&["aaaa0000aaaa"][..], &chosen].concat());
+    assert!(again.contains(first), "{said}\n{again:#?}");
+
+    // No RUN: the last run, as it was.
+    let (code, lines, said) = resume(&state, &chosen);
+    assert_eq!((code, lines), (Some(0), vec![done]), "{said}");
 }

@@ -26,11 +26,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     let journal = super::memory::journal(a).map(Arc::new);
     // Read and check the prompts (or the run to resume) before touching the browser:
     // a bad file fails fast.
-    let resumed = if a.resume {
-        let dir = super::memory::state(a, "dispatch --resume")?;
-        Some(Resumed::read(&dir)?)
-    } else {
-        None
+    let resumed = match &a.resume {
+        Some(which) => {
+            let dir = super::memory::state(a, "dispatch --resume")?;
+            Some(Resumed::read(&dir, which)?)
+        }
+        None => None,
     };
     let tasks = match &resumed {
         Some(_) => Vec::new(),
@@ -98,7 +99,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             let total = r.prompts.len();
             let width = widest(&r.prompts);
             prompts = r.unsent;
-            (r.run, total, width, Some((r.recorded, r.unknown)))
+            (
+                r.run,
+                total,
+                width,
+                Some((r.recorded, r.unknown, r.prompts)),
+            )
         }
         None => {
             let run = crate::state::random_hex(6)
@@ -120,15 +126,25 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     match earlier {
         // What became of the run's prompts before it stopped, as far as the journal
         // and the chats show it.
-        Some((recorded, unknown)) => {
+        Some((recorded, unknown, asked)) => {
             for r in &recorded {
-                all_idle &= r["status"] == "done" && r["state"] == "idle";
+                // An unconfirmed one its chat's transcript now shows delivered.
+                let found = (r["status"] == "unconfirmed")
+                    .then(|| resume::recheck(&registry, r, &asked, a))
+                    .flatten();
+                if let Some(found) = found {
+                    journal.result(&found);
+                    all_idle &= found.succeeded();
+                    screen.finished(&found);
+                    continue;
+                }
+                all_idle &= recorded_succeeded(r);
                 screen.recorded(r);
             }
             for u in &unknown {
                 let r = resume::settle(&registry, u, a);
                 journal.result(&r);
-                all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
+                all_idle &= r.succeeded();
                 screen.finished(&r);
             }
         }
@@ -169,7 +185,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 Ok(Event::Finished(r)) => {
                     journal.finished(&r, interrupted);
-                    all_idle &= r.status == Status::Done && r.state == Some(State::Idle);
+                    all_idle &= r.succeeded();
                     screen.finished(&r);
                 }
                 Ok(Event::Sent { id, .. }) => {
@@ -423,6 +439,14 @@ pub(super) fn prompt_of_line(v: &Value) -> Option<Prompt> {
     })
 }
 
+/// [`Finished::succeeded`], of a result recorded before a stop.
+fn recorded_succeeded(r: &Value) -> bool {
+    let unread = r["reason"]
+        .as_str()
+        .is_some_and(|why| why.starts_with(crate::dispatch::ANSWER_NOT_READ));
+    r["status"] == "done" && r["state"] == "idle" && !unread
+}
+
 /// Results on stdout, notes and a progress line on stderr (when it is a terminal).
 struct Screen {
     json: bool,
@@ -453,7 +477,7 @@ impl Screen {
 
     fn finished(&mut self, r: &Finished) {
         self.running.remove(&r.id);
-        if r.status == Status::Done && r.state == Some(State::Idle) {
+        if r.succeeded() {
             self.ok += 1;
         } else {
             self.failed += 1;
@@ -468,7 +492,7 @@ impl Screen {
 
     /// A result recorded before a stop (`--resume`), as it was printed then.
     fn recorded(&mut self, r: &Value) {
-        if r["status"] == "done" && r["state"] == "idle" {
+        if recorded_succeeded(r) {
             self.ok += 1;
         } else {
             self.failed += 1;

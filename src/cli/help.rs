@@ -30,9 +30,12 @@ pub(super) enum Preset {
 }
 
 impl Flag {
-    /// Takes a value (`--cdp URL`), as opposed to a switch (`--json`).
+    /// Takes a value (`--cdp URL`), as opposed to a switch (`--json`) or a flag whose
+    /// value may be left out (`--resume [RUN]`).
     pub fn takes_value(&self) -> bool {
-        self.shown.contains(' ')
+        self.shown
+            .split_once(' ')
+            .is_some_and(|(_, v)| !(v.starts_with('[') && v.ends_with(']')))
     }
 
     /// The help's text with its default: `... [default: 120s]`.
@@ -309,8 +312,8 @@ const GRACE: Flag = Flag {
 };
 const RESUME: Flag = Flag {
     name: "--resume",
-    shown: "--resume",
-    text: "take up the journal's last dispatch run after angrav stopped (killed, a crash): results recorded are printed again, a prompt submitted before the stop is looked for in its chat (never sent again), the others are sent",
+    shown: "--resume [RUN]",
+    text: "take up a dispatch run of the journal after angrav stopped (killed, a crash): RUN (its id, or a unique prefix; --resume=RUN, or --resume RUN) or else the last; results recorded are printed again (an unconfirmed one its chat's transcript now shows, as the newest user message and only once, is followed and reported as delivered), a prompt submitted before the stop is looked for in its chat (never sent again), the others are sent; an unknown RUN lists the runs the journal knows (exit 2)",
     preset: Preset::None,
 };
 const LISTEN: Flag = Flag {
@@ -567,7 +570,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "dispatch",
         args: "",
-        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval or in error gets no more until idle again. --resume takes up the journal's last run after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
+        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval or in error gets no more until idle again. --resume [RUN] takes up a run of the journal (default the last) after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
         flags: &[
             &SESSION_MANY,
             &MODEL,

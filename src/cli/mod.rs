@@ -113,8 +113,8 @@ struct Args {
     per_session: usize,
     retries: u32,
     grace: Duration,
-    /// `dispatch --resume`: the journal's last run, not an input.
-    resume: bool,
+    /// `dispatch --resume [RUN]`: a run of the journal (default its last), not an input.
+    resume: Option<resume::Which>,
     listen: String,
     allow_remote: bool,
     hooks: crate::hooks::Config,
@@ -220,7 +220,7 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
         per_session: 1,
         retries: 1,
         grace: Duration::from_secs(30),
-        resume: false,
+        resume: None,
         listen: "127.0.0.1:7878".into(),
         allow_remote: false,
         hooks: crate::hooks::Config::default(),
@@ -307,7 +307,18 @@ fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
             }
             Long("retries") => a.retries = number(text(p.value())?, "--retries")? as u32,
             Long("grace") => a.grace = parse_duration(&text(p.value())?)?,
-            Long("resume") => a.resume = true,
+            // `--resume=RUN`, or `--resume RUN` when the next word is a run id (hex).
+            Long("resume") => {
+                let run = match p.optional_value() {
+                    Some(v) => Some(text(Ok(v))?),
+                    None => p
+                        .raw_args()
+                        .ok()
+                        .and_then(|mut r| r.next_if(|w| w.to_str().is_some_and(resume::is_run_id)))
+                        .map(|w| w.to_string_lossy().into_owned()),
+                };
+                a.resume = Some(run.map_or(resume::Which::Last, resume::Which::Run));
+            }
             Long("listen") => a.listen = text(p.value())?,
             Long("allow-remote") => a.allow_remote = true,
             Long("on") => {
@@ -828,5 +839,24 @@ mod tests {
         assert_eq!(bad.exit_code(), exit::USAGE);
         let both = parse(["sessions", "wait", "--any", "--all"].map(OsString::from)).unwrap_err();
         assert_eq!(both.exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn resume_takes_a_run_id_when_one_follows() {
+        let args = |s: &str| parse(s.split_whitespace().map(OsString::from)).unwrap();
+        let run = |r: &str| Some(resume::Which::Run(r.into()));
+        assert_eq!(args("dispatch --resume").resume, Some(resume::Which::Last));
+        assert_eq!(
+            args("dispatch --resume 0a1b2c3d4e5f").resume,
+            run("0a1b2c3d4e5f")
+        );
+        assert_eq!(args("dispatch --resume=0a1b").resume, run("0a1b"));
+        assert_eq!(args("--resume dispatch").command, Command::Dispatch);
+        let a = args("dispatch --resume --session abc");
+        assert_eq!(
+            (a.resume, a.sessions),
+            (Some(resume::Which::Last), vec!["abc".into()])
+        );
+        assert_eq!(args("dispatch").resume, None);
     }
 }

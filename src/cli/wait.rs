@@ -73,6 +73,8 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             cancel: Some(&interrupt),
             autopilot: autopilot.as_ref(),
             journal: journal.as_ref(),
+            // ^C stops a prompt being typed by itself (see `turn::SendOptions`).
+            abandoned: None,
         };
         waiter::attended(&sessions, &prompts, registry.profile(), spec, live, with)
     });
