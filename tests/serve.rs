@@ -1033,3 +1033,38 @@ fn sessions_approve_with_nothing_to_answer_prints_the_same_through_serve() {
     let (code, out) = remote(&serve, &["sessions", "deny"], false);
     assert_eq!((code, out.as_str()), (Some(1), ""));
 }
+
+/// A watch's snapshot lines through `--server` are those of a watch attached: the
+/// same fields, and none that the attached one leaves out (an idle chat's empty
+/// `approvals`), but for when and in what order they were printed.
+#[test]
+fn watch_snapshots_through_serve_are_the_attached_ones() {
+    let w = open(&[
+        Window::new(Layout::Current, "watch-same"),
+        Window::new(Layout::Current, "watch-same").start("approval"),
+    ]);
+    let serve = start("watch-same", &[], &[]);
+    for i in 0..2 {
+        let args = [
+            "--json",
+            "sessions",
+            "watch",
+            "--session",
+            w.id(i),
+            "--count",
+            "0",
+        ];
+        let snapshot = |(code, out): Ran| -> Value {
+            assert_eq!(code, Some(0), "{out}");
+            let mut v: Value = serde_json::from_str(out.lines().next().expect("a line"))
+                .unwrap_or_else(|e| panic!("{e}: {out}"));
+            let o = v.as_object_mut().unwrap();
+            o.remove("seq");
+            o.remove("timestamp");
+            v
+        };
+        let here = snapshot(local(&args));
+        let there = snapshot(remote(&serve, &args, false));
+        assert_eq!(there, here);
+    }
+}
