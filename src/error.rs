@@ -58,6 +58,9 @@ pub enum Error {
     Ls(crate::ls::LsError),
     /// The state directory (aliases, groups, the journal).
     State(crate::state::StateError),
+    /// No endpoint was named and none answered where angrav looked (the message says
+    /// where, and how to start one).
+    NoEndpoint(String),
     /// Anything else that failed, said in a sentence.
     Failed(String),
     /// What `angrav serve` answered a request with (`--server`): its `code` (one of
@@ -152,6 +155,7 @@ impl Error {
             Error::Cdp(_) => "cdp",
             Error::Sim(_) => "simulator",
             Error::Ls(_) => "ls",
+            Error::NoEndpoint(_) => "endpoint",
             Error::Failed(_) => "failed",
             Error::Served { code, .. } => code,
         }
@@ -252,7 +256,9 @@ impl fmt::Display for Error {
             Error::Sim(e) => write!(f, "{e}"),
             Error::Ls(e) => write!(f, "{e}"),
             Error::State(e) => write!(f, "{e}"),
-            Error::Failed(m) | Error::Served { message: m, .. } => write!(f, "{m}"),
+            Error::NoEndpoint(m) | Error::Failed(m) | Error::Served { message: m, .. } => {
+                write!(f, "{m}")
+            }
         }
     }
 }

@@ -797,7 +797,8 @@ pub enum Who {
 }
 
 impl Who {
-    fn matches(&self, entry: &Value) -> bool {
+    /// The entry is about this session.
+    pub fn matches(&self, entry: &Value) -> bool {
         let field = |k: &str| entry.get(k).and_then(Value::as_str);
         match self {
             Who::Target(t) => field("target_id") == Some(t),

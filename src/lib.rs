@@ -1,20 +1,29 @@
 //! angrav: watch and drive many Antigravity agent chats at once over the Chrome
 //! DevTools Protocol.
 //!
-//! - [`sessions`]: the editor windows of one or more endpoints, with stable ids.
-//! - [`panel`]: finding a window's agent panel (either layout) and probing it.
-//! - [`turn`]: sending a prompt and waiting for its answer.
+//! - [`sessions`]: the editor windows of one or more endpoints, with stable ids;
+//!   [`locate`]: finding Antigravity's DevTools endpoint when none is given;
+//!   [`registry`]: the library's front door, the spec's operations on many sessions.
+//! - [`panel`]: finding a window's agent panel (any layout) and probing it;
+//!   [`profile`]: the selectors, as data.
+//! - [`turn`]: sending a prompt and waiting for its answer; [`monitor`]: a thread per
+//!   session reporting its state changes; [`waiter`]: waiting on many at once;
+//!   [`parallel`]: a thread per item; [`dispatch`]: a queue of prompts spread over the
+//!   idle sessions.
 //! - [`approve`]: answering an approval, stopping an agent; [`policy`]: rules that
 //!   answer approvals in unattended runs.
-//! - [`results`]: what the commands on one chat report, printed and served alike.
-//! - [`dispatch`]: a queue of prompts spread over the idle sessions.
-//! - [`profile`]: the selectors, as data.
-//! - [`locate`]: finding Antigravity's DevTools endpoint when none is given.
+//! - [`results`]: what the commands on one chat report, printed and served alike;
+//!   [`event`]: one event about a chat, as watch, serve and hooks write it;
+//!   [`schema`]: the shape of every `--json` output; [`Error`]: what can go wrong,
+//!   with its code and exit code.
 //! - [`state`]: the state directory; [`names`]: aliases and groups kept there;
-//!   [`journal`]: the journal of events and turns.
-//! - [`serve`]: `angrav serve`, the WebSocket API and the dashboard; [`hooks`]:
-//!   commands, webhooks and notifications on events; [`signals`]: SIGINT/SIGTERM.
+//!   [`journal`]: the journal of events and turns; [`timestamp`]: RFC 3339 times.
+//! - [`ls`]: Antigravity's language server (every conversation, waiting steps, quota).
+//! - [`serve`]: `angrav serve`, the WebSocket API and the dashboard, and a hub
+//!   following other serves; [`client`]: a client of a serve; [`hooks`]: commands,
+//!   webhooks and notifications on events; [`signals`]: SIGINT/SIGTERM.
 //! - [`show`]: durations, angrav's messages on stderr, page text made safe for a terminal.
+//! - [`cli`]: the command line (the library never calls it).
 //! - [`sim`]: the simulated Antigravity used by `angrav simulate`, the demo and the tests.
 
 /// `eprintln!` for angrav's own messages (`angrav: ...`): through [`show::message`], so

@@ -1,6 +1,6 @@
 //! The library's front door: every session of one or more endpoints, and the spec's
-//! multi-session operations on them (`waitForAny`, `waitForAll`, `waitForSession`,
-//! `executeParallel`, `fanOut`).
+//! multi-session operations on them (`waitForAny`, `waitForAll`, which is also
+//! `waitForSession` given one session, `executeParallel`, `fanOut`).
 //!
 //! ```no_run
 //! use angrav::registry::Registry;
@@ -225,10 +225,6 @@ impl Registry {
             spec(Strategy::All, opts),
             None,
         ))
-    }
-
-    pub fn wait_for_session(&self, session: &str, opts: WaitOptions) -> Result<Report, Error> {
-        self.wait_for_all(&[session.to_string()], opts)
     }
 
     /// A prompt per session, sent concurrently; each session's own turn is awaited and

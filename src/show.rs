@@ -23,6 +23,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// The first line of a text, at most `max` characters, `…` marking what was left out:
+/// a page's long text (an answer, a command) in a line of its own.
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max || text.lines().nth(1).is_some() {
+        line.chars().take(max).collect::<String>() + "…"
+    } else {
+        line.to_string()
+    }
+}
+
 /// `angrav: TEXT` on stderr (what the `warn!` macro writes). A stderr that cannot be
 /// written to is no reason to stop.
 pub fn message(text: &str) {

@@ -124,6 +124,9 @@ pub struct Attended<'a> {
     /// Each prompt delivered is recorded (`prompt_sent`), and its turn when seen to
     /// end (`turn_finished`).
     pub journal: Option<&'a Journal>,
+    /// Disconnects when whoever asked for the prompts has gone (a serve client): a
+    /// prompt still being typed then stops before its Enter, the editor put back.
+    pub abandoned: Option<&'a Receiver<()>>,
 }
 
 /// [`wait`], with what [`Attended`] brings.
@@ -139,6 +142,7 @@ pub fn attended(
         cancel,
         autopilot,
         journal,
+        abandoned,
     } = with;
     let mut cancel = cancel.cloned().unwrap_or_else(never);
     // Cancelled, the wait still lets the prompts being delivered finish (a half-typed
@@ -173,8 +177,7 @@ pub fn attended(
     // Each stopped session's answer, read as soon as it stopped.
     let mut readings: Vec<Option<Reading>> = sessions.iter().map(|_| None).collect();
     monitors.stall_after(spec.stall_after);
-    // A client gone (its channel disconnected) stops the prompts still being typed.
-    monitors.abandoned(Some(cancel.clone()));
+    monitors.abandoned(abandoned.cloned());
     for s in sessions {
         monitors.spawn(s, prompts.get(&s.target_id).cloned());
     }

@@ -117,10 +117,18 @@ fn the_default_choice_is_the_narrowest() {
     let r = angrav_json(&["--session", w.id(1), "approve", "always"], 0);
     assert_eq!(r["pressed"], "Always Allow", "{r}");
     assert_eq!(pressed(&w, 1), ["Always Allow"]);
-    for (i, label) in [(2, "Accept all"), (3, "Proceed"), (4, "Run")] {
+    for (i, label) in [(2, "Accept all"), (3, "Proceed")] {
         angrav_json(&["--session", w.id(i), "approve"], 0);
         assert_eq!(pressed(&w, i), [label]);
     }
+    // The plain line says what was approved: the approval's kind, id and command.
+    let o = angrav(&["--session", w.id(4), "approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let said = stdout(&o);
+    assert!(said.starts_with(&w.id(4)[..6]), "{said}");
+    assert!(said.contains(": pressed 'Run' on command "), "{said}");
+    assert!(said.contains(": cargo test; now "), "{said}");
+    assert_eq!(pressed(&w, 4), ["Run"]);
 }
 
 #[test]
@@ -261,6 +269,30 @@ fn sessions_approve_answers_each_chat_with_a_row() {
     let r = angrav_json(&["sessions", "deny", "--session", w2.id(0)], 0);
     assert_eq!(r["sessions"][0]["reason"], "pressed 'Reject all'", "{r}");
     assert_eq!(pressed(&w2, 0), ["Reject all"]);
+    // A plain row names the approval it answered, as approve does.
+    let w3 = open(&[Window::new(Layout::Current, "many-plain").start("approval")]);
+    let o = angrav(&["sessions", "approve", "--session", w3.id(0)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let row = stdout(&o);
+    assert!(row.starts_with(&w3.id(0)[..6]), "{row}");
+    assert!(row.contains("pressed 'Run' on command "), "{row}");
+    assert!(row.contains(": cargo test"), "{row}");
+
+    // Nothing to answer: an empty report (the same shape), said so, exit 1.
+    let group = format!("idle-{}", std::process::id());
+    let g = angrav(&["group", "set", &group, w2.id(0)]);
+    assert_eq!(g.status.code(), Some(0), "{}", stderr(&g));
+    let o = angrav(&["--json", "sessions", "approve", "--group", &group]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "{\"timed_out\":false,\"sessions\":[]}\n");
+    assert_eq!(stderr(&o), "");
+    let o = angrav(&["sessions", "approve", "--group", &group]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "angrav: no chat awaits approval; nothing pressed\n"
+    );
 }
 
 const POLICY: &str = r#"[
@@ -344,6 +376,42 @@ fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
     assert_eq!(pressed(&w, 0), ["Run"]);
     assert_eq!(pressed(&w, 1), ["Reject"]);
     assert_eq!(pressed(&w, 2), ["Expand", "Run"]);
+    // Every line carries its seq, the journal's: a decision's is its journal entry's,
+    // and no two lines share one.
+    let printed: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut seqs: Vec<u64> = printed
+        .iter()
+        .map(|v| v["seq"].as_u64().unwrap_or_else(|| panic!("no seq: {v}")))
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), printed.len(), "{}", stdout(&o));
+    for i in 0..3 {
+        let of = |lines: Vec<Value>| -> Vec<u64> {
+            lines
+                .iter()
+                .filter(|d| d["session"]["target_id"] == w.id(i))
+                .map(|d| d["seq"].as_u64().unwrap())
+                .collect()
+        };
+        let log = angrav(&[
+            "--json",
+            "log",
+            "--kind",
+            "approval_decided",
+            "--session",
+            w.id(i),
+        ]);
+        assert_eq!(
+            of(decisions(&stdout(&log))),
+            of(decisions(&stdout(&o))),
+            "{}",
+            stdout(&log)
+        );
+    }
 }
 
 #[test]

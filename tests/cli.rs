@@ -46,10 +46,10 @@ fn a_flag_that_does_not_apply_is_a_usage_error_naming_the_command() {
         (&["--any", "sessions", "watch"], "--any", "sessions watch"),
         (&["history", "--until-idle"], "--until-idle", "history"),
         (&["simulate", "--session", "a"], "--session", "simulate"),
-        (&["profile", "--cdp", ":9222"], "--cdp", "profile"),
+        (&["profile", "--session", "a"], "--session", "profile"),
         (
-            &["completions", "bash", "--cdp", ":1"],
-            "--cdp",
+            &["completions", "bash", "--timeout", "1s"],
+            "--timeout",
             "completions",
         ),
         (&["version", "--settle", "1s"], "--settle", "version"),
@@ -61,6 +61,150 @@ fn a_flag_that_does_not_apply_is_a_usage_error_naming_the_command() {
         assert_eq!(stderr(&o), want, "{args:?}");
         assert!(o.stdout.is_empty(), "{args:?}");
     }
+}
+
+/// A shell alias with `--cdp` (or `--json`, `--color`...) in it works for the
+/// commands that do not talk to Antigravity too: they take the global flags and
+/// ignore those that cannot matter to them.
+#[test]
+fn commands_that_talk_to_no_browser_take_the_global_flags() {
+    for args in [
+        &["--cdp", ":9222", "help", "status"][..],
+        &["--color", "never", "help"],
+        &["--no-state", "version"],
+        &["--cdp", ":9222", "--raw", "alias", "list"],
+        &["--cdp", ":9222", "group", "list"],
+        &["--cdp", ":9222", "--ls", "http://127.0.0.1:1", "profile"],
+        &["--cdp", ":1", "--selectors", "x.json", "schema"],
+        &["--cdp", ":1", "--no-state", "completions", "bash"],
+    ] {
+        let o = bare(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
+    // The help is the same as without them.
+    let plain = bare(&["help", "status"]);
+    let with = bare(&["--cdp", ":9222", "--no-state", "help", "status"]);
+    assert_eq!(stdout(&with), stdout(&plain));
+    assert!(
+        stdout(&plain).contains("angrav status"),
+        "{}",
+        stdout(&plain)
+    );
+}
+
+/// `--server` and `--conversation` together: the conversation is read from the
+/// language server, so the serve would be ignored; refused as any flag serve does
+/// not act on is.
+#[test]
+fn server_with_conversation_is_a_usage_error() {
+    let o = bare(&[
+        "--server",
+        "http://127.0.0.1:1",
+        "status",
+        "--conversation",
+        "X",
+        "--ls",
+        "http://127.0.0.1:1",
+        "--ls-token",
+        "t",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--server does not apply with --conversation"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty());
+}
+
+/// `bare` with `stdin`.
+fn bare_in(args: &[&str], stdin: &str) -> Output {
+    let mut command = common::angrav_bin();
+    command
+        .args(args)
+        .env_remove("ANGRAV_CDP")
+        .env_remove("BROWSER_CDP_ENDPOINT");
+    common::output_in(command, stdin)
+}
+
+/// An empty prompt is refused (exit 2) before any chat is attached: the endpoint
+/// named here does not answer, which would be exit 1 had angrav gone on.
+#[test]
+fn an_empty_prompt_is_refused_before_attaching() {
+    let dead = format!(":{}", dead_port());
+    for (args, stdin) in [
+        (&["prompt", ""][..], ""),
+        (&["prompt", "-"], "\n"),
+        (&["sessions", "fanout", ""], ""),
+        (&["sessions", "fanout", "  "], ""),
+        (&["sessions", "fanout", "-"], ""),
+        (&["sessions", "run", "--task", "beta="], ""),
+        (&["sessions", "run", "--task", "a=hi", "--task", "b= "], ""),
+        (&["dispatch"], ""),
+    ] {
+        let mut all = vec!["--cdp", dead.as_str()];
+        all.extend(args);
+        let o = bare_in(&all, stdin);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    let o = bare(&["--cdp", &dead, "sessions", "fanout", ""]);
+    assert_eq!(
+        stderr(&o),
+        "angrav: the prompt is empty: give the text to send; see 'angrav help sessions fanout'\n"
+    );
+    // Through --server too, before asking it.
+    let o = bare(&["--server", "http://127.0.0.1:1", "prompt", ""]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// With no endpoint named and none answering, the error says how to go on
+/// (Antigravity's debugging port, --cdp, or `angrav simulate`), with code
+/// `endpoint`; doctor --json says so on stderr as a JSON error, nothing else.
+#[test]
+fn nothing_found_says_how_to_start_one() {
+    for port in 9222..=9229 {
+        let at = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpStream::connect_timeout(&at, Duration::from_secs(1)).is_ok() {
+            panic!(
+                "something listens on 127.0.0.1:{port}, where angrav looks for Antigravity; \
+                 this test needs 9222-9229 closed"
+            );
+        }
+    }
+    let empty = common::tmp_dir().join("no-antigravity-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = |args: &[&str]| {
+        common::angrav_bin()
+            .args(args)
+            .env("ANGRAV_USER_DATA_DIR", &empty)
+            .env_remove("ANGRAV_CDP")
+            .env_remove("BROWSER_CDP_ENDPOINT")
+            .env_remove("ANGRAV_SERVER")
+            .env_remove("ANGRAV_SERVERS")
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--json", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e: Value = serde_json::from_slice(&o.stderr).expect("a JSON error");
+    assert_eq!(e["error"]["code"], "endpoint", "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("no Antigravity found"), "{message}");
+    assert!(
+        message.contains("--remote-debugging-port=9222"),
+        "{message}"
+    );
+    assert!(message.contains("angrav simulate"), "{message}");
+    let o = run(&["--json", "doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("the report");
+    assert_eq!(
+        report["endpoint"]["found_by"], "nothing_answered",
+        "{report}"
+    );
+    let e: Value = serde_json::from_slice(&o.stderr).expect("only a JSON error on stderr");
+    assert_eq!(e["error"]["code"], "endpoint", "{e}");
 }
 
 #[test]

@@ -277,6 +277,26 @@ fn log_filters_by_seq_time_kind_and_session_exactly() {
     let bad = offline(&state, &["log", "--kind", "mood_swing"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("state_change"), "{}", stderr(&bad));
+    // A session the journal knows nothing of is not found, as everywhere (exit 3,
+    // naming the ones it knows); one it knows with nothing in range is no error.
+    for args in [
+        &["log", "--session", "nope"][..],
+        &["turns", "--json", "--session", "nope"],
+        &["log", "--session", "alpha", "--session", "nope"],
+    ] {
+        let o = offline(&state, args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}");
+        assert!(
+            stderr(&o).contains("no session matches 'nope'")
+                && stderr(&o).contains("AAA111 (alpha)"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let quiet = offline(&state, &["log", "--session", "alpha", "--since", "10m"]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert_eq!(ok(&quiet), "");
 }
 
 fn after(since: u64) -> Filter {

@@ -113,6 +113,33 @@ fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
         "--timeout",
         "3s",
     ]));
+    // doctor examines every window at once, the whole within --timeout: the frozen
+    // one is named, the others read; output and new keep their --timeout too.
+    let doctor = run(strings(&[
+        "--json",
+        "doctor",
+        "--session",
+        &frozen,
+        "--session",
+        w.id(1),
+        "--timeout",
+        "2s",
+    ]));
+    let output_last = run(strings(&[
+        "output",
+        "last",
+        "--session",
+        &frozen,
+        "--timeout",
+        "1500ms",
+    ]));
+    let new = run(strings(&[
+        "new",
+        "--session",
+        &frozen,
+        "--timeout",
+        "1500ms",
+    ]));
     let fanout = run(strings(&[
         "--json",
         "sessions",
@@ -151,6 +178,29 @@ fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
         "{}",
         stderr(&o)
     );
+
+    let o = doctor.join().unwrap();
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let of = |id: &str| {
+        common::by_target(&report["sessions"], id)
+            .expect("examined")
+            .clone()
+    };
+    let warnings = of(&frozen)["warnings"].to_string();
+    assert!(
+        warnings.contains("did not answer within --timeout"),
+        "{warnings}"
+    );
+    assert_eq!(of(w.id(1))["status"]["state"], "idle", "{report}");
+    for o in [output_last.join().unwrap(), new.join().unwrap()] {
+        assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("timed out after 1500 ms"),
+            "{}",
+            stderr(&o)
+        );
+    }
 
     let o = sessions_wait.join().unwrap();
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));

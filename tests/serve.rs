@@ -810,6 +810,13 @@ fn the_dashboard_row_follows_a_changed_command_and_an_old_id_presses_nothing() {
     assert!(pressed(&w, 0).is_empty(), "{:?}", pressed(&w, 0));
 }
 
+/// Window `i` received `text` and nothing else (said in short: a prompt may be long).
+fn received_only(w: &common::Windows, i: usize, text: &str) {
+    let got = w.received(i);
+    let short: Vec<String> = got.iter().map(|t| t.chars().take(40).collect()).collect();
+    assert!(got == [text], "window {i} received {short:?}");
+}
+
 /// Drops a client without a goodbye (its connection simply ends), then waits until
 /// serve says it saw it leave with its call running.
 fn leave(serve: &Serve, client: Client) {
@@ -822,17 +829,27 @@ fn a_client_gone_mid_typing_leaves_the_editor_as_it_was_and_serve_goes_on() {
     let w = open(&[
         Window::new(Layout::Current, "gone-typing-1").scenario("instant,hold-typing"),
         Window::new(Layout::LegacyFrame, "gone-typing-2").scenario("instant,hold-typing"),
+        Window::new(Layout::LegacyTarget, "gone-typing-3").scenario("instant,hold-typing"),
     ]);
+    let spaces = ["gone-typing-1", "gone-typing-2", "gone-typing-3"];
     // The second editor holds a draft of the user's, which the prompt is to replace.
     w.type_draft(1, "my own draft");
     let serve = start("gone-typing", &[], &[]);
     let long = format!("a long prompt {}", "x".repeat(200 * 1024));
-    for (i, workspace) in ["gone-typing-1", "gone-typing-2"].iter().enumerate() {
-        let mut c = serve.connect();
-        c.send(
+    let calls = [
+        (
             "prompt",
-            json!({ "session": w.id(i), "text": long, "replace_draft": i == 1, "wait": true }),
-        );
+            json!({ "session": w.id(0), "text": long, "wait": true }),
+        ),
+        (
+            "prompt",
+            json!({ "session": w.id(1), "text": long, "replace_draft": true }),
+        ),
+        ("fanout", json!({ "sessions": [w.id(2)], "text": long })),
+    ];
+    for ((method, params), workspace) in calls.into_iter().zip(spaces) {
+        let mut c = serve.connect();
+        c.send(method, params);
         // The page is held mid-typing while the client goes away.
         let gate = format!("typing-{workspace}");
         assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
@@ -847,7 +864,13 @@ fn a_client_gone_mid_typing_leaves_the_editor_as_it_was_and_serve_goes_on() {
         json!({ "session": w.id(0), "text": "short and sweet", "wait": true }),
     );
     assert_eq!(done["state"], "idle", "{done}");
-    assert_eq!(w.received(0), ["short and sweet"]);
+    received_only(&w, 0, "short and sweet");
+    let fanned = c.call(
+        "fanout",
+        json!({ "sessions": [w.id(2)], "text": "short and sweet" }),
+    );
+    assert_eq!(fanned["sessions"][0]["status"], "done", "{fanned}");
+    received_only(&w, 2, "short and sweet");
     let id = c.send(
         "prompt",
         json!({ "session": w.id(1), "text": "short and sweet" }),
@@ -863,7 +886,7 @@ fn a_client_gone_mid_typing_leaves_the_editor_as_it_was_and_serve_goes_on() {
     );
     assert_eq!(w.editor_text(1), "my own draft");
     assert!(w.received(1).is_empty());
-    for workspace in ["gone-typing-1", "gone-typing-2"] {
+    for workspace in spaces {
         let got = angrav::sim::receipts(workspace);
         assert!(
             got.iter().all(|t| t != &long),
@@ -1067,4 +1090,59 @@ fn a_frozen_page_is_unresponsive_through_serve_while_it_is_frozen() {
     assert_eq!(row(1)["state"], "idle", "{list}");
     waiting.join().unwrap();
     until_state(&mut client, w.id(0), "idle");
+}
+
+/// `sessions approve` with nothing awaiting approval prints through `--server`
+/// exactly what it prints attached: an empty report, exit 1 (a serve whose only
+/// upstream is gone has no chats at all).
+#[test]
+fn sessions_approve_with_nothing_to_answer_prints_the_same_through_serve() {
+    let serve = common::serve::start_at(
+        "",
+        "nothing-awaits",
+        &["--upstream", "http://127.0.0.1:9/?token=x"],
+        &[],
+    );
+    let (code, out) = remote(&serve, &["--json", "sessions", "approve"], false);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), "{\"timed_out\":false,\"sessions\":[]}\n")
+    );
+    let (code, out) = remote(&serve, &["sessions", "deny"], false);
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+}
+
+/// A watch's snapshot lines through `--server` are those of a watch attached: the
+/// same fields, and none that the attached one leaves out (an idle chat's empty
+/// `approvals`), but for when and in what order they were printed.
+#[test]
+fn watch_snapshots_through_serve_are_the_attached_ones() {
+    let w = open(&[
+        Window::new(Layout::Current, "watch-same"),
+        Window::new(Layout::Current, "watch-same").start("approval"),
+    ]);
+    let serve = start("watch-same", &[], &[]);
+    for i in 0..2 {
+        let args = [
+            "--json",
+            "sessions",
+            "watch",
+            "--session",
+            w.id(i),
+            "--count",
+            "0",
+        ];
+        let snapshot = |(code, out): Ran| -> Value {
+            assert_eq!(code, Some(0), "{out}");
+            let mut v: Value = serde_json::from_str(out.lines().next().expect("a line"))
+                .unwrap_or_else(|e| panic!("{e}: {out}"));
+            let o = v.as_object_mut().unwrap();
+            o.remove("seq");
+            o.remove("timestamp");
+            v
+        };
+        let here = snapshot(local(&args));
+        let there = snapshot(remote(&serve, &args, false));
+        assert_eq!(there, here);
+    }
 }

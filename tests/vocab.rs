@@ -185,7 +185,7 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
         common::angrav_bin()
             .args(["simulate", "--json", "--windows", "1"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("run angrav simulate"),
     );
@@ -194,6 +194,36 @@ fn every_command_prints_the_shape_the_schema_gives_in_every_outcome() {
         .expect("simulate prints its endpoint");
     let started = v.conforms("simulate", &first);
     assert_eq!(started["windows"], 1, "{started}");
+    // It says what to paste into another shell; pasted, `quota` (which needs the
+    // language server) runs against the simulator without a flag.
+    let said = common::lines(simulator.0.stderr.take().expect("piped"));
+    let export = loop {
+        let line = said
+            .recv_timeout(Duration::from_secs(60))
+            .expect("simulate says what to paste");
+        if let Some(rest) = line.trim().strip_prefix("export ") {
+            break rest.to_string();
+        }
+    };
+    let pasted: Vec<(&str, &str)> = export
+        .split_whitespace()
+        .map(|kv| kv.split_once('=').expect("NAME=VALUE"))
+        .collect();
+    let keys: Vec<&str> = pasted.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        keys,
+        ["ANGRAV_CDP", "ANGRAV_LS", "ANGRAV_LS_TOKEN"],
+        "{export}"
+    );
+    assert_eq!(pasted[0].1, started["endpoint"], "{export}");
+    let quota = common::angrav_bin()
+        .args(["--json", "quota"])
+        .envs(pasted.iter().copied())
+        .output()
+        .expect("run angrav quota");
+    assert_eq!(quota.status.code(), Some(0), "{quota:?}");
+    let models: Value = serde_json::from_slice(&quota.stdout).expect("JSON");
+    assert!(!models.as_array().expect("a list").is_empty(), "{models}");
     drop(simulator);
     let read_only = v.ok("demo", &["demo"], 0);
     assert_eq!(

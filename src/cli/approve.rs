@@ -9,7 +9,7 @@ use super::single::{finish_turn, wait_end};
 use super::wait::print_report;
 use super::{Args, Command, registry};
 use crate::approve::{self, Answered, Pressed};
-use crate::panel::{Deadline, Panel, State};
+use crate::panel::{Approval, Deadline, Panel, State};
 use crate::policy::{Autopilot, Decision, Policy};
 use crate::registry::Registry;
 use crate::sessions::Session;
@@ -45,7 +45,7 @@ pub(super) fn one(
     Ok(exit::OK)
 }
 
-/// `s1: pressed 'Run'; now thinking`.
+/// `s1: pressed 'Run' on command 3fa2c1d0: cargo test; now thinking`.
 fn said(done: &Pressed) -> String {
     let now = describe(
         done.state.name(),
@@ -53,7 +53,23 @@ fn said(done: &Pressed) -> String {
         done.quota_resume.as_deref(),
         &done.approvals,
     );
-    format!("{}: pressed '{}'; now {now}", done.session.id, done.pressed)
+    let on = done.approval.as_ref().map(answered).unwrap_or_default();
+    format!(
+        "{}: pressed '{}'{on}; now {now}",
+        done.session.id, done.pressed
+    )
+}
+
+/// ` on command 3fa2c1d0: cargo test`: the approval a press answered, its command's
+/// first line cut to fit a line (page text: printed through `output`, it is made
+/// harmless for a terminal).
+pub(super) fn answered(a: &Approval) -> String {
+    let command = a
+        .command
+        .as_deref()
+        .map(|c| format!(": {}", crate::show::first_line(c, 60)))
+        .unwrap_or_default();
+    format!(" on {} {}{command}", a.kind.name(), a.id)
 }
 
 /// What `approve`, `deny` and `cancel` print.
@@ -91,14 +107,23 @@ pub(super) fn many(a: &Args) -> Result<u8, Error> {
         timed_out: false,
         sessions: rows,
     };
-    print_report(&report, a.json);
+    Ok(print_answers(&report, a.json))
+}
+
+/// What `sessions approve` and `sessions deny` print, attached or through `--server`,
+/// and their exit code: 0 when every chat was answered.
+pub(super) fn print_answers(report: &Report, json: bool) -> u8 {
+    print_report(report, json);
     if report.sessions.is_empty() {
-        // Still a report (with no rows) on stdout: a script reads the same shape.
-        output::message("no chat awaits approval; nothing pressed");
-        return Ok(exit::FAILURE);
+        // Still a report (with no rows) on stdout: a script reads the same shape,
+        // and with --json nothing else (stderr carries only errors then).
+        if !json {
+            output::message("no chat awaits approval; nothing pressed");
+        }
+        return exit::FAILURE;
     }
     let all = report.sessions.iter().all(|o| o.status == Status::Done);
-    Ok(if all { exit::OK } else { exit::FAILURE })
+    if all { exit::OK } else { exit::FAILURE }
 }
 
 fn chosen(registry: &Registry, a: &Args, deadline: Deadline) -> Result<Vec<Session>, Error> {
@@ -147,7 +172,7 @@ fn answer_one(
 pub(super) fn autopilot(
     a: &Args,
     registry: &Registry,
-    report: fn(&Decision, bool),
+    report: fn(&Decision, Option<u64>, bool),
 ) -> Result<Option<Autopilot>, Error> {
     let Some(path) = &a.policy else {
         return Ok(None);
@@ -156,28 +181,44 @@ pub(super) fn autopilot(
     let json = a.json;
     // Every decision is also kept in the journal: an unattended run's audit trail.
     let journal = super::memory::journal(a);
+    // ... and its line carries the seq the journal gave it, as every watch line does.
     let report = Arc::new(move |d: &Decision| {
-        if let (Some(j), Ok(fields)) = (&journal, serde_json::to_value(d)) {
-            j.record(crate::journal::Kind::ApprovalDecided, fields);
-        }
-        report(d, json)
+        let seq = match (&journal, serde_json::to_value(d)) {
+            (Some(j), Ok(mut fields)) => {
+                if let Some(o) = fields.as_object_mut() {
+                    o.remove("type");
+                }
+                j.record(crate::journal::Kind::ApprovalDecided, fields)
+            }
+            _ => None,
+        };
+        report(d, seq, json)
     });
     Ok(Some(Autopilot::new(policy, registry.profile(), report)))
 }
 
+/// A decision's JSON line: with the seq of its journal entry (none without a journal).
+#[derive(serde::Serialize)]
+struct DecisionLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(flatten)]
+    decision: &'a Decision,
+}
+
 /// A decision as a line of stdout (`sessions watch`: an event among the others).
-pub(super) fn decision_to_stdout(d: &Decision, json: bool) {
+pub(super) fn decision_to_stdout(d: &Decision, seq: Option<u64>, json: bool) {
     if json {
-        output::json(d);
+        output::json(&DecisionLine { seq, decision: d });
     } else {
         output::line(&d.line());
     }
 }
 
 /// A decision as a line of stderr (the waits: stdout holds their report).
-pub(super) fn decision_to_stderr(d: &Decision, json: bool) {
+pub(super) fn decision_to_stderr(d: &Decision, seq: Option<u64>, json: bool) {
     if json {
-        output::json_message(d);
+        output::json_message(&DecisionLine { seq, decision: d });
     } else {
         output::message(&d.line());
     }

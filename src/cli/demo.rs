@@ -27,12 +27,15 @@ pub(super) fn simulate(a: &Args) -> Result<u8, Error> {
     } else {
         output::line(ep);
     }
+    // Lines to paste into another shell: then every command, `quota` and
+    // `--conversation` included, finds this simulator without flags.
     output::message(&format!(
-        "simulated Antigravity with {} window(s) at {ep}; try: angrav --cdp {ep} sessions list. Ctrl-C stops it.",
-        a.windows
-    ));
-    output::message(&format!(
-        "its language server: angrav --cdp {ep} --ls {} --ls-token {} sessions list --all",
+        "simulated Antigravity with {} window(s) at {ep}, and its language server at {}; \
+         Ctrl-C stops them. In another shell, paste:\n  \
+         export ANGRAV_CDP={ep} ANGRAV_LS={} ANGRAV_LS_TOKEN={}\n\
+         then try: angrav sessions list --all; angrav status --session alpha; angrav quota",
+        a.windows,
+        ls.url(),
         ls.url(),
         ls.token()
     ));
@@ -161,5 +164,8 @@ const DEMO_SCENARIOS: [&str; 4] = ["", "", "approval", "error"];
 const DEMO_NOTE: &str = "
 Four simulated chats got the same prompt at once and were awaited in parallel: alpha
 and beta answered (each its own answer), gamma stopped to ask approval for a command
-(awaiting_approval; `angrav status` shows the command and the choices), delta ended in
-an error. Against your Antigravity: `angrav sessions list`, then `angrav --help`.";
+(awaiting_approval), delta ended in an error. The simulator ended with the demo: to try
+the commands yourself, keep one running with `angrav simulate --scenario approval` and
+paste the lines it prints; `angrav status` then shows a chat's state, and once a prompt
+stops for approval, the command and the choices. Against your Antigravity: `angrav
+sessions list`, then `angrav --help`.";

@@ -92,16 +92,24 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         claim_within: Options::default().claim_within,
         extract: a.extract,
     };
-    let (run, total, earlier) = match resumed {
+    // The widest id of the run's prompts: the result rows' first column.
+    let widest = |ps: &[Prompt]| ps.iter().map(|p| p.id.chars().count()).max().unwrap_or(0);
+    let (run, total, id_width, earlier) = match resumed {
         Some(r) => {
             let total = r.prompts.len();
+            let width = widest(&r.prompts);
             prompts = r.unsent;
-            (r.run, total, Some((r.recorded, r.unknown, r.prompts)))
+            (
+                r.run,
+                total,
+                width,
+                Some((r.recorded, r.unknown, r.prompts)),
+            )
         }
         None => {
             let run = crate::state::random_hex(6)
                 .map_err(|e| Error::Failed(format!("cannot read /dev/urandom: {e}")))?;
-            (run, prompts.len(), None)
+            (run, prompts.len(), widest(&prompts), None)
         }
     };
     let texts: HashMap<String, String> = prompts
@@ -113,7 +121,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         run,
         delivered: HashMap::new(),
     };
-    let mut screen = Screen::new(a.json, total);
+    let mut screen = Screen::new(a.json, total, id_width.min(MAX_ID_WIDTH));
     let mut all_idle = true;
     match earlier {
         // What became of the run's prompts before it stopped, as far as the journal
@@ -444,6 +452,8 @@ struct Screen {
     json: bool,
     progress: bool,
     total: usize,
+    /// The width of the rows' id column.
+    id_width: usize,
     /// The prompts handed to a session and not finished yet.
     running: HashSet<String>,
     ok: usize,
@@ -452,11 +462,12 @@ struct Screen {
 }
 
 impl Screen {
-    fn new(json: bool, total: usize) -> Screen {
+    fn new(json: bool, total: usize, id_width: usize) -> Screen {
         Screen {
             json,
             progress: std::io::stderr().is_terminal(),
             total,
+            id_width,
             running: HashSet::new(),
             ok: 0,
             failed: 0,
@@ -475,7 +486,7 @@ impl Screen {
         if self.json {
             output::json(r);
         } else {
-            output::line(&result_line(r));
+            output::line(&result_line(r, self.id_width));
         }
     }
 
@@ -500,13 +511,14 @@ impl Screen {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or_default();
             output::line(&format!(
-                "{}  {}  {:7}  {:17}  {:>6.1}s  {}  (before the stop)",
+                "{:w$}  {}  {:7}  {:17}  {:>6.1}s  {}  (before the stop)",
                 text(&r["id"]).unwrap_or_default(),
                 text(&r["session"]["id"]).unwrap_or_else(|| "-".into()),
                 text(&r["status"]).unwrap_or_default(),
                 text(&r["state"]).unwrap_or_else(|| "-".into()),
                 r["duration_ms"].as_f64().unwrap_or_default() / 1e3,
-                one_line(what)
+                one_line(what),
+                w = self.id_width
             ));
         }
     }
@@ -553,8 +565,12 @@ impl Screen {
     }
 }
 
-/// `ID  SESSION  STATUS  STATE  DURATION  answer's first line, or why`
-fn result_line(r: &Finished) -> String {
+/// Ids longer than this are not padded to: one long id does not push every row.
+const MAX_ID_WIDTH: usize = 24;
+
+/// `ID  SESSION  STATUS  STATE  DURATION  answer's first line, or why`, the id
+/// padded to `id_width`.
+fn result_line(r: &Finished, id_width: usize) -> String {
     let status = match r.status {
         Status::Done => "done",
         Status::Stalled => "stalled",
@@ -576,7 +592,7 @@ fn result_line(r: &Finished) -> String {
         .unwrap_or_default();
     let what = one_line(&what);
     format!(
-        "{}  {}  {status:7}  {:17}  {:>6.1}s  {what}",
+        "{:id_width$}  {}  {status:7}  {:17}  {:>6.1}s  {what}",
         r.id,
         r.session.as_ref().map_or("-", |s| s.id.as_str()),
         r.state.map_or("-", State::name),
@@ -592,6 +608,20 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_rows_line_up_whatever_the_ids_length() {
+        let rows: Vec<String> = ["db", "5"]
+            .into_iter()
+            .map(|id| {
+                let r = Finished::unfollowed(id.into(), None, Status::Failed, "why".into(), 1);
+                result_line(&r, 2)
+            })
+            .collect();
+        assert_eq!(rows[0].find("  -  "), Some(2), "{rows:?}");
+        assert_eq!(rows[1].find("  -  "), Some(2), "{rows:?}");
+        assert_eq!(rows[0].len(), rows[1].len(), "{rows:?}");
+    }
 
     #[test]
     fn plain_lines_are_prompts_named_by_line_number() {

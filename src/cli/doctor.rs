@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::output::{self, describe_state};
-use super::{Args, found_endpoints, nothing_found, profile};
+use super::{Args, found_endpoints, nothing_found, profile, report};
 use crate::locate::Source;
-use crate::panel::{Layout, Panel, Snapshot, State};
+use crate::panel::{Deadline, Layout, Panel, Snapshot, State};
 use crate::profile::{Profile, RoleKind};
 use crate::registry::Registry;
 use crate::sessions::Session;
@@ -60,6 +60,9 @@ struct Examined<'a> {
     /// Its language server and how it was found, or why none was (not a warning:
     /// angrav reads the window without one).
     ls: super::ls::Found,
+    /// It did not answer before --timeout: what it shows is unknown.
+    #[serde(skip)]
+    timed_out: bool,
 }
 
 pub(super) fn run(a: &Args) -> Result<u8, Error> {
@@ -76,14 +79,18 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     } else {
         Registry::with(endpoints, profile.clone())?.select(&a.sessions)?
     };
-    let mut examined: Vec<Examined> = sessions.iter().map(|s| examine(s, &profile)).collect();
-    let deadline = crate::panel::Deadline::within(a.wait.timeout);
-    for (e, found) in examined
-        .iter_mut()
-        .zip(super::ls::per_window(a, &sessions, deadline)?)
-    {
+    // Every window at once, each on its own thread, and its language server meanwhile:
+    // the whole run ends by --timeout, a window that never answers included.
+    let deadline = Deadline::within(a.wait.timeout);
+    let (mut examined, ls) = std::thread::scope(|scope| {
+        let ls = scope.spawn(|| super::ls::per_window(a, &sessions, deadline));
+        let examined = crate::parallel::each(&sessions, |s| examine(s, &profile, deadline));
+        (examined, ls.join().expect("the language servers' thread"))
+    });
+    for (e, found) in examined.iter_mut().zip(ls?) {
         e.ls = found;
     }
+    let timed_out = examined.iter().any(|e| e.timed_out);
     let clean = !examined.is_empty() && examined.iter().all(|e| e.warnings.is_empty());
     if a.json {
         let report = json!({
@@ -103,15 +110,23 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             print_examined(e);
         }
     }
+    // The report says it all; what stderr adds is an error, as JSON with --json.
     if nothing {
-        output::message(&nothing_found(&source).to_string());
+        report(&nothing_found(&source), a.json);
     } else if examined.is_empty() {
-        output::message("no Antigravity editor window found");
-    } else if !clean {
+        let none = Error::Failed("no Antigravity editor window found".into());
+        report(&none, a.json);
+    } else if !clean && !a.json {
         let n: usize = examined.iter().map(|e| e.warnings.len()).sum();
         output::message(&format!("{n} warning(s); see above"));
     }
-    Ok(if clean { exit::OK } else { exit::FAILURE })
+    Ok(if timed_out {
+        exit::TIMEOUT
+    } else if clean {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 fn found_by(source: &Source) -> &'static str {
@@ -124,26 +139,35 @@ fn found_by(source: &Source) -> &'static str {
     }
 }
 
-fn examine<'a>(session: &'a Session, profile: &Profile) -> Examined<'a> {
+fn examine<'a>(session: &'a Session, profile: &Profile, deadline: Deadline) -> Examined<'a> {
     let mut out = Examined {
         session,
         status: None,
         roles: Vec::new(),
         warnings: Vec::new(),
         ls: super::ls::Found::default(),
+        timed_out: false,
     };
-    let read = Panel::attach(&session.window, profile).and_then(|(mut panel, snap)| {
-        let page = json!({ "url": session.url, "title": session.title });
-        let roles = serde_json::to_value(profile.roles()).expect("roles serialise");
-        let v = panel.call_function(SCRIPT, &[roles, page])?;
-        let roles: Vec<RoleMatch> = cdp::methods::from_value(v, "doctor result")?;
-        Ok((snap, roles))
-    });
+    let group = Default::default();
+    let read = Panel::attach_in(&session.window, profile, group, Some(deadline)).and_then(
+        |(mut panel, snap)| {
+            let page = json!({ "url": session.url, "title": session.title });
+            let roles = serde_json::to_value(profile.roles()).expect("roles serialise");
+            let v = panel.call_function(SCRIPT, &[roles, page])?;
+            let roles: Vec<RoleMatch> = cdp::methods::from_value(v, "doctor result")?;
+            Ok((snap, roles))
+        },
+    );
     match read {
         Ok((snap, roles)) => {
             out.warnings = warnings(&snap, &roles);
             out.status = Some(snap);
             out.roles = roles;
+        }
+        Err(e @ Error::Timeout { .. }) => {
+            out.timed_out = true;
+            out.warnings
+                .push(format!("did not answer within --timeout ({e})"));
         }
         // A script error's first line says what; the page's stack trace does not.
         Err(e) => out.warnings.push(format!(

@@ -56,7 +56,8 @@ pub(super) struct Cmd {
     flags: &'static [&'static Flag],
     /// The exit codes it can end with (see [`EXIT_CODES`]).
     exits: &'static [u8],
-    /// Takes the global flags of every command that talks to Antigravity (`COMMON`).
+    /// Acts on the global flags of every command that talks to Antigravity (`COMMON`);
+    /// the others take them too, and ignore them (see [`Cmd::takes`]).
     common: bool,
 }
 
@@ -77,8 +78,11 @@ impl Cmd {
         common.iter().copied()
     }
 
+    /// A command that does not talk to Antigravity (help, version, alias list...)
+    /// takes the global flags too, and ignores those that cannot matter to it: a
+    /// shell alias such as `angrav --cdp :9333` works for every command.
     pub fn takes(&self, flag: &str) -> bool {
-        self.flags().any(|f| f.name == flag)
+        self.flags().any(|f| f.name == flag) || COMMON.iter().any(|f| f.name == flag)
     }
 
     /// How many words may follow the command's own, read from `args`: `" TEXT"` one
@@ -461,7 +465,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "sessions list",
         args: "",
-        summary: "every chat: id, workspace, title, state, layout, endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager, and every conversation of the language server, as kind conversation, joined to the window that shows it)",
+        summary: "every chat: id, workspace, state, layout, title, and with several endpoints the endpoint (a page that does not answer within 2 s: unresponsive; --all: also the Agent Manager, as kind manager, and every conversation of the language server, as kind conversation, joined to the window that shows it)",
         flags: &[&SERVER, &ALL_LIST, &GROUP, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
@@ -587,7 +591,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "status",
         args: "",
-        summary: "one chat's state (idle, thinking, awaiting_approval, error, no_panel, unresponsive) and the markers that say so",
+        summary: "one chat's state (idle, thinking, awaiting_approval, awaiting_input, error, no_panel, unreadable, unresponsive) and the markers that say so",
         flags: &[&SERVER, &SESSION_ONE, &CONVERSATION, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
@@ -655,7 +659,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "output last",
         args: "",
         summary: "the last answer as Markdown (--json: with its thoughts and code blocks)",
-        flags: &[&SERVER, &SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -663,7 +667,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "output code",
         args: "",
         summary: "the last answer's code blocks",
-        flags: &[&SERVER, &SESSION_ONE, &LANG],
+        flags: &[&SERVER, &SESSION_ONE, &LANG, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -679,7 +683,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
         words: "new",
         args: "",
         summary: "start a new conversation",
-        flags: &[&SERVER, &SESSION_ONE],
+        flags: &[&SERVER, &SESSION_ONE, &TIMEOUT],
         exits: EXITS_ATTACHED,
         common: true,
     },
@@ -710,9 +714,9 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "doctor",
         args: "",
-        summary: "how angrav reads each chat after an Antigravity update: the endpoint and how it was found; per window the layout, the state and why, and for every profile role the alternative that matched (or none matched) with counts; warnings for markers a healthy panel shows that matched nothing, and for invalid selectors; exit 0 only when every chat reads cleanly",
-        flags: &[&SESSION_MANY],
-        exits: &[0, 1, 2, 3],
+        summary: "how angrav reads each chat after an Antigravity update: the endpoint and how it was found; per window the layout, the state and why, and for every profile role the alternative that matched (or none matched) with counts; warnings for markers a healthy panel shows that matched nothing, and for invalid selectors; every window examined at once, the whole within --timeout (a window that has not answered by then is named, exit 124); exit 0 only when every chat reads cleanly",
+        flags: &[&SESSION_MANY, &TIMEOUT],
+        exits: &[0, 1, 2, 3, 124],
         common: true,
     },
     Cmd {

@@ -126,8 +126,10 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::Log => {
             let dir = state(a, "log")?;
-            let read = journal::read(&dir, &filter(a, &dir)?)?;
+            let f = filter(a, &dir)?;
+            let read = journal::read(&dir, &f)?;
             note_skipped(read.skipped, &dir);
+            known(&dir, &f, &read.entries)?;
             if a.json {
                 for e in &read.entries {
                     output::json(&e.event());
@@ -144,6 +146,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             f.kind = None;
             let read = journal::read(&dir, &f)?;
             note_skipped(read.skipped, &dir);
+            known(&dir, &f, &read.entries)?;
             let turns = journal::turns(&read.entries);
             if a.json {
                 output::json(&turns);
@@ -155,6 +158,45 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         _ => unreachable!("not a state command"),
     }
     Ok(exit::OK)
+}
+
+/// A `--session` query the journal knows no session of is not found (exit 3), as a
+/// query no window matches is elsewhere: here the journal's sessions are the domain.
+/// `read`: the entries the filter admitted (a query among them is known).
+fn known(dir: &StateDir, filter: &Filter, read: &[journal::Entry]) -> Result<(), Error> {
+    let unseen: Vec<&str> = filter
+        .sessions
+        .iter()
+        .filter_map(|w| match w {
+            Who::Query(q) if !read.iter().any(|e| w.matches(&e.value)) => Some(q.as_str()),
+            _ => None,
+        })
+        .collect();
+    if unseen.is_empty() {
+        return Ok(());
+    }
+    // Outside --since and --kind too.
+    let all = journal::read(dir, &Filter::default())?.entries;
+    let Some(q) = unseen.into_iter().find(|q| {
+        !all.iter()
+            .any(|e| Who::Query(q.to_string()).matches(&e.value))
+    }) else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = Vec::new();
+    for e in &all {
+        let field = |k: &str| e.value.get(k).and_then(Value::as_str);
+        if let Some(id) = field("session") {
+            let named = format!("{id} ({})", field("workspace").unwrap_or("-"));
+            if !known.contains(&named) {
+                known.push(named);
+            }
+        }
+    }
+    Err(Error::SessionNotFound {
+        query: Some(q.to_string()),
+        known,
+    })
 }
 
 /// `--since`, `--kind`, `--session` and `--group` as a journal filter. Aliases and
@@ -287,16 +329,6 @@ fn print_groups(list: &[(&String, &Vec<Remembered>)], json: bool) {
     }
 }
 
-/// The first line of a text, at most `max` characters.
-fn first_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or("");
-    if line.chars().count() > max || text.lines().nth(1).is_some() {
-        line.chars().take(max).collect::<String>() + "…"
-    } else {
-        line.to_string()
-    }
-}
-
 const LOG_HEADER: &[&str] = &["SEQ", "TIME", "KIND", "SESSION", "WORKSPACE", "DETAILS"];
 
 /// A journal entry as one line (a replay in `sessions watch --since`).
@@ -329,7 +361,7 @@ fn log_row(v: &Value) -> Vec<String> {
             continue;
         }
         let shown = match val {
-            Value::String(t) => first_line(t, 60),
+            Value::String(t) => crate::show::first_line(t, 60),
             other => other.to_string(),
         };
         details.push(format!("{k}={shown}"));
@@ -363,7 +395,7 @@ fn turn_row(t: &Turn) -> Vec<String> {
         Some(e) => (
             e.outcome.name(),
             format!("{:.1}s", e.duration_ms as f64 / 1e3),
-            first_line(&e.answer, 60),
+            crate::show::first_line(&e.answer, 60),
         ),
         None => ("-", "-".into(), String::new()),
     };
@@ -373,7 +405,7 @@ fn turn_row(t: &Turn) -> Vec<String> {
         t.sent.workspace.clone().unwrap_or_else(|| "-".into()),
         outcome.to_string(),
         duration,
-        first_line(&t.sent.prompt, 40),
+        crate::show::first_line(&t.sent.prompt, 40),
         answer,
     ]
 }

@@ -145,22 +145,41 @@ pub fn main() -> u8 {
     let json = argv.iter().any(|a| a == "--json");
     match parse(argv).and_then(run) {
         Ok(code) => code,
-        Err(e) if json => {
-            let error = serde_json::json!({
-                "error": { "code": e.code(), "message": e.to_string(), "exit": e.exit_code() }
-            });
-            output::json_message(&error);
-            e.exit_code()
-        }
         Err(e) => {
-            output::message(&e.to_string());
+            report(&e, json);
             e.exit_code()
         }
     }
 }
 
+/// An error on stderr: its message, or with `--json` one JSON object (README: "Errors
+/// as JSON").
+fn report(e: &Error, json: bool) {
+    if json {
+        let error = serde_json::json!({
+            "error": { "code": e.code(), "message": e.to_string(), "exit": e.exit_code() }
+        });
+        output::json_message(&error);
+    } else {
+        output::message(&e.to_string());
+    }
+}
+
 fn usage(m: impl Into<String>) -> Error {
     Error::Usage(m.into())
+}
+
+/// A prompt to send (TEXT, `-` for stdin, or `-f FILE`), refused when empty before any
+/// chat is attached: there is nothing to send.
+fn read_prompt(a: &Args, arg: Option<&str>) -> Result<String, Error> {
+    let text = single::read_input(arg, a.file.as_deref())?;
+    if text.trim().is_empty() {
+        return Err(Error::Misused {
+            command: a.words,
+            message: "the prompt is empty: give the text to send".into(),
+        });
+    }
+    Ok(text)
 }
 
 fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
@@ -589,9 +608,10 @@ fn registry(a: &Args) -> Result<Registry, Error> {
 
 /// No endpoint named and none found: where angrav looked, and what to do.
 fn nothing_found(source: &Source) -> Error {
-    Error::Failed(format!(
-        "no Antigravity found ({source}); start Antigravity with --remote-debugging-port=9222, \
-         or give its endpoint with --cdp"
+    Error::NoEndpoint(format!(
+        "no Antigravity found ({source}); start Antigravity with its DevTools port open \
+         (antigravity --remote-debugging-port=9222), give its endpoint with --cdp, or run \
+         `angrav simulate` for a simulated one and paste the lines it prints"
     ))
 }
 
@@ -625,6 +645,17 @@ fn run(a: Args) -> Result<u8, Error> {
         output::exit_when_stdout_closes();
     }
     if let Some(query) = &a.conversation {
+        // A conversation is read from the language server, never through a serve:
+        // a --server given with it would be ignored, so it is refused as serve
+        // refuses the flags it does not act on.
+        if a.given.contains(&"--server") {
+            return Err(Error::Misused {
+                command: a.words,
+                message: "--server does not apply with --conversation (a conversation is \
+                          read from the language server); leave out one of them"
+                    .into(),
+            });
+        }
         if a.command == Command::SessionsWatch {
             return ls::watch(&a, query);
         }

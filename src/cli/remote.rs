@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::approve::print_pressed;
 use super::output::{self, print_answer, print_list, print_status};
 use super::single::{
-    one_session, print_code, print_history, print_new, print_prompted, print_waited, read_input,
+    one_session, print_code, print_history, print_new, print_prompted, print_waited,
 };
 use super::wait::{print_report, report_end, run_tasks};
 use super::{Args, Command, help};
@@ -110,7 +110,7 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
     // Read the input before asking serve: a bad -f fails fast.
     let text = match &a.command {
         Command::Prompt(t) | Command::SessionsFanout(t) => {
-            Some(read_input(t.as_deref(), a.file.as_deref())?)
+            Some(super::read_prompt(a, t.as_deref())?)
         }
         _ => None,
     };
@@ -566,6 +566,7 @@ impl<'a> Fleet<'a> {
                         row.approvals = done.approvals;
                         row.error = done.error;
                         row.reason = Some(format!("pressed '{}'", done.pressed));
+                        row.approval = done.approval;
                     }
                     Err(e) => {
                         row.status = Status::Failed;
@@ -596,18 +597,18 @@ impl<'a> Fleet<'a> {
                 Err(e) => lost.push(self.lost(at, &e)),
             }
         }
-        if report.sessions.is_empty() && lost.is_empty() {
-            return Err(Error::Failed("no chat awaits approval".into()));
+        if lost.is_empty() {
+            // Exactly what the command prints attached.
+            return Ok(super::approve::print_answers(&report, a.json));
         }
-        if a.json && !lost.is_empty() {
+        if a.json {
             let mut v = json!(report);
             v["unreachable"] = json!(lost);
             output::json(&v);
         } else {
             print_report(&report, a.json);
         }
-        let all = lost.is_empty() && report.sessions.iter().all(|o| o.status == Status::Done);
-        Ok(if all { exit::OK } else { exit::FAILURE })
+        Ok(exit::FAILURE)
     }
 
     /// `sessions watch`: each serve's table as snapshot lines, then its events as they
@@ -790,12 +791,19 @@ impl WatchPrinter {
                         mark(&mut r, &host, self.json);
                     }
                     self.seq += 1;
-                    let line = json!({
+                    let mut line = json!({
                         "seq": self.seq, "type": "snapshot", "session": r["session"],
                         "previous": null, "current": r["state"], "timestamp": now,
-                        "layout": r["layout"], "error": r.get("error"),
-                        "approvals": r.get("approvals"), "approval": r.get("approval"),
                     });
+                    // The details an attached watch's snapshot line has, left out as
+                    // it leaves them out: when there is nothing to say.
+                    for key in ["layout", "error", "approvals", "approval"] {
+                        match r.get(key) {
+                            None | Some(Value::Null) => {}
+                            Some(Value::Array(a)) if a.is_empty() => {}
+                            Some(v) => line[key] = v.clone(),
+                        }
+                    }
                     self.emit(line, || {
                         format!(
                             "{}  {:10}  {}",

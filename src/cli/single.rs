@@ -20,7 +20,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     let deadline = Deadline::within(a.wait.timeout);
     // Read the prompt before touching the browser: a bad -f fails fast.
     let prompt_text = match &a.command {
-        Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
+        Command::Prompt(t) => Some(super::read_prompt(a, t.as_deref())?),
         _ => None,
     };
     let query = one_session(a)?;

@@ -19,13 +19,21 @@ use crate::{Error, exit};
 /// `sessions wait`, `sessions fanout`, `sessions run`.
 pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     let deadline = Deadline::within(a.wait.timeout);
+    // The prompts are read (and an empty one refused) before any chat is touched.
+    let text = match &a.command {
+        Command::SessionsFanout(text) => super::read_prompt(a, text.as_deref())?,
+        _ => String::new(),
+    };
+    let tasks = match &a.command {
+        Command::SessionsRun => run_tasks(a)?,
+        _ => Vec::new(),
+    };
     let registry = registry(a)?;
     let autopilot = super::approve::autopilot(a, &registry, super::approve::decision_to_stderr)?;
     let strategy = if a.any { Strategy::Any } else { Strategy::All };
     let (sessions, prompts) = match &a.command {
         Command::SessionsWait => (registry.select(&a.sessions)?, HashMap::new()),
-        Command::SessionsFanout(text) => {
-            let text = read_input(text.as_deref(), a.file.as_deref())?;
+        Command::SessionsFanout(_) => {
             let chosen = if a.sessions.is_empty() {
                 registry.idle_sessions(deadline)?
             } else {
@@ -37,7 +45,7 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
                 .collect();
             registry.tasks(&tasks)?
         }
-        Command::SessionsRun => registry.tasks(&run_tasks(a)?)?,
+        Command::SessionsRun => registry.tasks(&tasks)?,
         _ => unreachable!("not a waiting command"),
     };
     if sessions.is_empty() {
@@ -65,6 +73,8 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
             cancel: Some(&interrupt),
             autopilot: autopilot.as_ref(),
             journal: journal.as_ref(),
+            // ^C stops a prompt being typed by itself (see `turn::SendOptions`).
+            abandoned: None,
         };
         waiter::attended(&sessions, &prompts, registry.profile(), spec, live, with)
     });
@@ -134,6 +144,11 @@ pub(super) fn run_tasks(a: &Args) -> Result<Vec<(String, String)>, Error> {
     if tasks.is_empty() {
         return Err(usage("sessions run needs --task ID=TEXT or -f FILE"));
     }
+    if let Some((id, _)) = tasks.iter().find(|(_, text)| text.trim().is_empty()) {
+        return Err(usage(format!(
+            "the prompt for {id} is empty: give the text to send"
+        )));
+    }
     Ok(tasks)
 }
 
@@ -180,6 +195,10 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
     let mut tail = format!("  {:>7.1}s", o.duration_ms as f64 / 1e3);
     if let Some(r) = o.reason.as_ref().or(o.error.as_ref()) {
         tail += &format!("  {r}");
+        // What a press (sessions approve, a policy) answered.
+        if let Some(a) = &o.approval {
+            tail += &super::approve::answered(a);
+        }
     }
     if !o.approvals.is_empty() {
         tail += &format!("  (approvals: {})", crate::approve::listed(&o.approvals));

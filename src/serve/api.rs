@@ -660,6 +660,7 @@ fn report(
     let with = waiter::Attended {
         cancel: Some(&gone),
         journal: c.shared.journal(),
+        abandoned: Some(&gone),
         ..Default::default()
     };
     let report = waiter::attended(sessions, prompts, &c.shared.profile, spec, None, with);

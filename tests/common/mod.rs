@@ -155,11 +155,18 @@ pub fn open(windows: &[Window]) -> Windows {
 
 /// Runs `angrav --cdp <the test browser> ARGS`, with `stdin` as its input.
 pub fn angrav_in(args: &[&str], stdin: &str) -> Output {
-    let mut child = angrav_bin()
+    let mut command = angrav_bin();
+    command
         .arg("--cdp")
         .arg(sim().endpoint().label())
         .args(args)
-        .env_remove("ANGRAV_SELECTORS")
+        .env_remove("ANGRAV_SELECTORS");
+    output_in(command, stdin)
+}
+
+/// Runs `command` with `stdin` as its input; its output.
+pub fn output_in(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
