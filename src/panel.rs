@@ -847,8 +847,12 @@ impl Panel {
     /// Claims the editor for one sender (see [`Claim`]), waiting up to `within` for
     /// another holder to release it or let it lapse; `false`: it did not.
     pub fn claim(&mut self, claim: &Claim, within: Duration) -> Result<bool, Error> {
+        // The page stops waiting this much before `within`, so that its answer (the
+        // editor is held) arrives before the deadline and says why, not a bare timeout.
+        const ANSWER_BY: Duration = Duration::from_millis(300);
+        let wait = within.saturating_sub(ANSWER_BY);
         let args = json!({ "token": claim.token, "lease_ms": Claim::LEASE.as_millis() as u64,
-            "wait_ms": within.as_millis() as u64 });
+            "wait_ms": wait.as_millis() as u64 });
         let v = self.op("claim", args, within + CALL_TIMEOUT)?;
         Ok(v["ok"].as_bool() == Some(true))
     }
