@@ -153,9 +153,22 @@ fn an_empty_prompt_is_refused_before_attaching() {
         stderr(&o),
         "angrav: the prompt is empty: give the text to send; see 'angrav help sessions fanout'\n"
     );
-    // Through --server too, before asking it.
+    // Through --server too, before asking it; and to a conversation, before asking the
+    // language server.
     let o = bare(&["--server", "http://127.0.0.1:1", "prompt", ""]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = bare(&[
+        "--ls",
+        "http://127.0.0.1:1",
+        "--ls-token",
+        "t",
+        "prompt",
+        "--conversation",
+        "c",
+        " ",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the prompt is empty"), "{}", stderr(&o));
 }
 
 /// With no endpoint named and none answering, the error says how to go on

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::output::{self, describe};
-use super::single::{print_history, read_input};
+use super::single::print_history;
 use super::{Args, Command, usage};
 use crate::ls::conversation::Reading;
 use crate::ls::model::{Answer, Quota};
@@ -141,7 +141,7 @@ fn session_object(r: &Reading, id: &str, ls: &Ls) -> Value {
 pub(super) fn conversation(a: &Args, query: &str) -> Result<u8, Error> {
     let deadline = Deadline::within(a.wait.timeout);
     let prompt_text = match &a.command {
-        Command::Prompt(t) => Some(read_input(t.as_deref(), a.file.as_deref())?),
+        Command::Prompt(t) => Some(super::read_prompt(a, t.as_deref())?),
         _ => None,
     };
     let ls = one(a, deadline)?;
