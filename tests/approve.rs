@@ -309,6 +309,22 @@ fn decisions(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `sessions watch --json --until-idle --policy` over every window of `w`.
+fn watch_with_policy(policy: &TempFile, w: &Windows) -> std::process::Output {
+    let mut args = vec![
+        "--json",
+        "sessions",
+        "watch",
+        "--until-idle",
+        "--timeout",
+        "60s",
+    ];
+    args.extend(["--policy", policy.path()]);
+    let sessions = common::session_args(w);
+    args.extend(sessions.iter().map(String::as_str));
+    angrav(&args)
+}
+
 #[test]
 fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
     let w = open(&[
@@ -320,22 +336,7 @@ fn a_policy_on_the_watch_approves_cargo_test_and_denies_rm_rf() {
         Window::new(Layout::V2, "policy-watch").start("collapsed"),
     ]);
     let policy = TempFile::new("policy-watch", POLICY);
-    let o = angrav(&[
-        "--json",
-        "sessions",
-        "watch",
-        "--until-idle",
-        "--timeout",
-        "60s",
-        "--policy",
-        policy.path(),
-        "--session",
-        w.id(0),
-        "--session",
-        w.id(1),
-        "--session",
-        w.id(2),
-    ]);
+    let o = watch_with_policy(&policy, &w);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     // Per window: the rule, the action, the command and the choice pressed.
     let decided: Vec<Vec<Value>> = (0..3)
@@ -743,20 +744,7 @@ fn a_policy_on_two_cards_decides_and_presses_each_once() {
   {"kind": "file_edits", "action": "approve"}
 ]"#,
     );
-    let o = angrav(&[
-        "--json",
-        "sessions",
-        "watch",
-        "--until-idle",
-        "--timeout",
-        "60s",
-        "--policy",
-        policy.path(),
-        "--session",
-        w.id(0),
-        "--session",
-        w.id(1),
-    ]);
+    let o = watch_with_policy(&policy, &w);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     // Per window, sorted by rule: the approval's id, its kind and the choice pressed
     // (the two presses run side by side, in either order).

@@ -514,18 +514,10 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     assert_eq!(framed["window"], framed_window["session"]["id"], "{list}");
 
     // doctor, with no --ls: found from the panel's own requests, or said why not.
-    let report = common::angrav_json(
-        &[
-            "doctor",
-            "--session",
-            w.id(0),
-            "--session",
-            w.id(1),
-            "--session",
-            w.id(2),
-        ],
-        0,
-    );
+    let sessions = common::session_args(&w);
+    let mut doctor = vec!["doctor"];
+    doctor.extend(sessions.iter().map(String::as_str));
+    let report = common::angrav_json(&doctor, 0);
     let found = &report["sessions"][0]["ls"];
     assert_eq!(found["found_by"], "panel_request", "{report}");
     assert_eq!(found["url"], ls.url().as_str());

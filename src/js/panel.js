@@ -747,6 +747,8 @@ function install(profile, lean, key) {
     let relevant = false;
     for (const r of records) {
       const t = r.target;
+      // A card's mark is angrav's own writing, not a change of the page.
+      if (r.type === 'attributes' && r.attributeName === CARD) continue;
       // Outside a panel that is still there, only its popups can change the key.
       if (root && root.isConnected && !root.contains(t) && !t.contains(root) && !popupIn(r)) continue;
       relevant = true;

@@ -105,27 +105,25 @@ pub fn gate_reached(name: &str, within: Duration) -> bool {
 
 /// Lets every page held at gate `name` (and any that comes later) go on.
 pub fn open_gate(name: &str) {
-    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
-    gates
-        .get_or_insert_default()
-        .entry(name.into())
-        .or_default()
-        .1 = true;
-    GATES_MOVED.notify_all();
+    mark_gate(name, |g| g.1 = true);
 }
 
 /// A page at gate `name`: held until the test opens it (at most a minute).
 fn hold_at_gate(name: &str) {
-    {
-        let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    mark_gate(name, |g| g.0 = true);
+    gate_until(name, Duration::from_secs(60), |(_, open)| open);
+}
+
+/// Changes gate `name` (reached, opened) and wakes whoever waits on a gate.
+fn mark_gate(name: &str, change: impl FnOnce(&mut (bool, bool))) {
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    change(
         gates
             .get_or_insert_default()
             .entry(name.into())
-            .or_default()
-            .0 = true;
-        GATES_MOVED.notify_all();
-    }
-    gate_until(name, Duration::from_secs(60), |(_, open)| open);
+            .or_default(),
+    );
+    GATES_MOVED.notify_all();
 }
 
 fn gate_until(name: &str, within: Duration, done: impl Fn((bool, bool)) -> bool) -> bool {
