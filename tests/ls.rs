@@ -493,7 +493,7 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
         Window::new(Layout::LegacyTarget, "ls-framed").ls(&ls, FRAMED),
     ]);
     let url = ls.url();
-    let with = |args: &[&'static str]| -> Vec<String> {
+    let with = |args: &[&str]| -> Vec<String> {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         all.extend(["--ls", &url, "--ls-token", TOKEN].map(String::from));
         all
@@ -545,8 +545,33 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     );
 
     // The conversation's approval shows in its window: pressed there, once, and the
-    // LS hears of it once, from the panel.
-    let o = common::angrav(&refs(&with(&["approve", "--conversation", "f00d0001"])));
+    // LS hears of it once, from the panel; named by the id the LS gives it (a stale
+    // id presses nothing).
+    let status = ls_json(
+        &ls,
+        "status --conversation",
+        &["status", "--conversation", SHOWN],
+        0,
+    );
+    let step_id = status["approval"]["id"].as_str().expect("an approval id");
+    let o = common::angrav(&refs(&with(&[
+        "--json",
+        "approve",
+        "--conversation",
+        "f00d0001",
+        "--approval",
+        "0000beef",
+    ])));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("approval_changed"), "{}", stderr(&o));
+    assert!(common::pressed(&w, 0).is_empty());
+    let o = common::angrav(&refs(&with(&[
+        "approve",
+        "--conversation",
+        "f00d0001",
+        "--approval",
+        step_id,
+    ])));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("answered there"), "{}", stderr(&o));
     assert_eq!(common::pressed(&w, 0), ["Run"]);

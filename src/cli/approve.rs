@@ -21,6 +21,7 @@ use crate::{Error, exit};
 pub(super) fn one(
     panel: &mut Panel,
     session: &Session,
+    approval: Option<&str>,
     deadline: Deadline,
     a: &Args,
 ) -> Result<u8, Error> {
@@ -30,7 +31,7 @@ pub(super) fn one(
             (Pressed::cancelled(session, &end), end)
         }
         other => {
-            let done = press(panel, other, a.approval.as_deref())?;
+            let done = press(panel, other, approval)?;
             let end = done.snapshot.clone();
             (Pressed::of(session, done), end)
         }

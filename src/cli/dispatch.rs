@@ -238,7 +238,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             unsent.len()
         ));
         for p in &unsent {
-            output::line(&input_line(p, a.json).to_string());
+            output::json(&input_line(p, a.json));
         }
     }
     Ok(if interrupted {
@@ -499,7 +499,7 @@ impl Screen {
         }
         self.clear();
         if self.json {
-            output::line(&r.to_string());
+            output::json(r);
         } else {
             let text = |v: &Value| v.as_str().map(str::to_string);
             let what = text(&r["reason"])

@@ -289,13 +289,17 @@ fn answered(
             "conversation {short} shows in window {}: answered there",
             session.id
         ));
-        let (mut panel, _) = crate::panel::Panel::attach_in(
+        let (mut panel, snap) = crate::panel::Panel::attach_in(
             &session.window,
             registry.profile(),
             Default::default(),
             Some(deadline),
         )?;
-        return super::approve::one(&mut panel, &session, deadline, a);
+        let there = match a.approval.as_deref() {
+            Some(want) => Some(card_in_window(ls, id, want, &snap, deadline)?),
+            None => None,
+        };
+        return super::approve::one(&mut panel, &session, there.as_deref(), deadline, a);
     }
     let done = ls.answer(id, a.approval.as_deref(), press, deadline)?;
     let (r, _) = ls.read(id, deadline)?;
@@ -323,6 +327,33 @@ fn answered(
 
 /// The window that shows conversation `id` (its panel's requests name it), when an
 /// Antigravity answers and one does.
+/// The id a window gives the approval the LS knows as `want`: the one card of the
+/// same kind and command that shows there, else `approval_changed` naming what shows.
+fn card_in_window(
+    ls: &Ls,
+    id: &str,
+    want: &str,
+    shown: &crate::panel::Snapshot,
+    deadline: Deadline,
+) -> Result<String, Error> {
+    let step = ls.waiting_approval(id, want, deadline)?;
+    let alike: Vec<&crate::panel::Approval> = shown
+        .approvals
+        .iter()
+        .filter(|c| c.kind == step.kind && c.command == step.command)
+        .collect();
+    match alike.as_slice() {
+        [one] => Ok(one.id.clone()),
+        _ => Err(crate::approve::changed(
+            &format!(
+                "approval {want} shows as {} cards alike in the window; nothing pressed",
+                alike.len()
+            ),
+            &shown.approvals,
+        )),
+    }
+}
+
 fn shown_in(
     a: &Args,
     id: &str,

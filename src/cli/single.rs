@@ -151,7 +151,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
-            super::approve::one(&mut panel, session, deadline, a)
+            super::approve::one(&mut panel, session, a.approval.as_deref(), deadline, a)
         }
         _ => unreachable!("not a single-session command"),
     }

@@ -185,6 +185,19 @@ impl Ls {
         Ok(steps.iter().filter_map(Step::message).collect())
     }
 
+    /// The approval with the id `want` among the steps of conversation `id` that wait
+    /// now, else `approval_changed` naming what waits.
+    pub fn waiting_approval(
+        &self,
+        id: &str,
+        want: &str,
+        deadline: Deadline,
+    ) -> Result<Approval, Error> {
+        let (_, steps) = self.read(id, deadline)?;
+        let waiting = waiting(&steps);
+        Ok(approval_at(id, &named(id, want, &waiting)?))
+    }
+
     /// Answers the step whose approval has the id `approval`, if one still waits
     /// (else nothing is sent: `approval_changed`, naming what waits), or without an
     /// id the one step that waits; and returns once the LS shows that step no
@@ -197,23 +210,9 @@ impl Ls {
         deadline: Deadline,
     ) -> Result<Answered, Error> {
         let (reading, steps) = self.read(id, deadline)?;
-        let waiting: Vec<(u64, &Gate)> = steps
-            .iter()
-            .filter_map(|s| Some((s.index, s.waiting_gate()?)))
-            .collect();
-        let approval_at = |(index, gate): &(u64, &Gate)| gate.approval(&card(id, *index));
-        let showing: Vec<Approval> = waiting.iter().map(approval_at).collect();
+        let waiting = waiting(&steps);
         let (index, gate) = match (approval, waiting.as_slice()) {
-            (Some(want), _) => waiting
-                .iter()
-                .find(|w| approval_at(w).id == want)
-                .copied()
-                .ok_or_else(|| {
-                    crate::approve::changed(
-                        &format!("approval {want} no longer shows; nothing pressed"),
-                        &showing,
-                    )
-                })?,
+            (Some(want), _) => named(id, want, &waiting)?,
             (None, [one]) => *one,
             (None, []) => {
                 return Err(Error::Failed(format!(
@@ -224,6 +223,7 @@ impl Ls {
                 )));
             }
             (None, several) => {
+                let showing: Vec<Approval> = several.iter().map(|w| approval_at(id, w)).collect();
                 return Err(Error::Failed(format!(
                     "nothing answered: {} steps of conversation {id} wait at once: name one with --approval ID ({})",
                     several.len(),
@@ -251,7 +251,7 @@ impl Ls {
                     conversation: id.to_string(),
                     step_index: index,
                     pressed: gate.label(answer).to_string(),
-                    approval: gate.approval(&card(id, index)),
+                    approval: approval_at(id, &(index, &gate)),
                     state: now.state,
                 });
             }
@@ -288,7 +288,7 @@ impl Ls {
                     let new: Vec<&Step> =
                         steps.iter().filter(|s| s.is_user()).skip(users).collect();
                     if let [step] = new.as_slice()
-                        && same_text(step.text.as_deref().unwrap_or_default(), text)
+                        && crate::turn::same_text(step.text.as_deref().unwrap_or_default(), text)
                     {
                         return Ok(Delivered {
                             conversation: id.to_string(),
@@ -394,9 +394,40 @@ impl Ls {
     }
 }
 
-/// Texts compared as the DOM path compares them: whitespace runs as one space.
-fn same_text(a: &str, b: &str) -> bool {
-    a.split_whitespace().eq(b.split_whitespace())
+/// The steps that wait for the user, with their index.
+fn waiting(steps: &[Step]) -> Vec<(u64, &Gate)> {
+    steps
+        .iter()
+        .filter_map(|s| Some((s.index, s.waiting_gate()?)))
+        .collect()
+}
+
+/// A waiting step's approval, with its id.
+fn approval_at(conversation: &str, (index, gate): &(u64, &Gate)) -> Approval {
+    gate.approval(&card(conversation, *index))
+}
+
+/// The waiting step whose approval has the id `want`, else `approval_changed` naming
+/// what waits.
+fn named<'a>(
+    conversation: &str,
+    want: &str,
+    waiting: &[(u64, &'a Gate)],
+) -> Result<(u64, &'a Gate), Error> {
+    waiting
+        .iter()
+        .find(|w| approval_at(conversation, w).id == want)
+        .copied()
+        .ok_or_else(|| {
+            let showing: Vec<Approval> = waiting
+                .iter()
+                .map(|w| approval_at(conversation, w))
+                .collect();
+            crate::approve::changed(
+                &format!("approval {want} no longer shows; nothing pressed"),
+                &showing,
+            )
+        })
 }
 
 /// What tells a step's approval from another alike: its conversation and index.
