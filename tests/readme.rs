@@ -153,12 +153,9 @@ impl Drop for Place {
 fn shape(line: &str) -> String {
     let mut out = String::new();
     for word in line.split_whitespace() {
-        // A session id (upper-case hex), or an approval id (8 lower-case hex digits).
-        let id = (word.len() >= 6
-            && word
-                .chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-            && word.chars().any(|c| c.is_ascii_digit()))
+        // A session id (6 or more upper-case hex digits), or an approval id (8 lower-case
+        // hex digits). Ids are random: one may be all letters or all digits.
+        let id = (word.len() >= 6 && word.chars().all(|c| matches!(c, '0'..='9' | 'A'..='F')))
             || (word.len() == 8 && word.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
         let mut w = String::new();
         if id {
@@ -429,6 +426,12 @@ fn shapes_tell_ids_numbers_and_gaps_apart() {
         shape("F92453  alpha   done  idle   1.3s"),
         "<id> alpha done idle #s"
     );
+    // Random ids with no digit, or no letter, are ids all the same.
+    assert_eq!(
+        shape("FFCFAA delta 123456 abcdefab"),
+        "<id> delta <id> <id>"
+    );
+    assert_eq!(shape("WORKSPACE 12345"), "WORKSPACE #");
     let shown: Vec<String> = ["a 1", "...", "c"].map(String::from).to_vec();
     assert!(has_shape(&shown, "a 2\nb\nb\nc\n").is_ok());
     assert!(has_shape(&shown, "a 2\nb\n").is_err());
