@@ -497,6 +497,17 @@ impl Journal {
         Some(seq)
     }
 
+    /// Records a line as a watch prints it (`type` its kind; its `seq`, if any, is the
+    /// journal's to give): its seq. `None`: `type` is no kind of the journal, or the
+    /// journal failed.
+    pub fn record_line(&self, line: &impl Serialize) -> Option<u64> {
+        let mut fields = serde_json::to_value(line).ok()?;
+        let o = fields.as_object_mut()?;
+        o.remove("seq");
+        let kind = Kind::parse(o.remove("type")?.as_str()?)?;
+        self.record(kind, fields)
+    }
+
     /// [`Journal::record`], returning once the event is in the file (or the journal
     /// failed): for a record that must survive angrav killed right after it.
     pub fn record_now(&self, kind: Kind, fields: Value) -> Option<u64> {
