@@ -528,10 +528,10 @@ impl Journal {
         }
     }
 
-    /// A `prompt_sent` event, stamped with the time it was sent.
+    /// A `prompt_sent` event, stamped now: when the delivery was seen, after the
+    /// submission (`started` says when the send began).
     pub fn record_prompt(&self, sent: &Sent) -> Option<u64> {
-        let mut fields = serde_json::to_value(sent).expect("serialises");
-        fields["timestamp"] = Value::String(sent.started.clone());
+        let fields = serde_json::to_value(sent).expect("serialises");
         self.record(Kind::PromptSent, fields)
     }
 

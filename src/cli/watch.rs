@@ -337,6 +337,9 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             if let (true, Some(prev)) = (retitled, previous) {
                 p.event("retitled", w, Some(prev), Some(prev), None, clock.stamp(at));
             }
+            // Unresponsive with its endpoint lost: that is why (the loss came first).
+            let why = (current == State::Unresponsive && gone.lost.contains(&w.session.endpoint))
+                .then(|| format!("endpoint {} lost", w.session.endpoint));
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
                 Some(prev) if prev != current => p.event(
@@ -344,7 +347,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
                     w,
                     Some(prev),
                     Some(current),
-                    None,
+                    why,
                     clock.stamp(at),
                 ),
                 // The approvals changed in the same state.
