@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cdp::CloseGroup;
 use crossbeam_channel::{Receiver, Sender, select};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::panel::{Message, Panel, Role, Snapshot, State};
@@ -105,7 +105,7 @@ impl Default for Options {
 }
 
 /// Where a prompt ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Delivered, and its turn ended: `state` says idle, awaiting approval, or error
@@ -157,17 +157,18 @@ pub struct Finished {
 }
 
 /// How a done result's reason begins when its answer could not be read.
-pub const ANSWER_NOT_READ: &str = "answer not read";
+const ANSWER_NOT_READ: &str = "answer not read";
+
+/// Done, idle, and (when answers are read) its answer read: what a run that ends well
+/// (exit 0) is made of. Of a result as it ends, or as the journal recorded it.
+pub fn succeeded(status: Status, state: Option<State>, reason: Option<&str>) -> bool {
+    let unread = reason.is_some_and(|r| r.starts_with(ANSWER_NOT_READ));
+    status == Status::Done && state == Some(State::Idle) && !unread
+}
 
 impl Finished {
-    /// Done, idle, and (when answers are read) its answer read: what a run that ends
-    /// well (exit 0) is made of.
     pub fn succeeded(&self) -> bool {
-        let unread = self
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with(ANSWER_NOT_READ));
-        self.status == Status::Done && self.state == Some(State::Idle) && !unread
+        succeeded(self.status, self.state, self.reason.as_deref())
     }
 
     /// A prompt whose turn was not followed: never sent, or its fate not seen.

@@ -497,6 +497,17 @@ impl Journal {
         Some(seq)
     }
 
+    /// Records a line as a watch prints it (`type` its kind; its `seq`, if any, is the
+    /// journal's to give): its seq. `None`: `type` is no kind of the journal, or the
+    /// journal failed.
+    pub fn record_line(&self, line: &impl Serialize) -> Option<u64> {
+        let mut fields = serde_json::to_value(line).ok()?;
+        let o = fields.as_object_mut()?;
+        o.remove("seq");
+        let kind = Kind::parse(o.remove("type")?.as_str()?)?;
+        self.record(kind, fields)
+    }
+
     /// [`Journal::record`], returning once the event is in the file (or the journal
     /// failed): for a record that must survive angrav killed right after it.
     pub fn record_now(&self, kind: Kind, fields: Value) -> Option<u64> {
@@ -517,10 +528,10 @@ impl Journal {
         }
     }
 
-    /// A `prompt_sent` event, stamped with the time it was sent.
+    /// A `prompt_sent` event, stamped now: when the delivery was seen, after the
+    /// submission (`started` says when the send began).
     pub fn record_prompt(&self, sent: &Sent) -> Option<u64> {
-        let mut fields = serde_json::to_value(sent).expect("serialises");
-        fields["timestamp"] = Value::String(sent.started.clone());
+        let fields = serde_json::to_value(sent).expect("serialises");
         self.record(Kind::PromptSent, fields)
     }
 

@@ -9,7 +9,8 @@
 //! the endpoint itself does not answer, its sessions are `unresponsive` and retried
 //! with backoff.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,7 +61,8 @@ pub enum Update {
     /// A window's title changed (the workspace name comes from it).
     Retitled { target_id: String, title: String },
     /// An endpoint stopped answering (its browser exited, or the way to it broke); it
-    /// is retried with backoff (see [`Monitors::watch_targets`]).
+    /// is retried with backoff (see [`Monitors::watch_targets`]). Reported once, by
+    /// the first thread to see it: before any session it makes `unresponsive`.
     EndpointLost {
         endpoint: Endpoint,
         reason: String,
@@ -88,6 +90,46 @@ pub struct Monitors {
     heartbeat: Duration,
     stall_after: Option<Duration>,
     abandoned: Option<Receiver<()>>,
+    lost: Lost,
+}
+
+/// The endpoints reported lost and not back yet, shared by every thread: a loss (and
+/// a return) is reported once, by whichever thread sees it first, and a monitor
+/// reports its endpoint lost before its session `unresponsive` for it.
+#[derive(Clone, Default)]
+struct Lost(Arc<Mutex<HashSet<String>>>);
+
+impl Lost {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`Update::EndpointLost`] unless it was reported; false when nobody listens.
+    fn lost(&self, endpoint: &Endpoint, reason: String, tx: &Sender<Update>) -> bool {
+        let mut set = self.set();
+        if !set.insert(endpoint.label().to_string()) {
+            return true;
+        }
+        // Sent under the lock: no thread reports it back before it is lost.
+        let at = Instant::now();
+        let endpoint = endpoint.clone();
+        tx.send(Update::EndpointLost {
+            endpoint,
+            reason,
+            at,
+        })
+        .is_ok()
+    }
+
+    /// The endpoint answered: [`Update::EndpointBack`] if it was reported lost.
+    fn back(&self, endpoint: &Endpoint, tx: &Sender<Update>) -> bool {
+        let mut set = self.set();
+        if !set.remove(endpoint.label()) {
+            return true;
+        }
+        let (endpoint, at) = (endpoint.clone(), Instant::now());
+        tx.send(Update::EndpointBack { endpoint, at }).is_ok()
+    }
 }
 
 /// What a thread checks to know it must end.
@@ -142,6 +184,7 @@ impl Monitors {
                 heartbeat: HEARTBEAT,
                 stall_after: None,
                 abandoned: None,
+                lost: Lost::default(),
             },
             rx,
         )
@@ -176,6 +219,7 @@ impl Monitors {
             profile: self.profile.clone(),
             stop: self.stop.clone(),
             tx: self.tx.clone(),
+            lost: self.lost.clone(),
         };
         let (heartbeat, stall) = (self.heartbeat, self.stall_after);
         // The turn's start is the tracker's to see: do not wait for it here.
@@ -203,16 +247,17 @@ impl Monitors {
             let Endpoint::Http { .. } = endpoint else {
                 continue;
             };
-            let (endpoint, profile, stop, tx) = (
+            let (endpoint, profile, stop, tx, lost) = (
                 endpoint.clone(),
                 self.profile.clone(),
                 self.stop.clone(),
                 self.tx.clone(),
+                self.lost.clone(),
             );
             let handle = std::thread::Builder::new()
                 .name("target discovery".into())
                 .stack_size(STACK)
-                .spawn(move || discover(endpoint, profile, stop, tx))
+                .spawn(move || discover(endpoint, profile, stop, tx, lost))
                 .expect("spawn a discovery thread");
             self.threads.push(handle);
         }
@@ -242,6 +287,7 @@ struct Follow {
     profile: Profile,
     stop: Stop,
     tx: Sender<Update>,
+    lost: Lost,
 }
 
 impl Follow {
@@ -289,6 +335,9 @@ impl Follow {
             ) {
                 Ok((mut panel, snap)) => {
                     panel.set_deadline(None);
+                    if !self.lost.back(&self.window.endpoint, &self.tx) {
+                        return None;
+                    }
                     return Some((panel, snap));
                 }
                 Err(e) => e,
@@ -304,7 +353,14 @@ impl Follow {
                 }
                 continue;
             }
-            match presence(&self.window) {
+            let presence = presence(&self.window);
+            // A list read: the endpoint answers.
+            if !matches!(presence, Presence::Unreachable(_))
+                && !self.lost.back(&self.window.endpoint, &self.tx)
+            {
+                return None;
+            }
+            match presence {
                 Presence::Gone => {
                     self.send(Update::Closed {
                         target_id: self.id.clone(),
@@ -320,7 +376,10 @@ impl Follow {
                     }
                 }
                 Presence::Unreachable(why) => {
-                    if !report(format!("endpoint lost: {why}")) {
+                    // The cause first: the endpoint lost, then its session.
+                    if !self.lost.lost(&self.window.endpoint, why.clone(), &self.tx)
+                        || !report(format!("endpoint lost: {why}"))
+                    {
                         return None;
                     }
                 }
@@ -500,7 +559,7 @@ pub const ACCEPT_WITHIN: Duration = Duration::from_secs(10);
 /// Follows an endpoint's windows as long as the monitors run: when its connection
 /// ends, reports it lost, retries (a bounded `/json/version` each time) with backoff,
 /// reports it back, and follows it again.
-fn discover(endpoint: Endpoint, profile: Profile, stop: Stop, tx: Sender<Update>) {
+fn discover(endpoint: Endpoint, profile: Profile, stop: Stop, tx: Sender<Update>, lost: Lost) {
     // Retries of a browser connection that fails while the endpoint answers.
     let mut reconnect = Backoff::new();
     loop {
@@ -519,12 +578,7 @@ fn discover(endpoint: Endpoint, profile: Profile, stop: Stop, tx: Sender<Update>
             continue;
         }
         reconnect = Backoff::new();
-        let lost = Update::EndpointLost {
-            endpoint: endpoint.clone(),
-            reason: why,
-            at: Instant::now(),
-        };
-        if tx.send(lost).is_err() {
+        if !lost.lost(&endpoint, why, &tx) {
             return;
         }
         let mut backoff = Backoff::new();
@@ -536,11 +590,7 @@ fn discover(endpoint: Endpoint, profile: Profile, stop: Stop, tx: Sender<Update>
                 break;
             }
         }
-        let back = Update::EndpointBack {
-            endpoint: endpoint.clone(),
-            at: Instant::now(),
-        };
-        if tx.send(back).is_err() {
+        if !lost.back(&endpoint, &tx) {
             return;
         }
     }

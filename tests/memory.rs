@@ -425,6 +425,48 @@ fn turns_lists_each_prompt_with_its_outcome_and_answer() {
     assert!(lines[1].contains("timeout"), "{}", lines[1]);
 }
 
+#[test]
+fn dispatch_journals_each_prompt_submitted_before_it_is_sent() {
+    let state = TempState::new("submitted");
+    let w = open(&[
+        Window::new(Layout::Current, "memory-submit-a").scenario("instant"),
+        Window::new(Layout::LegacyFrame, "memory-submit-b").scenario("instant"),
+    ]);
+    let file = common::tmp_dir().join(format!("submitted-{}.txt", std::process::id()));
+    std::fs::write(&file, "first prompt\nsecond prompt\n").unwrap();
+    let mut args = vec!["--json", "dispatch", "-f", file.to_str().unwrap()];
+    let sessions = common::session_args(&w);
+    args.extend(sessions.iter().map(String::as_str));
+    ok(&online(&state, &args));
+    let entries = journal::read(&state.dir(), &Filter::default())
+        .unwrap()
+        .entries;
+    let ids: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.value["kind"] == "prompt_sent")
+        .map(|e| e.value["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{entries:#?}");
+    for id in ids {
+        let of = |kind: &str| {
+            entries
+                .iter()
+                .find(|e| e.value["kind"] == kind && e.value["id"] == id)
+                .unwrap_or_else(|| panic!("no {kind} of {id}: {entries:#?}"))
+        };
+        let (submitted, sent) = (of("prompt_submitted"), of("prompt_sent"));
+        let at = |e: &journal::Entry| {
+            angrav::timestamp::parse_rfc3339(e.value["timestamp"].as_str().unwrap()).unwrap()
+        };
+        // The Enter comes before the page shows the prompt delivered: by seq and by time.
+        assert!(submitted.seq < sent.seq, "{submitted:?}\n{sent:?}");
+        assert!(at(submitted) <= at(sent), "{submitted:?}\n{sent:?}");
+        // The send began before both.
+        let started = angrav::timestamp::parse_rfc3339(sent.value["started"].as_str().unwrap());
+        assert!(started.unwrap() <= at(submitted), "{sent:?}");
+    }
+}
+
 /// A table whose header names `column`, each row's cell under it starting where the
 /// name does.
 fn aligned(table: &str, column: &str) {

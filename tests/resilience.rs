@@ -322,11 +322,39 @@ fn watch_follows_a_browser_killed_and_restarted_on_the_same_port() {
     let lost = next_line(&out, &mut seen, |v| v["type"] == "endpoint_lost");
     assert_eq!(lost["endpoint"], cdp.as_str());
     next_text(&err, &format!("lost {cdp}"));
-    // Before or after endpoint_lost: the two come from different threads.
-    let frozen = find_line(&out, &mut seen, |v| {
-        v["type"] == "state_change" && about(v, &a.id)
-    });
-    assert_eq!(frozen["current"], "unresponsive", "not closed: {frozen}");
+    // The cause first: each window's state_change comes after endpoint_lost, and
+    // says why.
+    for id in [&a.id, &busy.id] {
+        let frozen = find_line(&out, &mut seen, |v| {
+            v["type"] == "state_change" && about(v, id)
+        });
+        assert_eq!(frozen["current"], "unresponsive", "not closed: {frozen}");
+        assert_eq!(frozen["reason"], format!("endpoint {cdp} lost"), "{frozen}");
+        assert!(frozen["seq"].as_u64() > lost["seq"].as_u64(), "{seen:#?}");
+    }
+    // So the journal reads them.
+    let journal = angrav::journal::read(
+        &StateDir::at(common::state_dir()),
+        &angrav::journal::Filter::default(),
+    )
+    .unwrap()
+    .entries;
+    let seq_of = |want: &dyn Fn(&Value) -> bool| {
+        journal
+            .iter()
+            .find(|e| want(&e.value))
+            .map(|e| e.seq)
+            .unwrap_or_else(|| panic!("not in the journal: {journal:#?}"))
+    };
+    let lost_at = seq_of(&|v| v["kind"] == "endpoint_lost" && v["endpoint"] == cdp.as_str());
+    for id in [&a.id, &busy.id] {
+        let frozen_at = seq_of(&|v| {
+            v["kind"] == "state_change"
+                && v["target_id"] == id.as_str()
+                && v["current"] == "unresponsive"
+        });
+        assert!(lost_at < frozen_at, "{journal:#?}");
+    }
     // --until-idle cannot end well: a browser went with a turn in it.
     let by = Instant::now() + PATIENCE;
     while idle_out.recv_deadline(by).is_ok() {}

@@ -184,15 +184,7 @@ pub(super) fn autopilot(
     let journal = super::memory::journal(a);
     // ... and its line carries the seq the journal gave it, as every watch line does.
     let report = Arc::new(move |d: &Decision| {
-        let seq = match (&journal, serde_json::to_value(d)) {
-            (Some(j), Ok(mut fields)) => {
-                if let Some(o) = fields.as_object_mut() {
-                    o.remove("type");
-                }
-                j.record(crate::journal::Kind::ApprovalDecided, fields)
-            }
-            _ => None,
-        };
+        let seq = journal.as_ref().and_then(|j| j.record_line(d));
         report(d, seq, json)
     });
     Ok(Some(Autopilot::new(policy, registry.profile(), report)))

@@ -439,12 +439,11 @@ pub(super) fn prompt_of_line(v: &Value) -> Option<Prompt> {
     })
 }
 
-/// [`Finished::succeeded`], of a result recorded before a stop.
+/// [`crate::dispatch::succeeded`], of a result recorded before a stop.
 fn recorded_succeeded(r: &Value) -> bool {
-    let unread = r["reason"]
-        .as_str()
-        .is_some_and(|why| why.starts_with(crate::dispatch::ANSWER_NOT_READ));
-    r["status"] == "done" && r["state"] == "idle" && !unread
+    let status = serde_json::from_value(r["status"].clone());
+    let state = serde_json::from_value(r["state"].clone()).ok();
+    status.is_ok_and(|s| crate::dispatch::succeeded(s, state, r["reason"].as_str()))
 }
 
 /// Results on stdout, notes and a progress line on stderr (when it is a terminal).

@@ -691,7 +691,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
     };
     let mut decided: Vec<(String, u64)> = Vec::new();
     let interrupt = crate::signals::signals();
-    let journal = super::memory::journal(a);
+    let mut numbering = super::memory::Numbering::new(a);
     let mut stream = updates(&ls, wanted.as_deref());
     let mut poll = tick(if stream.is_some() {
         STREAMED_EVERY
@@ -699,7 +699,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
         WATCH_EVERY
     });
     let mut known: Vec<Reading> = Vec::new();
-    let (mut seq, mut events, mut first) = (0u64, 0u64, true);
+    let (mut events, mut first) = (0u64, true);
     loop {
         let readings: Vec<Reading> = ls
             .readings(Deadline::within(WATCH_EVERY * 4))?
@@ -740,8 +740,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
                 r.state
             };
             let line = event(kind, r, (previous, current), &ids, &ls);
-            seq = recorded(journal.as_ref(), kind, &line).unwrap_or(seq + 1);
-            print_event(seq, line, r, a.json);
+            print_event(numbering.number(&line), line, r, a.json);
         }
         known = readings;
         for r in known.iter().filter(|_| policy.is_some()) {
@@ -761,8 +760,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
                 .map(|(_, w)| w.as_str());
             let d = decide(policy, &ls, r, approval, index, window);
             let line = decision(r, &d, &ids, &ls);
-            seq = recorded(journal.as_ref(), "approval_decided", &line).unwrap_or(seq + 1);
-            print_decision(seq, line, r, &d, a.json);
+            print_decision(numbering.number(&line), line, r, &d, a.json);
         }
         first = false;
         if a.count.is_some_and(|n| events >= n) {
@@ -813,15 +811,6 @@ fn event(
         "previous": previous, "current": current, "timestamp": timestamp,
         "steps": r.conversation.steps, "approval": r.approval, "step_index": r.step_index,
     })
-}
-
-/// Records a watch line in the journal, as a window's watch does: its seq there.
-fn recorded(journal: Option<&crate::journal::Journal>, kind: &str, line: &Value) -> Option<u64> {
-    let mut fields = line.clone();
-    if let Some(o) = fields.as_object_mut() {
-        o.remove("type");
-    }
-    journal?.record(crate::journal::Kind::parse(kind)?, fields)
 }
 
 fn print_event(seq: u64, mut line: Value, r: &Reading, json: bool) {

@@ -47,6 +47,30 @@ pub(super) fn journal(a: &Args) -> Option<Journal> {
     StateDir::locate().ok().map(Journal::open)
 }
 
+/// Numbers the lines a watch prints: each the seq the journal gives it as it is
+/// recorded (the journal writes it later, on its own thread); without a journal (or
+/// once it failed), this run's count.
+pub(super) struct Numbering {
+    journal: Option<Journal>,
+    last: u64,
+}
+
+impl Numbering {
+    pub(super) fn new(a: &Args) -> Numbering {
+        Numbering {
+            journal: journal(a),
+            last: 0,
+        }
+    }
+
+    /// Records `line` (`type` its kind) and returns its seq.
+    pub(super) fn number(&mut self, line: &impl Serialize) -> u64 {
+        let recorded = self.journal.as_ref().and_then(|j| j.record_line(line));
+        self.last = recorded.unwrap_or(self.last + 1);
+        self.last
+    }
+}
+
 /// What `sessions watch --since` replays: the journal's entries after the seq (or
 /// time) given, of the chosen sessions.
 pub(super) fn replay(a: &Args) -> Result<Vec<journal::Entry>, Error> {

@@ -11,7 +11,7 @@ use super::color;
 use super::output::{self, Stream};
 use super::{Args, registry};
 use crate::event::Event;
-use crate::journal::{self, Journal};
+use crate::journal;
 use crate::monitor::Update;
 use crate::panel::State;
 use crate::policy::Autopilot;
@@ -103,9 +103,8 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
     let mut printer = Printer {
         json: a.json,
         table,
-        seq: 0,
+        numbering: super::memory::Numbering::new(a),
         events: 0,
-        journal: super::memory::journal(a),
         block: Block::default(),
     };
     // Phase 1: the first state of every session, then the snapshot lines.
@@ -338,6 +337,9 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             if let (true, Some(prev)) = (retitled, previous) {
                 p.event("retitled", w, Some(prev), Some(prev), None, clock.stamp(at));
             }
+            // Unresponsive with its endpoint lost: that is why (the loss came first).
+            let why = (current == State::Unresponsive && gone.lost.contains(&w.session.endpoint))
+                .then(|| format!("endpoint {} lost", w.session.endpoint));
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
                 Some(prev) if prev != current => p.event(
@@ -345,7 +347,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
                     w,
                     Some(prev),
                     Some(current),
-                    None,
+                    why,
                     clock.stamp(at),
                 ),
                 // The approvals changed in the same state.
@@ -493,29 +495,13 @@ struct EndpointLine<'a> {
 struct Printer {
     json: bool,
     table: bool,
-    seq: u64,
+    numbering: super::memory::Numbering,
     events: u64,
-    journal: Option<Journal>,
     /// The table's lines on the screen.
     block: Block,
 }
 
 impl Printer {
-    /// A line's seq: the journal's, given as the line is recorded (the journal writes
-    /// it later, on its own thread); without a journal, this run's count.
-    fn number(&mut self, kind: &str, line: &impl Serialize) -> u64 {
-        let recorded = self.journal.as_ref().and_then(|j| {
-            let mut fields = serde_json::to_value(line).expect("serialises");
-            if let Some(o) = fields.as_object_mut() {
-                o.remove("seq");
-                o.remove("type");
-            }
-            j.record(journal::Kind::parse(kind).expect("a journal kind"), fields)
-        });
-        self.seq = recorded.unwrap_or(self.seq + 1);
-        self.seq
-    }
-
     /// An entry of the journal, replayed (`--since`): as it is stored, with `type`
     /// for `kind` as in the live lines; plain, as `angrav log` shows it.
     fn replayed(&mut self, e: &journal::Entry) {
@@ -539,7 +525,7 @@ impl Printer {
                 None,
             );
             line.layout = snap.and_then(|s| s.layout);
-            line.seq = self.number("snapshot", &line);
+            line.seq = self.numbering.number(&line);
             if self.table {
                 continue;
             }
@@ -578,7 +564,7 @@ impl Printer {
         )
         .resolved(approval, noted);
         let who = noted.map_or_else(|| "elsewhere".to_string(), |n| format!("angrav ({})", n.by));
-        self.publish("approval_resolved", &mut line, || {
+        self.publish(&mut line, || {
             format!(
                 "{timestamp}  {}  {:10}  approval_resolved: {} by {who}",
                 w.session.id,
@@ -608,7 +594,7 @@ impl Printer {
         );
         line.current = current;
         let name = |s: Option<State>| s.map_or("-", State::name);
-        self.publish(kind, &mut line, || {
+        self.publish(&mut line, || {
             format!(
                 "{timestamp}  {}  {:10}  {kind}: {} -> {}",
                 w.session.id,
@@ -621,13 +607,8 @@ impl Printer {
 
     /// An event: numbered (and journaled), counted, then printed unless the live table
     /// shows it: as JSON, or as the readable `text`.
-    fn publish<L: Serialize + Numbered>(
-        &mut self,
-        kind: &str,
-        line: &mut L,
-        text: impl FnOnce() -> String,
-    ) {
-        let seq = self.number(kind, &*line);
+    fn publish<L: Serialize + Numbered>(&mut self, line: &mut L, text: impl FnOnce() -> String) {
+        let seq = self.numbering.number(&*line);
         line.set_seq(seq);
         self.events += 1;
         if self.table {
@@ -655,7 +636,7 @@ impl Printer {
             reason,
         };
         let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
-        self.publish(kind, &mut line, || {
+        self.publish(&mut line, || {
             format!("{timestamp}  {endpoint}  {kind}{reason}")
         });
     }

@@ -134,12 +134,7 @@ fn page(ws: String, deadline: Deadline) -> Result<Option<WindowLs>, String> {
     let calls = probe["calls"].as_array().is_some_and(|c| !c.is_empty());
     if calls && let Some((url, token, conversation)) = listen(&mut conn, deadline) {
         return Ok(Some(WindowLs {
-            ls: Ls {
-                url,
-                token,
-                found: Found::PanelRequest,
-                page: Some(ws),
-            },
+            ls: Ls::new(url, token, Found::PanelRequest, Some(ws)),
             conversation,
         }));
     }
@@ -149,12 +144,12 @@ fn page(ws: String, deadline: Deadline) -> Result<Option<WindowLs>, String> {
             .as_str()
             .map_or(origin, str::to_string);
         return Ok(Some(WindowLs {
-            ls: Ls {
-                url: url.trim_end_matches('/').to_string(),
-                token: token.to_string(),
-                found: Found::AppConfig,
-                page: Some(ws),
-            },
+            ls: Ls::new(
+                url.trim_end_matches('/').to_string(),
+                token.to_string(),
+                Found::AppConfig,
+                Some(ws),
+            ),
             conversation: None,
         }));
     }
@@ -217,12 +212,12 @@ pub fn from_process(deadline: Deadline) -> Result<Ls, String> {
             continue;
         };
         for port in listening_ports(p.pid) {
-            let ls = Ls {
-                url: format!("http://127.0.0.1:{port}"),
-                token: token.clone(),
-                found: Found::Process(p.pid),
-                page: None,
-            };
+            let ls = Ls::new(
+                format!("http://127.0.0.1:{port}"),
+                token.clone(),
+                Found::Process(p.pid),
+                None,
+            );
             let probe = deadline.earliest(Deadline::within(Duration::from_secs(1)));
             if ls
                 .call("GetUserStatus", &serde_json::json!({}), probe)

@@ -66,7 +66,7 @@ impl Found {
 }
 
 /// One language server: where it listens, its token, and how it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Ls {
     /// `http://127.0.0.1:PORT` (no trailing slash).
     pub url: String,
@@ -75,6 +75,17 @@ pub struct Ls {
     /// The WebSocket URL of the window whose page calls it, for an `https://` LS
     /// (its certificate is its own: the page trusts it, angrav cannot).
     pub page: Option<String>,
+    /// One HTTP agent for all its calls (its connections kept for the next); each
+    /// request sets its own timeout.
+    agent: ureq::Agent,
+}
+
+/// The two kinds of Connect request: a unary call, whose whole reply must come by
+/// the deadline; a server stream, which must only open by it.
+#[derive(Clone, Copy)]
+enum Rpc {
+    Unary,
+    Stream,
 }
 
 /// Everything that can go wrong talking to an LS, each saying what to do next.
@@ -162,6 +173,22 @@ impl fmt::Display for LsError {
 impl std::error::Error for LsError {}
 
 impl Ls {
+    /// The LS at `url` (`http://HOST:PORT` or `https://`), found as `found`.
+    pub fn new(url: String, token: String, found: Found, page: Option<String>) -> Ls {
+        let agent = ureq::Agent::config_builder()
+            .proxy(None)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ls {
+            url,
+            token,
+            found,
+            page,
+            agent,
+        }
+    }
+
     /// An LS named by the user: `http://HOST:PORT` (a path after it is ignored).
     pub fn given(url: &str, token: &str, by: &'static str) -> Result<Ls, LsError> {
         let url = url.trim().trim_end_matches('/');
@@ -176,12 +203,12 @@ impl Ls {
         } else {
             "http"
         };
-        Ok(Ls {
-            url: format!("{scheme}://{host}"),
-            token: token.to_string(),
-            found: Found::Given(by),
-            page: None,
-        })
+        Ok(Ls::new(
+            format!("{scheme}://{host}"),
+            token.to_string(),
+            Found::Given(by),
+            None,
+        ))
     }
 
     /// Calls `method` with `body` and returns its JSON reply; an LS that has not
@@ -193,20 +220,7 @@ impl Ls {
             };
             return self.call_in_page(ws, method, body, deadline);
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(deadline.left().max(Duration::from_millis(1))))
-            .proxy(None)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let timeout = || {
-            deadline.missed(format!(
-                "the language server at {} to answer {method}",
-                self.url
-            ))
-        };
-        let body = body.to_string().into_bytes();
-        let mut reply = self.post(&agent, method, "application/json", body, timeout)?;
+        let mut reply = self.post(Rpc::Unary, method, body, deadline)?;
         let status = reply.status().as_u16();
         let text = reply
             .body_mut()
@@ -215,37 +229,65 @@ impl Ls {
             .read_to_string();
         let text = match text {
             Ok(t) => t,
-            Err(ureq::Error::Timeout(_)) => return Err(timeout()),
+            Err(ureq::Error::Timeout(_)) => return Err(self.missed(Rpc::Unary, method, deadline)),
             Err(e) => return Err(self.garbage(method, e.to_string()).into()),
         };
         Ok(self.reply(method, status, &text)?)
     }
 
-    /// POSTs `body` to `method` with the LS's headers; `timeout` is the error for an
-    /// LS that does not answer in time.
+    /// POSTs `body` to `method` with the LS's headers, as `rpc` is sent; an LS that
+    /// has not answered by `deadline` is a timeout naming it.
     fn post(
         &self,
-        agent: &ureq::Agent,
+        rpc: Rpc,
         method: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        timeout: impl Fn() -> Error,
+        body: &Value,
+        deadline: Deadline,
     ) -> Result<ureq::http::Response<ureq::Body>, Error> {
-        let reply = agent
+        let left = Some(deadline.left().max(Duration::from_millis(1)));
+        let request = self
+            .agent
             .post(&format!("{}{SERVICE}{method}", self.url))
-            .header("Content-Type", content_type)
             .header("Connect-Protocol-Version", "1")
             .header(TOKEN_HEADER, &self.token)
+            .config();
+        let (request, content_type, body) = match rpc {
+            Rpc::Unary => (
+                request.timeout_global(left),
+                "application/json",
+                body.to_string().into_bytes(),
+            ),
+            Rpc::Stream => (
+                request.timeout_recv_response(left),
+                "application/connect+json",
+                envelope(0, body),
+            ),
+        };
+        let reply = request
+            .build()
+            .header("Content-Type", content_type)
             .send(body);
         match reply {
             Ok(r) => Ok(r),
-            Err(ureq::Error::Timeout(_)) => Err(timeout()),
+            Err(ureq::Error::Timeout(_)) => Err(self.missed(rpc, method, deadline)),
             Err(e) => Err(LsError::Unreachable {
                 url: self.url.clone(),
                 detail: e.to_string(),
             }
             .into()),
         }
+    }
+
+    /// The timeout of an `rpc` that missed `deadline`.
+    fn missed(&self, rpc: Rpc, method: &str, deadline: Deadline) -> Error {
+        let what = match rpc {
+            Rpc::Unary => "answer",
+            Rpc::Stream => "open",
+        };
+        deadline.missed(format!(
+            "the language server at {} to {what} {method}",
+            self.url
+        ))
     }
 
     /// Opens a stream of the LS (Connect server streaming, JSON envelopes): each
@@ -263,20 +305,7 @@ impl Ls {
         if self.url.starts_with("https://") {
             return Err(LsError::NeedsPage(self.url.clone()).into());
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_recv_response(Some(opened.left().max(Duration::from_millis(1))))
-            .proxy(None)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let timeout = || {
-            opened.missed(format!(
-                "the language server at {} to open {method}",
-                self.url
-            ))
-        };
-        let content = "application/connect+json";
-        let reply = self.post(&agent, method, content, envelope(0, body), timeout)?;
+        let reply = self.post(Rpc::Stream, method, body, opened)?;
         let status = reply.status().as_u16();
         if status != 200 {
             let text = reply.into_body().read_to_string().unwrap_or_default();
