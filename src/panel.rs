@@ -616,12 +616,6 @@ pub struct Panel {
 }
 
 impl Panel {
-    /// Closes this panel's connection when `group` closes too: how another thread
-    /// ends a wait of this panel's (serve: its client left).
-    pub fn join(&self, group: &CloseGroup) {
-        group.add(self.conn.close_handle());
-    }
-
     /// Finds the panel: in the window's document, then in a panel iframe of the same
     /// process, then in an out-of-process iframe target. Without one, the panel probes
     /// the window's main frame and reads `no_panel`.

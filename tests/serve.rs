@@ -953,6 +953,65 @@ fn a_client_gone_mid_wait_has_its_wait_ended_and_no_other() {
     until_threads(pid, "serve wait", 0);
 }
 
+/// Waits until window `i` has received `text`.
+fn until_received(w: &common::Windows, i: usize, text: &str) {
+    let by = Instant::now() + PATIENCE;
+    while !w.received(i).iter().any(|t| t == text) {
+        assert!(Instant::now() < by, "window {i} never received {text:?}");
+    }
+}
+
+/// Reloads window `i`, its agent working when it is back (as Antigravity shows a
+/// turn still running after a reload of its window).
+fn reload_working(w: &common::Windows, i: usize) {
+    let mut page =
+        cdp::Connection::open(w.0[i].web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    evaluate(
+        &mut page,
+        "setTimeout(() => location.replace(location.href.replace('start=idle', 'start=thinking'))), true",
+    );
+}
+
+#[test]
+fn a_client_gone_after_a_reload_has_its_prompt_wait_ended() {
+    let scenario = "instant,start-delay=600000";
+    let w = open(&[
+        Window::new(Layout::Current, "gone-reload-1").scenario(scenario),
+        Window::new(Layout::LegacyTarget, "gone-reload-2").scenario(scenario),
+    ]);
+    let serve = start("gone-reload", &[], &[]);
+    let pid = serve.child.0.id();
+    let mut watching = serve.connect();
+    for i in 0..2 {
+        let mut c = serve.connect();
+        c.send(
+            "prompt",
+            json!({ "session": w.id(i), "text": "outlive the page", "wait": true, "timeout_ms": 600_000 }),
+        );
+        // Delivered, its turn not started yet; then the window reloads, the agent
+        // working, and the prompt's wait finds the panel again.
+        until_received(&w, i, "outlive the page");
+        reload_working(&w, i);
+        until_state(&mut watching, w.id(i), "thinking");
+        // The client leaves: its wait ends now, not in ten minutes.
+        leave(&serve, c);
+        until_threads(pid, "serve prompt", 0);
+    }
+    let lines = logged(&serve);
+    for i in 0..2 {
+        assert_eq!(
+            of_type(&lines, w.id(i), "prompt_sent").len(),
+            1,
+            "{lines:#?}"
+        );
+        // Its wait ended with the client: the turn was not seen to end.
+        assert!(
+            of_type(&lines, w.id(i), "turn_finished").is_empty(),
+            "{lines:#?}"
+        );
+    }
+}
+
 /// `angrav log --json` of serve's state directory.
 fn logged(serve: &Serve) -> Vec<Value> {
     let o = Command::new(env!("CARGO_BIN_EXE_angrav"))

@@ -542,24 +542,35 @@ impl<'a> Fleet<'a> {
         let named = !a.sessions.is_empty();
         let started = Instant::now();
         let answers = self.each(|at, c| -> Result<Vec<Outcome>, Error> {
-            let targets = match chosen.get(&at) {
-                Some(t) => t.clone(),
+            // Each chat as to name it, and its session when the list gave it.
+            let targets: Vec<(String, Option<crate::sessions::Session>)> = match chosen.get(&at) {
+                Some(t) => t.iter().map(|q| (q.clone(), None)).collect(),
                 None if named => return Ok(Vec::new()),
                 None => {
                     let listed: Vec<Listed> = c.call("sessions.list", json!({}))?;
                     listed
                         .into_iter()
                         .filter(|l| l.state == Some(crate::panel::State::AwaitingApproval))
-                        .map(|l| l.session.target_id)
+                        .map(|l| (l.session.target_id.clone(), Some(l.session)))
                         .collect()
                 }
             };
             let mut rows = Vec::new();
-            for t in targets {
+            for (t, listed) in targets {
                 let (method, params) = press_params(&a.command, Some(t.clone()), None);
-                let status: SessionStatus = c.call("status", json!({ "session": t }))?;
-                let mut row = Outcome::pending(&status.session);
-                match c.call::<Pressed>(method, params) {
+                let pressed = c.call::<Pressed>(method, params);
+                // One request a chat: the press's reply names its session; a press
+                // that failed, the list's row, or else the chat's status.
+                let session = match (&pressed, listed) {
+                    (Ok(done), _) => done.session.clone(),
+                    (Err(_), Some(s)) => s,
+                    (Err(_), None) => {
+                        let status: SessionStatus = c.call("status", json!({ "session": t }))?;
+                        status.session
+                    }
+                };
+                let mut row = Outcome::pending(&session);
+                match pressed {
                     Ok(done) => {
                         row.status = Status::Done;
                         row.state = Some(done.state);
