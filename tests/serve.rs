@@ -953,6 +953,65 @@ fn a_client_gone_mid_wait_has_its_wait_ended_and_no_other() {
     until_threads(pid, "serve wait", 0);
 }
 
+/// Waits until window `i` has received `text`.
+fn until_received(w: &common::Windows, i: usize, text: &str) {
+    let by = Instant::now() + PATIENCE;
+    while !w.received(i).iter().any(|t| t == text) {
+        assert!(Instant::now() < by, "window {i} never received {text:?}");
+    }
+}
+
+/// Reloads window `i`, its agent working when it is back (as Antigravity shows a
+/// turn still running after a reload of its window).
+fn reload_working(w: &common::Windows, i: usize) {
+    let mut page =
+        cdp::Connection::open(w.0[i].web_socket_debugger_url.as_deref().unwrap()).unwrap();
+    evaluate(
+        &mut page,
+        "setTimeout(() => location.replace(location.href.replace('start=idle', 'start=thinking'))), true",
+    );
+}
+
+#[test]
+fn a_client_gone_after_a_reload_has_its_prompt_wait_ended() {
+    let scenario = "instant,start-delay=600000";
+    let w = open(&[
+        Window::new(Layout::Current, "gone-reload-1").scenario(scenario),
+        Window::new(Layout::LegacyTarget, "gone-reload-2").scenario(scenario),
+    ]);
+    let serve = start("gone-reload", &[], &[]);
+    let pid = serve.child.0.id();
+    let mut watching = serve.connect();
+    for i in 0..2 {
+        let mut c = serve.connect();
+        c.send(
+            "prompt",
+            json!({ "session": w.id(i), "text": "outlive the page", "wait": true, "timeout_ms": 600_000 }),
+        );
+        // Delivered, its turn not started yet; then the window reloads, the agent
+        // working, and the prompt's wait finds the panel again.
+        until_received(&w, i, "outlive the page");
+        reload_working(&w, i);
+        until_state(&mut watching, w.id(i), "thinking");
+        // The client leaves: its wait ends now, not in ten minutes.
+        leave(&serve, c);
+        until_threads(pid, "serve prompt", 0);
+    }
+    let lines = logged(&serve);
+    for i in 0..2 {
+        assert_eq!(
+            of_type(&lines, w.id(i), "prompt_sent").len(),
+            1,
+            "{lines:#?}"
+        );
+        // Its wait ended with the client: the turn was not seen to end.
+        assert!(
+            of_type(&lines, w.id(i), "turn_finished").is_empty(),
+            "{lines:#?}"
+        );
+    }
+}
+
 /// `angrav log --json` of serve's state directory.
 fn logged(serve: &Serve) -> Vec<Value> {
     let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
@@ -1145,4 +1204,60 @@ fn watch_snapshots_through_serve_are_the_attached_ones() {
         let there = snapshot(remote(&serve, &args, false));
         assert_eq!(there, here);
     }
+}
+
+/// serve's `quota` without `--ls`: the language server of the first window whose one
+/// answers; one that stops answering is dropped and another found in its place; with
+/// none answering, the answer says so (and the search stands a while).
+#[test]
+fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
+    use angrav::sim::ls::{Conversation, Mode, SimLs};
+    let conversation = |id: &str| vec![Conversation::new(id, "quota")];
+    let (one, two) = (
+        "abcd0001-0000-4000-8000-0000000000a1",
+        "abcd0001-0000-4000-8000-0000000000a2",
+    );
+    let lss = [
+        SimLs::start("t0ken-one", conversation(one)).unwrap(),
+        SimLs::start("t0ken-two", conversation(two)).unwrap(),
+    ];
+    let _w = open(&[
+        Window::new(Layout::Current, "quota-ls-1").ls(&lss[0], one),
+        Window::new(Layout::LegacyTarget, "quota-ls-2").ls(&lss[1], two),
+    ]);
+    let serve = start("quota-ls", &[], &[]);
+    let mut c = serve.connect();
+    let first = c.call("quota", json!({}));
+    assert_eq!(first["ls"]["found_by"], "panel_request", "{first}");
+    assert_eq!(first["models"][0]["remaining"], 0.6, "{first}");
+    let used = lss
+        .iter()
+        .position(|ls| first["ls"]["url"] == ls.url())
+        .expect("one of the two");
+    let (used, other) = (&lss[used], &lss[1 - used]);
+    // The one found stops answering: the next call finds the other.
+    used.set_mode(Mode::Garbage);
+    let second = c.call("quota", json!({}));
+    assert_eq!(second["ls"]["url"], other.url(), "{second}");
+    assert_eq!(second["models"][0]["remaining"], 0.6, "{second}");
+    // Neither answers: no language server, and why.
+    other.set_mode(Mode::Garbage);
+    let none = c.call("quota", json!({}));
+    assert!(none["ls"].is_null(), "{none}");
+    assert_eq!(none["models"], json!([]), "{none}");
+    let why = none["reason"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("the language server at {}", other.url())),
+        "{why}"
+    );
+    assert!(why.contains("no language server answers"), "{why}");
+    assert!(
+        why.contains(&format!("{} does not answer", used.url())),
+        "{why}"
+    );
+    // Asked again at once: that search stands, and the answer says until when.
+    let again = c.call("quota", json!({}));
+    assert!(again["ls"].is_null(), "{again}");
+    let why = again["reason"].as_str().unwrap();
+    assert!(why.contains("looked for again in"), "{why}");
 }

@@ -167,6 +167,8 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     } else {
         never()
     };
+    // A read of the quota under way (see `Paused::reread`).
+    let mut reread = never();
     let unsent = loop {
         let next = [run_deadline, grace_deadline].into_iter().flatten().min();
         let timer = next.map_or_else(never, crossbeam_channel::at);
@@ -223,7 +225,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
             },
             recv(requota) -> _ => {
-                for s in paused.as_mut().map(|p| p.check()).unwrap_or_default() {
+                if let Some(p) = paused.as_mut() {
+                    reread = p.reread();
+                }
+            },
+            recv(reread) -> quota => {
+                reread = never();
+                let quota = quota.unwrap_or_else(|_| Err(Error::Failed("its reader stopped".into())));
+                for s in paused.as_mut().map(|p| p.check(quota)).unwrap_or_default() {
                     dispatcher.resume(&s.target_id);
                 }
             },

@@ -252,9 +252,9 @@ const METHODS: &[Method] = &[
     },
     Method {
         name: "quota",
-        summary: "each model's remaining quota and reset time, from the language server (serve's --ls, else the first window's, found on the first call)",
+        summary: "each model's remaining quota and reset time, from the language server (serve's --ls, else the first window's that answers: looked for on the first call, and again when it stops answering; a search that found none stands for a minute)",
         params: &[],
-        result: "{ls: {url, found_by} or null (none known: models empty, reason says why), models: [{label, model, remaining (0 to 1, null: not said), reset (RFC 3339), exhausted}], reason?}",
+        result: "{ls: {url, found_by} or null (none answers: models empty, reason says why), models: [{label, model, remaining (0 to 1, null: not said), reset (RFC 3339), exhausted}], reason?}",
         slow: true,
         run: quota,
     },
@@ -481,8 +481,18 @@ impl Params {
 
 /// A session, and its panel, or why not.
 fn attach(c: &Call, query: Option<&str>) -> Result<(Session, Panel), Failure> {
+    attach_in(c, query, Arc::default())
+}
+
+/// As [`attach`], with every connection the panel opens, now or when it finds the
+/// panel again after a reload, in `group`.
+fn attach_in(
+    c: &Call,
+    query: Option<&str>,
+    group: Arc<cdp::CloseGroup>,
+) -> Result<(Session, Panel), Failure> {
     let session = c.shared.session(query)?;
-    let (panel, snap) = Panel::attach(&session.window, &c.shared.profile)?;
+    let (panel, snap) = Panel::attach_in(&session.window, &c.shared.profile, group, None)?;
     if snap.state == State::NoPanel {
         return Err(Error::NoPanel.into());
     }
@@ -501,40 +511,17 @@ fn status(c: &Call, p: Params) -> Answer {
     Ok(Some(json!(status)))
 }
 
-/// The quota, from the language server named or found (looked for once found
-/// missing, on every call: a window may open meanwhile).
 fn quota(c: &Call, _: Params) -> Answer {
-    let deadline = crate::panel::Deadline::within(QUOTA_WITHIN);
-    let known = lock(&c.shared.ls).clone();
-    let ls = match known {
-        Some(ls) => ls,
-        None => {
-            let sessions = lock(&c.shared.table).sessions();
-            match crate::ls::find::first(&sessions, deadline) {
-                Ok(ls) => lock(&c.shared.ls).get_or_insert(ls).clone(),
-                Err(e) => {
-                    return Ok(Some(
-                        json!({"ls": null, "models": [], "reason": e.to_string()}),
-                    ));
-                }
-            }
-        }
-    };
-    let models = ls.quota(deadline)?;
-    Ok(Some(json!({
-        "ls": {"url": ls.url, "found_by": ls.found.name()},
-        "models": models,
-    })))
+    let sessions = || lock(&c.shared.table).sessions();
+    Ok(Some(c.shared.quota.read(sessions)?))
 }
-
-/// How long the quota may take: finding a language server, then asking it.
-const QUOTA_WITHIN: Duration = Duration::from_secs(10);
 
 fn prompt(c: &Call, p: Params) -> Answer {
     let text = p.required("text")?;
     let opts = p.wait_options(c)?;
     let wait = p.flag("wait", false)?;
-    let (session, mut panel) = attach(c, p.session()?.as_deref())?;
+    let leave = Leave::watch(c.client.gone());
+    let (session, mut panel) = attach_in(c, p.session()?.as_deref(), leave.group.clone())?;
     let send = turn::SendOptions {
         claim_within: opts.timeout,
         start_within: ACCEPT_WITHIN.min(opts.timeout),
@@ -545,7 +532,6 @@ fn prompt(c: &Call, p: Params) -> Answer {
     let begun = Instant::now();
     // Kept as the CLI's prompt keeps it, whether the client stays or not.
     let (journal, record) = (c.shared.journal(), PromptRecord::new(&session, &text));
-    let leave = Leave::watch(&panel, c.client.gone());
     let sent = turn::send_prompt_noting(&mut panel, &text, send, |step| {
         if step == turn::Step::Delivered {
             record.delivered(journal);
@@ -593,20 +579,23 @@ fn prompt(c: &Call, p: Params) -> Answer {
 }
 
 /// Ends a delivered prompt's waits (its turn's start, then its end) once its client
-/// has gone, by closing the panel's connection. Not before it is armed, at delivery:
-/// a prompt still being typed stops by itself and puts the editor back first.
+/// has gone, by closing the panel's connections: the panel is attached in `group`, so
+/// those it opens to find itself again after a reload are closed too. Not before it
+/// is armed, at delivery: a prompt still being typed stops by itself and puts the
+/// editor back first.
 struct Leave {
+    group: Arc<cdp::CloseGroup>,
     armed: Sender<()>,
     over: Sender<()>,
     watcher: JoinHandle<bool>,
 }
 
 impl Leave {
-    fn watch(panel: &Panel, gone: Receiver<()>) -> Leave {
+    fn watch(gone: Receiver<()>) -> Leave {
         let group: Arc<cdp::CloseGroup> = Arc::default();
-        panel.join(&group);
         let (armed, armed_rx) = crossbeam_channel::bounded(1);
         let (over, over_rx) = crossbeam_channel::bounded::<()>(0);
+        let closing = group.clone();
         let watcher = std::thread::spawn(move || {
             select! {
                 recv(armed_rx) -> _ => {}
@@ -614,13 +603,14 @@ impl Leave {
             }
             select! {
                 recv(gone) -> _ => {
-                    group.close();
+                    closing.close();
                     true
                 }
                 recv(over_rx) -> _ => false,
             }
         });
         Leave {
+            group,
             armed,
             over,
             watcher,
