@@ -36,16 +36,7 @@ fn ls_angrav(ls: &SimLs, args: &[&str]) -> Output {
 fn ls_json(ls: &SimLs, command: &str, args: &[&str], code: i32) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let o = ls_angrav(ls, &all);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "angrav {args:?}\nstdout: {}\nstderr: {}",
-        stdout(&o),
-        stderr(&o)
-    );
-    let v: Value =
-        serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    let v = common::json_exited(&ls_angrav(ls, &all), args, code);
     let schema = angrav::schema::cli();
     let shape = &schema["commands"][command];
     assert!(!shape.is_null(), "the schema has no '{command}'");
@@ -784,6 +775,84 @@ fn status_shows_the_models_quota_and_dispatch_skips_chats_on_an_exhausted_model_
     assert!(skipped < back, "{said}");
     assert_eq!(w.received(0), ["for gemini when it may"]);
     assert_eq!(w.received(1), ["one prompt for whoever may", "for anyone"]);
+}
+
+/// `dispatch --model M` reads the quota again beside the run: a language server slow
+/// to answer holds up nothing of it (here: ^C is heard while that read waits, and
+/// the run ends, the prompt pinned to the waiting chat unsent).
+#[test]
+fn dispatch_reads_the_quota_again_beside_the_run() {
+    let ls = SimLs::start(
+        TOKEN,
+        vec![Conversation::new(
+            "abcd0001-0000-4000-8000-00000000000d",
+            "r",
+        )],
+    )
+    .unwrap();
+    let w = common::open(&[
+        Window::new(Layout::V2, "requota-gemini").scenario("instant"),
+        Window::new(Layout::Current, "requota-other").scenario("instant"),
+    ]);
+    ls.set_quota("Gemini 3 Pro", Some(0.0));
+    // Refilled shortly: read again just after; that read, the second, is held.
+    let reset = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    ls.set_reset("Gemini 3 Pro", reset);
+    ls.hold("GetUserStatus", 1, "requota-held");
+    let file = std::env::temp_dir().join(format!("angrav-requota-{}.jsonl", std::process::id()));
+    let prompts = format!(
+        "{}\n{}\n",
+        json!({"id": "p", "prompt": "for gemini when it may", "session": w.id(0)}),
+        json!({"id": "q", "prompt": "for anyone"})
+    );
+    std::fs::write(&file, prompts).unwrap();
+    let url = ls.url();
+    let args = [
+        "dispatch",
+        "--model",
+        "gemini 3 pro",
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+        "--ls",
+        url.as_str(),
+        "--ls-token",
+        TOKEN,
+        "-f",
+        file.to_str().unwrap(),
+    ];
+    let (mut child, out, err) = common::spawn_angrav_at(common::sim().endpoint().label(), &args);
+    let patience = std::time::Duration::from_secs(60);
+    assert!(
+        angrav::sim::gate_reached("requota-held", patience),
+        "the quota was never read again"
+    );
+    let pid = child.0.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut said = Vec::new();
+    while !said
+        .last()
+        .is_some_and(|l: &String| l.contains("interrupted"))
+    {
+        said.push(err.recv_timeout(patience).expect("a line on stderr"));
+    }
+    // Heard while the read waits: nothing said of the quota before.
+    assert!(!said.iter().any(|l| l.contains("not read")), "{said:?}");
+    angrav::sim::open_gate("requota-held");
+    let code = child.0.wait().unwrap().code();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, Some(130), "{said:?}");
+    let unsent: Vec<String> = out.iter().collect();
+    assert!(
+        unsent.iter().any(|l| l.contains("for gemini when it may")),
+        "{unsent:?}"
+    );
+    assert!(w.received(0).is_empty());
 }
 
 #[test]

@@ -1205,3 +1205,59 @@ fn watch_snapshots_through_serve_are_the_attached_ones() {
         assert_eq!(there, here);
     }
 }
+
+/// serve's `quota` without `--ls`: the language server of the first window whose one
+/// answers; one that stops answering is dropped and another found in its place; with
+/// none answering, the answer says so (and the search stands a while).
+#[test]
+fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
+    use angrav::sim::ls::{Conversation, Mode, SimLs};
+    let conversation = |id: &str| vec![Conversation::new(id, "quota")];
+    let (one, two) = (
+        "abcd0001-0000-4000-8000-0000000000a1",
+        "abcd0001-0000-4000-8000-0000000000a2",
+    );
+    let lss = [
+        SimLs::start("t0ken-one", conversation(one)).unwrap(),
+        SimLs::start("t0ken-two", conversation(two)).unwrap(),
+    ];
+    let _w = open(&[
+        Window::new(Layout::Current, "quota-ls-1").ls(&lss[0], one),
+        Window::new(Layout::LegacyTarget, "quota-ls-2").ls(&lss[1], two),
+    ]);
+    let serve = start("quota-ls", &[], &[]);
+    let mut c = serve.connect();
+    let first = c.call("quota", json!({}));
+    assert_eq!(first["ls"]["found_by"], "panel_request", "{first}");
+    assert_eq!(first["models"][0]["remaining"], 0.6, "{first}");
+    let used = lss
+        .iter()
+        .position(|ls| first["ls"]["url"] == ls.url())
+        .expect("one of the two");
+    let (used, other) = (&lss[used], &lss[1 - used]);
+    // The one found stops answering: the next call finds the other.
+    used.set_mode(Mode::Garbage);
+    let second = c.call("quota", json!({}));
+    assert_eq!(second["ls"]["url"], other.url(), "{second}");
+    assert_eq!(second["models"][0]["remaining"], 0.6, "{second}");
+    // Neither answers: no language server, and why.
+    other.set_mode(Mode::Garbage);
+    let none = c.call("quota", json!({}));
+    assert!(none["ls"].is_null(), "{none}");
+    assert_eq!(none["models"], json!([]), "{none}");
+    let why = none["reason"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("the language server at {}", other.url())),
+        "{why}"
+    );
+    assert!(why.contains("no language server answers"), "{why}");
+    assert!(
+        why.contains(&format!("{} does not answer", used.url())),
+        "{why}"
+    );
+    // Asked again at once: that search stands, and the answer says until when.
+    let again = c.call("quota", json!({}));
+    assert!(again["ls"].is_null(), "{again}");
+    let why = again["reason"].as_str().unwrap();
+    assert!(why.contains("looked for again in"), "{why}");
+}

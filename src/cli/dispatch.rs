@@ -167,6 +167,8 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     } else {
         never()
     };
+    // A read of the quota under way (see `Paused::reread`).
+    let mut reread = never();
     let unsent = loop {
         let next = [run_deadline, grace_deadline].into_iter().flatten().min();
         let timer = next.map_or_else(never, crossbeam_channel::at);
@@ -223,7 +225,14 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
             },
             recv(requota) -> _ => {
-                for s in paused.as_mut().map(|p| p.check()).unwrap_or_default() {
+                if let Some(p) = paused.as_mut() {
+                    reread = p.reread();
+                }
+            },
+            recv(reread) -> quota => {
+                reread = never();
+                let quota = quota.unwrap_or_else(|_| Err(Error::Failed("its reader stopped".into())));
+                for s in paused.as_mut().map(|p| p.check(quota)).unwrap_or_default() {
                     dispatcher.resume(&s.target_id);
                 }
             },
@@ -474,14 +483,19 @@ impl Screen {
         }
     }
 
-    fn finished(&mut self, r: &Finished) {
-        self.running.remove(&r.id);
-        if r.succeeded() {
+    /// A result counted, and the progress line cleared for it.
+    fn count(&mut self, succeeded: bool) {
+        if succeeded {
             self.ok += 1;
         } else {
             self.failed += 1;
         }
         self.clear();
+    }
+
+    fn finished(&mut self, r: &Finished) {
+        self.running.remove(&r.id);
+        self.count(r.succeeded());
         if self.json {
             output::json(r);
         } else {
@@ -491,12 +505,7 @@ impl Screen {
 
     /// A result recorded before a stop (`--resume`), as it was printed then.
     fn recorded(&mut self, r: &Value) {
-        if recorded_succeeded(r) {
-            self.ok += 1;
-        } else {
-            self.failed += 1;
-        }
-        self.clear();
+        self.count(recorded_succeeded(r));
         if self.json {
             output::json(r);
         } else {

@@ -936,14 +936,30 @@ fn ids(sessions: &[crate::sessions::Session]) -> String {
         .join(", ")
 }
 
+/// What a read of the quota again found of the model: `None`, not listed.
+pub(super) type Reread = Result<Option<Quota>, Error>;
+
 impl Paused {
-    /// Reads the quota again: the chats to take prompts again once it is not
-    /// exhausted (said on stderr); else when to read it next.
-    pub fn check(&mut self) -> Vec<crate::sessions::Session> {
-        let quota = self
-            .ls
-            .quota(Deadline::within(Duration::from_secs(10)))
-            .map(|models| models.into_iter().find(|q| q.is(&self.model)));
+    /// Reads the quota again, on a thread of its own (a language server slow to
+    /// answer holds up nothing of the run): what it finds comes on the channel, for
+    /// [`Paused::check`]. No other read is due until then.
+    pub fn reread(&mut self) -> crossbeam_channel::Receiver<Reread> {
+        self.next = None;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (ls, model) = (self.ls.clone(), self.model.clone());
+        std::thread::spawn(move || {
+            let quota = ls
+                .quota(Deadline::within(Duration::from_secs(10)))
+                .map(|models| models.into_iter().find(|q| q.is(&model)));
+            let _ = tx.send(quota);
+        });
+        rx
+    }
+
+    /// The chats to take prompts again once the quota read again is not exhausted
+    /// (said on stderr); else when to read it next. A quota not read, or a model the
+    /// language server no longer lists, is not known to be back: the chats wait.
+    pub fn check(&mut self, quota: Reread) -> Vec<crate::sessions::Session> {
         match quota {
             Ok(Some(q)) if !q.exhausted => {
                 output::message(&format!(
@@ -955,8 +971,8 @@ impl Paused {
                 self.next = None;
                 std::mem::take(&mut self.sessions)
             }
-            Ok(q) => {
-                let reset = q.as_ref().and_then(|q| q.reset.clone());
+            Ok(Some(q)) => {
+                let reset = q.reset;
                 output::message(&format!(
                     "the quota of {} is still exhausted (until {}): {} wait",
                     self.model,
@@ -966,9 +982,13 @@ impl Paused {
                 self.next = Some(after_reset(reset.as_deref(), REREAD_AFTER));
                 Vec::new()
             }
-            Err(e) => {
+            quota => {
+                let why = match quota {
+                    Err(e) => e.to_string(),
+                    _ => "the language server no longer lists it".into(),
+                };
                 output::message(&format!(
-                    "the quota of {} is not read ({e}): {} wait",
+                    "the quota of {} is not read ({why}): {} wait",
                     self.model,
                     ids(&self.sessions)
                 ));

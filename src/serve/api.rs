@@ -252,9 +252,9 @@ const METHODS: &[Method] = &[
     },
     Method {
         name: "quota",
-        summary: "each model's remaining quota and reset time, from the language server (serve's --ls, else the first window's, found on the first call)",
+        summary: "each model's remaining quota and reset time, from the language server (serve's --ls, else the first window's that answers: looked for on the first call, and again when it stops answering; a search that found none stands for a minute)",
         params: &[],
-        result: "{ls: {url, found_by} or null (none known: models empty, reason says why), models: [{label, model, remaining (0 to 1, null: not said), reset (RFC 3339), exhausted}], reason?}",
+        result: "{ls: {url, found_by} or null (none answers: models empty, reason says why), models: [{label, model, remaining (0 to 1, null: not said), reset (RFC 3339), exhausted}], reason?}",
         slow: true,
         run: quota,
     },
@@ -511,34 +511,10 @@ fn status(c: &Call, p: Params) -> Answer {
     Ok(Some(json!(status)))
 }
 
-/// The quota, from the language server named or found (looked for once found
-/// missing, on every call: a window may open meanwhile).
 fn quota(c: &Call, _: Params) -> Answer {
-    let deadline = crate::panel::Deadline::within(QUOTA_WITHIN);
-    let known = lock(&c.shared.ls).clone();
-    let ls = match known {
-        Some(ls) => ls,
-        None => {
-            let sessions = lock(&c.shared.table).sessions();
-            match crate::ls::find::first(&sessions, deadline) {
-                Ok(ls) => lock(&c.shared.ls).get_or_insert(ls).clone(),
-                Err(e) => {
-                    return Ok(Some(
-                        json!({"ls": null, "models": [], "reason": e.to_string()}),
-                    ));
-                }
-            }
-        }
-    };
-    let models = ls.quota(deadline)?;
-    Ok(Some(json!({
-        "ls": {"url": ls.url, "found_by": ls.found.name()},
-        "models": models,
-    })))
+    let sessions = || lock(&c.shared.table).sessions();
+    Ok(Some(c.shared.quota.read(sessions)?))
 }
-
-/// How long the quota may take: finding a language server, then asking it.
-const QUOTA_WITHIN: Duration = Duration::from_secs(10);
 
 fn prompt(c: &Call, p: Params) -> Answer {
     let text = p.required("text")?;

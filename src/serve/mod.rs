@@ -9,6 +9,7 @@
 
 mod api;
 pub(crate) mod http;
+mod quota;
 mod table;
 mod upstream;
 mod ws;
@@ -65,8 +66,8 @@ pub struct Options {
     pub names: Option<Names>,
     /// The serves this one follows as a hub (`--upstream`).
     pub upstreams: Vec<Upstream>,
-    /// The language server named (`--ls`); else the first window's is looked for
-    /// when the quota is first asked for.
+    /// The language server named (`--ls`); else the first window's that answers is
+    /// looked for when the quota is asked for (see [`quota`]).
     pub ls: Option<crate::ls::Ls>,
 }
 
@@ -104,8 +105,8 @@ pub struct Shared {
     port: u16,
     table: Mutex<Table>,
     upstreams: Vec<Upstream>,
-    /// The language server the quota is read from, once named or found.
-    ls: Mutex<Option<crate::ls::Ls>>,
+    /// Where the quota is read from.
+    quota: quota::QuotaSource,
     clients: Mutex<HashMap<u64, Arc<Outbox>>>,
     next_client: AtomicU64,
     /// Where serve's own prompts are kept (none: `--no-state`).
@@ -194,7 +195,7 @@ pub fn serve(registry: Registry, opts: Options) -> Result<u8, Error> {
         token,
         port: local.port(),
         upstreams: opts.upstreams,
-        ls: Mutex::new(opts.ls),
+        quota: quota::QuotaSource::new(opts.ls),
         clients: Mutex::default(),
         next_client: AtomicU64::new(1),
         journal: opts.state.clone().map(Journal::open),

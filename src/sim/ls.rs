@@ -226,6 +226,9 @@ struct World {
     /// Whether the stream methods exist (an older build has none).
     has_streams: bool,
     mode: Mode,
+    /// A call held at a gate (see [`SimLs::hold`]): its method, how many of its calls
+    /// pass first, the gate.
+    hold: Option<(String, usize, String)>,
 }
 
 /// The stream methods: one conversation's updates, and every conversation's.
@@ -311,6 +314,7 @@ impl SimLs {
             origins: Vec::new(),
             has_streams: true,
             mode: Mode::Normal,
+            hold: None,
         };
         let ls = SimLs {
             port,
@@ -402,6 +406,13 @@ impl SimLs {
         self.changed.notify_all();
     }
 
+    /// The call of `method` after the next `pass` ones waits at the fixture server's
+    /// gate `gate` (see [`super::gate_reached`]) until the test opens it; then it is
+    /// answered as any.
+    pub fn hold(&self, method: &str, pass: usize, gate: &str) {
+        self.world().hold = Some((method.to_string(), pass, gate.to_string()));
+    }
+
     /// Every `HandleCascadeUserInteraction` body received (with a right token).
     pub fn interactions(&self) -> Vec<Value> {
         self.world().interactions.clone()
@@ -439,6 +450,23 @@ impl SimLs {
         }
         if let Some(origin) = request.header("Origin") {
             self.world().origins.push(origin.to_string());
+        }
+        let held = {
+            let mut world = self.world();
+            match &mut world.hold {
+                Some((method, pass, _)) if request.path.ends_with(&format!("/{method}")) => {
+                    if *pass == 0 {
+                        world.hold.take().map(|(_, _, gate)| gate)
+                    } else {
+                        *pass -= 1;
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(gate) = held {
+            super::server::hold_at_gate(&gate);
         }
         let mode = self.world().mode;
         match mode {

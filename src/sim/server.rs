@@ -109,7 +109,7 @@ pub fn open_gate(name: &str) {
 }
 
 /// A page at gate `name`: held until the test opens it (at most a minute).
-fn hold_at_gate(name: &str) {
+pub(super) fn hold_at_gate(name: &str) {
     mark_gate(name, |g| g.0 = true);
     gate_until(name, Duration::from_secs(60), |(_, open)| open);
 }
