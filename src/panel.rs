@@ -29,6 +29,8 @@ static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(LIBRARY_SOURCE))
 const INSTALLED: &str = "function (key, lean) { const a = globalThis.__angrav; return a && a.key === key ? a.first(lean) : { angrav_missing: true }; }";
 const RUN_OP: &str = "function (op, args) { const a = globalThis.__angrav; return a ? a[op](args) : { angrav_missing: true }; }";
 const WORLD: &str = "angrav";
+/// What a page that does not answer a probe library call did not answer.
+const LIBRARY_WHAT: &str = "the probe library";
 /// The longest a single probe may take; they take a millisecond or two.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a page may take to answer a probe before it counts as `unresponsive`
@@ -1231,8 +1233,6 @@ fn library(
     let snap = call(conn, &library, CALL_TIMEOUT, deadline, LIBRARY_WHAT)?.into_value()?;
     Ok(cdp::methods::from_value(snap, "probe result")?)
 }
-
-const LIBRARY_WHAT: &str = "the probe library";
 
 /// The first probe in the world `context` if it holds the library of this build and
 /// profile already; `None` if it does not.
