@@ -106,7 +106,8 @@ pub fn answer(
             label,
             approval,
             key,
-        } => (label.unwrap_or_default(), approval, key),
+        } => (label, approval, key),
+        Pressing::Opened { approval: opened } => return Err(opened_instead(id, &opened)),
         Pressing::Refused {
             reason,
             approvals,
@@ -147,6 +148,18 @@ pub fn answer(
 /// saying what shows now: the page's reason, or the language server's.
 pub fn changed(reason: &str, showing: &[Approval]) -> Error {
     Error::ApprovalChanged(format!("{reason}; showing now: {}", listed(showing)))
+}
+
+/// Nothing pressed because the approval addressed (`id`, else the only one showing)
+/// was a collapsed step: it was expanded, and `opened` is what it asks, unseen by
+/// the caller until now (`approval_changed`, naming it to be answered by its id).
+fn opened_instead(id: Option<&str>, opened: &Approval) -> Error {
+    let step = id.map(|id| format!(" {id}")).unwrap_or_default();
+    Error::ApprovalChanged(format!(
+        "the collapsed step{step} opened as {}; nothing pressed: answer it with --approval {}",
+        shown(opened),
+        opened.id
+    ))
 }
 
 /// Every approval named, `none` without one.

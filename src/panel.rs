@@ -415,20 +415,22 @@ pub enum Press<'a> {
     Named(&'a str),
     /// The first of the profile's `approval_deny_labels` offered.
     Deny,
-    /// None: only expand a collapsed step, and read the approval.
-    Look,
+    /// None: only expand a collapsed step (refused on any other card).
+    Open,
 }
 
 /// What [`Panel::press_approval`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pressing {
-    /// `label` pressed (`None` for [`Press::Look`]) on `approval`; `key` is the
-    /// state's key before the press.
+    /// `label` pressed on `approval`; `key` is the state's key before the press.
     Pressed {
-        label: Option<String>,
+        label: String,
         approval: Approval,
         key: String,
     },
+    /// The approval addressed was a collapsed step: it was expanded, and `approval`
+    /// is what opened. Nothing in it was pressed: the caller has not seen it.
+    Opened { approval: Approval },
     /// Nothing pressed, and why; `approvals`: those that show now. `changed`: the
     /// approval named no longer shows.
     Refused {
@@ -449,6 +451,8 @@ struct PressReply {
     pressed: Option<String>,
     #[serde(default)]
     approval: Option<Approval>,
+    #[serde(default)]
+    opened: Option<Approval>,
     #[serde(default)]
     approvals: Vec<Approval>,
     #[serde(default)]
@@ -962,8 +966,8 @@ impl Panel {
     /// Presses one control (see [`Press`]) of the approval `id` names, checked and
     /// pressed in one page call: nothing is pressed unless an approval with that id
     /// still shows (`Refused { changed: true }`). Without an id, of the one approval
-    /// showing: nothing is pressed when several show. A collapsed step is expanded
-    /// first. `by` (`{"client": …}` or `{"rule": N}`) is noted in the page with the
+    /// showing: nothing is pressed when several show. A collapsed step is only
+    /// expanded (`Opened`), whatever `press` asks. `by` (`{"client": …}` or `{"rule": N}`) is noted in the page with the
     /// press, for `approval_resolved` events. This is the one entry point of every
     /// press (`approve`, `deny`, policies, serve).
     pub fn press_approval(
@@ -977,16 +981,17 @@ impl Panel {
             Press::Allow => {}
             Press::Named(choice) => args["choice"] = choice.into(),
             Press::Deny => args["deny"] = true.into(),
-            Press::Look => args["look"] = true.into(),
+            Press::Open => args["open"] = true.into(),
         }
         let v = self.op("press_approval", args, EXPAND_WITHIN * 2 + CALL_TIMEOUT)?;
         let r: PressReply = cdp::methods::from_value(v, "press result")?;
-        Ok(match (r.ok, r.approval, r.key) {
-            (true, Some(approval), Some(key)) => Pressing::Pressed {
-                label: r.pressed,
+        Ok(match (r.ok, r.pressed, r.approval, r.key, r.opened) {
+            (true, Some(label), Some(approval), Some(key), _) => Pressing::Pressed {
+                label,
                 approval,
                 key,
             },
+            (false, .., Some(approval)) => Pressing::Opened { approval },
             _ => Pressing::Refused {
                 state: r.state.unwrap_or(State::AwaitingApproval),
                 approvals: r.approvals,

@@ -414,9 +414,12 @@ fn press(
     by: &Value,
 ) -> Result<Option<String>, Error> {
     if decided.kind == ApprovalKind::Collapsed {
-        return match panel.press_approval(Some(&decided.id), Press::Look, by)? {
-            Pressing::Pressed { .. } => Ok(None),
+        return match panel.press_approval(Some(&decided.id), Press::Open, by)? {
+            Pressing::Opened { .. } => Ok(None),
             Pressing::Refused { reason, .. } => Err(Error::Failed(reason)),
+            Pressing::Pressed { label, .. } => Err(Error::Failed(format!(
+                "asked only to open a collapsed step, the page pressed '{label}'"
+            ))),
         };
     }
     let press = action

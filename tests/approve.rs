@@ -57,13 +57,6 @@ fn each_kind_is_approved_and_denied_by_name() {
             &["Deny"],
         ),
         (Layout::V2, "plan", "proceed", &["Proceed"], &[]),
-        (
-            Layout::V2,
-            "collapsed",
-            "run",
-            &["Expand", "Run"],
-            &["Expand", "Reject"],
-        ),
     ];
     let windows: Vec<Window> = cases
         .iter()
@@ -95,6 +88,59 @@ fn each_kind_is_approved_and_denied_by_name() {
             assert!(stdout(&o).contains(&said), "{start}: {}", stdout(&o));
         }
         assert_eq!(pressed(&w, no), *denied, "{layout:?} {start}");
+    }
+}
+
+/// A collapsed step hides what it asks: `approve` or `deny` on it only expands it and
+/// refuses, naming the card that opened, which a press by that id then answers.
+#[test]
+fn a_collapsed_step_is_opened_and_shown_never_pressed() {
+    let w = open(&[
+        Window::new(Layout::V2, "collapsed").start("collapsed"),
+        Window::new(Layout::V2, "collapsed")
+            .start("collapsed")
+            .scenario("command=rm -rf build"),
+    ]);
+    // (window, command: approve or deny, the step addressed by id or not, what it asks)
+    for (i, command, by_id, asks) in [
+        (0, "approve", false, "cargo test"),
+        (1, "deny", true, "rm -rf build"),
+    ] {
+        let step = angrav_json(&["--session", w.id(i), "status"], 0)["approvals"][0].clone();
+        assert_eq!(step["kind"], "collapsed", "{step}");
+        let mut args = vec!["--json", "--session", w.id(i), command];
+        if by_id {
+            args.extend(["--approval", step["id"].as_str().unwrap()]);
+        }
+        let o = angrav(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err: Value = serde_json::from_str(&stderr(&o)).unwrap();
+        assert_eq!(err["error"]["code"], "approval_changed", "{err}");
+        // Only expanded: nothing in what opened was pressed.
+        assert_eq!(pressed(&w, i), ["Expand"]);
+        let s = angrav_json(&["--session", w.id(i), "status"], 0);
+        let card = &s["approvals"][0];
+        assert_eq!(card["command"], asks, "{s}");
+        let id = card["id"].as_str().unwrap();
+        let message = err["error"]["message"].as_str().unwrap();
+        for named in [
+            id,
+            "command",
+            asks,
+            "(Run, Reject)",
+            &format!("--approval {id}"),
+        ] {
+            assert!(message.contains(named), "{named} in {message}");
+        }
+        // By its own id, the opened card is answered as usual.
+        let r = angrav_json(&["--session", w.id(i), command, "--approval", id], 0);
+        let label = if command == "approve" {
+            "Run"
+        } else {
+            "Reject"
+        };
+        assert_eq!(r["pressed"], label, "{r}");
+        assert_eq!(pressed(&w, i), ["Expand", label]);
     }
 }
 

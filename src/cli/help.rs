@@ -634,7 +634,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "approve",
         args: " [CHOICE]",
-        summary: "press one choice of the approval --approval ID names (if it still shows), or of the only approval showing (refused, naming each, when several show): CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is expanded first; confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
+        summary: "press one choice of the approval --approval ID names (if it still shows), or of the only approval showing (refused, naming each, when several show): CHOICE names a label (any case; once, conversation, always, run, accept, accept-all, proceed), else the narrowest allowing one (Allow Once before Allow This Conversation; never an Always one unless named); a collapsed step is only expanded, nothing in it pressed (exit 1, approval_changed, naming the card that opened for a press by its id); confirmed by the approval going away within 5 s. Nothing is pressed in any other state (exit 1)",
         flags: ANSWER_FLAGS,
         exits: EXITS_ATTACHED,
         common: true,

@@ -905,12 +905,13 @@ function install(profile, lean, key) {
     // (nothing pressed when several show). The control: the choice `choice` names, else
     // (`deny`) the card's first deny label, else its narrowest allowing label. A
     // choice of a list with a `Submit` button is selected, then Submit pressed. A
-    // collapsed step is expanded first and read again (`look`: only that, nothing else
-    // pressed). `by` ({client} or {rule}) is noted in the page with the press, so that
-    // any angrav watching can tell the approval was answered by angrav. Returns `{ok,
-    // pressed, approval, key}` (`key`: the state's key before the press), or `{ok:
-    // false, reason, state, approvals, changed}`.
-    press_approval({ id, choice, deny, look, expand_ms, by }) {
+    // collapsed step is only expanded and read: what opened is returned (`opened`),
+    // never pressed, since the caller has not seen it; `open` asks for that alone. `by`
+    // ({client} or {rule}) is noted in the page with the press, so that any angrav
+    // watching can tell the approval was answered by angrav. Returns `{ok, pressed,
+    // approval, key}` (`key`: the state's key before the press), `{ok: false, opened,
+    // state, approvals}`, or `{ok: false, reason, state, approvals, changed}`.
+    press_approval({ id, choice, deny, open, expand_ms, by }) {
       const read = () => { const c = { cache: new WeakMap() }; const s = probe(c); return { s, cards: c.cards || [] }; };
       const refuse = (r, reason, changed) => ({ ok: false, state: r.s.state, approvals: r.s.approvals, reason, changed: !!changed });
       const choose = (r, want) => {
@@ -924,9 +925,8 @@ function install(profile, lean, key) {
         }
         return { card: r.cards[0] };
       };
-      const act = (r, card, expanded) => {
-        if (card.kind === 'collapsed') return refuse(r, 'the collapsed step did not open');
-        if (look) return { ok: true, pressed: null, expanded, approval: publicCard(card), key: r.s.key };
+      const act = (r, card) => {
+        if (open) return refuse(r, 'approval ' + card.id + ' is not a collapsed step; nothing to open');
         const offered = card.choices.map((x) => x.label).join(', ');
         const ordered = (list) => list.map((l) => card.choices.find((x) => x.label.toLowerCase() === l.toLowerCase())).find(Boolean);
         const pick = choice != null ? named(card.choices, choice) : ordered(deny ? P.approval_deny_labels : P.approval_allow_labels);
@@ -936,7 +936,7 @@ function install(profile, lean, key) {
         }
         const done = () => {
           note(card.id, pick.label, by);
-          return { ok: true, pressed: pick.label, expanded, approval: publicCard(card), key: r.s.key };
+          return { ok: true, pressed: pick.label, approval: publicCard(card), key: r.s.key };
         };
         pick.e.click();
         if (!card.submit) return done();
@@ -953,16 +953,21 @@ function install(profile, lean, key) {
       const first = read();
       const c0 = choose(first, id);
       if (c0.no) return c0.no;
-      if (c0.card.kind !== 'collapsed') return act(first, c0.card, false);
+      if (c0.card.kind !== 'collapsed') return act(first, c0.card);
       // Expand, then wait (page notifications, no polling) for what it asks to show:
       // the one approval that was not there before.
       const before = new Set(first.cards.map((c) => c.id));
       c0.card.choices[0].e.click();
       const opened = (r) => r.cards.filter((c) => !before.has(c.id));
+      const shown = (r) => {
+        const o = opened(r);
+        if (o.length !== 1 || o[0].kind === 'collapsed') return refuse(r, 'the collapsed step did not open');
+        return { ok: false, opened: publicCard(o[0]), state: r.s.state, approvals: r.s.approvals };
+      };
       const now = read();
-      if (opened(now).length === 1) return act(now, opened(now)[0], true);
+      if (opened(now).length === 1) return shown(now);
       return new Promise((resolve) => {
-        const done = (r) => { obs.disconnect(); clearTimeout(timer); const o = opened(r); resolve(o.length === 1 ? act(r, o[0], true) : refuse(r, 'the collapsed step did not open')); };
+        const done = (r) => { obs.disconnect(); clearTimeout(timer); resolve(shown(r)); };
         const obs = new MutationObserver(() => { const r = read(); if (opened(r).length === 1) done(r); });
         obs.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
         const timer = setTimeout(() => done(read()), expand_ms);

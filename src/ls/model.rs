@@ -358,7 +358,7 @@ impl Gate {
         match press {
             Press::Allow => Ok(Answer::Allow),
             Press::Deny => Ok(Answer::Deny),
-            Press::Look => Err(offered()),
+            Press::Open => Err(offered()),
             Press::Named(choice) => {
                 let c = choice.trim().to_lowercase().replace('-', " ");
                 [Answer::Allow, Answer::Deny]
