@@ -48,6 +48,7 @@ pub mod monitor;
 pub mod names;
 pub mod panel;
 pub mod parallel;
+pub mod places;
 pub mod policy;
 pub mod profile;
 pub mod registry;

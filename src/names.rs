@@ -71,6 +71,15 @@ fn find<'a>(r: &Remembered, open: &'a [Session]) -> Found<'a> {
     }
 }
 
+/// Says on stderr that `what` (an alias, a group) follows its window `gone` to `s`.
+fn following(what: &str, gone: &str, s: &Session) {
+    warn!(
+        "angrav: {what}: window {gone} is gone; following workspace {} to {}",
+        s.workspace.as_deref().unwrap_or("-"),
+        s.id
+    );
+}
+
 /// Checks a name given to `alias set` or `group set`.
 pub fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.starts_with('-') || name.chars().any(char::is_whitespace) {
@@ -109,12 +118,7 @@ impl Names {
         Some(match find(r, open) {
             Found::Same(s) => Ok(s),
             Found::Moved(s) => {
-                warn!(
-                    "angrav: alias '{query}': window {} is gone; following workspace {} to {}",
-                    r.target_id,
-                    s.workspace.as_deref().unwrap_or("-"),
-                    s.id
-                );
+                following(&format!("alias '{query}'"), &r.target_id, s);
                 let (old, new) = (r.target_id.clone(), Remembered::of(s));
                 self.save(|a: &mut Aliases| {
                     if let Some(e) = a.aliases.get_mut(query).filter(|e| e.target_id == old) {
@@ -157,12 +161,7 @@ impl Names {
             match find(m, open) {
                 Found::Same(s) => out.push(s),
                 Found::Moved(s) => {
-                    warn!(
-                        "angrav: group '{name}': window {} is gone; following workspace {} to {}",
-                        m.target_id,
-                        s.workspace.as_deref().unwrap_or("-"),
-                        s.id
-                    );
+                    following(&format!("group '{name}'"), &m.target_id, s);
                     moved.push((m.target_id.clone(), Remembered::of(s)));
                     out.push(s);
                 }

@@ -154,6 +154,11 @@ impl Layout {
     pub fn parse(s: &str) -> Option<Layout> {
         Layout::ALL.into_iter().find(|l| l.name() == s)
     }
+
+    /// A panel in the window's own document: which of the two, as its probe says.
+    fn in_document(v2: bool) -> Layout {
+        if v2 { Layout::V2 } else { Layout::Current }
+    }
 }
 
 /// What the agent is doing.
@@ -563,6 +568,18 @@ pub struct EnterSeen {
     pub prevented: bool,
 }
 
+/// Where a window's panel was found: the target holding its frame, and angrav's
+/// isolated world there. The world outlives the connection and the process that made
+/// it, so a later run probes the panel there with one call (see [`Panel::read_state`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelPlace {
+    /// The window's target, or its out-of-process panel iframe's.
+    pub ws_url: String,
+    /// The world's execution context id in that target.
+    pub context: i64,
+    pub layout: Layout,
+}
+
 /// The window a panel belongs to: enough to find the panel again after a reload.
 #[derive(Debug, Clone)]
 pub struct WindowRef {
@@ -638,13 +655,53 @@ impl Panel {
     /// The state and the layout, as `sessions list` shows them: the panel found and
     /// read by the same code as [`Panel::attach_in`], leaving out what only `status`
     /// shows (the conversation's title, mode and model), which costs a page more than
-    /// the rest of the reading.
+    /// the rest of the reading. Probed first where an earlier run found it (`known`);
+    /// returned with where it is now (`None`: no panel).
     pub fn read_state(
         window: &WindowRef,
         profile: &Profile,
         deadline: Deadline,
-    ) -> Result<Snapshot, Error> {
-        Ok(Panel::find(window, profile, Arc::default(), Some(deadline), true)?.1)
+        known: Option<&PanelPlace>,
+    ) -> Result<(Snapshot, Option<PanelPlace>), Error> {
+        if let Some(place) = known {
+            let setup = &Setup::new(profile, true);
+            match Panel::revisit(window, place, setup, deadline) {
+                Ok(Some(snap)) => return Ok((snap, Some(place.clone()))),
+                // A page that does not answer there would not answer the search either.
+                Err(e) if e.is_unanswered() => return Err(e),
+                // Gone from there (a reload, a new layout): found anew.
+                _ => {}
+            }
+        }
+        let (panel, snap) = Panel::find(window, profile, Arc::default(), Some(deadline), true)?;
+        Ok((snap, panel.place()))
+    }
+
+    /// Probes the panel at `place` with one call: `None` when the world there is gone,
+    /// holds no library of this build, or sees no panel.
+    fn revisit(
+        window: &WindowRef,
+        place: &PanelPlace,
+        setup: &Setup,
+        deadline: Deadline,
+    ) -> Result<Option<Snapshot>, Error> {
+        // Only this window's own target, or its panel iframe's as the target list shows
+        // it now: a place never leads to another window's page.
+        if place.ws_url != window.ws_url && window.panel_target.as_ref() != Some(&place.ws_url) {
+            return Ok(None);
+        }
+        let mut conn = Connection::open(&place.ws_url)?;
+        let Some(mut snap) = installed(&mut conn, place.context, setup, Some(deadline))? else {
+            return Ok(None);
+        };
+        if snap.state == State::NoPanel {
+            return Ok(None);
+        }
+        snap.layout = Some(match place.layout {
+            Layout::Current | Layout::V2 => Layout::in_document(snap.v2),
+            other => other,
+        });
+        Ok(Some(snap))
     }
 
     /// [`Panel::attach_in`]; `lean`: the first probe leaves out the title, mode and model.
@@ -710,11 +767,7 @@ impl Panel {
         // The current layout: the panel is in the window's own document.
         let snap = library(&mut panel.conn, main_world, setup, deadline)?;
         panel.context = main_world;
-        panel.layout = (snap.state != State::NoPanel).then_some(if snap.v2 {
-            Layout::V2
-        } else {
-            Layout::Current
-        });
+        panel.layout = (snap.state != State::NoPanel).then_some(Layout::in_document(snap.v2));
         if panel.layout.is_some() || !snap.panel_frame {
             return Ok(panel.found(snap));
         }
@@ -761,6 +814,21 @@ impl Panel {
             deadline,
         };
         Ok(Some(panel.found(snap)))
+    }
+
+    /// Where this panel is, for [`Panel::read_state`] in a later run: `None` without one.
+    fn place(&self) -> Option<PanelPlace> {
+        let layout = self.layout?;
+        let ws_url = match layout {
+            // Entered through its iframe's target (see `enter_target`).
+            Layout::LegacyTarget => self.window.panel_target.clone()?,
+            _ => self.window.ws_url.clone(),
+        };
+        Some(PanelPlace {
+            ws_url,
+            context: self.context,
+            layout,
+        })
     }
 
     fn found(self, mut snap: Snapshot) -> (Panel, Snapshot) {
@@ -1138,7 +1206,33 @@ fn library(
     setup: &Setup,
     deadline: Option<Deadline>,
 ) -> Result<Snapshot, Error> {
-    let what = "the probe library";
+    if let Some(snap) = installed(conn, context, setup, deadline)? {
+        return Ok(snap);
+    }
+    let profile = setup.profile.to_json();
+    let library = CallScript {
+        function_declaration: &LIBRARY,
+        execution_context_id: context,
+        arguments: [&profile, &setup.lean, &setup.key]
+            .into_iter()
+            .map(|value| CallArgument { value })
+            .collect(),
+        return_by_value: true,
+    };
+    let snap = call(conn, &library, CALL_TIMEOUT, deadline, LIBRARY_WHAT)?.into_value()?;
+    Ok(cdp::methods::from_value(snap, "probe result")?)
+}
+
+const LIBRARY_WHAT: &str = "the probe library";
+
+/// The first probe in the world `context` if it holds the library of this build and
+/// profile already; `None` if it does not.
+fn installed(
+    conn: &mut Connection,
+    context: i64,
+    setup: &Setup,
+    deadline: Option<Deadline>,
+) -> Result<Option<Snapshot>, Error> {
     let installed = CallFunctionOn {
         function_declaration: INSTALLED,
         execution_context_id: Some(context),
@@ -1149,19 +1243,9 @@ fn library(
         return_by_value: true,
         ..Default::default()
     };
-    let mut snap = call(conn, &installed, CALL_TIMEOUT, deadline, what)?.into_value()?;
+    let snap = call(conn, &installed, CALL_TIMEOUT, deadline, LIBRARY_WHAT)?.into_value()?;
     if snap.get("angrav_missing").is_some() {
-        let profile = setup.profile.to_json();
-        let library = CallScript {
-            function_declaration: &LIBRARY,
-            execution_context_id: context,
-            arguments: [&profile, &setup.lean, &setup.key]
-                .into_iter()
-                .map(|value| CallArgument { value })
-                .collect(),
-            return_by_value: true,
-        };
-        snap = call(conn, &library, CALL_TIMEOUT, deadline, what)?.into_value()?;
+        return Ok(None);
     }
-    Ok(cdp::methods::from_value(snap, "probe result")?)
+    Ok(Some(cdp::methods::from_value(snap, "probe result")?))
 }

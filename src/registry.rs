@@ -28,9 +28,11 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::monitor::{Monitors, Update};
 use crate::names::Names;
-use crate::panel::{Deadline, Layout, PROBE_WITHIN, Panel, State};
+use crate::panel::{Deadline, Layout, PROBE_WITHIN, Panel, PanelPlace, State};
+use crate::places::Places;
 use crate::profile::Profile;
 use crate::sessions::{self, Manager, Session};
+use crate::state::StateDir;
 use crate::turn::WaitOptions;
 use crate::waiter::{self, Progress, Report, Strategy, WaitSpec};
 
@@ -41,6 +43,10 @@ pub struct Registry {
     managers: Vec<Manager>,
     /// Aliases, resolved before id prefixes and workspace names (none: `--no-state`).
     names: Option<Names>,
+    /// Where the panels were found before (none: `--no-state`).
+    places: Option<StateDir>,
+    /// Every window the endpoints listed (target ids), `keep_groups` or not.
+    open: Vec<String>,
 }
 
 /// A session with its state now, as `sessions list` shows it.
@@ -108,10 +114,19 @@ impl Registry {
         Ok(Registry {
             endpoints,
             profile,
+            open: sessions.iter().map(|s| s.target_id.clone()).collect(),
             sessions,
             managers,
             names: None,
+            places: None,
         })
+    }
+
+    /// Lets [`Registry::states`] start where earlier runs found the panels, and
+    /// remember where it finds them (see [`crate::places`]).
+    pub fn with_places(mut self, dir: StateDir) -> Registry {
+        self.places = Some(dir);
+        self
     }
 
     /// Lets queries name aliases (and `keep_groups` name groups).
@@ -186,25 +201,45 @@ impl Registry {
     /// not answered then is `unresponsive`).
     pub fn states_by(&self, deadline: Deadline) -> Vec<Listed> {
         let deadline = deadline.earliest(Deadline::within(PROBE_WITHIN));
-        crate::parallel::each(&self.sessions, |session| self.state(session, deadline))
+        let places = self.places.clone().map(Places::load);
+        let known = |s: &Session| places.as_ref().and_then(|p| p.get(&s.target_id));
+        let read = crate::parallel::each(&self.sessions, |session| {
+            self.state(session, deadline, known(session))
+        });
+        if let Some(places) = &places {
+            let now = read.iter().map(|(l, place)| (&l.session, place.as_ref()));
+            places.save(now, &self.endpoints, &self.open);
+        }
+        read.into_iter().map(|(listed, _)| listed).collect()
     }
 
-    /// One session's state, its probe ending by `deadline`.
-    fn state(&self, session: &Session, deadline: Deadline) -> Listed {
-        let (state, layout, problem) =
-            match Panel::read_state(&session.window, &self.profile, deadline) {
-                Ok(snap) => (Some(snap.state), snap.layout, None),
-                Err(e) if e.is_unanswered() => {
-                    (Some(State::Unresponsive), None, Some(e.to_string()))
-                }
-                Err(e) => (None, None, Some(e.to_string())),
+    /// One session's state, its probe ending by `deadline`, starting at the place
+    /// known for its panel; with where its panel is now (as known, when the probe
+    /// failed: nothing was learnt).
+    fn state(
+        &self,
+        session: &Session,
+        deadline: Deadline,
+        known: Option<&PanelPlace>,
+    ) -> (Listed, Option<PanelPlace>) {
+        let (state, layout, problem, place) =
+            match Panel::read_state(&session.window, &self.profile, deadline, known) {
+                Ok((snap, place)) => (Some(snap.state), snap.layout, None, place),
+                Err(e) if e.is_unanswered() => (
+                    Some(State::Unresponsive),
+                    None,
+                    Some(e.to_string()),
+                    known.cloned(),
+                ),
+                Err(e) => (None, None, Some(e.to_string()), known.cloned()),
             };
-        Listed {
+        let listed = Listed {
             session: session.clone(),
             state,
             layout,
             problem,
-        }
+        };
+        (listed, place)
     }
 
     /// Waits for the first of `sessions` (all when empty) to stop.

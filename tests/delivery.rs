@@ -18,6 +18,20 @@ use serde_json::Value;
 
 const ROUNDS: usize = 20;
 
+/// A prompt to window `i` that was not delivered (`why`, exit 1): its editor put back
+/// as it was (empty), and nothing reached the agent.
+fn undelivered(o: &std::process::Output, why: &str, w: &Windows, i: usize) {
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+    let said = stderr(o);
+    assert!(
+        said.contains(&format!("prompt not delivered: {why}")),
+        "{said}"
+    );
+    assert!(said.contains("the editor is as it was"), "{said}");
+    assert_eq!(w.editor_text(i), "");
+    assert!(w.received(i).is_empty());
+}
+
 /// What the agent received, once every send the page has scheduled has happened
 /// (`data-pending` on `#sim-received`: sends a page that acts on Enter later owes).
 fn received_settled(w: &Windows, i: usize) -> Vec<String> {
@@ -201,20 +215,8 @@ fn a_busy_flip_before_enter_delivers_nothing_and_says_so() {
     ]);
     // `prompt --wait` after an earlier turn: not the earlier answer, but a failure.
     let o = angrav(&["--session", w.id(0), "prompt", "--wait", "are you there?"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    undelivered(&o, "the agent became busy (thinking)", &w, 0);
     assert_eq!(stdout(&o), "", "no answer is this prompt's");
-    assert!(
-        stderr(&o).contains("prompt not delivered: the agent became busy (thinking)"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("the editor is as it was"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(w.received(0).is_empty());
-    assert_eq!(w.editor_text(0), "");
     // The same in a fan-out: that chat failed, with the reason, and exit 1.
     let mut args = vec![
         "--json",
@@ -374,17 +376,5 @@ fn concurrent_fanouts_report_done_only_for_prompts_received_once() {
 fn a_prompt_the_page_never_takes_is_taken_out_of_the_editor_again() {
     let w = open(&[Window::new(Layout::Current, "deaf").scenario("deaf")]);
     let o = angrav(&["--session", w.id(0), "prompt", "anyone?"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("prompt not delivered: the page did not take it within"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("the editor is as it was"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(w.editor_text(0), "");
-    assert!(w.received(0).is_empty());
+    undelivered(&o, "the page did not take it within", &w, 0);
 }

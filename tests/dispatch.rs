@@ -21,6 +21,23 @@ fn sessions(w: &Windows) -> Vec<Session> {
     common::registry().select(&ids).expect("the test's windows")
 }
 
+/// A dispatcher of `prompts` over `chats`, with the default profile and options.
+fn dispatcher(chats: &[Session], prompts: Vec<Prompt>) -> Dispatcher {
+    Dispatcher::start(
+        chats,
+        &angrav::profile::Profile::default(),
+        prompts,
+        Options::default(),
+    )
+}
+
+/// `n` prompts `TEXT 0`, `TEXT 1`, ..., their ids `0`, `1`, ...
+fn numbered(n: usize, text: &str) -> Vec<Prompt> {
+    (0..n)
+        .map(|i| Prompt::new(i.to_string(), format!("{text} {i}")))
+        .collect()
+}
+
 /// Every event of a dispatcher, up to and with `Ended`.
 fn all_events(d: &Dispatcher) -> Vec<Event> {
     let mut events = Vec::new();
@@ -58,13 +75,7 @@ fn twelve_prompts_over_three_chats_run_once_each_and_no_chat_waits_while_prompts
         .enumerate()
         .map(|(i, t)| Prompt::new(format!("p{i}"), t.as_str()))
         .collect();
-    let d = Dispatcher::start(
-        &chats,
-        &angrav::profile::Profile::default(),
-        prompts,
-        Options::default(),
-    );
-    let events = all_events(&d);
+    let events = all_events(&dispatcher(&chats, prompts));
     let results = finished(&events);
     assert_eq!(results.len(), 12, "{events:#?}");
     let mut on: HashMap<String, Vec<String>> = HashMap::new();
@@ -125,12 +136,7 @@ fn a_prompt_whose_chat_closes_mid_turn_is_reported_closed_and_never_sent_again()
         Window::new(Layout::Current, "close-b").scenario("slow"),
     ]);
     let chats = sessions(&w);
-    let d = Dispatcher::start(
-        &chats,
-        &angrav::profile::Profile::default(),
-        vec![Prompt::new("only", "survive a closed window")],
-        Options::default(),
-    );
+    let d = dispatcher(&chats, vec![Prompt::new("only", "survive a closed window")]);
     let first = loop {
         match d.events().recv().expect("events") {
             Event::Sent { session, .. } => break session,
@@ -327,16 +333,7 @@ fn a_chat_that_stops_for_approval_is_reported_and_given_no_more_prompts() {
         Window::new(Layout::LegacyTarget, "works").scenario("instant"),
     ]);
     let chats = sessions(&w);
-    let prompts = (0..4)
-        .map(|i| Prompt::new(i.to_string(), format!("job {i}")))
-        .collect();
-    let d = Dispatcher::start(
-        &chats,
-        &angrav::profile::Profile::default(),
-        prompts,
-        Options::default(),
-    );
-    let events = all_events(&d);
+    let events = all_events(&dispatcher(&chats, numbered(4, "job")));
     let results = finished(&events);
     assert_eq!(results.len(), 4, "{events:#?}");
     let asked: Vec<&&Finished> = results
@@ -368,16 +365,7 @@ fn a_prompt_whose_turn_ends_in_error_is_retried_on_another_chat() {
         Window::new(Layout::LegacyFrame, "answers"),
     ]);
     let chats = sessions(&w);
-    let prompts = (0..2)
-        .map(|i| Prompt::new(i.to_string(), format!("try {i}")))
-        .collect();
-    let d = Dispatcher::start(
-        &chats,
-        &angrav::profile::Profile::default(),
-        prompts,
-        Options::default(),
-    );
-    let events = all_events(&d);
+    let events = all_events(&dispatcher(&chats, numbered(2, "try")));
     let results = finished(&events);
     assert_eq!(results.len(), 2, "{events:#?}");
     for r in &results {

@@ -36,16 +36,7 @@ fn ls_angrav(ls: &SimLs, args: &[&str]) -> Output {
 fn ls_json(ls: &SimLs, command: &str, args: &[&str], code: i32) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let o = ls_angrav(ls, &all);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "angrav {args:?}\nstdout: {}\nstderr: {}",
-        stdout(&o),
-        stderr(&o)
-    );
-    let v: Value =
-        serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    let v = common::json_exited(&ls_angrav(ls, &all), args, code);
     let schema = angrav::schema::cli();
     let shape = &schema["commands"][command];
     assert!(!shape.is_null(), "the schema has no '{command}'");

@@ -949,3 +949,99 @@ fn the_state_directory_is_private_whatever_the_umask() {
         stderr(&o)
     );
 }
+
+/// `sessions list --json` with this state directory: the `(state, layout)` of each
+/// of these windows (target ids), in their order.
+fn states_of(state: &TempState, ids: &[String], extra: &[&str]) -> Vec<(String, String)> {
+    let mut args = vec!["--json", "sessions", "list"];
+    args.extend_from_slice(extra);
+    let list = json_of(&online(state, &args));
+    ids.iter()
+        .map(|id| {
+            let row = common::by_target(&list, id).expect("the window is listed");
+            let text = |k: &str| row[k].as_str().unwrap_or("none").to_string();
+            (text("state"), text("layout"))
+        })
+        .collect()
+}
+
+fn places_of(state: &TempState) -> Value {
+    let text = std::fs::read_to_string(state.file("places.json")).expect("places.json");
+    serde_json::from_str::<Value>(&text).unwrap()["windows"].clone()
+}
+
+#[test]
+fn a_list_probes_each_panel_where_the_last_found_it_and_finds_it_anew_when_it_is_gone() {
+    let state = TempState::new("places");
+    let w = open(&[
+        Window::new(Layout::Current, "places-a"),
+        Window::new(Layout::LegacyFrame, "places-b").start("thinking"),
+        Window::new(Layout::LegacyTarget, "places-c").start("approval"),
+        Window::new(Layout::V2, "places-d").start("error"),
+    ]);
+    let ids: Vec<String> = w.0.iter().map(|t| t.id.clone()).collect();
+    let shown: Vec<(String, String)> = [
+        ("idle", "current"),
+        ("thinking", "legacy-frame"),
+        ("awaiting_approval", "legacy-target"),
+        ("error", "v2"),
+    ]
+    .iter()
+    .map(|(s, l)| (s.to_string(), l.to_string()))
+    .collect();
+    assert_eq!(states_of(&state, &ids, &[]), shown);
+    let places = places_of(&state);
+    for i in 0..w.0.len() {
+        assert_eq!(places[w.id(i)]["layout"], shown[i].1.as_str(), "{places}");
+    }
+    // The second list starts where the first found the panels, and learns nothing new.
+    assert_eq!(states_of(&state, &ids, &[]), shown);
+    assert_eq!(places_of(&state), places);
+
+    // Reloaded windows: the worlds there went with their documents; found anew.
+    for i in [0, 1] {
+        let ws = w.0[i].web_socket_debugger_url.as_deref().unwrap();
+        let mut page = cdp::Connection::open(ws).unwrap();
+        page.call(&cdp::methods::page::Reload {}, Duration::from_secs(10))
+            .unwrap();
+        angrav::sim::wait_loaded(&mut page).unwrap();
+    }
+    assert_eq!(states_of(&state, &ids, &[]), shown);
+
+    // Each window's place moved to the next window's: a place is only ever followed
+    // to its own window's targets, so each row is still its own window's.
+    let mut moved = places_of(&state);
+    for i in 0..w.0.len() {
+        moved[w.id(i)] = places[w.id((i + 1) % w.0.len())].clone();
+    }
+    let file = json!({ "angrav": "places/1", "windows": moved });
+    std::fs::write(state.file("places.json"), file.to_string()).unwrap();
+    assert_eq!(states_of(&state, &ids, &[]), shown);
+    assert_eq!(places_of(&state)[w.id(2)], places[w.id(2)]);
+
+    // A window closed is forgotten by the next list.
+    sim().close(&ids[3]).unwrap();
+    let ids = &ids[..3];
+    assert_eq!(states_of(&state, ids, &[]), shown[..3]);
+    assert!(places_of(&state).get(w.id(3)).is_none());
+
+    // A file angrav cannot read: said, left as it is, and the list goes on.
+    std::fs::write(state.file("places.json"), "{\"windows\": ").unwrap();
+    let o = online(&state, &["--json", "sessions", "list"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains(&state.file("places.json").display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(states_of(&state, ids, &[]), shown[..3]);
+    assert_eq!(
+        std::fs::read_to_string(state.file("places.json")).unwrap(),
+        "{\"windows\": "
+    );
+
+    // Without the state directory nothing is remembered, and the same is shown.
+    let none = TempState::new("places-none");
+    assert_eq!(states_of(&none, ids, &["--no-state"]), shown[..3]);
+    assert!(!none.0.exists(), "nothing written");
+}

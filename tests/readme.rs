@@ -301,12 +301,7 @@ fn table() -> Vec<(String, Vec<(String, bool)>)> {
         .unwrap()
         .iter()
         .map(|c| {
-            let words: Vec<&str> = c["name"]
-                .as_str()
-                .unwrap()
-                .split(' ')
-                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
-                .collect();
+            let words = common::command_words(c);
             let help = json_of(&[&["help"][..], &words].concat()).expect("help CMD --json");
             let takes = help["global_flags"].as_array().unwrap();
             let mut flags: Vec<(String, bool)> =

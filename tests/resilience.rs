@@ -202,31 +202,25 @@ fn a_frozen_page_is_unresponsive_and_every_command_keeps_its_timeout() {
         );
     }
 
-    let o = sessions_wait.join().unwrap();
-    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let of = |id: &str| {
-        common::by_target(&r["sessions"], id)
-            .expect("reported")
-            .clone()
+    // A wait over the frozen chat and `other` (exit 124): the frozen one still
+    // pending, the other done; the other's row.
+    let reported = |o: std::process::Output, other: &str| {
+        assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let of = |id: &str| {
+            common::by_target(&r["sessions"], id)
+                .expect("reported")
+                .clone()
+        };
+        assert_eq!(of(&frozen)["status"], "pending", "{r}");
+        assert_eq!(of(&frozen)["state"], "unresponsive", "{r}");
+        assert_eq!(of(other)["status"], "done", "{r}");
+        of(other)
     };
-    assert_eq!(of(&frozen)["status"], "pending", "{r}");
-    assert_eq!(of(&frozen)["state"], "unresponsive", "{r}");
-    assert_eq!(of(w.id(1))["status"], "done", "{r}");
-
-    let o = fanout.join().unwrap();
-    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let of = |id: &str| {
-        common::by_target(&r["sessions"], id)
-            .expect("reported")
-            .clone()
-    };
-    assert_eq!(of(&frozen)["status"], "pending", "{r}");
-    assert_eq!(of(&frozen)["state"], "unresponsive", "{r}");
-    assert_eq!(of(w.id(2))["status"], "done", "{r}");
+    reported(sessions_wait.join().unwrap(), w.id(1));
+    let other = reported(fanout.join().unwrap(), w.id(2));
     assert!(
-        of(w.id(2))["answer"]["content"]
+        other["answer"]["content"]
             .as_str()
             .unwrap()
             .contains("to the frozen and the other")

@@ -72,13 +72,7 @@ impl Vocab {
         input.write_all(stdin.as_bytes()).expect("write stdin");
         drop(input);
         let o = child.wait_with_output().expect("angrav exits");
-        assert_eq!(
-            o.status.code(),
-            Some(code),
-            "angrav {args:?}\nstdout: {}\nstderr: {}",
-            stdout(&o),
-            stderr(&o)
-        );
+        common::exited(&o, args, code);
         o
     }
 
@@ -492,12 +486,7 @@ fn every_command_that_prints_takes_json_and_has_its_shape_in_the_schema() {
         serde_json::from_slice(&o.stdout).expect("help --json")
     };
     for c in help(&["help", "--json"])["commands"].as_array().unwrap() {
-        let words: Vec<&str> = c["name"]
-            .as_str()
-            .unwrap()
-            .split(' ')
-            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
-            .collect();
+        let words = common::command_words(c);
         let command = words.join(" ");
         if PRINTS_NOTHING.contains(&command.as_str()) {
             continue;

@@ -237,8 +237,14 @@ impl Endpoint {
     fn text(&self, method: &str, path: &str) -> Result<String> {
         let url = format!("{}{path}", self.base()?);
         let _slot = crate::transport::HANDSHAKES.acquire();
+        // Bounds per phase, not one global bound: with a global one, ureq resolves
+        // the host on a thread of its own (to bound the lookup), a thread started for
+        // every request although the host here is always an IP address.
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(HTTP_TIMEOUT))
+            .timeout_connect(Some(HTTP_TIMEOUT))
+            .timeout_send_request(Some(HTTP_TIMEOUT))
+            .timeout_recv_response(Some(HTTP_TIMEOUT))
+            .timeout_recv_body(Some(HTTP_TIMEOUT))
             .proxy(None)
             .http_status_as_error(false)
             .build()

@@ -483,14 +483,19 @@ impl Screen {
         }
     }
 
-    fn finished(&mut self, r: &Finished) {
-        self.running.remove(&r.id);
-        if r.succeeded() {
+    /// A result counted, and the progress line cleared for it.
+    fn count(&mut self, succeeded: bool) {
+        if succeeded {
             self.ok += 1;
         } else {
             self.failed += 1;
         }
         self.clear();
+    }
+
+    fn finished(&mut self, r: &Finished) {
+        self.running.remove(&r.id);
+        self.count(r.succeeded());
         if self.json {
             output::json(r);
         } else {
@@ -500,12 +505,7 @@ impl Screen {
 
     /// A result recorded before a stop (`--resume`), as it was printed then.
     fn recorded(&mut self, r: &Value) {
-        if recorded_succeeded(r) {
-            self.ok += 1;
-        } else {
-            self.failed += 1;
-        }
-        self.clear();
+        self.count(recorded_succeeded(r));
         if self.json {
             output::json(r);
         } else {

@@ -86,6 +86,11 @@ pub(super) fn named(registry: Registry, a: &Args) -> Result<Registry, Error> {
         Some(n) => registry.with_names(n),
         None => registry,
     };
+    if !a.no_state
+        && let Ok(dir) = StateDir::locate()
+    {
+        registry = registry.with_places(dir);
+    }
     registry.keep_groups(&a.groups)?;
     Ok(registry)
 }

@@ -197,16 +197,35 @@ pub fn stderr(o: &Output) -> String {
 pub fn angrav_json(args: &[&str], code: i32) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let o = angrav(&all);
+    json_exited(&angrav(&all), args, code)
+}
+
+/// Asserts that angrav, run with `args`, exited with `code` (else shows what it printed).
+pub fn exited(o: &Output, args: &[&str], code: i32) {
     assert_eq!(
         o.status.code(),
         Some(code),
         "angrav {args:?}\nstdout: {}\nstderr: {}",
-        stdout(&o),
-        stderr(&o)
+        stdout(o),
+        stderr(o)
     );
-    serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("angrav {args:?}: stdout is not JSON ({e}): {}", stdout(&o)))
+}
+
+/// [`exited`], and its stdout parsed as JSON.
+pub fn json_exited(o: &Output, args: &[&str], code: i32) -> Value {
+    exited(o, args, code);
+    serde_json::from_str(&stdout(o))
+        .unwrap_or_else(|e| panic!("angrav {args:?}: stdout is not JSON ({e}): {}", stdout(o)))
+}
+
+/// The words of a command of `help --json` (`sessions watch`), without its operands.
+pub fn command_words(command: &Value) -> Vec<&str> {
+    command["name"]
+        .as_str()
+        .expect("a command's name")
+        .split(' ')
+        .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+        .collect()
 }
 
 /// A registry of the test browser (all its windows: tests select their own).
