@@ -189,7 +189,7 @@ pub fn cancel(panel: &mut Panel) -> Result<Snapshot, Error> {
 /// a busy agent (`now`) is left alone. `Ok(false)`: it was already empty, nothing
 /// pressed.
 pub fn new_conversation(panel: &mut Panel, now: &Snapshot) -> Result<bool, Error> {
-    if matches!(now.state, State::Thinking | State::AwaitingApproval) {
+    if now.state.in_turn() {
         return Err(Error::Failed(format!(
             "the agent is busy ({}); wait for it before starting a new conversation",
             now.state.name()

@@ -147,6 +147,9 @@ pub struct Finished {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<crate::panel::Approval>,
+    /// The question form the agent waits at (`awaiting_input`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<Box<crate::panel::Question>>,
     /// When the last attempt's delivery began, and when it ended: its session seen
     /// done, before its answer was read (for figures: the gap between one turn and
     /// the next on a session).
@@ -190,6 +193,7 @@ impl Finished {
             answer: None,
             error: None,
             approvals: Vec::new(),
+            question: None,
             sent_at: None,
             ended_at: Instant::now(),
         }
@@ -617,6 +621,7 @@ impl Coordinator {
             answer: a.answer,
             error: snap.and_then(|s| s.error.clone()),
             approvals: snap.map(|s| s.approvals.clone()).unwrap_or_default(),
+            question: snap.and_then(|s| s.question.clone()),
             sent_at: Some(a.sent_at),
             ended_at: a.ended_at,
         })));

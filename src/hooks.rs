@@ -97,7 +97,7 @@ impl Config {
             .map(|s| {
                 serde_json::from_value::<State>(s.into()).map_err(|_| {
                     Error::Usage(format!(
-                        "--on: unknown state '{s}' (idle, thinking, awaiting_approval, error, no_panel, unreadable)"
+                        "--on: unknown state '{s}' (idle, thinking, awaiting_approval, awaiting_input, error, no_panel, unreadable, unresponsive)"
                     ))
                 })
             })
@@ -463,6 +463,7 @@ fn notification(e: &Event) -> Option<(String, String)> {
         State::AwaitingApproval => {
             format!("awaiting approval: {}", crate::approve::listed(e.approvals))
         }
+        State::AwaitingInput => "asks a question: awaiting your answer".to_string(),
         State::Error => format!("error: {}", e.error.unwrap_or("")),
         State::Idle if e.previous == Some(State::Thinking) => "finished".into(),
         _ => return None,

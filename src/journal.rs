@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::panel::State;
 use crate::sessions::Session;
 use crate::state::{Lock, StateDir, StateError, corrupt, io_error, open_private};
 use crate::timestamp::{parse_rfc3339, rfc3339};
@@ -185,6 +186,8 @@ impl PromptRecord {
 pub enum TurnOutcome {
     Idle,
     Approval,
+    /// A question form waits for the user's answer (`awaiting_input`).
+    Input,
     Error,
     Timeout,
     /// No start, or no change at all in the page, for too long.
@@ -194,10 +197,21 @@ pub enum TurnOutcome {
 }
 
 impl TurnOutcome {
+    /// A turn seen to stop in `state` (the last state seen).
+    pub fn stopped(state: Option<State>) -> TurnOutcome {
+        match state {
+            Some(State::AwaitingApproval) => TurnOutcome::Approval,
+            Some(State::AwaitingInput) => TurnOutcome::Input,
+            Some(State::Error) => TurnOutcome::Error,
+            _ => TurnOutcome::Idle,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TurnOutcome::Idle => "idle",
             TurnOutcome::Approval => "approval",
+            TurnOutcome::Input => "input",
             TurnOutcome::Error => "error",
             TurnOutcome::Timeout => "timeout",
             TurnOutcome::Stalled => "stalled",

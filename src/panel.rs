@@ -194,6 +194,15 @@ impl State {
             State::Unresponsive => "unresponsive",
         }
     }
+
+    /// In a turn: working, or stopped for the user (an approval, a question form).
+    /// Such an agent takes no prompt and no new conversation; it is not idle.
+    pub fn in_turn(self) -> bool {
+        matches!(
+            self,
+            State::Thinking | State::AwaitingApproval | State::AwaitingInput
+        )
+    }
 }
 
 /// One probe of the panel: everything `status` shows, from one round trip.

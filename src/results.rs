@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::journal::TurnOutcome;
-use crate::panel::{Panel, Role, Snapshot, State};
+use crate::panel::{Panel, Role, Snapshot};
 use crate::sessions::Session;
 use crate::turn::{Baseline, Waited};
 use crate::waiter::{Outcome, Status};
@@ -106,9 +106,7 @@ impl WaitResult {
         match self.outcome.state {
             _ if self.timed_out => TurnOutcome::Timeout,
             _ if self.outcome.reason.is_some() => TurnOutcome::Stalled,
-            Some(State::AwaitingApproval) => TurnOutcome::Approval,
-            Some(State::Error) => TurnOutcome::Error,
-            _ => TurnOutcome::Idle,
+            state => TurnOutcome::stopped(state),
         }
     }
 

@@ -431,7 +431,8 @@ pub struct Tracker {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Idle for the settle time, awaiting approval, or in error.
+    /// Idle for the settle time, awaiting approval or an answer to its question, or
+    /// in error.
     Stopped,
     /// Not yet; look again at `wake` even if nothing changes (the settle time ends).
     Pending { wake: Option<Instant> },
@@ -462,7 +463,11 @@ impl Tracker {
         self.busy_seen |= snap.busy;
         let started = self.started(snap);
         match snap.state {
-            State::Error | State::AwaitingApproval if started => return Verdict::Stopped,
+            // Waiting for the user (an approval, a question form) ends the turn's wait as
+            // an error does: nothing goes on until someone answers.
+            State::Error | State::AwaitingApproval | State::AwaitingInput if started => {
+                return Verdict::Stopped;
+            }
             // Idle with the user's message still unanswered, and no busy marker seen yet:
             // the agent has yet to start. (Once it has shown busy, an unanswered message
             // must not hold the wait: answer markers may have drifted.)
@@ -707,16 +712,29 @@ mod tests {
     }
 
     #[test]
-    fn approval_and_error_stop_a_started_turn_at_once() {
+    fn approval_a_question_and_error_stop_a_started_turn_at_once() {
         let t0 = Instant::now();
         let mut t = turn_after(0);
         assert_eq!(
             t.observe(&snap(State::AwaitingApproval, true, 1, false), t0),
             Verdict::Stopped
         );
-        let mut t = Tracker::new(None, SETTLE);
+        for state in [State::AwaitingInput, State::Error] {
+            let mut t = Tracker::new(None, SETTLE);
+            assert_eq!(
+                t.observe(&snap(state, false, 1, false), t0),
+                Verdict::Stopped
+            );
+        }
+        // A question form shows without the busy marker: once the turn showed busy.
+        let mut t = turn_after(0);
+        assert_ne!(
+            t.observe(&snap(State::AwaitingInput, false, 0, true), t0),
+            Verdict::Stopped
+        );
+        t.observe(&snap(State::Thinking, true, 0, true), t0);
         assert_eq!(
-            t.observe(&snap(State::Error, false, 1, false), t0),
+            t.observe(&snap(State::AwaitingInput, false, 0, true), t0),
             Verdict::Stopped
         );
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{self, Ended, Journal, TurnOutcome, TurnRecord};
 use crate::monitor::{Monitors, Update};
-use crate::panel::{Approval, Deadline, Message, Panel, Role, Snapshot, State};
+use crate::panel::{Approval, Deadline, Message, Panel, Question, Role, Snapshot, State};
 use crate::policy::Autopilot;
 use crate::profile::Profile;
 use crate::sessions::Session;
@@ -74,6 +74,9 @@ pub struct Outcome {
     /// What the agent waits for, when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// The question form the agent waits at (`awaiting_input`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<Box<Question>>,
     /// When a quota error says work resumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_resume: Option<String>,
@@ -300,9 +303,7 @@ pub fn attended(
         for (o, sent) in outcomes.iter().zip(sent) {
             let Some((sent, at)) = sent else { continue };
             let outcome = match (o.status, o.state) {
-                (Status::Done, Some(State::AwaitingApproval)) => TurnOutcome::Approval,
-                (Status::Done, Some(State::Error)) => TurnOutcome::Error,
-                (Status::Done, _) => TurnOutcome::Idle,
+                (Status::Done, state) => TurnOutcome::stopped(state),
                 (Status::Stalled, _) => TurnOutcome::Stalled,
                 (Status::Closed, _) => TurnOutcome::Closed,
                 (Status::Pending, _) if timed_out => TurnOutcome::Timeout,
@@ -335,6 +336,7 @@ impl Outcome {
             error: None,
             approvals: Vec::new(),
             approval: None,
+            question: None,
             quota_resume: None,
         }
     }
@@ -345,6 +347,7 @@ impl Outcome {
         self.error = snap.error.clone();
         self.approvals = snap.approvals.clone();
         self.approval = snap.approval.clone();
+        self.question = snap.question.clone();
         self.quota_resume = snap.quota_resume.clone();
     }
 }

@@ -5,6 +5,7 @@ mod common;
 use angrav::panel::Layout;
 use angrav::sim::Window;
 use common::{angrav, angrav_in, angrav_json, open, stderr, stdout};
+use serde_json::json;
 
 const LAYOUTS: [Layout; 4] = Layout::ALL;
 
@@ -262,6 +263,84 @@ fn a_prompt_that_ends_in_approval_or_error_is_reported_as_such() {
         let e = angrav_json(&["--session", w.id(1), "prompt", "do it", "--wait"], 1);
         assert_eq!(e["state"], "error", "{layout:?}");
     }
+}
+
+/// A question form stops the agent for the user, as an approval does: a wait ends
+/// there (exit 1, `awaiting_input` with the question; the turn's outcome `input`),
+/// and the agent is never taken as idle: nothing is sent, read as its answer, or
+/// started meanwhile.
+#[test]
+fn a_question_form_ends_a_wait_and_is_never_taken_as_idle() {
+    let w = open(&[
+        Window::new(Layout::V2, "q-prompted").scenario("question"),
+        Window::new(Layout::V2, "q-shown").start("question"),
+    ]);
+    let asks = json!({ "text": "Which database should the service use?", "options": ["Postgres", "SQLite"] });
+    let q = angrav_json(
+        &[
+            "--session",
+            w.id(0),
+            "prompt",
+            "pick a database",
+            "--wait",
+            "--timeout",
+            "30s",
+        ],
+        1,
+    );
+    assert_eq!(
+        (&q["status"], &q["state"]),
+        (&json!("done"), &json!("awaiting_input")),
+        "{q}"
+    );
+    assert_eq!(q["question"], asks, "{q}");
+    let o = angrav(&["--session", w.id(1), "wait", "--timeout", "30s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("awaiting_input (question: Which database should the service use? options: Postgres, SQLite)"),
+        "{}",
+        stdout(&o)
+    );
+    let turns = angrav_json(&["turns", "--session", w.id(0)], 0);
+    assert_eq!(turns[0]["outcome"], "input", "{turns}");
+    for i in [0, 1] {
+        let o = angrav(&["--session", w.id(i), "new"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("busy (awaiting_input)"),
+            "{}",
+            stderr(&o)
+        );
+        let o = angrav(&["--session", w.id(i), "output", "last"]);
+        assert_eq!(
+            (o.status.code(), stdout(&o)),
+            (Some(1), String::new()),
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("the agent is awaiting_input"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Sent once the question is answered and the agent idle, not before.
+    let o = angrav(&[
+        "--session",
+        w.id(1),
+        "prompt",
+        "next",
+        "--when-idle",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("idle (awaiting_input)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(w.received(1).is_empty(), "{:?}", w.received(1));
 }
 
 #[test]

@@ -326,36 +326,58 @@ fn a_turn_whose_page_never_changes_is_stalled_and_a_streaming_one_is_not() {
     }
 }
 
+/// A chat that stops for the user, at an approval or a question form, is reported as
+/// such, set aside and given no more prompts; the others take them.
 #[test]
-fn a_chat_that_stops_for_approval_is_reported_and_given_no_more_prompts() {
-    let w = open(&[
-        Window::new(Layout::Current, "asks").scenario("approval,instant"),
-        Window::new(Layout::LegacyTarget, "works").scenario("instant"),
-    ]);
-    let chats = sessions(&w);
-    let events = all_events(&dispatcher(&chats, numbered(4, "job")));
-    let results = finished(&events);
-    assert_eq!(results.len(), 4, "{events:#?}");
-    let asked: Vec<&&Finished> = results
-        .iter()
-        .filter(|r| r.session.as_ref().map(|s| s.target_id.as_str()) == Some(w.id(0)))
-        .collect();
-    // One prompt reached the chat that asks; it stopped there, reported, not retried.
-    assert_eq!(asked.len(), 1, "{events:#?}");
-    assert_eq!(
-        (asked[0].status, asked[0].state, asked[0].attempts),
-        (Status::Done, Some(State::AwaitingApproval), 1)
-    );
-    let labels: Vec<&str> = asked[0].approvals[0]
-        .choices
-        .iter()
-        .map(|c| c.label.as_str())
-        .collect();
-    assert_eq!(labels, ["Run", "Reject"]);
-    assert!(events.iter().any(|e| matches!(e,
-        Event::SetAside { session, reason } if *session == chats[0].id && reason.contains("awaiting_approval"))));
-    assert_eq!(w.received(0).len(), 1);
-    assert_eq!(w.received(1).len(), 3);
+fn a_chat_that_stops_for_approval_or_a_question_is_reported_and_given_no_more_prompts() {
+    for (scenario, state) in [
+        ("approval,instant", State::AwaitingApproval),
+        ("question,instant", State::AwaitingInput),
+    ] {
+        let w = open(&[
+            Window::new(Layout::Current, "asks").scenario(scenario),
+            Window::new(Layout::LegacyTarget, "works").scenario("instant"),
+        ]);
+        let chats = sessions(&w);
+        // A bound, so that a chat waited on forever shows as `pending`, not a hang.
+        let prompts = numbered(4, "job")
+            .into_iter()
+            .map(|p| Prompt {
+                timeout: Some(Duration::from_secs(60)),
+                ..p
+            })
+            .collect();
+        let events = all_events(&dispatcher(&chats, prompts));
+        let results = finished(&events);
+        assert_eq!(results.len(), 4, "{events:#?}");
+        let asked: Vec<&&Finished> = results
+            .iter()
+            .filter(|r| r.session.as_ref().map(|s| s.target_id.as_str()) == Some(w.id(0)))
+            .collect();
+        // One prompt reached the chat that asks; it stopped there, reported, not retried.
+        assert_eq!(asked.len(), 1, "{events:#?}");
+        assert_eq!(
+            (asked[0].status, asked[0].state, asked[0].attempts),
+            (Status::Done, Some(state), 1),
+            "{scenario}"
+        );
+        if state == State::AwaitingApproval {
+            let labels: Vec<&str> = asked[0].approvals[0]
+                .choices
+                .iter()
+                .map(|c| c.label.as_str())
+                .collect();
+            assert_eq!(labels, ["Run", "Reject"]);
+        } else {
+            let q = asked[0].question.as_ref().expect("the question");
+            assert_eq!(q.options, ["Postgres", "SQLite"]);
+        }
+        assert!(events.iter().any(|e| matches!(e,
+            Event::SetAside { session, reason } if *session == chats[0].id && reason.contains(state.name()))),
+            "{events:#?}");
+        assert_eq!(w.received(0).len(), 1, "{scenario}");
+        assert_eq!(w.received(1).len(), 3, "{scenario}");
+    }
 }
 
 #[test]

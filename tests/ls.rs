@@ -55,21 +55,22 @@ fn conversation<'a>(list: &'a Value, workspace: &str) -> &'a Value {
 }
 
 fn two_waiting() -> SimLs {
-    SimLs::start(
-        TOKEN,
-        vec![
-            Conversation::new("aaaa1111-0000-4000-8000-000000000001", "alpha").history(2),
-            Conversation::new("bbbb2222-0000-4000-8000-000000000002", "beta")
-                .waiting(Gate::Command("cargo test --all".into())),
-            Conversation::new("cccc3333-0000-4000-8000-000000000003", "gamma").running(),
-            Conversation::new("dddd4444-0000-4000-8000-000000000004", "delta")
-                .history(0)
-                .waiting(Gate::File("file:///home/sim/delta/secrets.env".into())),
-            Conversation::new("eeee5555-0000-4000-8000-000000000005", "epsilon")
-                .waiting(Gate::Permission("read ~/.ssh".into())),
-        ],
-    )
-    .expect("simulated LS")
+    SimLs::start(TOKEN, seeds()).expect("simulated LS")
+}
+
+/// The conversations of [`two_waiting`].
+fn seeds() -> Vec<Conversation> {
+    vec![
+        Conversation::new("aaaa1111-0000-4000-8000-000000000001", "alpha").history(2),
+        Conversation::new("bbbb2222-0000-4000-8000-000000000002", "beta")
+            .waiting(Gate::Command("cargo test --all".into())),
+        Conversation::new("cccc3333-0000-4000-8000-000000000003", "gamma").running(),
+        Conversation::new("dddd4444-0000-4000-8000-000000000004", "delta")
+            .history(0)
+            .waiting(Gate::File("file:///home/sim/delta/secrets.env".into())),
+        Conversation::new("eeee5555-0000-4000-8000-000000000005", "epsilon")
+            .waiting(Gate::Permission("read ~/.ssh".into())),
+    ]
 }
 
 #[test]
@@ -857,7 +858,11 @@ fn dispatch_reads_the_quota_again_beside_the_run() {
 
 #[test]
 fn a_policy_answers_each_waiting_step_once_through_the_ls() {
-    let ls = two_waiting();
+    // zeta: two steps wait at once, each decided on its own.
+    let zeta = Conversation::new("ffff6666-0000-4000-8000-000000000006", "zeta")
+        .waiting(Gate::Command("cargo test".into()))
+        .waiting(Gate::Permission("read ~/.ssh".into()));
+    let ls = SimLs::start(TOKEN, seeds().into_iter().chain([zeta]).collect()).unwrap();
     let policy = std::env::temp_dir().join(format!("angrav-ls-policy-{}.json", std::process::id()));
     std::fs::write(
         &policy,
@@ -896,7 +901,7 @@ fn a_policy_answers_each_waiting_step_once_through_the_ls() {
         .iter()
         .filter(|l| l["type"] == "approval_decided")
         .collect();
-    assert_eq!(decisions.len(), 3, "{}", stdout(&o));
+    assert_eq!(decisions.len(), 5, "{}", stdout(&o));
     let by = |ws: &str| {
         decisions
             .iter()
@@ -907,9 +912,20 @@ fn a_policy_answers_each_waiting_step_once_through_the_ls() {
     assert_eq!(by("beta")["rule"], 0);
     assert_eq!(by("delta")["choice"], "Deny");
     assert_eq!(by("epsilon")["action"], "deny");
+    let zeta: Vec<(&Value, &Value)> = decisions
+        .iter()
+        .filter(|d| d["session"]["workspace"] == "zeta")
+        .map(|d| (&d["step_index"], &d["choice"]))
+        .collect();
+    assert_eq!(
+        zeta,
+        [(&json!(3), &json!("Run")), (&json!(4), &json!("Deny"))],
+        "{}",
+        stdout(&o)
+    );
 
     let all = ls.interactions();
-    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all.len(), 5, "{all:?}");
     let sent = |id: &str| interactions(&ls, id);
     let beta = sent("bbbb2222-0000-4000-8000-000000000002");
     assert_eq!(beta.len(), 1);
@@ -1023,4 +1039,89 @@ fn a_language_server_is_called_through_a_windows_page() {
             .contains("no language server answers at http://127.0.0.1:1 (the page's fetch failed"),
         "{e}"
     );
+}
+
+/// Two steps of one conversation waiting at once: `status` shows both (plain and
+/// `--json`), each answered by its own id, the other still shown until it is too.
+#[test]
+fn two_steps_waiting_at_once_are_both_shown_and_each_answered_by_its_id() {
+    const ID: &str = "ffff6666-0000-4000-8000-000000000006";
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new(ID, "zeta")
+                .waiting(Gate::Command("cargo test".into()))
+                .waiting(Gate::Permission("read ~/.ssh".into())),
+        ],
+    )
+    .expect("simulated LS");
+    let status = |code| {
+        ls_json(
+            &ls,
+            "status --conversation",
+            &["status", "--conversation", "zeta"],
+            code,
+        )
+    };
+    let s = status(0);
+    assert_eq!(s["state"], "awaiting_approval", "{s}");
+    let approvals = s["approvals"].as_array().expect("approvals");
+    let kinds: Vec<&Value> = approvals.iter().map(|a| &a["kind"]).collect();
+    assert_eq!(kinds, [&json!("command"), &json!("permission")], "{s}");
+    assert_eq!(
+        (&s["approval"], &s["step_index"]),
+        (&approvals[0], &json!(3)),
+        "{s}"
+    );
+    let (first, second) = (
+        approvals[0]["id"].as_str().unwrap().to_string(),
+        approvals[1]["id"].as_str().unwrap().to_string(),
+    );
+    assert_ne!(first, second);
+    let o = ls_angrav(&ls, &["status", "--conversation", "zeta"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for (id, what) in [
+        (&first, "command: cargo test (Run, Reject) (step 3)"),
+        (&second, "permission"),
+    ] {
+        assert!(
+            stdout(&o).contains(&format!("  approval: {id} {what}")),
+            "{}",
+            stdout(&o)
+        );
+    }
+
+    // The second by its id: that step answered, the first still shown.
+    let done = ls_json(
+        &ls,
+        "approve --conversation",
+        &["deny", "--conversation", "zeta", "--approval", &second],
+        0,
+    );
+    assert_eq!(
+        (&done["pressed"], &done["step_index"]),
+        (&json!("Deny"), &json!(4)),
+        "{done}"
+    );
+    assert_eq!(done["state"], "awaiting_approval", "{done}");
+    let s = status(0);
+    assert_eq!(s["approvals"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["approvals"][0]["id"], first.as_str(), "{s}");
+    let done = ls_json(
+        &ls,
+        "approve --conversation",
+        &["approve", "--conversation", "zeta", "--approval", &first],
+        0,
+    );
+    assert_eq!(
+        (&done["pressed"], &done["step_index"]),
+        (&json!("Run"), &json!(3)),
+        "{done}"
+    );
+    let sent: Vec<u64> = interactions(&ls, ID)
+        .iter()
+        .map(|i| i["interaction"]["stepIndex"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sent, [4, 3]);
+    assert_eq!(status(0)["approvals"], json!([]));
 }

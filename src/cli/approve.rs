@@ -53,6 +53,7 @@ fn said(done: &Pressed) -> String {
         done.error.as_deref(),
         done.quota_resume.as_deref(),
         &done.approvals,
+        None,
     );
     let on = done.approval.as_ref().map(answered).unwrap_or_default();
     format!(

@@ -315,9 +315,7 @@ impl Journaling {
             return;
         };
         let outcome = match (r.status, r.state) {
-            (Status::Done, Some(State::AwaitingApproval)) => TurnOutcome::Approval,
-            (Status::Done, Some(State::Error)) => TurnOutcome::Error,
-            (Status::Done, _) => TurnOutcome::Idle,
+            (Status::Done, state) => TurnOutcome::stopped(state),
             (Status::Stalled, _) => TurnOutcome::Stalled,
             (Status::Closed, _) => TurnOutcome::Closed,
             (Status::Pending, _) if !interrupted => TurnOutcome::Timeout,

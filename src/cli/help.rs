@@ -246,7 +246,7 @@ const LAYOUT: Flag = Flag {
 const SCENARIO: Flag = Flag {
     name: "--scenario",
     shown: "--scenario S[,S...]",
-    text: "how the agents answer: instant, slow, late-busy, flicker, approval, approval-kind=K (file_edits, permission, plan, collapsed), command=TEXT (the command an approval shows), error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf",
+    text: "how the agents answer: instant, slow, late-busy, flicker, approval, approval-kind=K (file_edits, permission, plan, collapsed), command=TEXT (the command an approval shows), question (stops at a question form), error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf",
     preset: Preset::Said("a short turn"),
 };
 
@@ -355,7 +355,7 @@ const HOOK_TIMEOUT: Flag = Flag {
 const NOTIFY: Flag = Flag {
     name: "--notify",
     shown: "--notify",
-    text: "a desktop notification (notify-send, osascript) when a chat awaits approval, fails, or finishes a turn",
+    text: "a desktop notification (notify-send, osascript) when a chat awaits approval, asks a question, fails, or finishes a turn",
     preset: Preset::None,
 };
 const POLICY: Flag = Flag {
@@ -570,7 +570,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "dispatch",
         args: "",
-        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval or in error gets no more until idle again. --resume [RUN] takes up a run of the journal (default the last) after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
+        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval, at a question or in error gets no more until idle again. --resume [RUN] takes up a run of the journal (default the last) after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
         flags: &[
             &SESSION_MANY,
             &MODEL,
@@ -619,7 +619,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "wait",
         args: "",
-        summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, or in error",
+        summary: "wait until the agent has stopped: idle for the settle time, awaiting approval, at a question form (awaiting_input), or in error",
         flags: &[
             &SERVER,
             &SESSION_ONE,
@@ -786,7 +786,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "turns",
         args: "",
-        summary: "each prompt angrav sent: time, session, outcome (idle, approval, error, timeout), duration, the answer's first line (--json: the whole answer)",
+        summary: "each prompt angrav sent: time, session, outcome (idle, approval, input, error, timeout, stalled, closed), duration, the answer's first line (--json: the whole answer)",
         flags: &[&SESSION_MANY, &GROUP, &SINCE],
         exits: EXITS_STATE,
         common: true,
@@ -850,7 +850,7 @@ const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         1,
-        "failure: the message says what; a chat ended in error or awaiting approval, closed, or could not be awaited; doctor: a chat does not read cleanly",
+        "failure: the message says what; a chat ended in error, awaiting approval or at a question, closed, or could not be awaited; doctor: a chat does not read cleanly",
     ),
     (2, "usage error (including a malformed selector profile)"),
     (3, "session not found, or ambiguous"),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::output::{self, describe};
 use super::single::print_history;
 use super::{Args, Command, usage};
-use crate::ls::conversation::Reading;
+use crate::ls::conversation::{Reading, Waiting};
 use crate::ls::model::{Answer, Quota};
 use crate::ls::{Ls, LsError};
 use crate::panel::{Deadline, Press, Role, State};
@@ -167,8 +167,8 @@ pub(super) fn conversation(a: &Args, query: &str) -> Result<u8, Error> {
         }
         Command::Deny => answered(a, &ls, &id, &short, Press::Deny, deadline),
         Command::Cancel => {
-            let state = ls.cancel(&id, deadline)?;
-            let (r, _) = ls.read(&id, deadline)?;
+            let r = ls.cancel(&id, deadline)?;
+            let state = r.state;
             if a.json {
                 output::json(&json!({
                     "session": session_object(&r, &short, &ls), "cancelled": true,
@@ -229,8 +229,9 @@ fn short_ids(ls: &Ls, deadline: Deadline) -> Result<Vec<(String, String)>, Error
 }
 
 fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
-    let approvals: Vec<crate::panel::Approval> = r.approval.iter().cloned().collect();
+    let approvals = r.approvals();
     if json {
+        let first = r.first_waiting();
         return output::json(&json!({
             "session": session_object(r, short, ls),
             "kind": "conversation",
@@ -238,9 +239,9 @@ fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
             "run_status": r.run_status,
             "steps": r.conversation.steps,
             "last_change": r.conversation.last_change,
-            "approval": r.approval,
+            "approval": first.map(|w| &w.approval),
             "approvals": approvals,
-            "step_index": r.step_index,
+            "step_index": first.map(|w| w.step_index),
             "ls": {"url": ls.url, "found_by": ls.found.name()},
         }));
     }
@@ -248,7 +249,7 @@ fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
     output::line(&format!(
         "{short}  {}  {}",
         r.workspace.as_deref().unwrap_or("-"),
-        describe(state, None, None, &approvals)
+        describe(state, None, None, &approvals, None)
     ));
     output::line(&format!("  conversation: {}", r.conversation.id));
     output::line(&format!(
@@ -261,14 +262,11 @@ fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
         r.conversation.steps,
         r.conversation.last_change.as_deref().unwrap_or("-")
     ));
-    if let (Some(a), Some(i)) = (&r.approval, r.step_index) {
-        let command = a
-            .command
-            .as_deref()
-            .map_or(String::new(), |c| format!(": {c}"));
+    for w in &r.waiting {
         output::line(&format!(
-            "  approval: {}{command} (step {i})",
-            a.kind.name()
+            "  approval: {} (step {})",
+            crate::approve::shown(&w.approval),
+            w.step_index
         ));
     }
     output::line(&format!("  ls:       {} ({})", ls.url, ls.found));
@@ -302,19 +300,18 @@ fn answered(
         return super::approve::one(&mut panel, &session, there.as_deref(), deadline, a);
     }
     let done = ls.answer(id, a.approval.as_deref(), press, deadline)?;
-    let (r, _) = ls.read(id, deadline)?;
-    let session = session_object(&r, short, ls);
+    let session = session_object(&done.now, short, ls);
     let line = format!(
         "{short}: answered step {} '{}' through the LS; now {}",
         done.step_index,
         done.pressed,
-        done.state.map_or("unknown", State::name)
+        done.now.state.map_or("unknown", State::name)
     );
     if !a.wait_answer {
         if a.json {
             output::json(&json!({
                 "session": session, "pressed": done.pressed, "approval": done.approval,
-                "step_index": done.step_index, "state": done.state, "via": "ls",
+                "step_index": done.step_index, "state": done.now.state, "via": "ls",
             }));
         } else {
             output::line(&line);
@@ -445,8 +442,8 @@ fn waited(a: &Args, ls: &Ls, id: &str, short: &str, deadline: Deadline) -> Resul
             "timed_out": timed_out,
             "status": if timed_out { "pending" } else { "done" },
             "state": state,
-            "approval": r.approval,
-            "step_index": r.step_index,
+            "approval": r.first_waiting().map(|w| &w.approval),
+            "step_index": r.first_waiting().map(|w| w.step_index),
             "duration_ms": started.elapsed().as_millis() as u64,
             "answer": answer,
         }));
@@ -545,8 +542,8 @@ pub(super) fn conversation_rows(
                 layout: None,
                 steps: r.conversation.steps,
                 last_change: r.conversation.last_change.clone(),
-                approval: r.approval.clone(),
-                step_index: r.step_index,
+                approval: r.first_waiting().map(|w| w.approval.clone()),
+                step_index: r.first_waiting().map(|w| w.step_index),
                 window,
                 short,
             }
@@ -743,11 +740,13 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
             print_event(numbering.number(&line), line, r, a.json);
         }
         known = readings;
-        for r in known.iter().filter(|_| policy.is_some()) {
-            let (Some(approval), Some(index)) = (&r.approval, r.step_index) else {
-                continue;
-            };
-            let key = (r.conversation.id.clone(), index);
+        // Each waiting step decided once, on its own (several may wait at once).
+        let waiting = known
+            .iter()
+            .filter(|_| policy.is_some())
+            .flat_map(|r| r.waiting.iter().map(move |w| (r, w)));
+        for (r, w) in waiting {
+            let key = (r.conversation.id.clone(), w.step_index);
             if decided.contains(&key) {
                 continue;
             }
@@ -758,9 +757,9 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
                 .iter()
                 .find(|(c, _)| *c == r.conversation.id)
                 .map(|(_, w)| w.as_str());
-            let d = decide(policy, &ls, r, approval, index, window);
-            let line = decision(r, &d, &ids, &ls);
-            print_decision(numbering.number(&line), line, r, &d, a.json);
+            let d = decide(policy, &ls, r, w, window);
+            let line = decision(r, w, &d, &ids, &ls);
+            print_decision(numbering.number(&line), line, r, w, &d, a.json);
         }
         first = false;
         if a.count.is_some_and(|n| events >= n) {
@@ -809,7 +808,8 @@ fn event(
     json!({
         "type": kind, "session": session_object(r, &short, ls),
         "previous": previous, "current": current, "timestamp": timestamp,
-        "steps": r.conversation.steps, "approval": r.approval, "step_index": r.step_index,
+        "steps": r.conversation.steps, "approval": r.first_waiting().map(|w| &w.approval),
+        "step_index": r.first_waiting().map(|w| w.step_index),
     })
 }
 
@@ -820,14 +820,21 @@ fn print_event(seq: u64, mut line: Value, r: &Reading, json: bool) {
     }
     let name = |s: &Value| s.as_str().unwrap_or("unknown").to_string();
     let (kind, current) = (name(&line["type"]), &line["current"]);
-    let what = match (&r.approval, r.step_index) {
-        (Some(a), Some(i)) if !current.is_null() => format!(
-            " ({}{}, step {i})",
-            a.kind.name(),
-            a.command
-                .as_deref()
-                .map_or(String::new(), |c| format!(": {c}"))
-        ),
+    let what = match r.waiting.as_slice() {
+        waiting @ [_, ..] if !current.is_null() => {
+            let each: Vec<String> = waiting
+                .iter()
+                .map(|w| {
+                    let a = &w.approval;
+                    let command = a
+                        .command
+                        .as_deref()
+                        .map_or(String::new(), |c| format!(": {c}"));
+                    format!("{}{command}, step {}", a.kind.name(), w.step_index)
+                })
+                .collect();
+            format!(" ({})", each.join("; "))
+        }
         _ => String::new(),
     };
     let change = match kind.as_str() {
@@ -1014,11 +1021,11 @@ fn decide(
     policy: &crate::policy::Policy,
     ls: &Ls,
     r: &Reading,
-    approval: &crate::panel::Approval,
-    index: u64,
+    step: &Waiting,
     window: Option<&str>,
 ) -> Decided {
     use crate::policy::Action;
+    let (approval, index, gate) = (&step.approval, step.step_index, &step.gate);
     let (rule, action) = match policy.decide(approval) {
         Some((i, action)) => (Some(i), action.clone()),
         None => (None, Action::Ask),
@@ -1029,7 +1036,6 @@ fn decide(
         choice: None,
         error: None,
     };
-    let gate = r.gate.as_ref().expect("a waiting step has its gate");
     let press = match (&action, window) {
         (Action::Ask, _) => return d,
         (_, Some(w)) => {
@@ -1066,15 +1072,15 @@ fn decide(
 }
 
 /// A policy's decision as a watch line (without its seq).
-fn decision(r: &Reading, d: &Decided, ids: &[String], ls: &Ls) -> Value {
+fn decision(r: &Reading, step: &Waiting, d: &Decided, ids: &[String], ls: &Ls) -> Value {
     let timestamp = crate::timestamp::rfc3339(std::time::SystemTime::now());
     let short = crate::sessions::short_id(&r.conversation.id, ids);
-    let approval = r.approval.as_ref().expect("decided on an approval");
+    let approval = &step.approval;
     let mut line = json!({
         "type": "approval_decided", "session": session_object(r, &short, ls),
         "rule": d.rule, "action": d.action, "approval": approval,
         "command": approval.command, "choice": d.choice, "timestamp": timestamp,
-        "step_index": r.step_index,
+        "step_index": step.step_index,
     });
     if let Some(e) = &d.error {
         line["error"] = json!(e);
@@ -1082,7 +1088,7 @@ fn decision(r: &Reading, d: &Decided, ids: &[String], ls: &Ls) -> Value {
     line
 }
 
-fn print_decision(seq: u64, mut line: Value, r: &Reading, d: &Decided, json: bool) {
+fn print_decision(seq: u64, mut line: Value, r: &Reading, step: &Waiting, d: &Decided, json: bool) {
     line["seq"] = json!(seq);
     if json {
         return output::json(&line);
@@ -1100,6 +1106,6 @@ fn print_decision(seq: u64, mut line: Value, r: &Reading, d: &Decided, json: boo
         line["session"]["id"].as_str().unwrap_or_default(),
         r.workspace.as_deref().unwrap_or("-"),
         d.action,
-        r.step_index.unwrap_or_default()
+        step.step_index
     ));
 }

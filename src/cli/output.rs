@@ -180,15 +180,19 @@ pub(super) fn describe_state(s: &Snapshot) -> String {
         s.error.as_deref(),
         s.quota_resume.as_deref(),
         &s.approvals,
+        s.question.as_deref(),
     )
 }
 
-/// `error: quota reached (resumes at 14:00)`, `awaiting_approval (choices: Run, Reject)`.
+/// `error: quota reached (resumes at 14:00)`, `awaiting_approval (approvals: 3fa2c1d0
+/// command: cargo test (Run, Reject))`, `awaiting_input (question: Which database?
+/// options: Postgres, SQLite)`.
 pub(super) fn describe(
     state: &str,
     error: Option<&str>,
     quota_resume: Option<&str>,
     approvals: &[crate::panel::Approval],
+    question: Option<&crate::panel::Question>,
 ) -> String {
     let mut out = state.to_string();
     if let Some(e) = error {
@@ -200,7 +204,16 @@ pub(super) fn describe(
     if !approvals.is_empty() {
         out += &format!(" (approvals: {})", crate::approve::listed(approvals));
     }
+    if let Some(q) = question {
+        out += &format!(" ({})", asked(q));
+    }
     out
+}
+
+/// `question: Which database? options: Postgres, SQLite`: what a question form asks.
+pub(super) fn asked(q: &crate::panel::Question) -> String {
+    let text = q.text.as_deref().unwrap_or("(no text)");
+    format!("question: {text} options: {}", q.options.join(", "))
 }
 
 pub(super) fn print_answer(m: &Message, json: bool) {

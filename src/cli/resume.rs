@@ -327,6 +327,7 @@ fn follow(
         answer: if a.extract { answer } else { None },
         error: end.error.clone(),
         approvals: end.approvals.clone(),
+        question: end.question.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
         ..result(Status::Done, String::new())
     }

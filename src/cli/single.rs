@@ -51,7 +51,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         }
         Command::Prompt(_) => {
             let text = prompt_text.unwrap_or_default();
-            if a.when_idle && matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+            if a.when_idle && snap.state.in_turn() {
                 match turn::wait_idle(&mut panel, snap, a.wait.settle, Some(deadline.at()))? {
                     turn::Waited::Stopped(_) => {}
                     turn::Waited::TimedOut(s) | turn::Waited::Stalled(s) => {
@@ -238,7 +238,7 @@ pub(super) fn last_answer(panel: &mut Panel, snap: &Snapshot) -> Result<Message,
             "the last turn has no answer yet: {why}; 'angrav wait' for it, or see 'angrav history'"
         ))
     };
-    if matches!(snap.state, State::Thinking | State::AwaitingApproval) {
+    if snap.state.in_turn() {
         return Err(not_yet(&format!("the agent is {}", snap.state.name())));
     }
     let history = panel.history()?;
@@ -288,6 +288,7 @@ pub(super) fn print_waited(result: &WaitResult, a: &Args) -> Result<u8, Error> {
         o.error.as_deref(),
         o.quota_resume.as_deref(),
         &o.approvals,
+        o.question.as_deref(),
     );
     // A wait that did not end with the agent stopped: the error (with --json, after
     // the object above said so).

@@ -201,6 +201,9 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
     if !o.approvals.is_empty() {
         tail += &format!("  (approvals: {})", crate::approve::listed(&o.approvals));
     }
+    if let Some(q) = &o.question {
+        tail += &format!("  ({})", super::output::asked(q));
+    }
     format!(
         "{}{}  {}{}",
         shown(&head, stream),

@@ -32,14 +32,18 @@ pub struct Reading {
     pub state: Option<State>,
     /// The run status as the LS names it.
     pub run_status: Option<String>,
-    /// The waiting step angrav can answer, when exactly one waits.
-    pub approval: Option<Approval>,
-    pub step_index: Option<u64>,
+    /// Every step that waits for the user, in step order: several may wait at once.
+    pub waiting: Vec<Waiting>,
+}
+
+/// A step that waits for the user: its index, its approval (with its id), and the
+/// gate that says how the LS takes an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub step_index: u64,
+    pub approval: Approval,
     #[serde(skip)]
-    pub gate: Option<Gate>,
-    /// Waiting steps seen (more than one: angrav answers none).
-    #[serde(skip)]
-    pub waiting: usize,
+    pub gate: Gate,
 }
 
 impl Reading {
@@ -50,10 +54,7 @@ impl Reading {
             state: conversation.state(),
             run_status: conversation.run_status(),
             conversation,
-            approval: None,
-            step_index: None,
-            gate: None,
-            waiting: 0,
+            waiting: Vec::new(),
         }
     }
 
@@ -61,24 +62,31 @@ impl Reading {
     /// status says.
     fn with_steps(conversation: Conversation, steps: &[Step]) -> Reading {
         let mut r = Reading::summary(conversation);
-        let waiting: Vec<&Step> = steps
+        r.waiting = steps
             .iter()
-            .filter(|s| s.waiting_gate().is_some())
+            .filter_map(|s| {
+                let gate = s.waiting_gate()?.clone();
+                Some(Waiting {
+                    step_index: s.index,
+                    approval: gate.approval(&card(&r.conversation.id, s.index)),
+                    gate,
+                })
+            })
             .collect();
-        r.waiting = waiting.len();
-        if let [step] = waiting.as_slice() {
-            let gate = step.waiting_gate().expect("waiting").clone();
-            r.approval = Some(gate.approval(&card(&r.conversation.id, step.index)));
-            r.step_index = Some(step.index);
-            r.gate = Some(gate);
-        }
-        if r.waiting > 0 {
+        if !r.waiting.is_empty() {
             r.state = Some(State::AwaitingApproval);
-        } else if r.state == Some(State::AwaitingApproval) {
-            // Waits, but for nothing angrav can see or answer.
-            r.approval = None;
         }
         r
+    }
+
+    /// Every waiting step's approval, in step order.
+    pub fn approvals(&self) -> Vec<Approval> {
+        self.waiting.iter().map(|w| w.approval.clone()).collect()
+    }
+
+    /// The first waiting step (what a line with room for one names).
+    pub fn first_waiting(&self) -> Option<&Waiting> {
+        self.waiting.first()
     }
 
     /// Stopped, as a wait understands it: idle, awaiting approval (or in error).
@@ -193,15 +201,15 @@ impl Ls {
         want: &str,
         deadline: Deadline,
     ) -> Result<Approval, Error> {
-        let (_, steps) = self.read(id, deadline)?;
-        let waiting = waiting(&steps);
-        Ok(approval_at(id, &named(id, want, &waiting)?))
+        let (reading, _) = self.read(id, deadline)?;
+        Ok(named(&reading, want)?.approval.clone())
     }
 
     /// Answers the step whose approval has the id `approval`, if one still waits
     /// (else nothing is sent: `approval_changed`, naming what waits), or without an
     /// id the one step that waits; and returns once the LS shows that step no
-    /// longer waiting. Nothing is sent when no step, or more than one, waits.
+    /// longer waiting. Nothing is sent when no step, or more than one, waits. The
+    /// reading that confirmed it comes back with the answer.
     pub fn answer(
         &self,
         id: &str,
@@ -209,11 +217,10 @@ impl Ls {
         press: Press,
         deadline: Deadline,
     ) -> Result<Answered, Error> {
-        let (reading, steps) = self.read(id, deadline)?;
-        let waiting = waiting(&steps);
-        let (index, gate) = match (approval, waiting.as_slice()) {
-            (Some(want), _) => named(id, want, &waiting)?,
-            (None, [one]) => *one,
+        let (reading, _) = self.read(id, deadline)?;
+        let step = match (approval, reading.waiting.as_slice()) {
+            (Some(want), _) => named(&reading, want)?,
+            (None, [one]) => one,
             (None, []) => {
                 return Err(Error::Failed(format!(
                     "nothing answered: conversation {id} is {}, not awaiting approval",
@@ -223,15 +230,14 @@ impl Ls {
                 )));
             }
             (None, several) => {
-                let showing: Vec<Approval> = several.iter().map(|w| approval_at(id, w)).collect();
                 return Err(Error::Failed(format!(
                     "nothing answered: {} steps of conversation {id} wait at once: name one with --approval ID ({})",
                     several.len(),
-                    crate::approve::listed(&showing)
+                    crate::approve::listed(&reading.approvals())
                 )));
             }
         };
-        let gate = gate.clone();
+        let (index, gate) = (step.step_index, &step.gate);
         let answer = gate.answer_for(press).map_err(Error::Failed)?;
         let mut interaction = gate.interaction(answer);
         interaction["stepIndex"] = json!(index);
@@ -248,11 +254,10 @@ impl Ls {
                 .is_some_and(|s| s.waiting_gate().is_some());
             if !still {
                 return Ok(Answered {
-                    conversation: id.to_string(),
                     step_index: index,
                     pressed: gate.label(answer).to_string(),
-                    approval: approval_at(id, &(index, &gate)),
-                    state: now.state,
+                    approval: step.approval.clone(),
+                    now,
                 });
             }
             if confirm.passed() {
@@ -355,8 +360,9 @@ impl Ls {
     }
 
     /// Stops a conversation at work (`CancelCascadeInvocation`), confirmed by the LS
-    /// showing it no longer running within 5 s. One not at work is left alone.
-    pub fn cancel(&self, id: &str, deadline: Deadline) -> Result<Option<State>, Error> {
+    /// showing it no longer running within 5 s: that reading comes back. One not at
+    /// work is left alone.
+    pub fn cancel(&self, id: &str, deadline: Deadline) -> Result<Reading, Error> {
         let (before, _) = self.read(id, deadline)?;
         if before.state != Some(State::Thinking) {
             return Err(Error::Failed(format!(
@@ -375,7 +381,7 @@ impl Ls {
         loop {
             let (now, _) = self.read(id, confirm)?;
             if now.state != Some(State::Thinking) {
-                return Ok(now.state);
+                return Ok(now);
             }
             if confirm.passed() {
                 return Err(Error::Failed(format!(
@@ -394,38 +400,17 @@ impl Ls {
     }
 }
 
-/// The steps that wait for the user, with their index.
-fn waiting(steps: &[Step]) -> Vec<(u64, &Gate)> {
-    steps
-        .iter()
-        .filter_map(|s| Some((s.index, s.waiting_gate()?)))
-        .collect()
-}
-
-/// A waiting step's approval, with its id.
-fn approval_at(conversation: &str, (index, gate): &(u64, &Gate)) -> Approval {
-    gate.approval(&card(conversation, *index))
-}
-
 /// The waiting step whose approval has the id `want`, else `approval_changed` naming
 /// what waits.
-fn named<'a>(
-    conversation: &str,
-    want: &str,
-    waiting: &[(u64, &'a Gate)],
-) -> Result<(u64, &'a Gate), Error> {
-    waiting
+fn named<'a>(reading: &'a Reading, want: &str) -> Result<&'a Waiting, Error> {
+    reading
+        .waiting
         .iter()
-        .find(|w| approval_at(conversation, w).id == want)
-        .copied()
+        .find(|w| w.approval.id == want)
         .ok_or_else(|| {
-            let showing: Vec<Approval> = waiting
-                .iter()
-                .map(|w| approval_at(conversation, w))
-                .collect();
             crate::approve::changed(
                 &format!("approval {want} no longer shows; nothing pressed"),
-                &showing,
+                &reading.approvals(),
             )
         })
 }
@@ -436,15 +421,14 @@ fn card(conversation: &str, step: u64) -> String {
 }
 
 /// An approval answered through the LS.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Answered {
-    pub conversation: String,
     pub step_index: u64,
     /// The choice it stands for (`Run`, `Deny`, ...).
     pub pressed: String,
     pub approval: Approval,
-    /// The conversation's state after.
-    pub state: Option<State>,
+    /// The conversation as the LS showed it once the step no longer waited.
+    pub now: Reading,
 }
 
 /// A prompt delivered through the LS.

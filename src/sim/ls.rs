@@ -64,8 +64,8 @@ pub struct Conversation {
     pub summary: String,
     /// Finished turns already there.
     pub history: u32,
-    /// Waits for this approval from the start.
-    pub waiting: Option<Gate>,
+    /// Waits for these approvals from the start, a step each (several at once).
+    pub waiting: Vec<Gate>,
     /// Works on a turn from the start (it finishes after a turn's time).
     pub running: bool,
     /// Every prompt leads to this approval before the answer.
@@ -81,7 +81,7 @@ impl Conversation {
             workspace: workspace.to_string(),
             summary: format!("Work on {workspace}"),
             history: 1,
-            waiting: None,
+            waiting: Vec::new(),
             running: false,
             asks: None,
             turn: TURN,
@@ -94,8 +94,9 @@ impl Conversation {
         self
     }
 
+    /// One more step that waits from the start.
     pub fn waiting(mut self, gate: Gate) -> Conversation {
-        self.waiting = Some(gate);
+        self.waiting.push(gate);
         self
     }
 
@@ -200,6 +201,12 @@ impl Live {
     }
 }
 
+/// A step that waits for the user (its status as a name or, as some builds write
+/// it, a number).
+fn waits(step: &Value) -> bool {
+    step["status"] == json!(9) || step["status"] == json!("CORTEX_STEP_STATUS_WAITING")
+}
+
 fn user(text: &str) -> Value {
     json!({"type": "CORTEX_STEP_TYPE_USER_INPUT", "status": "CORTEX_STEP_STATUS_DONE",
            "userInput": {"items": [{"text": text}]}})
@@ -268,9 +275,9 @@ impl SimLs {
                 }
                 let mut status = "IDLE";
                 let mut due = None;
-                if let Some(gate) = &seed.waiting {
+                if !seed.waiting.is_empty() {
                     steps.push(user(&format!("Check {}", seed.workspace)));
-                    steps.push(gate.step());
+                    steps.extend(seed.waiting.iter().map(Gate::step));
                     status = "WAITING_FOR_USER";
                 } else if seed.running {
                     let text = format!("Keep going on {}", seed.workspace);
@@ -660,9 +667,7 @@ impl SimLs {
                 let c = &mut world.conversations[i];
                 let interaction = &body["interaction"];
                 let index = interaction["stepIndex"].as_u64().unwrap_or(u64::MAX) as usize;
-                let waiting = c.steps.get(index).is_some_and(|s| {
-                    s["status"] == json!(9) || s["status"] == json!("CORTEX_STEP_STATUS_WAITING")
-                });
+                let waiting = c.steps.get(index).is_some_and(waits);
                 let gate = c
                     .steps
                     .get(index)
@@ -689,6 +694,11 @@ impl SimLs {
                 } else {
                     "CORTEX_STEP_STATUS_CANCELED"
                 });
+                c.touch();
+                // Another step still waits: the turn goes on once it is answered too.
+                if c.steps.iter().any(waits) {
+                    return ("200 OK", json!({}));
+                }
                 c.status = "RUNNING";
                 let text = if yes {
                     format!("Done: `{what}` went through.")
@@ -706,11 +716,8 @@ impl SimLs {
                 let c = &mut world.conversations[i];
                 c.status = "IDLE";
                 c.due = None;
-                for s in &mut c.steps {
-                    if s["status"] == json!(9) || s["status"] == json!("CORTEX_STEP_STATUS_WAITING")
-                    {
-                        s["status"] = json!("CORTEX_STEP_STATUS_CANCELED");
-                    }
+                for s in c.steps.iter_mut().filter(|s| waits(s)) {
+                    s["status"] = json!("CORTEX_STEP_STATUS_CANCELED");
                 }
                 c.touch();
                 ("200 OK", json!({}))

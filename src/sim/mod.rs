@@ -86,7 +86,7 @@ pub struct Window {
     pub layout: Layout,
     pub workspace: String,
     /// How the agent answers: comma-separated `instant`, `slow`, `late-busy`,
-    /// `flicker`, `approval`, `error`, `quota` (see `fixtures/agent.js`).
+    /// `flicker`, `approval`, `question`, `error`, `quota` (see `fixtures/agent.js`).
     pub scenario: String,
     /// The state on load: `idle`, `thinking`, `approval`, `error`, `quota`.
     pub start: String,
