@@ -13,6 +13,10 @@ use crate::panel::PanelPlace;
 use crate::sessions::Session;
 use crate::state::{Doc, StateDir};
 
+/// Windows of endpoints a list did not ask are kept for a later list that does, up to
+/// this many: endpoints gone for good (a simulator's port) do not grow the file.
+const OTHERS_KEPT: usize = 256;
+
 /// `places.json`: target id to where its panel was found.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Known {
@@ -57,8 +61,9 @@ impl Places {
     }
 
     /// Remembers where the panels of `read` are now (`None`: the window has none), and
-    /// forgets the windows of `endpoints` that are no longer among `open` (target ids).
-    /// Writes only when that changes anything.
+    /// forgets the windows of `endpoints` that are no longer among `open` (target ids)
+    /// and those of other endpoints past [`OTHERS_KEPT`]. Writes only when that
+    /// changes anything.
     pub fn save<'a>(
         &self,
         read: impl Iterator<Item = (&'a Session, Option<&'a PanelPlace>)>,
@@ -77,9 +82,7 @@ impl Places {
                 (s.target_id.clone(), entry)
             })
             .collect();
-        let closed = |id: &String, e: &Entry| {
-            !open.contains(id) && endpoints.iter().any(|ep| ep.label() == e.endpoint)
-        };
+        let asked = |e: &Entry| endpoints.iter().any(|ep| ep.label() == e.endpoint);
         let apply = |windows: &mut BTreeMap<String, Entry>| {
             for (id, entry) in &read {
                 match entry {
@@ -87,7 +90,18 @@ impl Places {
                     None => windows.remove(id),
                 };
             }
-            windows.retain(|id, e| !closed(id, e));
+            windows.retain(|id, e| !asked(e) || open.contains(id));
+            // Which of the others go is of no account: a window forgotten is found
+            // anew by the next list that asks its endpoint.
+            let extra: Vec<String> = windows
+                .iter()
+                .filter(|(_, e)| !asked(e))
+                .map(|(id, _)| id.clone())
+                .skip(OTHERS_KEPT)
+                .collect();
+            for id in extra {
+                windows.remove(&id);
+            }
         };
         let mut after = known.clone();
         apply(&mut after);

@@ -1025,6 +1025,26 @@ fn a_list_probes_each_panel_where_the_last_found_it_and_finds_it_anew_when_it_is
     assert_eq!(states_of(&state, ids, &[]), shown[..3]);
     assert!(places_of(&state).get(w.id(3)).is_none());
 
+    // Windows of an endpoint not asked stay for a later list, but not without end.
+    let mut many = places_of(&state);
+    for i in 0..300 {
+        let mut entry = places[w.id(0)].clone();
+        entry["endpoint"] = "http://127.0.0.1:1".into();
+        many[format!("GONE{i:04}")] = entry;
+    }
+    let file = json!({ "angrav": "places/1", "windows": many });
+    std::fs::write(state.file("places.json"), file.to_string()).unwrap();
+    assert_eq!(states_of(&state, ids, &[]), shown[..3]);
+    let kept = places_of(&state);
+    let gone = kept
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("GONE"))
+        .count();
+    assert_eq!(gone, 256);
+    assert!(ids.iter().all(|id| kept.get(id).is_some()), "{kept}");
+
     // A file angrav cannot read: said, left as it is, and the list goes on.
     std::fs::write(state.file("places.json"), "{\"windows\": ").unwrap();
     let o = online(&state, &["--json", "sessions", "list"]);
