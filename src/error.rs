@@ -53,6 +53,11 @@ pub enum Error {
         after: Duration,
         pending: String,
     },
+    /// ^C (SIGINT) or SIGTERM ended a wait first; `pending` names what was still
+    /// awaited.
+    Interrupted {
+        pending: String,
+    },
     Sim(SimError),
     /// The language server (`--ls`, or the one found).
     Ls(crate::ls::LsError),
@@ -99,6 +104,7 @@ impl Error {
         "unresponsive",
         "state",
         "timeout",
+        "interrupted",
         "endpoint",
         "cdp",
         "simulator",
@@ -113,6 +119,7 @@ impl Error {
             "usage" | "profile" => exit::USAGE,
             "session_not_found" | "session_ambiguous" => exit::NO_SESSION,
             "timeout" => exit::TIMEOUT,
+            "interrupted" => exit::INTERRUPTED,
             _ => exit::FAILURE,
         }
     }
@@ -145,6 +152,7 @@ impl Error {
             Error::Unresponsive { .. } => "unresponsive",
             Error::State(_) => "state",
             Error::Timeout { .. } => "timeout",
+            Error::Interrupted { .. } => "interrupted",
             Error::Cdp(
                 cdp::Error::BadEndpoint { .. }
                 | cdp::Error::Unresolved { .. }
@@ -252,6 +260,9 @@ impl fmt::Display for Error {
                     "timed out after {}; still waiting for {pending}",
                     crate::show::duration(*after)
                 )
+            }
+            Error::Interrupted { pending } => {
+                write!(f, "interrupted; still waiting for {pending}")
             }
             Error::Sim(e) => write!(f, "{e}"),
             Error::Ls(e) => write!(f, "{e}"),

@@ -806,19 +806,20 @@ fn interrupting_a_fanout_prints_what_was_collected_and_exits_130() {
             .expect("script (util-linux) runs"),
     );
     let terminal = common::lines(child.0.stdout.take().expect("piped"));
-    // The quick chat's live line says it is done: angrav has collected it.
-    let quick = &w.id(0)[..6];
+    // The quick chat's live line says it is done (angrav has collected it), and the
+    // slow one's that its agent is thinking (its prompt delivered: a ^C while it is
+    // still typed would take it out, and the chat would be failed, not pending).
+    let (quick, slow) = (&w.id(0)[..6], &w.id(1)[..6]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
-    loop {
-        let l = terminal
-            .recv_deadline(deadline)
-            .unwrap_or_else(|_| panic!("no live line with {quick} done: {seen:?}"));
-        let done = l.contains(quick) && l.contains(" done ");
+    let (mut collected, mut thinking) = (false, false);
+    while !(collected && thinking) {
+        let l = terminal.recv_deadline(deadline).unwrap_or_else(|_| {
+            panic!("no live lines with {quick} done and {slow} thinking: {seen:?}")
+        });
+        collected |= l.contains(quick) && l.contains(" done ");
+        thinking |= l.contains(slow) && l.contains("thinking");
         seen.push(l);
-        if done {
-            break;
-        }
     }
     let mut stdin = child.0.stdin.take().expect("piped");
     stdin.write_all(b"\x03").unwrap();

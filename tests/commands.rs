@@ -224,6 +224,22 @@ fn wait_times_out_with_124_and_stops_on_approval_or_error() {
         "{}",
         stderr(&o)
     );
+    // With --json: the result on stdout, then the error on stderr as JSON, as any.
+    let o = angrav(&["--json", "--session", w.id(0), "wait", "--timeout", "300ms"]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(result["timed_out"], true, "{result}");
+    let error: serde_json::Value =
+        serde_json::from_str(stderr(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    assert_eq!(error["error"]["code"], "timeout", "{error}");
+    assert_eq!(error["error"]["exit"], 124, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("still waiting for the agent (thinking)"),
+        "{error}"
+    );
     let a = angrav_json(&["--session", w.id(1), "wait"], 1);
     assert_eq!(a["state"], "awaiting_approval");
     let e = angrav_json(&["--session", w.id(2), "wait"], 1);

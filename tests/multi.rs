@@ -121,11 +121,84 @@ fn a_timeout_exits_124_and_names_what_was_done_and_pending() {
         .as_str()
         .unwrap()
         .to_string();
+    // With --json, stderr says it as any error: one JSON object.
+    let error = json_error(&stderr(&o));
+    assert_eq!(error["code"], "timeout", "{error}");
+    assert_eq!(error["exit"], 124, "{error}");
     assert!(
-        stderr(&o).contains(&format!("still waiting for {short}")),
-        "{}",
-        stderr(&o)
+        error["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("still waiting for {short}")),
+        "{error}"
     );
+}
+
+/// The error a `--json` command printed on stderr: its only line, `{"error": ...}`.
+fn json_error(stderr: &str) -> Value {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    v["error"].clone()
+}
+
+#[test]
+fn an_interrupted_wait_says_so_as_json_with_json() {
+    let w = open(&[
+        Window::new(Layout::Current, "int-idle"),
+        Window::new(Layout::V2, "int-busy").start("thinking"),
+    ]);
+    let s = session_args(&w);
+    let args = with_sessions(&s, &["--json", "sessions", "wait", "--all"]);
+    let mut child = common::Reaped(
+        common::angrav_bin()
+            .arg("--cdp")
+            .arg(common::sim().endpoint().label())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = common::lines(child.0.stdout.take().unwrap());
+    let err = common::lines(child.0.stderr.take().unwrap());
+    // Waiting: its monitors follow the chats (^C is heard from before they start).
+    let pid = child.0.id();
+    let by = Instant::now() + Duration::from_secs(60);
+    while !monitoring(pid) {
+        assert!(Instant::now() < by, "no monitor thread");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let code = child.0.wait().unwrap().code();
+    let said: Vec<String> = err.iter().collect();
+    let said = said.join("\n");
+    assert_eq!(code, Some(130), "{said}");
+    let report: Value = serde_json::from_str(&out.iter().collect::<String>()).unwrap();
+    assert_eq!(outcome(&report, w.id(1))["status"], "pending");
+    let short = outcome(&report, w.id(1))["session"]["id"].as_str().unwrap();
+    let error = json_error(&said);
+    assert_eq!(error["code"], "interrupted", "{error}");
+    assert_eq!(error["exit"], 130, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains(short),
+        "{error}"
+    );
+}
+
+/// Process `pid` has a monitor thread.
+fn monitoring(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .any(|comm| comm.starts_with("monitor "))
+        })
+        .unwrap_or(false)
 }
 
 #[test]

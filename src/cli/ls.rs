@@ -263,13 +263,18 @@ fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
         r.conversation.last_change.as_deref().unwrap_or("-")
     ));
     for w in &r.waiting {
-        output::line(&format!(
-            "  approval: {} (step {})",
-            crate::approve::shown(&w.approval),
-            w.step_index
-        ));
+        output::line(&format!("  approval: {}", step_shown(w)));
     }
     output::line(&format!("  ls:       {} ({})", ls.url, ls.found));
+}
+
+/// `3fa2c1d0 command: cargo test (Run, Reject) (step 3)`: a waiting step on a line.
+fn step_shown(w: &Waiting) -> String {
+    format!(
+        "{} (step {})",
+        crate::approve::shown(&w.approval),
+        w.step_index
+    )
 }
 
 fn answered(
@@ -822,17 +827,7 @@ fn print_event(seq: u64, mut line: Value, r: &Reading, json: bool) {
     let (kind, current) = (name(&line["type"]), &line["current"]);
     let what = match r.waiting.as_slice() {
         waiting @ [_, ..] if !current.is_null() => {
-            let each: Vec<String> = waiting
-                .iter()
-                .map(|w| {
-                    let a = &w.approval;
-                    let command = a
-                        .command
-                        .as_deref()
-                        .map_or(String::new(), |c| format!(": {c}"));
-                    format!("{}{command}, step {}", a.kind.name(), w.step_index)
-                })
-                .collect();
+            let each: Vec<String> = waiting.iter().map(step_shown).collect();
             format!(" ({})", each.join("; "))
         }
         _ => String::new(),

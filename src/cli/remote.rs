@@ -522,7 +522,7 @@ impl<'a> Fleet<'a> {
         } else {
             print_report(&merged, a.json);
         }
-        let code = report_end(&merged, a.wait.timeout);
+        let code = report_end(&merged, a.wait.timeout)?;
         Ok(if code == exit::OK && !lost.is_empty() {
             exit::FAILURE
         } else {

@@ -290,8 +290,8 @@ pub(super) fn print_waited(result: &WaitResult, a: &Args) -> Result<u8, Error> {
         &o.approvals,
         o.question.as_deref(),
     );
-    // A wait that did not end with the agent stopped: with --json, the object above
-    // said so and stderr says why; without, it is the error it always was.
+    // A wait that did not end with the agent stopped: the error (with --json, after
+    // the object above said so).
     let unfinished = if result.timed_out {
         Some(Error::Timeout {
             after: a.wait.timeout,
@@ -301,11 +301,7 @@ pub(super) fn print_waited(result: &WaitResult, a: &Args) -> Result<u8, Error> {
         (o.reason.as_ref()).map(|r| Error::Failed(format!("{r} (the agent: {described})")))
     };
     if let Some(e) = unfinished {
-        if !a.json {
-            return Err(e);
-        }
-        output::message(&e.to_string());
-        return Ok(e.exit_code());
+        return Err(e);
     }
     let idle = o.state == Some(State::Idle);
     let code = if idle { exit::OK } else { exit::FAILURE };

@@ -12,7 +12,7 @@ use super::output::{self, Stream, shown};
 use super::single::read_input;
 use super::{Args, Command, registry, usage};
 use crate::panel::{Deadline, State};
-use crate::show::{self, Block};
+use crate::show::Block;
 use crate::waiter::{self, Outcome, Progress, Report, Status, Strategy, WaitSpec};
 use crate::{Error, exit};
 
@@ -83,38 +83,36 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     }
     print_report(&report, a.json);
     if crate::signals::happened() {
-        let pending: Vec<&str> = report
-            .with_status(Status::Pending)
-            .map(|o| o.session.id.as_str())
-            .collect();
-        output::message(&format!(
-            "interrupted; still waiting for {}",
-            if pending.is_empty() {
-                "none".to_string()
-            } else {
-                pending.join(", ")
-            }
-        ));
-        return Ok(exit::INTERRUPTED);
+        return Err(Error::Interrupted {
+            pending: pending(&report),
+        });
     }
-    Ok(report_end(&report, a.wait.timeout))
+    report_end(&report, a.wait.timeout)
 }
 
-/// After the report: a wait that timed out says whom it still waited for; the exit
-/// code.
-pub(super) fn report_end(report: &Report, timeout: Duration) -> u8 {
+/// After the report: a wait that timed out is the error that says whom it still
+/// waited for (on stderr, as JSON with `--json`); else the exit code.
+pub(super) fn report_end(report: &Report, timeout: Duration) -> Result<u8, Error> {
     if report.timed_out {
-        let pending: Vec<&str> = report
-            .with_status(Status::Pending)
-            .map(|o| o.session.id.as_str())
-            .collect();
-        output::message(&format!(
-            "timed out after {}; still waiting for {}",
-            show::duration(timeout),
-            pending.join(", ")
-        ));
+        return Err(Error::Timeout {
+            after: timeout,
+            pending: pending(report),
+        });
     }
-    report_code(report)
+    Ok(report_code(report))
+}
+
+/// The sessions a report still waited for.
+fn pending(report: &Report) -> String {
+    let ids: Vec<&str> = report
+        .with_status(Status::Pending)
+        .map(|o| o.session.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.join(", ")
+    }
 }
 
 /// `--task ID=TEXT` or a JSON list of `{session, prompt}` (`-f FILE`, `-` for stdin).
