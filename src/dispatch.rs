@@ -733,7 +733,7 @@ impl Worker {
                 let why = if snap.state == State::Idle {
                     "its last prompt has not been answered".to_string()
                 } else {
-                    format!("it is {}", describe(&snap))
+                    format!("it is {}", crate::show::snapshot(&snap))
                 };
                 let _ = self.notes.send(Note::Held(self.index, why));
                 match turn::wait_idle(&mut panel, snap, self.opts.settle, None) {
@@ -837,7 +837,7 @@ impl Worker {
             let why = format!(
                 "delivered, but no turn started within {} (seen: {})",
                 crate::show::duration(self.opts.start_within),
-                describe(&snapshot)
+                crate::show::seen(&snapshot)
             );
             return ended(Outcome::Stalled(why), Some(snapshot), None, false);
         }
@@ -871,7 +871,7 @@ impl Worker {
                 let why = format!(
                     "no change in the page for {} (seen: {})",
                     crate::show::duration(self.opts.stall_after.unwrap_or_default()),
-                    describe(&end)
+                    crate::show::seen(&end)
                 );
                 ended(Outcome::Stalled(why), Some(end), None, false)
             }
@@ -909,21 +909,4 @@ fn last_answer(panel: &mut Panel) -> Result<Option<Message>, Error> {
         .into_iter()
         .rev()
         .find(|m| m.role == Role::Agent))
-}
-
-/// What a snapshot shows, for a reason.
-pub(crate) fn describe(s: &Snapshot) -> String {
-    let mut out = format!(
-        "{}, {} user and {} agent messages",
-        s.state.name(),
-        s.user_messages,
-        s.agent_messages
-    );
-    if let Some(e) = &s.error {
-        out += &format!(": {e}");
-    }
-    if !s.approvals.is_empty() {
-        out += &format!(" (approvals: {})", crate::approve::listed(&s.approvals));
-    }
-    out
 }

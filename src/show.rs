@@ -34,6 +34,60 @@ pub fn first_line(text: &str, max: usize) -> String {
     }
 }
 
+/// `error: quota reached (resumes at 14:00)`, `awaiting_approval (approvals: 3fa2c1d0
+/// command: cargo test (Run, Reject))`, `awaiting_input (question: Which database?
+/// options: Postgres, SQLite)`: a chat's state and what it says of it, on a line.
+pub fn state(
+    state: &str,
+    error: Option<&str>,
+    quota_resume: Option<&str>,
+    approvals: &[crate::panel::Approval],
+    question: Option<&crate::panel::Question>,
+) -> String {
+    let mut out = state.to_string();
+    if let Some(e) = error {
+        out += &format!(": {e}");
+    }
+    if let Some(q) = quota_resume {
+        out += &format!(" (resumes at {q})");
+    }
+    if !approvals.is_empty() {
+        out += &format!(" (approvals: {})", crate::approve::listed(approvals));
+    }
+    if let Some(q) = question {
+        out += &format!(" ({})", asked(q));
+    }
+    out
+}
+
+/// What a snapshot shows, as [`state`] writes it.
+pub fn snapshot(s: &crate::panel::Snapshot) -> String {
+    state(
+        s.state.name(),
+        s.error.as_deref(),
+        s.quota_resume.as_deref(),
+        &s.approvals,
+        s.question.as_deref(),
+    )
+}
+
+/// [`snapshot`] with the messages it counts: what was seen of a turn that did not
+/// go on (`thinking; 1 user and 0 agent messages`).
+pub fn seen(s: &crate::panel::Snapshot) -> String {
+    format!(
+        "{}; {} user and {} agent messages",
+        snapshot(s),
+        s.user_messages,
+        s.agent_messages
+    )
+}
+
+/// `question: Which database? options: Postgres, SQLite`: what a question form asks.
+pub fn asked(q: &crate::panel::Question) -> String {
+    let text = q.text.as_deref().unwrap_or("(no text)");
+    format!("question: {text} options: {}", q.options.join(", "))
+}
+
 /// `angrav: TEXT` on stderr (what the `warn!` macro writes). A stderr that cannot be
 /// written to is no reason to stop.
 pub fn message(text: &str) {

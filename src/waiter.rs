@@ -459,9 +459,7 @@ fn apply(
 
 /// A session stalled: `why`, and what was last seen.
 fn stalled(outcome: &mut Outcome, last: &Option<Snapshot>, why: String, elapsed_ms: u64) {
-    let seen = last
-        .as_ref()
-        .map_or("nothing".into(), crate::dispatch::describe);
+    let seen = last.as_ref().map_or("nothing".into(), crate::show::seen);
     outcome.status = Status::Stalled;
     outcome.duration_ms = elapsed_ms;
     outcome.reason = Some(format!("{why} (seen: {seen})"));

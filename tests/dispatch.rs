@@ -372,8 +372,14 @@ fn a_chat_that_stops_for_approval_or_a_question_is_reported_and_given_no_more_pr
             let q = asked[0].question.as_ref().expect("the question");
             assert_eq!(q.options, ["Postgres", "SQLite"]);
         }
+        // The reason names what it waits for: the approval's command, or the question.
+        let said = if state == State::AwaitingApproval {
+            "awaiting_approval (approvals: "
+        } else {
+            "awaiting_input (question: Which database should the service use? options: Postgres, SQLite)"
+        };
         assert!(events.iter().any(|e| matches!(e,
-            Event::SetAside { session, reason } if *session == chats[0].id && reason.contains(state.name()))),
+            Event::SetAside { session, reason } if *session == chats[0].id && reason.contains(said))),
             "{events:#?}");
         assert_eq!(w.received(0).len(), 1, "{scenario}");
         assert_eq!(w.received(1).len(), 3, "{scenario}");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::output::{self, describe};
+use super::output;
 use super::single::{finish_turn, wait_end};
 use super::wait::print_report;
 use super::{Args, Command, registry};
@@ -48,7 +48,7 @@ pub(super) fn one(
 
 /// `s1: pressed 'Run' on command 3fa2c1d0: cargo test; now thinking`.
 fn said(done: &Pressed) -> String {
-    let now = describe(
+    let now = crate::show::state(
         done.state.name(),
         done.error.as_deref(),
         done.quota_resume.as_deref(),

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::output::{self, describe_state};
+use super::output;
 use super::{Args, found_endpoints, nothing_found, profile, report};
 use crate::locate::Source;
 use crate::panel::{Deadline, Layout, Panel, Snapshot, State};
@@ -241,7 +241,7 @@ fn print_examined(e: &Examined) {
         output::line(&format!(
             "  layout: {}; state: {}; messages: {} user, {} agent",
             snap.layout.map_or("none", Layout::name),
-            describe_state(snap),
+            crate::show::snapshot(snap),
             snap.user_messages,
             snap.agent_messages
         ));

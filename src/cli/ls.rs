@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::output::{self, describe};
+use super::output;
 use super::single::print_history;
 use super::{Args, Command, usage};
 use crate::ls::conversation::{Reading, Waiting};
@@ -249,7 +249,7 @@ fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
     output::line(&format!(
         "{short}  {}  {}",
         r.workspace.as_deref().unwrap_or("-"),
-        describe(state, None, None, &approvals, None)
+        crate::show::state(state, None, None, &approvals, None)
     ));
     output::line(&format!("  conversation: {}", r.conversation.id));
     output::line(&format!(

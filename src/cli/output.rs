@@ -174,48 +174,6 @@ pub(super) fn count(n: impl Into<u64>, thing: &str) -> String {
     }
 }
 
-pub(super) fn describe_state(s: &Snapshot) -> String {
-    describe(
-        s.state.name(),
-        s.error.as_deref(),
-        s.quota_resume.as_deref(),
-        &s.approvals,
-        s.question.as_deref(),
-    )
-}
-
-/// `error: quota reached (resumes at 14:00)`, `awaiting_approval (approvals: 3fa2c1d0
-/// command: cargo test (Run, Reject))`, `awaiting_input (question: Which database?
-/// options: Postgres, SQLite)`.
-pub(super) fn describe(
-    state: &str,
-    error: Option<&str>,
-    quota_resume: Option<&str>,
-    approvals: &[crate::panel::Approval],
-    question: Option<&crate::panel::Question>,
-) -> String {
-    let mut out = state.to_string();
-    if let Some(e) = error {
-        out += &format!(": {e}");
-    }
-    if let Some(q) = quota_resume {
-        out += &format!(" (resumes at {q})");
-    }
-    if !approvals.is_empty() {
-        out += &format!(" (approvals: {})", crate::approve::listed(approvals));
-    }
-    if let Some(q) = question {
-        out += &format!(" ({})", asked(q));
-    }
-    out
-}
-
-/// `question: Which database? options: Postgres, SQLite`: what a question form asks.
-pub(super) fn asked(q: &crate::panel::Question) -> String {
-    let text = q.text.as_deref().unwrap_or("(no text)");
-    format!("question: {text} options: {}", q.options.join(", "))
-}
-
 pub(super) fn print_answer(m: &Message, json: bool) {
     if json {
         self::json(m);
@@ -252,7 +210,7 @@ pub(super) fn print_status(
         "{}  {}  {}",
         session.id,
         session.workspace.as_deref().unwrap_or("-"),
-        describe_state(snap)
+        crate::show::snapshot(snap)
     ));
     line(&format!("  title:    {}", session.title));
     line(&format!("  layout:   {layout}"));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::output::{self, describe, print_answer, print_status};
+use super::output::{self, print_answer, print_status};
 use super::{Args, Command, registry, usage};
 use crate::journal::{PromptRecord, TurnOutcome};
 use crate::panel::{CodeBlock, Deadline, Message, PROBE_WITHIN, Panel, Role, Snapshot, State};
@@ -283,7 +283,7 @@ pub(super) fn print_waited(result: &WaitResult, a: &Args) -> Result<u8, Error> {
         output::json(result);
     }
     let state = o.state.map_or("unknown", State::name);
-    let described = describe(
+    let described = crate::show::state(
         state,
         o.error.as_deref(),
         o.quota_resume.as_deref(),

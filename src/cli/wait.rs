@@ -202,7 +202,7 @@ fn outcome_line(o: &Outcome, stream: Stream) -> String {
         tail += &format!("  (approvals: {})", crate::approve::listed(&o.approvals));
     }
     if let Some(q) = &o.question {
-        tail += &format!("  ({})", super::output::asked(q));
+        tail += &format!("  ({})", crate::show::asked(q));
     }
     format!(
         "{}{}  {}{}",

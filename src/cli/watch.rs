@@ -451,7 +451,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             let reason = format!(
                 "no change at all in the page for {} (seen: {})",
                 show::duration(after),
-                crate::dispatch::describe(snap)
+                crate::show::seen(snap)
             );
             let current = Some(snap.state);
             printer?.event("stalled", w, None, current, Some(reason), clock.stamp(at));
