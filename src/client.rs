@@ -97,6 +97,10 @@ fn address(url: &str) -> Result<String, Error> {
     Ok(format!("{host}:{port}"))
 }
 
+/// How long a followed serve may be quiet before it is pinged, and then how long it
+/// may take to answer before it is taken for hung.
+pub const QUIET: Duration = Duration::from_secs(3);
+
 /// A connection to a serve's WebSocket API.
 pub struct Client {
     ws: WebSocket<TcpStream>,
@@ -210,39 +214,64 @@ impl Client {
         }
     }
 
-    /// The next message serve pushes (an event `{event}`), kept ones first.
+    /// The next message serve pushes (an event `{event}`), kept ones first, however
+    /// long it takes. A serve quiet for [`QUIET`] is pinged: one that answers nothing,
+    /// not even the ping, within [`QUIET`] more is hung (stopped, frozen, or its
+    /// machine gone without closing the connection), and an error like a closed one.
     pub fn message(&mut self) -> Result<Value, Error> {
         if !self.kept.is_empty() {
             return Ok(self.kept.remove(0));
         }
-        self.read()
+        self.set_patience(Some(QUIET));
+        let mut pinged = false;
+        loop {
+            match self.ws.read() {
+                Ok(Frame::Text(t)) => {
+                    return serde_json::from_str(t.as_str())
+                        .map_err(|e| self.garbled(&e.to_string()));
+                }
+                Ok(Frame::Close(c)) => return Err(self.closed(c)),
+                Ok(_) => pinged = false,
+                Err(tungstenite::Error::Io(e)) if timed_out(&e) && !pinged => {
+                    self.ws
+                        .send(Frame::Ping(Default::default()))
+                        .map_err(|e| self.lost(e))?;
+                    pinged = true;
+                }
+                Err(tungstenite::Error::Io(e)) if timed_out(&e) => {
+                    return Err(Error::Failed(format!(
+                        "angrav serve {}: no answer to a ping within {}",
+                        self.label,
+                        crate::show::duration(QUIET)
+                    )));
+                }
+                Err(e) => return Err(self.lost(e)),
+            }
+        }
     }
 
     fn read(&mut self) -> Result<Value, Error> {
         loop {
             let text = match self.ws.read().map_err(|e| self.lost(e))? {
                 Frame::Text(t) => t,
-                Frame::Close(c) => {
-                    let why = c.map(|c| c.reason.to_string()).unwrap_or_default();
-                    return Err(Error::Failed(format!(
-                        "angrav serve {} closed the connection {why}",
-                        self.label
-                    )));
-                }
+                Frame::Close(c) => return Err(self.closed(c)),
                 _ => continue,
             };
             return serde_json::from_str(text.as_str()).map_err(|e| self.garbled(&e.to_string()));
         }
     }
 
+    fn closed(&self, frame: Option<tungstenite::protocol::CloseFrame>) -> Error {
+        let why = frame.map(|c| c.reason.to_string()).unwrap_or_default();
+        Error::Failed(format!(
+            "angrav serve {} closed the connection {why}",
+            self.label
+        ))
+    }
+
     fn lost(&self, e: tungstenite::Error) -> Error {
         let why = match e {
-            tungstenite::Error::Io(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            tungstenite::Error::Io(e) if timed_out(&e) => {
                 format!("no answer within {}", crate::show::duration(self.patience))
             }
             e => e.to_string(),
@@ -256,6 +285,14 @@ impl Client {
             self.label
         ))
     }
+}
+
+/// A read that ended because its timeout passed.
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// Marks every session object in `v` (an object with `target_id` and `endpoint`) as

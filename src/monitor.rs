@@ -132,6 +132,12 @@ impl Lost {
     }
 }
 
+/// Why a session turned `unresponsive` when its endpoint was reported lost first:
+/// what `sessions watch` and serve both say.
+pub fn lost_reason(endpoint: &str) -> String {
+    format!("endpoint {endpoint} lost")
+}
+
 /// What a thread checks to know it must end.
 #[derive(Clone)]
 struct Stop {

@@ -535,3 +535,96 @@ fn approve_by_id_through_the_list_reaches_the_right_machine() {
     assert!(a.kept(0, "sim-pressed").is_empty());
     assert_ne!(shown(&on_a), id_a);
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to a serve.
+fn signal(serve: &Serve, signal: &str) {
+    let pid = serve.child.0.id().to_string();
+    let done = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .expect("run kill");
+    assert!(done.success(), "kill -{signal} {pid}");
+}
+
+/// A serve that hangs with its connections open (stopped, not closed) is lost to the
+/// hub and to a watch over it, its chats unresponsive; once it runs again it is back.
+#[test]
+fn a_hung_upstream_is_lost_then_back() {
+    let a = Opened::in_(sim(), &[Window::new(Layout::Current, "hung-a1")]);
+    let b = Opened::in_(
+        other(),
+        &[
+            Window::new(Layout::Current, "hung-b1"),
+            Window::new(Layout::V2, "hung-b2").start("approval"),
+        ],
+    );
+    let serve_a = start_at(sim().endpoint().label(), "hung-a", &[], &[]);
+    let serve_b = start_at(other().endpoint().label(), "hung-b", &[], &[]);
+    let (up_a, up_b) = (spec("a", &serve_a), spec("b", &serve_b));
+    let hub = start_at(
+        "",
+        "hung-hub",
+        &["--upstream", &up_a, "--upstream", &up_b],
+        &[],
+    );
+    let mut c = hub.connect();
+    let table = c.call("subscribe", json!({}));
+    assert_eq!(
+        row(&table["sessions"], b.id(1))["state"],
+        "awaiting_approval"
+    );
+    let mut watch = Reaped(
+        common::angrav_bin()
+            .args(["--server", &format!("{up_a},{up_b}"), "--json"])
+            .args([
+                "sessions",
+                "watch",
+                "--session",
+                a.id(0),
+                "--session",
+                b.id(0),
+            ])
+            .env_remove("ANGRAV_CDP")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let lines = common::lines(watch.0.stdout.take().expect("piped"));
+    let watched = |kind: &str| loop {
+        let l: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).unwrap()).unwrap();
+        if l["type"] == kind {
+            return l;
+        }
+    };
+    let endpoint = |c: &mut common::serve::Client, kind: &str| loop {
+        let v = c.read();
+        if v["event"]["type"] == kind {
+            return v["event"].clone();
+        }
+    };
+    // The watch has read both serves before b hangs.
+    for _ in 0..2 {
+        watched("snapshot");
+    }
+
+    signal(&serve_b, "STOP");
+    let lost = endpoint(&mut c, "endpoint_lost");
+    assert_eq!(lost["endpoint"], "b", "{lost}");
+    for i in 0..2 {
+        let gone = c.event(b.id(i), "unresponsive");
+        assert!(gone["error"].as_str().unwrap().contains("b"), "{gone}");
+        assert_eq!(gone["reason"], "endpoint b lost", "{gone}");
+    }
+    let listed = c.call("sessions.list", json!({}));
+    assert_eq!(row(&listed, a.id(0))["state"], "idle", "{listed}");
+    assert_eq!(row(&listed, b.id(0))["state"], "unresponsive", "{listed}");
+    assert_eq!(watched("endpoint_lost")["endpoint"], "b");
+
+    signal(&serve_b, "CONT");
+    let back = endpoint(&mut c, "endpoint_back");
+    assert_eq!(back["endpoint"], "b", "{back}");
+    assert_eq!(c.event(b.id(0), "idle")["previous"], "unresponsive");
+    c.event(b.id(1), "awaiting_approval");
+    assert_eq!(watched("endpoint_back")["endpoint"], "b");
+}

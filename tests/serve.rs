@@ -1261,3 +1261,39 @@ fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
     let why = again["reason"].as_str().unwrap();
     assert!(why.contains("looked for again in"), "{why}");
 }
+
+/// A browser of serve's own killed: `endpoint_lost`, then each of its chats'
+/// `state_change` to `unresponsive` saying why, as `sessions watch` says it.
+#[test]
+fn a_lost_browser_makes_its_chats_unresponsive_saying_why() {
+    let browser = angrav::sim::Simulator::start().expect("a browser of its own");
+    for (layout, name) in [(Layout::Current, "lost-1"), (Layout::V2, "lost-2")] {
+        browser.open(&Window::new(layout, name)).expect("a window");
+    }
+    let cdp = browser.endpoint().label().to_string();
+    let serve = common::serve::start_at(&cdp, "lost", &[], &[]);
+    let mut client = serve.connect();
+    let table = client.call("subscribe", json!({}));
+    let chats: Vec<String> = table["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["session"]["target_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(chats.len(), 2, "{table}");
+
+    browser.kill();
+    let lost = loop {
+        let v = client.read();
+        if v["event"]["type"] == "endpoint_lost" {
+            break v["event"].clone();
+        }
+    };
+    assert_eq!(lost["endpoint"], cdp.as_str(), "{lost}");
+    for id in &chats {
+        let frozen = client.event(id, "unresponsive");
+        assert_eq!(frozen["type"], "state_change", "{frozen}");
+        assert_eq!(frozen["reason"], format!("endpoint {cdp} lost"), "{frozen}");
+        assert!(frozen["seq"].as_u64() > lost["seq"].as_u64(), "{frozen}");
+    }
+}

@@ -226,7 +226,7 @@ impl Gone {
             .iter()
             .map(|c| format!("session {c} closed"))
             .collect();
-        what.extend(self.lost.iter().map(|e| format!("endpoint {e} lost")));
+        what.extend(self.lost.iter().map(|e| crate::monitor::lost_reason(e)));
         output::message(&format!(
             "not every session ended idle: {}",
             what.join("; ")
@@ -339,7 +339,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             }
             // Unresponsive with its endpoint lost: that is why (the loss came first).
             let why = (current == State::Unresponsive && gone.lost.contains(&w.session.endpoint))
-                .then(|| format!("endpoint {} lost", w.session.endpoint));
+                .then(|| crate::monitor::lost_reason(&w.session.endpoint));
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
                 Some(prev) if prev != current => p.event(

@@ -2,7 +2,7 @@
 //! window, new windows followed), and the events pushed to subscribers. `sessions.list`
 //! and `status` answer from here without touching a page.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,7 +18,7 @@ use crate::approve;
 use crate::client::mark_host;
 use crate::event::Event;
 use crate::hooks::Hooks;
-use crate::monitor::{Monitors, Update};
+use crate::monitor::{self, Monitors, Update};
 use crate::panel::{Approval, Layout, Snapshot, State};
 use crate::registry::Listed;
 use crate::results::SessionStatus;
@@ -93,6 +93,8 @@ pub struct Table {
     groups: Vec<(String, Vec<String>)>,
     seq: u64,
     subscribers: HashMap<u64, Arc<Outbox>>,
+    /// The endpoints (browsers) of serve's own reported lost and not back yet.
+    lost: HashSet<String>,
 }
 
 /// A session of an upstream: its session (marked with the upstream's `host`) and its
@@ -377,7 +379,7 @@ impl Table {
             r.take(&json!({ "error": error }));
             events.push(json!({ "type": "state_change", "session": r.session,
                 "previous": previous, "current": State::Unresponsive, "timestamp": now,
-                "error": error }));
+                "error": error, "reason": monitor::lost_reason(host) }));
         }
         for e in events {
             self.push(e);
@@ -479,8 +481,12 @@ impl Hub {
                     Some(_) => None,
                 };
                 let row = table.rows.remove(i);
+                // Unresponsive with its endpoint lost: that is why (the loss came first).
+                let why = (current == State::Unresponsive
+                    && table.lost.contains(&row.session.endpoint))
+                .then(|| monitor::lost_reason(&row.session.endpoint));
                 if let Some(kind) = kind {
-                    table.broadcast(kind, &row, previous, None, row.since);
+                    table.broadcast(kind, &row, previous, why.as_deref(), row.since);
                 }
                 for (approval, noted) in &changes.resolved {
                     let snap = row.snapshot.as_ref();
@@ -543,10 +549,12 @@ impl Hub {
                     "angrav: serve: lost {} ({reason}); retrying",
                     endpoint.label()
                 );
+                table.lost.insert(endpoint.label().to_string());
                 table.endpoint(endpoint.label(), "endpoint_lost", Some(&reason));
             }
             Update::EndpointBack { endpoint, .. } => {
                 warn!("angrav: serve: {} answers again", endpoint.label());
+                table.lost.remove(endpoint.label());
                 table.endpoint(endpoint.label(), "endpoint_back", None);
             }
             // serve sets no stall time.

@@ -1,6 +1,7 @@
 //! A hub: `serve --upstream URL` follows other serves. One thread per upstream keeps a
 //! subscription to it: its table and events become rows and events of this serve's
-//! table, each session marked with the upstream's label as `host`. A lost upstream is
+//! table, each session marked with the upstream's label as `host`. A lost upstream
+//! (its connection closed, or no answer to a ping: see [`Client::message`]) is
 //! `endpoint_lost` (its sessions `unresponsive`), asked again every second, and
 //! `endpoint_back` once it answers. Actions on its sessions are forwarded to it, each
 //! on a connection of its own. The upstream's token stays here: no reply, event or
@@ -132,13 +133,11 @@ fn stopped(stop: &Receiver<()>) -> bool {
     !matches!(stop.try_recv(), Err(crossbeam_channel::TryRecvError::Empty))
 }
 
-/// A subscription to `up`: its connection (reads block until an event comes) and
-/// its table.
+/// A subscription to `up`: its connection (its events read with
+/// [`Client::message`], which notices a hung upstream) and its table.
 fn subscribe(up: &Upstream) -> Result<(Client, Value), Error> {
     let mut c = Client::connect(&up.server, &up.token, PATIENCE)?;
     let table = c.call_value("subscribe", json!({}))?;
-    // Events may be far apart; a dead upstream ends the read with an error.
-    c.set_patience(None);
     Ok((c, table))
 }
 
