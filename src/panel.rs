@@ -22,12 +22,14 @@ use crate::profile::Profile;
 const LIBRARY_SOURCE: &str = include_str!("js/panel.js");
 /// Escaped once per process, for every window's installation.
 static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(LIBRARY_SOURCE));
-/// Asked before installing the library: a world that holds it already, of this build
-/// and profile (`key`), probes at once. A world outlives the connection that made it
-/// (every connection asking a frame for the world named angrav gets the same one), so
-/// a list or a status after the first in a window compiles and sends nothing more.
-const INSTALLED: &str = "function (key, lean) { const a = globalThis.__angrav; return a && a.key === key ? a.first(lean) : { angrav_missing: true }; }";
-const RUN_OP: &str = "function (op, args) { const a = globalThis.__angrav; return a ? a[op](args) : { angrav_missing: true }; }";
+/// Runs an operation of this build and profile's library (`key`) in a world: every
+/// angrav process shares the world, and each library stays under its own key (see
+/// `js/panel.js`). `angrav_missing` when the world does not hold it: a new document,
+/// or a world no run of this build and profile installed in yet. Asked (op `first`)
+/// before installing the library: a world outlives the connection that made it (every
+/// connection asking a frame for the world named angrav gets the same one), so a list
+/// or a status after the first in a window compiles and sends nothing more.
+const RUN_OP: &str = "function (key, op, args) { const a = globalThis.__angrav && globalThis.__angrav[key]; return a ? a[op](args) : { angrav_missing: true }; }";
 const WORLD: &str = "angrav";
 /// What a page that does not answer a probe library call did not answer.
 const LIBRARY_WHAT: &str = "the probe library";
@@ -637,6 +639,8 @@ pub struct Panel {
     conn: Connection,
     context: i64,
     profile: Profile,
+    /// Names this build's library with `profile` in the world (see [`RUN_OP`]).
+    key: Value,
     /// Closing it stops this panel's connections, including those it opens later.
     group: Arc<CloseGroup>,
     /// Every call ends by then (see [`Panel::set_deadline`]).
@@ -762,6 +766,7 @@ impl Panel {
             conn,
             context: 0,
             profile: profile.clone(),
+            key: setup.key.clone(),
             group,
             deadline,
         };
@@ -821,6 +826,7 @@ impl Panel {
             conn,
             context,
             profile: profile.clone(),
+            key: setup.key.clone(),
             group: group.clone(),
             deadline,
         };
@@ -1135,6 +1141,7 @@ impl Panel {
             function_declaration: RUN_OP,
             execution_context_id: Some(self.context),
             arguments: vec![
+                CallArgument { value: &self.key },
                 CallArgument { value: &op_value },
                 CallArgument { value: args },
             ],
@@ -1242,11 +1249,13 @@ fn installed(
     setup: &Setup,
     deadline: Option<Deadline>,
 ) -> Result<Option<Snapshot>, Error> {
+    let first = Value::from("first");
     let installed = CallFunctionOn {
-        function_declaration: INSTALLED,
+        function_declaration: RUN_OP,
         execution_context_id: Some(context),
         arguments: vec![
             CallArgument { value: &setup.key },
+            CallArgument { value: &first },
             CallArgument { value: &setup.lean },
         ],
         return_by_value: true,

@@ -837,3 +837,38 @@ fn a_policy_on_two_cards_decides_and_presses_each_once() {
     assert_eq!(sorted(0), ["Deny", "Run"]);
     assert_eq!(sorted(1), ["Accept all", "Run"]);
 }
+
+/// Every angrav shares one world per window: a run with another selector profile
+/// installs its own library there, and a process attached before still presses with
+/// its own (here, whose allowing choices the other profile does not have).
+#[test]
+fn a_press_uses_its_own_profile_whatever_another_run_installed() {
+    let w = open(&[
+        Window::new(Layout::V2, "own-library").start("permission"),
+        Window::new(Layout::LegacyFrame, "own-library").start("approval"),
+    ]);
+    let other = TempFile::new(
+        "other-allow",
+        r#"{"approval_allow_labels": ["Accept all"]}"#,
+    );
+    for (i, label) in [(0, "Allow Once"), (1, "Run")] {
+        let mut panel = w.panel(i);
+        let s = angrav_json(
+            &["--session", w.id(i), "--selectors", other.path(), "status"],
+            0,
+        );
+        assert_eq!(s["state"], "awaiting_approval", "{s}");
+        match panel
+            .press_approval(
+                None,
+                angrav::panel::Press::Allow,
+                &json!({"client": "test"}),
+            )
+            .unwrap()
+        {
+            angrav::panel::Pressing::Pressed { label: l, .. } => assert_eq!(l, label),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pressed(&w, i), [label]);
+    }
+}

@@ -532,7 +532,7 @@ fn the_probe_library_is_installed_once_per_window() {
     for layout in LAYOUTS {
         let w = open(&[Window::new(layout, "kept").history(1)]);
         let mut panel = w.panel(0);
-        let mark = "function (v) { const a = globalThis.__angrav; if (v) a.mark = v; return a.mark || null; }";
+        let mark = "function (v) { const [a] = Object.values(globalThis.__angrav); if (v) a.mark = v; return a.mark || null; }";
         assert_eq!(panel.call_function(mark, &["kept".into()]).unwrap(), "kept");
         // Later commands, in their own connections, find it there and keep it: a list
         // during a prompt's delivery leaves that delivery's library as it was.

@@ -635,3 +635,77 @@ fn a_turn_whose_page_never_changes_is_stalled_in_sessions_wait_and_watch() {
     assert_eq!(stalled.len(), 1);
     assert_eq!(stalled[0]["seq"], events[0]["seq"]);
 }
+
+/// Every angrav shares one world per window: a run with another selector profile
+/// (here, one that sees no busy marker) installs its own library there, and a watch
+/// started before goes on reading with its own: `thinking` for the whole turn, `idle`
+/// only once the turn is over.
+#[test]
+fn a_watch_keeps_its_profile_while_another_profile_lists_and_prompts() {
+    let w = open(&[
+        Window::new(Layout::Current, "two-profiles").scenario("slow"),
+        Window::new(Layout::LegacyFrame, "two-profiles").scenario("slow"),
+    ]);
+    let other = std::env::temp_dir().join(format!("angrav-nobusy-{}.json", std::process::id()));
+    std::fs::write(
+        &other,
+        r#"{"busy": [".not-a-busy-marker"], "busy_text": []}"#,
+    )
+    .unwrap();
+    let other = other.to_str().unwrap();
+    let (child, rx) = common::spawn_angrav(&["--json", "sessions", "watch"]);
+    let ours = |line: &Value, i: usize| {
+        line["session"]["id"]
+            .as_str()
+            .is_some_and(|s| w.id(i).starts_with(s) && !s.is_empty())
+    };
+    let next = |pred: &dyn Fn(&Value) -> bool| -> Value {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a watch line in time");
+            let v: Value = serde_json::from_str(&line).expect("NDJSON");
+            if pred(&v) {
+                return v;
+            }
+        }
+    };
+    // Both snapshots, in either order: the watch is reading both windows.
+    let a = next(&|v| v["type"] == "snapshot" && (ours(v, 0) || ours(v, 1)));
+    let rest = if ours(&a, 0) { 1 } else { 0 };
+    next(&|v| v["type"] == "snapshot" && ours(v, rest));
+    let o = angrav(&["--selectors", other, "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for i in 0..2 {
+        let o = angrav(&[
+            "--session",
+            w.id(i),
+            "--selectors",
+            other,
+            "prompt",
+            "slowly",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let e = next(&|v| v["type"] == "state_change" && ours(v, i));
+        assert_eq!(
+            (&e["previous"], &e["current"]),
+            (&"idle".into(), &"thinking".into()),
+            "{e}"
+        );
+        let e = next(&|v| v["type"] == "state_change" && ours(v, i));
+        assert_eq!(
+            (&e["previous"], &e["current"]),
+            (&"thinking".into(), &"idle".into()),
+            "{e}"
+        );
+        // Idle as the watch said: the turn is over (its busy marker gone).
+        let s = angrav_json(&["--session", w.id(i), "status"], 0);
+        assert_eq!(
+            (&s["state"], &s["busy"]),
+            (&"idle".into(), &false.into()),
+            "{s}"
+        );
+    }
+    std::fs::remove_file(other).unwrap();
+    drop(child);
+}

@@ -997,7 +997,9 @@ function install(profile, lean, key) {
   // mode and model. Later ones in this world, of the same build and profile (`key`),
   // ask it here without installing the library again.
   ops.first = (lean) => probe(lean ? { cache: new WeakMap(), lean: true } : undefined);
-  ops.key = key;
-  globalThis.__angrav = ops;
+  // Every angrav process shares this world: each build and profile keeps its own
+  // library under its key, so another run's never replaces the one a process uses.
+  // What they must share (presses, card marks, the editor claim) is in the page.
+  (globalThis.__angrav || (globalThis.__angrav = {}))[key] = ops;
   return ops.first(lean);
 }
