@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::Error;
 use crate::panel::{
-    Answered as Noted, Approval, Deadline, Panel, Press, Pressing, Snapshot, State,
+    Answered as Noted, Approval, Deadline, Panel, Press, Pressing, Renewing, Snapshot, State,
 };
 use crate::sessions::Session;
 
@@ -185,18 +185,39 @@ pub fn cancel(panel: &mut Panel) -> Result<Snapshot, Error> {
     })
 }
 
+/// A new conversation starts only on an idle agent, or one stopped on an error, that
+/// shows no busy marker: never on one at work or waiting, nor on one not read.
+fn startable(s: &Snapshot) -> bool {
+    matches!(s.state, State::Idle | State::Error) && !s.busy
+}
+
+fn not_startable(s: &Snapshot) -> Error {
+    let state = s.state.name();
+    Error::Failed(if s.state.in_turn() || s.busy {
+        format!(
+            "nothing pressed: the agent is busy ({state}); wait for it with 'angrav wait' before starting a new conversation"
+        )
+    } else {
+        let why = s
+            .error
+            .as_deref()
+            .map_or(String::new(), |e| format!(": {e}"));
+        format!("nothing pressed: the agent is {state}{why}")
+    })
+}
+
 /// Presses the new-conversation button and confirms the chat then shows no message;
 /// a busy agent (`now`) is left alone. `Ok(false)`: it was already empty, nothing
 /// pressed.
 pub fn new_conversation(panel: &mut Panel, now: &Snapshot) -> Result<bool, Error> {
-    if now.state.in_turn() {
-        return Err(Error::Failed(format!(
-            "the agent is busy ({}); wait for it before starting a new conversation",
-            now.state.name()
-        )));
+    if !startable(now) {
+        return Err(not_startable(now));
     }
-    let Some(key) = panel.press_new_conversation()? else {
-        return Ok(false);
+    // The page checks again as it clicks: the agent may have started since `now`.
+    let key = match panel.press_new_conversation()? {
+        Renewing::Pressed { key } => key,
+        Renewing::Empty => return Ok(false),
+        Renewing::Refused(seen) => return Err(not_startable(&seen)),
     };
     let empty = |s: &Snapshot| {
         !matches!(

@@ -459,6 +459,18 @@ pub enum Pressing {
     },
 }
 
+/// What [`Panel::press_new_conversation`] did.
+#[derive(Debug, Clone)]
+pub enum Renewing {
+    /// Clicked; `key` is the state's key before the click (see
+    /// [`crate::approve::new_conversation`], which confirms it).
+    Pressed { key: String },
+    /// Nothing clicked: the chat was already empty.
+    Empty,
+    /// Nothing clicked: the agent is not idle or in error, or shows its busy marker.
+    Refused(Box<Snapshot>),
+}
+
 /// How long a collapsed step may take to show its choice once expanded.
 const EXPAND_WITHIN: Duration = Duration::from_secs(2);
 
@@ -1031,14 +1043,20 @@ impl Panel {
         Ok(v["clicked"].as_bool() == Some(true))
     }
 
-    /// Clicks the new-conversation button: `Ok(Some(key))` with the panel's key before
-    /// the click (see [`crate::approve::new_conversation`], which confirms it), `Ok(None)`:
-    /// the chat was already empty.
-    pub fn press_new_conversation(&mut self) -> Result<Option<String>, Error> {
-        let v = self.op("new_conversation", Value::Null, CALL_TIMEOUT)?;
+    /// Clicks the new-conversation button, unless the agent is anything but idle or
+    /// stopped on an error (checked in the same page call): see [`Renewing`].
+    pub fn press_new_conversation(&mut self) -> Result<Renewing, Error> {
+        let mut v = self.op("new_conversation", Value::Null, CALL_TIMEOUT)?;
+        if v.get("refused").is_some() {
+            return Ok(Renewing::Refused(Box::new(
+                self.parse(v["refused"].take())?,
+            )));
+        }
         match (v["clicked"].as_bool(), v["key"].as_str()) {
-            (Some(true), Some(key)) => Ok(Some(key.to_string())),
-            _ if v["marker"].is_string() && v["clicked"] == false => Ok(None),
+            (Some(true), Some(key)) => Ok(Renewing::Pressed {
+                key: key.to_string(),
+            }),
+            _ if v["marker"].is_string() && v["clicked"] == false => Ok(Renewing::Empty),
             _ => Err(Error::Failed(
                 v["reason"]
                     .as_str()

@@ -2,7 +2,9 @@
 
 mod common;
 
-use angrav::panel::Layout;
+use std::time::Duration;
+
+use angrav::panel::{Layout, State};
 use angrav::sim::Window;
 use common::{angrav, angrav_in, angrav_json, open, stderr, stdout};
 use serde_json::json;
@@ -564,4 +566,53 @@ fn a_ws_url_names_one_window_directly() {
     assert_eq!(s["session"]["target_id"], w.id(0));
     assert_eq!(s["state"], "idle");
     assert_eq!(s["layout"], "legacy-frame");
+}
+
+/// `new` never cuts off an agent at work: the page checks the state as it clicks, so
+/// a chat that started thinking after angrav looked keeps its conversation. Nor is a
+/// chat angrav cannot read taken for an idle one.
+#[test]
+fn new_leaves_a_working_or_unreadable_agent_alone() {
+    let w = open(&[
+        Window::new(Layout::Current, "new-busy")
+            .history(1)
+            .scenario("slow"),
+        Window::new(Layout::LegacyFrame, "new-busy")
+            .history(1)
+            .scenario("slow"),
+    ]);
+    let blind = std::env::temp_dir().join(format!("angrav-noinput-{}.json", std::process::id()));
+    std::fs::write(&blind, r#"{"input": [".not-an-editor"]}"#).unwrap();
+    let blind = blind.to_str().unwrap();
+    for i in 0..2 {
+        let o = angrav(&["--session", w.id(i), "--selectors", blind, "new"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        assert!(
+            stderr(&o).contains("nothing pressed: the agent is unreadable"),
+            "{}",
+            stderr(&o)
+        );
+        let mut panel = w.panel(i);
+        let idle = panel.probe().unwrap();
+        assert_eq!((idle.state, idle.user_messages), (State::Idle, 1));
+        let o = angrav(&["--session", w.id(i), "prompt", "keep at it"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let mut now = idle.clone();
+        for _ in 0..100 {
+            if now.state == State::Thinking {
+                break;
+            }
+            now = panel.watch(&now.key, Duration::from_secs(10)).unwrap();
+        }
+        assert_eq!(now.state, State::Thinking, "{now:?}");
+        // Asked with what it saw before the prompt: idle.
+        let e = angrav::approve::new_conversation(&mut panel, &idle).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("nothing pressed: the agent is busy (thinking)"),
+            "{e}"
+        );
+        assert_eq!(panel.probe().unwrap().user_messages, 2);
+    }
+    std::fs::remove_file(blind).unwrap();
 }

@@ -981,14 +981,18 @@ function install(profile, lean, key) {
       (c.busy.closest('button, [role="button"]') || c.busy).click();
       return { ok: true, key: s.key };
     },
+    // Checked and clicked in this one call: an agent that starts working after the
+    // caller looked is never cut off. Refused (with the snapshot) unless it is idle or
+    // stopped on an error, its busy marker gone.
     new_conversation() {
+      const s = probe();
+      if (s.busy || (s.state !== 'idle' && s.state !== 'error')) return { clicked: false, refused: s };
       const found = panelRoot();
       const [b, marker] = found ? first([found.root], P.new_conversation) : [null, null];
       if (!b) return { clicked: false, reason: 'new-conversation button not found' };
       if (looksDisabled(b)) {
         return { clicked: false, reason: 'the conversation is already empty', marker };
       }
-      const s = probe();
       b.click();
       return { clicked: true, marker, key: s.key };
     },
