@@ -581,6 +581,67 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
     assert_eq!(ls.interactions().len(), 1);
 }
 
+/// A window is linked to a conversation by the requests its panel made, which may
+/// have named another: without `--approval`, its card is pressed only when it is the
+/// step the LS says waits.
+#[test]
+fn a_window_card_is_pressed_for_a_conversation_only_when_the_ls_waits_on_it() {
+    const OTHER: &str = "0dd10001-0000-4000-8000-00000000000a";
+    const IDLE: &str = "0dd10002-0000-4000-8000-00000000000b";
+    const SAME: &str = "0dd10003-0000-4000-8000-00000000000c";
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new(OTHER, "ls-other").waiting(Gate::Command("make deploy".into())),
+            Conversation::new(IDLE, "ls-idle").history(2),
+            Conversation::new(SAME, "ls-same").waiting(Gate::Command("cargo test".into())),
+        ],
+    )
+    .unwrap();
+    // Each window shows a `cargo test` card.
+    let w = common::open(&[
+        Window::new(Layout::Current, "ls-other")
+            .start("approval")
+            .ls(&ls, OTHER),
+        Window::new(Layout::V2, "ls-idle")
+            .start("approval")
+            .ls(&ls, IDLE),
+        Window::new(Layout::Current, "ls-same")
+            .start("approval")
+            .ls(&ls, SAME),
+    ]);
+    let url = ls.url();
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--ls", &url, "--ls-token", TOKEN]);
+        common::angrav(&all)
+    };
+
+    // The LS waits on another command: the card is not its step.
+    let o = run(&["--json", "approve", "--conversation", "0dd10001"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("approval_changed"), "{}", stderr(&o));
+    assert!(common::pressed(&w, 0).is_empty());
+    // The LS waits on nothing: refused, whatever the window shows.
+    let o = run(&["deny", "--conversation", "0dd10002"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not awaiting approval"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(common::pressed(&w, 1).is_empty());
+    assert!(ls.interactions().is_empty(), "{:?}", ls.interactions());
+
+    // The card is the step the LS waits on: pressed there, once.
+    let o = run(&["approve", "--conversation", "0dd10003"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("answered there"), "{}", stderr(&o));
+    assert_eq!(common::pressed(&w, 2), ["Run"]);
+    let sent = first_interactions(&ls, SAME);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
 /// Watches one conversation from its approval to idle, answered meanwhile; the
 /// language server with its stream or without. Returns angrav's stderr lines and
 /// the watch's lines.

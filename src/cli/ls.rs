@@ -298,11 +298,11 @@ fn answered(
             Default::default(),
             Some(deadline),
         )?;
-        let there = match a.approval.as_deref() {
-            Some(want) => Some(card_in_window(ls, id, want, &snap, deadline)?),
-            None => None,
-        };
-        return super::approve::one(&mut panel, &session, there.as_deref(), deadline, a);
+        // Pressed only as the card of the step the LS says waits: the window is
+        // linked to the conversation by the requests its panel made, which may have
+        // named another.
+        let there = card_in_window(ls, id, a.approval.as_deref(), &snap, deadline)?;
+        return super::approve::one(&mut panel, &session, Some(&there), deadline, a);
     }
     let done = ls.answer(id, a.approval.as_deref(), press, deadline)?;
     let session = session_object(&done.now, short, ls);
@@ -327,14 +327,13 @@ fn answered(
     waited(a, ls, id, short, deadline)
 }
 
-/// The window that shows conversation `id` (its panel's requests name it), when an
-/// Antigravity answers and one does.
-/// The id a window gives the approval the LS knows as `want`: the one card of the
-/// same kind and command that shows there, else `approval_changed` naming what shows.
+/// The id a window gives the approval the LS knows as `want` (without one, of the
+/// only step waiting): the one card of the same kind and command that shows there,
+/// else `approval_changed` naming what shows.
 fn card_in_window(
     ls: &Ls,
     id: &str,
-    want: &str,
+    want: Option<&str>,
     shown: &crate::panel::Snapshot,
     deadline: Deadline,
 ) -> Result<String, Error> {
@@ -348,7 +347,8 @@ fn card_in_window(
         [one] => Ok(one.id.clone()),
         _ => Err(crate::approve::changed(
             &format!(
-                "approval {want} shows as {} cards alike in the window; nothing pressed",
+                "approval {} shows as {} cards alike in the window; nothing pressed",
+                step.id,
                 alike.len()
             ),
             &shown.approvals,
@@ -356,6 +356,8 @@ fn card_in_window(
     }
 }
 
+/// The window that shows conversation `id` (its panel's requests name it), when an
+/// Antigravity answers and one does.
 fn shown_in(
     a: &Args,
     id: &str,

@@ -193,16 +193,17 @@ impl Ls {
         Ok(steps.iter().filter_map(Step::message).collect())
     }
 
-    /// The approval with the id `want` among the steps of conversation `id` that wait
-    /// now, else `approval_changed` naming what waits.
+    /// The approval of the step of conversation `id` that waits now: the one with
+    /// the id `want`, else `approval_changed` naming what waits; without an id the
+    /// only one waiting (refused when none or several wait).
     pub fn waiting_approval(
         &self,
         id: &str,
-        want: &str,
+        want: Option<&str>,
         deadline: Deadline,
     ) -> Result<Approval, Error> {
         let (reading, _) = self.read(id, deadline)?;
-        Ok(named(&reading, want)?.approval.clone())
+        Ok(waiting(&reading, id, want)?.approval.clone())
     }
 
     /// Answers the step whose approval has the id `approval`, if one still waits
@@ -218,25 +219,7 @@ impl Ls {
         deadline: Deadline,
     ) -> Result<Answered, Error> {
         let (reading, _) = self.read(id, deadline)?;
-        let step = match (approval, reading.waiting.as_slice()) {
-            (Some(want), _) => named(&reading, want)?,
-            (None, [one]) => one,
-            (None, []) => {
-                return Err(Error::Failed(format!(
-                    "nothing answered: conversation {id} is {}, not awaiting approval",
-                    reading
-                        .state
-                        .map_or("in a state the LS does not say", State::name)
-                )));
-            }
-            (None, several) => {
-                return Err(Error::Failed(format!(
-                    "nothing answered: {} steps of conversation {id} wait at once: name one with --approval ID ({})",
-                    several.len(),
-                    crate::approve::listed(&reading.approvals())
-                )));
-            }
-        };
+        let step = waiting(&reading, id, approval)?;
         let (index, gate) = (step.step_index, &step.gate);
         let answer = gate.answer_for(press).map_err(Error::Failed)?;
         let mut interaction = gate.interaction(answer);
@@ -402,6 +385,26 @@ impl Ls {
 
 /// The waiting step whose approval has the id `want`, else `approval_changed` naming
 /// what waits.
+/// The step of the conversation `id` that waits with the approval `want`, else
+/// `approval_changed` naming what waits; without `want`, the only one that waits.
+fn waiting<'a>(reading: &'a Reading, id: &str, want: Option<&str>) -> Result<&'a Waiting, Error> {
+    match (want, reading.waiting.as_slice()) {
+        (Some(want), _) => named(reading, want),
+        (None, [one]) => Ok(one),
+        (None, []) => Err(Error::Failed(format!(
+            "nothing answered: conversation {id} is {}, not awaiting approval",
+            reading
+                .state
+                .map_or("in a state the LS does not say", State::name)
+        ))),
+        (None, several) => Err(Error::Failed(format!(
+            "nothing answered: {} steps of conversation {id} wait at once: name one with --approval ID ({})",
+            several.len(),
+            crate::approve::listed(&reading.approvals())
+        ))),
+    }
+}
+
 fn named<'a>(reading: &'a Reading, want: &str) -> Result<&'a Waiting, Error> {
     reading
         .waiting
