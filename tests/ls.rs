@@ -1186,3 +1186,106 @@ fn two_steps_waiting_at_once_are_both_shown_and_each_answered_by_its_id() {
     assert_eq!(sent, [4, 3]);
     assert_eq!(status(0)["approvals"], json!([]));
 }
+
+/// A step that asks the user a question, or waits for what angrav does not know, is
+/// `awaiting_input`: shown with its question, ended on by a wait, and never an
+/// approval that `approve` presses.
+#[test]
+fn a_question_or_an_unknown_wait_is_awaiting_input_never_an_approval() {
+    let ask = |text: &str, options: &[&str]| {
+        Gate::Question(text.into(), options.iter().map(|o| o.to_string()).collect())
+    };
+    let ls = SimLs::start(
+        TOKEN,
+        vec![
+            Conversation::new("ffff6666-0000-4000-8000-000000000006", "zeta").waiting(ask(
+                "Which database should the service use?",
+                &["Postgres", "SQLite"],
+            )),
+            Conversation::new("abab7777-0000-4000-8000-000000000007", "eta").waiting(Gate::Unknown),
+            Conversation::new("cdcd8888-0000-4000-8000-000000000008", "theta")
+                .asks(ask("Ship it now?", &["Yes", "Not yet"])),
+        ],
+    )
+    .unwrap();
+    let database = json!({"text": "Which database should the service use?",
+                          "options": ["Postgres", "SQLite"]});
+
+    let list = ls_json(&ls, "sessions list", &["sessions", "list", "--all"], 0);
+    let zeta = conversation(&list, "zeta");
+    assert_eq!(zeta["state"], "awaiting_input", "{list}");
+    assert_eq!(zeta["approval"], Value::Null);
+    assert_eq!(zeta["question"], database);
+    let eta = conversation(&list, "eta");
+    assert_eq!(eta["state"], "awaiting_input", "{list}");
+    assert_eq!(
+        (&eta["approval"], &eta["question"]),
+        (&Value::Null, &Value::Null)
+    );
+    let o = ls_angrav(&ls, &["sessions", "list", "--all"]);
+    let text = stdout(&o);
+    let zeta_line = text.lines().find(|l| l.starts_with("ffff66")).unwrap();
+    assert!(zeta_line.contains("awaiting_input"), "{text}");
+
+    let status = ls_json(
+        &ls,
+        "status --conversation",
+        &["status", "--conversation", "zeta"],
+        0,
+    );
+    assert_eq!(status["state"], "awaiting_input");
+    assert_eq!(status["run_status"], "waiting_for_user");
+    assert_eq!(status["approvals"], json!([]));
+    assert_eq!(status["question"], database);
+    let o = ls_angrav(&ls, &["status", "--conversation", "zeta"]);
+    assert!(
+        stdout(&o).contains(
+            "awaiting_input (question: Which database should the service use? options: Postgres, SQLite)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+
+    // Nothing to press: approve and deny send nothing, and say what it waits for.
+    for (args, said) in [
+        (
+            ["approve", "--conversation", "zeta"],
+            "question: Which database",
+        ),
+        (["deny", "--conversation", "eta"], "awaiting_input"),
+    ] {
+        let o = ls_angrav(&ls, &args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("nothing answered"), "{}", stderr(&o));
+        assert!(stderr(&o).contains(said), "{}", stderr(&o));
+    }
+    assert_eq!(ls.interactions(), Vec::<Value>::new());
+
+    // A turn that stops at a question ends the wait: exit 1, with the question.
+    ls_json(
+        &ls,
+        "prompt --conversation",
+        &["prompt", "Ready?", "--conversation", "theta"],
+        0,
+    );
+    let waited = ls_json(
+        &ls,
+        "wait --conversation",
+        &["wait", "--conversation", "theta"],
+        1,
+    );
+    assert_eq!(waited["state"], "awaiting_input", "{waited}");
+    assert_eq!(
+        waited["question"],
+        json!({"text": "Ship it now?", "options": ["Yes", "Not yet"]})
+    );
+    assert_eq!(waited["approval"], Value::Null);
+    let o = ls_angrav(&ls, &["wait", "--conversation", "theta"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .contains("cdcd88: awaiting_input (question: Ship it now? options: Yes, Not yet)"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -242,14 +242,14 @@ fn print_status(r: &Reading, short: &str, ls: &Ls, json: bool) {
             "approval": first.map(|w| &w.approval),
             "approvals": approvals,
             "step_index": first.map(|w| w.step_index),
+            "question": r.question,
             "ls": {"url": ls.url, "found_by": ls.found.name()},
         }));
     }
-    let state = r.state.map_or("unknown", State::name);
     output::line(&format!(
         "{short}  {}  {}",
         r.workspace.as_deref().unwrap_or("-"),
-        crate::show::state(state, None, None, &approvals, None)
+        r.described()
     ));
     output::line(&format!("  conversation: {}", r.conversation.id));
     output::line(&format!(
@@ -451,17 +451,17 @@ fn waited(a: &Args, ls: &Ls, id: &str, short: &str, deadline: Deadline) -> Resul
             "state": state,
             "approval": r.first_waiting().map(|w| &w.approval),
             "step_index": r.first_waiting().map(|w| w.step_index),
+            "question": r.question,
             "duration_ms": started.elapsed().as_millis() as u64,
             "answer": answer,
         }));
     } else {
-        let state_name = state.map_or("unknown", State::name);
         if let Some(m) = &answer
             && state == Some(State::Idle)
         {
             output::line(&m.content);
         } else {
-            output::line(&format!("{short}: {state_name}"));
+            output::line(&format!("{short}: {}", r.described()));
         }
     }
     if timed_out {
@@ -486,6 +486,8 @@ pub(super) struct ConversationRow {
     pub last_change: Option<String>,
     pub approval: Option<crate::panel::Approval>,
     pub step_index: Option<u64>,
+    /// The question it waits at (`awaiting_input`), when a step asks one.
+    pub question: Option<Box<crate::panel::Question>>,
     /// The id of the window that shows it, when one does.
     pub window: Option<String>,
     #[serde(skip)]
@@ -551,6 +553,7 @@ pub(super) fn conversation_rows(
                 last_change: r.conversation.last_change.clone(),
                 approval: r.first_waiting().map(|w| w.approval.clone()),
                 step_index: r.first_waiting().map(|w| w.step_index),
+                question: r.question.clone(),
                 window,
                 short,
             }
@@ -816,7 +819,7 @@ fn event(
         "type": kind, "session": session_object(r, &short, ls),
         "previous": previous, "current": current, "timestamp": timestamp,
         "steps": r.conversation.steps, "approval": r.first_waiting().map(|w| &w.approval),
-        "step_index": r.first_waiting().map(|w| w.step_index),
+        "step_index": r.first_waiting().map(|w| w.step_index), "question": r.question,
     })
 }
 
@@ -827,12 +830,12 @@ fn print_event(seq: u64, mut line: Value, r: &Reading, json: bool) {
     }
     let name = |s: &Value| s.as_str().unwrap_or("unknown").to_string();
     let (kind, current) = (name(&line["type"]), &line["current"]);
-    let what = match r.waiting.as_slice() {
-        waiting @ [_, ..] if !current.is_null() => {
-            let each: Vec<String> = waiting.iter().map(step_shown).collect();
-            format!(" ({})", each.join("; "))
-        }
-        _ => String::new(),
+    let mut each: Vec<String> = r.waiting.iter().map(step_shown).collect();
+    each.extend(r.question.as_deref().map(crate::show::asked));
+    let what = if each.is_empty() || current.is_null() {
+        String::new()
+    } else {
+        format!(" ({})", each.join("; "))
     };
     let change = match kind.as_str() {
         "snapshot" => name(current),

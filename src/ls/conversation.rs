@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::model::{Conversation, Gate, Quota, Step};
+use super::model::{Conversation, Gate, Quota, RunStatus, Step};
 use super::{Ls, LsError};
 use crate::Error;
-use crate::panel::{Approval, Deadline, Message, Press, State};
+use crate::panel::{Approval, Deadline, Message, Press, Question, State};
 
 /// How often a conversation is read again while angrav waits for a change (the LS
 /// offers a stream, but not on every build: polling works on all).
@@ -32,8 +32,10 @@ pub struct Reading {
     pub state: Option<State>,
     /// The run status as the LS names it.
     pub run_status: Option<String>,
-    /// Every step that waits for the user, in step order: several may wait at once.
+    /// Every step that waits for an approval, in step order: several may wait at once.
     pub waiting: Vec<Waiting>,
+    /// The question a step asks the user (`awaiting_input`), as the LS gives it.
+    pub question: Option<Box<Question>>,
 }
 
 /// A step that waits for the user: its index, its approval (with its id), and the
@@ -55,11 +57,14 @@ impl Reading {
             run_status: conversation.run_status(),
             conversation,
             waiting: Vec::new(),
+            question: None,
         }
     }
 
-    /// With its steps: a waiting step makes it `awaiting_approval`, whatever the run
-    /// status says.
+    /// With its steps, whatever the run status says: a step waiting for an approval
+    /// angrav can answer makes it `awaiting_approval`; any other wait for the user (a
+    /// question, a step of a kind angrav does not know, or the run status alone) makes
+    /// it `awaiting_input`, which nothing angrav does answers.
     fn with_steps(conversation: Conversation, steps: &[Step]) -> Reading {
         let mut r = Reading::summary(conversation);
         r.waiting = steps
@@ -73,8 +78,19 @@ impl Reading {
                 })
             })
             .collect();
+        // A question step may still say it runs while the conversation waits for its
+        // answer: then the last step's question is the one.
+        let for_user = r.conversation.status == Some(RunStatus::WaitingForUser);
+        r.question = steps
+            .iter()
+            .find(|s| s.waits() && s.question.is_some())
+            .or_else(|| steps.last().filter(|s| for_user && s.question.is_some()))
+            .and_then(|s| s.question.clone())
+            .map(Box::new);
         if !r.waiting.is_empty() {
             r.state = Some(State::AwaitingApproval);
+        } else if for_user || r.question.is_some() || steps.iter().any(Step::waits) {
+            r.state = Some(State::AwaitingInput);
         }
         r
     }
@@ -89,11 +105,24 @@ impl Reading {
         self.waiting.first()
     }
 
-    /// Stopped, as a wait understands it: idle, awaiting approval (or in error).
+    /// Stopped, as a wait understands it: idle, waiting for the user (an approval,
+    /// an answer), or in error.
     pub fn stopped(&self) -> bool {
         matches!(
             self.state,
-            Some(State::Idle | State::AwaitingApproval | State::Error)
+            Some(State::Idle | State::AwaitingApproval | State::AwaitingInput | State::Error)
+        )
+    }
+
+    /// Its state and what it waits for, on a line (`awaiting_input (question: …)`).
+    pub fn described(&self) -> String {
+        crate::show::state(
+            self.state
+                .map_or("in a state the LS does not say", State::name),
+            None,
+            None,
+            &self.approvals(),
+            self.question.as_deref(),
         )
     }
 }
@@ -105,13 +134,13 @@ impl Ls {
         Ok(Conversation::all(&reply))
     }
 
-    /// Every conversation, those that wait read with their steps (to name the
-    /// approval).
+    /// Every conversation, those that wait for the user read with their steps (to
+    /// say what for).
     pub fn readings(&self, deadline: Deadline) -> Result<Vec<Reading>, Error> {
         self.conversations(deadline)?
             .into_iter()
             .map(|c| {
-                if c.state() == Some(State::AwaitingApproval) {
+                if c.status == Some(RunStatus::WaitingForUser) {
                     let steps = self.steps(&c, deadline)?;
                     Ok(Reading::with_steps(c, &steps))
                 } else {
@@ -393,9 +422,7 @@ fn waiting<'a>(reading: &'a Reading, id: &str, want: Option<&str>) -> Result<&'a
         (None, [one]) => Ok(one),
         (None, []) => Err(Error::Failed(format!(
             "nothing answered: conversation {id} is {}, not awaiting approval",
-            reading
-                .state
-                .map_or("in a state the LS does not say", State::name)
+            reading.described()
         ))),
         (None, several) => Err(Error::Failed(format!(
             "nothing answered: {} steps of conversation {id} wait at once: name one with --approval ID ({})",

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::panel::{Approval, ApprovalKind, Message, Place, Press, Role, State};
+use crate::panel::{Approval, ApprovalKind, Message, Place, Press, Question, Role, State};
 
 /// A field by its camelCase name, or its snake_case one.
 fn field<'v>(v: &'v Value, camel: &str) -> Option<&'v Value> {
@@ -128,13 +128,14 @@ impl Conversation {
         Some(percent_decode(last)).filter(|w| !w.is_empty())
     }
 
-    /// The state as the run status says it; a waiting step (see [`state`]) decides
-    /// over it.
+    /// The state as the run status says it; the waiting steps decide over it. Waiting
+    /// for the user, the summary does not say for what: `awaiting_input` until a step
+    /// says it is an approval angrav can answer.
     pub fn state(&self) -> Option<State> {
         Some(match self.status.as_ref()? {
             RunStatus::Idle => State::Idle,
             RunStatus::Running | RunStatus::Canceling | RunStatus::Busy => State::Thinking,
-            RunStatus::WaitingForUser => State::AwaitingApproval,
+            RunStatus::WaitingForUser => State::AwaitingInput,
             RunStatus::Other(_) => return None,
         })
     }
@@ -219,6 +220,9 @@ pub struct Step {
     pub text: Option<String>,
     pub thoughts: Option<String>,
     pub gate: Option<Gate>,
+    /// The question it asks (an `ask_question` step): answered by a person, never by
+    /// angrav.
+    pub question: Option<Question>,
 }
 
 impl Step {
@@ -269,6 +273,12 @@ impl Step {
         } else {
             field(s, "codeAction").map(|_| Gate::CodeAction)
         };
+        let question = asked(s).or_else(|| {
+            matches!(kind.as_str(), "ASK_QUESTION" | "ASK_USER_QUESTION").then(|| Question {
+                text: None,
+                options: Vec::new(),
+            })
+        });
         Step {
             index,
             kind,
@@ -276,11 +286,18 @@ impl Step {
             text: text_,
             thoughts,
             gate,
+            question,
         }
     }
 
     pub fn is_user(&self) -> bool {
         self.kind == "USER_INPUT"
+    }
+
+    /// The step waits for the user (for an approval, a question, or what angrav
+    /// does not know).
+    pub fn waits(&self) -> bool {
+        self.status == StepStatus::Waiting
     }
 
     /// The step waits for the user, and angrav knows how to answer it.
@@ -304,6 +321,36 @@ impl Step {
             code_blocks: Vec::new(),
         })
     }
+}
+
+/// The question of an `ask_question` step, as peers read it: `askQuestion` (on the
+/// step, or under `requestedInteraction`) with `questions[].{question, options[].text}`,
+/// or `askUserQuestion.{question, options}`. Of several questions, the first.
+fn asked(s: &Value) -> Option<Question> {
+    let q = field(s, "askQuestion")
+        .or_else(|| field(s, "requestedInteraction").and_then(|r| field(r, "askQuestion")))
+        .or_else(|| field(s, "askUserQuestion"))?;
+    let first = field(q, "questions")
+        .and_then(Value::as_array)
+        .and_then(|all| all.first())
+        .unwrap_or(q);
+    let options = field(first, "options")
+        .and_then(Value::as_array)
+        .map(|all| {
+            all.iter()
+                .filter_map(|o| {
+                    o.as_str()
+                        .map(str::to_string)
+                        .or_else(|| text(o, "text"))
+                        .or_else(|| text(o, "label"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Question {
+        text: text(first, "question"),
+        options,
+    })
 }
 
 /// Which way an approval is answered.
@@ -467,7 +514,8 @@ mod tests {
             ["b", "a", "c"]
         );
         assert_eq!(all[1].workspace().as_deref(), Some("R&D"));
-        assert_eq!(all[1].state(), Some(State::AwaitingApproval));
+        // Waiting, but the summary does not say for what: not an approval to press.
+        assert_eq!(all[1].state(), Some(State::AwaitingInput));
         assert_eq!(all[1].steps, 7);
         assert_eq!(all[0].steps, 2);
         assert_eq!(all[2].state(), None);
@@ -489,6 +537,31 @@ mod tests {
         assert_eq!(
             gate.interaction(Answer::Deny)["runCommand"]["confirm"],
             json!(false)
+        );
+    }
+
+    #[test]
+    fn a_question_step_is_read_as_a_question_not_a_gate() {
+        let reply = json!({"steps": [
+            {"type": "CORTEX_STEP_TYPE_ASK_QUESTION", "status": "CORTEX_STEP_STATUS_WAITING",
+             "askQuestion": {"questions": [{"question": "Which database?",
+                "options": [{"id": "1", "text": "Postgres"}, {"id": "2", "text": "SQLite"}]}]}},
+            {"type": "CORTEX_STEP_TYPE_ASK_USER_QUESTION", "status": 9,
+             "askUserQuestion": {"question": "Go on?", "options": ["Yes", "No"]}},
+            {"type": "CORTEX_STEP_TYPE_ASK_QUESTION", "status": 9},
+            {"type": "CORTEX_STEP_TYPE_SOMETHING_NEW", "status": 9}
+        ]});
+        let steps = Step::all(&reply, 0);
+        let q = steps[0].question.as_ref().unwrap();
+        assert_eq!(q.text.as_deref(), Some("Which database?"));
+        assert_eq!(q.options, ["Postgres", "SQLite"]);
+        assert_eq!(steps[1].question.as_ref().unwrap().options, ["Yes", "No"]);
+        assert_eq!(steps[2].question.as_ref().unwrap().text, None);
+        assert!(steps[3].question.is_none());
+        assert!(
+            steps
+                .iter()
+                .all(|s| s.waits() && s.waiting_gate().is_none())
         );
     }
 

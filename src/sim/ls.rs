@@ -31,6 +31,11 @@ pub enum Gate {
     File(String),
     /// 2.x's `permission` gate, described.
     Permission(String),
+    /// An `ask_question` step: a question and its options, answered by a person
+    /// (no interaction of the notes answers it: the simulated LS refuses them all).
+    Question(String, Vec<String>),
+    /// A waiting step of a kind no one knows (a later build's).
+    Unknown,
 }
 
 impl Gate {
@@ -51,6 +56,21 @@ impl Gate {
                 "type": "CORTEX_STEP_TYPE_PERMISSION",
                 "status": 9,
                 "permission": {"description": what},
+            }),
+            Gate::Question(text, options) => {
+                let options: Vec<Value> = (1..)
+                    .zip(options)
+                    .map(|(i, o)| json!({"id": i.to_string(), "text": o}))
+                    .collect();
+                json!({
+                    "type": "CORTEX_STEP_TYPE_ASK_QUESTION",
+                    "status": "CORTEX_STEP_STATUS_WAITING",
+                    "askQuestion": {"questions": [{"question": text, "options": options}]},
+                })
+            }
+            Gate::Unknown => json!({
+                "type": "CORTEX_STEP_TYPE_SOMETHING_NEW",
+                "status": "CORTEX_STEP_STATUS_WAITING",
             }),
         }
     }
