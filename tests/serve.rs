@@ -1238,6 +1238,45 @@ fn sessions_approve_with_nothing_to_answer_prints_the_same_through_serve() {
     assert_eq!((code, out.as_str()), (Some(1), ""));
 }
 
+/// `sessions approve --server` with a chat named that has closed: as attached, a
+/// chat named that is not there is an error before anything is pressed, never a
+/// press made and then left out of the answer.
+#[test]
+fn sessions_approve_through_serve_with_a_chat_named_closed_presses_nothing() {
+    let w = open(&[
+        Window::new(Layout::Current, "named-gone").start("approval"),
+        Window::new(Layout::V2, "named-gone").start("approval"),
+    ]);
+    let serve = start("named-gone", &[], &[]);
+    let mut client = serve.connect();
+    until_state(&mut client, w.id(0), "awaiting_approval");
+    sim().close(w.id(1)).unwrap();
+    let by = Instant::now() + PATIENCE;
+    loop {
+        let id = client.send("status", json!({ "session": w.id(1) }));
+        if client.reply(id)["error"]["code"] == "session_not_found" {
+            break;
+        }
+        assert!(Instant::now() < by, "serve never saw the window close");
+    }
+    let args = [
+        "--json",
+        "sessions",
+        "approve",
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+    ];
+    let (code, out) = remote(&serve, &args, false);
+    assert_eq!((code, out.as_str()), (Some(3), ""));
+    assert!(pressed(&w, 0).is_empty());
+    // The chat still there is answered once named alone.
+    let (code, out) = remote(&serve, &args[..5], false);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(pressed(&w, 0), ["Run"]);
+}
+
 /// A watch's snapshot lines through `--server` are those of a watch attached: the
 /// same fields, and none that the attached one leaves out (an idle chat's empty
 /// `approvals`), but for when and in what order they were printed.

@@ -114,7 +114,7 @@ const METHODS: &[Method] = &[
         name: "sessions.list",
         summary: "every session with its state, from memory",
         params: &[],
-        result: "as sessions list --json: [{session, kind: session, state, layout, problem?}]",
+        result: "as sessions list --json: [{session, kind: session, state, layout, problem?, approvals?}]",
         slow: false,
         run: |c, _| {
             let listed = lock(&c.shared.table).listed();

@@ -174,6 +174,7 @@ impl Table {
                     problem: snap
                         .filter(|s| s.state == State::Unresponsive)
                         .and_then(|s| s.error.clone()),
+                    approvals: snap.map(|s| s.approvals.clone()).unwrap_or_default(),
                 }
             })
             .chain(self.remote.iter().map(|r| {
@@ -186,6 +187,8 @@ impl Table {
                         .as_str()
                         .filter(|_| state == Some(State::Unresponsive))
                         .map(String::from),
+                    approvals: serde_json::from_value(r.view["approvals"].clone())
+                        .unwrap_or_default(),
                 }
             }))
             .collect()
