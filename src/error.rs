@@ -53,11 +53,9 @@ pub enum Error {
         after: Duration,
         pending: String,
     },
-    /// ^C (SIGINT) or SIGTERM ended a wait first; `pending` names what was still
-    /// awaited.
-    Interrupted {
-        pending: String,
-    },
+    /// ^C (SIGINT) or SIGTERM ended a wait, a dispatch or a delivery first; the
+    /// message names what was still awaited, or what became of the prompt.
+    Interrupted(String),
     Sim(SimError),
     /// The language server (`--ls`, or the one found).
     Ls(crate::ls::LsError),
@@ -152,7 +150,7 @@ impl Error {
             Error::Unresponsive { .. } => "unresponsive",
             Error::State(_) => "state",
             Error::Timeout { .. } => "timeout",
-            Error::Interrupted { .. } => "interrupted",
+            Error::Interrupted(_) => "interrupted",
             Error::Cdp(
                 cdp::Error::BadEndpoint { .. }
                 | cdp::Error::Unresolved { .. }
@@ -261,13 +259,13 @@ impl fmt::Display for Error {
                     crate::show::duration(*after)
                 )
             }
-            Error::Interrupted { pending } => {
-                write!(f, "interrupted; still waiting for {pending}")
-            }
             Error::Sim(e) => write!(f, "{e}"),
             Error::Ls(e) => write!(f, "{e}"),
             Error::State(e) => write!(f, "{e}"),
-            Error::NoEndpoint(m) | Error::Failed(m) | Error::Served { message: m, .. } => {
+            Error::NoEndpoint(m)
+            | Error::Failed(m)
+            | Error::Interrupted(m)
+            | Error::Served { message: m, .. } => {
                 write!(f, "{m}")
             }
         }

@@ -12,7 +12,7 @@ use angrav::panel::{Layout, State};
 use angrav::sessions::Session;
 use angrav::sim::Window;
 use angrav::turn::{self, SendOptions};
-use common::{Windows, angrav, open, spawn_angrav, stderr, stdout};
+use common::{Windows, angrav, open, stderr, stdout};
 use serde_json::Value;
 
 /// The sessions of this test's windows, in window order.
@@ -172,14 +172,17 @@ fn ctrl_c_stops_sending_and_prints_the_prompts_never_sent() {
     let file = std::env::temp_dir().join(format!("angrav-dispatch-{}.txt", std::process::id()));
     let texts: Vec<String> = (1..=6).map(|i| format!("queued prompt {i}")).collect();
     std::fs::write(&file, texts.join("\n")).unwrap();
-    let (mut child, lines) = spawn_angrav(&[
-        "--json",
-        "dispatch",
-        "--session",
-        w.id(0),
-        "-f",
-        file.to_str().unwrap(),
-    ]);
+    let (mut child, lines, err) = common::spawn_angrav_at(
+        common::sim().endpoint().label(),
+        &[
+            "--json",
+            "dispatch",
+            "--session",
+            w.id(0),
+            "-f",
+            file.to_str().unwrap(),
+        ],
+    );
     // The first result: the next prompt is already on its way, the others wait.
     let first = lines
         .recv_timeout(Duration::from_secs(30))
@@ -219,6 +222,66 @@ fn ctrl_c_stops_sending_and_prints_the_prompts_never_sent() {
         assert!(!received.contains(&texts[n - 1]), "{u} was sent");
     }
     assert_eq!(received.len(), results.len());
+    // Last on stderr, the error as JSON, naming the prompts left.
+    let error = json_error(&err.iter().collect::<Vec<_>>());
+    assert_eq!(
+        (&error["code"], &error["exit"]),
+        (&Value::from("interrupted"), &Value::from(130)),
+        "{error}"
+    );
+    for u in &unsent {
+        let id = u["id"].as_str().unwrap();
+        assert!(error["message"].as_str().unwrap().contains(id), "{error}");
+    }
+}
+
+/// The error `--json` prints last on stderr: `{"error": {code, message, exit}}`.
+fn json_error(stderr: &[String]) -> Value {
+    let last = stderr.last().unwrap_or_else(|| panic!("nothing on stderr"));
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stderr:?}"));
+    v["error"].clone()
+}
+
+#[test]
+fn a_dispatch_that_times_out_says_so_as_json_naming_the_prompts_left() {
+    // Turns that start long after their prompt: still running when --timeout passes.
+    let w = open(&[
+        Window::new(Layout::Current, "dispatch-late-1").scenario("start-delay=600000"),
+        Window::new(Layout::V2, "dispatch-late-2").scenario("start-delay=600000"),
+    ]);
+    let mut args = vec![
+        "--json",
+        "dispatch",
+        "--timeout",
+        "5s",
+        "--start-within",
+        "10m",
+    ];
+    let s = common::session_args(&w);
+    args.extend(s.iter().map(String::as_str));
+    let o = common::angrav_in(&args, "first\nsecond\nthird\n");
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let said: Vec<String> = stderr(&o).lines().map(String::from).collect();
+    let error = json_error(&said);
+    assert_eq!(
+        (&error["code"], &error["exit"]),
+        (&Value::from("timeout"), &Value::from(124)),
+        "{error}"
+    );
+    // Every prompt left (its turn pending, or never sent) is named.
+    let message = error["message"].as_str().unwrap();
+    for l in lines.iter().filter(|l| l["status"] != "done") {
+        assert!(
+            message.contains(l["id"].as_str().unwrap()),
+            "{message}: {l}"
+        );
+    }
+    assert!(lines.iter().any(|l| l["status"] == "pending"), "{lines:?}");
 }
 
 #[test]

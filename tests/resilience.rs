@@ -706,13 +706,27 @@ fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
     let state = OwnState::new("interrupted");
     let file = long_prompt(&state);
     let file = file.as_str();
-    let (mut child, _out) = common::spawn_angrav(&["--session", w.id(0), "prompt", "-f", file]);
+    let (mut child, _out, err) = common::spawn_angrav_at(
+        common::sim().endpoint().label(),
+        &["--json", "--session", w.id(0), "prompt", "-f", file],
+    );
     let by = Instant::now() + PATIENCE;
     while !w.editor_text(0).contains("a long prompt") {
         assert!(Instant::now() < by, "the prompt was never typed");
     }
     interrupt(&child);
     assert_eq!(child.0.wait().unwrap().code(), Some(130));
+    // Said last on stderr as the `interrupted` error, as --json says any error.
+    let said: Vec<String> = err.iter().collect();
+    let error: Value = serde_json::from_str(said.last().expect("a line on stderr"))
+        .unwrap_or_else(|e| panic!("{e}: {said:?}"));
+    assert_eq!(
+        (&error["error"]["code"], &error["error"]["exit"]),
+        (&json!("interrupted"), &json!(130)),
+        "{said:?}"
+    );
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("not delivered"), "{message}");
     // Out of the editor again before angrav ended; never received.
     assert_eq!(w.editor_text(0).trim(), "");
     assert!(w.received(0).is_empty());

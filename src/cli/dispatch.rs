@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::output;
 use super::resume::{self, Resumed};
 use super::single::read_input;
+use super::wait::listed;
 use super::{Args, parse_duration, registry, usage};
 use crate::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Recorder, Status};
 use crate::journal::{self, Ended, Journal, Kind, TurnOutcome, TurnRecord};
@@ -162,6 +163,8 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     let mut grace_deadline: Option<Instant> = None;
     let ctrl_c = interrupts();
     let (mut interrupted, mut timed_out) = (false, false);
+    // The prompts whose turns were still running when the run was stopped.
+    let mut unfinished: Vec<String> = Vec::new();
     let ticker = if screen.progress {
         crossbeam_channel::tick(Duration::from_secs(1))
     } else {
@@ -187,6 +190,9 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 }
                 Ok(Event::Finished(r)) => {
                     journal.finished(&r, interrupted);
+                    if r.status == Status::Pending {
+                        unfinished.push(r.id.clone());
+                    }
                     all_idle &= r.succeeded();
                     screen.finished(&r);
                 }
@@ -216,7 +222,6 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 let now = Instant::now();
                 if run_deadline.is_some_and(|d| now >= d) && !timed_out {
                     timed_out = true;
-                    screen.note(&format!("timed out after {}", show::duration(a.wait.timeout)));
                     dispatcher.abort();
                 }
                 if grace_deadline.is_some_and(|d| now >= d) {
@@ -250,11 +255,29 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             output::json(&input_line(p, a.json));
         }
     }
-    Ok(if interrupted {
-        exit::INTERRUPTED
-    } else if timed_out {
-        exit::TIMEOUT
-    } else if all_idle && unsent.is_empty() {
+    // Stopped early: the error (with --json, one JSON object after the lines above)
+    // names the prompts left, running or never sent.
+    let left = || {
+        listed(
+            unfinished
+                .iter()
+                .chain(unsent.iter().map(|p| &p.id))
+                .map(String::as_str),
+        )
+    };
+    if interrupted {
+        return Err(Error::Interrupted(format!(
+            "interrupted; still waiting for {}",
+            left()
+        )));
+    }
+    if timed_out {
+        return Err(Error::Timeout {
+            after: a.wait.timeout,
+            pending: left(),
+        });
+    }
+    Ok(if all_idle && unsent.is_empty() {
         exit::OK
     } else {
         exit::FAILURE

@@ -82,8 +82,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             if let Err(e) = &sent
                 && crate::signals::happened()
             {
-                output::message(&e.to_string());
-                return Ok(exit::INTERRUPTED);
+                return Err(Error::Interrupted(e.to_string()));
             }
             std::thread::spawn(move || {
                 if interrupts.recv().is_ok() {

@@ -83,9 +83,10 @@ pub(super) fn wait(a: &Args) -> Result<u8, Error> {
     }
     print_report(&report, a.json);
     if crate::signals::happened() {
-        return Err(Error::Interrupted {
-            pending: pending(&report),
-        });
+        return Err(Error::Interrupted(format!(
+            "interrupted; still waiting for {}",
+            pending(&report)
+        )));
     }
     report_end(&report, a.wait.timeout)
 }
@@ -104,10 +105,16 @@ pub(super) fn report_end(report: &Report, timeout: Duration) -> Result<u8, Error
 
 /// The sessions a report still waited for.
 fn pending(report: &Report) -> String {
-    let ids: Vec<&str> = report
-        .with_status(Status::Pending)
-        .map(|o| o.session.id.as_str())
-        .collect();
+    listed(
+        report
+            .with_status(Status::Pending)
+            .map(|o| o.session.id.as_str()),
+    )
+}
+
+/// Ids as an error names what was still awaited: `A, B`, or `none`.
+pub(super) fn listed<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let ids: Vec<&str> = ids.into_iter().collect();
     if ids.is_empty() {
         "none".into()
     } else {
