@@ -261,6 +261,9 @@ pub struct Snapshot {
     /// The panel shows 2.x markers.
     #[serde(default, skip_serializing)]
     pub v2: bool,
+    /// The probe ran in the window's top frame (not in a panel iframe).
+    #[serde(default, skip_serializing)]
+    pub top: bool,
     /// The presses angrav made in this page, newest last (by any angrav process:
     /// they are noted in the page): who answered an approval that went away.
     #[serde(default, skip_serializing)]
@@ -323,6 +326,7 @@ impl Snapshot {
             mode: None,
             model: None,
             v2: false,
+            top: false,
             answered: Vec::new(),
         }
     }
@@ -693,7 +697,7 @@ impl Panel {
         if let Some(place) = known {
             let setup = &Setup::new(profile, true);
             match Panel::revisit(window, place, setup, deadline) {
-                Ok(Some(snap)) => return Ok((snap, Some(place.clone()))),
+                Ok(Some((snap, place))) => return Ok((snap, Some(place))),
                 // A page that does not answer there would not answer the search either.
                 Err(e) if e.is_unanswered() => return Err(e),
                 // Gone from there (a reload, a new layout): found anew.
@@ -704,14 +708,14 @@ impl Panel {
         Ok((snap, panel.place()))
     }
 
-    /// Probes the panel at `place` with one call: `None` when the world there is gone,
-    /// holds no library of this build, or sees no panel.
+    /// Probes the panel at `place` with one call, and says where it is: `None` when the
+    /// world there is gone, holds no library of this build, or sees no panel.
     fn revisit(
         window: &WindowRef,
         place: &PanelPlace,
         setup: &Setup,
         deadline: Deadline,
-    ) -> Result<Option<Snapshot>, Error> {
+    ) -> Result<Option<(Snapshot, PanelPlace)>, Error> {
         // Only this window's own target, or its panel iframe's as the target list shows
         // it now: a place never leads to another window's page.
         if place.ws_url != window.ws_url && window.panel_target.as_ref() != Some(&place.ws_url) {
@@ -724,11 +728,24 @@ impl Panel {
         if snap.state == State::NoPanel {
             return Ok(None);
         }
-        snap.layout = Some(match place.layout {
-            Layout::Current | Layout::V2 => Layout::in_document(snap.v2),
-            other => other,
-        });
-        Ok(Some(snap))
+        // Where the probe ran, not the layout remembered: a new document numbers its
+        // worlds anew (from 1 after a cross-site navigation), so the id may now name
+        // another frame's world of this window.
+        let layout = if snap.top {
+            Layout::in_document(snap.v2)
+        } else if place.ws_url == window.ws_url {
+            Layout::LegacyFrame
+        } else {
+            Layout::LegacyTarget
+        };
+        snap.layout = Some(layout);
+        Ok(Some((
+            snap,
+            PanelPlace {
+                layout,
+                ..place.clone()
+            },
+        )))
     }
 
     /// [`Panel::attach_in`]; `lean`: the first probe leaves out the title, mode and model.

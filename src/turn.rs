@@ -599,6 +599,7 @@ mod tests {
             panel_frame: false,
             quiet_ms: None,
             v2: false,
+            top: false,
         }
     }
 

@@ -970,6 +970,38 @@ fn places_of(state: &TempState) -> Value {
     serde_json::from_str::<Value>(&text).unwrap()["windows"].clone()
 }
 
+/// A remembered place names a world by its context id, which a new document may give
+/// to another frame of the same window (ids restart after a cross-site navigation):
+/// the layout a list shows, and remembers, is where the probe ran, never the one
+/// remembered.
+#[test]
+fn a_list_shows_the_layout_where_the_probe_ran_not_the_one_remembered() {
+    let state = TempState::new("places-layout");
+    let w = open(&[
+        Window::new(Layout::Current, "where-a"),
+        Window::new(Layout::LegacyFrame, "where-b").start("thinking"),
+    ]);
+    let ids: Vec<String> = w.0.iter().map(|t| t.id.clone()).collect();
+    let shown: Vec<(String, String)> = [("idle", "current"), ("thinking", "legacy-frame")]
+        .iter()
+        .map(|(s, l)| (s.to_string(), l.to_string()))
+        .collect();
+    assert_eq!(states_of(&state, &ids, &[]), shown);
+    // The same worlds, each remembered with the other's layout.
+    let mut swapped = places_of(&state);
+    swapped[w.id(0)]["layout"] = "legacy-frame".into();
+    swapped[w.id(1)]["layout"] = "current".into();
+    let file = json!({ "angrav": "places/1", "windows": swapped });
+    std::fs::write(state.file("places.json"), file.to_string()).unwrap();
+    assert_eq!(states_of(&state, &ids, &[]), shown);
+    let places = places_of(&state);
+    assert_eq!(
+        (&places[w.id(0)]["layout"], &places[w.id(1)]["layout"]),
+        (&json!("current"), &json!("legacy-frame")),
+        "{places}"
+    );
+}
+
 #[test]
 fn a_list_probes_each_panel_where_the_last_found_it_and_finds_it_anew_when_it_is_gone() {
     let state = TempState::new("places");

@@ -362,7 +362,7 @@ function install(profile, lean, key) {
     } else if (busy) state = 'thinking';
     const agents = conv.messages.filter((m) => m.role === 'agent').length;
     const snap = {
-      state, panel_frame: false, v2: within(sh.chrome, SEL.v2).length > 0, busy, error, quota_resume: quota,
+      state, panel_frame: false, v2: within(sh.chrome, SEL.v2).length > 0, top: window === window.top, busy, error, quota_resume: quota,
       approvals: cards.map(publicCard), approval: cards.length ? publicCard(cards[0]) : null, question,
       answered: answered(),
       input_found: !!input, input_editable: !!input && editable(input.e),
