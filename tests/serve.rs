@@ -307,6 +307,73 @@ fn approve_in_the_dashboard_presses_that_choice_for_that_row() {
     rows_in_state(&mut page, &[w.id(0)], "idle");
 }
 
+/// A chat at a question form has the question and its options on its card, as the
+/// text they are (markup in them stays text), with no button to answer it: the card
+/// of one already asking when the page opened, and of one that comes to ask; the
+/// question goes once the form is answered in the IDE.
+#[test]
+fn the_dashboard_shows_a_question_and_its_options_as_text() {
+    let markup = "Use <img src=x onerror=\"document.title='pwned'\"> or <b>SQLite</b>?";
+    let w = open(&[
+        Window::new(Layout::Current, "quiz-a").start("question"),
+        Window::new(Layout::Current, "quiz-b")
+            .scenario(&format!("question,instant,question={markup}")),
+    ]);
+    let serve = start("dashboard-question", &[], &[]);
+    let (_tab, mut page) = dashboard(&serve);
+    rows_in_state(&mut page, &[w.id(0)], "awaiting_input");
+    rows_in_state(&mut page, &[w.id(1)], "idle");
+    serve.connect().call(
+        "prompt",
+        json!({ "session": w.id(1), "text": "pick a database" }),
+    );
+    rows_in_state(&mut page, &[w.id(1)], "awaiting_input");
+    let cards = |page: &mut cdp::Connection| {
+        let expression = format!(
+            "(function (ids) {{ return {{ title: document.title, cards: ids.map((id) => {{
+              const row = document.querySelector('.row[data-target=\"' + id + '\"]');
+              const q = row.querySelector('.question');
+              const text = q.querySelector('.question-text');
+              return {{ hidden: q.hidden, text: text.textContent, elements: text.children.length,
+                options: Array.from(q.querySelectorAll('.options li')).map((li) => li.textContent),
+                buttons: row.querySelectorAll('.choices button').length,
+                images: row.querySelectorAll('img').length }};
+            }}) }}; }})({})",
+            json!([w.id(0), w.id(1)])
+        );
+        evaluate(page, &expression)
+    };
+    let got = cards(&mut page);
+    let options = json!(["Postgres", "SQLite"]);
+    let asking = &got["cards"][0];
+    assert_eq!(asking["hidden"], false, "{got}");
+    assert_eq!(
+        asking["text"], "Which database should the service use?",
+        "{got}"
+    );
+    assert_eq!(asking["options"], options, "{got}");
+    let came = &got["cards"][1];
+    assert_eq!(came["hidden"], false, "{got}");
+    assert_eq!(came["text"], markup, "{got}");
+    assert_eq!(came["options"], options, "{got}");
+    for card in [asking, came] {
+        assert_eq!(
+            (&card["elements"], &card["buttons"], &card["images"]),
+            (&json!(0), &json!(0), &json!(0)),
+            "{got}"
+        );
+    }
+    assert_ne!(got["title"], "pwned", "{got}");
+
+    // Answered in the IDE: the turn goes on, and its card no longer shows the question.
+    let skip = "function () { Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Skip').click(); }";
+    w.panel(1).call_function(skip, &[]).unwrap();
+    rows_in_state(&mut page, &[w.id(1)], "idle");
+    let got = cards(&mut page);
+    assert_eq!(got["cards"][1]["hidden"], true, "{got}");
+    assert_eq!(got["cards"][0]["hidden"], false, "{got}");
+}
+
 /// A test HTTP server: each POST's body, parsed, on the receiver.
 fn webhook_server() -> (u16, Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
