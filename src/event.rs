@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::panel::{Answered, Approval, Layout, Snapshot, State};
+use crate::panel::{Answered, Approval, Layout, Question, Snapshot, State};
 use crate::sessions::Session;
 
 #[derive(Debug, Serialize)]
@@ -26,6 +26,9 @@ pub struct Event<'a> {
     pub approvals: &'a [Approval],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<&'a Approval>,
+    /// What a question form asks (`awaiting_input`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<&'a Question>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
     /// `approval_resolved`: `angrav` (with the policy `rule` or the `client`, and the
@@ -62,6 +65,7 @@ impl<'a> Event<'a> {
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             approval: snap.and_then(|s| s.approval.as_ref()),
+            question: snap.and_then(|s| s.question.as_deref()),
             reason,
             by: None,
             rule: None,

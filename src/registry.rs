@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::monitor::{Monitors, Update};
 use crate::names::Names;
-use crate::panel::{Deadline, Layout, PROBE_WITHIN, Panel, PanelPlace, State};
+use crate::panel::{Approval, Deadline, Layout, PROBE_WITHIN, Panel, PanelPlace, State};
 use crate::places::Places;
 use crate::profile::Profile;
 use crate::sessions::{self, Manager, Session};
@@ -58,6 +58,9 @@ pub struct Listed {
     pub layout: Option<Layout>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The approvals it showed: what a bulk press answers, and nothing else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
 }
 
 /// A row of `sessions list --json` and of serve's `sessions.list`: a chat, or (with
@@ -71,6 +74,8 @@ pub struct ListRow<'a> {
     layout: Option<Layout>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    approvals: &'a [Approval],
 }
 
 impl ListRow<'_> {
@@ -83,6 +88,7 @@ impl ListRow<'_> {
                 state: l.state,
                 layout: l.layout,
                 problem: l.problem.as_deref(),
+                approvals: &l.approvals,
             })
             .chain(managers.iter().map(|m| ListRow {
                 session: serde_json::json!({
@@ -93,6 +99,7 @@ impl ListRow<'_> {
                 state: None,
                 layout: None,
                 problem: None,
+                approvals: &[],
             }))
             .collect()
     }
@@ -222,22 +229,24 @@ impl Registry {
         deadline: Deadline,
         known: Option<&PanelPlace>,
     ) -> (Listed, Option<PanelPlace>) {
-        let (state, layout, problem, place) =
+        let (state, layout, problem, approvals, place) =
             match Panel::read_state(&session.window, &self.profile, deadline, known) {
-                Ok((snap, place)) => (Some(snap.state), snap.layout, None, place),
+                Ok((snap, place)) => (Some(snap.state), snap.layout, None, snap.approvals, place),
                 Err(e) if e.is_unanswered() => (
                     Some(State::Unresponsive),
                     None,
                     Some(e.to_string()),
+                    Vec::new(),
                     known.cloned(),
                 ),
-                Err(e) => (None, None, Some(e.to_string()), known.cloned()),
+                Err(e) => (None, None, Some(e.to_string()), Vec::new(), known.cloned()),
             };
         let listed = Listed {
             session: session.clone(),
             state,
             layout,
             problem,
+            approvals,
         };
         (listed, place)
     }

@@ -341,6 +341,56 @@ fn sessions_approve_answers_each_chat_with_a_row() {
     );
 }
 
+/// A bulk press answers the card its listing read: a chat whose card changed by the
+/// time it is pressed has its row `failed` (the approval changed), nothing pressed
+/// there; the other chat is answered.
+#[test]
+fn sessions_approve_presses_only_the_card_its_listing_read() {
+    let w = open(&[
+        Window::new(Layout::Current, "listed").start("approval"),
+        Window::new(Layout::V2, "listed").start("approval"),
+    ]);
+    // The first card's command is replaced once it has been read (as an agent's next
+    // step would replace it): the listing reads `cargo test`, the press finds another.
+    w.panel(0)
+        .call_function(
+            "function () {
+               const pre = document.querySelector('.approval-card pre');
+               const text = Object.getOwnPropertyDescriptor(Node.prototype, 'textContent');
+               Object.defineProperty(pre, 'textContent', { configurable: true, get() {
+                 delete pre.textContent;
+                 setTimeout(() => { pre.textContent = 'rm -rf ~'; });
+                 return text.get.call(pre);
+               } });
+             }",
+            &[],
+        )
+        .unwrap();
+    let group = format!("listed-{}", std::process::id());
+    let g = angrav(&["group", "set", &group, w.id(0), w.id(1)]);
+    assert_eq!(g.status.code(), Some(0), "{}", stderr(&g));
+    let r = angrav_json(&["sessions", "approve", "--group", &group], 1);
+    let row = |i: usize| {
+        common::by_target(&r["sessions"], w.id(i))
+            .expect("a row")
+            .clone()
+    };
+    assert_eq!(row(0)["status"], "failed", "{r}");
+    let why = row(0)["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        why.contains("no longer shows") && why.contains("rm -rf ~"),
+        "{r}"
+    );
+    assert!(pressed(&w, 0).is_empty());
+    assert_eq!(row(1)["status"], "done", "{r}");
+    assert_eq!(row(1)["approval"]["command"], "cargo test", "{r}");
+    assert_eq!(pressed(&w, 1), ["Run"]);
+    // What shows now is answered by a listing that read it.
+    let r = angrav_json(&["sessions", "approve", "--group", &group], 0);
+    assert_eq!(r["sessions"][0]["approval"]["command"], "rm -rf ~", "{r}");
+    assert_eq!(pressed(&w, 0), ["Run"]);
+}
+
 const POLICY: &str = r#"[
   {"kind": "command", "command": "^cargo (test|check)( |$)", "action": "approve"},
   {"kind": "command", "command": "rm +-[a-z]*r", "action": "deny"},

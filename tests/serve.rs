@@ -307,6 +307,73 @@ fn approve_in_the_dashboard_presses_that_choice_for_that_row() {
     rows_in_state(&mut page, &[w.id(0)], "idle");
 }
 
+/// A chat at a question form has the question and its options on its card, as the
+/// text they are (markup in them stays text), with no button to answer it: the card
+/// of one already asking when the page opened, and of one that comes to ask; the
+/// question goes once the form is answered in the IDE.
+#[test]
+fn the_dashboard_shows_a_question_and_its_options_as_text() {
+    let markup = "Use <img src=x onerror=\"document.title='pwned'\"> or <b>SQLite</b>?";
+    let w = open(&[
+        Window::new(Layout::Current, "quiz-a").start("question"),
+        Window::new(Layout::Current, "quiz-b")
+            .scenario(&format!("question,instant,question={markup}")),
+    ]);
+    let serve = start("dashboard-question", &[], &[]);
+    let (_tab, mut page) = dashboard(&serve);
+    rows_in_state(&mut page, &[w.id(0)], "awaiting_input");
+    rows_in_state(&mut page, &[w.id(1)], "idle");
+    serve.connect().call(
+        "prompt",
+        json!({ "session": w.id(1), "text": "pick a database" }),
+    );
+    rows_in_state(&mut page, &[w.id(1)], "awaiting_input");
+    let cards = |page: &mut cdp::Connection| {
+        let expression = format!(
+            "(function (ids) {{ return {{ title: document.title, cards: ids.map((id) => {{
+              const row = document.querySelector('.row[data-target=\"' + id + '\"]');
+              const q = row.querySelector('.question');
+              const text = q.querySelector('.question-text');
+              return {{ hidden: q.hidden, text: text.textContent, elements: text.children.length,
+                options: Array.from(q.querySelectorAll('.options li')).map((li) => li.textContent),
+                buttons: row.querySelectorAll('.choices button').length,
+                images: row.querySelectorAll('img').length }};
+            }}) }}; }})({})",
+            json!([w.id(0), w.id(1)])
+        );
+        evaluate(page, &expression)
+    };
+    let got = cards(&mut page);
+    let options = json!(["Postgres", "SQLite"]);
+    let asking = &got["cards"][0];
+    assert_eq!(asking["hidden"], false, "{got}");
+    assert_eq!(
+        asking["text"], "Which database should the service use?",
+        "{got}"
+    );
+    assert_eq!(asking["options"], options, "{got}");
+    let came = &got["cards"][1];
+    assert_eq!(came["hidden"], false, "{got}");
+    assert_eq!(came["text"], markup, "{got}");
+    assert_eq!(came["options"], options, "{got}");
+    for card in [asking, came] {
+        assert_eq!(
+            (&card["elements"], &card["buttons"], &card["images"]),
+            (&json!(0), &json!(0), &json!(0)),
+            "{got}"
+        );
+    }
+    assert_ne!(got["title"], "pwned", "{got}");
+
+    // Answered in the IDE: the turn goes on, and its card no longer shows the question.
+    let skip = "function () { Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Skip').click(); }";
+    w.panel(1).call_function(skip, &[]).unwrap();
+    rows_in_state(&mut page, &[w.id(1)], "idle");
+    let got = cards(&mut page);
+    assert_eq!(got["cards"][1]["hidden"], true, "{got}");
+    assert_eq!(got["cards"][0]["hidden"], false, "{got}");
+}
+
 /// A test HTTP server: each POST's body, parsed, on the receiver.
 fn webhook_server() -> (u16, Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1169,6 +1236,45 @@ fn sessions_approve_with_nothing_to_answer_prints_the_same_through_serve() {
     );
     let (code, out) = remote(&serve, &["sessions", "deny"], false);
     assert_eq!((code, out.as_str()), (Some(1), ""));
+}
+
+/// `sessions approve --server` with a chat named that has closed: as attached, a
+/// chat named that is not there is an error before anything is pressed, never a
+/// press made and then left out of the answer.
+#[test]
+fn sessions_approve_through_serve_with_a_chat_named_closed_presses_nothing() {
+    let w = open(&[
+        Window::new(Layout::Current, "named-gone").start("approval"),
+        Window::new(Layout::V2, "named-gone").start("approval"),
+    ]);
+    let serve = start("named-gone", &[], &[]);
+    let mut client = serve.connect();
+    until_state(&mut client, w.id(0), "awaiting_approval");
+    sim().close(w.id(1)).unwrap();
+    let by = Instant::now() + PATIENCE;
+    loop {
+        let id = client.send("status", json!({ "session": w.id(1) }));
+        if client.reply(id)["error"]["code"] == "session_not_found" {
+            break;
+        }
+        assert!(Instant::now() < by, "serve never saw the window close");
+    }
+    let args = [
+        "--json",
+        "sessions",
+        "approve",
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+    ];
+    let (code, out) = remote(&serve, &args, false);
+    assert_eq!((code, out.as_str()), (Some(3), ""));
+    assert!(pressed(&w, 0).is_empty());
+    // The chat still there is answered once named alone.
+    let (code, out) = remote(&serve, &args[..5], false);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(pressed(&w, 0), ["Run"]);
 }
 
 /// A watch's snapshot lines through `--server` are those of a watch attached: the

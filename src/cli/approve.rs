@@ -102,8 +102,8 @@ pub(super) fn many(a: &Args) -> Result<u8, Error> {
     let registry = registry(a)?;
     let sessions = chosen(&registry, a, deadline)?;
     let start = Instant::now();
-    let rows: Vec<Outcome> = crate::parallel::each(&sessions, |s| {
-        answer_one(s, &registry, deadline, &a.command, start)
+    let rows: Vec<Outcome> = crate::parallel::each(&sessions, |(s, approval)| {
+        answer_one(s, approval, &registry, deadline, &a.command, start)
     });
     let report = Report {
         timed_out: false,
@@ -128,33 +128,56 @@ pub(super) fn print_answers(report: &Report, json: bool) -> u8 {
     if all { exit::OK } else { exit::FAILURE }
 }
 
-fn chosen(registry: &Registry, a: &Args, deadline: Deadline) -> Result<Vec<Session>, Error> {
+/// A chat to answer, and the approval to press: the one the listing read, or why
+/// none can be; `Ok(None)`: named with `--session`, whatever shows (as `approve`).
+type Target = (Session, Result<Option<String>, String>);
+
+fn chosen(registry: &Registry, a: &Args, deadline: Deadline) -> Result<Vec<Target>, Error> {
     if !a.sessions.is_empty() {
-        return registry.select(&a.sessions);
+        let named = registry.select(&a.sessions)?;
+        return Ok(named.into_iter().map(|s| (s, Ok(None))).collect());
     }
-    let waiting: Vec<Session> = registry
+    let waiting: Vec<Target> = registry
         .states_by(deadline)
         .into_iter()
         .filter(|l| l.state == Some(State::AwaitingApproval))
-        .map(|l| l.session)
+        .map(|l| (l.session, listed_card(&l.approvals).map(Some)))
         .collect();
     Ok(waiting)
 }
 
+/// The id of the one approval a chat listed awaiting approval showed: a bulk press
+/// answers that card and no other (several at once are each for `approve --approval`).
+pub(super) fn listed_card(approvals: &[Approval]) -> Result<String, String> {
+    match approvals {
+        [one] => Ok(one.id.clone()),
+        [] => Err("listed awaiting approval, but no card was read; nothing pressed".into()),
+        several => Err(format!(
+            "{} approvals wait at once; nothing pressed: answer each with approve --approval ID ({})",
+            several.len(),
+            approve::listed(several)
+        )),
+    }
+}
+
 fn answer_one(
     session: &Session,
+    approval: &Result<Option<String>, String>,
     registry: &Registry,
     deadline: Deadline,
     command: &Command,
     start: Instant,
 ) -> Outcome {
-    let result = Panel::attach_in(
-        &session.window,
-        registry.profile(),
-        Default::default(),
-        Some(deadline),
-    )
-    .and_then(|(mut panel, _)| press(&mut panel, command, None));
+    let result = match approval {
+        Ok(id) => Panel::attach_in(
+            &session.window,
+            registry.profile(),
+            Default::default(),
+            Some(deadline),
+        )
+        .and_then(|(mut panel, _)| press(&mut panel, command, id.as_deref())),
+        Err(why) => Err(Error::Failed(why.clone())),
+    };
     let mut row = Outcome::pending(session);
     row.status = Status::Failed;
     row.duration_ms = start.elapsed().as_millis() as u64;

@@ -246,7 +246,7 @@ const LAYOUT: Flag = Flag {
 const SCENARIO: Flag = Flag {
     name: "--scenario",
     shown: "--scenario S[,S...]",
-    text: "how the agents answer: instant, slow, late-busy, flicker, approval, approval-kind=K (file_edits, permission, plan, collapsed), command=TEXT (the command an approval shows), question (stops at a question form), error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf",
+    text: "how the agents answer: instant, slow, late-busy, flicker, approval, approval-kind=K (file_edits, permission, plan, collapsed), command=TEXT (the command an approval shows), question (stops at a question form), question=TEXT (what the form asks), error, quota, enter-delay=MS, start-delay=MS, busy-on-focus, deaf",
     preset: Preset::Said("a short turn"),
 };
 

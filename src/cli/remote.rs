@@ -542,33 +542,43 @@ impl<'a> Fleet<'a> {
         let named = !a.sessions.is_empty();
         let started = Instant::now();
         let answers = self.each(|at, c| -> Result<Vec<Outcome>, Error> {
-            // Each chat as to name it, and its session when the list gave it.
-            let targets: Vec<(String, Option<crate::sessions::Session>)> = match chosen.get(&at) {
-                Some(t) => t.iter().map(|q| (q.clone(), None)).collect(),
-                None if named => return Ok(Vec::new()),
-                None => {
-                    let listed: Vec<Listed> = c.call("sessions.list", json!({}))?;
-                    listed
-                        .into_iter()
-                        .filter(|l| l.state == Some(crate::panel::State::AwaitingApproval))
-                        .map(|l| (l.session.target_id.clone(), Some(l.session)))
-                        .collect()
-                }
-            };
-            let mut rows = Vec::new();
-            for (t, listed) in targets {
-                let (method, params) = press_params(&a.command, Some(t.clone()), None);
-                let pressed = c.call::<Pressed>(method, params);
-                // One request a chat: the press's reply names its session; a press
-                // that failed, the list's row, or else the chat's status.
-                let session = match (&pressed, listed) {
-                    (Ok(done), _) => done.session.clone(),
-                    (Err(_), Some(s)) => s,
-                    (Err(_), None) => {
-                        let status: SessionStatus = c.call("status", json!({ "session": t }))?;
-                        status.session
+            // Each chat with its session, known before anything is pressed (a chat
+            // named is asked for first), and the approval to press: the one the list
+            // read, or none for a chat named (whatever shows, as `approve`).
+            let targets: Vec<(crate::sessions::Session, Result<Option<String>, String>)> =
+                match chosen.get(&at) {
+                    Some(t) => t
+                        .iter()
+                        .map(|q| {
+                            let status: SessionStatus =
+                                c.call("status", json!({ "session": q }))?;
+                            Ok((status.session, Ok(None)))
+                        })
+                        .collect::<Result<_, Error>>()?,
+                    None if named => return Ok(Vec::new()),
+                    None => {
+                        let listed: Vec<Listed> = c.call("sessions.list", json!({}))?;
+                        listed
+                            .into_iter()
+                            .filter(|l| l.state == Some(crate::panel::State::AwaitingApproval))
+                            .map(|l| {
+                                (
+                                    l.session,
+                                    super::approve::listed_card(&l.approvals).map(Some),
+                                )
+                            })
+                            .collect()
                     }
                 };
+            // From here on a row a chat, whatever befalls the next: a press made is
+            // never thrown away.
+            let mut rows = Vec::new();
+            for (session, card) in targets {
+                let pressed = card.map_err(Error::Failed).and_then(|id| {
+                    let t = Some(session.target_id.clone());
+                    let (method, params) = press_params(&a.command, t, id.as_deref());
+                    c.call::<Pressed>(method, params)
+                });
                 let mut row = Outcome::pending(&session);
                 match pressed {
                     Ok(done) => {
@@ -581,7 +591,7 @@ impl<'a> Fleet<'a> {
                     }
                     Err(e) => {
                         row.status = Status::Failed;
-                        row.error = Some(e.to_string());
+                        row.reason = Some(e.to_string());
                     }
                 }
                 row.duration_ms = started.elapsed().as_millis() as u64;

@@ -114,7 +114,7 @@ const METHODS: &[Method] = &[
         name: "sessions.list",
         summary: "every session with its state, from memory",
         params: &[],
-        result: "as sessions list --json: [{session, kind: session, state, layout, problem?}]",
+        result: "as sessions list --json: [{session, kind: session, state, layout, problem?, approvals?}]",
         slow: false,
         run: |c, _| {
             let listed = lock(&c.shared.table).listed();
@@ -262,7 +262,7 @@ const METHODS: &[Method] = &[
         name: "subscribe",
         summary: "the table now, then an event pushed for every change",
         params: &[],
-        result: "{seq, sessions: [{session, state, layout, since (RFC 3339: when it entered its state), since_seen (false: the state was there when serve started, since is when serve first read it), error?, approvals, approval?: {kind, command, choices}}]}; then pushes {event: EVENT} with seq growing by one",
+        result: "{seq, sessions: [{session, state, layout, since (RFC 3339: when it entered its state), since_seen (false: the state was there when serve started, since is when serve first read it), error?, approvals, approval?: {kind, command, choices}, question?: {text, options}}]}; then pushes {event: EVENT} with seq growing by one",
         slow: false,
         run: |c, _| {
             lock(&c.shared.table).subscribe(&c.client, &c.id);
@@ -290,7 +290,7 @@ const METHODS: &[Method] = &[
     },
 ];
 
-const EVENT: &str = "{seq, type: new_session|state_change|session_closed|approval_changed|approval_resolved, session: {id, target_id, workspace, title, endpoint, host? (an upstream's, on a hub)}, previous, current, timestamp, error?, approvals?, approval?, reason?, by?: angrav|elsewhere, rule?, client?, pressed?}, or {seq, type: endpoint_lost|endpoint_back, endpoint (a browser, or an upstream's host), timestamp, reason?}";
+const EVENT: &str = "{seq, type: new_session|state_change|session_closed|approval_changed|approval_resolved, session: {id, target_id, workspace, title, endpoint, host? (an upstream's, on a hub)}, previous, current, timestamp, error?, approvals?, approval?, question?: {text, options}, reason?, by?: angrav|elsewhere, rule?, client?, pressed?}, or {seq, type: endpoint_lost|endpoint_back, endpoint (a browser, or an upstream's host), timestamp, reason?}";
 /// The errors of the protocol itself; the others are the CLI's (`Error::CODES`).
 const PROTOCOL_ERRORS: &[&str] = &["bad_request", "unknown_method", "busy"];
 

@@ -19,7 +19,7 @@ use crate::client::mark_host;
 use crate::event::Event;
 use crate::hooks::Hooks;
 use crate::monitor::{self, Monitors, Update};
-use crate::panel::{Approval, Layout, Snapshot, State};
+use crate::panel::{Approval, Layout, Question, Snapshot, State};
 use crate::registry::Listed;
 use crate::results::SessionStatus;
 use crate::sessions::Session;
@@ -59,6 +59,9 @@ struct RowView<'a> {
     /// What the agent waits for: its kind and command, for the dashboard's buttons.
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<&'a Approval>,
+    /// What a question form asks (`awaiting_input`), for the dashboard to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    question: Option<&'a Question>,
 }
 
 impl Row {
@@ -78,6 +81,7 @@ impl Row {
             error: snap.and_then(|s| s.error.as_deref()),
             approvals: snap.map(|s| s.approvals.as_slice()).unwrap_or_default(),
             approval: snap.and_then(|s| s.approval.as_ref()),
+            question: snap.and_then(|s| s.question.as_deref()),
         }
     }
 }
@@ -97,8 +101,11 @@ pub struct Table {
     lost: BTreeSet<String>,
 }
 
+/// The details of a row or an event that go with its state.
+const DETAILS: [&str; 4] = ["error", "approvals", "approval", "question"];
+
 /// A session of an upstream: its session (marked with the upstream's `host`) and its
-/// row as the upstream gives it (state, layout, since, error, approvals, approval).
+/// row as the upstream gives it (state, layout, since, and its [`DETAILS`]).
 struct RemoteRow {
     /// Which upstream.
     at: usize,
@@ -113,7 +120,7 @@ impl RemoteRow {
 
     /// Takes the state and details an event or a table row gives.
     fn take(&mut self, from: &Value) {
-        for k in ["error", "approvals", "approval"] {
+        for k in DETAILS {
             match from.get(k) {
                 Some(v) => self.view[k] = v.clone(),
                 None => {
@@ -167,6 +174,7 @@ impl Table {
                     problem: snap
                         .filter(|s| s.state == State::Unresponsive)
                         .and_then(|s| s.error.clone()),
+                    approvals: snap.map(|s| s.approvals.clone()).unwrap_or_default(),
                 }
             })
             .chain(self.remote.iter().map(|r| {
@@ -179,6 +187,8 @@ impl Table {
                         .as_str()
                         .filter(|_| state == Some(State::Unresponsive))
                         .map(String::from),
+                    approvals: serde_json::from_value(r.view["approvals"].clone())
+                        .unwrap_or_default(),
                 }
             }))
             .collect()
@@ -293,7 +303,7 @@ impl Table {
             };
             let mut event = json!({ "type": kind, "session": r["session"], "previous": previous,
                 "current": r["state"], "timestamp": r["since"] });
-            for k in ["error", "approvals", "approval"] {
+            for k in DETAILS {
                 if let Some(v) = r.get(k) {
                     event[k] = v.clone();
                 }
@@ -350,7 +360,7 @@ impl Table {
                 let mut view = json!({ "session": event["session"], "state": event["current"],
                     "layout": null, "since": event["timestamp"], "since_seen": true });
                 if let Some(o) = view.as_object_mut() {
-                    for k in ["error", "approvals", "approval"] {
+                    for k in DETAILS {
                         if let Some(v) = event.get(k) {
                             o.insert(k.into(), v.clone());
                         }
