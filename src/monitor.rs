@@ -9,7 +9,7 @@
 //! the endpoint itself does not answer, its sessions are `unresponsive` and retried
 //! with backoff.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use cdp::methods::target::{SetDiscoverTargets, TargetDestroyed, TargetInfoEvent}
 use cdp::{CloseGroup, Connection, Endpoint};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::panel::{Deadline, PROBE_WITHIN, Panel, Snapshot, WindowRef};
+use crate::panel::{Deadline, PROBE_WITHIN, Panel, Snapshot, State, WindowRef};
 use crate::profile::Profile;
 use crate::sessions::Session;
 use crate::turn::{self, Baseline, HEARTBEAT};
@@ -132,10 +132,16 @@ impl Lost {
     }
 }
 
-/// Why a session turned `unresponsive` when its endpoint was reported lost first:
-/// what `sessions watch` and serve both say.
+/// What `sessions watch` and serve say of an endpoint lost (and of an upstream serve a
+/// hub lost).
 pub fn lost_reason(endpoint: &str) -> String {
     format!("endpoint {endpoint} lost")
+}
+
+/// The `reason` of a session's change to `state`: its endpoint lost, when it turned
+/// `unresponsive` with its endpoint among those reported `lost` (the loss came first).
+pub fn change_reason(state: State, endpoint: &str, lost: &BTreeSet<String>) -> Option<String> {
+    (state == State::Unresponsive && lost.contains(endpoint)).then(|| lost_reason(endpoint))
 }
 
 /// What a thread checks to know it must end.

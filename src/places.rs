@@ -109,8 +109,14 @@ impl Places {
             return;
         }
         // Re-read under the lock: another run may have written meanwhile.
+        // A list works without: said once a run, with what it costs and the way out.
         if let Err(e) = self.dir.update(|k: &mut Known| apply(&mut k.windows)) {
-            warn!("angrav: warning: {e}");
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                warn!(
+                    "angrav: warning: where the panels are is not kept in places.json ({e}): each is found anew every time; --no-state does without the state directory"
+                )
+            });
         }
     }
 }

@@ -1246,6 +1246,37 @@ fn a_question_or_an_unknown_wait_is_awaiting_input_never_an_approval() {
         stdout(&o)
     );
 
+    // A watch names the question too: its line, and its JSON.
+    let o = ls_angrav(
+        &ls,
+        &["sessions", "watch", "--conversation", "all", "--count", "0"],
+    );
+    let text = stdout(&o);
+    let zeta_line = text.lines().find(|l| l.contains("ffff66")).unwrap();
+    assert!(
+        zeta_line.contains(
+            "awaiting_input (question: Which database should the service use? options: Postgres, SQLite)"
+        ),
+        "{text}"
+    );
+    let o = ls_angrav(
+        &ls,
+        &[
+            "--json",
+            "sessions",
+            "watch",
+            "--conversation",
+            "zeta",
+            "--count",
+            "0",
+        ],
+    );
+    let line: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let schema = angrav::schema::cli();
+    let shape = &schema["commands"]["sessions watch"]["ndjson"];
+    check(&schema, shape, &line, "sessions watch").unwrap();
+    assert_eq!(line["question"], database, "{line}");
+
     // Nothing to press: approve and deny send nothing, and say what it waits for.
     for (args, said) in [
         (

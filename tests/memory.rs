@@ -1097,3 +1097,33 @@ fn a_list_probes_each_panel_where_the_last_found_it_and_finds_it_anew_when_it_is
     assert_eq!(states_of(&none, ids, &["--no-state"]), shown[..3]);
     assert!(!none.0.exists(), "nothing written");
 }
+
+/// A state directory that cannot be made (under /proc): a list works without it, and
+/// says so once, naming the file it could not keep and `--no-state`.
+#[test]
+fn a_list_works_without_a_state_directory_it_cannot_make() {
+    let nowhere = TempState(PathBuf::from(format!(
+        "/proc/angrav-nope-{}",
+        std::process::id()
+    )));
+    let w = open(&[
+        Window::new(Layout::Current, "nowhere-a").start("approval"),
+        Window::new(Layout::V2, "nowhere-b"),
+    ]);
+    let ids: Vec<String> = w.0.iter().map(|t| t.id.clone()).collect();
+    for _ in 0..2 {
+        let o = online(&nowhere, &["--json", "sessions", "list"]);
+        let list: Value = serde_json::from_str(&ok(&o)).unwrap();
+        let state = |i: usize| common::by_target(&list, &ids[i]).unwrap()["state"].clone();
+        assert_eq!(
+            (state(0), state(1)),
+            (json!("awaiting_approval"), json!("idle"))
+        );
+        let said: Vec<String> = stderr(&o).lines().map(String::from).collect();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("places.json") && said[0].contains("--no-state"),
+            "{said:?}"
+        );
+    }
+}

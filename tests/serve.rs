@@ -1313,11 +1313,19 @@ fn watch_snapshots_through_serve_are_the_attached_ones() {
 }
 
 /// serve's `quota` without `--ls`: the language server of the first window whose one
-/// answers; one that stops answering is dropped and another found in its place; with
-/// none answering, the answer says so (and the search stands a while).
+/// answers; one that stops answering (garbage, then a hang: its wait is not taken
+/// from the search) is dropped and another found in its place; with none answering,
+/// the answer says so of each (never "no reply within 0 ms"), and the search stands a
+/// while. One after the other: serve looks in every window of the browser.
 #[test]
 fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
-    use angrav::sim::ls::{Conversation, Mode, SimLs};
+    use angrav::sim::ls::Mode;
+    quota_drops_and_finds(Mode::Garbage, "quota-ls");
+    quota_drops_and_finds(Mode::Hang, "quota-hang");
+}
+
+fn quota_drops_and_finds(mode: angrav::sim::ls::Mode, name: &str) {
+    use angrav::sim::ls::{Conversation, SimLs};
     let conversation = |id: &str| vec![Conversation::new(id, "quota")];
     let (one, two) = (
         "abcd0001-0000-4000-8000-0000000000a1",
@@ -1328,10 +1336,10 @@ fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
         SimLs::start("t0ken-two", conversation(two)).unwrap(),
     ];
     let _w = open(&[
-        Window::new(Layout::Current, "quota-ls-1").ls(&lss[0], one),
-        Window::new(Layout::LegacyTarget, "quota-ls-2").ls(&lss[1], two),
+        Window::new(Layout::Current, &format!("{name}-1")).ls(&lss[0], one),
+        Window::new(Layout::LegacyTarget, &format!("{name}-2")).ls(&lss[1], two),
     ]);
-    let serve = start("quota-ls", &[], &[]);
+    let serve = start(name, &[], &[]);
     let mut c = serve.connect();
     let first = c.call("quota", json!({}));
     assert_eq!(first["ls"]["found_by"], "panel_request", "{first}");
@@ -1342,12 +1350,12 @@ fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
         .expect("one of the two");
     let (used, other) = (&lss[used], &lss[1 - used]);
     // The one found stops answering: the next call finds the other.
-    used.set_mode(Mode::Garbage);
+    used.set_mode(mode);
     let second = c.call("quota", json!({}));
     assert_eq!(second["ls"]["url"], other.url(), "{second}");
     assert_eq!(second["models"][0]["remaining"], 0.6, "{second}");
     // Neither answers: no language server, and why.
-    other.set_mode(Mode::Garbage);
+    other.set_mode(mode);
     let none = c.call("quota", json!({}));
     assert!(none["ls"].is_null(), "{none}");
     assert_eq!(none["models"], json!([]), "{none}");
@@ -1357,6 +1365,7 @@ fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
         "{why}"
     );
     assert!(why.contains("no language server answers"), "{why}");
+    assert!(!why.contains("within 0 ms"), "{why}");
     assert!(
         why.contains(&format!("{} does not answer", used.url())),
         "{why}"

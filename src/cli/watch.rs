@@ -337,9 +337,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
             if let (true, Some(prev)) = (retitled, previous) {
                 p.event("retitled", w, Some(prev), Some(prev), None, clock.stamp(at));
             }
-            // Unresponsive with its endpoint lost: that is why (the loss came first).
-            let why = (current == State::Unresponsive && gone.lost.contains(&w.session.endpoint))
-                .then(|| crate::monitor::lost_reason(&w.session.endpoint));
+            let why = crate::monitor::change_reason(current, &w.session.endpoint, &gone.lost);
             match previous {
                 None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
                 Some(prev) if prev != current => p.event(

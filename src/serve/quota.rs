@@ -1,9 +1,9 @@
 //! Where serve reads each model's quota: the language server named (`--ls`), else
 //! the first window's that answers, looked for when the quota is first asked for.
 //! A found one that stops answering is dropped and another looked for in the same
-//! call. A search that found none that answers stands for [`LOOK_AGAIN_AFTER`]:
-//! calls meanwhile answer with its reason, so that a dashboard reading every minute
-//! does not search every window each time.
+//! call, with a deadline of its own. A search that found none that answers stands for
+//! [`LOOK_AGAIN_AFTER`]: calls meanwhile answer with its reason, so that a dashboard
+//! reading every minute does not search every window each time.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,8 +17,11 @@ use crate::ls::model::Quota;
 use crate::panel::Deadline;
 use crate::sessions::Session;
 
-/// How long a quota call may take: finding a language server, then asking it.
+/// How long a search may take: finding a language server, then asking it.
 const WITHIN: Duration = Duration::from_secs(10);
+/// How long one language server may take to give the quota: one that hangs leaves
+/// the rest of the time to the others.
+const ASK_WITHIN: Duration = Duration::from_secs(3);
 /// How long a search that found no language server that answers stands.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
@@ -55,16 +58,16 @@ impl QuotaSource {
             return Ok(answer(ls, ls.quota(Deadline::within(WITHIN))?));
         }
         let mut search = lock(&self.searched);
-        let deadline = Deadline::within(WITHIN);
         let mut dropped = None;
         match &*search {
-            Search::Found(ls) => match ls.quota(deadline) {
+            Search::Found(ls) => match ls.quota(Deadline::within(ASK_WITHIN)) {
                 Ok(models) => return Ok(answer(ls, models)),
                 Err(e) => {
-                    dropped = Some(format!(
+                    let why = format!(
                         "the language server at {} ({}) no longer answers ({e})",
                         ls.url, ls.found
-                    ))
+                    );
+                    dropped = Some((ls.url.clone(), why));
                 }
             },
             Search::NoneAnswers { at, why } if at.elapsed() < LOOK_AGAIN_AFTER => {
@@ -76,17 +79,26 @@ impl QuotaSource {
             }
             Search::NotYet | Search::NoneAnswers { .. } => {}
         }
-        match first_answering(&sessions(), deadline) {
+        // The one dropped was just asked: not again in this search.
+        let skip = dropped.as_ref().map(|(url, _)| url.as_str());
+        let deadline = Deadline::within(WITHIN);
+        match first_answering(&sessions(), skip, deadline) {
             Ok((ls, models)) => {
                 let found = answer(&ls, models);
                 *search = Search::Found(ls);
                 Ok(found)
             }
             Err(why) => {
-                let why = dropped.map_or(why.clone(), |d| format!("{d}; {why}"));
-                *search = Search::NoneAnswers {
-                    at: Instant::now(),
-                    why: why.clone(),
+                let why = dropped.map_or(why.clone(), |(_, d)| format!("{d}; {why}"));
+                // A search its deadline cut short is no evidence that none answers:
+                // the next call looks again.
+                *search = if deadline.passed() {
+                    Search::NotYet
+                } else {
+                    Search::NoneAnswers {
+                        at: Instant::now(),
+                        why: why.clone(),
+                    }
                 };
                 Ok(none(&why))
             }
@@ -94,15 +106,20 @@ impl QuotaSource {
     }
 }
 
-/// The language server of the first window whose one answers, with its quota; else
-/// why none (each window's reason).
-fn first_answering(sessions: &[Session], deadline: Deadline) -> Result<(Ls, Vec<Quota>), String> {
+/// The language server of the first window whose one answers (each given at most
+/// [`ASK_WITHIN`], all by `deadline`; `skip` not asked), with its quota; else why
+/// none (each window's reason).
+fn first_answering(
+    sessions: &[Session],
+    skip: Option<&str>,
+    deadline: Deadline,
+) -> Result<(Ls, Vec<Quota>), String> {
     let mut why = Vec::new();
-    let mut asked: Vec<String> = Vec::new();
+    let mut asked: Vec<String> = skip.map(String::from).into_iter().collect();
     for (session, found) in crate::ls::find::for_windows(sessions, deadline) {
         match found {
             Ok(w) if asked.contains(&w.ls.url) => {}
-            Ok(w) => match w.ls.quota(deadline) {
+            Ok(w) => match w.ls.quota(deadline.earliest(Deadline::within(ASK_WITHIN))) {
                 Ok(models) => return Ok((w.ls, models)),
                 Err(e) => {
                     why.push(format!(
@@ -115,10 +132,10 @@ fn first_answering(sessions: &[Session], deadline: Deadline) -> Result<(Ls, Vec<
             Err(e) => why.push(format!("{}: {e}", session.id)),
         }
     }
-    let found = if why.is_empty() {
-        "no language server found (no window to look in)".to_string()
-    } else {
-        format!("no language server answers ({})", why.join("; "))
+    let found = match (why.is_empty(), skip) {
+        (false, _) => format!("no language server answers ({})", why.join("; ")),
+        (true, Some(_)) => "no other language server found".to_string(),
+        (true, None) => "no language server found (no window to look in)".to_string(),
     };
     Err(format!(
         "{found}; give serve one with --ls URL --ls-token TOKEN"

@@ -2,7 +2,7 @@
 //! window, new windows followed), and the events pushed to subscribers. `sessions.list`
 //! and `status` answer from here without touching a page.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -98,7 +98,7 @@ pub struct Table {
     seq: u64,
     subscribers: HashMap<u64, Arc<Outbox>>,
     /// The endpoints (browsers) of serve's own reported lost and not back yet.
-    lost: HashSet<String>,
+    lost: BTreeSet<String>,
 }
 
 /// The details of a row or an event that go with its state.
@@ -491,10 +491,7 @@ impl Hub {
                     Some(_) => None,
                 };
                 let row = table.rows.remove(i);
-                // Unresponsive with its endpoint lost: that is why (the loss came first).
-                let why = (current == State::Unresponsive
-                    && table.lost.contains(&row.session.endpoint))
-                .then(|| monitor::lost_reason(&row.session.endpoint));
+                let why = monitor::change_reason(current, &row.session.endpoint, &table.lost);
                 if let Some(kind) = kind {
                     table.broadcast(kind, &row, previous, why.as_deref(), row.since);
                 }
