@@ -890,7 +890,8 @@ fn a_policy_on_two_cards_decides_and_presses_each_once() {
 
 /// Every angrav shares one world per window: a run with another selector profile
 /// installs its own library there, and a process attached before still presses with
-/// its own (here, whose allowing choices the other profile does not have).
+/// its own (here, whose allowing choices the other profile does not have). The press
+/// is noted in the page for all: a watch with the other profile says angrav made it.
 #[test]
 fn a_press_uses_its_own_profile_whatever_another_run_installed() {
     let w = open(&[
@@ -903,11 +904,28 @@ fn a_press_uses_its_own_profile_whatever_another_run_installed() {
     );
     for (i, label) in [(0, "Allow Once"), (1, "Run")] {
         let mut panel = w.panel(i);
-        let s = angrav_json(
-            &["--session", w.id(i), "--selectors", other.path(), "status"],
-            0,
-        );
-        assert_eq!(s["state"], "awaiting_approval", "{s}");
+        let (_watch, rx) = common::spawn_angrav(&[
+            "--json",
+            "--session",
+            w.id(i),
+            "--selectors",
+            other.path(),
+            "sessions",
+            "watch",
+        ]);
+        let next = |kind: &str| -> Value {
+            loop {
+                let line = rx
+                    .recv_timeout(std::time::Duration::from_secs(60))
+                    .expect("a watch line in time");
+                let v: Value = serde_json::from_str(&line).unwrap();
+                if v["type"] == kind {
+                    return v;
+                }
+            }
+        };
+        let s = next("snapshot");
+        assert_eq!(s["current"], "awaiting_approval", "{s}");
         match panel
             .press_approval(
                 None,
@@ -920,5 +938,11 @@ fn a_press_uses_its_own_profile_whatever_another_run_installed() {
             other => panic!("{other:?}"),
         }
         assert_eq!(pressed(&w, i), [label]);
+        let e = next("approval_resolved");
+        assert_eq!(
+            (&e["by"], &e["client"], &e["pressed"]),
+            (&json!("angrav"), &json!("test"), &json!(label)),
+            "{e}"
+        );
     }
 }
