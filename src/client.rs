@@ -101,6 +101,10 @@ fn address(url: &str) -> Result<String, Error> {
 /// may take to answer before it is taken for hung.
 pub const QUIET: Duration = Duration::from_secs(3);
 
+/// How long a followed serve may take to answer at all (its upgrade, `subscribe`)
+/// before it is taken for hung: as long as a quiet one gets to answer a ping.
+pub const HUNG: Duration = Duration::from_secs(2 * QUIET.as_secs());
+
 /// A connection to a serve's WebSocket API.
 pub struct Client {
     ws: WebSocket<TcpStream>,
@@ -177,6 +181,13 @@ impl Client {
         if let Some(p) = patience {
             self.patience = p;
         }
+    }
+
+    /// Subscribes: serve's table, then its events are read with [`Client::message`].
+    /// A serve that does not answer within [`HUNG`] is hung, as one quiet on events is.
+    pub fn subscribe(&mut self) -> Result<Value, Error> {
+        self.set_patience(Some(HUNG));
+        self.call_value("subscribe", json!({}))
     }
 
     /// Asks `method`; its result read as `T`, or serve's error as the command's own.

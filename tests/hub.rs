@@ -628,3 +628,70 @@ fn a_hung_upstream_is_lost_then_back() {
     c.event(b.id(1), "awaiting_approval");
     assert_eq!(watched("endpoint_back")["endpoint"], "b");
 }
+
+/// A serve that upgrades every connection, reads its first request and never answers
+/// it (hung between the two); its address, and what keeps it hung until dropped.
+fn mute_serve() -> (String, crossbeam_channel::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let address = listener.local_addr().unwrap().to_string();
+    let (hold, held) = crossbeam_channel::bounded::<()>(0);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let held = held.clone();
+            std::thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream.expect("a connection")) else {
+                    return;
+                };
+                let _ = ws.read();
+                let _ = held.recv();
+            });
+        }
+    });
+    (address, hold)
+}
+
+/// A serve that takes the watch's connection but never answers its `subscribe` is
+/// reported lost, and the watch goes on with the other serve.
+#[test]
+fn a_serve_that_never_answers_subscribe_is_lost_to_a_watch() {
+    let a = Opened::in_(sim(), &[Window::new(Layout::Current, "mute-a1")]);
+    let serve_a = start_at(sim().endpoint().label(), "mute-a", &[], &[]);
+    let (mute, _hung) = mute_serve();
+    let servers = format!("{},b=http://{mute}/?token=t", spec("a", &serve_a));
+    let mut watch = Reaped(
+        common::angrav_bin()
+            .args(["--server", &servers, "--json"])
+            .args(["sessions", "watch", "--session", a.id(0)])
+            .env_remove("ANGRAV_CDP")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let lines = common::lines(watch.0.stdout.take().expect("piped"));
+    let next = || -> Value {
+        let line = lines.recv_timeout(PATIENCE).expect("the watch goes on");
+        serde_json::from_str(&line).unwrap()
+    };
+    let (mut snapshot, mut lost) = (None, None);
+    while snapshot.is_none() || lost.is_none() {
+        let l = next();
+        match l["type"].as_str() {
+            Some("snapshot") => snapshot = Some(l),
+            Some("endpoint_lost") => lost = Some(l),
+            _ => panic!("{l}"),
+        }
+    }
+    let lost = lost.unwrap();
+    assert_eq!(lost["endpoint"], "b", "{lost}");
+    assert!(
+        lost["reason"].as_str().unwrap().contains("no answer"),
+        "{lost}"
+    );
+    assert_eq!(snapshot.unwrap()["session"]["host"], "a");
+
+    a.panel(0).call_function(FLIP_BUSY, &[]).unwrap();
+    let thinking = next();
+    assert_eq!(thinking["session"]["host"], "a", "{thinking}");
+    assert_eq!(thinking["current"], "thinking", "{thinking}");
+}

@@ -21,7 +21,7 @@ use super::single::{
 use super::wait::{print_report, report_end, run_tasks};
 use super::{Args, Command, help};
 use crate::approve::Pressed;
-use crate::client::{Client, Server, mark_host};
+use crate::client::{Client, HUNG, Server, mark_host};
 use crate::panel::{CodeBlock, Message};
 use crate::registry::Listed;
 use crate::results::{NewConversation, Prompted, SessionStatus, WaitResult};
@@ -273,7 +273,11 @@ impl<'a> Fleet<'a> {
             .iter()
             .map(|s| token(a, s))
             .collect::<Result<_, _>>()?;
-        let patience = a.wait.timeout + SLACK;
+        // A watch follows its serves: one that does not answer is hung, as in its events.
+        let patience = match a.command {
+            Command::SessionsWatch => HUNG,
+            _ => a.wait.timeout + SLACK,
+        };
         let asked =
             crate::parallel::each(servers.into_iter().zip(&tokens), |(server, token)| Asked {
                 client: Client::connect(&server, token, patience),
@@ -706,8 +710,7 @@ fn follow(asked: Asked, token: &str, tx: crossbeam_channel::Sender<Seen>) {
     let mut was_lost = false;
     loop {
         let answered = client.and_then(|mut c| {
-            c.set_patience(None);
-            let table = c.call_value("subscribe", json!({}))?;
+            let table = c.subscribe()?;
             Ok((c, table))
         });
         match answered {
@@ -772,7 +775,7 @@ fn follow(asked: Asked, token: &str, tx: crossbeam_channel::Sender<Seen>) {
         if tx.send(Seen::Retrying).is_err() {
             return;
         }
-        client = Client::connect(&asked.server, token, RETRY * 5);
+        client = Client::connect(&asked.server, token, HUNG);
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Shared, lock};
 use crate::Error;
@@ -137,7 +137,7 @@ fn stopped(stop: &Receiver<()>) -> bool {
 /// [`Client::message`], which notices a hung upstream) and its table.
 fn subscribe(up: &Upstream) -> Result<(Client, Value), Error> {
     let mut c = Client::connect(&up.server, &up.token, PATIENCE)?;
-    let table = c.call_value("subscribe", json!({}))?;
+    let table = c.subscribe()?;
     Ok((c, table))
 }
 
