@@ -43,6 +43,20 @@ pub struct Event<'a> {
     pub pressed: Option<&'a str>,
 }
 
+/// What a chat's new reading `now` is as an event, after `before` (none: its first),
+/// given whether its approvals `changed` (see [`crate::approve::changes`]); none when
+/// only details a watcher reads in the table changed.
+pub fn kind_of(before: Option<&Snapshot>, now: &Snapshot, changed: bool) -> Option<&'static str> {
+    match before {
+        None => Some("new_session"),
+        Some(b) if b.state != now.state => Some("state_change"),
+        // The same state asking something else: a watcher shows it at once.
+        Some(_) if changed => Some("approval_changed"),
+        Some(b) if b.question != now.question => Some("question_changed"),
+        Some(_) => None,
+    }
+}
+
 impl<'a> Event<'a> {
     /// An event about `session`, with the details of `snap` (the state it is in now;
     /// none for a chat that closed). `seq` and `layout` are the caller's to set.

@@ -46,6 +46,8 @@ pub enum Kind {
     ApprovalDecided,
     /// The approvals showing changed in the same state; one went away (by whom).
     ApprovalChanged,
+    /// The question a form asks changed in the same state.
+    QuestionChanged,
     ApprovalResolved,
     EndpointLost,
     EndpointBack,
@@ -61,7 +63,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Snapshot,
         Kind::StateChange,
         Kind::NewSession,
@@ -71,6 +73,7 @@ impl Kind {
         Kind::TurnFinished,
         Kind::ApprovalDecided,
         Kind::ApprovalChanged,
+        Kind::QuestionChanged,
         Kind::ApprovalResolved,
         Kind::EndpointLost,
         Kind::EndpointBack,
@@ -91,6 +94,7 @@ impl Kind {
             Kind::TurnFinished => "turn_finished",
             Kind::ApprovalDecided => "approval_decided",
             Kind::ApprovalChanged => "approval_changed",
+            Kind::QuestionChanged => "question_changed",
             Kind::ApprovalResolved => "approval_resolved",
             Kind::EndpointLost => "endpoint_lost",
             Kind::EndpointBack => "endpoint_back",
@@ -390,6 +394,7 @@ fn identity(kind: Kind, fields: &Value, at: SystemTime) -> Option<(String, Strin
         | Kind::TurnFinished
         | Kind::ApprovalDecided
         | Kind::ApprovalChanged
+        | Kind::QuestionChanged
         | Kind::ApprovalResolved
         | Kind::DispatchStarted
         | Kind::PromptSubmitted

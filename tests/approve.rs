@@ -760,6 +760,60 @@ fn a_choice_list_is_submitted_and_a_question_never_is() {
     assert!(pressed(&w, 2).is_empty(), "{:?}", pressed(&w, 2));
 }
 
+/// A question form that asks something else in the same state is a `question_changed`
+/// line with the question it asks now, for the chat asked, in either layout.
+#[test]
+fn the_watch_says_when_a_question_changes() {
+    let w = open(&[
+        Window::new(Layout::Current, "quiz-now").start("question"),
+        Window::new(Layout::V2, "quiz-v2").start("question"),
+    ]);
+    let (_watch, rx) = common::spawn_angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "--session",
+        w.id(1),
+        "sessions",
+        "watch",
+    ]);
+    let next = || -> Value {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a watch line in time");
+        serde_json::from_str(&line).unwrap()
+    };
+    for _ in 0..2 {
+        let s = next();
+        assert_eq!(s["type"], "snapshot", "{s}");
+        assert_eq!(
+            s["question"]["text"], "Which database should the service use?",
+            "{s}"
+        );
+    }
+    for (i, asked) in [(1, "Which cache?"), (0, "Which queue?")] {
+        w.panel(i)
+            .call_function(
+                "function (t) { document.querySelector('.question-form p').textContent = t; }",
+                &[json!(asked)],
+            )
+            .unwrap();
+        let e = next();
+        assert_eq!(e["type"], "question_changed", "{e}");
+        assert_eq!(e["session"]["target_id"], w.id(i), "{e}");
+        assert_eq!(
+            (&e["previous"], &e["current"]),
+            (&json!("awaiting_input"), &json!("awaiting_input")),
+            "{e}"
+        );
+        assert_eq!(
+            e["question"],
+            json!({ "text": asked, "options": ["Postgres", "SQLite"] }),
+            "{e}"
+        );
+    }
+}
+
 /// The watch says what became of each approval: a card the page answered itself (a
 /// person in the IDE) is `approval_resolved` by `elsewhere`; a command that changes is
 /// `approval_changed`; a card angrav answered is resolved by `angrav`, naming the

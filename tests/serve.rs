@@ -365,6 +365,40 @@ fn the_dashboard_shows_a_question_and_its_options_as_text() {
     }
     assert_ne!(got["title"], "pwned", "{got}");
 
+    // Asked something else in the same state: a `question_changed` event, and the card
+    // shows the new question at once.
+    let mut subscribed = serve.connect();
+    subscribed.call("subscribe", json!({}));
+    let other = "Which cache should the service use?";
+    w.panel(0)
+        .call_function(
+            "function (t) { document.querySelector('.question-form p').textContent = t; }",
+            &[json!(other)],
+        )
+        .unwrap();
+    let changed = loop {
+        let v = subscribed.read();
+        if v["event"]["session"]["target_id"] == w.id(0) {
+            break v["event"].clone();
+        }
+    };
+    assert_eq!(changed["type"], "question_changed", "{changed}");
+    assert_eq!(changed["current"], "awaiting_input", "{changed}");
+    assert_eq!(changed["question"]["text"], other, "{changed}");
+    assert_eq!(changed["question"]["options"], options, "{changed}");
+    let shown = format!(
+        "(function (id, want) {{ return new Promise((resolve) => {{
+          const text = document.querySelector('.row[data-target=\"' + id + '\"] .question-text');
+          const done = () => text.textContent === want && resolve(text.textContent);
+          if (done()) return;
+          new MutationObserver(done).observe(text, {{ subtree: true, childList: true, characterData: true }});
+        }}); }})({}, {})",
+        json!(w.id(0)),
+        json!(other)
+    );
+    assert_eq!(evaluate(&mut page, &shown), other);
+    assert_eq!(cards(&mut page)["cards"][1]["text"], markup);
+
     // Answered in the IDE: the turn goes on, and its card no longer shows the question.
     let skip = "function () { Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Skip').click(); }";
     w.panel(1).call_function(skip, &[]).unwrap();

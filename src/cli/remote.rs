@@ -821,7 +821,7 @@ impl WatchPrinter {
                     });
                     // The details an attached watch's snapshot line has, left out as
                     // it leaves them out: when there is nothing to say.
-                    for key in ["layout", "error", "approvals", "approval"] {
+                    for key in ["layout", "error", "approvals", "approval", "question"] {
                         match r.get(key) {
                             None | Some(Value::Null) => {}
                             Some(Value::Array(a)) if a.is_empty() => {}

@@ -328,6 +328,7 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
                 p.on_snapshot(&w.session, &snapshot);
             }
             let changes = crate::approve::changes(w.snapshot.as_ref(), &snapshot);
+            let kind = crate::event::kind_of(w.snapshot.as_ref(), &snapshot, changes.changed);
             w.snapshot = Some(*snapshot);
             if previous != Some(current) {
                 w.stalled = false;
@@ -338,26 +339,9 @@ fn apply_watch(w: &mut Watch, update: Update, mut printer: Option<&mut Printer>)
                 p.event("retitled", w, Some(prev), Some(prev), None, clock.stamp(at));
             }
             let why = crate::monitor::change_reason(current, &w.session.endpoint, &gone.lost);
-            match previous {
-                None => p.event("new_session", w, None, Some(current), None, clock.stamp(at)),
-                Some(prev) if prev != current => p.event(
-                    "state_change",
-                    w,
-                    Some(prev),
-                    Some(current),
-                    why,
-                    clock.stamp(at),
-                ),
-                // The approvals changed in the same state.
-                Some(_) if changes.changed => p.event(
-                    "approval_changed",
-                    w,
-                    previous,
-                    Some(current),
-                    None,
-                    clock.stamp(at),
-                ),
-                Some(_) => {}
+            if let Some(kind) = kind {
+                let why = (kind == "state_change").then_some(why).flatten();
+                p.event(kind, w, previous, Some(current), why, clock.stamp(at));
             }
             for (approval, noted) in &changes.resolved {
                 p.resolved(w, previous, approval, noted.as_ref(), clock.stamp(at));

@@ -290,7 +290,7 @@ const METHODS: &[Method] = &[
     },
 ];
 
-const EVENT: &str = "{seq, type: new_session|state_change|session_closed|approval_changed|approval_resolved, session: {id, target_id, workspace, title, endpoint, host? (an upstream's, on a hub)}, previous, current, timestamp, error?, approvals?, approval?, question?: {text, options}, reason?, by?: angrav|elsewhere, rule?, client?, pressed?}, or {seq, type: endpoint_lost|endpoint_back, endpoint (a browser, or an upstream's host), timestamp, reason?}";
+const EVENT: &str = "{seq, type: new_session|state_change|session_closed|approval_changed|question_changed|approval_resolved, session: {id, target_id, workspace, title, endpoint, host? (an upstream's, on a hub)}, previous, current, timestamp, error?, approvals?, approval?, question?: {text, options}, reason?, by?: angrav|elsewhere, rule?, client?, pressed?}, or {seq, type: endpoint_lost|endpoint_back, endpoint (a browser, or an upstream's host), timestamp, reason?}";
 /// The errors of the protocol itself; the others are the CLI's (`Error::CODES`).
 const PROTOCOL_ERRORS: &[&str] = &["bad_request", "unknown_method", "busy"];
 

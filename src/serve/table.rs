@@ -16,7 +16,7 @@ use super::upstream;
 use super::ws::Outbox;
 use crate::approve;
 use crate::client::mark_host;
-use crate::event::Event;
+use crate::event::{self, Event};
 use crate::hooks::Hooks;
 use crate::monitor::{self, Monitors, Update};
 use crate::panel::{Approval, Layout, Question, Snapshot, State};
@@ -480,16 +480,8 @@ impl Hub {
                 }
                 let current = snapshot.state;
                 let changes = approve::changes(row.snapshot.as_ref(), &snapshot);
+                let kind = event::kind_of(row.snapshot.as_ref(), &snapshot, changes.changed);
                 row.snapshot = Some(*snapshot);
-                let kind = match previous {
-                    None => Some("new_session"),
-                    Some(p) if p != current => Some("state_change"),
-                    // The approvals changed in the same state: the dashboard shows
-                    // what now shows at once.
-                    Some(_) if changes.changed => Some("approval_changed"),
-                    // The same state with other details: the table has them.
-                    Some(_) => None,
-                };
                 let row = table.rows.remove(i);
                 let why = monitor::change_reason(current, &row.session.endpoint, &table.lost);
                 if let Some(kind) = kind {
