@@ -18,6 +18,7 @@ use cdp::methods::target::{SetDiscoverTargets, TargetDestroyed, TargetInfoEvent}
 use cdp::{CloseGroup, Connection, Endpoint};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::Error;
 use crate::panel::{Deadline, PROBE_WITHIN, Panel, Snapshot, State, WindowRef};
 use crate::profile::Profile;
 use crate::sessions::Session;
@@ -365,7 +366,7 @@ impl Follow {
                 }
                 continue;
             }
-            let presence = presence(&self.window);
+            let presence = presence(&self.window, &e);
             // A list read: the endpoint answers.
             if !matches!(presence, Presence::Unreachable(_))
                 && !self.lost.back(&self.window.endpoint, &self.tx)
@@ -552,10 +553,15 @@ enum Presence {
     Unreachable(String),
 }
 
-fn presence(window: &WindowRef) -> Presence {
-    // A window given by its own ws:// URL has no list to be found in.
+/// Whether a window is still there, after attaching to it failed with `e`.
+fn presence(window: &WindowRef, e: &Error) -> Presence {
+    // A window given by its own ws:// URL has no list to be found in: it is gone only
+    // when its browser says it has no such target; else the browser is not reached.
     if let Endpoint::Target { .. } = window.endpoint {
-        return Presence::Gone;
+        return match e {
+            Error::Cdp(cdp::Error::NoTarget { .. }) => Presence::Gone,
+            e => Presence::Unreachable(e.to_string()),
+        };
     }
     match window.endpoint.list() {
         Ok(targets) if targets.iter().any(|t| t.id == window.target_id) => Presence::Listed,

@@ -888,3 +888,49 @@ fn resume_takes_a_run_by_id_and_confirms_an_unconfirmed_prompt_its_chat_shows_on
     let (code, lines, said) = resume(&state, &chosen);
     assert_eq!((code, lines), (Some(0), vec![done]), "{said}");
 }
+
+/// A window given by its ws:// URL has no target list to be looked up in: when its
+/// browser cannot be reached (killed) it is unresponsive, its endpoint lost, not
+/// closed; it is closed when its browser says it has no such target (a window closed
+/// while its browser runs).
+#[test]
+fn a_window_given_by_its_ws_url_is_closed_only_when_its_browser_says_so() {
+    let doomed = Simulator::start().expect("a browser to kill");
+    let ws = |t: &TargetInfo| t.web_socket_debugger_url.clone().expect("a ws URL");
+    let killed = doomed
+        .open(&Window::new(Layout::Current, "ws-killed"))
+        .expect("a window");
+    let closed = common::sim()
+        .open(&Window::new(Layout::V2, "ws-closed"))
+        .expect("a window");
+    let (ws_killed, ws_closed) = (ws(&killed), ws(&closed));
+    let (_watch, out, _err) = common::spawn_angrav_at(
+        &ws_killed,
+        &["--cdp", &ws_closed, "--json", "sessions", "watch"],
+    );
+    let mut seen = Vec::new();
+    let mut snapshots = 0;
+    next_line(&out, &mut seen, |v| {
+        snapshots += usize::from(v["type"] == "snapshot");
+        snapshots == 2
+    });
+
+    common::sim().close(&closed.id).expect("close a window");
+    let gone = next_line(&out, &mut seen, |v| about(v, &closed.id));
+    assert_eq!(gone["type"], "session_closed", "{gone}");
+
+    doomed.kill();
+    let lost = next_line(&out, &mut seen, |v| v["type"] == "endpoint_lost");
+    assert_eq!(lost["endpoint"], ws_killed.as_str(), "{lost}");
+    let frozen = next_line(&out, &mut seen, |v| about(v, &killed.id));
+    assert_eq!(
+        (&frozen["type"], &frozen["current"]),
+        (&json!("state_change"), &json!("unresponsive")),
+        "not closed: {frozen}"
+    );
+    assert_eq!(
+        frozen["reason"],
+        format!("endpoint {ws_killed} lost"),
+        "{frozen}"
+    );
+}

@@ -37,6 +37,9 @@ pub enum Error {
     Http { url: String, detail: String },
     /// The WebSocket to a target could not be opened.
     Connect { url: String, detail: String },
+    /// The browser answered, and refused the WebSocket: it has no such target (Chrome:
+    /// HTTP 500 "No such target id").
+    NoTarget { url: String, detail: String },
     /// No reply within the call's own deadline.
     Timeout { method: String, after: Duration },
     /// The target went away (socket closed, detached, crashed) before or during the call.
@@ -92,6 +95,9 @@ impl fmt::Display for Error {
                 write!(f, "{url} did not answer as a DevTools endpoint: {detail}")
             }
             Error::Connect { url, detail } => write!(f, "cannot open {url}: {detail}"),
+            Error::NoTarget { url, detail } => {
+                write!(f, "the browser has no target at {url}: {detail}")
+            }
             Error::Timeout { method, after } => {
                 write!(f, "{method} got no reply within {} ms", after.as_millis())
             }

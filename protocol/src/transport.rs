@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::{Message, WebSocket};
+use tungstenite::{HandshakeError, Message, WebSocket};
 
 use crate::message::{self, Parsed};
 use crate::{CdpError, Command, Error, Event, Result};
@@ -180,7 +180,13 @@ impl Connection {
             .max_frame_size(Some(MAX_MESSAGE));
         let url = format!("ws://{addr}/{path}");
         let (ws, _) = tungstenite::client::client_with_config(url.as_str(), stream, Some(config))
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| match e {
+            HandshakeError::Failure(tungstenite::Error::Http(answer)) => Error::NoTarget {
+                url: ws_url.to_string(),
+                detail: refusal(&answer),
+            },
+            e => fail(e.to_string()),
+        })?;
         Ok(Connection {
             ws,
             next_id: 1,
@@ -378,6 +384,16 @@ fn closing_event(event: &Event) -> Option<String> {
         }
         "Inspector.targetCrashed" => Some("the target crashed".into()),
         _ => None,
+    }
+}
+
+/// The browser's refusal of an upgrade: its status, and its body's words.
+fn refusal(answer: &tungstenite::http::Response<Option<Vec<u8>>>) -> String {
+    let body = answer.body().as_deref().unwrap_or_default();
+    let said = String::from_utf8_lossy(body);
+    match said.trim() {
+        "" => format!("HTTP {}", answer.status()),
+        said => format!("HTTP {} ({said})", answer.status()),
     }
 }
 
