@@ -273,8 +273,12 @@ pub struct Snapshot {
 /// A press angrav made, as the page noted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answered {
-    /// The approval's id, and the choice pressed.
+    /// The approval's id (as the pressing library's profile saw it), the card's mark
+    /// (the same for every library: see [`Approval::mark`]; none from a build before
+    /// marks were noted), and the choice pressed.
     pub id: String,
+    #[serde(default)]
+    pub mark: Option<String>,
     pub label: String,
     /// Who had it pressed: `{"client": …}` or `{"rule": N}`.
     #[serde(default)]
@@ -351,6 +355,12 @@ pub struct Approval {
     /// `popup` outside the panel.
     #[serde(rename = "where")]
     pub place: Place,
+    /// The mark the page's card carries (`data-angrav-card`), set by the first angrav
+    /// to see it, whatever its profile: what a press noted in the page names, since
+    /// the id differs between profiles that tell other choices. None when read from
+    /// the language server. Not reported.
+    #[serde(default, skip_serializing)]
+    pub mark: Option<String>,
 }
 
 impl Approval {
@@ -376,6 +386,7 @@ impl Approval {
                 })
                 .collect(),
             place,
+            mark: None,
         }
     }
 }
