@@ -292,17 +292,23 @@ fn answered(
             "conversation {short} shows in window {}: answered there",
             session.id
         ));
+        let group = std::sync::Arc::default();
         let (mut panel, snap) = crate::panel::Panel::attach_in(
             &session.window,
             registry.profile(),
-            Default::default(),
+            std::sync::Arc::clone(&group),
             Some(deadline),
         )?;
         // Pressed only as the card of the step the LS says waits: the window is
         // linked to the conversation by the requests its panel made, which may have
         // named another.
         let there = card_in_window(ls, id, a.approval.as_deref(), &snap, deadline)?;
-        return super::approve::one(&mut panel, &session, Some(&there), deadline, a);
+        let chat = super::single::Waiting {
+            session: &session,
+            group: &group,
+            deadline,
+        };
+        return super::approve::one(&mut panel, &chat, Some(&there), a);
     }
     let done = ls.answer(id, a.approval.as_deref(), press, deadline)?;
     let session = session_object(&done.now, short, ls);
