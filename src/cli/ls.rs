@@ -335,7 +335,8 @@ fn answered(
 
 /// The id a window gives the approval the LS knows as `want` (without one, of the
 /// only step waiting): the one card of the same kind and command that shows there,
-/// else `approval_changed` naming what shows.
+/// else `approval_changed` naming what shows. A command is compared only where both
+/// have one: the LS names a permission's file or description, its card shows none.
 fn card_in_window(
     ls: &Ls,
     id: &str,
@@ -347,7 +348,13 @@ fn card_in_window(
     let alike: Vec<&crate::panel::Approval> = shown
         .approvals
         .iter()
-        .filter(|c| c.kind == step.kind && c.command == step.command)
+        .filter(|c| {
+            c.kind == step.kind
+                && match (&c.command, &step.command) {
+                    (Some(card), Some(step)) => card == step,
+                    _ => true,
+                }
+        })
         .collect();
     match alike.as_slice() {
         [one] => Ok(one.id.clone()),
