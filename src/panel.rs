@@ -23,13 +23,14 @@ const LIBRARY_SOURCE: &str = include_str!("js/panel.js");
 /// Escaped once per process, for every window's installation.
 static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(LIBRARY_SOURCE));
 /// Runs an operation of this build and profile's library (`key`) in a world: every
-/// angrav process shares the world, and each library stays under its own key (see
-/// `js/panel.js`). `angrav_missing` when the world does not hold it: a new document,
-/// or a world no run of this build and profile installed in yet. Asked (op `first`)
-/// before installing the library: a world outlives the connection that made it (every
-/// connection asking a frame for the world named angrav gets the same one), so a list
-/// or a status after the first in a window compiles and sends nothing more.
-const RUN_OP: &str = "function (key, op, args) { const a = globalThis.__angrav && globalThis.__angrav[key]; return a ? a[op](args) : { angrav_missing: true }; }";
+/// angrav process shares the world, and each library stays under its own key in a
+/// map kept in the order of use (see `js/panel.js`, which keeps only the latest few).
+/// `angrav_missing` when the world does not hold it: a new document, a world no run of
+/// this build and profile installed in yet, or one whose map let it go. Asked (op
+/// `first`) before installing the library: a world outlives the connection that made
+/// it (every connection asking a frame for the world named angrav gets the same one),
+/// so a list or a status after the first in a window compiles and sends nothing more.
+const RUN_OP: &str = "function (key, op, args) { const m = globalThis.__angravLibraries; const a = m && m.get(key); if (!a) return { angrav_missing: true }; m.delete(key); m.set(key, a); return a[op](args); }";
 const WORLD: &str = "angrav";
 /// What a page that does not answer a probe library call did not answer.
 const LIBRARY_WHAT: &str = "the probe library";

@@ -1005,7 +1005,17 @@ function install(profile, lean, key) {
   ops.first = (lean) => probe(lean ? { cache: new WeakMap(), lean: true } : undefined);
   // Every angrav process shares this world: each build and profile keeps its own
   // library under its key, so another run's never replaces the one a process uses.
-  // What they must share (presses, card marks, the editor claim) is in the page.
-  (globalThis.__angrav || (globalThis.__angrav = {}))[key] = ops;
+  // What they must share (presses, card marks, the editor claim) is in the page. The
+  // map is in the order of use (RUN_OP in panel.rs moves a key last), and keeps the
+  // latest KEPT: one let go is installed again when next asked for. (`__angrav` was
+  // the name of another shape, in builds before.)
+  const KEPT = 8;
+  const libraries = globalThis.__angravLibraries || (globalThis.__angravLibraries = new Map());
+  libraries.delete(key);
+  libraries.set(key, ops);
+  for (const old of libraries.keys()) {
+    if (libraries.size <= KEPT) break;
+    libraries.delete(old);
+  }
   return ops.first(lean);
 }
