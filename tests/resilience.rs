@@ -986,6 +986,40 @@ fn a_prompt_wait_interrupted_prints_the_chat_pending_then_the_interrupted_error(
     }
 }
 
+#[test]
+fn a_prompt_interrupted_after_its_enter_keeps_the_verdict_of_its_send() {
+    // The page holds the Enter and then ignores it: ^C after the submission does not
+    // make the send's own verdict `interrupted` (exit 130 says: not sent, send again).
+    let spaces = ["unheard-1", "unheard-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("hold-enter,deaf"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("hold-enter,deaf"),
+    ]);
+    for (i, space) in spaces.iter().enumerate() {
+        let text = format!("never heard {i}");
+        let args = ["--json", "--session", w.id(i), "prompt", &text];
+        let (mut child, out, err) =
+            common::spawn_angrav_at(common::sim().endpoint().label(), &args);
+        let gate = format!("enter-{space}");
+        assert!(
+            angrav::sim::gate_reached(&gate, PATIENCE),
+            "never submitted"
+        );
+        interrupt(&child);
+        angrav::sim::open_gate(&gate);
+        let (code, out, err) = ended(&mut child, &out, &err);
+        assert_eq!(code, Some(1), "{out:?} {err:?}");
+        // The page never took it: not delivered, the editor put back.
+        assert_eq!(
+            said_error(&err),
+            (json!("not_delivered"), json!(1)),
+            "{err:?}"
+        );
+        assert_eq!(w.editor_text(i).trim(), "");
+        assert!(w.received(i).is_empty());
+    }
+}
+
 /// Until `child` has its own handler for SIGINT (it no longer ends angrav there).
 fn catches_sigint(child: &common::Reaped) {
     let status = format!("/proc/{}/status", child.0.id());
