@@ -1349,3 +1349,42 @@ fn a_question_or_an_unknown_wait_is_awaiting_input_never_an_approval() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_state_directory_angrav_cannot_read_is_an_error_not_a_list_without_windows() {
+    let ls = two_waiting();
+    let w = common::open(&[Window::new(Layout::Current, "unread-state")]);
+    // Not a directory; a directory whose aliases.json is a directory.
+    let odd = std::env::temp_dir().join(format!("angrav-ls-{}-odd-state", std::process::id()));
+    std::fs::create_dir_all(odd.join("aliases.json")).unwrap();
+    let list = |dir: &std::path::Path, more: &[&str]| {
+        angrav_bin()
+            .env("ANGRAV_STATE_DIR", dir)
+            .args(["--cdp", common::sim().endpoint().label()])
+            .args(["--ls", &ls.url(), "--ls-token", ls.token()])
+            .args(more)
+            .args(["sessions", "list"])
+            .output()
+            .expect("run angrav")
+    };
+    for dir in [std::path::Path::new("/dev/null"), &odd] {
+        let o = list(dir, &[]);
+        let said = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{said}");
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+        assert!(
+            said.contains("aliases.json") && said.contains("--no-state"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("no Antigravity editor windows found"),
+            "{said}"
+        );
+        // As it says: without the state directory, the window is listed.
+        let o = list(dir, &["--no-state"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains("unread-state"), "{}", stdout(&o));
+        assert!(stdout(&o).contains(&w.id(0)[..6]), "{}", stdout(&o));
+    }
+    let _ = std::fs::remove_dir_all(&odd);
+}
