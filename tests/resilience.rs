@@ -700,9 +700,10 @@ fn interrupt(child: &common::Reaped) {
 
 #[test]
 fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
-    // A page that never takes the Enter: the prompt sits typed in its editor while
-    // angrav waits for the submission's effect.
-    let w = open(&[Window::new(Layout::Current, "interrupted").scenario("deaf")]);
+    // ^C while the page holds the typing (the Enter, should it come, does nothing):
+    // angrav sees it before the Enter. (After the Enter the send's verdict stands:
+    // `a_prompt_interrupted_after_its_enter_keeps_the_verdict_of_its_send`.)
+    let w = open(&[Window::new(Layout::Current, "interrupted").scenario("hold-typing,deaf")]);
     let state = OwnState::new("interrupted");
     let file = long_prompt(&state);
     let file = file.as_str();
@@ -710,11 +711,12 @@ fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
         common::sim().endpoint().label(),
         &["--json", "--session", w.id(0), "prompt", "-f", file],
     );
-    let by = Instant::now() + PATIENCE;
-    while !w.editor_text(0).contains("a long prompt") {
-        assert!(Instant::now() < by, "the prompt was never typed");
-    }
+    assert!(
+        angrav::sim::gate_reached("typing-interrupted", PATIENCE),
+        "the prompt was never typed"
+    );
     interrupt(&child);
+    angrav::sim::open_gate("typing-interrupted");
     assert_eq!(child.0.wait().unwrap().code(), Some(130));
     // Said last on stderr as the `interrupted` error, as --json says any error.
     let said: Vec<String> = err.iter().collect();

@@ -51,6 +51,11 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
     if a.command != Command::Status && snap.state == State::NoPanel {
         return Err(Error::NoPanel);
     }
+    let chat = Waiting {
+        session,
+        group: &group,
+        deadline,
+    };
     match &a.command {
         Command::Status => {
             let quota = super::ls::quota_of(a, snap.model.as_deref(), deadline);
@@ -98,11 +103,6 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
                 print_prompted(&sent, start_within, a.json);
                 return Ok(exit::OK);
             }
-            let chat = Waiting {
-                session,
-                group: &group,
-                deadline,
-            };
             let waited = chat.turn(&mut panel, sent.snapshot, Some(sent.baseline), a);
             // What the journal keeps of the turn, as seen to end.
             match &waited {
@@ -112,14 +112,7 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             }
             print_waited(&waited?, a)
         }
-        Command::Wait => {
-            let chat = Waiting {
-                session,
-                group: &group,
-                deadline,
-            };
-            print_waited(&chat.turn(&mut panel, snap, None, a)?, a)
-        }
+        Command::Wait => print_waited(&chat.turn(&mut panel, snap, None, a)?, a),
         Command::OutputLast => {
             print_answer(&last_answer(&mut panel, &snap)?, a.json);
             Ok(exit::OK)
@@ -152,11 +145,6 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
-            let chat = Waiting {
-                session,
-                group: &group,
-                deadline,
-            };
             super::approve::one(&mut panel, &chat, a.approval.as_deref(), a)
         }
         _ => unreachable!("not a single-session command"),
