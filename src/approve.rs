@@ -306,7 +306,12 @@ pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Changes {
             new.remove(i);
             continue;
         }
-        let noted = now.answered.iter().rev().find(|p| p.id == gone.id);
+        // By the card's mark: another profile's library gave the card another id.
+        let noted = now
+            .answered
+            .iter()
+            .rev()
+            .find(|p| gone.mark.is_some() && p.mark == gone.mark);
         resolved.push((gone.clone(), noted.cloned()));
     }
     Changes { changed, resolved }

@@ -509,6 +509,12 @@ impl Notifier {
     fn command(self, title: &str, body: &str) -> Command {
         match self {
             Notifier::NotifySend => {
+                // The body is markup to notification servers (the title is not): page
+                // text in it, a command's `<file` or `&&`, is shown as it reads.
+                let body = body
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
                 let mut c = Command::new("notify-send");
                 c.arg("--").arg(title).arg(body);
                 c
@@ -694,6 +700,15 @@ fn post(url: &str, body: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_send_shows_a_commands_markup_characters_as_text() {
+        let c = Notifier::NotifySend.command("a <b>", "make <in && b>out");
+        let args: Vec<&std::ffi::OsStr> = c.get_args().collect();
+        assert_eq!(args, ["--", "a <b>", "make &lt;in &amp;&amp; b&gt;out"]);
+        let c = Notifier::Osascript.command("t", "a && b");
+        assert_eq!(c.get_args().last().unwrap(), "a && b");
+    }
 
     #[test]
     fn hook_specs_name_an_event_and_maybe_a_state() {

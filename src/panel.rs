@@ -23,13 +23,14 @@ const LIBRARY_SOURCE: &str = include_str!("js/panel.js");
 /// Escaped once per process, for every window's installation.
 static LIBRARY: LazyLock<Script> = LazyLock::new(|| Script::new(LIBRARY_SOURCE));
 /// Runs an operation of this build and profile's library (`key`) in a world: every
-/// angrav process shares the world, and each library stays under its own key (see
-/// `js/panel.js`). `angrav_missing` when the world does not hold it: a new document,
-/// or a world no run of this build and profile installed in yet. Asked (op `first`)
-/// before installing the library: a world outlives the connection that made it (every
-/// connection asking a frame for the world named angrav gets the same one), so a list
-/// or a status after the first in a window compiles and sends nothing more.
-const RUN_OP: &str = "function (key, op, args) { const a = globalThis.__angrav && globalThis.__angrav[key]; return a ? a[op](args) : { angrav_missing: true }; }";
+/// angrav process shares the world, and each library stays under its own key in a
+/// map kept in the order of use (see `js/panel.js`, which keeps only the latest few).
+/// `angrav_missing` when the world does not hold it: a new document, a world no run of
+/// this build and profile installed in yet, or one whose map let it go. Asked (op
+/// `first`) before installing the library: a world outlives the connection that made
+/// it (every connection asking a frame for the world named angrav gets the same one),
+/// so a list or a status after the first in a window compiles and sends nothing more.
+const RUN_OP: &str = "function (key, op, args) { const m = globalThis.__angravLibraries; const a = m && m.get(key); if (!a) return { angrav_missing: true }; m.delete(key); m.set(key, a); return a[op](args); }";
 const WORLD: &str = "angrav";
 /// What a page that does not answer a probe library call did not answer.
 const LIBRARY_WHAT: &str = "the probe library";
@@ -273,8 +274,12 @@ pub struct Snapshot {
 /// A press angrav made, as the page noted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answered {
-    /// The approval's id, and the choice pressed.
+    /// The approval's id (as the pressing library's profile saw it), the card's mark
+    /// (the same for every library: see [`Approval::mark`]; none from a build before
+    /// marks were noted), and the choice pressed.
     pub id: String,
+    #[serde(default)]
+    pub mark: Option<String>,
     pub label: String,
     /// Who had it pressed: `{"client": …}` or `{"rule": N}`.
     #[serde(default)]
@@ -351,6 +356,12 @@ pub struct Approval {
     /// `popup` outside the panel.
     #[serde(rename = "where")]
     pub place: Place,
+    /// The mark the page's card carries (`data-angrav-card`), set by the first angrav
+    /// to see it, whatever its profile: what a press noted in the page names, since
+    /// the id differs between profiles that tell other choices. None when read from
+    /// the language server. Not reported.
+    #[serde(default, skip_serializing)]
+    pub mark: Option<String>,
 }
 
 impl Approval {
@@ -376,6 +387,7 @@ impl Approval {
                 })
                 .collect(),
             place,
+            mark: None,
         }
     }
 }

@@ -76,29 +76,38 @@ impl WaitResult {
         started: Instant,
         stalled: impl FnOnce() -> String,
     ) -> Result<WaitResult, Error> {
+        let (end, timed_out, reason) = match waited {
+            Waited::Stopped(end) => (end, false, None),
+            Waited::TimedOut(end) => (end, true, None),
+            Waited::Stalled(end) => (end, false, Some(stalled())),
+        };
+        let mut result = WaitResult::pending(session, &end, started);
+        result.timed_out = timed_out;
+        let outcome = &mut result.outcome;
+        if timed_out || reason.is_some() {
+            outcome.reason = reason;
+            return Ok(result);
+        }
+        outcome.status = Status::Done;
+        let answered = turn.is_none_or(|t| t.answered(&end));
+        outcome.answer = answered
+            .then(|| panel.history())
+            .transpose()?
+            .and_then(|h| h.into_iter().last())
+            .filter(|m| m.role == Role::Agent);
+        Ok(result)
+    }
+
+    /// A wait on one chat that ended before the agent stopped (^C): the chat still
+    /// pending, in the state `seen`.
+    pub fn pending(session: &Session, seen: &Snapshot, started: Instant) -> WaitResult {
         let mut outcome = Outcome::pending(session);
         outcome.duration_ms = started.elapsed().as_millis() as u64;
-        let (end, timed_out) = match waited {
-            Waited::Stopped(end) => {
-                outcome.status = Status::Done;
-                (end, false)
-            }
-            Waited::TimedOut(end) => (end, true),
-            Waited::Stalled(end) => {
-                outcome.reason = Some(stalled());
-                (end, false)
-            }
-        };
-        outcome.saw(&end);
-        if outcome.status == Status::Done {
-            let answered = turn.is_none_or(|t| t.answered(&end));
-            outcome.answer = answered
-                .then(|| panel.history())
-                .transpose()?
-                .and_then(|h| h.into_iter().last())
-                .filter(|m| m.role == Role::Agent);
+        outcome.saw(seen);
+        WaitResult {
+            timed_out: false,
+            outcome,
         }
-        Ok(WaitResult { timed_out, outcome })
     }
 
     /// How the journal's `turn_finished` names this end of a prompt's turn.

@@ -44,7 +44,11 @@ impl fmt::Display for StateError {
                 f,
                 "no place for angrav's state: set ANGRAV_STATE_DIR (or HOME), or run with --no-state"
             ),
-            StateError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            StateError::Io { path, error } => write!(
+                f,
+                "{}: {error}; angrav keeps its state there: make it a directory angrav can read and write (or set ANGRAV_STATE_DIR), or run with --no-state",
+                path.display()
+            ),
             StateError::Corrupt { path, why } => write!(
                 f,
                 "{}: not an angrav state file ({why}); angrav left it as it is: repair or remove it, or run with --no-state",

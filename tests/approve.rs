@@ -945,18 +945,33 @@ fn a_policy_on_two_cards_decides_and_presses_each_once() {
 /// Every angrav shares one world per window: a run with another selector profile
 /// installs its own library there, and a process attached before still presses with
 /// its own (here, whose allowing choices the other profile does not have). The press
-/// is noted in the page for all: a watch with the other profile says angrav made it.
+/// is noted in the page for all: a watch with the other profile says angrav made it,
+/// also when that profile tells other choices on the card, so gives it another id.
 #[test]
 fn a_press_uses_its_own_profile_whatever_another_run_installed() {
     let w = open(&[
         Window::new(Layout::V2, "own-library").start("permission"),
         Window::new(Layout::LegacyFrame, "own-library").start("approval"),
+        Window::new(Layout::Current, "own-library").start("permission"),
+        Window::new(Layout::V2, "own-library").start("approval"),
     ]);
-    let other = TempFile::new(
+    let allow = TempFile::new(
         "other-allow",
         r#"{"approval_allow_labels": ["Accept all"]}"#,
     );
-    for (i, label) in [(0, "Allow Once"), (1, "Run")] {
+    // Without `Always Allow` and `Reject`: the permission card shows three choices
+    // to this profile, the command card one.
+    let labels = TempFile::new(
+        "other-labels",
+        r#"{"approval_labels": ["Allow This Conversation", "Allow Once", "Accept", "Deny", "Run"],
+            "approval_permission_labels": ["Allow This Conversation", "Allow Once", "Deny"]}"#,
+    );
+    for (i, label, other) in [
+        (0, "Allow Once", &allow),
+        (1, "Run", &allow),
+        (2, "Allow Once", &labels),
+        (3, "Run", &labels),
+    ] {
         let mut panel = w.panel(i);
         let (_watch, rx) = common::spawn_angrav(&[
             "--json",
@@ -980,7 +995,7 @@ fn a_press_uses_its_own_profile_whatever_another_run_installed() {
         };
         let s = next("snapshot");
         assert_eq!(s["current"], "awaiting_approval", "{s}");
-        match panel
+        let id = match panel
             .press_approval(
                 None,
                 angrav::panel::Press::Allow,
@@ -988,9 +1003,14 @@ fn a_press_uses_its_own_profile_whatever_another_run_installed() {
             )
             .unwrap()
         {
-            angrav::panel::Pressing::Pressed { label: l, .. } => assert_eq!(l, label),
+            angrav::panel::Pressing::Pressed {
+                label: l, approval, ..
+            } => {
+                assert_eq!(l, label);
+                approval.id
+            }
             other => panic!("{other:?}"),
-        }
+        };
         assert_eq!(pressed(&w, i), [label]);
         let e = next("approval_resolved");
         assert_eq!(
@@ -998,5 +1018,7 @@ fn a_press_uses_its_own_profile_whatever_another_run_installed() {
             (&json!("angrav"), &json!("test"), &json!(label)),
             "{e}"
         );
+        // The watch named the card by its own profile's id.
+        assert_eq!(e["approval"]["id"] == json!(id), i < 2, "{e}");
     }
 }

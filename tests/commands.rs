@@ -534,7 +534,7 @@ fn the_probe_library_is_installed_once_per_window() {
     for layout in LAYOUTS {
         let w = open(&[Window::new(layout, "kept").history(1)]);
         let mut panel = w.panel(0);
-        let mark = "function (v) { const [a] = Object.values(globalThis.__angrav); if (v) a.mark = v; return a.mark || null; }";
+        let mark = "function (v) { const [a] = globalThis.__angravLibraries.values(); if (v) a.mark = v; return a.mark || null; }";
         assert_eq!(panel.call_function(mark, &["kept".into()]).unwrap(), "kept");
         // Later commands, in their own connections, find it there and keep it: a list
         // during a prompt's delivery leaves that delivery's library as it was.
@@ -550,6 +550,40 @@ fn the_probe_library_is_installed_once_per_window() {
             "kept",
             "{layout:?}"
         );
+    }
+}
+
+/// Each build and profile installs its own library in a window's world; the world
+/// keeps the eight used last, and one let go is installed again when next used.
+#[test]
+fn a_window_keeps_the_libraries_of_the_profiles_used_last() {
+    for layout in [Layout::Current, Layout::LegacyTarget] {
+        let w = open(&[Window::new(layout, "kept-few").history(1)]);
+        // Profiles of their own: a list another test runs uses the default one.
+        let attach = |n: usize| {
+            let mut p = angrav::profile::Profile::default();
+            p.noise.push(format!("^not noise {n}$"));
+            angrav::panel::Panel::attach(&w.window_ref(0), &p)
+                .expect("attach")
+                .0
+        };
+        let mut first = attach(0);
+        // The library used last.
+        let mark =
+            "function () { [...globalThis.__angravLibraries.values()].pop().mark = 'first'; }";
+        first.call_function(mark, &[]).unwrap();
+        let marked = "function () { return [...globalThis.__angravLibraries.values()].some((a) => a.mark === 'first'); }";
+        let size = "function () { return globalThis.__angravLibraries.size; }";
+        let mut others: Vec<angrav::panel::Panel> = (1..=9).map(attach).collect();
+        assert_eq!(first.call_function(size, &[]).unwrap(), 8, "{layout:?}");
+        assert_eq!(first.call_function(marked, &[]).unwrap(), false);
+        // Let go, installed again: a library without the mark, and still eight.
+        assert_eq!(first.probe().unwrap().agent_messages, 1, "{layout:?}");
+        assert_eq!(first.call_function(marked, &[]).unwrap(), false);
+        assert_eq!(first.call_function(size, &[]).unwrap(), 8);
+        for p in &mut others {
+            assert_eq!(p.probe().unwrap().agent_messages, 1, "{layout:?}");
+        }
     }
 }
 

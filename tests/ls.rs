@@ -583,22 +583,29 @@ fn with_a_browser_a_rendered_and_an_unrendered_conversation_are_joined_and_press
 
 /// A window is linked to a conversation by the requests its panel made, which may
 /// have named another: without `--approval`, its card is pressed only when it is the
-/// step the LS says waits.
+/// step the LS says waits. A permission card shows no command where the LS names a
+/// file or a description: it is the step all the same.
 #[test]
 fn a_window_card_is_pressed_for_a_conversation_only_when_the_ls_waits_on_it() {
     const OTHER: &str = "0dd10001-0000-4000-8000-00000000000a";
     const IDLE: &str = "0dd10002-0000-4000-8000-00000000000b";
     const SAME: &str = "0dd10003-0000-4000-8000-00000000000c";
+    const FILE: &str = "0dd10004-0000-4000-8000-00000000000d";
+    const PERMISSION: &str = "0dd10005-0000-4000-8000-00000000000e";
     let ls = SimLs::start(
         TOKEN,
         vec![
             Conversation::new(OTHER, "ls-other").waiting(Gate::Command("make deploy".into())),
             Conversation::new(IDLE, "ls-idle").history(2),
             Conversation::new(SAME, "ls-same").waiting(Gate::Command("cargo test".into())),
+            Conversation::new(FILE, "ls-file")
+                .waiting(Gate::File("file:///home/dev/.ssh/config".into())),
+            Conversation::new(PERMISSION, "ls-permission")
+                .waiting(Gate::Permission("read ~/.ssh/config".into())),
         ],
     )
     .unwrap();
-    // Each window shows a `cargo test` card.
+    // The first three windows show a `cargo test` card, the others a permission card.
     let w = common::open(&[
         Window::new(Layout::Current, "ls-other")
             .start("approval")
@@ -609,6 +616,12 @@ fn a_window_card_is_pressed_for_a_conversation_only_when_the_ls_waits_on_it() {
         Window::new(Layout::Current, "ls-same")
             .start("approval")
             .ls(&ls, SAME),
+        Window::new(Layout::V2, "ls-file")
+            .start("permission")
+            .ls(&ls, FILE),
+        Window::new(Layout::Current, "ls-permission")
+            .start("permission")
+            .ls(&ls, PERMISSION),
     ]);
     let url = ls.url();
     let run = |args: &[&str]| {
@@ -640,6 +653,22 @@ fn a_window_card_is_pressed_for_a_conversation_only_when_the_ls_waits_on_it() {
     assert_eq!(common::pressed(&w, 2), ["Run"]);
     let sent = first_interactions(&ls, SAME);
     assert_eq!(sent.len(), 1, "{sent:?}");
+
+    // Permission steps: each pressed in its window, once.
+    let o = run(&["approve", "--conversation", "0dd10004"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("answered there"), "{}", stderr(&o));
+    assert_eq!(common::pressed(&w, 3), ["Allow Once"]);
+    let sent = first_interactions(&ls, FILE);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["interaction"]["filePermission"]["allow"], true);
+    let o = run(&["deny", "--conversation", "0dd10005"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("answered there"), "{}", stderr(&o));
+    assert_eq!(common::pressed(&w, 4), ["Deny"]);
+    let sent = first_interactions(&ls, PERMISSION);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["interaction"]["permission"]["allow"], false);
 }
 
 /// Watches one conversation from its approval to idle, answered meanwhile; the
@@ -1319,4 +1348,43 @@ fn a_question_or_an_unknown_wait_is_awaiting_input_never_an_approval() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn a_state_directory_angrav_cannot_read_is_an_error_not_a_list_without_windows() {
+    let ls = two_waiting();
+    let w = common::open(&[Window::new(Layout::Current, "unread-state")]);
+    // Not a directory; a directory whose aliases.json is a directory.
+    let odd = std::env::temp_dir().join(format!("angrav-ls-{}-odd-state", std::process::id()));
+    std::fs::create_dir_all(odd.join("aliases.json")).unwrap();
+    let list = |dir: &std::path::Path, more: &[&str]| {
+        angrav_bin()
+            .env("ANGRAV_STATE_DIR", dir)
+            .args(["--cdp", common::sim().endpoint().label()])
+            .args(["--ls", &ls.url(), "--ls-token", ls.token()])
+            .args(more)
+            .args(["sessions", "list"])
+            .output()
+            .expect("run angrav")
+    };
+    for dir in [std::path::Path::new("/dev/null"), &odd] {
+        let o = list(dir, &[]);
+        let said = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{said}");
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+        assert!(
+            said.contains("aliases.json") && said.contains("--no-state"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("no Antigravity editor windows found"),
+            "{said}"
+        );
+        // As it says: without the state directory, the window is listed.
+        let o = list(dir, &["--no-state"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains("unread-state"), "{}", stdout(&o));
+        assert!(stdout(&o).contains(&w.id(0)[..6]), "{}", stdout(&o));
+    }
+    let _ = std::fs::remove_dir_all(&odd);
 }

@@ -889,6 +889,159 @@ fn resume_takes_a_run_by_id_and_confirms_an_unconfirmed_prompt_its_chat_shows_on
     assert_eq!((code, lines), (Some(0), vec![done]), "{said}");
 }
 
+/// The JSON line on stdout, and the `interrupted` error said last on stderr, of a
+/// child that ended; its exit code.
+fn ended(
+    child: &mut common::Reaped,
+    out: &Receiver<String>,
+    err: &Receiver<String>,
+) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let code = child.0.wait().unwrap().code();
+    (code, out.iter().collect(), err.iter().collect())
+}
+
+/// The last line of stderr as the JSON error angrav said: its code and exit.
+fn said_error(said: &[String]) -> (Value, Value) {
+    let error: Value = serde_json::from_str(said.last().expect("a line on stderr"))
+        .unwrap_or_else(|e| panic!("{e}: {said:?}"));
+    (
+        error["error"]["code"].clone(),
+        error["error"]["exit"].clone(),
+    )
+}
+
+#[test]
+fn a_prompt_interrupted_after_its_enter_is_delivered_and_says_so() {
+    // The page holds the Enter: ^C comes after the submission, before its effect.
+    let spaces = ["entered-1", "entered-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("instant,hold-enter"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("instant,hold-enter"),
+    ]);
+    for (i, space) in spaces.iter().enumerate() {
+        let text = format!("entered before the signal {i}");
+        let mut args = vec!["--session", w.id(i), "prompt", &text];
+        if i == 0 {
+            args.insert(0, "--json");
+        }
+        let (mut child, out, err) =
+            common::spawn_angrav_at(common::sim().endpoint().label(), &args);
+        let gate = format!("enter-{space}");
+        assert!(
+            angrav::sim::gate_reached(&gate, PATIENCE),
+            "never submitted"
+        );
+        interrupt(&child);
+        angrav::sim::open_gate(&gate);
+        let (code, out, err) = ended(&mut child, &out, &err);
+        // Delivered, and said so: a script that resent it on 130 would send it twice.
+        assert_eq!(code, Some(0), "{out:?} {err:?}");
+        if i == 0 {
+            let result: Value = serde_json::from_str(&out[0]).unwrap();
+            assert_eq!(result["delivered"], json!(true), "{out:?}");
+        } else {
+            assert!(out[0].ends_with(": delivered"), "{out:?}");
+        }
+        assert_eq!(w.received(i), vec![text]);
+    }
+}
+
+#[test]
+fn a_prompt_wait_interrupted_prints_the_chat_pending_then_the_interrupted_error() {
+    // ^C while the page holds the Enter: the prompt is delivered, then the wait ends.
+    let spaces = ["waited-int-1", "waited-int-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("slow,hold-enter"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("slow,hold-enter"),
+    ]);
+    for (i, space) in spaces.iter().enumerate() {
+        let text = format!("waited on, then interrupted {i}");
+        let mut args = vec!["--session", w.id(i), "prompt", &text, "--wait"];
+        if i == 0 {
+            args.insert(0, "--json");
+        }
+        let (mut child, out, err) =
+            common::spawn_angrav_at(common::sim().endpoint().label(), &args);
+        let gate = format!("enter-{space}");
+        assert!(
+            angrav::sim::gate_reached(&gate, PATIENCE),
+            "never submitted"
+        );
+        interrupt(&child);
+        angrav::sim::open_gate(&gate);
+        let (code, out, err) = ended(&mut child, &out, &err);
+        assert_eq!(code, Some(130), "{out:?} {err:?}");
+        if i == 0 {
+            // The result first, the chat still awaited; then the error.
+            let result: Value = serde_json::from_str(&out[0]).unwrap();
+            assert_eq!(result["status"], json!("pending"), "{out:?}");
+            assert_eq!(result["session"]["target_id"], json!(w.id(i)), "{out:?}");
+            assert_eq!(said_error(&err), (json!("interrupted"), json!(130)));
+        } else {
+            assert!(out.is_empty(), "{out:?}");
+            let said = err.last().expect("a message");
+            assert!(said.contains("interrupted; still waiting for"), "{err:?}");
+        }
+        assert_eq!(w.received(i), vec![text]);
+    }
+}
+
+/// Until `child` has its own handler for SIGINT (it no longer ends angrav there).
+fn catches_sigint(child: &common::Reaped) {
+    let status = format!("/proc/{}/status", child.0.id());
+    let by = Instant::now() + PATIENCE;
+    loop {
+        let caught = std::fs::read_to_string(&status)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("SigCgt:")
+                    .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+            })
+            .unwrap_or(0);
+        if caught & (1 << (2 - 1)) != 0 {
+            return;
+        }
+        assert!(Instant::now() < by, "angrav never caught SIGINT");
+    }
+}
+
+#[test]
+fn a_wait_interrupted_prints_the_chat_pending_then_the_interrupted_error() {
+    // Chats that think for ever.
+    let w = open(&[
+        Window::new(Layout::Current, "wait-int-1").start("thinking"),
+        Window::new(Layout::LegacyFrame, "wait-int-2").start("thinking"),
+    ]);
+    for i in 0..2 {
+        let mut args = vec!["--session", w.id(i), "wait"];
+        if i == 0 {
+            args.insert(0, "--json");
+        }
+        let (mut child, out, err) =
+            common::spawn_angrav_at(common::sim().endpoint().label(), &args);
+        catches_sigint(&child);
+        interrupt(&child);
+        let (code, out, err) = ended(&mut child, &out, &err);
+        assert_eq!(code, Some(130), "{out:?} {err:?}");
+        if i == 0 {
+            let result: Value = serde_json::from_str(&out[0]).unwrap();
+            assert_eq!(
+                (&result["status"], &result["state"], &result["timed_out"]),
+                (&json!("pending"), &json!("thinking"), &json!(false)),
+                "{out:?}"
+            );
+            assert_eq!(said_error(&err), (json!("interrupted"), json!(130)));
+        } else {
+            assert!(out.is_empty(), "{out:?}");
+            assert!(
+                err.last().expect("a message").contains("still waiting for"),
+                "{err:?}"
+            );
+        }
+    }
+}
+
 /// A window given by its ws:// URL has no target list to be looked up in: when its
 /// browser cannot be reached (killed) it is unresponsive, its endpoint lost, not
 /// closed; it is closed when its browser says it has no such target (a window closed

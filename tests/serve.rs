@@ -1350,12 +1350,50 @@ fn watch_snapshots_through_serve_are_the_attached_ones() {
 /// answers; one that stops answering (garbage, then a hang: its wait is not taken
 /// from the search) is dropped and another found in its place; with none answering,
 /// the answer says so of each (never "no reply within 0 ms"), and the search stands a
-/// while. One after the other: serve looks in every window of the browser.
+/// while; but when the one dropped is the only one, the next call asks it again.
+/// One after the other: serve looks in every window of the browser.
 #[test]
 fn quota_drops_a_language_server_that_stops_answering_and_finds_another() {
     use angrav::sim::ls::Mode;
     quota_drops_and_finds(Mode::Garbage, "quota-ls");
     quota_drops_and_finds(Mode::Hang, "quota-hang");
+    quota_asks_the_only_one_again(Mode::Garbage, "quota-only");
+    quota_asks_the_only_one_again(Mode::Hang, "quota-only-hang");
+}
+
+/// Two windows of one language server, which fails one call.
+fn quota_asks_the_only_one_again(mode: angrav::sim::ls::Mode, name: &str) {
+    use angrav::sim::ls::{Conversation, Mode, SimLs};
+    let (one, two) = (
+        "abcd0002-0000-4000-8000-0000000000b1",
+        "abcd0002-0000-4000-8000-0000000000b2",
+    );
+    let ls = SimLs::start(
+        "t0ken-only",
+        vec![
+            Conversation::new(one, "quota"),
+            Conversation::new(two, "quota"),
+        ],
+    )
+    .unwrap();
+    let _w = open(&[
+        Window::new(Layout::Current, &format!("{name}-1")).ls(&ls, one),
+        Window::new(Layout::V2, &format!("{name}-2")).ls(&ls, two),
+    ]);
+    let serve = start(name, &[], &[]);
+    let mut c = serve.connect();
+    let first = c.call("quota", json!({}));
+    assert_eq!(first["ls"]["url"], ls.url(), "{first}");
+    ls.set_mode(mode);
+    let none = c.call("quota", json!({}));
+    assert!(none["ls"].is_null(), "{none}");
+    let why = none["reason"].as_str().unwrap();
+    assert!(why.contains("no other language server found"), "{why}");
+    // It answers again: the next call asks it.
+    ls.set_mode(Mode::Normal);
+    let again = c.call("quota", json!({}));
+    assert_eq!(again["ls"]["url"], ls.url(), "{again}");
+    assert_eq!(again["models"][0]["remaining"], 0.6, "{again}");
 }
 
 fn quota_drops_and_finds(mode: angrav::sim::ls::Mode, name: &str) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::output;
-use super::single::{finish_turn, wait_end};
+use super::single::{Waiting, print_waited};
 use super::wait::print_report;
 use super::{Args, Command, registry};
 use crate::approve::{self, Answered, Pressed};
@@ -20,11 +20,11 @@ use crate::{Error, exit};
 /// the turn is awaited and its answer printed as `prompt --wait` does.
 pub(super) fn one(
     panel: &mut Panel,
-    session: &Session,
+    chat: &Waiting,
     approval: Option<&str>,
-    deadline: Deadline,
     a: &Args,
 ) -> Result<u8, Error> {
+    let session = chat.session;
     let (done, end) = match &a.command {
         Command::Cancel => {
             let end = approve::cancel(panel)?;
@@ -37,10 +37,10 @@ pub(super) fn one(
         }
     };
     if a.wait_answer {
+        // From this line on, ^C ends the wait, not angrav there and then.
+        crate::signals::signals();
         output::message(&said(&done));
-        let started = Instant::now();
-        let waited = wait_end(panel, end, None, deadline, a)?;
-        return finish_turn(panel, session, waited, None, started, a, |_| {});
+        return print_waited(&chat.turn(panel, end, None, a)?, a);
     }
     print_pressed(&done, a.json);
     Ok(exit::OK)

@@ -10,13 +10,14 @@ use crate::{Error, exit};
 pub(super) fn list(a: &Args) -> Result<u8, Error> {
     let deadline = Deadline::within(a.wait.timeout);
     // The language server's conversations: only when asked for (--all, --ls), so a
-    // plain list costs nothing more. With an LS named, no window is no error.
+    // plain list costs nothing more. With an LS named, no window is no error; a
+    // state directory angrav cannot use is, for the windows it hides.
     let given = super::ls::given(a)?;
     if a.all || given.is_some() {
         output::exit_when_stdout_closes();
     }
     let registry = match registry(a) {
-        Err(e) if e.exit_code() != exit::USAGE && given.is_some() => {
+        Err(e) if e.code() == "endpoint" && e.exit_code() != exit::USAGE && given.is_some() => {
             output::message(&format!(
                 "{e}; listing the language server's conversations only"
             ));

@@ -292,17 +292,23 @@ fn answered(
             "conversation {short} shows in window {}: answered there",
             session.id
         ));
+        let group = std::sync::Arc::default();
         let (mut panel, snap) = crate::panel::Panel::attach_in(
             &session.window,
             registry.profile(),
-            Default::default(),
+            std::sync::Arc::clone(&group),
             Some(deadline),
         )?;
         // Pressed only as the card of the step the LS says waits: the window is
         // linked to the conversation by the requests its panel made, which may have
         // named another.
         let there = card_in_window(ls, id, a.approval.as_deref(), &snap, deadline)?;
-        return super::approve::one(&mut panel, &session, Some(&there), deadline, a);
+        let chat = super::single::Waiting {
+            session: &session,
+            group: &group,
+            deadline,
+        };
+        return super::approve::one(&mut panel, &chat, Some(&there), a);
     }
     let done = ls.answer(id, a.approval.as_deref(), press, deadline)?;
     let session = session_object(&done.now, short, ls);
@@ -329,7 +335,8 @@ fn answered(
 
 /// The id a window gives the approval the LS knows as `want` (without one, of the
 /// only step waiting): the one card of the same kind and command that shows there,
-/// else `approval_changed` naming what shows.
+/// else `approval_changed` naming what shows. A command is compared only where both
+/// have one: the LS names a permission's file or description, its card shows none.
 fn card_in_window(
     ls: &Ls,
     id: &str,
@@ -341,7 +348,13 @@ fn card_in_window(
     let alike: Vec<&crate::panel::Approval> = shown
         .approvals
         .iter()
-        .filter(|c| c.kind == step.kind && c.command == step.command)
+        .filter(|c| {
+            c.kind == step.kind
+                && match (&c.command, &step.command) {
+                    (Some(card), Some(step)) => card == step,
+                    _ => true,
+                }
+        })
         .collect();
     match alike.as_slice() {
         [one] => Ok(one.id.clone()),

@@ -2,7 +2,10 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use cdp::CloseGroup;
 
 use serde_json::json;
 
@@ -31,15 +34,20 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
         Command::Status => deadline.earliest(Deadline::within(PROBE_WITHIN)),
         _ => deadline,
     };
-    let group = Default::default();
-    let (mut panel, snap) =
-        match Panel::attach_in(&session.window, registry.profile(), group, Some(attach_by)) {
-            Err(e) if a.command == Command::Status && e.is_unanswered() && !deadline.passed() => {
-                print_unresponsive(session, a.json);
-                return Ok(exit::OK);
-            }
-            other => other?,
-        };
+    let group: Arc<CloseGroup> = Arc::default();
+    let attached = Panel::attach_in(
+        &session.window,
+        registry.profile(),
+        Arc::clone(&group),
+        Some(attach_by),
+    );
+    let (mut panel, snap) = match attached {
+        Err(e) if a.command == Command::Status && e.is_unanswered() && !deadline.passed() => {
+            print_unresponsive(session, a.json);
+            return Ok(exit::OK);
+        }
+        other => other?,
+    };
     if a.command != Command::Status && snap.state == State::NoPanel {
         return Err(Error::NoPanel);
     }
@@ -70,53 +78,47 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             let start_within = opts.start_within;
             let journal = super::memory::journal(a);
             let record = PromptRecord::new(session, &text);
-            // ^C or SIGTERM while the prompt is typed must not leave it half in the
-            // editor: the delivery sees the signal, puts the editor back, and then
-            // angrav ends (130). Afterwards a signal ends the wait at once, as always.
-            let interrupts = crate::signals::signals();
-            let sent = turn::send_prompt_noting(&mut panel, &text, opts, |step| {
-                if step == turn::Step::Delivered {
-                    record.delivered(journal.as_ref());
-                }
+            // ^C or SIGTERM during the send is the send's to handle: before the Enter
+            // it takes the prompt out of the editor again (then angrav ends, 130);
+            // after it, the send goes on to its verdict. A signal then ends the wait.
+            crate::signals::signals();
+            let mut submitted = false;
+            let sent = turn::send_prompt_noting(&mut panel, &text, opts, |step| match step {
+                turn::Step::Submitting => submitted = true,
+                turn::Step::Delivered => record.delivered(journal.as_ref()),
             });
-            if let Err(e) = &sent
-                && crate::signals::happened()
-            {
-                return Err(Error::Interrupted(e.to_string()));
-            }
-            std::thread::spawn(move || {
-                if interrupts.recv().is_ok() {
-                    std::process::exit(exit::INTERRUPTED.into());
+            let sent = match sent {
+                Err(e) if !submitted && crate::signals::happened() => {
+                    return Err(Error::Interrupted(e.to_string()));
                 }
-            });
-            let sent = sent?;
+                sent => sent?,
+            };
             if !a.wait_answer {
                 let sent = Prompted::new(session, sent.started);
                 print_prompted(&sent, start_within, a.json);
                 return Ok(exit::OK);
             }
-            let started = Instant::now();
-            let waited = wait_end(&mut panel, sent.snapshot, Some(sent.baseline), deadline, a);
-            // What the journal keeps of the turn, as seen to end.
-            if let Err(e) = &waited
-                && e.is_closed()
-            {
-                record.ended(journal.as_ref(), TurnOutcome::Closed, "");
-            }
-            finish_turn(
-                &mut panel,
+            let chat = Waiting {
                 session,
-                waited?,
-                Some(sent.baseline),
-                started,
-                a,
-                |r| record.ended(journal.as_ref(), r.turn_outcome(), r.answer_text()),
-            )
+                group: &group,
+                deadline,
+            };
+            let waited = chat.turn(&mut panel, sent.snapshot, Some(sent.baseline), a);
+            // What the journal keeps of the turn, as seen to end.
+            match &waited {
+                Ok(r) => record.ended(journal.as_ref(), r.turn_outcome(), r.answer_text()),
+                Err(e) if e.is_closed() => record.ended(journal.as_ref(), TurnOutcome::Closed, ""),
+                Err(_) => {}
+            }
+            print_waited(&waited?, a)
         }
         Command::Wait => {
-            let started = Instant::now();
-            let waited = wait_end(&mut panel, snap, None, deadline, a)?;
-            finish_turn(&mut panel, session, waited, None, started, a, |_| {})
+            let chat = Waiting {
+                session,
+                group: &group,
+                deadline,
+            };
+            print_waited(&chat.turn(&mut panel, snap, None, a)?, a)
         }
         Command::OutputLast => {
             print_answer(&last_answer(&mut panel, &snap)?, a.json);
@@ -150,7 +152,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
-            super::approve::one(&mut panel, session, a.approval.as_deref(), deadline, a)
+            let chat = Waiting {
+                session,
+                group: &group,
+                deadline,
+            };
+            super::approve::one(&mut panel, &chat, a.approval.as_deref(), a)
         }
         _ => unreachable!("not a single-session command"),
     }
@@ -171,27 +178,72 @@ fn print_unresponsive(session: &Session, json: bool) {
     }
 }
 
-/// Waits until the agent has stopped, by `deadline`; with `--stall-after`, a page
-/// that shows no change at all for that long ends the wait as stalled. A deadline
-/// reached inside a call to the page is a timeout like any other, with the state
-/// seen last before the wait.
-pub(super) fn wait_end(
-    panel: &mut Panel,
-    first: Snapshot,
-    turn: Option<turn::Baseline>,
-    deadline: Deadline,
-    a: &Args,
-) -> Result<turn::Waited, Error> {
-    let until = turn::Until {
-        turn,
-        settle: a.wait.settle,
-        accept: |_| true,
-        deadline: Some(deadline.at()),
-        stall_after: a.stall_after,
-    };
-    match turn::wait_until(panel, first.clone(), until) {
-        Err(Error::Timeout { .. }) => Ok(turn::Waited::TimedOut(first)),
-        other => other,
+/// The chat a command waits on (`wait`, `prompt --wait`, `approve --wait`).
+pub(super) struct Waiting<'a> {
+    pub session: &'a Session,
+    /// The panel's connections: closed on ^C, so that the wait's call to the page
+    /// returns at once.
+    pub group: &'a Arc<CloseGroup>,
+    /// The end of `--timeout`.
+    pub deadline: Deadline,
+}
+
+impl Waiting<'_> {
+    /// Waits until the agent has stopped, by the deadline, and reads how the turn
+    /// ended (after a prompt, `turn`: its baseline). With `--stall-after`, a page that
+    /// shows no change at all for that long ends the wait as stalled. A deadline
+    /// reached inside a call to the page is a timeout like any other, with the state
+    /// seen last before the wait. ^C or SIGTERM (whose handler the caller installed
+    /// before anything a signal must not cut short) ends the wait at once: the chat is
+    /// printed (with `--json`) as still pending, then the `interrupted` error.
+    pub(super) fn turn(
+        &self,
+        panel: &mut Panel,
+        first: Snapshot,
+        turn: Option<turn::Baseline>,
+        a: &Args,
+    ) -> Result<WaitResult, Error> {
+        let started = Instant::now();
+        let interrupts = crate::signals::signals();
+        let group = Arc::clone(self.group);
+        std::thread::spawn(move || {
+            if interrupts.recv().is_ok() {
+                group.close();
+            }
+        });
+        let until = turn::Until {
+            turn,
+            settle: a.wait.settle,
+            accept: |_| true,
+            deadline: Some(self.deadline.at()),
+            stall_after: a.stall_after,
+        };
+        let stalled = || {
+            format!(
+                "stalled: the page showed no change at all for {}",
+                show::duration(a.stall_after.unwrap_or_default())
+            )
+        };
+        // A signal that came before (during a send or a press) ends the wait at once.
+        let read = (!crate::signals::happened()).then(|| {
+            let waited = match turn::wait_until(panel, first.clone(), until) {
+                Err(Error::Timeout { .. }) => Ok(turn::Waited::TimedOut(first.clone())),
+                other => other,
+            };
+            waited.and_then(|w| WaitResult::of(panel, self.session, w, turn, started, stalled))
+        });
+        if let Some(read) = read.filter(|r| r.is_ok() || !crate::signals::happened()) {
+            return read;
+        }
+        // Interrupted: the chat as seen last before the wait, still pending.
+        if a.json {
+            output::json(&WaitResult::pending(self.session, &first, started));
+        }
+        Err(Error::Interrupted(format!(
+            "interrupted; still waiting for {} (the agent: {})",
+            self.session.id,
+            first.state.name()
+        )))
     }
 }
 
@@ -248,30 +300,6 @@ pub(super) fn last_answer(panel: &mut Panel, snap: &Snapshot) -> Result<Message,
         Some(m) if m.role == Role::User => Err(not_yet("its prompt is not answered")),
         Some(m) => Ok(m.clone()),
     }
-}
-
-/// After `wait` or `prompt --wait`: the result, with `--json` the same object however
-/// the wait ended (`waited` in [`crate::schema`]). An answer is printed only if it
-/// came after this prompt, never an earlier turn's. `keep` sees the result first (the
-/// journal's record of the turn).
-pub(super) fn finish_turn(
-    panel: &mut Panel,
-    session: &Session,
-    waited: turn::Waited,
-    turn: Option<turn::Baseline>,
-    started: Instant,
-    a: &Args,
-    keep: impl FnOnce(&WaitResult),
-) -> Result<u8, Error> {
-    let stalled = || {
-        format!(
-            "stalled: the page showed no change at all for {}",
-            show::duration(a.stall_after.unwrap_or_default())
-        )
-    };
-    let result = WaitResult::of(panel, session, waited, turn, started, stalled)?;
-    keep(&result);
-    print_waited(&result, a)
 }
 
 /// `wait` and `prompt --wait` (`a.command` says which); the exit code says how the

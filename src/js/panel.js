@@ -449,7 +449,7 @@ function install(profile, lean, key) {
   }
 
   // Every approval this turn shows, in document order: `{id, kind, command, choices:
-  // [{label, e}], submit, where, e}`.
+  // [{label, e}], submit, where, mark, e}`.
   function approvalsIn(parts, btns, holding, busy, held, questions, popupParts, markers) {
     const asked = (e) => questions.some((q) => q.e.contains(e));
     const cards = [];
@@ -502,7 +502,8 @@ function install(profile, lean, key) {
     // A collapsed step whose Expand button is outside the step's own element.
     cards.sort((a, b) => inOrder(a.e, b.e));
     for (const c of cards) {
-      c.id = fnv(JSON.stringify([c.kind, c.command, c.choices.map((x) => x.label), cardMark(c.e)]));
+      c.mark = cardMark(c.e);
+      c.id = fnv(JSON.stringify([c.kind, c.command, c.choices.map((x) => x.label), c.mark]));
       c.where = popupParts.some((p) => p.contains(c.e)) ? 'popup' : 'panel';
       markers.push('approval ' + c.id + ': ' + c.kind + (c.choices.length ? ' (' + c.choices.map((x) => x.label).join(', ') + ')' : ''));
     }
@@ -529,14 +530,15 @@ function install(profile, lean, key) {
     return m ? m[1].trim() : t;
   }
   // What reports show of a card, and a line naming it.
-  const publicCard = (c) => ({ id: c.id, kind: c.kind, command: c.command, choices: c.choices.map((x) => ({ label: x.label })), where: c.where });
+  const publicCard = (c) => ({ id: c.id, kind: c.kind, command: c.command, choices: c.choices.map((x) => ({ label: x.label })), where: c.where, mark: c.mark });
   const shownCard = (c) => c.kind + (c.command ? ': ' + c.command : '') + ' (' + c.choices.map((x) => x.label).join(', ') + ')';
   // Presses angrav made, noted in the page (every angrav connected to it sees them):
-  // `[{id, label, by}]`, the newest last.
+  // `[{id, mark, label, by}]`, the newest last. The card's mark names the card for
+  // every library; the id is this one's (another profile's differs).
   const ANSWERED = 'data-angrav-answered';
   const answered = () => { try { return JSON.parse(doc.documentElement.getAttribute(ANSWERED) || '[]'); } catch (_) { return []; } };
-  const note = (id, label, by) => doc.documentElement.setAttribute(ANSWERED,
-    JSON.stringify(answered().concat([{ id, label, by: by || null }]).slice(-16)));
+  const note = (card, label, by) => doc.documentElement.setAttribute(ANSWERED,
+    JSON.stringify(answered().concat([{ id: card.id, mark: card.mark, label, by: by || null }]).slice(-16)));
 
   // The conversation's title, the mode and the model, where the page shows them.
   function about(snap, root, sh) {
@@ -935,7 +937,7 @@ function install(profile, lean, key) {
           return refuse(r, what + ' among: ' + offered);
         }
         const done = () => {
-          note(card.id, pick.label, by);
+          note(card, pick.label, by);
           return { ok: true, pressed: pick.label, approval: publicCard(card), key: r.s.key };
         };
         pick.e.click();
@@ -1003,7 +1005,17 @@ function install(profile, lean, key) {
   ops.first = (lean) => probe(lean ? { cache: new WeakMap(), lean: true } : undefined);
   // Every angrav process shares this world: each build and profile keeps its own
   // library under its key, so another run's never replaces the one a process uses.
-  // What they must share (presses, card marks, the editor claim) is in the page.
-  (globalThis.__angrav || (globalThis.__angrav = {}))[key] = ops;
+  // What they must share (presses, card marks, the editor claim) is in the page. The
+  // map is in the order of use (RUN_OP in panel.rs moves a key last), and keeps the
+  // latest KEPT: one let go is installed again when next asked for. (`__angrav` was
+  // the name of another shape, in builds before.)
+  const KEPT = 8;
+  const libraries = globalThis.__angravLibraries || (globalThis.__angravLibraries = new Map());
+  libraries.delete(key);
+  libraries.set(key, ops);
+  for (const old of libraries.keys()) {
+    if (libraries.size <= KEPT) break;
+    libraries.delete(old);
+  }
   return ops.first(lean);
 }

@@ -3,7 +3,8 @@
 //! A found one that stops answering is dropped and another looked for in the same
 //! call, with a deadline of its own. A search that found none that answers stands for
 //! [`LOOK_AGAIN_AFTER`]: calls meanwhile answer with its reason, so that a dashboard
-//! reading every minute does not search every window each time.
+//! reading every minute does not search every window each time. One that found only
+//! the one just dropped does not stand: one slow reply is no evidence it is gone.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -88,11 +89,11 @@ impl QuotaSource {
                 *search = Search::Found(ls);
                 Ok(found)
             }
-            Err(why) => {
+            Err(Missing { why, only_skipped }) => {
                 let why = dropped.map_or(why.clone(), |(_, d)| format!("{d}; {why}"));
-                // A search its deadline cut short is no evidence that none answers:
-                // the next call looks again.
-                *search = if deadline.passed() {
+                // A search its deadline cut short, or that found only the one dropped,
+                // is no evidence that none answers: the next call looks again.
+                *search = if deadline.passed() || only_skipped {
                     Search::NotYet
                 } else {
                     Search::NoneAnswers {
@@ -106,14 +107,21 @@ impl QuotaSource {
     }
 }
 
+/// Why no language server gave the quota: each window's reason, and whether the one
+/// skipped was the only one found.
+struct Missing {
+    why: String,
+    only_skipped: bool,
+}
+
 /// The language server of the first window whose one answers (each given at most
 /// [`ASK_WITHIN`], all by `deadline`; `skip` not asked), with its quota; else why
-/// none (each window's reason).
+/// none.
 fn first_answering(
     sessions: &[Session],
     skip: Option<&str>,
     deadline: Deadline,
-) -> Result<(Ls, Vec<Quota>), String> {
+) -> Result<(Ls, Vec<Quota>), Missing> {
     let mut why = Vec::new();
     let mut asked: Vec<String> = skip.map(String::from).into_iter().collect();
     for (session, found) in crate::ls::find::for_windows(sessions, deadline) {
@@ -137,9 +145,10 @@ fn first_answering(
         (true, Some(_)) => "no other language server found".to_string(),
         (true, None) => "no language server found (no window to look in)".to_string(),
     };
-    Err(format!(
-        "{found}; give serve one with --ls URL --ls-token TOKEN"
-    ))
+    Err(Missing {
+        why: format!("{found}; give serve one with --ls URL --ls-token TOKEN"),
+        only_skipped: why.is_empty() && skip.is_some(),
+    })
 }
 
 fn answer(ls: &Ls, models: Vec<Quota>) -> Value {

@@ -1010,7 +1010,7 @@ fn page_cost(sim: &Simulator, grow: &str, size: u32, what: &str) {
         .map(|_| {
             let ms = panel
                 .call_function(
-                    "function () { const t = performance.now(); Object.values(globalThis.__angrav)[0].probe(); return performance.now() - t; }",
+                    "function () { const t = performance.now(); globalThis.__angravLibraries.values().next().value.probe(); return performance.now() - t; }",
                     &[],
                 )
                 .unwrap();
@@ -1497,7 +1497,7 @@ fn list(sim: &Simulator) {
                             step();
                             // The world has the library from the lists before.
                             let probe = CallFunctionOn {
-                                function_declaration: "function (lean) { return Object.values(globalThis.__angrav)[0].first(lean); }",
+                                function_declaration: "function (lean) { return globalThis.__angravLibraries.values().next().value.first(lean); }",
                                 execution_context_id: Some(context),
                                 arguments: vec![CallArgument { value: lean }],
                                 return_by_value: true,
