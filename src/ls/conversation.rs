@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::model::{Conversation, Gate, Quota, RunStatus, Step};
+use super::model::{Conversation, Gate, Quota, RunStatus, Step, StepStatus};
 use super::{Ls, LsError};
 use crate::Error;
 use crate::panel::{Approval, Deadline, Message, Press, Question, State};
@@ -79,12 +79,18 @@ impl Reading {
             })
             .collect();
         // A question step may still say it runs while the conversation waits for its
-        // answer: then the last step's question is the one.
+        // answer: then the last step's question is the one, unless that step is over
+        // (answered: the conversation waits for something else).
         let for_user = r.conversation.status == Some(RunStatus::WaitingForUser);
+        let over = |s: &Step| matches!(s.status, StepStatus::Done | StepStatus::Error);
         r.question = steps
             .iter()
             .find(|s| s.waits() && s.question.is_some())
-            .or_else(|| steps.last().filter(|s| for_user && s.question.is_some()))
+            .or_else(|| {
+                steps
+                    .last()
+                    .filter(|s| for_user && !over(s) && s.question.is_some())
+            })
             .and_then(|s| s.question.clone())
             .map(Box::new);
         if !r.waiting.is_empty() {
@@ -469,4 +475,42 @@ pub struct Delivered {
     /// The new user step.
     pub step_index: u64,
     pub state: Option<State>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// A conversation waiting for the user whose last step asks a question, with
+    /// `status`.
+    fn asked(status: &str) -> Reading {
+        let summaries = json!({"trajectorySummaries": {"c": {
+            "status": "CASCADE_RUN_STATUS_WAITING_FOR_USER", "stepCount": 2}}});
+        let conversation = Conversation::all(&summaries).remove(0);
+        let steps: Value = json!({"steps": [
+            {"type": "CORTEX_STEP_TYPE_USER_INPUT", "status": "CORTEX_STEP_STATUS_DONE",
+             "userInput": {"items": [{"text": "set it up"}]}},
+            {"type": "CORTEX_STEP_TYPE_ASK_QUESTION", "status": status,
+             "askQuestion": {"questions": [{"question": "Which database?",
+                "options": [{"id": "1", "text": "Postgres"}, {"id": "2", "text": "SQLite"}]}]}}
+        ]});
+        Reading::with_steps(conversation, &Step::all(&steps, 0))
+    }
+
+    #[test]
+    fn the_question_is_that_of_a_step_still_asking() {
+        for status in ["CORTEX_STEP_STATUS_WAITING", "CORTEX_STEP_STATUS_RUNNING"] {
+            let r = asked(status);
+            let q = r.question.expect(status);
+            assert_eq!(q.text.as_deref(), Some("Which database?"));
+            assert_eq!(r.state, Some(State::AwaitingInput));
+        }
+        // Answered: the conversation waits, but not for that question.
+        for status in ["CORTEX_STEP_STATUS_DONE", "CORTEX_STEP_STATUS_ERROR"] {
+            let r = asked(status);
+            assert_eq!(r.question, None, "{status}");
+            assert_eq!(r.state, Some(State::AwaitingInput));
+        }
+    }
 }
