@@ -695,3 +695,86 @@ fn a_serve_that_never_answers_subscribe_is_lost_to_a_watch() {
     assert_eq!(thinking["session"]["host"], "a", "{thinking}");
     assert_eq!(thinking["current"], "thinking", "{thinking}");
 }
+
+/// A relay in front of `serve` that notes the method of every request through it.
+fn recorded(serve: &Serve) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tungstenite::client::IntoClientRequest;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let address = listener.local_addr().unwrap().to_string();
+    let methods = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (port, token, noted) = (serve.port, serve.token.clone(), methods.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let (token, noted) = (token.clone(), noted.clone());
+            std::thread::spawn(move || {
+                let Ok(mut down) = tungstenite::accept(stream.expect("a connection")) else {
+                    return;
+                };
+                let mut ask = format!("ws://127.0.0.1:{port}/ws")
+                    .into_client_request()
+                    .unwrap();
+                let bearer = format!("Bearer {token}").parse().unwrap();
+                ask.headers_mut().insert("Authorization", bearer);
+                let to = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let (mut up, _) = tungstenite::client(ask, to).expect("serve upgrades");
+                while let Ok(request) = down.read() {
+                    let Ok(text) = request.to_text() else { return };
+                    let v: Value = serde_json::from_str(text).unwrap();
+                    let method = v["method"].as_str().unwrap_or_default().to_string();
+                    noted.lock().unwrap().push(method);
+                    up.send(request).unwrap();
+                    let reply = up.read().expect("serve answers");
+                    if down.send(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, methods)
+}
+
+/// Of several serves, a chat named is looked up once: the `status` that found it is
+/// the one its command uses (`status`, `sessions approve` on two chats).
+#[test]
+fn a_chat_named_among_serves_is_looked_up_once() {
+    let a = Opened::in_(
+        sim(),
+        &[
+            Window::new(Layout::Current, "once-a1").start("approval"),
+            Window::new(Layout::V2, "once-a2").start("approval"),
+        ],
+    );
+    let serve_a = start_at(sim().endpoint().label(), "once-a", &[], &[]);
+    let serve_b = start_at(other().endpoint().label(), "once-b", &[], &[]);
+    let (relay, methods) = recorded(&serve_a);
+    let servers = format!(
+        "a=http://{relay}/?token={},{}",
+        serve_a.token,
+        spec("b", &serve_b)
+    );
+    let taken = || std::mem::take(&mut *methods.lock().unwrap());
+
+    let o = through(&servers, &["--json", "status", "--session", a.id(0)]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    assert_eq!(json_of(&o)["session"]["host"], "a");
+    assert_eq!(taken(), ["status"]);
+
+    let o = through(
+        &servers,
+        &[
+            "--json",
+            "sessions",
+            "approve",
+            "--session",
+            a.id(0),
+            "--session",
+            a.id(1),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    assert_eq!(taken(), ["status", "status", "approve", "approve"]);
+    for i in 0..2 {
+        assert_eq!(a.kept(i, "sim-pressed"), ["Run"]);
+    }
+}

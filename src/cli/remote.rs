@@ -73,6 +73,14 @@ pub(super) fn servers(a: &Args) -> Result<Option<Vec<Server>>, Error> {
     Ok((!servers.is_empty()).then_some(servers))
 }
 
+/// Where a session named is: on serve `at`, as `name` names it there; `status` that
+/// serve's answer when finding it asked for it (several serves).
+struct Found {
+    at: usize,
+    name: Option<String>,
+    status: Option<Value>,
+}
+
 /// One serve asked, its connection (or why there is none).
 struct Asked {
     server: Server,
@@ -139,13 +147,12 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
         Command::SessionsWatch => fleet.watch(),
         Command::SessionsApprove(_) | Command::SessionsDeny => fleet.press_many(),
         Command::Status => {
-            let (at, s) = fleet.owner(one)?;
-            let s: SessionStatus = fleet.call(at, "status", json!({ "session": s }))?;
+            let (_, s) = fleet.status(one)?;
             print_status(&s.session, &s.snapshot, None, json);
             Ok(exit::OK)
         }
         Command::Prompt(_) => {
-            let (at, s) = fleet.owner(one)?;
+            let Found { at, name: s, .. } = fleet.owner(one)?;
             let params = with(json!({
                 "session": s, "text": text, "wait": a.wait_answer,
                 "replace_draft": a.replace_draft,
@@ -160,8 +167,7 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
         }
         Command::Wait => {
             // The one session as the command names it (or the only one), then its wait.
-            let (at, s) = fleet.owner(one)?;
-            let s: SessionStatus = fleet.call(at, "status", json!({ "session": s }))?;
+            let (at, s) = fleet.status(one)?;
             let params = with(json!({ "sessions": [s.session.target_id] }));
             let report: Report = fleet.call(at, "wait", params)?;
             let outcome = report.sessions.into_iter().next().ok_or_else(|| {
@@ -174,32 +180,32 @@ pub(super) fn run(a: &Args, servers: Vec<Server>) -> Result<u8, Error> {
             print_waited(&result, a)
         }
         Command::OutputLast => {
-            let (at, s) = fleet.owner(one)?;
+            let Found { at, name: s, .. } = fleet.owner(one)?;
             let answer: Message = fleet.call(at, "output", json!({ "session": s }))?;
             print_answer(&answer, json);
             Ok(exit::OK)
         }
         Command::OutputCode => {
-            let (at, s) = fleet.owner(one)?;
+            let Found { at, name: s, .. } = fleet.owner(one)?;
             let params = json!({ "session": s, "code": true, "lang": a.lang });
             let blocks: Vec<CodeBlock> = fleet.call(at, "output", params)?;
             print_code(&blocks, json);
             Ok(exit::OK)
         }
         Command::History => {
-            let (at, s) = fleet.owner(one)?;
+            let Found { at, name: s, .. } = fleet.owner(one)?;
             let messages: Vec<Message> = fleet.call(at, "history", json!({ "session": s }))?;
             print_history(&messages, json);
             Ok(exit::OK)
         }
         Command::New => {
-            let (at, s) = fleet.owner(one)?;
+            let Found { at, name: s, .. } = fleet.owner(one)?;
             let renewed: NewConversation = fleet.call(at, "new", json!({ "session": s }))?;
             print_new(&renewed, json);
             Ok(exit::OK)
         }
         Command::Approve(_) | Command::Deny | Command::Cancel => {
-            let (at, s) = fleet.owner(one)?;
+            let Found { at, name: s, .. } = fleet.owner(one)?;
             let (method, params) = press_params(&a.command, s, a.approval.as_deref());
             let done: Pressed = fleet.call(at, method, params)?;
             print_pressed(&done, json);
@@ -320,6 +326,11 @@ impl<'a> Fleet<'a> {
         params: Value,
     ) -> Result<T, Error> {
         let v = self.call_value(at, method, params)?;
+        self.read(at, method, v)
+    }
+
+    /// `v`, serve `at`'s answer to `method`, read as `T`.
+    fn read<T: DeserializeOwned>(&self, at: usize, method: &str, v: Value) -> Result<T, Error> {
         serde_json::from_value(v).map_err(|e| {
             Error::Failed(format!(
                 "angrav serve {} answered what this angrav does not read ({method}: {e})",
@@ -339,17 +350,33 @@ impl<'a> Fleet<'a> {
         Ok(v)
     }
 
-    /// The serve that has the session `query` names, and the session as to name it
-    /// there. With one serve, it is asked as given (serve resolves it); of several,
-    /// `host/ID` names the serve, else every serve is asked which has it.
-    fn owner(&mut self, query: Option<&str>) -> Result<(usize, Option<String>), Error> {
+    /// The status of the session `query` names, and its serve: one `status` call (of
+    /// several serves, the one that found it).
+    fn status(&mut self, query: Option<&str>) -> Result<(usize, SessionStatus), Error> {
+        let Found { at, name, status } = self.owner(query)?;
+        let v = match status {
+            Some(v) => self.marked(at, v),
+            None => self.call_value(at, "status", json!({ "session": name }))?,
+        };
+        Ok((at, self.read(at, "status", v)?))
+    }
+
+    /// The serve that has the session `query` names. With one serve, it is asked as
+    /// given (serve resolves it); of several, `host/ID` names the serve, else every
+    /// serve is asked for its status, and the one that has it says.
+    fn owner(&mut self, query: Option<&str>) -> Result<Found, Error> {
+        let named = |at: usize, name: Option<&str>| Found {
+            at,
+            name: name.map(String::from),
+            status: None,
+        };
         if let Some((host, rest)) = query.and_then(|q| q.split_once('/'))
             && let Some(at) = self.asked.iter().position(|s| s.server.label == host)
         {
-            return Ok((at, Some(rest.to_string())));
+            return Ok(named(at, Some(rest)));
         }
         if !self.marked {
-            return Ok((0, query.map(String::from)));
+            return Ok(named(0, query));
         }
         let asked = self.each(|_, c| c.call_value("status", json!({ "session": query })));
         let mut found = Vec::new();
@@ -368,7 +395,11 @@ impl<'a> Fleet<'a> {
             )
         };
         match found.as_slice() {
-            [(i, v)] => Ok((*i, v["session"]["target_id"].as_str().map(String::from))),
+            [(at, status)] => Ok(Found {
+                at: *at,
+                name: status["session"]["target_id"].as_str().map(String::from),
+                status: Some(status.clone()),
+            }),
             [] => {
                 let lost: Vec<String> = self
                     .unreachable()
@@ -465,15 +496,15 @@ impl<'a> Fleet<'a> {
         let mut chosen: HashMap<usize, Vec<Value>> = HashMap::new();
         let named = !a.sessions.is_empty() || !tasks.is_empty();
         for q in &a.sessions {
-            let (at, s) = self.owner(Some(q))?;
-            chosen.entry(at).or_default().push(json!(s));
+            let Found { at, name, .. } = self.owner(Some(q))?;
+            chosen.entry(at).or_default().push(json!(name));
         }
         for (q, prompt) in tasks {
-            let (at, s) = self.owner(Some(q))?;
+            let Found { at, name, .. } = self.owner(Some(q))?;
             chosen
                 .entry(at)
                 .or_default()
-                .push(json!({ "session": s, "prompt": prompt }));
+                .push(json!({ "session": name, "prompt": prompt }));
         }
         let (method, key) = match a.command {
             Command::SessionsWait => ("wait", "sessions"),
@@ -538,10 +569,17 @@ impl<'a> Fleet<'a> {
     /// approval, answered one by one; a result row per chat.
     fn press_many(&mut self) -> Result<u8, Error> {
         let a = self.a;
-        let mut chosen: HashMap<usize, Vec<String>> = HashMap::new();
+        // Each chat named: as its serve names it, and its session when finding it
+        // read its status already.
+        type Named = (Option<String>, Option<crate::sessions::Session>);
+        let mut chosen: HashMap<usize, Vec<Named>> = HashMap::new();
         for q in &a.sessions {
-            let (at, s) = self.owner(Some(q))?;
-            chosen.entry(at).or_default().extend(s);
+            let Found { at, name, status } = self.owner(Some(q))?;
+            let known = match status {
+                Some(v) => Some(self.read::<SessionStatus>(at, "status", v)?.session),
+                None => None,
+            };
+            chosen.entry(at).or_default().push((name, known));
         }
         let named = !a.sessions.is_empty();
         let started = Instant::now();
@@ -553,10 +591,15 @@ impl<'a> Fleet<'a> {
                 match chosen.get(&at) {
                     Some(t) => t
                         .iter()
-                        .map(|q| {
-                            let status: SessionStatus =
-                                c.call("status", json!({ "session": q }))?;
-                            Ok((status.session, Ok(None)))
+                        .map(|(name, known)| {
+                            let session = match known {
+                                Some(s) => s.clone(),
+                                None => {
+                                    c.call::<SessionStatus>("status", json!({ "session": name }))?
+                                        .session
+                                }
+                            };
+                            Ok((session, Ok(None)))
                         })
                         .collect::<Result<_, Error>>()?,
                     None if named => return Ok(Vec::new()),
