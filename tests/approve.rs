@@ -777,12 +777,26 @@ fn the_watch_says_when_a_question_changes() {
         "sessions",
         "watch",
     ]);
+    // A plain watch beside it: its line says what is asked now, too.
+    let (_plain, plain_rx) = common::spawn_angrav(&["--session", w.id(0), "sessions", "watch"]);
     let next = || -> Value {
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("a watch line in time");
         serde_json::from_str(&line).unwrap()
     };
+    let plain_line = |kind: &str| -> String {
+        loop {
+            let line = plain_rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("a plain watch line in time");
+            if line.contains(kind) {
+                return line;
+            }
+        }
+    };
+    let first = plain_line("Which database");
+    assert!(first.contains("awaiting_input (question: "), "{first}");
     for _ in 0..2 {
         let s = next();
         assert_eq!(s["type"], "snapshot", "{s}");
@@ -812,6 +826,13 @@ fn the_watch_says_when_a_question_changes() {
             "{e}"
         );
     }
+    let line = plain_line("question_changed");
+    assert!(
+        line.contains(
+            "awaiting_input -> awaiting_input (question: Which queue? options: Postgres, SQLite)"
+        ),
+        "{line}"
+    );
 }
 
 /// The watch says what became of each approval: a card the page answered itself (a
@@ -822,6 +843,7 @@ fn the_watch_says_when_a_question_changes() {
 fn the_watch_says_who_answered_each_approval() {
     let w = open(&[Window::new(Layout::Current, "resolved").start("two-cards")]);
     let (_watch, rx) = common::spawn_angrav(&["--json", "--session", w.id(0), "sessions", "watch"]);
+    let (_plain, plain_rx) = common::spawn_angrav(&["--session", w.id(0), "sessions", "watch"]);
     let next = |kind: &str| -> Value {
         loop {
             let line = rx
@@ -854,6 +876,19 @@ fn the_watch_says_who_answered_each_approval() {
     let e = next("approval_changed");
     assert_eq!(e["approvals"][0]["command"], "cargo build", "{e}");
     let id = e["approvals"][0]["id"].as_str().unwrap().to_string();
+    // The plain line names the card asked now, by its id.
+    let line = loop {
+        let line = plain_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a plain watch line in time");
+        if line.contains("approval_changed") {
+            break line;
+        }
+    };
+    assert!(
+        line.contains(&format!("({id} command: cargo build (")),
+        "{line}"
+    );
     assert_ne!(id, cards[0]["id"].as_str().unwrap());
     let r = angrav_json(&["--session", w.id(0), "approve", "--approval", &id], 0);
     assert_eq!(r["pressed"], "Run", "{r}");

@@ -496,7 +496,6 @@ impl Printer {
 
     fn snapshot(&mut self, order: &[String], watched: &HashMap<String, Watched>) {
         for w in order.iter().filter_map(|id| watched.get(id)) {
-            let state = w.snapshot.as_ref().map(|s| s.state);
             let snap = w.snapshot.as_ref();
             let mut line = Event::new(
                 "snapshot",
@@ -514,7 +513,19 @@ impl Printer {
             if self.json {
                 self.emit(&line);
             } else {
-                let state = state.map_or("unknown", State::name);
+                // The state as status describes it: its error, approvals or question.
+                let state = snap.map_or_else(
+                    || "unknown".to_string(),
+                    |s| {
+                        crate::show::state(
+                            s.state.name(),
+                            s.error.as_deref(),
+                            s.quota_resume.as_deref(),
+                            &s.approvals,
+                            s.question.as_deref(),
+                        )
+                    },
+                );
                 self.emit_text(&format!(
                     "{}  {:10}  {state}",
                     w.session.id,
@@ -576,9 +587,20 @@ impl Printer {
         );
         line.current = current;
         let name = |s: Option<State>| s.map_or("-", State::name);
+        // A change within a state says what is asked now, as the JSON line does.
+        let asked = match (kind, snap) {
+            ("approval_changed", Some(s)) => {
+                format!(" ({})", crate::approve::listed(&s.approvals))
+            }
+            ("question_changed", Some(s)) => s
+                .question
+                .as_deref()
+                .map_or_else(String::new, |q| format!(" ({})", crate::show::asked(q))),
+            _ => String::new(),
+        };
         self.publish(&mut line, || {
             format!(
-                "{timestamp}  {}  {:10}  {kind}: {} -> {}",
+                "{timestamp}  {}  {:10}  {kind}: {} -> {}{asked}",
                 w.session.id,
                 w.session.workspace.as_deref().unwrap_or("-"),
                 name(previous),
