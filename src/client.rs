@@ -2,7 +2,7 @@
 //! WebSocket connection to it, asking one request at a time or reading its events.
 //! The CLI's `--server` and a hub's `--upstream` both use it.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -105,6 +105,23 @@ pub const QUIET: Duration = Duration::from_secs(3);
 /// before it is taken for hung: as long as a quiet one gets to answer a ping.
 pub const HUNG: Duration = Duration::from_secs(2 * QUIET.as_secs());
 
+/// A TCP connection to `hostport` (each of its addresses in turn), each attempt
+/// bounded by `within`: an address that drops packets fails here, not after the
+/// system's minutes.
+fn connect_within(hostport: &str, within: Duration) -> std::io::Result<TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for address in hostport.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, within) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(ErrorKind::NotFound, format!("{hostport} has no address"))
+    }))
+}
+
 /// A connection to a serve's WebSocket API.
 pub struct Client {
     ws: WebSocket<TcpStream>,
@@ -127,7 +144,11 @@ impl Client {
                 "the token for {label} is not one line of text"
             )));
         }
-        let mut stream = TcpStream::connect(hostport).map_err(|e| unreachable(e.to_string()))?;
+        // The connection and the upgrade take a serve no time: one that does not make
+        // them within HUNG is hung, whatever the command's own patience.
+        let upgrade = patience.min(HUNG);
+        let mut stream =
+            connect_within(hostport, upgrade).map_err(|e| unreachable(e.to_string()))?;
         let _ = stream.set_nodelay(true);
         // The upgrade, by hand as serve answers it (tungstenite's client handshake
         // detects the CPU's features to parse the answer: on a virtual machine, that
@@ -140,9 +161,15 @@ impl Client {
         stream
             .write_all(request.as_bytes())
             .map_err(|e| unreachable(e.to_string()))?;
-        let (head, rest) = match read_head(&mut stream, patience) {
+        let (head, rest) = match read_head(&mut stream, upgrade) {
             Ok(Some(answer)) => answer,
             Ok(None) => return Err(unreachable("it closed the connection".into())),
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+                return Err(unreachable(format!(
+                    "it took the connection but did not answer it within {} s (stopped or hung?)",
+                    upgrade.as_secs_f64()
+                )));
+            }
             Err(e) => return Err(unreachable(e.to_string())),
         };
         match head.first.split(' ').nth(1) {

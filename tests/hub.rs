@@ -650,6 +650,37 @@ fn mute_serve() -> (String, crossbeam_channel::Sender<()>) {
     (address, hold)
 }
 
+/// A serve whose port takes the connection but never answers it (stopped, or
+/// something else holds the port) is unreachable to a list at once, naming why, not
+/// after the command's whole --timeout; the other serve's chats are listed.
+#[test]
+fn a_serve_that_never_answers_its_connection_is_unreachable_to_a_list() {
+    let a = Opened::in_(sim(), &[Window::new(Layout::Current, "silent-a1")]);
+    let serve_a = start_at(sim().endpoint().label(), "silent-a", &[], &[]);
+    // Never accepted: the system completes the connection, nothing answers it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let address = silent.local_addr().unwrap();
+    let servers = format!("{},b=http://{address}/?token=t", spec("a", &serve_a));
+    let o = through(&servers, &["--json", "sessions", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    let list = json_of(&o);
+    assert_eq!(row(&list, a.id(0))["state"], "idle", "{list}");
+    let gone = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == "b")
+        .unwrap_or_else(|| panic!("b in {list}"));
+    assert_eq!(gone["state"], "unreachable", "{gone}");
+    assert!(
+        gone["problem"]
+            .as_str()
+            .unwrap()
+            .contains("took the connection but did not answer it"),
+        "{gone}"
+    );
+}
+
 /// A serve that takes the watch's connection but never answers its `subscribe` is
 /// reported lost, and the watch goes on with the other serve.
 #[test]
