@@ -1089,9 +1089,11 @@ fn a_client_gone_after_a_reload_has_its_prompt_wait_ended() {
             "prompt",
             json!({ "session": w.id(i), "text": "outlive the page", "wait": true, "timeout_ms": 600_000 }),
         );
-        // Delivered, its turn not started yet; then the window reloads, the agent
-        // working, and the prompt's wait finds the panel again.
+        // Delivered (seen so by serve: journaled), its turn not started yet; then the
+        // window reloads, the agent working, and the prompt's wait finds the panel
+        // again. (A reload before serve saw the delivery makes it unconfirmed.)
         until_received(&w, i, "outlive the page");
+        until_journaled(&serve, w.id(i), "prompt_sent");
         reload_working(&w, i);
         until_state(&mut watching, w.id(i), "thinking");
         // The client leaves: its wait ends now, not in ten minutes.
@@ -1128,6 +1130,22 @@ fn logged(serve: &Serve) -> Vec<Value> {
         .collect()
 }
 
+/// Serve's journal once it has a line of this type about window `target`.
+fn until_journaled(serve: &Serve, target: &str, kind: &str) -> Vec<Value> {
+    let by = std::time::Instant::now() + PATIENCE;
+    loop {
+        let lines = logged(serve);
+        if !of_type(&lines, target, kind).is_empty() {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < by,
+            "never journaled a {kind}: {lines:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// The journal's lines about window `target` of this type.
 fn of_type<'a>(lines: &'a [Value], target: &str, kind: &str) -> Vec<&'a Value> {
     lines
@@ -1160,18 +1178,7 @@ fn a_serve_prompt_is_journaled_as_the_cli_journals_it_client_or_no_client() {
     assert!(angrav::sim::gate_reached("enter-kept-2", PATIENCE));
     leave(&serve, gone);
     angrav::sim::open_gate("enter-kept-2");
-    let by = std::time::Instant::now() + PATIENCE;
-    let lines = loop {
-        let lines = logged(&serve);
-        if !of_type(&lines, w.id(1), "prompt_sent").is_empty() {
-            break lines;
-        }
-        assert!(
-            std::time::Instant::now() < by,
-            "never journaled: {lines:#?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let lines = until_journaled(&serve, w.id(1), "prompt_sent");
     assert_eq!(w.received(1), ["keep me too"]);
     let sent = of_type(&lines, w.id(0), "prompt_sent");
     assert_eq!(sent.len(), 1, "{lines:#?}");
