@@ -6,12 +6,13 @@
 //! notifications, reads the answer, and reports. A coordinator thread hands out the
 //! prompts: only to a session that is idle, `per_session` at a time (a chat runs one
 //! turn at a time, so more than one means the others wait in that session's own line),
-//! a pinned prompt only to its session. A prompt whose turn ended in error, or whose
-//! turn stalled, goes to another session, up to `retries` times; a prompt that was
-//! refused or not delivered (nothing reached the agent, proven) goes to another
-//! session whatever the count. A prompt whose fate after its Enter was not seen (the
-//! window closed, the browser died, the page never showed it) is never sent again: it
-//! is `unconfirmed`, and one delivered whose session then closed is `closed`. A session that stopped awaiting approval,
+//! a pinned prompt only to its session. A prompt whose turn ended in error goes to
+//! another session, up to `retries` times; a prompt that was refused or not delivered
+//! (nothing reached the agent, proven) goes to another session whatever the count. A
+//! prompt whose fate after its Enter was not seen (the window closed, the browser
+//! died, the page never showed it) is never sent again: it is `unconfirmed`; one
+//! delivered whose session then closed is `closed`, and one whose turn stalled is
+//! `stalled` (its agent has it and may still start on it). A session that stopped awaiting approval,
 //! in error, or with a stalled turn gets no more work until it is idle again; one that
 //! refused a prompt (a draft in its editor) or closed, none for the rest of the run.
 //!
@@ -77,7 +78,8 @@ impl Prompt {
 pub struct Options {
     /// Prompts a session holds at once: the one it runs, the others waiting their turn.
     pub per_session: usize,
-    /// How many times a prompt is given to another session after its turn failed.
+    /// How many times a prompt is given to another session after its turn ended in
+    /// error.
     pub retries: u32,
     pub settle: Duration,
     /// A delivered prompt whose turn shows no start within this is stalled.
@@ -112,7 +114,8 @@ pub enum Status {
     /// (`reason`: its answer could not be read).
     Done,
     /// Delivered, but its turn showed no start within the start window, or its page no
-    /// change for the stall time: `reason` says what was seen.
+    /// change for the stall time: `reason` says what was seen. Never sent again: its
+    /// agent has it and may still start on it.
     Stalled,
     /// Its session closed during its turn.
     Closed,
@@ -370,7 +373,7 @@ struct Job {
     order: usize,
     prompt: Prompt,
     attempts: u32,
-    /// Attempts delivered whose turn then failed: what `retries` bounds.
+    /// Attempts delivered whose turn then ended in error: what `retries` bounds.
     failures: u32,
     tried: Vec<usize>,
 }
@@ -577,17 +580,20 @@ impl Coordinator {
         w.ready = a.idle_after && !w.gone;
         let state = a.snapshot.as_ref().map(|s| s.state);
         // Nothing reached the agent: another session may have it, whatever the count.
-        // A turn seen to fail (an error, a stall) counts against the retries. One whose
-        // fate was not seen (unconfirmed, its chat closed, still pending) is never
-        // sent again: its agent may have it.
+        // A turn seen to end in error counts against the retries. Any other is never
+        // sent again: its agent has it or may have it (a stalled turn may still start,
+        // a chat closed or unconfirmed may have taken it, a pending one runs on).
         let retry = match &a.outcome {
             Outcome::Undelivered(_) => true,
-            Outcome::Done(_) if state != Some(State::Error) => false,
-            Outcome::Done(_) | Outcome::Stalled(_) => {
+            Outcome::Done(_) if state == Some(State::Error) => {
                 job.failures += 1;
                 job.failures <= self.opts.retries
             }
-            Outcome::Pending(_) | Outcome::Unconfirmed(_) | Outcome::Closed(_) => false,
+            Outcome::Done(_)
+            | Outcome::Stalled(_)
+            | Outcome::Pending(_)
+            | Outcome::Unconfirmed(_)
+            | Outcome::Closed(_) => false,
         };
         let stopping = self.stopping.load(Ordering::SeqCst);
         if stopping && matches!(a.outcome, Outcome::Undelivered(_)) {

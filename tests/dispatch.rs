@@ -310,6 +310,56 @@ fn a_pinned_prompt_whose_turn_never_starts_is_reported_stalled() {
     assert!(w.received(1).is_empty());
 }
 
+/// A dispatcher of `prompts` over `chats` whose first prompt goes to the first chat:
+/// the others are paused until it has been handed out.
+fn first_chat_first(chats: &[Session], prompts: Vec<Prompt>, opts: Options) -> Vec<Event> {
+    let later: Vec<String> = chats[1..].iter().map(|s| s.target_id.clone()).collect();
+    let profile = angrav::profile::Profile::default();
+    let d = Dispatcher::start_recorded(chats, &profile, prompts, opts, None, &later);
+    let mut events: Vec<Event> = Vec::new();
+    for e in d.events() {
+        let first = !events.iter().any(|e| matches!(e, Event::Sent { .. }));
+        if let (Event::Sent { session, .. }, true) = (&e, first) {
+            assert_eq!(*session, chats[0].id, "the first prompt went elsewhere");
+            for t in &later {
+                d.resume(t);
+            }
+        }
+        let end = matches!(e, Event::Ended { .. });
+        events.push(e);
+        if end {
+            break;
+        }
+    }
+    events
+}
+
+#[test]
+fn a_stalled_prompt_is_never_sent_to_another_chat() {
+    // The first chat's agent starts 4 s after the prompt: stalled at 500 ms, yet it
+    // has the prompt; the other chat is idle and free to take one.
+    let w = open(&[
+        Window::new(Layout::Current, "stalls-late").scenario("start-delay=4000,instant"),
+        Window::new(Layout::LegacyFrame, "stalls-free").scenario("instant"),
+    ]);
+    let chats = sessions(&w);
+    let opts = Options {
+        start_within: Duration::from_millis(500),
+        ..Options::default()
+    };
+    let events = first_chat_first(&chats, vec![Prompt::new("late", "start on me later")], opts);
+    let results = finished(&events);
+    assert_eq!(results.len(), 1, "{events:#?}");
+    let r = results[0];
+    assert_eq!((r.status, r.attempts), (Status::Stalled, 1), "{r:?}");
+    assert_eq!(
+        r.session.as_ref().map(|s| s.target_id.as_str()),
+        Some(w.id(0))
+    );
+    assert_eq!(w.received(0), ["start on me later"]);
+    assert!(w.received(1).is_empty(), "sent twice: {events:#?}");
+}
+
 #[test]
 fn prompt_when_idle_waits_for_the_running_turn_then_sends() {
     let w = open(&[Window::new(Layout::Current, "when-idle").scenario("slow")]);

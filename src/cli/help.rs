@@ -301,7 +301,7 @@ const PER_SESSION: Flag = Flag {
 const RETRIES: Flag = Flag {
     name: "--retries",
     shown: "--retries N",
-    text: "how often a prompt whose turn failed (error, stalled, chat closed) goes to another chat",
+    text: "how often a prompt whose turn ended in error goes to another chat (a stalled one never does: its chat may still start on it)",
     preset: Preset::Value("1"),
 };
 const GRACE: Flag = Flag {
@@ -570,7 +570,7 @@ pub(super) const COMMANDS: &[Cmd] = &[
     Cmd {
         words: "dispatch",
         args: "",
-        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error or stalls goes to another chat (--retries); one whose fate after the Enter was not seen is never sent again (unconfirmed); a chat awaiting approval, at a question or in error gets no more until idle again. --resume [RUN] takes up a run of the journal (default the last) after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
+        summary: "a queue of prompts spread over the chosen chats (default: every chat): each goes to the next chat that is idle; one result line per prompt as it finishes (NDJSON with --json). Prompts from -f FILE or stdin: one per line, or JSON lines {\"prompt\", \"id\", \"session\", \"timeout\"}. A prompt whose turn ends in error goes to another chat (--retries); one that stalled, or whose fate after the Enter was not seen (unconfirmed), is never sent again; a chat awaiting approval, at a question or in error gets no more until idle again. --resume [RUN] takes up a run of the journal (default the last) after a crash. ^C: no more prompts sent, running turns get --grace, then the prompts never sent are printed (exit 130).",
         flags: &[
             &SESSION_MANY,
             &MODEL,
