@@ -257,9 +257,13 @@ fn unconfirmed(e: Error) -> Error {
     }
 }
 
-/// After the one submission: waits for its effect. The send button is clicked only
-/// when the Enter reached the window untaken (no page handler prevented it) and had no
-/// effect for [`SEND_BUTTON_AFTER`]: a page that took the Enter may act on it later.
+/// After the one submission: waits for its effect. The newest user message being the
+/// prompt proves it delivered (so does an emptied editor, where no user message
+/// shows); only the prompt still in the editor at the deadline proves it was not
+/// (`NotDelivered`, the editor put back); anything else is `Unconfirmed`. The send
+/// button is clicked only when the Enter reached the window untaken (no page handler
+/// prevented it) and had no effect for [`SEND_BUTTON_AFTER`]: a page that took the
+/// Enter may act on it later.
 fn confirm(
     panel: &mut Panel,
     claim: &Claim,
@@ -273,24 +277,30 @@ fn confirm(
     let mut emptied_at: Option<Instant> = None;
     let mut now = panel.editor(claim)?;
     loop {
-        if !now.claimed {
-            return Err(Error::NotDelivered(
-                "another sender took the editor while the prompt was being submitted".into(),
-            ));
-        }
+        // The page's own record first, whoever holds the editor now.
         let holds = normalized(&now.text) == normalized(text);
         if now.users > typed.users {
             let newest = now.last_user.as_deref().unwrap_or_default();
             if normalized(newest) == normalized(text) {
                 return Ok(());
             }
-            // Someone else's message, while ours still waits in the editor: go on.
+            // Someone else's message, ours gone from the editor: ours may have been
+            // sent before it.
             if !holds {
-                return Err(Error::NotDelivered(format!(
-                    "the newest user message is not this prompt: {}",
+                return Err(Error::Unconfirmed(format!(
+                    "the newest user message is not this prompt but {}, and the prompt is no longer in the editor",
                     preview(newest)
                 )));
             }
+            // Someone else's message, while ours still waits in the editor: go on.
+        }
+        // Another sender has the editor: what it does there can no longer be told
+        // from what became of ours.
+        if !now.claimed {
+            return Err(Error::Unconfirmed(
+                "another sender took the editor after the Enter, before the page showed the prompt"
+                    .into(),
+            ));
         }
         let at = Instant::now();
         if normalized(&now.text).is_empty() {
@@ -303,7 +313,15 @@ fn confirm(
             emptied_at = None;
         }
         if at >= deadline && emptied_at.is_none() {
-            let why = if now.busy && holds {
+            // Other text in the editor: ours may have been sent, and that typed since.
+            if !holds {
+                return Err(Error::Unconfirmed(format!(
+                    "the editor holds {} instead of the prompt, and no user message showed it within {}",
+                    preview(&now.text),
+                    crate::show::duration(SUBMIT_EFFECT_WITHIN)
+                )));
+            }
+            let why = if now.busy {
                 format!(
                     "the agent is busy ({}) in a turn angrav did not start, and the prompt is still in the editor",
                     now.state.name()

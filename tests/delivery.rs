@@ -378,3 +378,44 @@ fn a_prompt_the_page_never_takes_is_taken_out_of_the_editor_again() {
     let o = angrav(&["--session", w.id(0), "prompt", "anyone?"]);
     undelivered(&o, "the page did not take it within", &w, 0);
 }
+
+/// The JSON error `--json` says last on stderr: `{code, message, exit}`.
+fn json_error(o: &std::process::Output) -> Value {
+    let said = stderr(o);
+    let last = said.lines().last().unwrap_or_default();
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {said}"));
+    v["error"].clone()
+}
+
+#[test]
+fn what_happens_in_the_page_right_after_the_enter_never_makes_a_sent_prompt_not_delivered() {
+    let w = open(&[
+        Window::new(Layout::Current, "claim-taken").scenario("instant"),
+        Window::new(Layout::Current, "another-message").scenario("instant"),
+    ]);
+    // Another sender claims the editor as the page takes the prompt: the page shows
+    // it sent, so it is delivered.
+    w.after_enter(0, common::STEAL_CLAIM);
+    let o = angrav(&[
+        "--json",
+        "--session",
+        w.id(0),
+        "prompt",
+        "mine, then theirs",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let sent: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(sent["delivered"], true, "{sent}");
+    assert_eq!(w.received(0), ["mine, then theirs"]);
+    // Someone else's message shows after ours, ours gone from the editor: ours may
+    // have been sent (it was), so it is unconfirmed, never not delivered.
+    w.after_enter(1, common::ANOTHER_MESSAGE);
+    let o = angrav(&["--json", "--session", w.id(1), "prompt", "followed at once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let error = json_error(&o);
+    assert_eq!(error["code"], "unconfirmed", "{error}");
+    let message = error["message"].as_str().unwrap();
+    let says = "the newest user message is not this prompt but \"a message from someone else\"";
+    assert!(message.contains(says), "{message}");
+    assert_eq!(w.received(1), ["followed at once"]);
+}

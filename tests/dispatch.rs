@@ -361,6 +361,26 @@ fn a_stalled_prompt_is_never_sent_to_another_chat() {
 }
 
 #[test]
+fn a_prompt_followed_at_once_by_another_message_is_unconfirmed_and_never_sent_again() {
+    let w = open(&[
+        Window::new(Layout::Current, "followed").scenario("instant"),
+        Window::new(Layout::Current, "spare").scenario("instant"),
+    ]);
+    // The page shows someone else's message right after ours: ours may be with the
+    // agent (it is), so it goes nowhere else.
+    w.after_enter(0, common::ANOTHER_MESSAGE);
+    let chats = sessions(&w);
+    let prompts = vec![Prompt::new("once", "only here")];
+    let events = first_chat_first(&chats, prompts, Options::default());
+    let results = finished(&events);
+    assert_eq!(results.len(), 1, "{events:#?}");
+    let r = results[0];
+    assert_eq!((r.status, r.attempts), (Status::Unconfirmed, 1), "{r:?}");
+    assert_eq!(w.received(0), ["only here"]);
+    assert!(w.received(1).is_empty(), "sent twice: {events:#?}");
+}
+
+#[test]
 fn prompt_when_idle_waits_for_the_running_turn_then_sends() {
     let w = open(&[Window::new(Layout::Current, "when-idle").scenario("slow")]);
     let mut panel = w.panel(0);

@@ -123,6 +123,23 @@ impl Windows {
         panel.insert_text(text).expect("type the draft");
     }
 
+    /// Runs `then` (JavaScript statements) in window `i`'s panel at every Enter in its
+    /// editor, right after the page's own handler (it submits there): something
+    /// else happening in the page at that very moment (see [`STEAL_CLAIM`],
+    /// [`ANOTHER_MESSAGE`]).
+    pub fn after_enter(&self, i: usize, then: &str) {
+        let install = format!(
+            "function () {{
+               document.querySelector('[contenteditable]').addEventListener('keydown', (e) => {{
+                 if (e.key === 'Enter') {{ {then} }}
+               }});
+             }}"
+        );
+        self.panel(i)
+            .call_function(&install, &[])
+            .expect("listen for Enter");
+    }
+
     /// Every prompt the simulated agent of window `i` received.
     pub fn received(&self, i: usize) -> Vec<String> {
         let v = self
@@ -135,6 +152,17 @@ impl Windows {
         serde_json::from_str(v.as_str().expect("text")).expect("JSON list")
     }
 }
+
+/// For [`Windows::after_enter`]: another sender claims the editor (for a minute).
+pub const STEAL_CLAIM: &str = "document.documentElement.setAttribute('data-angrav-claim', 'intruder ' + (Date.now() + 60000));";
+
+/// For [`Windows::after_enter`] (the current layout): a user message that is not the
+/// prompt shows after it, as if someone sent one at once.
+pub const ANOTHER_MESSAGE: &str = "const texts = document.querySelectorAll('.whitespace-pre-wrap');
+     const mine = texts[texts.length - 1].closest('.justify-end');
+     const other = mine.cloneNode(true);
+     other.querySelector('.whitespace-pre-wrap').textContent = 'a message from someone else';
+     mine.parentNode.appendChild(other);";
 
 impl Drop for Windows {
     fn drop(&mut self) {
