@@ -12,7 +12,9 @@
 //! prompt whose fate after its Enter was not seen (the window closed, the browser
 //! died, the page never showed it) is never sent again: it is `unconfirmed`; one
 //! delivered whose session then closed is `closed`, and one whose turn stalled is
-//! `stalled` (its agent has it and may still start on it). A session that stopped awaiting approval,
+//! `stalled` (its agent has it and may still start on it). A prompt whose submission
+//! the [`Recorder`] could not record is not submitted, and from then on none is: the
+//! prompts left are `failed`. A session that stopped awaiting approval,
 //! in error, or with a stalled turn gets no more work until it is idle again; one that
 //! refused a prompt (a draft in its editor) or closed, none for the rest of the run.
 //!
@@ -36,8 +38,8 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -233,8 +235,29 @@ pub enum Event {
 /// worker's thread, as it happens.
 pub trait Recorder: Send + Sync {
     /// Just before a prompt's one submission to `session`. The Enter is pressed only
-    /// once this returns: a record made durable here survives a crash after it.
-    fn submitting(&self, prompt: &Prompt, session: &Session);
+    /// once this returns `Ok`: a record made durable here survives a crash after it.
+    /// `Err(why)`: the record could not be made. That prompt is not submitted, and
+    /// none is from then on: each prompt not sent yet is reported `failed` with `why`.
+    fn submitting(&self, prompt: &Prompt, session: &Session) -> Result<(), String>;
+}
+
+/// The run's recorder, shared by the workers: once it refused a submission, every
+/// later one is refused for the same reason without asking it again.
+struct Record {
+    recorder: Arc<dyn Recorder>,
+    refused: Mutex<Option<String>>,
+}
+
+impl Record {
+    fn submitting(&self, prompt: &Prompt, session: &Session) -> Result<(), String> {
+        let refused = || self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = refused().clone() {
+            return Err(why);
+        }
+        self.recorder
+            .submitting(prompt, session)
+            .inspect_err(|why| *refused() = Some(why.clone()))
+    }
 }
 
 /// Hands out prompts to sessions and reports results as they finish.
@@ -281,6 +304,12 @@ impl Dispatcher {
         let (notes_tx, notes) = crossbeam_channel::unbounded();
         let stopping = Arc::new(AtomicBool::new(false));
         let group: Arc<CloseGroup> = Arc::default();
+        let record = recorder.map(|recorder| {
+            Arc::new(Record {
+                recorder,
+                refused: Mutex::new(None),
+            })
+        });
         let mut workers = Vec::new();
         for (index, session) in sessions.iter().enumerate() {
             let (inbox_tx, inbox) = crossbeam_channel::unbounded();
@@ -293,7 +322,7 @@ impl Dispatcher {
                 stopping: stopping.clone(),
                 inbox: inbox.clone(),
                 notes: notes_tx.clone(),
-                recorder: recorder.clone(),
+                record: record.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dispatch {}", session.id))
@@ -320,6 +349,7 @@ impl Dispatcher {
             stopping: stopping.clone(),
             group: group.clone(),
             unsent: Vec::new(),
+            unrecorded: None,
         };
         let coordinator = std::thread::Builder::new()
             .name("dispatch".into())
@@ -427,6 +457,12 @@ enum Outcome {
     /// Submitted, but what became of it was not seen: never sent elsewhere, since the
     /// agent may have it.
     Unconfirmed(String),
+    /// Not submitted: the recorder refused to record it (`why`); `reason` says what
+    /// became of the typed prompt. No prompt is submitted after it.
+    Unrecorded {
+        why: String,
+        reason: String,
+    },
     Stalled(String),
     Closed(String),
     Pending(String),
@@ -458,13 +494,18 @@ struct Coordinator {
     group: Arc<CloseGroup>,
     /// Prompts never sent, taken back after a stop.
     unsent: Vec<Job>,
+    /// Why submissions can no longer be recorded, once one could not be: none is
+    /// made again in this run.
+    unrecorded: Option<String>,
 }
 
 impl Coordinator {
     fn run(mut self, notes: Receiver<Note>, control: Receiver<Control>) {
         let mut control = Some(control);
         loop {
-            if !self.stopping.load(Ordering::SeqCst) {
+            if let Some(why) = self.unrecorded.clone() {
+                self.fail_unsent(&why);
+            } else if !self.stopping.load(Ordering::SeqCst) {
                 self.fail_unplaceable();
                 self.assign();
             }
@@ -593,7 +634,8 @@ impl Coordinator {
             | Outcome::Stalled(_)
             | Outcome::Pending(_)
             | Outcome::Unconfirmed(_)
-            | Outcome::Closed(_) => false,
+            | Outcome::Closed(_)
+            | Outcome::Unrecorded { .. } => false,
         };
         let stopping = self.stopping.load(Ordering::SeqCst);
         if stopping && matches!(a.outcome, Outcome::Undelivered(_)) {
@@ -610,6 +652,10 @@ impl Coordinator {
             Outcome::Done(unread) => (Status::Done, unread),
             Outcome::Undelivered(r) => (Status::Failed, Some(r)),
             Outcome::Unconfirmed(r) => (Status::Unconfirmed, Some(r)),
+            Outcome::Unrecorded { why, reason } => {
+                self.unrecorded.get_or_insert(why);
+                (Status::Failed, Some(reason))
+            }
             Outcome::Stalled(r) => (Status::Stalled, Some(r)),
             Outcome::Closed(r) => (Status::Closed, Some(r)),
             Outcome::Pending(r) => (Status::Pending, Some(r)),
@@ -631,6 +677,28 @@ impl Coordinator {
             sent_at: Some(a.sent_at),
             ended_at: a.ended_at,
         })));
+    }
+
+    /// Fails every prompt not begun yet, queued or held by a worker: `why` no
+    /// submission can be recorded.
+    fn fail_unsent(&mut self, why: &str) {
+        let mut left: Vec<Job> = self.queue.drain(..).collect();
+        for w in &mut self.workers {
+            while let Ok(job) = w.backlog.try_recv() {
+                w.load -= 1;
+                left.push(job);
+            }
+        }
+        left.sort_by_key(|j| j.order);
+        for job in left {
+            self.emit(Event::Finished(Box::new(Finished::unfollowed(
+                job.prompt.id,
+                None,
+                Status::Failed,
+                format!("not sent: {why}"),
+                job.attempts,
+            ))));
+        }
     }
 
     /// Whether worker `i` may ever take `job`.
@@ -711,7 +779,7 @@ struct Worker {
     stopping: Arc<AtomicBool>,
     inbox: Receiver<Job>,
     notes: Sender<Note>,
-    recorder: Option<Arc<dyn Recorder>>,
+    record: Option<Arc<Record>>,
 }
 
 impl Worker {
@@ -807,18 +875,31 @@ impl Worker {
         // How far the delivery got: past the Enter, a failure never lets the prompt
         // go elsewhere.
         let mut reached = None;
+        // Why the submission could not be recorded, if it could not: then not made.
+        let mut unrecorded = None;
         let sent = turn::send_prompt_noting(panel, &prompt.text, opts, |step| {
             if step == Step::Submitting
-                && let Some(r) = &self.recorder
+                && let Some(r) = &self.record
+                && let Err(why) = r.submitting(prompt, &self.session)
             {
-                r.submitting(prompt, &self.session);
+                unrecorded = Some(why.clone());
+                return Err(why);
             }
             if step == Step::Delivered {
                 let delivered = Note::Delivered(self.index, prompt.id.clone(), begun);
                 let _ = self.notes.send(delivered);
             }
             reached = Some(step);
+            Ok(())
         });
+        if let (Some(why), Err(e)) = (unrecorded, &sent) {
+            // Never submitted: the chat is as it was.
+            let outcome = Outcome::Unrecorded {
+                why,
+                reason: e.to_string(),
+            };
+            return ended(outcome, None, None, true);
+        }
         let sent = match (sent, reached) {
             (Ok(sent), _) => sent,
             (Err(e @ Error::NotDelivered(_)), _) | (Err(e), None) => {

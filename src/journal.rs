@@ -306,8 +306,8 @@ pub struct Journal {
 struct Shared {
     /// The journal's lock while seqs given are not all written yet.
     held: Option<Held>,
-    /// Said once on stderr: nothing more is journaled in this run.
-    failed: bool,
+    /// Why nothing more is journaled in this run (said once on stderr).
+    failed: Option<String>,
     /// The highest seq written.
     written: u64,
     /// Damaged lines were said once on stderr.
@@ -453,7 +453,7 @@ impl Journal {
         }
         let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let shared = &mut *guard;
-        if shared.failed {
+        if shared.failed.is_some() {
             return None;
         }
         if shared.held.is_none() {
@@ -532,17 +532,23 @@ impl Journal {
     pub fn record_now(&self, kind: Kind, fields: Value) -> Option<u64> {
         let seq = self.record(kind, fields)?;
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        while shared.written < seq && !shared.failed && shared.held.is_some() {
+        while shared.written < seq && shared.failed.is_none() && shared.held.is_some() {
             shared = self.wrote.wait(shared).unwrap_or_else(|e| e.into_inner());
         }
-        (shared.written >= seq || shared.held.is_none() && !shared.failed).then_some(seq)
+        (shared.written >= seq || shared.held.is_none() && shared.failed.is_none()).then_some(seq)
+    }
+
+    /// Why nothing more is journaled in this run, once the journal failed.
+    pub fn failure(&self) -> Option<String> {
+        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared.failed.clone()
     }
 
     /// Returns once every event recorded so far is in the file (or the journal
     /// failed): for a process that ends without dropping its journal.
     pub fn flush(&self) {
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        while shared.held.is_some() && !shared.failed {
+        while shared.held.is_some() && shared.failed.is_none() {
             shared = self.wrote.wait(shared).unwrap_or_else(|e| e.into_inner());
         }
     }
@@ -573,7 +579,7 @@ impl Drop for Journal {
 
 fn fail(shared: &mut Shared, e: &StateError) {
     warn!("angrav: journal: {e}; events of this run are no longer journaled");
-    shared.failed = true;
+    shared.failed = Some(e.to_string());
     shared.held = None;
 }
 

@@ -90,7 +90,7 @@ pub struct Sent {
 /// submission, and was emptied after it, and the newest user message, when the page
 /// shows one, is this text. A prompt not delivered is taken out of the editor again.
 pub fn send_prompt(panel: &mut Panel, text: &str, opts: SendOptions) -> Result<Sent, Error> {
-    send_prompt_noting(panel, text, opts, |_| ())
+    send_prompt_noting(panel, text, opts, |_| Ok(()))
 }
 
 /// Deliveries under way in this process (typing, submitting, confirming).
@@ -115,11 +115,14 @@ pub enum Step {
 /// [`send_prompt`], telling `step` how far it got, on this thread, as it gets there:
 /// [`Step::Submitting`] just before the Enter (a caller that must never send a prompt
 /// twice records it there, durably), [`Step::Delivered`] once the page showed it.
+/// `Err(why)` from `step` at [`Step::Submitting`] (the record could not be made)
+/// stops the delivery there: nothing is submitted, the editor is put back, and the
+/// prompt is not delivered for that reason. At [`Step::Delivered`] it changes nothing.
 pub fn send_prompt_noting(
     panel: &mut Panel,
     text: &str,
     opts: SendOptions,
-    mut step: impl FnMut(Step),
+    mut step: impl FnMut(Step) -> Result<(), String>,
 ) -> Result<Sent, Error> {
     if text.trim().is_empty() {
         return Err(Error::Usage("the prompt is empty".into()));
@@ -138,7 +141,8 @@ pub fn send_prompt_noting(
     // A release that fails leaves a lease that lapses by itself.
     let _ = panel.release(&claim);
     if delivered.is_ok() {
-        step(Step::Delivered);
+        // Past the Enter: nothing a caller says undoes the delivery.
+        let _ = step(Step::Delivered);
     }
     DELIVERING.fetch_sub(1, Ordering::SeqCst);
     let before = delivered?;
@@ -155,7 +159,7 @@ fn deliver(
     claim: &Claim,
     text: &str,
     opts: &SendOptions,
-    step: &mut impl FnMut(Step),
+    step: &mut impl FnMut(Step) -> Result<(), String>,
 ) -> Result<Snapshot, Error> {
     let before = panel.probe()?;
     match before.state {
@@ -224,9 +228,14 @@ fn deliver(
             "{why} before it was submitted; {note}"
         )));
     }
+    // A submission the caller could not record is not made: a record it needs to
+    // never send the prompt twice (a journal for --resume) would not know of it.
+    if let Err(why) = step(Step::Submitting) {
+        let note = restore(panel, claim, text, &draft)?;
+        return Err(Error::NotDelivered(format!("{why}; {note}")));
+    }
     // From the Enter on, a failure other than a proven non-delivery leaves the prompt
     // possibly with the agent: never reported as not delivered.
-    step(Step::Submitting);
     panel
         .press_enter()
         .and_then(|()| confirm(panel, claim, text, &typed, &draft))

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use angrav::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Status};
+use angrav::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Recorder, Status};
 use angrav::panel::{Layout, State};
 use angrav::sessions::Session;
 use angrav::sim::Window;
@@ -378,6 +378,62 @@ fn a_prompt_followed_at_once_by_another_message_is_unconfirmed_and_never_sent_ag
     assert_eq!((r.status, r.attempts), (Status::Unconfirmed, 1), "{r:?}");
     assert_eq!(w.received(0), ["only here"]);
     assert!(w.received(1).is_empty(), "sent twice: {events:#?}");
+}
+
+/// Records the first `n` submissions; refuses the rest.
+struct RecordsOnly(std::sync::atomic::AtomicUsize);
+
+impl Recorder for RecordsOnly {
+    fn submitting(&self, _: &Prompt, _: &Session) -> Result<(), String> {
+        let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return Err("the record is full".into());
+        }
+        self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_submission_that_cannot_be_recorded_is_not_made_and_no_prompt_is_sent_after_it() {
+    let w = open(&[Window::new(Layout::Current, "unrecorded").scenario("instant")]);
+    let chats = sessions(&w);
+    let recorder = std::sync::Arc::new(RecordsOnly(1.into()));
+    let d = Dispatcher::start_recorded(
+        &chats,
+        &angrav::profile::Profile::default(),
+        numbered(3, "recorded"),
+        Options::default(),
+        Some(recorder),
+        &[],
+    );
+    let events = all_events(&d);
+    let results = finished(&events);
+    let got: Vec<(&str, Status)> = results.iter().map(|r| (r.id.as_str(), r.status)).collect();
+    assert_eq!(
+        got,
+        [
+            ("0", Status::Done),
+            ("1", Status::Failed),
+            ("2", Status::Failed)
+        ],
+        "{events:#?}"
+    );
+    for r in &results[1..] {
+        let reason = r.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("the record is full"), "{r:?}");
+    }
+    // The refused one was typed, then taken out again: never submitted.
+    assert!(
+        results[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("the editor is as it was")
+    );
+    assert_eq!(w.received(0), ["recorded 0"]);
+    assert_eq!(w.editor_text(0), "");
+    assert!(matches!(events.last(), Some(Event::Ended { unsent }) if unsent.is_empty()));
 }
 
 #[test]

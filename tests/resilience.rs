@@ -1123,3 +1123,34 @@ fn a_window_given_by_its_ws_url_is_closed_only_when_its_browser_says_so() {
         "{frozen}"
     );
 }
+
+#[test]
+fn a_dispatch_whose_journal_cannot_be_written_sends_nothing_and_says_why() {
+    let w = open(&[Window::new(Layout::Current, "no-journal").scenario("instant")]);
+    // The journal's file is a directory: no line can be written to it.
+    let state = OwnState::new("unwritable-journal");
+    std::fs::create_dir_all(state.0.join("journal.ndjson")).unwrap();
+    let mut dispatch = common::angrav_bin();
+    dispatch
+        .args(["--cdp", common::sim().endpoint().label(), "--json"])
+        .args(["dispatch", "--session", w.id(0)])
+        .env("ANGRAV_STATE_DIR", &state.0);
+    let o = common::output_in(dispatch, "first\nsecond\n");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let results: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    for r in &results {
+        assert_eq!(r["status"], "failed", "{r}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("the journal cannot record its submission"),
+            "{r}"
+        );
+        assert!(reason.contains("--no-state"), "{r}");
+    }
+    assert!(w.received(0).is_empty());
+    assert_eq!(w.editor_text(0), "");
+}

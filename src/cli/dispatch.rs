@@ -301,9 +301,22 @@ struct Submissions {
 }
 
 impl Recorder for Submissions {
-    fn submitting(&self, prompt: &Prompt, session: &Session) {
+    /// Refused when the line is not in the file: `--resume` would not know the prompt
+    /// was submitted, and would send it again.
+    fn submitting(&self, prompt: &Prompt, session: &Session) -> Result<(), String> {
         let fields = json!({ "run": self.run, "id": prompt.id, "session": session });
-        self.journal.record_now(Kind::PromptSubmitted, fields);
+        if self
+            .journal
+            .record_now(Kind::PromptSubmitted, fields)
+            .is_some()
+        {
+            return Ok(());
+        }
+        // The journal's error says what to repair, and that --no-state does without.
+        let cause = self.journal.failure().unwrap_or_default();
+        Err(format!(
+            "the journal cannot record its submission, so 'dispatch --resume' could send it twice: no prompt is sent any more in this run ({cause})"
+        ))
     }
 }
 

@@ -88,9 +88,12 @@ pub(super) fn run(a: &Args) -> Result<u8, Error> {
             // after it, the send goes on to its verdict. A signal then ends the wait.
             crate::signals::signals();
             let mut submitted = false;
-            let sent = turn::send_prompt_noting(&mut panel, &text, opts, |step| match step {
-                turn::Step::Submitting => submitted = true,
-                turn::Step::Delivered => record.delivered(journal.as_ref()),
+            let sent = turn::send_prompt_noting(&mut panel, &text, opts, |step| {
+                match step {
+                    turn::Step::Submitting => submitted = true,
+                    turn::Step::Delivered => record.delivered(journal.as_ref()),
+                }
+                Ok(())
             });
             let sent = match sent {
                 Err(e) if !submitted && crate::signals::happened() => {

@@ -537,6 +537,7 @@ fn prompt(c: &Call, p: Params) -> Answer {
             record.delivered(journal);
             leave.arm();
         }
+        Ok(())
     })?;
     if !wait {
         return Ok(Some(json!(Prompted::new(&session, sent.started))));
