@@ -392,6 +392,20 @@ fn a_prompt_is_delivered_once_and_its_turn_awaited() {
         &["prompt", "go", "--conversation", "slow"],
         0,
     );
+    // A wait that times out still says where the conversation is (pending, exit 124),
+    // as a window's does.
+    let pending = ls_json(
+        &slow,
+        "wait --conversation",
+        &["--timeout", "300ms", "wait", "--conversation", "slow"],
+        124,
+    );
+    assert_eq!(
+        (&pending["timed_out"], &pending["status"], &pending["state"]),
+        (&json!(true), &json!("pending"), &json!("thinking")),
+        "{pending}"
+    );
+
     let stopped = ls_json(
         &slow,
         "cancel --conversation",

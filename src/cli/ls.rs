@@ -444,12 +444,22 @@ pub(super) fn per_window(
         .collect())
 }
 
+/// How long the reading after a timed-out wait may take.
+const LAST_LOOK: Duration = Duration::from_secs(3);
+
 /// Waits for the conversation to stop, then prints how, with its last answer.
 fn waited(a: &Args, ls: &Ls, id: &str, short: &str, deadline: Deadline) -> Result<u8, Error> {
     let started = std::time::Instant::now();
     let end = ls.wait(id, a.wait.settle, deadline)?;
     let timed_out = end.is_none();
-    let (r, steps) = ls.read(id, deadline)?;
+    // Timed out, the wait's deadline has passed: the reading that says where the
+    // conversation stands gets a moment of its own.
+    let look = if timed_out {
+        Deadline::within(LAST_LOOK)
+    } else {
+        deadline
+    };
+    let (r, steps) = ls.read(id, look)?;
     let answer = steps
         .iter()
         .rev()
