@@ -1112,6 +1112,27 @@ fn a_language_server_is_called_through_a_windows_page() {
     assert_eq!(ls.origins(), [page_origin]);
     given.quota(within()).unwrap();
     assert_eq!(ls.origins().len(), 1, "a direct call has no origin");
+    // Named https:// on the command line, it is called through the window's page (here
+    // its fetch fails: nothing listens there, the simulator has no TLS), not refused
+    // for want of a page.
+    let o = angrav_bin()
+        .args([
+            "--cdp",
+            &ws,
+            "--ls",
+            "https://127.0.0.1:1",
+            "--ls-token",
+            TOKEN,
+        ])
+        .arg("quota")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the page's fetch failed"),
+        "{}",
+        stderr(&o)
+    );
 
     // The same errors as a direct call: a refused token, garbage, a hang.
     let wrong = angrav::ls::Ls::given(&ls.url(), "wrong", "--ls").unwrap();

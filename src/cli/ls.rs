@@ -35,9 +35,15 @@ pub(super) fn given(a: &Args) -> Result<Option<Ls>, Error> {
                 "{by} needs the language server's token: --ls-token TOKEN or ANGRAV_LS_TOKEN (its --csrf_token)"
             ))
         })?;
-    Ls::given(&url, &token, by)
-        .map(Some)
-        .map_err(|e| usage(e.to_string()))
+    let mut ls = Ls::given(&url, &token, by).map_err(|e| usage(e.to_string()))?;
+    // An https:// LS is reached through a window's page (its certificate is its
+    // own): the first window's, when an Antigravity answers.
+    if ls.url.starts_with("https://") {
+        ls.page = super::registry(a)
+            .ok()
+            .and_then(|r| r.sessions().first().map(|s| s.window.ws_url.clone()));
+    }
+    Ok(Some(ls))
 }
 
 /// The LS to ask: the one named, else the one found from the windows.
