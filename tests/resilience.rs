@@ -550,11 +550,13 @@ fn received_once(prompts: &[String], workspaces: &[&str], results: &[Value]) -> 
 fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     let doomed = Simulator::start().expect("a browser to kill");
     let spaces = ["kd-a1", "kd-a2", "kd-b1", "kd-b2"];
+    // The doomed browser's chats hold their first Enter at a gate: killed then, a
+    // prompt is in flight there (typed, Enter pressed, its fate not seen).
     let _a: Vec<TargetInfo> = spaces[..2]
         .iter()
         .map(|w| {
             doomed
-                .open(&Window::new(Layout::Current, w).scenario("slow"))
+                .open(&Window::new(Layout::Current, w).scenario("slow,hold-enter"))
                 .unwrap()
         })
         .collect();
@@ -571,14 +573,18 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     let extra: Vec<&str> = sessions.iter().map(String::as_str).collect();
     let cdps = [doomed.endpoint().label(), common::sim().endpoint().label()];
     let (mut child, out) = dispatch(&cdps, &prompts, &state.0, &extra);
-    // Once two prompts are done, the others run in all four chats: kill one browser.
-    let first: Vec<Value> = (0..2)
-        .map(|_| serde_json::from_str(&out.recv_timeout(PATIENCE).expect("a result")).unwrap())
-        .collect();
+    let held = format!("enter-{}", spaces[0]);
+    assert!(
+        angrav::sim::gate_reached(&held, PATIENCE),
+        "no prompt reached its Enter in {}",
+        spaces[0]
+    );
     doomed.kill();
-    let all = results(&out, first);
-    // Exit 1 when a prompt is not done (or its answer not read): with every prompt
-    // already taken by the other browser's chats when this one died, none is lost.
+    for w in &spaces[..2] {
+        angrav::sim::open_gate(&format!("enter-{w}"));
+    }
+    let all = results(&out, Vec::new());
+    // Exit 1 when a prompt is not done (or its answer not read).
     assert_eq!(
         child.0.wait().unwrap().code(),
         Some(exit_for(&all)),
@@ -586,9 +592,26 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     );
     assert_eq!(all.len(), prompts.len(), "{all:#?}");
     let received = received_once(&prompts, &spaces, &all);
+    // The prompt in flight when its browser died: its fate unseen, so neither done
+    // nor sent to another chat (it reached nobody: the page never took the Enter).
+    let in_flight: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["session"]["workspace"] == spaces[0])
+        .collect();
+    assert_eq!(in_flight.len(), 1, "{all:#?}");
+    let r = in_flight[0];
+    assert!(
+        ["unconfirmed", "closed"].contains(&r["status"].as_str().unwrap()),
+        "{r}"
+    );
+    assert_eq!(r["attempts"], 1, "{r}");
+    let text = &prompts[r["id"].as_str().unwrap().parse::<usize>().unwrap() - 1];
+    for w in spaces {
+        assert!(!angrav::sim::receipts(w).contains(text), "{text} reached {w}");
+    }
     let unread_ones = all.iter().filter(|r| unread(r)).count();
     eprintln!(
-        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}; {unread_ones} done with the answer not read",
+        "one of two browsers killed with a prompt in flight: {received} of {} prompts received, each once; statuses {:?}; {unread_ones} done with the answer not read",
         prompts.len(),
         all.iter()
             .map(|r| r["status"].as_str().unwrap())
