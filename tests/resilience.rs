@@ -713,9 +713,14 @@ fn long_prompt(state: &OwnState) -> String {
 
 /// ^C to a running angrav.
 fn interrupt(child: &common::Reaped) {
+    signal(child, "INT");
+}
+
+/// Sends signal `name` (`INT`, `TERM`) to a running angrav.
+fn signal(child: &common::Reaped, name: &str) {
     let pid = child.0.id().to_string();
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{name}"), &pid])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -760,14 +765,25 @@ fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
 
 #[test]
 fn a_prompt_replacing_a_draft_interrupted_mid_typing_puts_the_draft_back() {
+    draft_put_back_after("INT", ["redrafted-1", "redrafted-2"]);
+}
+
+#[test]
+fn a_prompt_replacing_a_draft_terminated_mid_typing_puts_the_draft_back() {
+    draft_put_back_after("TERM", ["terminated-1", "terminated-2"]);
+}
+
+/// `prompt --replace-draft` of a long prompt into a chat holding a draft, given
+/// `signal` mid-typing (one chat of each layout, in these workspaces): exit 130, the
+/// draft back in the editor, nothing received.
+fn draft_put_back_after(signal_name: &str, spaces: [&str; 2]) {
     // Held mid-typing, and deaf to the Enter: whether the signal is seen before the
     // Enter or after it, the prompt never reaches the agent.
-    let spaces = ["redrafted-1", "redrafted-2"];
     let w = open(&[
         Window::new(Layout::Current, spaces[0]).scenario("hold-typing,deaf"),
         Window::new(Layout::LegacyFrame, spaces[1]).scenario("hold-typing,deaf"),
     ]);
-    let state = OwnState::new("redrafted");
+    let state = OwnState::new(spaces[0]);
     let file = long_prompt(&state);
     let file = file.as_str();
     for (i, space) in spaces.iter().enumerate() {
@@ -784,9 +800,9 @@ fn a_prompt_replacing_a_draft_interrupted_mid_typing_puts_the_draft_back() {
         let (mut child, _out) = common::spawn_angrav(&args);
         let gate = format!("typing-{space}");
         assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
-        interrupt(&child);
+        signal(&child, signal_name);
         angrav::sim::open_gate(&gate);
-        assert_eq!(child.0.wait().unwrap().code(), Some(130));
+        assert_eq!(child.0.wait().unwrap().code(), Some(130), "SIG{signal_name}");
         // The draft it replaced is back before angrav ended; nothing was received.
         assert_eq!(w.editor_text(i), draft);
         assert!(w.received(i).is_empty());

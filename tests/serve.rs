@@ -996,6 +996,47 @@ fn a_client_gone_mid_typing_leaves_the_editor_as_it_was_and_serve_goes_on() {
     }
 }
 
+#[test]
+fn serve_stopped_mid_typing_leaves_every_editor_as_it_was() {
+    let spaces = ["stopped-typing-1", "stopped-typing-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("instant,hold-typing"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("instant,hold-typing"),
+    ]);
+    // The second editor holds a draft of the user's, which the prompt is to replace.
+    w.type_draft(1, "my own draft");
+    let mut serve = start("stopped-typing", &[], &[]);
+    let long = format!("a long prompt {}", "x".repeat(200 * 1024));
+    let calls = [
+        json!({ "session": w.id(0), "text": long, "wait": true }),
+        json!({ "session": w.id(1), "text": long, "replace_draft": true }),
+    ];
+    // Both pages held mid-typing when serve gets SIGTERM.
+    let mut clients = Vec::new();
+    for (params, workspace) in calls.into_iter().zip(spaces) {
+        let mut c = serve.connect();
+        c.send("prompt", params);
+        clients.push(c);
+        let gate = format!("typing-{workspace}");
+        assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
+    }
+    let pid = serve.child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // Serve saw the signal before the typing goes on.
+    serve.stderr_line("angrav: stopping");
+    for workspace in spaces {
+        angrav::sim::open_gate(&format!("typing-{workspace}"));
+    }
+    assert_eq!(serve.child.0.wait().unwrap().code(), Some(0));
+    // The typed text taken out, the draft put back; nothing received.
+    assert_eq!(w.editor_text(0).trim(), "");
+    assert_eq!(w.editor_text(1), "my own draft");
+    for (i, workspace) in spaces.into_iter().enumerate() {
+        assert!(w.received(i).is_empty(), "{workspace} received a prompt");
+        assert!(angrav::sim::receipts(workspace).is_empty());
+    }
+}
+
 /// How many threads of process `pid` have this name (as `ps -T` shows them).
 fn threads_named(pid: u32, name: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
