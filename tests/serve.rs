@@ -566,6 +566,63 @@ fn sessions_watch_runs_the_same_hooks() {
     let _ = std::fs::remove_file(fifo);
 }
 
+/// Whether process `pid` is gone (a zombie waiting for its reaper counts as gone),
+/// looking until `PATIENCE` has passed: a SIGKILL takes effect a moment after it is
+/// sent.
+fn gone(pid: &str) -> bool {
+    let dead = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+        })
+    };
+    let by = Instant::now() + PATIENCE;
+    while !dead() {
+        if Instant::now() >= by {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+#[test]
+fn a_hook_still_running_ends_with_the_watch() {
+    let w = open(&[Window::new(Layout::Current, "watch-hook-ends").scenario("approval")]);
+    let target = w.id(0).to_string();
+    let (fifo, lines) = hook_fifo("ends");
+    // A hook that would run ten minutes, with a child of its own; it says both pids
+    // first. It ignores SIGTERM: only the SIGKILL after the grace ends it.
+    let hook = r#"trap '' TERM; sleep 600 & echo "$$ $!" > "$HOOK_FIFO"; wait"#;
+    let mut watch = Reaped(
+        common::angrav_bin()
+            .args(["--cdp", sim().endpoint().label()])
+            .args(["sessions", "watch", "--json", "--session", &target])
+            .args(["--on", "state_change:awaiting_approval", hook])
+            .env("HOOK_FIFO", &fifo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let mut out = BufReader::new(watch.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("snapshot"), "{first}");
+    let o = common::angrav(&["--session", &target, "prompt", "a hook to outlive"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let line = lines.recv_timeout(PATIENCE).expect("the hook's pids");
+    let pids: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "{line}");
+    // ^C ends the watch; the hook and its child end with it.
+    let pid = watch.0.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert_eq!(watch.0.wait().unwrap().code(), Some(130));
+    for pid in pids {
+        assert!(gone(pid), "the hook's process {pid} outlived the watch ({line})");
+    }
+    let _ = std::fs::remove_file(fifo);
+}
+
 /// One command's result: exit code and stdout.
 type Ran = (Option<i32>, String);
 
