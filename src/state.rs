@@ -337,7 +337,10 @@ mod tests {
         state
             .replace_via("aliases.json", b"new\n", || Ok(names.next().unwrap()))
             .unwrap();
-        assert_eq!(fs::read_to_string(state.file("aliases.json")).unwrap(), "new\n");
+        assert_eq!(
+            fs::read_to_string(state.file("aliases.json")).unwrap(),
+            "new\n"
+        );
         assert_eq!(fs::read_to_string(&victim).unwrap(), "the victim\n");
         assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
         // Every name picked taken: the write fails, and still writes nothing through.
@@ -346,7 +349,10 @@ mod tests {
             matches!(&o, Err(StateError::Io { error, .. }) if error.kind() == io::ErrorKind::AlreadyExists),
             "{o:?}"
         );
-        assert_eq!(fs::read_to_string(state.file("aliases.json")).unwrap(), "new\n");
+        assert_eq!(
+            fs::read_to_string(state.file("aliases.json")).unwrap(),
+            "new\n"
+        );
         assert_eq!(fs::read_to_string(&victim).unwrap(), "the victim\n");
         let _ = fs::remove_dir_all(&root);
     }

@@ -579,7 +579,13 @@ fn the_largest_seq_is_never_wrapped_nor_repeated() {
 fn a_watch_whose_journal_cannot_record_stops_rather_than_repeat_a_stored_seq() {
     let w = open(&[Window::new(Layout::Current, "unnumbered")]);
     let watch = [
-        "--json", "sessions", "watch", "--count", "0", "--session", w.id(0),
+        "--json",
+        "sessions",
+        "watch",
+        "--count",
+        "0",
+        "--session",
+        w.id(0),
     ];
     let state = TempState::new("unnumbered");
     let j = Journal::open(state.dir());
@@ -599,7 +605,11 @@ fn a_watch_whose_journal_cannot_record_stops_rather_than_repeat_a_stored_seq() {
         let o = online(&state, &watch);
         assert_eq!(o.status.code(), Some(1), "{why}: {}", stderr(&o));
         assert_eq!(stdout(&o), "", "{why}");
-        assert!(stderr(&o).contains("the watch stopped"), "{why}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the watch stopped"),
+            "{why}: {}",
+            stderr(&o)
+        );
     };
     refused("no lock");
     std::fs::remove_dir(&lock).unwrap();
@@ -613,10 +623,7 @@ fn a_watch_whose_journal_cannot_record_stops_rather_than_repeat_a_stored_seq() {
     .unwrap();
     refused("the largest seq");
     // Without the journal, the run's own count.
-    let line = json_of(&online(
-        &state,
-        &[&["--no-state"][..], &watch].concat(),
-    ));
+    let line = json_of(&online(&state, &[&["--no-state"][..], &watch].concat()));
     assert_eq!(line["seq"], 1, "{line}");
 }
 
@@ -925,6 +932,7 @@ fn online_umask_022(state: &TempState, args: &[&str]) -> Output {
         .args(["--cdp", sim().endpoint().label()])
         .args(args)
         .env("ANGRAV_STATE_DIR", &state.0)
+        .env("TMPDIR", common::tmp_dir())
         .stdin(Stdio::null())
         .output()
         .expect("run angrav")

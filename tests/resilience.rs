@@ -607,7 +607,10 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     assert_eq!(r["attempts"], 1, "{r}");
     let text = &prompts[r["id"].as_str().unwrap().parse::<usize>().unwrap() - 1];
     for w in spaces {
-        assert!(!angrav::sim::receipts(w).contains(text), "{text} reached {w}");
+        assert!(
+            !angrav::sim::receipts(w).contains(text),
+            "{text} reached {w}"
+        );
     }
     let unread_ones = all.iter().filter(|r| unread(r)).count();
     eprintln!(
@@ -802,7 +805,11 @@ fn draft_put_back_after(signal_name: &str, spaces: [&str; 2]) {
         assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
         signal(&child, signal_name);
         angrav::sim::open_gate(&gate);
-        assert_eq!(child.0.wait().unwrap().code(), Some(130), "SIG{signal_name}");
+        assert_eq!(
+            child.0.wait().unwrap().code(),
+            Some(130),
+            "SIG{signal_name}"
+        );
         // The draft it replaced is back before angrav ended; nothing was received.
         assert_eq!(w.editor_text(i), draft);
         assert!(w.received(i).is_empty());

@@ -615,10 +615,19 @@ fn a_hook_still_running_ends_with_the_watch() {
     assert_eq!(pids.len(), 2, "{line}");
     // ^C ends the watch; the hook and its child end with it.
     let pid = watch.0.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     assert_eq!(watch.0.wait().unwrap().code(), Some(130));
     for pid in pids {
-        assert!(gone(pid), "the hook's process {pid} outlived the watch ({line})");
+        assert!(
+            gone(pid),
+            "the hook's process {pid} outlived the watch ({line})"
+        );
     }
     let _ = std::fs::remove_file(fifo);
 }
@@ -1078,7 +1087,13 @@ fn serve_stopped_mid_typing_leaves_every_editor_as_it_was() {
         assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
     }
     let pid = serve.child.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     // Serve saw the signal before the typing goes on.
     serve.stderr_line("angrav: stopping");
     for workspace in spaces {
