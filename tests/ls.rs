@@ -392,6 +392,20 @@ fn a_prompt_is_delivered_once_and_its_turn_awaited() {
         &["prompt", "go", "--conversation", "slow"],
         0,
     );
+    // A wait that times out still says where the conversation is (pending, exit 124),
+    // as a window's does.
+    let pending = ls_json(
+        &slow,
+        "wait --conversation",
+        &["--timeout", "300ms", "wait", "--conversation", "slow"],
+        124,
+    );
+    assert_eq!(
+        (&pending["timed_out"], &pending["status"], &pending["state"]),
+        (&json!(true), &json!("pending"), &json!("thinking")),
+        "{pending}"
+    );
+
     let stopped = ls_json(
         &slow,
         "cancel --conversation",
@@ -1098,6 +1112,27 @@ fn a_language_server_is_called_through_a_windows_page() {
     assert_eq!(ls.origins(), [page_origin]);
     given.quota(within()).unwrap();
     assert_eq!(ls.origins().len(), 1, "a direct call has no origin");
+    // Named https:// on the command line, it is called through the window's page (here
+    // its fetch fails: nothing listens there, the simulator has no TLS), not refused
+    // for want of a page.
+    let o = angrav_bin()
+        .args([
+            "--cdp",
+            &ws,
+            "--ls",
+            "https://127.0.0.1:1",
+            "--ls-token",
+            TOKEN,
+        ])
+        .arg("quota")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the page's fetch failed"),
+        "{}",
+        stderr(&o)
+    );
 
     // The same errors as a direct call: a refused token, garbage, a hang.
     let wrong = angrav::ls::Ls::given(&ls.url(), "wrong", "--ls").unwrap();

@@ -35,9 +35,15 @@ pub(super) fn given(a: &Args) -> Result<Option<Ls>, Error> {
                 "{by} needs the language server's token: --ls-token TOKEN or ANGRAV_LS_TOKEN (its --csrf_token)"
             ))
         })?;
-    Ls::given(&url, &token, by)
-        .map(Some)
-        .map_err(|e| usage(e.to_string()))
+    let mut ls = Ls::given(&url, &token, by).map_err(|e| usage(e.to_string()))?;
+    // An https:// LS is reached through a window's page (its certificate is its
+    // own): the first window's, when an Antigravity answers.
+    if ls.url.starts_with("https://") {
+        ls.page = super::registry(a)
+            .ok()
+            .and_then(|r| r.sessions().first().map(|s| s.window.ws_url.clone()));
+    }
+    Ok(Some(ls))
 }
 
 /// The LS to ask: the one named, else the one found from the windows.
@@ -444,12 +450,22 @@ pub(super) fn per_window(
         .collect())
 }
 
+/// How long the reading after a timed-out wait may take.
+const LAST_LOOK: Duration = Duration::from_secs(3);
+
 /// Waits for the conversation to stop, then prints how, with its last answer.
 fn waited(a: &Args, ls: &Ls, id: &str, short: &str, deadline: Deadline) -> Result<u8, Error> {
     let started = std::time::Instant::now();
     let end = ls.wait(id, a.wait.settle, deadline)?;
     let timed_out = end.is_none();
-    let (r, steps) = ls.read(id, deadline)?;
+    // Timed out, the wait's deadline has passed: the reading that says where the
+    // conversation stands gets a moment of its own.
+    let look = if timed_out {
+        Deadline::within(LAST_LOOK)
+    } else {
+        deadline
+    };
+    let (r, steps) = ls.read(id, look)?;
     let answer = steps
         .iter()
         .rev()
