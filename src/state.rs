@@ -195,16 +195,40 @@ impl StateDir {
         self.replace(name, bytes)
     }
 
-    /// Writes `name` whole through a temp file and a rename. The temp file is made
-    /// exclusively (`O_EXCL`: a name someone planted, a symlink included, is never
-    /// opened) under a random name, mode 0600 from its creation on.
+    /// Writes `name` whole through a temp file and a rename, the temp file under a
+    /// random name.
     fn replace(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        self.replace_via(name, bytes, || random_hex(8))
+    }
+
+    /// [`StateDir::replace`] with the temp file's names chosen by `pick`. The temp file
+    /// is made exclusively (`O_EXCL`: a name someone planted, a symlink included, is
+    /// never opened; another name is picked), mode 0600 from its creation on.
+    fn replace_via(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mut pick: impl FnMut() -> io::Result<String>,
+    ) -> Result<(), StateError> {
         let path = self.file(name);
-        let random = random_hex(8).map_err(|e| io_error(&path, e))?;
-        let temp = self.file(&format!(".{name}.{random}.tmp"));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        let mut f = open_private(&mut options, &temp)?;
+        let mut tries = 0;
+        let (temp, mut f) = loop {
+            let random = pick().map_err(|e| io_error(&path, e))?;
+            let temp = self.file(&format!(".{name}.{random}.tmp"));
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            match open_private(&mut options, &temp) {
+                Ok(f) => break (temp, f),
+                // Names nobody can guess are taken only by chance or by an attack:
+                // a few more, then the error.
+                Err(StateError::Io { error, .. })
+                    if error.kind() == io::ErrorKind::AlreadyExists && tries < TEMP_TRIES =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let written = f
             .write_all(bytes)
             .and_then(|()| f.sync_all())
@@ -215,6 +239,9 @@ impl StateDir {
         written.map_err(|e| io_error(&path, e))
     }
 }
+
+/// How many other temp names a write tries when the one it picked is taken.
+const TEMP_TRIES: usize = 3;
 
 /// Opens (or creates) a file of the state directory, mode 0600 whatever the umask.
 pub(crate) fn open_private(options: &mut OpenOptions, path: &Path) -> Result<File, StateError> {
@@ -287,5 +314,46 @@ pub(crate) fn corrupt(path: &Path, why: &str) -> StateError {
     StateError::Corrupt {
         path: path.to_path_buf(),
         why: why.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn a_temp_name_taken_by_a_planted_link_is_never_written_through() {
+        let root = std::env::temp_dir().join(format!("angrav-state-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let state = StateDir::at(root.join("state"));
+        state.create().unwrap();
+        let victim = root.join("victim");
+        fs::write(&victim, "the victim\n").unwrap();
+        let planted = state.file(".aliases.json.planted.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        // The first name picked is the planted link: passed over for the next.
+        let mut names = ["planted", "fresh"].into_iter().map(String::from);
+        state
+            .replace_via("aliases.json", b"new\n", || Ok(names.next().unwrap()))
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(state.file("aliases.json")).unwrap(),
+            "new\n"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "the victim\n");
+        assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
+        // Every name picked taken: the write fails, and still writes nothing through.
+        let o = state.replace_via("aliases.json", b"newer\n", || Ok("planted".into()));
+        assert!(
+            matches!(&o, Err(StateError::Io { error, .. }) if error.kind() == io::ErrorKind::AlreadyExists),
+            "{o:?}"
+        );
+        assert_eq!(
+            fs::read_to_string(state.file("aliases.json")).unwrap(),
+            "new\n"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "the victim\n");
+        let _ = fs::remove_dir_all(&root);
     }
 }

@@ -503,6 +503,7 @@ fn completions_from_the_command_table() {
     );
     let o = Command::new("bash")
         .env("ANGRAV_STATE_DIR", common::state_dir())
+        .env("TMPDIR", common::tmp_dir())
         .args(["-c", &script])
         .output()
         .expect("bash");
@@ -554,6 +555,7 @@ fn completions_offer_values_files_sessions_aliases_and_groups() {
                 format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
             )
             .env("ANGRAV_STATE_DIR", common::state_dir())
+            .env("TMPDIR", common::tmp_dir())
             .env("ANGRAV_CDP", common::sim().endpoint().label())
             .args(["-c", &script])
             .output()
@@ -727,6 +729,7 @@ fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
     }
     let mut cmd = Command::new("script");
     cmd.env("ANGRAV_STATE_DIR", common::state_dir());
+    cmd.env("TMPDIR", common::tmp_dir());
     cmd.args(["-qec", &line, "/dev/null"])
         .stdin(Stdio::null())
         .env_remove("NO_COLOR");
@@ -797,6 +800,7 @@ fn interrupting_a_fanout_prints_what_was_collected_and_exits_130() {
     let mut child = common::Reaped(
         Command::new("script")
             .env("ANGRAV_STATE_DIR", common::state_dir())
+            .env("TMPDIR", common::tmp_dir())
             .args(["-qec", &line, "/dev/null"])
             .env("TERM", "xterm")
             .env("NO_COLOR", "1")

@@ -575,6 +575,58 @@ fn the_largest_seq_is_never_wrapped_nor_repeated() {
     );
 }
 
+#[test]
+fn a_watch_whose_journal_cannot_record_stops_rather_than_repeat_a_stored_seq() {
+    let w = open(&[Window::new(Layout::Current, "unnumbered")]);
+    let watch = [
+        "--json",
+        "sessions",
+        "watch",
+        "--count",
+        "0",
+        "--session",
+        w.id(0),
+    ];
+    let state = TempState::new("unnumbered");
+    let j = Journal::open(state.dir());
+    for _ in 0..2 {
+        j.record(Kind::Snapshot, json!({}));
+    }
+    drop(j);
+    // Recording, the watch's seqs follow the stored ones.
+    let line = json_of(&online(&state, &watch));
+    assert_eq!(line["seq"], 3, "{line}");
+    // Its lock cannot be taken, or the last seq is the largest there is: a watch
+    // ends (exit 1) before it prints a line, rather than number its own from 1.
+    let lock = state.file("journal.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    let refused = |why: &str| {
+        let o = online(&state, &watch);
+        assert_eq!(o.status.code(), Some(1), "{why}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{why}");
+        assert!(
+            stderr(&o).contains("the watch stopped"),
+            "{why}: {}",
+            stderr(&o)
+        );
+    };
+    refused("no lock");
+    std::fs::remove_dir(&lock).unwrap();
+    std::fs::write(
+        state.file("journal.ndjson"),
+        format!(
+            "{{\"seq\":{},\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"kind\":\"snapshot\"}}\n",
+            u64::MAX
+        ),
+    )
+    .unwrap();
+    refused("the largest seq");
+    // Without the journal, the run's own count.
+    let line = json_of(&online(&state, &[&["--no-state"][..], &watch].concat()));
+    assert_eq!(line["seq"], 1, "{line}");
+}
+
 /// A `state_change` of chat `target` as a watch records it, seen at second `at`.
 fn change(target: &str, previous: &str, current: &str, at: u32) -> Value {
     json!({
@@ -880,6 +932,7 @@ fn online_umask_022(state: &TempState, args: &[&str]) -> Output {
         .args(["--cdp", sim().endpoint().label()])
         .args(args)
         .env("ANGRAV_STATE_DIR", &state.0)
+        .env("TMPDIR", common::tmp_dir())
         .stdin(Stdio::null())
         .output()
         .expect("run angrav")
@@ -898,30 +951,23 @@ fn mode(path: &Path) -> u32 {
 fn the_state_directory_is_private_whatever_the_umask() {
     let state = TempState::new("private");
     let w = open(&[Window::new(Layout::Current, "private-ws")]);
-    // A planted link where older versions put their temp file: never followed.
-    let victim = std::env::temp_dir().join(format!("angrav-victim-{}", std::process::id()));
-    std::fs::write(&victim, "the victim\n").unwrap();
     // Made by a watch (the journal) and by `alias set` (aliases), under umask 022.
+    // (A temp name planted as a link is never written through: a unit test of
+    // src/state.rs, which can choose the name.)
     let o = online_umask_022(
         &state,
         &["sessions", "watch", "--count", "0", "--session", w.id(0)],
     );
     ok(&o);
     assert_eq!(mode(&state.0), 0o700);
-    std::os::unix::fs::symlink(&victim, state.file(".aliases.json.tmp")).unwrap();
     ok(&online_umask_022(
         &state,
         &["alias", "set", "mine", w.id(0)],
     ));
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "the victim\n");
-    let _ = std::fs::remove_file(&victim);
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&state.0).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name == ".aliases.json.tmp" {
-            continue;
-        }
         assert_eq!(mode(&path), 0o600, "{name}");
         names.push(name);
     }

@@ -550,11 +550,13 @@ fn received_once(prompts: &[String], workspaces: &[&str], results: &[Value]) -> 
 fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     let doomed = Simulator::start().expect("a browser to kill");
     let spaces = ["kd-a1", "kd-a2", "kd-b1", "kd-b2"];
+    // The doomed browser's chats hold their first Enter at a gate: killed then, a
+    // prompt is in flight there (typed, Enter pressed, its fate not seen).
     let _a: Vec<TargetInfo> = spaces[..2]
         .iter()
         .map(|w| {
             doomed
-                .open(&Window::new(Layout::Current, w).scenario("slow"))
+                .open(&Window::new(Layout::Current, w).scenario("slow,hold-enter"))
                 .unwrap()
         })
         .collect();
@@ -571,14 +573,18 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     let extra: Vec<&str> = sessions.iter().map(String::as_str).collect();
     let cdps = [doomed.endpoint().label(), common::sim().endpoint().label()];
     let (mut child, out) = dispatch(&cdps, &prompts, &state.0, &extra);
-    // Once two prompts are done, the others run in all four chats: kill one browser.
-    let first: Vec<Value> = (0..2)
-        .map(|_| serde_json::from_str(&out.recv_timeout(PATIENCE).expect("a result")).unwrap())
-        .collect();
+    let held = format!("enter-{}", spaces[0]);
+    assert!(
+        angrav::sim::gate_reached(&held, PATIENCE),
+        "no prompt reached its Enter in {}",
+        spaces[0]
+    );
     doomed.kill();
-    let all = results(&out, first);
-    // Exit 1 when a prompt is not done (or its answer not read): with every prompt
-    // already taken by the other browser's chats when this one died, none is lost.
+    for w in &spaces[..2] {
+        angrav::sim::open_gate(&format!("enter-{w}"));
+    }
+    let all = results(&out, Vec::new());
+    // Exit 1 when a prompt is not done (or its answer not read).
     assert_eq!(
         child.0.wait().unwrap().code(),
         Some(exit_for(&all)),
@@ -586,9 +592,29 @@ fn a_browser_killed_mid_dispatch_leaves_no_prompt_sent_twice_or_done_unseen() {
     );
     assert_eq!(all.len(), prompts.len(), "{all:#?}");
     let received = received_once(&prompts, &spaces, &all);
+    // The prompt in flight when its browser died: its fate unseen, so neither done
+    // nor sent to another chat (it reached nobody: the page never took the Enter).
+    let in_flight: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["session"]["workspace"] == spaces[0])
+        .collect();
+    assert_eq!(in_flight.len(), 1, "{all:#?}");
+    let r = in_flight[0];
+    assert!(
+        ["unconfirmed", "closed"].contains(&r["status"].as_str().unwrap()),
+        "{r}"
+    );
+    assert_eq!(r["attempts"], 1, "{r}");
+    let text = &prompts[r["id"].as_str().unwrap().parse::<usize>().unwrap() - 1];
+    for w in spaces {
+        assert!(
+            !angrav::sim::receipts(w).contains(text),
+            "{text} reached {w}"
+        );
+    }
     let unread_ones = all.iter().filter(|r| unread(r)).count();
     eprintln!(
-        "one of two browsers killed: {received} of {} prompts received, each once; statuses {:?}; {unread_ones} done with the answer not read",
+        "one of two browsers killed with a prompt in flight: {received} of {} prompts received, each once; statuses {:?}; {unread_ones} done with the answer not read",
         prompts.len(),
         all.iter()
             .map(|r| r["status"].as_str().unwrap())
@@ -690,9 +716,14 @@ fn long_prompt(state: &OwnState) -> String {
 
 /// ^C to a running angrav.
 fn interrupt(child: &common::Reaped) {
+    signal(child, "INT");
+}
+
+/// Sends signal `name` (`INT`, `TERM`) to a running angrav.
+fn signal(child: &common::Reaped, name: &str) {
     let pid = child.0.id().to_string();
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{name}"), &pid])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -737,14 +768,25 @@ fn a_prompt_interrupted_before_its_page_takes_it_leaves_the_editor_as_it_was() {
 
 #[test]
 fn a_prompt_replacing_a_draft_interrupted_mid_typing_puts_the_draft_back() {
+    draft_put_back_after("INT", ["redrafted-1", "redrafted-2"]);
+}
+
+#[test]
+fn a_prompt_replacing_a_draft_terminated_mid_typing_puts_the_draft_back() {
+    draft_put_back_after("TERM", ["terminated-1", "terminated-2"]);
+}
+
+/// `prompt --replace-draft` of a long prompt into a chat holding a draft, given
+/// `signal` mid-typing (one chat of each layout, in these workspaces): exit 130, the
+/// draft back in the editor, nothing received.
+fn draft_put_back_after(signal_name: &str, spaces: [&str; 2]) {
     // Held mid-typing, and deaf to the Enter: whether the signal is seen before the
     // Enter or after it, the prompt never reaches the agent.
-    let spaces = ["redrafted-1", "redrafted-2"];
     let w = open(&[
         Window::new(Layout::Current, spaces[0]).scenario("hold-typing,deaf"),
         Window::new(Layout::LegacyFrame, spaces[1]).scenario("hold-typing,deaf"),
     ]);
-    let state = OwnState::new("redrafted");
+    let state = OwnState::new(spaces[0]);
     let file = long_prompt(&state);
     let file = file.as_str();
     for (i, space) in spaces.iter().enumerate() {
@@ -761,9 +803,13 @@ fn a_prompt_replacing_a_draft_interrupted_mid_typing_puts_the_draft_back() {
         let (mut child, _out) = common::spawn_angrav(&args);
         let gate = format!("typing-{space}");
         assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
-        interrupt(&child);
+        signal(&child, signal_name);
         angrav::sim::open_gate(&gate);
-        assert_eq!(child.0.wait().unwrap().code(), Some(130));
+        assert_eq!(
+            child.0.wait().unwrap().code(),
+            Some(130),
+            "SIG{signal_name}"
+        );
         // The draft it replaced is back before angrav ended; nothing was received.
         assert_eq!(w.editor_text(i), draft);
         assert!(w.received(i).is_empty());

@@ -566,6 +566,72 @@ fn sessions_watch_runs_the_same_hooks() {
     let _ = std::fs::remove_file(fifo);
 }
 
+/// Whether process `pid` is gone (a zombie waiting for its reaper counts as gone),
+/// looking until `PATIENCE` has passed: a SIGKILL takes effect a moment after it is
+/// sent.
+fn gone(pid: &str) -> bool {
+    let dead = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+        })
+    };
+    let by = Instant::now() + PATIENCE;
+    while !dead() {
+        if Instant::now() >= by {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+#[test]
+fn a_hook_still_running_ends_with_the_watch() {
+    let w = open(&[Window::new(Layout::Current, "watch-hook-ends").scenario("approval")]);
+    let target = w.id(0).to_string();
+    let (fifo, lines) = hook_fifo("ends");
+    // A hook that would run ten minutes, with a child of its own; it says both pids
+    // first. It ignores SIGTERM: only the SIGKILL after the grace ends it.
+    let hook = r#"trap '' TERM; sleep 600 & echo "$$ $!" > "$HOOK_FIFO"; wait"#;
+    let mut watch = Reaped(
+        common::angrav_bin()
+            .args(["--cdp", sim().endpoint().label()])
+            .args(["sessions", "watch", "--json", "--session", &target])
+            .args(["--on", "state_change:awaiting_approval", hook])
+            .env("HOOK_FIFO", &fifo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let mut out = BufReader::new(watch.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("snapshot"), "{first}");
+    let o = common::angrav(&["--session", &target, "prompt", "a hook to outlive"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let line = lines.recv_timeout(PATIENCE).expect("the hook's pids");
+    let pids: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "{line}");
+    // ^C ends the watch; the hook and its child end with it.
+    let pid = watch.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(watch.0.wait().unwrap().code(), Some(130));
+    for pid in pids {
+        assert!(
+            gone(pid),
+            "the hook's process {pid} outlived the watch ({line})"
+        );
+    }
+    let _ = std::fs::remove_file(fifo);
+}
+
 /// One command's result: exit code and stdout.
 type Ran = (Option<i32>, String);
 
@@ -993,6 +1059,53 @@ fn a_client_gone_mid_typing_leaves_the_editor_as_it_was_and_serve_goes_on() {
             got.iter().all(|t| t != &long),
             "{workspace} got the long prompt"
         );
+    }
+}
+
+#[test]
+fn serve_stopped_mid_typing_leaves_every_editor_as_it_was() {
+    let spaces = ["stopped-typing-1", "stopped-typing-2"];
+    let w = open(&[
+        Window::new(Layout::Current, spaces[0]).scenario("instant,hold-typing"),
+        Window::new(Layout::LegacyFrame, spaces[1]).scenario("instant,hold-typing"),
+    ]);
+    // The second editor holds a draft of the user's, which the prompt is to replace.
+    w.type_draft(1, "my own draft");
+    let mut serve = start("stopped-typing", &[], &[]);
+    let long = format!("a long prompt {}", "x".repeat(200 * 1024));
+    let calls = [
+        json!({ "session": w.id(0), "text": long, "wait": true }),
+        json!({ "session": w.id(1), "text": long, "replace_draft": true }),
+    ];
+    // Both pages held mid-typing when serve gets SIGTERM.
+    let mut clients = Vec::new();
+    for (params, workspace) in calls.into_iter().zip(spaces) {
+        let mut c = serve.connect();
+        c.send("prompt", params);
+        clients.push(c);
+        let gate = format!("typing-{workspace}");
+        assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
+    }
+    let pid = serve.child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Serve saw the signal before the typing goes on.
+    serve.stderr_line("angrav: stopping");
+    for workspace in spaces {
+        angrav::sim::open_gate(&format!("typing-{workspace}"));
+    }
+    assert_eq!(serve.child.0.wait().unwrap().code(), Some(0));
+    // The typed text taken out, the draft put back; nothing received.
+    assert_eq!(w.editor_text(0).trim(), "");
+    assert_eq!(w.editor_text(1), "my own draft");
+    for (i, workspace) in spaces.into_iter().enumerate() {
+        assert!(w.received(i).is_empty(), "{workspace} received a prompt");
+        assert!(angrav::sim::receipts(workspace).is_empty());
     }
 }
 

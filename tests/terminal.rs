@@ -30,6 +30,7 @@ fn on_terminal(args: &[&str]) -> Output {
     cmd.extend(args.iter().map(|a| quote(a)));
     Command::new("script")
         .env("ANGRAV_STATE_DIR", common::state_dir())
+        .env("TMPDIR", common::tmp_dir())
         .args(["-qec", &cmd.join(" "), "/dev/null"])
         .env("SHELL", "/bin/sh")
         .env_remove("ANGRAV_SELECTORS")

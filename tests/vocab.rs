@@ -472,6 +472,66 @@ fn watch_events_name_the_session_as_every_result_does() {
     }
 }
 
+#[test]
+fn log_json_prints_the_approval_lines_as_the_watch_printed_them() {
+    let v = Vocab::new();
+    let w = open(&[Window::new(Layout::Current, "vocab-approvals").start("two-cards")]);
+    let (child, rx) = common::spawn_angrav(&["--json", "sessions", "watch", "--session", w.id(0)]);
+    let mut lines: Vec<Value> = Vec::new();
+    let mut until = |kind: &str| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a watch line in time");
+        lines.push(serde_json::from_str(&line).expect("a JSON line"));
+        if lines.last().unwrap()["type"] == kind {
+            return;
+        }
+    };
+    until("snapshot");
+    // One card answered in the page (`approval_resolved`), the other's command changed
+    // (`approval_changed`), then answered by angrav (`approval_resolved`).
+    let click = |script: &str| {
+        w.panel(0)
+            .call_function(&format!("function () {{ {script} }}"), &[])
+            .unwrap();
+    };
+    click(
+        "Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Deny').click();",
+    );
+    until("approval_resolved");
+    click("document.querySelector('.approval-card pre').textContent = 'cargo build';");
+    until("approval_changed");
+    let o = common::angrav(&["--session", w.id(0), "approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    until("approval_resolved");
+    // ^C: the watch ends the ordinary way, its journal written.
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    lines.extend(
+        rx.iter()
+            .map(|l| serde_json::from_str(&l).expect("a JSON line")),
+    );
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    v.conforms("sessions watch", &text.join("\n"));
+    let since = lines[0]["seq"].as_u64().unwrap() - 1;
+    let log = common::angrav(&["--json", "log", "--since", &since.to_string()]);
+    let log = v.conforms("log", &stdout(&log));
+    for l in &lines {
+        let same = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["seq"] == l["seq"]);
+        assert_eq!(same, Some(l), "{log}");
+    }
+}
+
 /// What prints no result on stdout: no shape for it in the schema.
 const PRINTS_NOTHING: &[&str] = &["alias rm", "group rm", "serve", "schema"];
 
@@ -479,7 +539,7 @@ const PRINTS_NOTHING: &[&str] = &["alias rm", "group rm", "serve", "schema"];
 fn every_command_that_prints_takes_json_and_has_its_shape_in_the_schema() {
     let schema = schema();
     let help = |args: &[&str]| -> Value {
-        let o = Command::new(env!("CARGO_BIN_EXE_angrav"))
+        let o = common::angrav_bin()
             .args(args)
             .output()
             .expect("run angrav");

@@ -776,7 +776,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
                 r.state
             };
             let line = event(kind, r, (previous, current), &ids, &ls);
-            print_event(numbering.number(&line), line, r, a.json);
+            print_event(numbering.number(&line)?, line, r, a.json);
         }
         known = readings;
         // Each waiting step decided once, on its own (several may wait at once).
@@ -798,7 +798,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
                 .map(|(_, w)| w.as_str());
             let d = decide(policy, &ls, r, w, window);
             let line = decision(r, w, &d, &ids, &ls);
-            print_decision(numbering.number(&line), line, r, w, &d, a.json);
+            print_decision(numbering.number(&line)?, line, r, w, &d, a.json);
         }
         first = false;
         if a.count.is_some_and(|n| events >= n) {

@@ -48,8 +48,8 @@ pub(super) fn journal(a: &Args) -> Option<Journal> {
 }
 
 /// Numbers the lines a watch prints: each the seq the journal gives it as it is
-/// recorded (the journal writes it later, on its own thread); without a journal (or
-/// once it failed), this run's count.
+/// recorded (the journal writes it later, on its own thread); without a journal
+/// (`--no-state`, no state directory), this run's count.
 pub(super) struct Numbering {
     journal: Option<Journal>,
     last: u64,
@@ -63,11 +63,20 @@ impl Numbering {
         }
     }
 
-    /// Records `line` (`type` its kind) and returns its seq.
-    pub(super) fn number(&mut self, line: &impl Serialize) -> u64 {
-        let recorded = self.journal.as_ref().and_then(|j| j.record_line(line));
-        self.last = recorded.unwrap_or(self.last + 1);
-        self.last
+    /// Records `line` (`type` its kind) and returns its seq. A journal that cannot
+    /// record (its error said on stderr; a last seq of 2^64-1) ends the watch: a
+    /// count of its own would repeat seqs the journal holds, and a consumer resuming
+    /// `--since` one of them would miss events.
+    pub(super) fn number(&mut self, line: &impl Serialize) -> Result<u64, Error> {
+        let Some(journal) = &self.journal else {
+            self.last += 1;
+            return Ok(self.last);
+        };
+        journal.record_line(line).ok_or_else(|| {
+            Error::Failed(
+                "the watch stopped: its lines take their seq from the journal, which cannot record (said above); run with --no-state to watch without it".into(),
+            )
+        })
     }
 }
 

@@ -104,6 +104,7 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         json: a.json,
         table,
         numbering: super::memory::Numbering::new(a),
+        stopped: None,
         events: 0,
         block: Block::default(),
     };
@@ -132,6 +133,9 @@ pub(super) fn watch(a: &Args) -> Result<u8, Error> {
         never()
     };
     loop {
+        if let Some(e) = printer.stopped.take() {
+            return Err(e);
+        }
         if a.until_idle && all_idle(&mut w.watched, &w.gone.lost) {
             // The decisions still being confirmed are printed first.
             if let Some(p) = w.autopilot {
@@ -478,6 +482,8 @@ struct Printer {
     json: bool,
     table: bool,
     numbering: super::memory::Numbering,
+    /// Why the numbering stopped (the journal cannot record): the watch ends with it.
+    stopped: Option<Error>,
     events: u64,
     /// The table's lines on the screen.
     block: Block,
@@ -506,7 +512,8 @@ impl Printer {
                 None,
             );
             line.layout = snap.and_then(|s| s.layout);
-            line.seq = self.numbering.number(&line);
+            let Some(seq) = self.seq(&line) else { return };
+            line.seq = seq;
             if self.table {
                 continue;
             }
@@ -612,7 +619,7 @@ impl Printer {
     /// An event: numbered (and journaled), counted, then printed unless the live table
     /// shows it: as JSON, or as the readable `text`.
     fn publish<L: Serialize + Numbered>(&mut self, line: &mut L, text: impl FnOnce() -> String) {
-        let seq = self.numbering.number(&*line);
+        let Some(seq) = self.seq(&*line) else { return };
         line.set_seq(seq);
         self.events += 1;
         if self.table {
@@ -623,6 +630,17 @@ impl Printer {
         } else {
             self.emit_text(&text());
         }
+    }
+
+    /// `line`'s seq; none once the numbering stopped (nothing more is printed).
+    fn seq(&mut self, line: &impl Serialize) -> Option<u64> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        self.numbering
+            .number(line)
+            .map_err(|e| self.stopped = Some(e))
+            .ok()
     }
 
     fn endpoint_event(
