@@ -1581,6 +1581,27 @@ fn list(sim: &Simulator) {
     for t in &targets {
         sim.close(&t.id).unwrap();
     }
+    // The last figure of issue 21's table, so that this one section prints them all.
+    let mut windows: Vec<Open> = (0..10).map(|i| open_window(sim, i)).collect();
+    let watch = Watch::start(&[ep.as_str()], windows.len());
+    let mut latency = Vec::new();
+    for k in 0..210 {
+        let w = &mut windows[(k / 2) % 10];
+        let at = flip(w);
+        let seen = watch.event_for(&w.target.id) - at;
+        // The first round of each window warms up.
+        if k >= 20 {
+            latency.push(seen);
+        }
+    }
+    println!(
+        "
+`sessions watch` event latency (DOM change -> its line on stdout), 10 windows, 190 changes: {}",
+        summary(crate::ms(latency))
+    );
+    for w in &windows {
+        sim.close(&w.target.id).unwrap();
+    }
 }
 
 /// `sessions list --json --server URL` against a running `angrav serve`: the whole
