@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::Duration;
 
 use angrav::dispatch::{Dispatcher, Event, Finished, Options, Prompt, Recorder, Status};
@@ -187,9 +186,7 @@ fn ctrl_c_stops_sending_and_prints_the_prompts_never_sent() {
     let first = lines
         .recv_timeout(Duration::from_secs(30))
         .expect("a first result");
-    let pid = child.0.id().to_string();
-    let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(kill.success());
+    common::signal(child.0.id(), "INT");
     let code = child.0.wait().unwrap().code();
     let _ = std::fs::remove_file(&file);
     assert_eq!(code, Some(130));

@@ -538,12 +538,7 @@ fn approve_by_id_through_the_list_reaches_the_right_machine() {
 
 /// Sends `signal` (`STOP`, `CONT`) to a serve.
 fn signal(serve: &Serve, signal: &str) {
-    let pid = serve.child.0.id().to_string();
-    let done = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid])
-        .status()
-        .expect("run kill");
-    assert!(done.success(), "kill -{signal} {pid}");
+    common::signal(serve.child.0.id(), signal);
 }
 
 /// A serve that hangs with its connections open (stopped, not closed) is lost to the

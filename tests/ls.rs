@@ -933,12 +933,7 @@ fn dispatch_reads_the_quota_again_beside_the_run() {
         angrav::sim::gate_reached("requota-held", patience),
         "the quota was never read again"
     );
-    let pid = child.0.id().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::signal(child.0.id(), "INT");
     let mut said = Vec::new();
     while !said
         .last()

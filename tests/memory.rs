@@ -853,14 +853,7 @@ fn watch_since_after_a_restart_delivers_exactly_the_events_in_between() {
         &["--session", w.id(0), "prompt", "--wait", "first task"],
     ));
     let mut seen = read_until(&out, |v| v["current"] == "idle");
-    let pid = first.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(first.id(), "INT");
     seen.extend(out.iter().map(|l| serde_json::from_str(&l).unwrap()));
     assert_eq!(first.wait().unwrap().code(), Some(130));
     // Each line it printed is in the journal under the seq printed.

@@ -169,11 +169,7 @@ fn an_interrupted_wait_says_so_as_json_with_json() {
         assert!(Instant::now() < by, "no monitor thread");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::signal(pid, "INT");
     let code = child.0.wait().unwrap().code();
     let said: Vec<String> = err.iter().collect();
     let said = said.join("\n");

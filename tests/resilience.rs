@@ -721,12 +721,7 @@ fn interrupt(child: &common::Reaped) {
 
 /// Sends signal `name` (`INT`, `TERM`) to a running angrav.
 fn signal(child: &common::Reaped, name: &str) {
-    let pid = child.0.id().to_string();
-    let sent = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    common::signal(child.0.id(), name);
 }
 
 #[test]

@@ -110,10 +110,8 @@ fn a_client_lists_prompts_waits_and_receives_events() {
 
     // SIGTERM: the client is told, the token file goes, and serve exits 0.
     let mut serve = serve;
-    let pid = serve.child.0.id().to_string();
     assert!(serve.state.join("serve.token").exists());
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
+    common::signal(serve.child.0.id(), "TERM");
     let close = loop {
         match c.ws.read() {
             Ok(Message::Close(frame)) => break frame,
@@ -532,6 +530,32 @@ fn hooks_and_webhooks_get_one_event_per_approval() {
     let _ = std::fs::remove_file(fifo);
 }
 
+/// `sessions watch` of chat `target` running `hook` on each awaiting_approval, with
+/// `HOOK_FIFO` set to `fifo`; returned once its snapshot line says it follows the chat,
+/// with its stdout (kept open: a watch whose reader is gone ends).
+fn watch_hooked(
+    target: &str,
+    hook: &str,
+    fifo: &std::path::Path,
+) -> (Reaped, BufReader<std::process::ChildStdout>) {
+    let mut watch = Reaped(
+        common::angrav_bin()
+            .args(["--cdp", sim().endpoint().label()])
+            .args(["sessions", "watch", "--json", "--session", target])
+            .args(["--on", "state_change:awaiting_approval", hook])
+            .env("HOOK_FIFO", fifo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run angrav"),
+    );
+    let mut out = BufReader::new(watch.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("snapshot"), "{first}");
+    (watch, out)
+}
+
 #[test]
 fn sessions_watch_runs_the_same_hooks() {
     let w = open(&[Window::new(Layout::Current, "watch-hooked").scenario("approval,flicker")]);
@@ -539,22 +563,7 @@ fn sessions_watch_runs_the_same_hooks() {
     let (fifo, lines) = hook_fifo("watch");
     let hook =
         r#"printf '%s %s %s\n' "$ANGRAV_EVENT" "$ANGRAV_STATE" "$ANGRAV_SESSION" > "$HOOK_FIFO""#;
-    let mut watch = Reaped(
-        common::angrav_bin()
-            .args(["--cdp", sim().endpoint().label()])
-            .args(["sessions", "watch", "--json", "--session", &target])
-            .args(["--on", "state_change:awaiting_approval", hook])
-            .env("HOOK_FIFO", &fifo)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run angrav"),
-    );
-    // The snapshot line: the watch follows the chat.
-    let mut out = BufReader::new(watch.0.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert!(first.contains("snapshot"), "{first}");
+    let (watch, _out) = watch_hooked(&target, hook, &fifo);
     let o = common::angrav(&["--session", &target, "prompt", "hooked from watch"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let line = lines.recv_timeout(PATIENCE).expect("a hook line");
@@ -593,35 +602,14 @@ fn a_hook_still_running_ends_with_the_watch() {
     // A hook that would run ten minutes, with a child of its own; it says both pids
     // first. It ignores SIGTERM: only the SIGKILL after the grace ends it.
     let hook = r#"trap '' TERM; sleep 600 & echo "$$ $!" > "$HOOK_FIFO"; wait"#;
-    let mut watch = Reaped(
-        common::angrav_bin()
-            .args(["--cdp", sim().endpoint().label()])
-            .args(["sessions", "watch", "--json", "--session", &target])
-            .args(["--on", "state_change:awaiting_approval", hook])
-            .env("HOOK_FIFO", &fifo)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run angrav"),
-    );
-    let mut out = BufReader::new(watch.0.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert!(first.contains("snapshot"), "{first}");
+    let (mut watch, _out) = watch_hooked(&target, hook, &fifo);
     let o = common::angrav(&["--session", &target, "prompt", "a hook to outlive"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let line = lines.recv_timeout(PATIENCE).expect("the hook's pids");
     let pids: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(pids.len(), 2, "{line}");
     // ^C ends the watch; the hook and its child end with it.
-    let pid = watch.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(watch.0.id(), "INT");
     assert_eq!(watch.0.wait().unwrap().code(), Some(130));
     for pid in pids {
         assert!(
@@ -1086,14 +1074,7 @@ fn serve_stopped_mid_typing_leaves_every_editor_as_it_was() {
         let gate = format!("typing-{workspace}");
         assert!(angrav::sim::gate_reached(&gate, PATIENCE), "never typed");
     }
-    let pid = serve.child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(serve.child.0.id(), "TERM");
     // Serve saw the signal before the typing goes on.
     serve.stderr_line("angrav: stopping");
     for workspace in spaces {

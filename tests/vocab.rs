@@ -505,14 +505,7 @@ fn log_json_prints_the_approval_lines_as_the_watch_printed_them() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     until("approval_resolved");
     // ^C: the watch ends the ordinary way, its journal written.
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(child.0.id(), "INT");
     lines.extend(
         rx.iter()
             .map(|l| serde_json::from_str(&l).expect("a JSON line")),
