@@ -1035,6 +1035,68 @@ fn a_policy_answers_each_waiting_step_once_through_the_ls() {
     assert_eq!(epsilon[0]["interaction"]["permission"]["allow"], false);
 }
 
+/// Which window shows a conversation is looked up when its step is about to be
+/// pressed: one a window opened after the watch started is left to that window.
+#[test]
+fn a_policy_leaves_a_conversation_a_window_opened_later_to_that_window() {
+    const LATER: &str = "f00d0009-0000-4000-8000-00000000000f";
+    let ls = SimLs::start(
+        TOKEN,
+        vec![Conversation::new(LATER, "ls-later").asks(Gate::Command("cargo test".into()))],
+    )
+    .unwrap();
+    let policy = std::env::temp_dir().join(format!(
+        "angrav-ls-later-policy-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &policy,
+        r#"[{"kind": "command", "command": "^cargo test", "action": "approve"}]"#,
+    )
+    .unwrap();
+    let url = ls.url();
+    let (_watch, lines) = common::spawn_angrav(&[
+        "--ls",
+        &url,
+        "--ls-token",
+        TOKEN,
+        "--json",
+        "sessions",
+        "watch",
+        "--conversation",
+        "all",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--timeout",
+        "120s",
+    ]);
+    let patience = std::time::Duration::from_secs(60);
+    let next = |kind: &str| loop {
+        let l: Value = serde_json::from_str(&lines.recv_timeout(patience).unwrap()).unwrap();
+        if l["type"] == kind && l["session"]["conversation_id"] == LATER {
+            return l;
+        }
+    };
+    // Watching, with no window showing the conversation yet.
+    assert_eq!(next("snapshot")["current"], "idle");
+    let w = common::open(&[Window::new(Layout::Current, "ls-later").ls(&ls, LATER)]);
+    ls_json(
+        &ls,
+        "prompt --conversation",
+        &["prompt", "Test it", "--conversation", LATER],
+        0,
+    );
+    let decided = next("approval_decided");
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(decided["choice"], Value::Null, "{decided}");
+    let error = decided["error"].as_str().expect("left to the window");
+    assert!(
+        error.contains(&format!("shown in window {}", &w.id(0)[..6])),
+        "{decided}"
+    );
+    assert_eq!(interactions(&ls, LATER), Vec::<Value>::new());
+}
+
 /// The quota rows of serve's dashboard once `want` models show, and the note.
 fn dashboard_quota(page: &mut cdp::Connection, want: usize, left_of_first: &str) -> Value {
     let expression = format!(

@@ -716,14 +716,15 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
         .as_deref()
         .map(crate::policy::Policy::load)
         .transpose()?;
-    // Conversations a window shows are left to that window's watch, so that an
-    // approval both see is pressed once.
-    let shown: Vec<(String, String)> = match (&policy, super::registry(a)) {
-        (Some(_), Ok(registry)) => crate::ls::find::for_windows(registry.sessions(), every_call)
+    // A conversation a window shows is left to that window's watch, so that an
+    // approval both see is pressed once. Looked up when a step is about to be
+    // pressed (listening to each window costs up to `LISTEN_FOR`), not once at the
+    // start: a window may open the conversation meanwhile.
+    let shown_in = |conversation: &str| -> Option<String> {
+        let registry = super::registry(a).ok()?;
+        crate::ls::find::for_windows(registry.sessions(), Deadline::within(a.wait.timeout))
             .into_iter()
-            .filter_map(|(s, f)| Some((f.ok()?.conversation?, s.id)))
-            .collect(),
-        _ => Vec::new(),
+            .find_map(|(s, f)| (f.ok()?.conversation? == conversation).then_some(s.id))
     };
     let mut decided: Vec<(String, u64)> = Vec::new();
     let interrupt = crate::signals::signals();
@@ -792,11 +793,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
             decided.push(key);
             events += 1;
             let policy = policy.as_ref().expect("a policy");
-            let window = shown
-                .iter()
-                .find(|(c, _)| *c == r.conversation.id)
-                .map(|(_, w)| w.as_str());
-            let d = decide(policy, &ls, r, w, window);
+            let d = decide(policy, &ls, r, w, || shown_in(&r.conversation.id));
             let line = decision(r, w, &d, &ids, &ls);
             print_decision(numbering.number(&line)?, line, r, w, &d, a.json);
         }
@@ -1045,13 +1042,15 @@ struct Decided {
 
 /// Applies `policy` to a conversation's waiting step, answering it through the LS
 /// (confirmed as `approve --conversation` confirms it). The LS answers once only: a
-/// rule naming an `Always ...` choice leaves it to a person.
+/// rule naming an `Always ...` choice leaves it to a person. `window` names the
+/// window that shows the conversation, if any, asked only when a step would be
+/// pressed: such a step is left to that window.
 fn decide(
     policy: &crate::policy::Policy,
     ls: &Ls,
     r: &Reading,
     step: &Waiting,
-    window: Option<&str>,
+    window: impl FnOnce() -> Option<String>,
 ) -> Decided {
     use crate::policy::Action;
     let (approval, index, gate) = (&step.approval, step.step_index, &step.gate);
@@ -1065,17 +1064,20 @@ fn decide(
         choice: None,
         error: None,
     };
-    let press = match (&action, window) {
-        (Action::Ask, _) => return d,
-        (_, Some(w)) => {
-            d.error = Some(format!(
-                "shown in window {w}: left to that window (sessions watch --policy), so that it is pressed once"
-            ));
-            return d;
-        }
-        (Action::Deny, None) => Press::Deny,
-        (Action::Approve(None), None) => Press::Allow,
-        (Action::Approve(Some(c)), None) => match gate.answer_for(Press::Named(c)) {
+    if let Action::Ask = action {
+        return d;
+    }
+    if let Some(w) = window() {
+        d.error = Some(format!(
+            "shown in window {w}: left to that window (sessions watch --policy), so that it is pressed once"
+        ));
+        return d;
+    }
+    let press = match &action {
+        Action::Ask => return d,
+        Action::Deny => Press::Deny,
+        Action::Approve(None) => Press::Allow,
+        Action::Approve(Some(c)) => match gate.answer_for(Press::Named(c)) {
             Ok(Answer::Allow) => Press::Allow,
             _ => {
                 d.error = Some(format!(
