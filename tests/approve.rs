@@ -7,33 +7,12 @@ mod common;
 
 use angrav::panel::Layout;
 use angrav::sim::Window;
-use common::{Windows, angrav, angrav_json, open, pressed, stderr, stdout};
+use common::{TempFile, Windows, angrav, angrav_json, open, pressed, stderr, stdout};
 use serde_json::{Value, json};
 
 fn state(w: &Windows, i: usize) -> String {
     let s = angrav_json(&["--session", w.id(i), "status"], 0);
     s["state"].as_str().expect("a state").to_string()
-}
-
-/// A policy file, removed when dropped.
-struct TempFile(std::path::PathBuf);
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!("angrav-{name}-{}.json", std::process::id()));
-        std::fs::write(&path, text).expect("write the policy");
-        TempFile(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("UTF-8 path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 #[test]

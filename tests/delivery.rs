@@ -379,14 +379,6 @@ fn a_prompt_the_page_never_takes_is_taken_out_of_the_editor_again() {
     undelivered(&o, "the page did not take it within", &w, 0);
 }
 
-/// The JSON error `--json` says last on stderr: `{code, message, exit}`.
-fn json_error(o: &std::process::Output) -> Value {
-    let said = stderr(o);
-    let last = said.lines().last().unwrap_or_default();
-    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {said}"));
-    v["error"].clone()
-}
-
 #[test]
 fn what_happens_in_the_page_right_after_the_enter_never_makes_a_sent_prompt_not_delivered() {
     let w = open(&[
@@ -412,7 +404,7 @@ fn what_happens_in_the_page_right_after_the_enter_never_makes_a_sent_prompt_not_
     w.after_enter(1, common::ANOTHER_MESSAGE);
     let o = angrav(&["--json", "--session", w.id(1), "prompt", "followed at once"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let error = json_error(&o);
+    let error = common::json_error(&stderr(&o));
     assert_eq!(error["code"], "unconfirmed", "{error}");
     let message = error["message"].as_str().unwrap();
     let says = "the newest user message is not this prompt but \"a message from someone else\"";

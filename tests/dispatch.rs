@@ -220,7 +220,7 @@ fn ctrl_c_stops_sending_and_prints_the_prompts_never_sent() {
     }
     assert_eq!(received.len(), results.len());
     // Last on stderr, the error as JSON, naming the prompts left.
-    let error = json_error(&err.iter().collect::<Vec<_>>());
+    let error = common::json_error(&err.iter().collect::<Vec<_>>().join("\n"));
     assert_eq!(
         (&error["code"], &error["exit"]),
         (&Value::from("interrupted"), &Value::from(130)),
@@ -230,13 +230,6 @@ fn ctrl_c_stops_sending_and_prints_the_prompts_never_sent() {
         let id = u["id"].as_str().unwrap();
         assert!(error["message"].as_str().unwrap().contains(id), "{error}");
     }
-}
-
-/// The error `--json` prints last on stderr: `{"error": {code, message, exit}}`.
-fn json_error(stderr: &[String]) -> Value {
-    let last = stderr.last().unwrap_or_else(|| panic!("nothing on stderr"));
-    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stderr:?}"));
-    v["error"].clone()
 }
 
 #[test]
@@ -264,7 +257,7 @@ fn a_dispatch_that_times_out_says_so_as_json_naming_the_prompts_left() {
         .collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     let said: Vec<String> = stderr(&o).lines().map(String::from).collect();
-    let error = json_error(&said);
+    let error = common::json_error(&said.join("\n"));
     assert_eq!(
         (&error["code"], &error["exit"]),
         (&Value::from("timeout"), &Value::from(124)),

@@ -962,14 +962,12 @@ fn a_policy_answers_each_waiting_step_once_through_the_ls() {
         .waiting(Gate::Command("cargo test".into()))
         .waiting(Gate::Permission("read ~/.ssh".into()));
     let ls = SimLs::start(TOKEN, seeds().into_iter().chain([zeta]).collect()).unwrap();
-    let policy = std::env::temp_dir().join(format!("angrav-ls-policy-{}.json", std::process::id()));
-    std::fs::write(
-        &policy,
+    let policy = common::TempFile::new(
+        "ls-policy",
         r#"[{"kind": "command", "command": "^cargo test( |$)", "action": "approve"},
             {"kind": "permission", "action": "deny"}]"#,
-    )
-    .unwrap();
-    let policy_arg = policy.to_str().unwrap();
+    );
+    let policy_arg = policy.path();
     let o = ls_angrav(
         &ls,
         &[
@@ -985,7 +983,6 @@ fn a_policy_answers_each_waiting_step_once_through_the_ls() {
             "60s",
         ],
     );
-    let _ = std::fs::remove_file(&policy);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let schema = angrav::schema::cli();
     let lines: Vec<Value> = stdout(&o)
@@ -1045,15 +1042,10 @@ fn a_policy_leaves_a_conversation_a_window_opened_later_to_that_window() {
         vec![Conversation::new(LATER, "ls-later").asks(Gate::Command("cargo test".into()))],
     )
     .unwrap();
-    let policy = std::env::temp_dir().join(format!(
-        "angrav-ls-later-policy-{}.json",
-        std::process::id()
-    ));
-    std::fs::write(
-        &policy,
+    let policy = common::TempFile::new(
+        "ls-later-policy",
         r#"[{"kind": "command", "command": "^cargo test", "action": "approve"}]"#,
-    )
-    .unwrap();
+    );
     let url = ls.url();
     let (_watch, lines) = common::spawn_angrav(&[
         "--ls",
@@ -1066,7 +1058,7 @@ fn a_policy_leaves_a_conversation_a_window_opened_later_to_that_window() {
         "--conversation",
         "all",
         "--policy",
-        policy.to_str().unwrap(),
+        policy.path(),
         "--timeout",
         "120s",
     ]);
@@ -1087,7 +1079,6 @@ fn a_policy_leaves_a_conversation_a_window_opened_later_to_that_window() {
         0,
     );
     let decided = next("approval_decided");
-    let _ = std::fs::remove_file(&policy);
     assert_eq!(decided["choice"], Value::Null, "{decided}");
     let error = decided["error"].as_str().expect("left to the window");
     assert!(

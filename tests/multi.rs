@@ -136,10 +136,8 @@ fn a_timeout_exits_124_and_names_what_was_done_and_pending() {
 
 /// The error a `--json` command printed on stderr: its only line, `{"error": ...}`.
 fn json_error(stderr: &str) -> Value {
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    let v: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    v["error"].clone()
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    common::json_error(stderr)
 }
 
 #[test]

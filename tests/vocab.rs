@@ -459,17 +459,7 @@ fn watch_events_name_the_session_as_every_result_does() {
     }
     assert_eq!(lines[1]["type"], "state_change");
     // The journal has each line as the watch printed it: `log --json` prints the same.
-    let since = lines[0]["seq"].as_u64().unwrap() - 1;
-    let log = common::angrav(&["--json", "log", "--since", &since.to_string()]);
-    let log = v.conforms("log", &stdout(&log));
-    for l in lines {
-        let same = log
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["seq"] == l["seq"]);
-        assert_eq!(same, Some(l), "{log}");
-    }
+    logged_as_watched(&v, lines);
 }
 
 #[test]
@@ -512,10 +502,15 @@ fn log_json_prints_the_approval_lines_as_the_watch_printed_them() {
     );
     let text: Vec<String> = lines.iter().map(Value::to_string).collect();
     v.conforms("sessions watch", &text.join("\n"));
+    logged_as_watched(&v, &lines);
+}
+
+/// `log --json` prints each of the watch's `lines` as the watch printed it.
+fn logged_as_watched(v: &Vocab, lines: &[Value]) {
     let since = lines[0]["seq"].as_u64().unwrap() - 1;
     let log = common::angrav(&["--json", "log", "--since", &since.to_string()]);
     let log = v.conforms("log", &stdout(&log));
-    for l in &lines {
+    for l in lines {
         let same = log
             .as_array()
             .unwrap()

@@ -450,6 +450,12 @@ pub(super) fn per_window(
         .collect())
 }
 
+/// How long a policy watch looks for a window showing a conversation before it
+/// presses one of its steps (the windows listened to for `LISTEN_FOR`, at once): a
+/// frozen window delays a press no longer, and counts as not showing it (its own
+/// watch cannot press there either).
+const LOOK_IN_WINDOWS: Duration = Duration::from_secs(5);
+
 /// How long the reading after a timed-out wait may take.
 const LAST_LOOK: Duration = Duration::from_secs(3);
 
@@ -722,7 +728,7 @@ pub(super) fn watch(a: &Args, query: &str) -> Result<u8, Error> {
     // start: a window may open the conversation meanwhile.
     let shown_in = |conversation: &str| -> Option<String> {
         let registry = super::registry(a).ok()?;
-        crate::ls::find::for_windows(registry.sessions(), Deadline::within(a.wait.timeout))
+        crate::ls::find::for_windows(registry.sessions(), Deadline::within(LOOK_IN_WINDOWS))
             .into_iter()
             .find_map(|(s, f)| (f.ok()?.conversation? == conversation).then_some(s.id))
     };

@@ -217,6 +217,27 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("UTF-8 stdout")
 }
 
+/// A JSON file (a policy), removed when dropped.
+pub struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("angrav-{name}-{}.json", std::process::id()));
+        std::fs::write(&path, text).expect("write the file");
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Sends signal `name` (`INT`, `TERM`, `STOP`, `CONT`) to process `pid`.
 pub fn signal(pid: u32, name: &str) {
     let sent = Command::new("kill")
@@ -224,6 +245,17 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .expect("run kill");
     assert!(sent.success(), "kill -{name} {pid}");
+}
+
+/// The error a `--json` command printed last on `stderr`: `{code, message, exit}` of
+/// its `{"error": ...}`.
+pub fn json_error(stderr: &str) -> Value {
+    let last = stderr
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("nothing on stderr"));
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    v["error"].clone()
 }
 
 pub fn stderr(o: &Output) -> String {
